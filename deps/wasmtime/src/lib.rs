@@ -1,0 +1,2 @@
+// Re-export the C API so its symbols land in the static library.
+pub use wasmtime_c_api::*;

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs everything aionOS needs to build and test on a fresh Debian 12
+# machine. Idempotent: a second run with everything present does no work.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$here/scripts/lib.sh"
+
+apt_packages=(
+  build-essential cmake ninja-build pkg-config ccache clang-format
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev
+  libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
+  libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev
+  rustc cargo libstd-rust-dev-wasm32 lld
+  librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
+  python3 python3-pytest curl
+)
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# wasmtime C API: built once per pinned version into a cache outside the tree.
+wasmtime_dir="$(wasmtime_cache_dir)"
+if [[ ! -f "$wasmtime_dir/lib/libwasmtime.a" ]]; then
+  log "building wasmtime C API into $wasmtime_dir (first time only, several minutes)"
+  cargo_bin="$(rustup_cargo)"
+  work="$wasmtime_dir.build"
+  mkdir -p "$work"
+  cp "$here/deps/wasmtime/Cargo.toml" "$here/deps/wasmtime/Cargo.lock" "$work/" 2>/dev/null ||
+    cp "$here/deps/wasmtime/Cargo.toml" "$work/"
+  mkdir -p "$work/src" && cp "$here/deps/wasmtime/src/lib.rs" "$work/src/"
+  (cd "$work" && CARGO_TARGET_DIR="$work/target" "$cargo_bin" build --release --locked 2>&1 |
+    tail -n 5) || (cd "$work" && CARGO_TARGET_DIR="$work/target" "$cargo_bin" build --release)
+  src="$(cd "$work" && "$cargo_bin" metadata --format-version 1 --locked |
+    python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="wasmtime-c-api-impl"))')"
+  rm -rf "$wasmtime_dir.tmp" && mkdir -p "$wasmtime_dir.tmp/lib"
+  cp -r "$src/include" "$wasmtime_dir.tmp/include"
+  # What wasmtime's own CMake does with conf.h.in, for the features built above.
+  python3 - "$src/include/wasmtime/conf.h.in" "$wasmtime_dir.tmp/include/wasmtime/conf.h" <<'PY'
+import re, sys
+enabled = {"WASMTIME_FEATURE_CRANELIFT", "WASMTIME_FEATURE_WASI", "WASMTIME_FEATURE_POOLING_ALLOCATOR",
+           "WASMTIME_FEATURE_WAT", "WASMTIME_FEATURE_DISABLE_LOGGING"}
+out = []
+for line in open(sys.argv[1]):
+    m = re.match(r"#cmakedefine (\w+)", line)
+    if m:
+        line = f"#define {m.group(1)}\n" if m.group(1) in enabled else f"/* #undef {m.group(1)} */\n"
+    out.append(line)
+open(sys.argv[2], "w").write("".join(out))
+PY
+  cp "$work/target/release/libaion_wasmtime.a" "$wasmtime_dir.tmp/lib/libwasmtime.a"
+  rm -rf "$wasmtime_dir" && mv "$wasmtime_dir.tmp" "$wasmtime_dir"
+  rm -rf "$work"
+fi

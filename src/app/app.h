@@ -1,0 +1,47 @@
+#pragma once
+// Wires the three roles together in one process (the embedded profile).
+#include <boost/asio.hpp>
+#include <memory>
+
+#include "app/config.h"
+#include "auth/api_keys.h"
+#include "control/control_service.h"
+#include "events/event_bus.h"
+#include "http/server.h"
+#include "modhost/wasm_host.h"
+#include "store/sqlite_store.h"
+#include "telemetry/metrics.h"
+
+namespace aion::app {
+
+class App {
+ public:
+  //! Opens the store, loads policies and modules, recovers unfinished tasks
+  //! and binds both listeners. Fails with every problem, one per line.
+  static std::expected<std::unique_ptr<App>, std::vector<std::string>> create(Config cfg);
+  ~App();
+
+  //! Serves until SIGINT/SIGTERM; returns the exit code.
+  int run();
+  uint16_t gatewayPort() const { return gatewayPort_; }
+  uint16_t controlPort() const { return controlPort_; }
+
+ private:
+  explicit App(Config cfg);
+
+  Config cfg_;
+  telemetry::Metrics metrics_;
+  std::unique_ptr<store::SqliteTaskStore> store_;
+  events::EventBus bus_;
+  modhost::WasmModuleHost modules_;
+  std::unique_ptr<control::ControlService> control_;
+  std::unique_ptr<auth::KeyRing> keys_;
+  boost::asio::thread_pool blocking_;
+  boost::asio::io_context ioc_;
+  std::unique_ptr<http::Server> gateway_;
+  std::unique_ptr<http::Server> controlHttp_;
+  uint16_t gatewayPort_ = 0;
+  uint16_t controlPort_ = 0;
+};
+
+}  // namespace aion::app

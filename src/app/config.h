@@ -1,0 +1,44 @@
+#pragma once
+// Process configuration from environment variables (the seed's
+// configuration matrix plus limits). docs/configuration.md lists them all.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/api_keys.h"
+#include "common/error.h"
+
+namespace aion::app {
+
+struct Config {
+  uint16_t gatewayPort = 8080;
+  uint16_t controlPort = 8000;
+  std::string bindAddress = "0.0.0.0";
+  std::vector<auth::ApiKey> apiKeys;
+  auth::TenancyMode tenancy = auth::TenancyMode::kSingle;
+  std::filesystem::path policyDir = "policies";
+  std::filesystem::path dataDir = "data";
+  std::filesystem::path moduleDir;  // default: <dir of aiond>/modules
+  std::string logLevel = "info";
+  int workers = 2;
+  int ioThreads = 2;
+  size_t queueMax = 1024;
+  size_t maxBodyBytes = 1 << 20;
+  size_t maxHeaderBytes = 16 << 10;
+  std::chrono::milliseconds readTimeout{10000};
+  std::chrono::milliseconds sseHeartbeat{15000};
+  size_t maxConnections = 4096;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const char*)>;
+
+//! Reads the configuration. A bad value fails with one line naming the
+//! variable, the accepted values and what was given.
+Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exeDir);
+//! The process environment.
+std::optional<std::string> processEnv(const char* name);
+
+}  // namespace aion::app

@@ -1,0 +1,76 @@
+// aiond: the aionOS daemon. With no role it runs gateway, control plane and
+// module host in one process on embedded defaults.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "app/app.h"
+#include "policy/loader.h"
+
+namespace {
+
+std::filesystem::path exeDir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::current_path() : p.parent_path();
+}
+
+std::string hostFor(const std::string& bind) {
+  return bind == "0.0.0.0" || bind == "::" ? "localhost" : bind;
+}
+
+int checkPolicies(const aion::app::Config& cfg) {
+  auto r = aion::policy::loadPolicyDir(cfg.policyDir, {.moduleDir = cfg.moduleDir});
+  if (!r) {
+    for (auto& e : r.error()) std::cerr << e << "\n";
+    std::cerr << r.error().size() << " problem(s) in " << cfg.policyDir.string() << "\n";
+    return 1;
+  }
+  std::cout << "policies OK: " << (*r)->intents.size() << " intents, " << (*r)->modules.size() << " modules, "
+            << (*r)->models.size() << " models (digest " << (*r)->digest << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"aionOS daemon: gateway, control plane and module host"};
+  std::string role = "all";
+  cli.add_option("--role", role, "Role to run: all (embedded profile)")->check(CLI::IsMember({"all", "gateway", "control", "modhost"}));
+  auto* check = cli.add_subcommand("check-policies", "Validate the policy files in AION_POLICY_DIR and exit");
+  cli.set_version_flag("--version", "aiond 0.1.0");
+  CLI11_PARSE(cli, argc, argv);
+
+  auto cfg = aion::app::loadConfig(aion::app::processEnv, exeDir());
+  if (!cfg) {
+    std::cerr << "aiond: " << cfg.error().message << "\n";
+    return 2;
+  }
+  auto logger = spdlog::stderr_color_mt("aiond");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(cfg->logLevel));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+
+  if (*check) return checkPolicies(*cfg);
+  if (role != "all") {
+    std::cerr << "aiond: --role " << role
+              << " (separate processes over gRPC) is not available in this build; run without --role\n";
+    return 2;
+  }
+  if (cfg->apiKeys.empty()) spdlog::warn("AION_GATEWAY_API_KEYS is empty: every API request will get 401");
+
+  auto app = aion::app::App::create(*cfg);
+  if (!app) {
+    for (auto& e : app.error()) std::cerr << "aiond: " << e << "\n";
+    return 1;
+  }
+  auto host = hostFor(cfg->bindAddress);
+  std::cout << "aiond ready (embedded profile)\n"
+            << "  gateway  http://" << host << ":" << (*app)->gatewayPort() << "\n"
+            << "  control  http://" << host << ":" << (*app)->controlPort() << "\n"
+            << std::flush;
+  return (*app)->run();
+}

@@ -1,0 +1,59 @@
+#include "common/ids.h"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace aion {
+namespace {
+
+constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+std::string ulid() {
+  std::array<unsigned char, 10> rnd{};
+  if (RAND_bytes(rnd.data(), static_cast<int>(rnd.size())) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  uint64_t t = static_cast<uint64_t>(nowMs());
+  std::string out(26, '0');
+  for (int i = 9; i >= 0; --i) {
+    out[i] = kCrockford[t & 31];
+    t >>= 5;
+  }
+  // 80 random bits -> 16 chars of 5 bits.
+  int bit = 0;
+  for (int i = 10; i < 26; ++i) {
+    int v = 0;
+    for (int b = 0; b < 5; ++b, ++bit) {
+      v = (v << 1) | ((rnd[bit / 8] >> (7 - bit % 8)) & 1);
+    }
+    out[i] = kCrockford[v];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string newTaskId() { return "tsk_" + ulid(); }
+std::string newRequestId() { return "req_" + ulid(); }
+
+int64_t nowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string formatTimeMs(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+}  // namespace aion

@@ -1,0 +1,22 @@
+#pragma once
+// The control plane's admin REST surface (port AION_CONTROL_PORT).
+#include <boost/asio/thread_pool.hpp>
+
+#include "auth/api_keys.h"
+#include "control/control_api.h"
+#include "http/server.h"
+
+namespace aion::control {
+
+struct ControlHttpDeps {
+  ControlApi& control;
+  const auth::KeyRing& keys;
+  boost::asio::thread_pool& blocking;
+  telemetry::Metrics& metrics;
+  //! Loaded modules (from the module host), for GET /v1/modules.
+  std::function<boost::json::array()> modules;
+};
+
+http::Routes controlRoutes(ControlHttpDeps deps);
+
+}  // namespace aion::control

@@ -1,0 +1,231 @@
+#include "control/control_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "common/ids.h"
+#include "router/router.h"
+
+namespace aion::control {
+namespace json = boost::json;
+using store::EventDraft;
+using store::TaskStatus;
+
+std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> ControlService::create(Deps deps,
+                                                                                                Options opts) {
+  auto set = policy::loadPolicyDir(opts.policyDir, opts.loadOptions);
+  if (!set) return std::unexpected(set.error());
+  if (auto m = deps.modules.load(**set); !m) return std::unexpected(m.error());
+  return std::unique_ptr<ControlService>(new ControlService(deps, std::move(opts), *set));
+}
+
+ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr initial)
+    : d_(deps), opts_(std::move(opts)), policies_(std::make_unique<PolicyStore>(std::move(initial))) {
+  orchestrator_ = std::make_unique<Orchestrator>(
+      Orchestrator::Deps{d_.store, d_.modules, d_.bus, d_.metrics, latency_}, opts_.orchestrator);
+}
+
+ControlService::~ControlService() { stop(); }
+
+void ControlService::stop() {
+  if (orchestrator_) orchestrator_->stop();
+}
+
+Status ControlService::recover() {
+  auto tasks = d_.store.unfinished();
+  if (!tasks) return std::unexpected(tasks.error());
+  size_t requeued = 0, failed = 0;
+  for (auto& t : *tasks) {
+    if (t.status != TaskStatus::kRunning) {
+      orchestrator_->enqueueRecovered(t.id);
+      ++requeued;
+      continue;
+    }
+    // Module routes are pure functions of their input: safe to run again once.
+    bool idempotent = true;
+    if (auto* routes = t.route.is_object() ? t.route.as_object().if_contains("routes") : nullptr) {
+      for (auto& r : routes->as_array()) idempotent = idempotent && r.at("kind").as_string() == "module";
+    }
+    store::Transition tr{.taskId = t.id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kQueued};
+    if (!t.cancelRequested && idempotent && t.attempts <= 1) {
+      auto r = orchestrator_->transition(
+          tr, {{"status", json::object{{"status", "queued"}, {"reason", "interrupted by a restart; retrying once"}}}});
+      if (r && *r) {
+        orchestrator_->enqueueRecovered(t.id);
+        ++requeued;
+      }
+      continue;
+    }
+    int64_t now = nowMs();
+    tr.to = t.cancelRequested ? TaskStatus::kCanceled : TaskStatus::kFailed;
+    tr.finishedMs = now;
+    std::vector<EventDraft> evs;
+    if (!t.cancelRequested) {
+      json::object err{{"code", "interrupted"},
+                       {"message", "the process stopped while the task ran and its route is not safe to repeat"}};
+      tr.error = err;
+      evs.push_back({"error", err});
+    }
+    evs.push_back({"done", json::object{{"status", store::statusName(tr.to)}}});
+    if (auto r = orchestrator_->transition(tr, evs); r && *r) ++failed;
+  }
+  if (requeued || failed) spdlog::info("recovery: {} task(s) re-queued, {} closed as interrupted", requeued, failed);
+  return {};
+}
+
+Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy::PolicySet& ps, size_t paramsBytes) {
+  const auto* intent = ps.intent(req.intent);
+  if (!intent) {
+    json::array known;
+    for (auto& [n, _] : ps.intents) known.push_back(json::string(n));
+    return fail(ErrorCode::kUnknownIntent, "unknown intent '" + req.intent + "'", {{"known", known}});
+  }
+  if (!req.principal.hasAny(intent->roles)) {
+    return fail(ErrorCode::kForbidden, "role not allowed for intent '" + req.intent + "'",
+                {{"required", roleSetString(intent->roles)}});
+  }
+  if (!req.params.is_object()) return fail(ErrorCode::kInvalidParams, "params must be a JSON object");
+  if (auto errs = intent->paramsSchema.validate(req.params); !errs.empty()) {
+    json::array list;
+    for (auto& e : errs) list.push_back(json::string(e));
+    return fail(ErrorCode::kInvalidParams, errs.front(), {{"errors", list}});
+  }
+  router::LiveState live;
+  live.latency = latency_.snapshot();
+  for (auto& [name, p] : ps.providers) live.unavailable[name] = "provider clients are not available in this build";
+  return router::decide({.tenant = req.principal.tenant,
+                         .intent = req.intent,
+                         .paramsBytes = paramsBytes,
+                         .privacy = req.privacy,
+                         .budgetUsd = req.budgetUsd},
+                        ps, live);
+}
+
+Result<store::Task> ControlService::submit(const SubmitRequest& req) {
+  auto ps = policies_->current();
+  std::string paramsText = json::serialize(req.params);
+  auto p = plan(req, *ps, paramsText.size());
+  if (!p) return std::unexpected(p.error());
+  const auto* intent = ps->intent(req.intent);
+  if (req.timeoutMs && (*req.timeoutMs <= 0 || *req.timeoutMs > intent->timeoutMs)) {
+    return fail(ErrorCode::kInvalidRequest,
+                "timeoutMs must be between 1 and the intent's " + std::to_string(intent->timeoutMs));
+  }
+  if (!orchestrator_->tryReserve()) {
+    return fail(ErrorCode::kUnavailable, "task queue is full; retry later", {{"retryAfterSeconds", 1}});
+  }
+  store::Task t;
+  t.id = newTaskId();
+  t.tenant = req.principal.tenant;
+  t.keyId = req.principal.keyId;
+  t.intent = req.intent;
+  t.params = req.params;
+  t.status = TaskStatus::kRouted;
+  auto planJson = router::toJson(*p);
+  t.route = planJson;
+  t.createdMs = nowMs();
+  t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
+  auto evs = d_.store.create(t, {{"status", json::object{{"status", "queued"}}},
+                                 {"route", json::object{{"status", "routed"}, {"plan", planJson}}}});
+  if (!evs) {
+    orchestrator_->unreserve();
+    return std::unexpected(evs.error());
+  }
+  t.lastSeq = static_cast<int64_t>(evs->size());
+  for (auto& e : *evs) d_.bus.publish(e);
+  orchestrator_->enqueueReserved(t.id);
+  d_.metrics.taskSubmitted(t.intent);
+  return t;
+}
+
+Result<store::Task> ControlService::get(const Principal& who, const std::string& id) {
+  auto t = d_.store.get(id);
+  if (!t) return std::unexpected(t.error());
+  if (!*t || (*t)->tenant != who.tenant) return fail(ErrorCode::kNotFound, "no task '" + id + "'");
+  return std::move(**t);
+}
+
+Result<store::TaskPage> ControlService::list(const Principal& who, store::ListQuery q) {
+  q.tenant = who.tenant;
+  return d_.store.list(q);
+}
+
+Result<store::Task> ControlService::cancel(const Principal& who, const std::string& id) {
+  auto t = get(who, id);
+  if (!t) return t;
+  if (store::isTerminal(t->status)) {
+    return fail(ErrorCode::kConflict, "task already " + std::string(store::statusName(t->status)),
+                {{"status", store::statusName(t->status)}});
+  }
+  // Durable first: a worker or a restart that sees the flag stops the task.
+  if (auto st = d_.store.requestCancel(id); !st) return std::unexpected(st.error());
+  store::Transition tr{.taskId = id,
+                       .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
+                       .to = TaskStatus::kCanceled};
+  tr.finishedMs = nowMs();
+  auto r = orchestrator_->transition(tr, {{"done", json::object{{"status", "canceled"}}}});
+  if (!r) return std::unexpected(r.error());
+  if (!*r) orchestrator_->cancelRunning(id);
+  return get(who, id);
+}
+
+Result<std::vector<store::Event>> ControlService::events(const Principal& who, const std::string& id,
+                                                         int64_t afterSeq, int limit) {
+  if (auto t = get(who, id); !t) return std::unexpected(t.error());
+  return d_.store.events(id, afterSeq, limit);
+}
+
+std::unique_ptr<events::EventBus::Subscription> ControlService::subscribe(const std::string& taskId,
+                                                                          events::EventBus::Listener fn) {
+  return d_.bus.subscribe(taskId, std::move(fn));
+}
+
+Result<json::object> ControlService::decide(const SubmitRequest& req) {
+  auto ps = policies_->current();
+  auto p = plan(req, *ps, json::serialize(req.params).size());
+  if (!p) return std::unexpected(p.error());
+  auto out = router::toJson(*p);
+  out["policyDigest"] = ps->digest;
+  return out;
+}
+
+Result<json::object> ControlService::reloadPolicies() {
+  std::lock_guard lock(reloadMu_);
+  auto set = policy::loadPolicyDir(opts_.policyDir, opts_.loadOptions);
+  std::vector<std::string> errors;
+  if (!set) {
+    errors = set.error();
+  } else if (auto m = d_.modules.load(**set); !m) {
+    errors = m.error();
+  }
+  if (!errors.empty()) {
+    d_.metrics.policyReload(false);
+    json::array list;
+    for (auto& e : errors) list.push_back(json::string(e));
+    spdlog::warn("policy reload rejected ({} problem(s)); the previous set stays in force", errors.size());
+    return fail(ErrorCode::kInvalidPolicy, "policy set rejected; the previous set stays in force",
+                {{"errors", list}, {"digest", policies_->current()->digest}});
+  }
+  auto previous = policies_->current()->digest;
+  policies_->swap(*set);
+  d_.metrics.policyReload(true);
+  spdlog::info("policies reloaded: {} -> {}", previous, (*set)->digest);
+  return json::object{{"status", "reloaded"},
+                      {"digest", (*set)->digest},
+                      {"previousDigest", previous},
+                      {"intents", (*set)->intents.size()},
+                      {"modules", (*set)->modules.size()},
+                      {"models", (*set)->models.size()}};
+}
+
+std::pair<bool, json::object> ControlService::readiness() {
+  auto ps = policies_->current();
+  auto st = d_.store.ping();
+  json::object checks{{"store", st ? "ok" : st.error().message},
+                      {"policies", ps->digest},
+                      {"modules", d_.modules.describe().size()}};
+  return {st.has_value(), json::object{{"status", st ? "ready" : "not_ready"}, {"checks", checks}}};
+}
+
+}  // namespace aion::control

@@ -1,0 +1,66 @@
+#pragma once
+#include <filesystem>
+#include <mutex>
+
+#include "control/control_api.h"
+#include "control/latency_tracker.h"
+#include "control/orchestrator.h"
+#include "control/policy_store.h"
+#include "modhost/module_host.h"
+#include "policy/loader.h"
+#include "store/task_store.h"
+#include "telemetry/metrics.h"
+
+namespace aion::control {
+
+//! The in-process control plane: policy store, router, orchestrator, store.
+class ControlService final : public ControlApi {
+ public:
+  struct Options {
+    std::filesystem::path policyDir;
+    policy::LoadOptions loadOptions;
+    Orchestrator::Options orchestrator;
+  };
+  struct Deps {
+    store::TaskStore& store;
+    modhost::ModuleHost& modules;
+    events::EventBus& bus;
+    telemetry::Metrics& metrics;
+  };
+
+  //! Loads policies and modules; fails with every problem found.
+  static std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> create(Deps deps, Options opts);
+  ~ControlService() override;
+
+  //! Re-queues tasks left unfinished by a previous run (DESIGN.md §4).
+  Status recover();
+  void stop();
+
+  Result<store::Task> submit(const SubmitRequest& req) override;
+  Result<store::Task> get(const Principal& who, const std::string& id) override;
+  Result<store::TaskPage> list(const Principal& who, store::ListQuery q) override;
+  Result<store::Task> cancel(const Principal& who, const std::string& id) override;
+  Result<std::vector<store::Event>> events(const Principal& who, const std::string& id, int64_t afterSeq,
+                                           int limit) override;
+  std::unique_ptr<events::EventBus::Subscription> subscribe(const std::string& taskId,
+                                                            events::EventBus::Listener fn) override;
+  Result<boost::json::object> decide(const SubmitRequest& req) override;
+  Result<boost::json::object> reloadPolicies() override;
+  std::pair<bool, boost::json::object> readiness() override;
+
+  policy::PolicySetPtr policies() const { return policies_->current(); }
+
+ private:
+  ControlService(Deps deps, Options opts, policy::PolicySetPtr initial);
+  //! Role, intent, schema and routing checks shared by submit and decide.
+  Result<router::Plan> plan(const SubmitRequest& req, const policy::PolicySet& ps, size_t paramsBytes);
+
+  Deps d_;
+  Options opts_;
+  std::unique_ptr<PolicyStore> policies_;
+  LatencyTracker latency_;
+  std::unique_ptr<Orchestrator> orchestrator_;
+  std::mutex reloadMu_;
+};
+
+}  // namespace aion::control

@@ -1,0 +1,244 @@
+#include "gateway/gateway_http.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <set>
+
+#include "common/ids.h"
+#include "http/handler_util.h"
+#include "http/sse.h"
+
+namespace aion::gateway {
+namespace json = boost::json;
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using http::Exchange;
+using http::Response;
+using Reply = asio::awaitable<std::optional<Response>>;
+
+namespace {
+
+constexpr size_t kEventBatch = 200;
+
+// Parses the submit body shared by REST (and later WebSocket/gRPC).
+Result<control::SubmitRequest> parseSubmit(const json::object& body, Principal who) {
+  static const std::set<std::string> kFields{"schemaVersion", "intent", "params", "privacy", "budgetUsd", "timeoutMs"};
+  json::array unknown;
+  for (auto& [k, _] : body)
+    if (!kFields.count(std::string(k))) unknown.push_back(json::string(k));
+  if (!unknown.empty())
+    return fail(ErrorCode::kInvalidRequest, "unknown field(s) in request body", {{"fields", unknown}});
+  if (auto* v = body.if_contains("schemaVersion")) {
+    if (!v->is_string() || v->as_string() != "1.0")
+      return fail(ErrorCode::kInvalidRequest, "schemaVersion must be \"1.0\"");
+  }
+  control::SubmitRequest req;
+  req.principal = std::move(who);
+  auto* intent = body.if_contains("intent");
+  if (!intent || !intent->is_string() || intent->as_string().empty())
+    return fail(ErrorCode::kInvalidRequest, "intent is required and must be a non-empty string");
+  if (intent->as_string().size() > 64) return fail(ErrorCode::kInvalidRequest, "intent name is too long");
+  req.intent = std::string(intent->as_string());
+  auto* params = body.if_contains("params");
+  if (!params) return fail(ErrorCode::kInvalidRequest, "params is required (a JSON object)");
+  if (!params->is_object()) return fail(ErrorCode::kInvalidRequest, "params must be a JSON object");
+  req.params = *params;
+  if (auto* p = body.if_contains("privacy")) {
+    auto mode = p->is_string() ? policy::parsePrivacy(p->as_string()) : std::nullopt;
+    if (!mode) return fail(ErrorCode::kInvalidRequest, "privacy must be local-only, hybrid or allow-api");
+    req.privacy = mode;
+  }
+  if (auto* b = body.if_contains("budgetUsd")) {
+    if (!b->is_number()) return fail(ErrorCode::kInvalidRequest, "budgetUsd must be a number");
+    req.budgetUsd = b->to_number<double>();
+  }
+  if (auto* t = body.if_contains("timeoutMs")) {
+    if (!t->is_int64()) return fail(ErrorCode::kInvalidRequest, "timeoutMs must be an integer");
+    if (t->as_int64() <= 0 || t->as_int64() > 86400000) return fail(ErrorCode::kInvalidRequest, "timeoutMs out of range");
+    req.timeoutMs = static_cast<int>(t->as_int64());
+  }
+  return req;
+}
+
+Response errorOf(const Error& e, const Exchange& ex) { return http::errorResponse(e, ex.requestId); }
+
+// Writes raw bytes of a streaming response, bounded by the write timeout.
+asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
+  ex.stream.expires_after(ex.limits.writeTimeout);
+  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+  ex.stream.expires_never();
+  co_return !ec;
+}
+
+}  // namespace
+
+json::object taskJson(const store::Task& t) {
+  std::string base = "/v1/tasks/" + t.id;
+  json::object timings{{"createdAt", formatTimeMs(t.createdMs)},
+                       {"startedAt", t.startedMs ? json::value(formatTimeMs(t.startedMs)) : json::value(nullptr)},
+                       {"finishedAt", t.finishedMs ? json::value(formatTimeMs(t.finishedMs)) : json::value(nullptr)}};
+  if (t.startedMs) timings["queueMs"] = t.startedMs - t.createdMs;
+  if (t.finishedMs) {
+    timings["totalMs"] = t.finishedMs - t.createdMs;
+    if (t.startedMs) timings["runMs"] = t.finishedMs - t.startedMs;
+  }
+  return json::object{{"taskId", t.id},
+                      {"status", store::statusName(t.status)},
+                      {"intent", t.intent},
+                      {"tenant", t.tenant},
+                      {"route", t.route},
+                      {"result", t.result},
+                      {"error", t.error},
+                      {"cost", {{"usd", t.costUsd}, {"estimated", t.costEstimated}}},
+                      {"attempts", t.attempts},
+                      {"cancelRequested", t.cancelRequested},
+                      {"timings", timings},
+                      {"links", {{"self", base}, {"stream", "/v1/stream/" + t.id}, {"cancel", base + "/cancel"}}}};
+}
+
+http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
+  http::Routes routes;
+  http::addHealthRoutes(routes, [&c = d.control] { return c.readiness(); }, d.metrics);
+
+  routes.add(bhttp::verb::post, "/v1/tasks", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return errorOf(who.error(), ex);
+    auto body = http::parseJsonObject(ex.req);
+    if (!body) co_return errorOf(body.error(), ex);
+    auto req = parseSubmit(*body, *who);
+    if (!req) co_return errorOf(req.error(), ex);
+    auto t = co_await http::offload(d.blocking, [&] { return d.control.submit(*req); });
+    if (!t) co_return errorOf(t.error(), ex);
+    json::object out{{"taskId", t->id},
+                     {"status", store::statusName(t->status)},
+                     {"links",
+                      {{"self", "/v1/tasks/" + t->id},
+                       {"stream", "/v1/stream/" + t->id},
+                       {"cancel", "/v1/tasks/" + t->id + "/cancel"}}}};
+    auto r = http::jsonResponse(202, out, ex.requestId);
+    r.set(bhttp::field::location, "/v1/tasks/" + t->id);
+    co_return r;
+  });
+
+  routes.add(bhttp::verb::get, "/v1/tasks", [d, opts](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return errorOf(who.error(), ex);
+    store::ListQuery q;
+    if (auto it = ex.query.find("limit"); it != ex.query.end()) {
+      int v = 0;
+      auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+      if (ec != std::errc() || p != it->second.data() + it->second.size() || v < 1 || v > opts.maxPageSize)
+        co_return errorOf(Error(ErrorCode::kInvalidRequest, "limit must be an integer from 1 to " +
+                                                                std::to_string(opts.maxPageSize)), ex);
+      q.limit = v;
+    }
+    if (auto it = ex.query.find("status"); it != ex.query.end()) {
+      q.status = store::parseStatus(it->second);
+      if (!q.status) co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
+    }
+    if (auto it = ex.query.find("intent"); it != ex.query.end()) q.intent = it->second;
+    if (auto it = ex.query.find("cursor"); it != ex.query.end()) q.afterId = it->second;
+    auto page = co_await http::offload(d.blocking, [&] { return d.control.list(*who, q); });
+    if (!page) co_return errorOf(page.error(), ex);
+    json::array items;
+    for (auto& t : page->items) items.push_back(taskJson(t));
+    co_return http::jsonResponse(200,
+                                 json::object{{"items", items},
+                                              {"nextCursor", page->nextCursor.empty() ? json::value(nullptr)
+                                                                                      : json::value(page->nextCursor)}},
+                                 ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/tasks/{id}", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return errorOf(who.error(), ex);
+    auto t = co_await http::offload(d.blocking, [&] { return d.control.get(*who, ex.params["id"]); });
+    if (!t) co_return errorOf(t.error(), ex);
+    co_return http::jsonResponse(200, taskJson(*t), ex.requestId);
+  });
+
+  routes.add(bhttp::verb::post, "/v1/tasks/{id}/cancel", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return errorOf(who.error(), ex);
+    if (!who->hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
+      co_return errorOf(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"), ex);
+    auto t = co_await http::offload(d.blocking, [&] { return d.control.cancel(*who, ex.params["id"]); });
+    if (!t) co_return errorOf(t.error(), ex);
+    // 200 when canceled now; 202 when a running task was asked to stop.
+    co_return http::jsonResponse(store::isTerminal(t->status) ? 200 : 202, taskJson(*t), ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/stream/{id}", [d, opts](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return errorOf(who.error(), ex);
+    std::string id = ex.params["id"];
+    int64_t last = 0;
+    std::string_view lei = ex.req["Last-Event-ID"];
+    if (lei.empty())
+      if (auto it = ex.query.find("lastEventId"); it != ex.query.end()) lei = it->second;
+    if (!lei.empty()) {
+      auto v = http::parseLastEventId(lei);
+      if (!v) co_return errorOf(Error(ErrorCode::kInvalidRequest, "Last-Event-ID must be a sequence number"), ex);
+      last = *v;
+    }
+    auto task = co_await http::offload(d.blocking, [&] { return d.control.get(*who, id); });
+    if (!task) co_return errorOf(task.error(), ex);
+
+    // Wake-ups from the bus: set a flag and cancel the wait, on this strand.
+    auto exec = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(exec);
+    auto pending = std::make_shared<std::atomic<bool>>(false);
+    auto sub = d.control.subscribe(id, [timer, pending, exec](const store::Event&) {
+      pending->store(true);
+      asio::post(exec, [timer] { timer->cancel(); });
+    });
+    d.metrics.openStreams().Increment();
+    struct Gauge {
+      telemetry::Metrics& m;
+      ~Gauge() { m.openStreams().Decrement(); }
+    } gauge{d.metrics};
+
+    auto write = [&ex](std::string data) { return writeAll(ex, std::move(data)); };
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " + ex.requestId + "\r\n\r\n";
+    head += http::sseRetry(2000);
+    if (!co_await write(std::move(head))) co_return std::nullopt;
+    for (;;) {
+      pending->store(false);
+      auto evs = co_await http::offload(d.blocking, [&] {
+        return d.control.events(*who, id, last, static_cast<int>(kEventBatch));
+      });
+      if (!evs) {
+        // GCC 12: keep string literals out of co_await full-expressions.
+        std::string frame = http::sseEvent({}, "error", json::serialize(json::object{{"error", toJson(evs.error())}}));
+        co_await write(std::move(frame));
+        co_return std::nullopt;
+      }
+      bool done = false;
+      std::string batch;
+      for (auto& e : *evs) {
+        json::object data{{"taskId", e.taskId}, {"seq", e.seq}, {"type", e.type}, {"ts", formatTimeMs(e.tsMs)},
+                          {"data", e.data}};
+        batch += http::sseEvent(std::to_string(e.seq), e.type, json::serialize(data));
+        last = e.seq;
+        done = done || e.type == "done";
+      }
+      if (!batch.empty() && !co_await write(std::move(batch))) co_return std::nullopt;
+      if (done) co_return std::nullopt;
+      if (evs->size() == kEventBatch) continue;
+      if (pending->load()) continue;
+      timer->expires_after(opts.sseHeartbeat);
+      auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!ec && !pending->load()) {
+        std::string beat = http::sseComment("keep-alive");
+        if (!co_await write(std::move(beat))) co_return std::nullopt;
+      }
+    }
+  });
+  return routes;
+}
+
+}  // namespace aion::gateway

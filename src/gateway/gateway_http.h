@@ -1,0 +1,29 @@
+#pragma once
+// The gateway's public REST + SSE surface (seed: /v1/tasks, /v1/stream).
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+
+#include "auth/api_keys.h"
+#include "control/control_api.h"
+#include "http/server.h"
+
+namespace aion::gateway {
+
+struct GatewayOptions {
+  std::chrono::milliseconds sseHeartbeat{15000};
+  int maxPageSize = 100;
+};
+
+struct GatewayDeps {
+  control::ControlApi& control;
+  const auth::KeyRing& keys;
+  boost::asio::thread_pool& blocking;  // for ControlApi calls
+  telemetry::Metrics& metrics;
+};
+
+http::Routes gatewayRoutes(GatewayDeps deps, GatewayOptions opts);
+
+//! The task as the API shows it.
+boost::json::object taskJson(const store::Task& t);
+
+}  // namespace aion::gateway

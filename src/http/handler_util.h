@@ -1,0 +1,21 @@
+#pragma once
+// Small helpers shared by the gateway's and the control plane's handlers.
+#include <boost/json/value.hpp>
+
+#include "auth/api_keys.h"
+#include "http/server.h"
+
+namespace aion::http {
+
+//! Authenticates X-API-Key (or "Authorization: Bearer") and X-Tenant-Id.
+Result<Principal> principalOf(const auth::KeyRing& keys, const Request& req);
+//! Parses a JSON request body (object expected); depth-limited.
+Result<boost::json::object> parseJsonObject(const Request& req);
+//! kForbidden unless `who` has one of `roles`.
+Status requireRole(const Principal& who, RoleSet roles);
+
+//! Liveness, readiness and metrics, the same on every listener.
+void addHealthRoutes(Routes& routes, std::function<std::pair<bool, boost::json::object>()> ready,
+                     telemetry::Metrics& metrics);
+
+}  // namespace aion::http

@@ -1,0 +1,260 @@
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "common/ids.h"
+
+namespace aion::http {
+namespace json = boost::json;
+namespace bhttp = beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+std::vector<std::string> splitPath(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    if (p[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    out.emplace_back(p.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+int hexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string urlDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hexVal(s[i + 1]) >= 0 && hexVal(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexVal(s[i + 1]) * 16 + hexVal(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i < q.size()) {
+    size_t amp = q.find('&', i);
+    if (amp == std::string_view::npos) amp = q.size();
+    auto kv = q.substr(i, amp - i);
+    auto eq = kv.find('=');
+    if (!kv.empty()) out[urlDecode(kv.substr(0, eq))] = eq == std::string_view::npos ? "" : urlDecode(kv.substr(eq + 1));
+    i = amp + 1;
+  }
+  return out;
+}
+
+// Minimal response for a request we could not parse: no routing, then close.
+Response rejectUnparsed(const Error& e, const std::string& rid) {
+  auto r = errorResponse(e, rid);
+  r.keep_alive(false);
+  return r;
+}
+
+}  // namespace
+
+void Routes::add(bhttp::verb method, std::string pattern, Handler h) {
+  entries_.push_back(Entry{method, pattern, splitPath(pattern), std::move(h)});
+}
+
+Routes::Match Routes::match(bhttp::verb method, std::string_view path) const {
+  Match out;
+  auto segs = splitPath(path);
+  for (const auto& e : entries_) {
+    if (e.segments.size() != segs.size()) continue;
+    std::map<std::string, std::string> params;
+    bool ok = true;
+    for (size_t i = 0; ok && i < segs.size(); ++i) {
+      const auto& p = e.segments[i];
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+        params[p.substr(1, p.size() - 2)] = urlDecode(segs[i]);
+      } else {
+        ok = p == segs[i];
+      }
+    }
+    if (!ok) continue;
+    out.pathKnown = true;
+    if (e.method != method) continue;
+    out.handler = &e.handler;
+    out.pattern = e.pattern;
+    out.params = std::move(params);
+    return out;
+  }
+  return out;
+}
+
+Response jsonResponse(unsigned status, const json::value& body, const std::string& requestId) {
+  Response r{static_cast<bhttp::status>(status), 11};
+  r.set(bhttp::field::content_type, "application/json");
+  r.set(bhttp::field::cache_control, "no-store");
+  if (!requestId.empty()) r.set("X-Request-Id", requestId);
+  r.body() = json::serialize(body);
+  r.prepare_payload();
+  return r;
+}
+
+Response errorResponse(const Error& e, const std::string& requestId) {
+  auto r = jsonResponse(httpStatus(e.code), json::object{{"error", toJson(e)}, {"requestId", requestId}}, requestId);
+  if (e.code == ErrorCode::kUnauthenticated) r.set(bhttp::field::www_authenticate, "ApiKey header=\"X-API-Key\"");
+  if (auto* ra = e.details.if_contains("retryAfterSeconds"); ra && ra->is_int64())
+    r.set(bhttp::field::retry_after, std::to_string(ra->as_int64()));
+  return r;
+}
+
+Server::Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes, telemetry::Metrics& metrics)
+    : ioc_(ioc), name_(std::move(name)), limits_(limits), routes_(std::move(routes)), metrics_(metrics), acceptor_(ioc) {}
+
+Result<uint16_t> Server::listen(const std::string& address, uint16_t port) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(address, ec);
+  if (ec) return fail(ErrorCode::kInvalidRequest, "bad listen address '" + address + "'");
+  tcp::endpoint ep(addr, port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return fail(ErrorCode::kUnavailable,
+                name_ + ": cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  }
+  asio::co_spawn(ioc_, acceptLoop(), asio::detached);
+  return acceptor_.local_endpoint().port();
+}
+
+void Server::stop() {
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+asio::awaitable<void> Server::acceptLoop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      spdlog::warn("{}: accept: {}", name_, ec.message());
+      continue;
+    }
+    if (*open_ >= limits_.maxConnections) {
+      boost::system::error_code ignore;
+      socket.close(ignore);  // over the cap: refuse before reading anything
+      continue;
+    }
+    auto exec = socket.get_executor();
+    asio::co_spawn(exec, session(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<Response> Server::dispatch(Exchange& ex, const Routes::Match& m, bool& streamed) {
+  if (!m.handler) {
+    Error e = m.pathKnown ? Error(ErrorCode::kInvalidRequest, "method not allowed")
+                          : Error(ErrorCode::kNotFound, "no route for " + std::string(ex.path));
+    auto r = errorResponse(e, ex.requestId);
+    if (m.pathKnown) r.result(bhttp::status::method_not_allowed);
+    co_return r;
+  }
+  try {
+    auto r = co_await (*m.handler)(ex);
+    if (!r) {
+      streamed = true;
+      co_return Response{};
+    }
+    co_return std::move(*r);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: handler error: {}", name_, std::string(ex.path), e.what());
+    co_return errorResponse(Error(ErrorCode::kInternal, "internal error"), ex.requestId);
+  }
+}
+
+asio::awaitable<void> Server::session(tcp::socket socket) {
+  ++*open_;
+  struct Closer {
+    std::shared_ptr<std::atomic<size_t>> n;
+    ~Closer() { --*n; }
+  } closer{open_};
+  boost::system::error_code ec;
+  std::string remote;
+  if (auto ep = socket.remote_endpoint(ec); !ec) remote = ep.address().to_string();
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  bool first = true;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(limits_.maxHeaderBytes));
+    parser.body_limit(limits_.maxBodyBytes);
+    // A new connection gets readTimeout for its first request; a kept-alive
+    // one may idle for idleTimeout before its next.
+    stream.expires_after(first ? limits_.readTimeout : limits_.idleTimeout);
+    first = false;
+    auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    auto started = std::chrono::steady_clock::now();
+    std::string rid = newRequestId();
+    if (rec) {
+      std::optional<Response> reject;
+      if (rec == bhttp::error::body_limit) {
+        reject = rejectUnparsed(Error(ErrorCode::kPayloadTooLarge, "request body larger than " +
+                                                                       std::to_string(limits_.maxBodyBytes) + " bytes"),
+                                rid);
+      } else if (rec == bhttp::error::header_limit) {
+        reject = rejectUnparsed(Error(ErrorCode::kHeadersTooLarge, "request headers larger than " +
+                                                                       std::to_string(limits_.maxHeaderBytes) + " bytes"),
+                                rid);
+      } else if (rec != bhttp::error::end_of_stream && rec != beast::error::timeout &&
+                 rec != asio::error::connection_reset && rec != asio::error::eof && n > 0) {
+        reject = rejectUnparsed(Error(ErrorCode::kInvalidRequest, "malformed HTTP request: " + rec.message()), rid);
+      }
+      if (reject) {
+        stream.expires_after(limits_.writeTimeout);
+        co_await bhttp::async_write(stream, *reject, asio::as_tuple(asio::use_awaitable));
+        metrics_.httpRequest(name_, "(unparsed)", reject->result_int(), 0);
+      }
+      break;
+    }
+    const Request& req = parser.get();
+    std::string_view target = req.target();
+    auto qpos = target.find('?');
+    Exchange ex{req, target.substr(0, qpos), {}, {}, remote, rid, stream, limits_};
+    if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
+    auto m = routes_.match(req.method(), ex.path);
+    ex.params = m.params;
+    bool streamed = false;
+    stream.expires_never();
+    Response res = co_await dispatch(ex, m, streamed);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::string label = m.handler ? m.pattern : (m.pathKnown ? "(method)" : "(unmatched)");
+    if (streamed) {
+      metrics_.httpRequest(name_, label, 200, secs);
+      break;
+    }
+    bool keep = req.keep_alive() && res.keep_alive();
+    res.keep_alive(keep);
+    stream.expires_after(limits_.writeTimeout);
+    auto [wec, _] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    metrics_.httpRequest(name_, label, res.result_int(), secs);
+    if (wec || !keep) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.close();
+}
+
+}  // namespace aion::http

@@ -1,0 +1,109 @@
+#pragma once
+// HTTP/1.1 server on Boost.Beast with C++20 coroutines. Each connection runs
+// on its own strand; handlers never block (blocking work goes through
+// offload()). Limits protect against hostile clients: body and header size,
+// a read deadline per request (slowloris), idle keep-alive deadline, and a
+// cap on open connections.
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "telemetry/metrics.h"
+
+namespace aion::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using Request = beast::http::request<beast::http::string_body>;
+using Response = beast::http::response<beast::http::string_body>;
+
+struct Limits {
+  size_t maxBodyBytes = 1 << 20;
+  size_t maxHeaderBytes = 16 << 10;
+  std::chrono::milliseconds readTimeout{10000};
+  std::chrono::milliseconds idleTimeout{60000};
+  std::chrono::milliseconds writeTimeout{30000};
+  size_t maxConnections = 4096;
+};
+
+struct Exchange {
+  const Request& req;
+  std::string_view path;
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> params;  // from {name} path segments
+  std::string remote;
+  std::string requestId;
+  beast::tcp_stream& stream;
+  const Limits& limits;
+};
+
+//! A handler returns its response, or nullopt after writing to the stream
+//! itself (streaming responses); the connection then closes.
+using Handler = std::function<asio::awaitable<std::optional<Response>>(Exchange&)>;
+
+class Routes {
+ public:
+  //! `pattern` segments like {id} capture; `name` labels metrics.
+  void add(beast::http::verb method, std::string pattern, Handler h);
+
+  struct Match {
+    const Handler* handler = nullptr;
+    std::string pattern;
+    std::map<std::string, std::string> params;
+    bool pathKnown = false;  // path matched but the method did not
+  };
+  Match match(beast::http::verb method, std::string_view path) const;
+
+ private:
+  struct Entry {
+    beast::http::verb method;
+    std::string pattern;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Entry> entries_;
+};
+
+class Server {
+ public:
+  Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes, telemetry::Metrics& metrics);
+  //! Binds and starts accepting; returns the bound port (useful with port 0).
+  Result<uint16_t> listen(const std::string& address, uint16_t port);
+  void stop();
+  size_t openConnections() const { return *open_; }
+
+ private:
+  asio::awaitable<void> acceptLoop();
+  asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  asio::awaitable<Response> dispatch(Exchange& ex, const Routes::Match& m, bool& streamed);
+
+  asio::io_context& ioc_;
+  std::string name_;
+  Limits limits_;
+  Routes routes_;
+  telemetry::Metrics& metrics_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<std::atomic<size_t>> open_ = std::make_shared<std::atomic<size_t>>(0);
+};
+
+//! JSON response with the usual headers.
+Response jsonResponse(unsigned status, const boost::json::value& body, const std::string& requestId);
+//! DESIGN.md §7 error body with the matching status.
+Response errorResponse(const Error& e, const std::string& requestId);
+
+//! Runs blocking `f` on `pool` and resumes the caller on its own executor.
+template <typename F>
+asio::awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  co_return co_await asio::co_spawn(
+      pool, [f = std::move(f)]() mutable -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
+}
+
+}  // namespace aion::http

@@ -1,0 +1,46 @@
+#pragma once
+// The module-host seam (DESIGN.md §2, §6). The embedded profile uses the
+// wasmtime implementation in-process; a remote host is another
+// implementation of the same interface.
+#include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "policy/policy.h"
+
+namespace aion::modhost {
+
+struct CallOptions {
+  int timeoutMs = 5000;                       // wall time; the tighter of task and module limit
+  const std::atomic<bool>* cancel = nullptr;  // polled while the module runs
+};
+
+struct CallResult {
+  boost::json::value output;  // the module's stdout, parsed
+  int64_t micros = 0;         // instantiate + run
+  std::string stderrTail;     // last bytes the module wrote to stderr
+};
+
+class ModuleHost {
+ public:
+  virtual ~ModuleHost() = default;
+
+  //! Compiles (or reuses, by digest) every module of `set`. On success the
+  //! host serves exactly these modules; on failure nothing changes and the
+  //! errors name each module that failed ("modules.NAME: problem").
+  virtual std::expected<void, std::vector<std::string>> load(const policy::PolicySet& set) = 0;
+
+  //! Runs module `name` with `input` (a JSON document) on stdin. Errors:
+  //! kNotFound, kTimeout, kCanceled, kInvalidParams (the module rejected its
+  //! input: exit status 2), kModuleFailed (trap, other exit, bad output).
+  //! Thread-safe; blocks the calling thread for the module's run.
+  virtual Result<CallResult> call(const std::string& name, std::string_view input, const CallOptions& opts) = 0;
+
+  //! Loaded modules with digest and limits, for /readyz and listings.
+  virtual boost::json::array describe() const = 0;
+};
+
+}  // namespace aion::modhost

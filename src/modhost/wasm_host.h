@@ -1,0 +1,42 @@
+#pragma once
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <thread>
+
+#include "modhost/module_host.h"
+
+struct wasm_engine_t;
+
+namespace aion::modhost {
+
+//! Runs WASI preview1 command modules with wasmtime (ABI v1, docs/modules.md):
+//! params JSON on stdin, one JSON document on stdout, no files, sockets,
+//! environment or clocks beyond WASI defaults. Each call gets a fresh store
+//! instantiated from a pre-linked InstancePre, so calls share nothing.
+class WasmModuleHost final : public ModuleHost {
+ public:
+  WasmModuleHost();
+  ~WasmModuleHost() override;
+
+  std::expected<void, std::vector<std::string>> load(const policy::PolicySet& set) override;
+  Result<CallResult> call(const std::string& name, std::string_view input, const CallOptions& opts) override;
+  boost::json::array describe() const override;
+
+  //! Compiled modules kept in the digest cache (for tests and metrics).
+  size_t cachedCount() const;
+
+  static constexpr int kEpochTickMs = 5;
+
+ private:
+  struct Compiled;
+  struct Entry;
+
+  wasm_engine_t* engine_ = nullptr;
+  std::jthread ticker_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, std::shared_ptr<const Entry>> modules_;   // by name
+  std::map<std::string, std::shared_ptr<const Compiled>> cache_;  // by sha256
+};
+
+}  // namespace aion::modhost

@@ -1,0 +1,429 @@
+#include "policy/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+
+#include "common/digest.h"
+#include "common/ids.h"
+
+namespace aion::policy {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+namespace {
+
+const std::regex kNameRe("^[a-z0-9][a-z0-9._-]{0,63}$");
+
+// Collects "file:line: field: problem" lines for one file.
+struct FileCtx {
+  std::string file;
+  LoadErrors* errors;
+
+  void err(const YAML::Node& n, const std::string& field, const std::string& msg) {
+    std::string loc = file;
+    if (n.IsDefined() && n.Mark().line >= 0) loc += ":" + std::to_string(n.Mark().line + 1);
+    errors->push_back(loc + ": " + field + ": " + msg);
+  }
+  void errFile(const std::string& msg) { errors->push_back(file + ": " + msg); }
+
+  // Flags keys outside `allowed`: a typo must not silently drop a rule.
+  void onlyKeys(const YAML::Node& map, const std::string& field, std::initializer_list<const char*> allowed) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      auto key = it->first.Scalar();
+      bool ok = false;
+      for (auto* a : allowed) ok = ok || key == a;
+      if (!ok) err(it->first, field.empty() ? key : field + "." + key, "unknown field");
+    }
+  }
+
+  bool isMap(const YAML::Node& n, const std::string& field) {
+    if (n.IsMap()) return true;
+    err(n, field, "must be a mapping");
+    return false;
+  }
+
+  std::optional<std::string> str(const YAML::Node& parent, const char* key, const std::string& field,
+                                 bool required) {
+    auto n = parent[key];
+    if (!n.IsDefined() || n.IsNull()) {
+      if (required) err(parent, field, "is required");
+      return std::nullopt;
+    }
+    if (!n.IsScalar()) {
+      err(n, field, "must be a string");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  template <typename T>
+  std::optional<T> num(const YAML::Node& parent, const char* key, const std::string& field, T lo, T hi) {
+    auto n = parent[key];
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    T v{};
+    if (!n.IsScalar() || !YAML::convert<T>::decode(n, v) || !std::isfinite(static_cast<double>(v))) {
+      err(n, field, std::is_integral_v<T> ? "must be an integer" : "must be a number");
+      return std::nullopt;
+    }
+    if (v < lo || v > hi) {
+      std::ostringstream os;
+      os << "must be between " << lo << " and " << hi;
+      err(n, field, os.str());
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& parent, const char* key, const std::string& field) {
+    auto n = parent[key];
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      err(n, field, "must be true or false");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<std::vector<std::string>> strList(const YAML::Node& parent, const char* key,
+                                                  const std::string& field) {
+    auto n = parent[key];
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    if (!n.IsSequence()) {
+      err(n, field, "must be a list");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar()) {
+        err(n[i], field + "[" + std::to_string(i) + "]", "must be a string");
+        continue;
+      }
+      out.push_back(n[i].Scalar());
+    }
+    return out;
+  }
+};
+
+// Plain YAML scalars become JSON numbers/bools/null; quoted ones stay strings.
+json::value yamlToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json::object o;
+      for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = yamlToJson(it->second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json::array a;
+      for (auto x : n) a.push_back(yamlToJson(x));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const auto& s = n.Scalar();
+      if (n.Tag() == "!") return json::string(s);
+      if (s == "true" || s == "True") return true;
+      if (s == "false" || s == "False") return false;
+      if (s == "null" || s == "~") return nullptr;
+      int64_t i = 0;
+      if (YAML::convert<int64_t>::decode(n, i)) return i;
+      double d = 0;
+      if (s.find_first_of("0123456789") != std::string::npos && YAML::convert<double>::decode(n, d) &&
+          std::isfinite(d))
+        return d;
+      return json::string(s);
+    }
+    default: return nullptr;
+  }
+}
+
+std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t maxBytes, std::string& raw) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    ctx.errFile("file is missing");
+    return std::nullopt;
+  }
+  auto size = fs::file_size(path, ec);
+  if (ec || size > maxBytes) {
+    ctx.errFile("file is larger than " + std::to_string(maxBytes) + " bytes");
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  raw.assign(std::istreambuf_iterator<char>(in), {});
+  try {
+    auto root = YAML::Load(raw);
+    if (!root.IsMap()) {
+      ctx.errFile("top level must be a mapping");
+      return std::nullopt;
+    }
+    auto v = root["version"];
+    if (v.IsDefined() && (!v.IsScalar() || v.Scalar() != "1")) ctx.err(v, "version", "must be 1");
+    return root;
+  } catch (const YAML::Exception& e) {
+    ctx.errors->push_back(ctx.file + ":" + std::to_string(e.mark.line + 1) + ": yaml: " + e.msg);
+    return std::nullopt;
+  }
+}
+
+void loadPolicies(const YAML::Node& root, FileCtx& c, Policies& p) {
+  c.onlyKeys(root, "", {"version", "latency_targets_ms", "budget", "providers", "tenants"});
+  if (auto lt = root["latency_targets_ms"]; lt.IsDefined() && c.isMap(lt, "latency_targets_ms")) {
+    c.onlyKeys(lt, "latency_targets_ms", {"local", "api", "hybrid"});
+    if (auto v = c.num<int>(lt, "local", "latency_targets_ms.local", 1, 600000)) p.latency.localMs = *v;
+    if (auto v = c.num<int>(lt, "api", "latency_targets_ms.api", 1, 600000)) p.latency.apiMs = *v;
+    if (auto v = c.num<int>(lt, "hybrid", "latency_targets_ms.hybrid", 1, 600000)) p.latency.hybridMs = *v;
+  }
+  if (auto b = root["budget"]; b.IsDefined() && c.isMap(b, "budget")) {
+    c.onlyKeys(b, "budget", {"default_usd", "hard_cap_usd"});
+    if (auto v = c.num<double>(b, "default_usd", "budget.default_usd", 0.0, 1e6)) p.budget.defaultUsd = *v;
+    if (auto v = c.num<double>(b, "hard_cap_usd", "budget.hard_cap_usd", 0.0, 1e6)) p.budget.hardCapUsd = *v;
+    if (p.budget.defaultUsd > p.budget.hardCapUsd)
+      c.err(b, "budget.default_usd", "must not exceed budget.hard_cap_usd");
+  }
+  if (auto pr = root["providers"]; pr.IsDefined() && c.isMap(pr, "providers")) {
+    c.onlyKeys(pr, "providers", {"allow"});
+    if (auto l = c.strList(pr, "allow", "providers.allow")) p.providerAllow = std::set(l->begin(), l->end());
+  }
+  if (auto t = root["tenants"]; t.IsDefined() && c.isMap(t, "tenants")) {
+    for (auto it = t.begin(); it != t.end(); ++it) {
+      auto name = it->first.Scalar();
+      std::string f = "tenants." + name;
+      if (!c.isMap(it->second, f)) continue;
+      c.onlyKeys(it->second, f, {"providers_allow", "budget_usd"});
+      TenantPolicy tp;
+      if (auto l = c.strList(it->second, "providers_allow", f + ".providers_allow"))
+        tp.providerAllow = std::set(l->begin(), l->end());
+      tp.budgetUsd = c.num<double>(it->second, "budget_usd", f + ".budget_usd", 0.0, 1e6);
+      p.tenants[name] = tp;
+    }
+  }
+}
+
+void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
+  c.onlyKeys(root, "", {"version", "providers", "models"});
+  static const std::set<std::string> kKinds{"openai", "azure", "huggingface", "vllm", "ollama"};
+  if (auto pr = root["providers"]; pr.IsDefined() && !pr.IsNull() && c.isMap(pr, "providers")) {
+    for (auto it = pr.begin(); it != pr.end(); ++it) {
+      Provider p;
+      p.name = it->first.Scalar();
+      std::string f = "providers." + p.name;
+      if (!std::regex_match(p.name, kNameRe)) c.err(it->first, f, "invalid name");
+      if (!c.isMap(it->second, f)) continue;
+      auto& n = it->second;
+      c.onlyKeys(n, f, {"kind", "base_url", "local", "credential_env"});
+      p.kind = c.str(n, "kind", f + ".kind", true).value_or("");
+      if (!p.kind.empty() && !kKinds.count(p.kind))
+        c.err(n["kind"], f + ".kind", "must be one of openai, azure, huggingface, vllm, ollama");
+      p.baseUrl = c.str(n, "base_url", f + ".base_url", true).value_or("");
+      if (!p.baseUrl.empty() && p.baseUrl.rfind("http://", 0) != 0 && p.baseUrl.rfind("https://", 0) != 0)
+        c.err(n["base_url"], f + ".base_url", "must start with http:// or https://");
+      p.local = c.boolean(n, "local", f + ".local").value_or(false);
+      p.credentialEnv = c.str(n, "credential_env", f + ".credential_env", false).value_or("");
+      s.providers[p.name] = p;
+    }
+  }
+  if (auto ms = root["models"]; ms.IsDefined() && !ms.IsNull() && c.isMap(ms, "models")) {
+    for (auto it = ms.begin(); it != ms.end(); ++it) {
+      Model m;
+      m.name = it->first.Scalar();
+      std::string f = "models." + m.name;
+      if (!c.isMap(it->second, f)) continue;
+      auto& n = it->second;
+      c.onlyKeys(n, f, {"provider", "tier", "price_in_per_mtok", "price_out_per_mtok", "context_window", "latency_ms"});
+      m.provider = c.str(n, "provider", f + ".provider", true).value_or("");
+      if (!m.provider.empty() && !s.providers.count(m.provider))
+        c.err(n["provider"], f + ".provider", "unknown provider '" + m.provider + "'");
+      m.tier = c.str(n, "tier", f + ".tier", false).value_or("standard");
+      m.priceInPerMTok = c.num<double>(n, "price_in_per_mtok", f + ".price_in_per_mtok", 0.0, 1e4).value_or(0);
+      m.priceOutPerMTok = c.num<double>(n, "price_out_per_mtok", f + ".price_out_per_mtok", 0.0, 1e4).value_or(0);
+      m.contextWindow = c.num<int>(n, "context_window", f + ".context_window", 1, 100000000).value_or(8192);
+      m.latencyMs = c.num<int>(n, "latency_ms", f + ".latency_ms", 1, 600000).value_or(1000);
+      s.models[m.name] = m;
+    }
+  }
+}
+
+void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOptions& opts) {
+  c.onlyKeys(root, "", {"version", "modules"});
+  auto ms = root["modules"];
+  if (!ms.IsDefined() || ms.IsNull()) return;
+  if (!c.isMap(ms, "modules")) return;
+  for (auto it = ms.begin(); it != ms.end(); ++it) {
+    Module m;
+    m.name = it->first.Scalar();
+    std::string f = "modules." + m.name;
+    if (!std::regex_match(m.name, kNameRe)) c.err(it->first, f, "invalid name");
+    if (!c.isMap(it->second, f)) continue;
+    auto& n = it->second;
+    c.onlyKeys(n, f, {"version", "kind", "artifact", "sha256", "intents", "limits", "latency_ms", "description"});
+    m.version = c.str(n, "version", f + ".version", true).value_or("");
+    static const std::regex kSemver(R"(^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$)");
+    if (!m.version.empty() && !std::regex_match(m.version, kSemver))
+      c.err(n["version"], f + ".version", "must be a semantic version like 1.2.3");
+    m.kind = c.str(n, "kind", f + ".kind", true).value_or("");
+    if (!m.kind.empty() && m.kind != "wasm") {
+      c.err(n["kind"], f + ".kind",
+            m.kind == "subprocess" ? "subprocess modules are not supported by this build yet"
+                                   : "must be wasm");
+    }
+    if (auto a = c.str(n, "artifact", f + ".artifact", true)) {
+      fs::path p(*a);
+      if (p.is_relative()) p = opts.moduleDir / p;
+      std::error_code ec;
+      if (!fs::is_regular_file(p, ec)) {
+        c.err(n["artifact"], f + ".artifact", "file not found: " + p.string());
+      } else {
+        m.artifactPath = fs::weakly_canonical(p, ec).string();
+        m.sha256 = c.str(n, "sha256", f + ".sha256", false).value_or("");
+        if (!m.sha256.empty()) {
+          static const std::regex kHex("^[0-9a-f]{64}$");
+          if (!std::regex_match(m.sha256, kHex)) {
+            c.err(n["sha256"], f + ".sha256", "must be 64 lowercase hex characters");
+          } else if (auto actual = sha256Hex(readFile(p).value_or("")); actual != m.sha256) {
+            c.err(n["sha256"], f + ".sha256", "digest mismatch: artifact is sha256:" + actual);
+          }
+        }
+      }
+    }
+    if (auto l = c.strList(n, "intents", f + ".intents")) m.intents = *l;
+    if (auto lim = n["limits"]; lim.IsDefined() && c.isMap(lim, f + ".limits")) {
+      c.onlyKeys(lim, f + ".limits", {"memory_mb", "timeout_ms", "output_bytes"});
+      if (auto v = c.num<int>(lim, "memory_mb", f + ".limits.memory_mb", 1, 4096)) m.limits.memoryMb = *v;
+      if (auto v = c.num<int>(lim, "timeout_ms", f + ".limits.timeout_ms", 1, 600000)) m.limits.timeoutMs = *v;
+      if (auto v = c.num<int64_t>(lim, "output_bytes", f + ".limits.output_bytes", 1, 64LL << 20))
+        m.limits.outputBytes = *v;
+    }
+    m.latencyMs = c.num<int>(n, "latency_ms", f + ".latency_ms", 1, 600000).value_or(50);
+    s.modules[m.name] = m;
+  }
+}
+
+void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
+  c.onlyKeys(root, "", {"version", "intents"});
+  auto is = root["intents"];
+  if (!is.IsDefined() || !c.isMap(is, "intents")) {
+    if (!is.IsDefined()) c.errFile("intents: is required");
+    return;
+  }
+  for (auto it = is.begin(); it != is.end(); ++it) {
+    Intent in;
+    in.name = it->first.Scalar();
+    std::string f = "intents." + in.name;
+    if (!std::regex_match(in.name, kNameRe)) c.err(it->first, f, "invalid name (lowercase letters, digits, . _ -)");
+    if (!c.isMap(it->second, f)) continue;
+    auto& n = it->second;
+    c.onlyKeys(n, f, {"description", "privacy", "roles", "candidates", "params_schema", "timeout_ms",
+                      "max_output_tokens", "vectors", "budget_usd"});
+    in.description = c.str(n, "description", f + ".description", false).value_or("");
+    if (auto p = c.str(n, "privacy", f + ".privacy", true)) {
+      if (auto m = parsePrivacy(*p)) in.privacy = *m;
+      else c.err(n["privacy"], f + ".privacy", "must be local-only, hybrid or allow-api");
+    }
+    auto roles = c.strList(n, "roles", f + ".roles");
+    if (!roles) {
+      in.roles = roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser);
+    } else {
+      for (auto& r : *roles) {
+        if (auto role = parseRole(r)) in.roles |= roleBit(*role);
+        else c.err(n["roles"], f + ".roles", "unknown role '" + r + "' (admin, manager, user, viewer)");
+      }
+    }
+    in.timeoutMs = c.num<int>(n, "timeout_ms", f + ".timeout_ms", 1, 3600000).value_or(30000);
+    in.maxOutputTokens = c.num<int>(n, "max_output_tokens", f + ".max_output_tokens", 1, 1000000).value_or(256);
+    in.usesVectors = c.boolean(n, "vectors", f + ".vectors").value_or(false);
+    in.budgetUsd = c.num<double>(n, "budget_usd", f + ".budget_usd", 0.0, 1e6);
+    if (auto ps = n["params_schema"]; ps.IsDefined()) {
+      auto schema = yamlToJson(ps);
+      auto errs = JsonSchema::check(schema, f + ".params_schema");
+      for (auto& e : errs) {
+        auto colon = e.find(": ");
+        c.err(ps, e.substr(0, colon), e.substr(colon + 2));
+      }
+      if (errs.empty()) in.paramsSchema = JsonSchema(schema);
+    }
+    auto cands = n["candidates"];
+    if (!cands.IsDefined() || !cands.IsSequence() || cands.size() == 0) {
+      c.err(cands.IsDefined() ? cands : n, f + ".candidates", "must be a non-empty list");
+    } else {
+      for (size_t i = 0; i < cands.size(); ++i) {
+        auto cn = cands[i];
+        std::string cf = f + ".candidates[" + std::to_string(i) + "]";
+        if (!cn.IsMap() || cn.size() != 1) {
+          c.err(cn, cf, "must be {module: NAME} or {model: NAME}");
+          continue;
+        }
+        Candidate cand;
+        auto key = cn.begin()->first.Scalar();
+        cand.target = cn.begin()->second.IsScalar() ? cn.begin()->second.Scalar() : "";
+        if (key == "module") {
+          cand.kind = RouteKind::kModule;
+          auto m = s.modules.find(cand.target);
+          if (m == s.modules.end()) {
+            c.err(cn, cf, "unknown module '" + cand.target + "' (not in modules.yml)");
+          } else if (std::find(m->second.intents.begin(), m->second.intents.end(), in.name) ==
+                     m->second.intents.end()) {
+            c.err(cn, cf, "module '" + cand.target + "' does not declare intent '" + in.name + "'");
+          }
+        } else if (key == "model") {
+          cand.kind = RouteKind::kModel;
+          auto m = s.models.find(cand.target);
+          if (m == s.models.end()) {
+            c.err(cn, cf, "unknown model '" + cand.target + "' (not in models.yml)");
+          } else if (in.privacy == PrivacyMode::kLocalOnly) {
+            auto p = s.providers.find(m->second.provider);
+            if (p != s.providers.end() && !p->second.local)
+              c.err(cn, cf, "model '" + cand.target + "' is remote; a local-only intent may only use local routes");
+          }
+        } else {
+          c.err(cn, cf, "must be {module: NAME} or {model: NAME}");
+          continue;
+        }
+        in.candidates.push_back(cand);
+      }
+    }
+    s.intents[in.name] = std::move(in);
+  }
+}
+
+}  // namespace
+
+std::expected<PolicySetPtr, LoadErrors> loadPolicyDir(const fs::path& dir, const LoadOptions& opts) {
+  LoadErrors errors;
+  auto set = std::make_shared<PolicySet>();
+  std::string all;
+  // models and modules first: intents refer to them.
+  struct Step {
+    const char* file;
+    std::function<void(const YAML::Node&, FileCtx&)> fn;
+  };
+  Step steps[] = {
+      {"policies.yml", [&](auto& r, auto& c) { loadPolicies(r, c, set->policies); }},
+      {"models.yml", [&](auto& r, auto& c) { loadModels(r, c, *set); }},
+      {"modules.yml", [&](auto& r, auto& c) { loadModules(r, c, *set, opts); }},
+      {"intents.yml", [&](auto& r, auto& c) { loadIntents(r, c, *set); }},
+  };
+  for (auto& st : steps) {
+    FileCtx ctx{st.file, &errors};
+    std::string raw;
+    auto root = readYaml(dir / st.file, ctx, opts.maxFileBytes, raw);
+    all += raw;
+    all.push_back('\0');
+    if (!root) continue;
+    try {
+      st.fn(*root, ctx);
+    } catch (const YAML::Exception& e) {
+      ctx.errors->push_back(ctx.file + ":" + std::to_string(e.mark.line + 1) + ": yaml: " + e.msg);
+    }
+  }
+  if (!errors.empty()) return std::unexpected(std::move(errors));
+  set->digest = sha256Hex(all).substr(0, 16);
+  set->loadedAtMs = nowMs();
+  return PolicySetPtr(std::move(set));
+}
+
+}  // namespace aion::policy

@@ -1,0 +1,117 @@
+#pragma once
+// The validated, immutable policy snapshot (STYLE.md §7). Built by the loader
+// from the four files in AION_POLICY_DIR; swapped whole on reload.
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/principal.h"
+#include "policy/json_schema.h"
+
+namespace aion::policy {
+
+enum class PrivacyMode { kLocalOnly, kHybrid, kAllowApi };  // strictest first
+enum class RouteKind { kModule, kModel };
+
+std::optional<PrivacyMode> parsePrivacy(std::string_view s);
+std::string_view privacyName(PrivacyMode m);
+std::string_view routeKindName(RouteKind k);
+//! True when `a` allows no more than `b` (local-only is the strictest).
+inline bool atLeastAsStrict(PrivacyMode a, PrivacyMode b) { return a <= b; }
+
+struct Candidate {
+  RouteKind kind = RouteKind::kModule;
+  std::string target;  // module or model name
+};
+
+struct Intent {
+  std::string name;
+  std::string description;
+  PrivacyMode privacy = PrivacyMode::kLocalOnly;
+  RoleSet roles = 0;
+  std::vector<Candidate> candidates;
+  JsonSchema paramsSchema;
+  int timeoutMs = 30000;
+  int maxOutputTokens = 256;  // for cost estimates of model routes
+  bool usesVectors = false;
+  std::optional<double> budgetUsd;
+};
+
+struct Provider {
+  std::string name;
+  std::string kind;  // openai | azure | huggingface | vllm | ollama
+  std::string baseUrl;
+  bool local = false;
+  std::string credentialEnv;  // empty: needs no credential
+};
+
+struct Model {
+  std::string name;
+  std::string provider;
+  std::string tier;
+  double priceInPerMTok = 0;
+  double priceOutPerMTok = 0;
+  int contextWindow = 0;
+  int latencyMs = 1000;
+};
+
+struct ModuleLimits {
+  int memoryMb = 64;
+  int timeoutMs = 5000;
+  int64_t outputBytes = 1 << 20;
+};
+
+struct Module {
+  std::string name;
+  std::string version;
+  std::string kind;          // wasm
+  std::string artifactPath;  // resolved absolute path
+  std::string sha256;        // declared digest, empty if not declared
+  std::vector<std::string> intents;
+  ModuleLimits limits;
+  int latencyMs = 50;  // expected latency before live stats exist
+};
+
+struct LatencyTargets {
+  int localMs = 600;
+  int apiMs = 2000;
+  int hybridMs = 2300;
+};
+
+struct Budget {
+  double defaultUsd = 0.02;
+  double hardCapUsd = 0.20;
+};
+
+struct TenantPolicy {
+  std::optional<std::set<std::string>> providerAllow;
+  std::optional<double> budgetUsd;
+};
+
+struct Policies {
+  LatencyTargets latency;
+  Budget budget;
+  std::optional<std::set<std::string>> providerAllow;  // unset: all
+  std::map<std::string, TenantPolicy> tenants;
+};
+
+struct PolicySet {
+  std::string digest;  // sha256 over the four files, first 16 hex chars
+  int64_t loadedAtMs = 0;
+  std::map<std::string, Intent> intents;
+  Policies policies;
+  std::map<std::string, Provider> providers;
+  std::map<std::string, Model> models;
+  std::map<std::string, Module> modules;
+
+  const Intent* intent(const std::string& n) const;
+};
+
+using PolicySetPtr = std::shared_ptr<const PolicySet>;
+
+}  // namespace aion::policy

@@ -1,0 +1,166 @@
+#include "router/router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace aion::router {
+namespace json = boost::json;
+namespace {
+
+std::string money(double usd) {
+  std::ostringstream os;
+  os.precision(6);
+  os << std::fixed << usd;
+  auto s = os.str();
+  while (s.size() > 1 && s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.push_back('0');
+  return s;
+}
+
+int targetFor(const Route& r, PrivacyMode mode, const policy::LatencyTargets& t) {
+  if (r.local) return t.localMs;
+  return mode == PrivacyMode::kHybrid ? t.hybridMs : t.apiMs;
+}
+
+}  // namespace
+
+std::string Route::key() const { return std::string(policy::routeKindName(kind)) + ":" + target; }
+
+Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const LiveState& live) {
+  const policy::Intent* intent = ps.intent(task.intent);
+  if (!intent) return fail(ErrorCode::kUnknownIntent, "unknown intent '" + task.intent + "'");
+
+  Plan plan;
+  plan.intent = intent->name;
+  plan.privacy = intent->privacy;
+  if (task.privacy) {
+    if (!policy::atLeastAsStrict(*task.privacy, intent->privacy)) {
+      return fail(ErrorCode::kInvalidRequest,
+                  "privacy '" + std::string(policy::privacyName(*task.privacy)) +
+                      "' is looser than the intent's '" +
+                      std::string(policy::privacyName(intent->privacy)) + "'");
+    }
+    plan.privacy = *task.privacy;
+  }
+
+  const auto& pol = ps.policies;
+  const policy::TenantPolicy* tenant = nullptr;
+  if (auto it = pol.tenants.find(task.tenant); it != pol.tenants.end()) tenant = &it->second;
+  double budget = pol.budget.defaultUsd;
+  if (intent->budgetUsd) budget = *intent->budgetUsd;
+  if (tenant && tenant->budgetUsd) budget = std::min(budget, *tenant->budgetUsd);
+  if (task.budgetUsd) {
+    if (*task.budgetUsd < 0 || *task.budgetUsd > pol.budget.hardCapUsd) {
+      return fail(ErrorCode::kInvalidRequest, "budgetUsd must be between 0 and the hard cap " +
+                                                  money(pol.budget.hardCapUsd) + " USD");
+    }
+    budget = *task.budgetUsd;
+  }
+  plan.budgetUsd = std::min(budget, pol.budget.hardCapUsd);
+
+  std::vector<Route> kept;
+  for (const auto& cand : intent->candidates) {
+    CandidateReport rep;
+    Route& r = rep.route;
+    r.kind = cand.kind;
+    r.target = cand.target;
+    int expectedMs = 0;
+    std::string drop;
+    if (cand.kind == RouteKind::kModule) {
+      const auto& m = ps.modules.at(cand.target);
+      r.local = true;
+      expectedMs = m.latencyMs;
+    } else {
+      const auto& m = ps.models.at(cand.target);
+      const auto& p = ps.providers.at(m.provider);
+      r.provider = p.name;
+      r.local = p.local;
+      expectedMs = m.latencyMs;
+      // Tokens: ~4 bytes each in, the intent's output allowance out.
+      double tokIn = std::ceil(static_cast<double>(task.paramsBytes) / 4.0);
+      double tokOut = intent->maxOutputTokens;
+      r.estCostUsd = (tokIn * m.priceInPerMTok + tokOut * m.priceOutPerMTok) / 1e6;
+      if (!r.local && plan.privacy == PrivacyMode::kLocalOnly) {
+        drop = "privacy local-only forbids remote provider '" + p.name + "'";
+      } else if (pol.providerAllow && !pol.providerAllow->count(p.name)) {
+        drop = "provider '" + p.name + "' not in the global allowlist";
+      } else if (tenant && tenant->providerAllow && !tenant->providerAllow->count(p.name)) {
+        drop = "provider '" + p.name + "' not allowed for tenant '" + task.tenant + "'";
+      } else if (auto u = live.unavailable.find(p.name); u != live.unavailable.end()) {
+        drop = "provider '" + p.name + "' unavailable: " + u->second;
+      }
+    }
+    if (drop.empty() && r.estCostUsd > plan.budgetUsd) {
+      drop = "estimated cost " + money(r.estCostUsd) + " USD exceeds budget " + money(plan.budgetUsd) + " USD";
+    }
+    r.latencyTargetMs = targetFor(r, plan.privacy, pol.latency);
+    r.estLatencyMs = expectedMs;
+    if (auto s = live.latency.find(r.key()); s != live.latency.end() && s->second.count >= live.minSamplesForLiveP95) {
+      r.estLatencyMs = s->second.p95Ms;
+      r.latencyFromLive = true;
+    }
+    if (drop.empty()) {
+      rep.kept = true;
+      std::ostringstream os;
+      os << "est. cost " << money(r.estCostUsd) << " USD within budget " << money(plan.budgetUsd)
+         << " USD; est. P95 " << std::lround(r.estLatencyMs) << " ms ("
+         << (r.latencyFromLive ? "live" : "declared") << ") vs target " << r.latencyTargetMs << " ms";
+      if (r.estLatencyMs > r.latencyTargetMs) os << ", over target: ranked down";
+      rep.reason = os.str();
+      kept.push_back(r);
+    } else {
+      rep.reason = drop;
+    }
+    plan.candidates.push_back(std::move(rep));
+  }
+
+  // Rank: within target before over target; hybrid puts API routes before the
+  // local fallback; otherwise the operator's order in intents.yml stands.
+  auto rank = [&](const Route& r) {
+    int overTarget = r.estLatencyMs > r.latencyTargetMs ? 1 : 0;
+    int hybridLocal = (plan.privacy == PrivacyMode::kHybrid && r.local) ? 1 : 0;
+    return std::pair(overTarget, hybridLocal);
+  };
+  std::stable_sort(kept.begin(), kept.end(), [&](const Route& a, const Route& b) { return rank(a) < rank(b); });
+  plan.routes = std::move(kept);
+
+  if (plan.routes.empty()) {
+    auto expl = toJson(plan);
+    return fail(ErrorCode::kNoRoute, "no route for intent '" + intent->name + "' satisfies the policy",
+                json::object{{"candidates", expl.at("candidates")}});
+  }
+  return plan;
+}
+
+json::object toJson(const Route& r) {
+  json::object o{{"kind", policy::routeKindName(r.kind)},
+                 {"target", r.target},
+                 {"local", r.local},
+                 {"estCostUsd", r.estCostUsd},
+                 {"estLatencyMs", r.estLatencyMs},
+                 {"latencySource", r.latencyFromLive ? "live" : "declared"},
+                 {"latencyTargetMs", r.latencyTargetMs}};
+  if (!r.provider.empty()) o["provider"] = r.provider;
+  return o;
+}
+
+json::object toJson(const Plan& p) {
+  json::array routes, cands;
+  for (auto& r : p.routes) routes.push_back(toJson(r));
+  for (auto& c : p.candidates) {
+    auto o = toJson(c.route);
+    o["kept"] = c.kept;
+    o["reason"] = c.reason;
+    cands.push_back(std::move(o));
+  }
+  json::object out{{"intent", p.intent},
+                   {"privacy", policy::privacyName(p.privacy)},
+                   {"budgetUsd", p.budgetUsd},
+                   {"routes", std::move(routes)},
+                   {"candidates", std::move(cands)}};
+  if (!p.routes.empty()) out["primary"] = toJson(p.routes.front());
+  return out;
+}
+
+}  // namespace aion::router

@@ -1,0 +1,74 @@
+#pragma once
+// Router v1 (DESIGN.md §5): a pure, deterministic function from a task, the
+// policy snapshot and live statistics to a plan plus an explanation.
+#include <boost/json/object.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "policy/policy.h"
+
+namespace aion::router {
+
+using policy::PrivacyMode;
+using policy::RouteKind;
+
+struct TaskInput {
+  std::string tenant;
+  std::string intent;
+  size_t paramsBytes = 0;                 // serialized params, for token estimates
+  std::optional<PrivacyMode> privacy;     // may only be stricter than the intent's
+  std::optional<double> budgetUsd;        // may only be lower than the hard cap
+};
+
+struct LatencyStat {
+  double p50Ms = 0;
+  double p95Ms = 0;
+  uint64_t count = 0;
+};
+
+//! What the router knows about the world beyond policy.
+struct LiveState {
+  std::map<std::string, LatencyStat> latency;          // by route key ("module:x")
+  std::map<std::string, std::string> unavailable;      // provider name -> reason
+  uint64_t minSamplesForLiveP95 = 20;
+};
+
+struct Route {
+  RouteKind kind = RouteKind::kModule;
+  std::string target;    // module or model name
+  std::string provider;  // models only
+  bool local = true;
+  double estCostUsd = 0;
+  double estLatencyMs = 0;
+  bool latencyFromLive = false;
+  int latencyTargetMs = 0;
+
+  std::string key() const;  // "module:summarize", "model:gpt-4o-mini"
+};
+
+struct CandidateReport {
+  Route route;
+  bool kept = false;
+  std::string reason;
+};
+
+struct Plan {
+  std::string intent;
+  PrivacyMode privacy = PrivacyMode::kLocalOnly;
+  double budgetUsd = 0;
+  std::vector<Route> routes;  // primary first, then fallbacks in order
+  std::vector<CandidateReport> candidates;
+};
+
+//! Decides the plan. Fails with kUnknownIntent, kInvalidRequest (looser
+//! privacy, budget over the hard cap) or kNoRoute (every candidate dropped;
+//! details carry the explanation).
+Result<Plan> decide(const TaskInput& task, const policy::PolicySet& policies, const LiveState& live);
+
+boost::json::object toJson(const Route& r);
+boost::json::object toJson(const Plan& p);
+
+}  // namespace aion::router

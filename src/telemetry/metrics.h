@@ -1,0 +1,47 @@
+#pragma once
+// Prometheus metrics (prometheus-cpp), one registry per process. Names follow
+// aion_<subsystem>_<what>_<unit>.
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace aion::telemetry {
+
+class Metrics {
+ public:
+  Metrics();
+
+  //! Prometheus text exposition of everything registered.
+  std::string serialize() const;
+  prometheus::Registry& registry() { return *registry_; }
+
+  void httpRequest(const std::string& listener, const std::string& route, int status, double seconds);
+  void taskSubmitted(const std::string& intent);
+  void taskFinished(const std::string& intent, const std::string& status, double seconds);
+  void moduleCall(const std::string& module, bool ok, double seconds);
+  void policyReload(bool ok);
+  prometheus::Gauge& queueDepth() { return *queueDepth_; }
+  prometheus::Gauge& runningTasks() { return *running_; }
+  prometheus::Gauge& openStreams() { return *streams_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* requestSeconds_;
+  prometheus::Family<prometheus::Counter>* submitted_;
+  prometheus::Family<prometheus::Counter>* finished_;
+  prometheus::Family<prometheus::Histogram>* taskSeconds_;
+  prometheus::Family<prometheus::Counter>* moduleCalls_;
+  prometheus::Family<prometheus::Histogram>* moduleSeconds_;
+  prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Gauge* queueDepth_;
+  prometheus::Gauge* running_;
+  prometheus::Gauge* streams_;
+};
+
+}  // namespace aion::telemetry
