@@ -9,7 +9,8 @@
 
 namespace aion::app {
 
-App::App(Config cfg) : cfg_(std::move(cfg)), blocking_(static_cast<size_t>(std::max(2, cfg_.workers))) {}
+App::App(Config cfg)
+    : cfg_(std::move(cfg)), blocking_(static_cast<size_t>(std::max(2, cfg_.workers))) {}
 
 App::~App() {
   if (gateway_) gateway_->stop();
@@ -25,7 +26,9 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   const auto& c = app->cfg_;
   std::error_code ec;
   std::filesystem::create_directories(c.dataDir, ec);
-  if (ec) return std::unexpected(Errors{"AION_DATA_DIR: cannot create " + c.dataDir.string() + ": " + ec.message()});
+  if (ec)
+    return std::unexpected(
+        Errors{"AION_DATA_DIR: cannot create " + c.dataDir.string() + ": " + ec.message()});
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db");
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
@@ -34,14 +37,16 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   opts.policyDir = c.policyDir;
   opts.loadOptions.moduleDir = c.moduleDir;
   opts.orchestrator = {.workers = c.workers, .queueMax = c.queueMax};
-  auto svc = control::ControlService::create({*app->store_, app->modules_, app->bus_, app->metrics_}, opts);
+  auto svc = control::ControlService::create(
+      {*app->store_, app->modules_, app->bus_, app->metrics_}, opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
     for (auto& e : svc.error()) errs.push_back("  " + e);
     return std::unexpected(errs);
   }
   app->control_ = std::move(*svc);
-  if (auto r = app->control_->recover(); !r) return std::unexpected(Errors{"recovery failed: " + r.error().message});
+  if (auto r = app->control_->recover(); !r)
+    return std::unexpected(Errors{"recovery failed: " + r.error().message});
 
   app->keys_ = std::make_unique<auth::KeyRing>(c.apiKeys, c.tenancy);
   http::Limits limits;
@@ -50,12 +55,16 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   limits.readTimeout = c.readTimeout;
   limits.maxConnections = c.maxConnections;
 
-  auto gwRoutes = gateway::gatewayRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_},
-                                         {.sseHeartbeat = c.sseHeartbeat});
-  app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes), app->metrics_);
-  auto ctlRoutes = control::controlRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_,
-                                           [m = &app->modules_] { return m->describe(); }});
-  app->controlHttp_ = std::make_unique<http::Server>(app->ioc_, "control", limits, std::move(ctlRoutes), app->metrics_);
+  auto gwRoutes =
+      gateway::gatewayRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_},
+                             {.sseHeartbeat = c.sseHeartbeat});
+  app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
+                                                 app->metrics_);
+  auto ctlRoutes =
+      control::controlRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_,
+                              [m = &app->modules_] { return m->describe(); }});
+  app->controlHttp_ = std::make_unique<http::Server>(app->ioc_, "control", limits,
+                                                     std::move(ctlRoutes), app->metrics_);
 
   auto gp = app->gateway_->listen(c.bindAddress, c.gatewayPort);
   if (!gp) return std::unexpected(Errors{"AION_GATEWAY_PORT: " + gp.error().message});
@@ -70,7 +79,8 @@ int App::run() {
   boost::asio::signal_set signals(ioc_, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: stopping (running tasks finish; queued ones resume at next start)", sig);
+    spdlog::info("signal {}: stopping (running tasks finish; queued ones resume at next start)",
+                 sig);
     gateway_->stop();
     controlHttp_->stop();
     ioc_.stop();

@@ -13,16 +13,18 @@ Status readInt(const EnvLookup& env, const char* name, T lo, T hi, T& out) {
   if (!v) return {};
   int64_t x = 0;
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-  if (v->empty() || ec != std::errc() || p != v->data() + v->size() || x < static_cast<int64_t>(lo) ||
-      x > static_cast<int64_t>(hi)) {
-    return fail(ErrorCode::kInvalidRequest, std::string(name) + ": must be an integer from " + std::to_string(lo) +
-                                                " to " + std::to_string(hi) + " (got '" + *v + "')");
+  if (v->empty() || ec != std::errc() || p != v->data() + v->size() ||
+      x < static_cast<int64_t>(lo) || x > static_cast<int64_t>(hi)) {
+    return fail(ErrorCode::kInvalidRequest, std::string(name) + ": must be an integer from " +
+                                                std::to_string(lo) + " to " + std::to_string(hi) +
+                                                " (got '" + *v + "')");
   }
   out = static_cast<T>(x);
   return {};
 }
 
-Status readMs(const EnvLookup& env, const char* name, int64_t lo, int64_t hi, std::chrono::milliseconds& out) {
+Status readMs(const EnvLookup& env, const char* name, int64_t lo, int64_t hi,
+              std::chrono::milliseconds& out) {
   int64_t v = out.count();
   if (auto s = readInt<int64_t>(env, name, lo, hi, v); !s) return s;
   out = std::chrono::milliseconds(v);
@@ -42,31 +44,45 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
   c.moduleDir = exeDir / "modules";
   c.workers = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   Status s;
-  if (!(s = readInt<uint16_t>(env, "AION_GATEWAY_PORT", 0, 65535, c.gatewayPort))) return std::unexpected(s.error());
-  if (!(s = readInt<uint16_t>(env, "AION_CONTROL_PORT", 0, 65535, c.controlPort))) return std::unexpected(s.error());
-  if (!(s = readInt<int>(env, "AION_WORKERS", 1, 256, c.workers))) return std::unexpected(s.error());
-  if (!(s = readInt<int>(env, "AION_IO_THREADS", 1, 64, c.ioThreads))) return std::unexpected(s.error());
-  if (!(s = readInt<size_t>(env, "AION_QUEUE_MAX", 1, 1000000, c.queueMax))) return std::unexpected(s.error());
-  if (!(s = readInt<size_t>(env, "AION_MAX_BODY_BYTES", 1024, 64 << 20, c.maxBodyBytes))) return std::unexpected(s.error());
+  if (!(s = readInt<uint16_t>(env, "AION_GATEWAY_PORT", 0, 65535, c.gatewayPort)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<uint16_t>(env, "AION_CONTROL_PORT", 0, 65535, c.controlPort)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<int>(env, "AION_WORKERS", 1, 256, c.workers)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<int>(env, "AION_IO_THREADS", 1, 64, c.ioThreads)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<size_t>(env, "AION_QUEUE_MAX", 1, 1000000, c.queueMax)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<size_t>(env, "AION_MAX_BODY_BYTES", 1024, 64 << 20, c.maxBodyBytes)))
+    return std::unexpected(s.error());
   if (!(s = readInt<size_t>(env, "AION_MAX_HEADER_BYTES", 1024, 1 << 20, c.maxHeaderBytes)))
     return std::unexpected(s.error());
   if (!(s = readInt<size_t>(env, "AION_MAX_CONNECTIONS", 1, 1000000, c.maxConnections)))
     return std::unexpected(s.error());
-  if (!(s = readMs(env, "AION_READ_TIMEOUT_MS", 100, 3600000, c.readTimeout))) return std::unexpected(s.error());
-  if (!(s = readMs(env, "AION_SSE_HEARTBEAT_MS", 100, 3600000, c.sseHeartbeat))) return std::unexpected(s.error());
+  if (!(s = readMs(env, "AION_READ_TIMEOUT_MS", 100, 3600000, c.readTimeout)))
+    return std::unexpected(s.error());
+  if (!(s = readMs(env, "AION_SSE_HEARTBEAT_MS", 100, 3600000, c.sseHeartbeat)))
+    return std::unexpected(s.error());
   if (c.gatewayPort != 0 && c.gatewayPort == c.controlPort)
-    return fail(ErrorCode::kInvalidRequest, "AION_CONTROL_PORT: must differ from AION_GATEWAY_PORT");
+    return fail(ErrorCode::kInvalidRequest,
+                "AION_CONTROL_PORT: must differ from AION_GATEWAY_PORT");
 
   if (auto v = env("AION_BIND_ADDRESS"); v && !v->empty()) c.bindAddress = *v;
   if (auto v = env("AION_GATEWAY_API_KEYS"); v && !v->empty()) {
     auto keys = auth::parseApiKeys(*v);
-    if (!keys) return fail(ErrorCode::kInvalidRequest, "AION_GATEWAY_API_KEYS: " + keys.error().message);
+    if (!keys)
+      return fail(ErrorCode::kInvalidRequest, "AION_GATEWAY_API_KEYS: " + keys.error().message);
     c.apiKeys = std::move(*keys);
   }
   if (auto v = env("TENANCY_MODE"); v && !v->empty()) {
-    if (*v == "single") c.tenancy = auth::TenancyMode::kSingle;
-    else if (*v == "multi") c.tenancy = auth::TenancyMode::kMulti;
-    else return fail(ErrorCode::kInvalidRequest, "TENANCY_MODE: must be single or multi (got '" + *v + "')");
+    if (*v == "single")
+      c.tenancy = auth::TenancyMode::kSingle;
+    else if (*v == "multi")
+      c.tenancy = auth::TenancyMode::kMulti;
+    else
+      return fail(ErrorCode::kInvalidRequest,
+                  "TENANCY_MODE: must be single or multi (got '" + *v + "')");
   }
   if (auto v = env("AION_POLICY_DIR"); v && !v->empty()) c.policyDir = *v;
   if (auto v = env("AION_DATA_DIR"); v && !v->empty()) c.dataDir = *v;
@@ -76,8 +92,9 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     bool ok = false;
     for (auto* l : kLevels) ok = ok || *v == l;
     if (!ok)
-      return fail(ErrorCode::kInvalidRequest,
-                  "AION_LOG_LEVEL: must be trace, debug, info, warn, error or off (got '" + *v + "')");
+      return fail(
+          ErrorCode::kInvalidRequest,
+          "AION_LOG_LEVEL: must be trace, debug, info, warn, error or off (got '" + *v + "')");
     c.logLevel = *v;
   }
   return c;

@@ -29,8 +29,8 @@ int checkPolicies(const aion::app::Config& cfg) {
     std::cerr << r.error().size() << " problem(s) in " << cfg.policyDir.string() << "\n";
     return 1;
   }
-  std::cout << "policies OK: " << (*r)->intents.size() << " intents, " << (*r)->modules.size() << " modules, "
-            << (*r)->models.size() << " models (digest " << (*r)->digest << ")\n";
+  std::cout << "policies OK: " << (*r)->intents.size() << " intents, " << (*r)->modules.size()
+            << " modules, " << (*r)->models.size() << " models (digest " << (*r)->digest << ")\n";
   return 0;
 }
 
@@ -39,8 +39,10 @@ int checkPolicies(const aion::app::Config& cfg) {
 int main(int argc, char** argv) {
   CLI::App cli{"aionOS daemon: gateway, control plane and module host"};
   std::string role = "all";
-  cli.add_option("--role", role, "Role to run: all (embedded profile)")->check(CLI::IsMember({"all", "gateway", "control", "modhost"}));
-  auto* check = cli.add_subcommand("check-policies", "Validate the policy files in AION_POLICY_DIR and exit");
+  cli.add_option("--role", role, "Role to run: all (embedded profile)")
+      ->check(CLI::IsMember({"all", "gateway", "control", "modhost"}));
+  auto* check =
+      cli.add_subcommand("check-policies", "Validate the policy files in AION_POLICY_DIR and exit");
   cli.set_version_flag("--version", "aiond 0.1.0");
   CLI11_PARSE(cli, argc, argv);
 
@@ -56,11 +58,13 @@ int main(int argc, char** argv) {
 
   if (*check) return checkPolicies(*cfg);
   if (role != "all") {
-    std::cerr << "aiond: --role " << role
-              << " (separate processes over gRPC) is not available in this build; run without --role\n";
+    std::cerr
+        << "aiond: --role " << role
+        << " (separate processes over gRPC) is not available in this build; run without --role\n";
     return 2;
   }
-  if (cfg->apiKeys.empty()) spdlog::warn("AION_GATEWAY_API_KEYS is empty: every API request will get 401");
+  if (cfg->apiKeys.empty())
+    spdlog::warn("AION_GATEWAY_API_KEYS is empty: every API request will get 401");
 
   auto app = aion::app::App::create(*cfg);
   if (!app) {

@@ -42,14 +42,17 @@ Result<std::vector<ApiKey>> parseApiKeys(std::string_view spec) {
       return fail(ErrorCode::kInvalidRequest, where + " is empty");
     }
     auto c1 = entry.find(':');
-    if (c1 == std::string_view::npos) return fail(ErrorCode::kInvalidRequest, where + ": expected key:role1|role2[:tenant]");
+    if (c1 == std::string_view::npos)
+      return fail(ErrorCode::kInvalidRequest, where + ": expected key:role1|role2[:tenant]");
     auto key = entry.substr(0, c1);
     auto rest = entry.substr(c1 + 1);
     auto c2 = rest.find(':');
     auto roles = rest.substr(0, c2);
-    std::string_view tenant = c2 == std::string_view::npos ? std::string_view() : rest.substr(c2 + 1);
+    std::string_view tenant =
+        c2 == std::string_view::npos ? std::string_view() : rest.substr(c2 + 1);
     if (!std::regex_match(key.begin(), key.end(), kKeyRe))
-      return fail(ErrorCode::kInvalidRequest, where + ": key must be 1-256 characters of A-Z a-z 0-9 . _ ~ + / = -");
+      return fail(ErrorCode::kInvalidRequest,
+                  where + ": key must be 1-256 characters of A-Z a-z 0-9 . _ ~ + / = -");
     ApiKey k;
     size_t rp = 0;
     while (rp <= roles.size()) {
@@ -59,12 +62,13 @@ Result<std::vector<ApiKey>> parseApiKeys(std::string_view spec) {
       rp = bar + 1;
       auto role = parseRole(r);
       if (!role)
-        return fail(ErrorCode::kInvalidRequest,
-                    where + ": unknown role '" + std::string(r) + "' (admin, manager, user, viewer)");
+        return fail(ErrorCode::kInvalidRequest, where + ": unknown role '" + std::string(r) +
+                                                    "' (admin, manager, user, viewer)");
       k.roles |= roleBit(*role);
     }
     if (c2 != std::string_view::npos && !std::regex_match(tenant.begin(), tenant.end(), kTenantRe))
-      return fail(ErrorCode::kInvalidRequest, where + ": tenant must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+      return fail(ErrorCode::kInvalidRequest,
+                  where + ": tenant must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
     k.digest = digestOf(key);
     k.keyId = sha256Hex(key).substr(0, 12);
     k.tenant = std::string(tenant);
@@ -75,8 +79,10 @@ Result<std::vector<ApiKey>> parseApiKeys(std::string_view spec) {
   return out;
 }
 
-Result<Principal> KeyRing::authenticate(std::string_view presented, std::string_view tenantHeader) const {
-  if (presented.empty()) return fail(ErrorCode::kUnauthenticated, "missing API key (send it in the X-API-Key header)");
+Result<Principal> KeyRing::authenticate(std::string_view presented,
+                                        std::string_view tenantHeader) const {
+  if (presented.empty())
+    return fail(ErrorCode::kUnauthenticated, "missing API key (send it in the X-API-Key header)");
   auto d = digestOf(presented);
   const ApiKey* found = nullptr;
   for (const auto& k : keys_) {  // no early exit: time does not depend on which key matched
@@ -91,9 +97,12 @@ Result<Principal> KeyRing::authenticate(std::string_view presented, std::string_
         return fail(ErrorCode::kForbidden, "this key is bound to another tenant");
       p.tenant = found->tenant;
     } else if (!p.has(Role::kAdmin)) {
-      return fail(ErrorCode::kForbidden, "in multi-tenant mode a key must be bound to a tenant (only admin keys may choose one)");
+      return fail(
+          ErrorCode::kForbidden,
+          "in multi-tenant mode a key must be bound to a tenant (only admin keys may choose one)");
     } else if (tenantHeader.empty()) {
-      return fail(ErrorCode::kInvalidRequest, "X-Tenant-Id header required: this admin key is bound to no tenant");
+      return fail(ErrorCode::kInvalidRequest,
+                  "X-Tenant-Id header required: this admin key is bound to no tenant");
     } else {
       static const std::regex kTenantRe("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
       if (!std::regex_match(tenantHeader.begin(), tenantHeader.end(), kTenantRe))

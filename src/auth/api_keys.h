@@ -33,7 +33,8 @@ class KeyRing {
   //! kUnauthenticated for a missing or unknown key; in multi mode the tenant
   //! comes from the key, or from `tenantHeader` for admin keys bound to
   //! none (kInvalidRequest if absent; kForbidden for non-admin unbound keys),
-  //! and a header naming another tenant than the key's is kForbidden. Takes the same time whichever key matches.
+  //! and a header naming another tenant than the key's is kForbidden. Takes the same time whichever
+  //! key matches.
   Result<Principal> authenticate(std::string_view presented, std::string_view tenantHeader) const;
   TenancyMode mode() const { return mode_; }
   size_t size() const { return keys_.size(); }

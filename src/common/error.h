@@ -9,24 +9,24 @@
 namespace aion {
 
 enum class ErrorCode {
-  kInvalidRequest,    // 400
-  kUnauthenticated,   // 401
-  kForbidden,         // 403
-  kNotFound,          // 404
-  kConflict,          // 409
-  kPayloadTooLarge,   // 413
-  kHeadersTooLarge,   // 431
-  kUnknownIntent,     // 422
-  kInvalidParams,     // 422
-  kNoRoute,           // 422
-  kInvalidPolicy,     // 422
-  kRateLimited,       // 429
-  kUnavailable,       // 503
-  kTimeout,           // 504 for sync paths; tasks record it as their error
-  kCanceled,          // 409 for sync paths; tasks record it
-  kModuleFailed,      // 502: the module ran and failed
-  kInterrupted,       // the process stopped while the task ran
-  kInternal,          // 500
+  kInvalidRequest,   // 400
+  kUnauthenticated,  // 401
+  kForbidden,        // 403
+  kNotFound,         // 404
+  kConflict,         // 409
+  kPayloadTooLarge,  // 413
+  kHeadersTooLarge,  // 431
+  kUnknownIntent,    // 422
+  kInvalidParams,    // 422
+  kNoRoute,          // 422
+  kInvalidPolicy,    // 422
+  kRateLimited,      // 429
+  kUnavailable,      // 503
+  kTimeout,          // 504 for sync paths; tasks record it as their error
+  kCanceled,         // 409 for sync paths; tasks record it
+  kModuleFailed,     // 502: the module ran and failed
+  kInterrupted,      // the process stopped while the task ran
+  kInternal,         // 500
 };
 
 struct Error {

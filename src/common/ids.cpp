@@ -37,8 +37,12 @@ std::string ulid() {
 
 }  // namespace
 
-std::string newTaskId() { return "tsk_" + ulid(); }
-std::string newRequestId() { return "req_" + ulid(); }
+std::string newTaskId() {
+  return "tsk_" + ulid();
+}
+std::string newRequestId() {
+  return "req_" + ulid();
+}
 
 int64_t nowMs() {
   using namespace std::chrono;

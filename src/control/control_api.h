@@ -41,11 +41,11 @@ class ControlApi {
   //! next epoch tick). kConflict when already finished.
   virtual Result<store::Task> cancel(const Principal& who, const std::string& id) = 0;
   //! Stored events after `afterSeq` (tenant-checked like get).
-  virtual Result<std::vector<store::Event>> events(const Principal& who, const std::string& id, int64_t afterSeq,
-                                                   int limit) = 0;
+  virtual Result<std::vector<store::Event>> events(const Principal& who, const std::string& id,
+                                                   int64_t afterSeq, int limit) = 0;
   //! Live notifications for a task's new events.
-  virtual std::unique_ptr<events::EventBus::Subscription> subscribe(const std::string& taskId,
-                                                                    events::EventBus::Listener fn) = 0;
+  virtual std::unique_ptr<events::EventBus::Subscription> subscribe(
+      const std::string& taskId, events::EventBus::Listener fn) = 0;
   //! Routing dry run: the plan and the reason for every candidate.
   virtual Result<boost::json::object> decide(const SubmitRequest& req) = 0;
   //! Reloads all policy files as one set; kInvalidPolicy (details.errors)

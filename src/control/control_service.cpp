@@ -12,8 +12,8 @@ namespace json = boost::json;
 using store::EventDraft;
 using store::TaskStatus;
 
-std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> ControlService::create(Deps deps,
-                                                                                                Options opts) {
+std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> ControlService::create(
+    Deps deps, Options opts) {
   auto set = policy::loadPolicyDir(opts.policyDir, opts.loadOptions);
   if (!set) return std::unexpected(set.error());
   if (auto m = deps.modules.load(**set); !m) return std::unexpected(m.error());
@@ -21,12 +21,16 @@ std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> Control
 }
 
 ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr initial)
-    : d_(deps), opts_(std::move(opts)), policies_(std::make_unique<PolicyStore>(std::move(initial))) {
+    : d_(deps),
+      opts_(std::move(opts)),
+      policies_(std::make_unique<PolicyStore>(std::move(initial))) {
   orchestrator_ = std::make_unique<Orchestrator>(
       Orchestrator::Deps{d_.store, d_.modules, d_.bus, d_.metrics, latency_}, opts_.orchestrator);
 }
 
-ControlService::~ControlService() { stop(); }
+ControlService::~ControlService() {
+  stop();
+}
 
 void ControlService::stop() {
   if (orchestrator_) orchestrator_->stop();
@@ -45,12 +49,15 @@ Status ControlService::recover() {
     // Module routes are pure functions of their input: safe to run again once.
     bool idempotent = true;
     if (auto* routes = t.route.is_object() ? t.route.as_object().if_contains("routes") : nullptr) {
-      for (auto& r : routes->as_array()) idempotent = idempotent && r.at("kind").as_string() == "module";
+      for (auto& r : routes->as_array())
+        idempotent = idempotent && r.at("kind").as_string() == "module";
     }
-    store::Transition tr{.taskId = t.id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kQueued};
+    store::Transition tr{
+        .taskId = t.id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kQueued};
     if (!t.cancelRequested && idempotent && t.attempts <= 1) {
       auto r = orchestrator_->transition(
-          tr, {{"status", json::object{{"status", "queued"}, {"reason", "interrupted by a restart; retrying once"}}}});
+          tr, {{"status", json::object{{"status", "queued"},
+                                       {"reason", "interrupted by a restart; retrying once"}}}});
       if (r && *r) {
         orchestrator_->enqueueRecovered(t.id);
         ++requeued;
@@ -62,30 +69,36 @@ Status ControlService::recover() {
     tr.finishedMs = now;
     std::vector<EventDraft> evs;
     if (!t.cancelRequested) {
-      json::object err{{"code", "interrupted"},
-                       {"message", "the process stopped while the task ran and its route is not safe to repeat"}};
+      json::object err{
+          {"code", "interrupted"},
+          {"message",
+           "the process stopped while the task ran and its route is not safe to repeat"}};
       tr.error = err;
-      evs.push_back({"error", err});
+      evs.push_back({"error", json::object{{"error", err}}});
     }
     evs.push_back({"done", json::object{{"status", store::statusName(tr.to)}}});
     if (auto r = orchestrator_->transition(tr, evs); r && *r) ++failed;
   }
-  if (requeued || failed) spdlog::info("recovery: {} task(s) re-queued, {} closed as interrupted", requeued, failed);
+  if (requeued || failed)
+    spdlog::info("recovery: {} task(s) re-queued, {} closed as interrupted", requeued, failed);
   return {};
 }
 
-Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy::PolicySet& ps, size_t paramsBytes) {
+Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy::PolicySet& ps,
+                                          size_t paramsBytes) {
   const auto* intent = ps.intent(req.intent);
   if (!intent) {
     json::array known;
     for (auto& [n, _] : ps.intents) known.push_back(json::string(n));
-    return fail(ErrorCode::kUnknownIntent, "unknown intent '" + req.intent + "'", {{"known", known}});
+    return fail(ErrorCode::kUnknownIntent, "unknown intent '" + req.intent + "'",
+                {{"known", known}});
   }
   if (!req.principal.hasAny(intent->roles)) {
     return fail(ErrorCode::kForbidden, "role not allowed for intent '" + req.intent + "'",
                 {{"required", roleSetString(intent->roles)}});
   }
-  if (!req.params.is_object()) return fail(ErrorCode::kInvalidParams, "params must be a JSON object");
+  if (!req.params.is_object())
+    return fail(ErrorCode::kInvalidParams, "params must be a JSON object");
   if (auto errs = intent->paramsSchema.validate(req.params); !errs.empty()) {
     json::array list;
     for (auto& e : errs) list.push_back(json::string(e));
@@ -93,7 +106,8 @@ Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy
   }
   router::LiveState live;
   live.latency = latency_.snapshot();
-  for (auto& [name, p] : ps.providers) live.unavailable[name] = "provider clients are not available in this build";
+  for (auto& [name, p] : ps.providers)
+    live.unavailable[name] = "provider clients are not available in this build";
   return router::decide({.tenant = req.principal.tenant,
                          .intent = req.intent,
                          .paramsBytes = paramsBytes,
@@ -109,11 +123,12 @@ Result<store::Task> ControlService::submit(const SubmitRequest& req) {
   if (!p) return std::unexpected(p.error());
   const auto* intent = ps->intent(req.intent);
   if (req.timeoutMs && (*req.timeoutMs <= 0 || *req.timeoutMs > intent->timeoutMs)) {
-    return fail(ErrorCode::kInvalidRequest,
-                "timeoutMs must be between 1 and the intent's " + std::to_string(intent->timeoutMs));
+    return fail(ErrorCode::kInvalidRequest, "timeoutMs must be between 1 and the intent's " +
+                                                std::to_string(intent->timeoutMs));
   }
   if (!orchestrator_->tryReserve()) {
-    return fail(ErrorCode::kUnavailable, "task queue is full; retry later", {{"retryAfterSeconds", 1}});
+    return fail(ErrorCode::kUnavailable, "task queue is full; retry later",
+                {{"retryAfterSeconds", 1}});
   }
   store::Task t;
   t.id = newTaskId();
@@ -126,8 +141,9 @@ Result<store::Task> ControlService::submit(const SubmitRequest& req) {
   t.route = planJson;
   t.createdMs = nowMs();
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
-  auto evs = d_.store.create(t, {{"status", json::object{{"status", "queued"}}},
-                                 {"route", json::object{{"status", "routed"}, {"plan", planJson}}}});
+  auto evs =
+      d_.store.create(t, {{"status", json::object{{"status", "queued"}}},
+                          {"route", json::object{{"status", "routed"}, {"plan", planJson}}}});
   if (!evs) {
     orchestrator_->unreserve();
     return std::unexpected(evs.error());
@@ -160,9 +176,10 @@ Result<store::Task> ControlService::cancel(const Principal& who, const std::stri
   }
   // Durable first: a worker or a restart that sees the flag stops the task.
   if (auto st = d_.store.requestCancel(id); !st) return std::unexpected(st.error());
-  store::Transition tr{.taskId = id,
-                       .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
-                       .to = TaskStatus::kCanceled};
+  store::Transition tr{
+      .taskId = id,
+      .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
+      .to = TaskStatus::kCanceled};
   tr.finishedMs = nowMs();
   auto r = orchestrator_->transition(tr, {{"done", json::object{{"status", "canceled"}}}});
   if (!r) return std::unexpected(r.error());
@@ -170,14 +187,15 @@ Result<store::Task> ControlService::cancel(const Principal& who, const std::stri
   return get(who, id);
 }
 
-Result<std::vector<store::Event>> ControlService::events(const Principal& who, const std::string& id,
-                                                         int64_t afterSeq, int limit) {
+Result<std::vector<store::Event>> ControlService::events(const Principal& who,
+                                                         const std::string& id, int64_t afterSeq,
+                                                         int limit) {
   if (auto t = get(who, id); !t) return std::unexpected(t.error());
   return d_.store.events(id, afterSeq, limit);
 }
 
-std::unique_ptr<events::EventBus::Subscription> ControlService::subscribe(const std::string& taskId,
-                                                                          events::EventBus::Listener fn) {
+std::unique_ptr<events::EventBus::Subscription> ControlService::subscribe(
+    const std::string& taskId, events::EventBus::Listener fn) {
   return d_.bus.subscribe(taskId, std::move(fn));
 }
 
@@ -203,7 +221,8 @@ Result<json::object> ControlService::reloadPolicies() {
     d_.metrics.policyReload(false);
     json::array list;
     for (auto& e : errors) list.push_back(json::string(e));
-    spdlog::warn("policy reload rejected ({} problem(s)); the previous set stays in force", errors.size());
+    spdlog::warn("policy reload rejected ({} problem(s)); the previous set stays in force",
+                 errors.size());
     return fail(ErrorCode::kInvalidPolicy, "policy set rejected; the previous set stays in force",
                 {{"errors", list}, {"digest", policies_->current()->digest}});
   }

@@ -29,7 +29,8 @@ class ControlService final : public ControlApi {
   };
 
   //! Loads policies and modules; fails with every problem found.
-  static std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> create(Deps deps, Options opts);
+  static std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> create(
+      Deps deps, Options opts);
   ~ControlService() override;
 
   //! Re-queues tasks left unfinished by a previous run (DESIGN.md §4).
@@ -40,8 +41,8 @@ class ControlService final : public ControlApi {
   Result<store::Task> get(const Principal& who, const std::string& id) override;
   Result<store::TaskPage> list(const Principal& who, store::ListQuery q) override;
   Result<store::Task> cancel(const Principal& who, const std::string& id) override;
-  Result<std::vector<store::Event>> events(const Principal& who, const std::string& id, int64_t afterSeq,
-                                           int limit) override;
+  Result<std::vector<store::Event>> events(const Principal& who, const std::string& id,
+                                           int64_t afterSeq, int limit) override;
   std::unique_ptr<events::EventBus::Subscription> subscribe(const std::string& taskId,
                                                             events::EventBus::Listener fn) override;
   Result<boost::json::object> decide(const SubmitRequest& req) override;
@@ -53,7 +54,8 @@ class ControlService final : public ControlApi {
  private:
   ControlService(Deps deps, Options opts, policy::PolicySetPtr initial);
   //! Role, intent, schema and routing checks shared by submit and decide.
-  Result<router::Plan> plan(const SubmitRequest& req, const policy::PolicySet& ps, size_t paramsBytes);
+  Result<router::Plan> plan(const SubmitRequest& req, const policy::PolicySet& ps,
+                            size_t paramsBytes);
 
   Deps d_;
   Options opts_;

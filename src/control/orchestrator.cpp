@@ -31,7 +31,9 @@ Orchestrator::Orchestrator(Deps deps, Options opts) : d_(deps), opts_(opts) {
   for (int i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
 }
 
-Orchestrator::~Orchestrator() { stop(); }
+Orchestrator::~Orchestrator() {
+  stop();
+}
 
 void Orchestrator::stop() {
   {
@@ -83,7 +85,8 @@ bool Orchestrator::cancelRunning(const std::string& taskId) {
   return true;
 }
 
-Result<bool> Orchestrator::transition(const store::Transition& t, const std::vector<EventDraft>& evs) {
+Result<bool> Orchestrator::transition(const store::Transition& t,
+                                      const std::vector<EventDraft>& evs) {
   auto r = d_.store.transition(t, evs);
   if (!r) return std::unexpected(r.error());
   if (!*r) return false;
@@ -120,7 +123,9 @@ void Orchestrator::finish(const store::Task& task, TaskStatus to, std::vector<Ev
   t.error = std::move(error);
   auto r = transition(t, evs);
   if (!r) spdlog::error("task {}: cannot store final state: {}", task.id, r.error().message);
-  if (r && *r) d_.metrics.taskFinished(task.intent, std::string(store::statusName(to)), (now - task.createdMs) / 1000.0);
+  if (r && *r)
+    d_.metrics.taskFinished(task.intent, std::string(store::statusName(to)),
+                            (now - task.createdMs) / 1000.0);
 }
 
 void Orchestrator::runTask(const std::string& id) {
@@ -138,7 +143,8 @@ void Orchestrator::runTask(const std::string& id) {
   }
   if (task.deadlineMs && nowMs() >= task.deadlineMs) {
     Error e(ErrorCode::kTimeout, "task expired before a worker was free");
-    finish(task, TaskStatus::kExpired, {{"error", errorJson(e)}}, std::nullopt, errorJson(e));
+    finish(task, TaskStatus::kExpired, {{"error", json::object{{"error", errorJson(e)}}}},
+           std::nullopt, errorJson(e));
     return;
   }
 
@@ -160,7 +166,8 @@ void Orchestrator::runTask(const std::string& id) {
 
   const json::array* routes = nullptr;
   if (task.route.is_object()) {
-    if (auto* r = task.route.as_object().if_contains("routes"); r && r->is_array()) routes = &r->as_array();
+    if (auto* r = task.route.as_object().if_contains("routes"); r && r->is_array())
+      routes = &r->as_array();
   }
   task.startedMs = nowMs();
   task.attempts += 1;
@@ -168,12 +175,16 @@ void Orchestrator::runTask(const std::string& id) {
                              ? std::string(routes->at(0).at("kind").as_string()) + ":" +
                                    std::string(routes->at(0).at("target").as_string())
                              : "";
-  store::Transition toRunning{.taskId = id,
-                              .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
-                              .to = TaskStatus::kRunning};
+  store::Transition toRunning{
+      .taskId = id,
+      .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
+      .to = TaskStatus::kRunning};
   toRunning.startedMs = task.startedMs;
   toRunning.attempts = task.attempts;
-  auto moved = transition(toRunning, {{"status", json::object{{"status", "running"}, {"route", firstKey}, {"attempt", task.attempts}}}});
+  auto moved = transition(
+      toRunning,
+      {{"status",
+        json::object{{"status", "running"}, {"route", firstKey}, {"attempt", task.attempts}}}});
   if (!moved || !*moved) return;  // canceled meanwhile, or store down (recovered at restart)
   if (cancel->load()) {
     finish(task, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
@@ -190,10 +201,12 @@ void Orchestrator::runTask(const std::string& id) {
     std::string target(r.at("target").as_string());
     std::string key = kind + ":" + target;
     int64_t remaining = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
-    Result<modhost::CallResult> out = fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
+    Result<modhost::CallResult> out =
+        fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
     if (remaining > 0) {
       if (kind == "module") {
-        out = d_.modules.call(target, input, {.timeoutMs = static_cast<int>(remaining), .cancel = cancel.get()});
+        out = d_.modules.call(target, input,
+                              {.timeoutMs = static_cast<int>(remaining), .cancel = cancel.get()});
         double ms = out ? out->micros / 1000.0 : 0;
         d_.metrics.moduleCall(target, out.has_value(), ms / 1000.0);
         if (out) d_.latency.record(key, ms);
@@ -202,8 +215,9 @@ void Orchestrator::runTask(const std::string& id) {
       }
     }
     if (out) {
-      finish(task, TaskStatus::kSucceeded, {{"result", json::object{{"route", key}, {"result", out->output}}}},
-             out->output, std::nullopt);
+      finish(task, TaskStatus::kSucceeded,
+             {{"result", json::object{{"route", key}, {"result", out->output}}}}, out->output,
+             std::nullopt);
       return;
     }
     last = out.error();
@@ -219,14 +233,16 @@ void Orchestrator::runTask(const std::string& id) {
                         std::string(routes->at(i + 1).at("target").as_string());
     failures.push_back(attempt);
     if (!retriable || i + 1 == n) break;
-    auto logged = transition(store::Transition{.taskId = id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kRunning},
-                             {{"attempt", attempt}});
+    auto logged = transition(
+        store::Transition{
+            .taskId = id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kRunning},
+        {{"attempt", attempt}});
     if (!logged || !*logged) return;
   }
   if (!last) last = Error(ErrorCode::kNoRoute, "the plan has no routes");
   auto err = errorJson(*last);
   if (failures.size() > 1) err["attempts"] = failures;
-  finish(task, TaskStatus::kFailed, {{"error", err}}, std::nullopt, err);
+  finish(task, TaskStatus::kFailed, {{"error", json::object{{"error", err}}}}, std::nullopt, err);
 }
 
 }  // namespace aion::control

@@ -4,7 +4,8 @@
 
 namespace aion::events {
 
-std::unique_ptr<EventBus::Subscription> EventBus::subscribe(const std::string& taskId, Listener fn) {
+std::unique_ptr<EventBus::Subscription> EventBus::subscribe(const std::string& taskId,
+                                                            Listener fn) {
   std::lock_guard lock(mu_);
   uint64_t id = nextId_++;
   subs_.emplace(taskId, std::pair(id, std::make_shared<Listener>(std::move(fn))));

@@ -19,7 +19,8 @@ class EventBus {
   //! Unsubscribes when destroyed.
   class Subscription {
    public:
-    Subscription(EventBus* bus, std::string taskId, uint64_t id) : bus_(bus), taskId_(std::move(taskId)), id_(id) {}
+    Subscription(EventBus* bus, std::string taskId, uint64_t id)
+        : bus_(bus), taskId_(std::move(taskId)), id_(id) {}
     ~Subscription() { bus_->unsubscribe(taskId_, id_); }
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;

@@ -24,12 +24,14 @@ constexpr size_t kEventBatch = 200;
 
 // Parses the submit body shared by REST (and later WebSocket/gRPC).
 Result<control::SubmitRequest> parseSubmit(const json::object& body, Principal who) {
-  static const std::set<std::string> kFields{"schemaVersion", "intent", "params", "privacy", "budgetUsd", "timeoutMs"};
+  static const std::set<std::string> kFields{"schemaVersion", "intent",    "params",
+                                             "privacy",       "budgetUsd", "timeoutMs"};
   json::array unknown;
   for (auto& [k, _] : body)
     if (!kFields.count(std::string(k))) unknown.push_back(json::string(k));
   if (!unknown.empty())
-    return fail(ErrorCode::kInvalidRequest, "unknown field(s) in request body", {{"fields", unknown}});
+    return fail(ErrorCode::kInvalidRequest, "unknown field(s) in request body",
+                {{"fields", unknown}});
   if (auto* v = body.if_contains("schemaVersion")) {
     if (!v->is_string() || v->as_string() != "1.0")
       return fail(ErrorCode::kInvalidRequest, "schemaVersion must be \"1.0\"");
@@ -39,7 +41,8 @@ Result<control::SubmitRequest> parseSubmit(const json::object& body, Principal w
   auto* intent = body.if_contains("intent");
   if (!intent || !intent->is_string() || intent->as_string().empty())
     return fail(ErrorCode::kInvalidRequest, "intent is required and must be a non-empty string");
-  if (intent->as_string().size() > 64) return fail(ErrorCode::kInvalidRequest, "intent name is too long");
+  if (intent->as_string().size() > 64)
+    return fail(ErrorCode::kInvalidRequest, "intent name is too long");
   req.intent = std::string(intent->as_string());
   auto* params = body.if_contains("params");
   if (!params) return fail(ErrorCode::kInvalidRequest, "params is required (a JSON object)");
@@ -47,7 +50,8 @@ Result<control::SubmitRequest> parseSubmit(const json::object& body, Principal w
   req.params = *params;
   if (auto* p = body.if_contains("privacy")) {
     auto mode = p->is_string() ? policy::parsePrivacy(p->as_string()) : std::nullopt;
-    if (!mode) return fail(ErrorCode::kInvalidRequest, "privacy must be local-only, hybrid or allow-api");
+    if (!mode)
+      return fail(ErrorCode::kInvalidRequest, "privacy must be local-only, hybrid or allow-api");
     req.privacy = mode;
   }
   if (auto* b = body.if_contains("budgetUsd")) {
@@ -56,18 +60,22 @@ Result<control::SubmitRequest> parseSubmit(const json::object& body, Principal w
   }
   if (auto* t = body.if_contains("timeoutMs")) {
     if (!t->is_int64()) return fail(ErrorCode::kInvalidRequest, "timeoutMs must be an integer");
-    if (t->as_int64() <= 0 || t->as_int64() > 86400000) return fail(ErrorCode::kInvalidRequest, "timeoutMs out of range");
+    if (t->as_int64() <= 0 || t->as_int64() > 86400000)
+      return fail(ErrorCode::kInvalidRequest, "timeoutMs out of range");
     req.timeoutMs = static_cast<int>(t->as_int64());
   }
   return req;
 }
 
-Response errorOf(const Error& e, const Exchange& ex) { return http::errorResponse(e, ex.requestId); }
+Response errorOf(const Error& e, const Exchange& ex) {
+  return http::errorResponse(e, ex.requestId);
+}
 
 // Writes raw bytes of a streaming response, bounded by the write timeout.
 asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
   ex.stream.expires_after(ex.limits.writeTimeout);
-  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data),
+                                            asio::as_tuple(asio::use_awaitable));
   ex.stream.expires_never();
   co_return !ec;
 }
@@ -76,31 +84,35 @@ asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
 
 json::object taskJson(const store::Task& t) {
   std::string base = "/v1/tasks/" + t.id;
-  json::object timings{{"createdAt", formatTimeMs(t.createdMs)},
-                       {"startedAt", t.startedMs ? json::value(formatTimeMs(t.startedMs)) : json::value(nullptr)},
-                       {"finishedAt", t.finishedMs ? json::value(formatTimeMs(t.finishedMs)) : json::value(nullptr)}};
+  json::object timings{
+      {"createdAt", formatTimeMs(t.createdMs)},
+      {"startedAt", t.startedMs ? json::value(formatTimeMs(t.startedMs)) : json::value(nullptr)},
+      {"finishedAt",
+       t.finishedMs ? json::value(formatTimeMs(t.finishedMs)) : json::value(nullptr)}};
   if (t.startedMs) timings["queueMs"] = t.startedMs - t.createdMs;
   if (t.finishedMs) {
     timings["totalMs"] = t.finishedMs - t.createdMs;
     if (t.startedMs) timings["runMs"] = t.finishedMs - t.startedMs;
   }
-  return json::object{{"taskId", t.id},
-                      {"status", store::statusName(t.status)},
-                      {"intent", t.intent},
-                      {"tenant", t.tenant},
-                      {"route", t.route},
-                      {"result", t.result},
-                      {"error", t.error},
-                      {"cost", {{"usd", t.costUsd}, {"estimated", t.costEstimated}}},
-                      {"attempts", t.attempts},
-                      {"cancelRequested", t.cancelRequested},
-                      {"timings", timings},
-                      {"links", {{"self", base}, {"stream", "/v1/stream/" + t.id}, {"cancel", base + "/cancel"}}}};
+  return json::object{
+      {"taskId", t.id},
+      {"status", store::statusName(t.status)},
+      {"intent", t.intent},
+      {"tenant", t.tenant},
+      {"route", t.route},
+      {"result", t.result},
+      {"error", t.error},
+      {"cost", {{"usd", t.costUsd}, {"estimated", t.costEstimated}}},
+      {"attempts", t.attempts},
+      {"cancelRequested", t.cancelRequested},
+      {"timings", timings},
+      {"links", {{"self", base}, {"stream", "/v1/stream/" + t.id}, {"cancel", base + "/cancel"}}}};
 }
 
 http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
   http::Routes routes;
-  http::addHealthRoutes(routes, [&c = d.control] { return c.readiness(); }, d.metrics);
+  http::addHealthRoutes(
+      routes, [&c = d.control] { return c.readiness(); }, d.metrics);
 
   routes.add(bhttp::verb::post, "/v1/tasks", [d](Exchange& ex) -> Reply {
     auto who = http::principalOf(d.keys, ex.req);
@@ -129,14 +141,17 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     if (auto it = ex.query.find("limit"); it != ex.query.end()) {
       int v = 0;
       auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-      if (ec != std::errc() || p != it->second.data() + it->second.size() || v < 1 || v > opts.maxPageSize)
+      if (ec != std::errc() || p != it->second.data() + it->second.size() || v < 1 ||
+          v > opts.maxPageSize)
         co_return errorOf(Error(ErrorCode::kInvalidRequest, "limit must be an integer from 1 to " +
-                                                                std::to_string(opts.maxPageSize)), ex);
+                                                                std::to_string(opts.maxPageSize)),
+                          ex);
       q.limit = v;
     }
     if (auto it = ex.query.find("status"); it != ex.query.end()) {
       q.status = store::parseStatus(it->second);
-      if (!q.status) co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
+      if (!q.status)
+        co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
     }
     if (auto it = ex.query.find("intent"); it != ex.query.end()) q.intent = it->second;
     if (auto it = ex.query.find("cursor"); it != ex.query.end()) q.afterId = it->second;
@@ -144,17 +159,19 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     if (!page) co_return errorOf(page.error(), ex);
     json::array items;
     for (auto& t : page->items) items.push_back(taskJson(t));
-    co_return http::jsonResponse(200,
-                                 json::object{{"items", items},
-                                              {"nextCursor", page->nextCursor.empty() ? json::value(nullptr)
-                                                                                      : json::value(page->nextCursor)}},
-                                 ex.requestId);
+    co_return http::jsonResponse(
+        200,
+        json::object{{"items", items},
+                     {"nextCursor", page->nextCursor.empty() ? json::value(nullptr)
+                                                             : json::value(page->nextCursor)}},
+        ex.requestId);
   });
 
   routes.add(bhttp::verb::get, "/v1/tasks/{id}", [d](Exchange& ex) -> Reply {
     auto who = http::principalOf(d.keys, ex.req);
     if (!who) co_return errorOf(who.error(), ex);
-    auto t = co_await http::offload(d.blocking, [&] { return d.control.get(*who, ex.params["id"]); });
+    auto t =
+        co_await http::offload(d.blocking, [&] { return d.control.get(*who, ex.params["id"]); });
     if (!t) co_return errorOf(t.error(), ex);
     co_return http::jsonResponse(200, taskJson(*t), ex.requestId);
   });
@@ -164,10 +181,12 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     if (!who) co_return errorOf(who.error(), ex);
     if (!who->hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
       co_return errorOf(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"), ex);
-    auto t = co_await http::offload(d.blocking, [&] { return d.control.cancel(*who, ex.params["id"]); });
+    auto t =
+        co_await http::offload(d.blocking, [&] { return d.control.cancel(*who, ex.params["id"]); });
     if (!t) co_return errorOf(t.error(), ex);
     // 200 when canceled now; 202 when a running task was asked to stop.
-    co_return http::jsonResponse(store::isTerminal(t->status) ? 200 : 202, taskJson(*t), ex.requestId);
+    co_return http::jsonResponse(store::isTerminal(t->status) ? 200 : 202, taskJson(*t),
+                                 ex.requestId);
   });
 
   routes.add(bhttp::verb::get, "/v1/stream/{id}", [d, opts](Exchange& ex) -> Reply {
@@ -180,7 +199,9 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
       if (auto it = ex.query.find("lastEventId"); it != ex.query.end()) lei = it->second;
     if (!lei.empty()) {
       auto v = http::parseLastEventId(lei);
-      if (!v) co_return errorOf(Error(ErrorCode::kInvalidRequest, "Last-Event-ID must be a sequence number"), ex);
+      if (!v)
+        co_return errorOf(
+            Error(ErrorCode::kInvalidRequest, "Last-Event-ID must be a sequence number"), ex);
       last = *v;
     }
     auto task = co_await http::offload(d.blocking, [&] { return d.control.get(*who, id); });
@@ -203,7 +224,8 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     auto write = [&ex](std::string data) { return writeAll(ex, std::move(data)); };
     std::string head =
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " + ex.requestId + "\r\n\r\n";
+        "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
+        ex.requestId + "\r\n\r\n";
     head += http::sseRetry(2000);
     if (!co_await write(std::move(head))) co_return std::nullopt;
     for (;;) {
@@ -213,14 +235,18 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
       });
       if (!evs) {
         // GCC 12: keep string literals out of co_await full-expressions.
-        std::string frame = http::sseEvent({}, "error", json::serialize(json::object{{"error", toJson(evs.error())}}));
+        std::string frame = http::sseEvent(
+            {}, "error", json::serialize(json::object{{"error", toJson(evs.error())}}));
         co_await write(std::move(frame));
         co_return std::nullopt;
       }
       bool done = false;
       std::string batch;
       for (auto& e : *evs) {
-        json::object data{{"taskId", e.taskId}, {"seq", e.seq}, {"type", e.type}, {"ts", formatTimeMs(e.tsMs)},
+        json::object data{{"taskId", e.taskId},
+                          {"seq", e.seq},
+                          {"type", e.type},
+                          {"ts", formatTimeMs(e.tsMs)},
                           {"data", e.data}};
         batch += http::sseEvent(std::to_string(e.seq), e.type, json::serialize(data));
         last = e.seq;
@@ -228,6 +254,11 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
       }
       if (!batch.empty() && !co_await write(std::move(batch))) co_return std::nullopt;
       if (done) co_return std::nullopt;
+      if (evs->empty()) {
+        // Resumed at or past the final event of a finished task: nothing more will come.
+        auto now = co_await http::offload(d.blocking, [&] { return d.control.get(*who, id); });
+        if (!now || store::isTerminal(now->status)) co_return std::nullopt;
+      }
       if (evs->size() == kEventBatch) continue;
       if (pending->load()) continue;
       timer->expires_after(opts.sseHeartbeat);

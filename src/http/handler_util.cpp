@@ -10,16 +10,21 @@ Result<Principal> principalOf(const auth::KeyRing& keys, const Request& req) {
   std::string_view key = req["X-API-Key"];
   if (key.empty()) {
     std::string_view authz = req[bhttp::field::authorization];
-    if (authz.size() > 7 && (authz.starts_with("Bearer ") || authz.starts_with("bearer "))) key = authz.substr(7);
+    if (authz.size() > 7 && (authz.starts_with("Bearer ") || authz.starts_with("bearer ")))
+      key = authz.substr(7);
   }
   return keys.authenticate(key, req["X-Tenant-Id"]);
 }
 
 Result<json::object> parseJsonObject(const Request& req) {
   std::string_view ct = req[bhttp::field::content_type];
-  if (!ct.empty() && ct.find("json") == std::string_view::npos)
+  // curl -d sends x-www-form-urlencoded by default; the body is still JSON.
+  if (!ct.empty() && ct.find("json") == std::string_view::npos &&
+      ct.find("x-www-form-urlencoded") == std::string_view::npos &&
+      ct.find("text/plain") == std::string_view::npos)
     return fail(ErrorCode::kInvalidRequest, "Content-Type must be application/json");
-  if (req.body().empty()) return fail(ErrorCode::kInvalidRequest, "request body is empty; expected a JSON object");
+  if (req.body().empty())
+    return fail(ErrorCode::kInvalidRequest, "request body is empty; expected a JSON object");
   json::parse_options opts;
   opts.max_depth = 64;
   boost::system::error_code ec;
@@ -37,20 +42,23 @@ Status requireRole(const Principal& who, RoleSet roles) {
 
 void addHealthRoutes(Routes& routes, std::function<std::pair<bool, json::object>()> ready,
                      telemetry::Metrics& metrics) {
-  routes.add(bhttp::verb::get, "/healthz", [](Exchange& ex) -> asio::awaitable<std::optional<Response>> {
-    co_return jsonResponse(200, json::object{{"status", "ok"}}, ex.requestId);
-  });
-  routes.add(bhttp::verb::get, "/readyz", [ready](Exchange& ex) -> asio::awaitable<std::optional<Response>> {
-    auto [ok, body] = ready();
-    co_return jsonResponse(ok ? 200 : 503, body, ex.requestId);
-  });
-  routes.add(bhttp::verb::get, "/metrics", [&metrics](Exchange&) -> asio::awaitable<std::optional<Response>> {
-    Response r{bhttp::status::ok, 11};
-    r.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    r.body() = metrics.serialize();
-    r.prepare_payload();
-    co_return r;
-  });
+  routes.add(bhttp::verb::get, "/healthz",
+             [](Exchange& ex) -> asio::awaitable<std::optional<Response>> {
+               co_return jsonResponse(200, json::object{{"status", "ok"}}, ex.requestId);
+             });
+  routes.add(bhttp::verb::get, "/readyz",
+             [ready](Exchange& ex) -> asio::awaitable<std::optional<Response>> {
+               auto [ok, body] = ready();
+               co_return jsonResponse(ok ? 200 : 503, body, ex.requestId);
+             });
+  routes.add(bhttp::verb::get, "/metrics",
+             [&metrics](Exchange&) -> asio::awaitable<std::optional<Response>> {
+               Response r{bhttp::status::ok, 11};
+               r.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+               r.body() = metrics.serialize();
+               r.prepare_payload();
+               co_return r;
+             });
 }
 
 }  // namespace aion::http

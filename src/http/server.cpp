@@ -59,7 +59,9 @@ std::map<std::string, std::string> parseQuery(std::string_view q) {
     if (amp == std::string_view::npos) amp = q.size();
     auto kv = q.substr(i, amp - i);
     auto eq = kv.find('=');
-    if (!kv.empty()) out[urlDecode(kv.substr(0, eq))] = eq == std::string_view::npos ? "" : urlDecode(kv.substr(eq + 1));
+    if (!kv.empty())
+      out[urlDecode(kv.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : urlDecode(kv.substr(eq + 1));
     i = amp + 1;
   }
   return out;
@@ -115,15 +117,23 @@ Response jsonResponse(unsigned status, const json::value& body, const std::strin
 }
 
 Response errorResponse(const Error& e, const std::string& requestId) {
-  auto r = jsonResponse(httpStatus(e.code), json::object{{"error", toJson(e)}, {"requestId", requestId}}, requestId);
-  if (e.code == ErrorCode::kUnauthenticated) r.set(bhttp::field::www_authenticate, "ApiKey header=\"X-API-Key\"");
+  auto r = jsonResponse(httpStatus(e.code),
+                        json::object{{"error", toJson(e)}, {"requestId", requestId}}, requestId);
+  if (e.code == ErrorCode::kUnauthenticated)
+    r.set(bhttp::field::www_authenticate, "ApiKey header=\"X-API-Key\"");
   if (auto* ra = e.details.if_contains("retryAfterSeconds"); ra && ra->is_int64())
     r.set(bhttp::field::retry_after, std::to_string(ra->as_int64()));
   return r;
 }
 
-Server::Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes, telemetry::Metrics& metrics)
-    : ioc_(ioc), name_(std::move(name)), limits_(limits), routes_(std::move(routes)), metrics_(metrics), acceptor_(ioc) {}
+Server::Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes,
+               telemetry::Metrics& metrics)
+    : ioc_(ioc),
+      name_(std::move(name)),
+      limits_(limits),
+      routes_(std::move(routes)),
+      metrics_(metrics),
+      acceptor_(ioc) {}
 
 Result<uint16_t> Server::listen(const std::string& address, uint16_t port) {
   boost::system::error_code ec;
@@ -135,8 +145,8 @@ Result<uint16_t> Server::listen(const std::string& address, uint16_t port) {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return fail(ErrorCode::kUnavailable,
-                name_ + ": cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    return fail(ErrorCode::kUnavailable, name_ + ": cannot listen on " + address + ":" +
+                                             std::to_string(port) + ": " + ec.message());
   }
   asio::co_spawn(ioc_, acceptLoop(), asio::detached);
   return acceptor_.local_endpoint().port();
@@ -149,7 +159,8 @@ void Server::stop() {
 
 asio::awaitable<void> Server::acceptLoop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+                                                        asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("{}: accept: {}", name_, ec.message());
@@ -206,22 +217,26 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     // one may idle for idleTimeout before its next.
     stream.expires_after(first ? limits_.readTimeout : limits_.idleTimeout);
     first = false;
-    auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    auto [rec, n] =
+        co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     auto started = std::chrono::steady_clock::now();
     std::string rid = newRequestId();
     if (rec) {
       std::optional<Response> reject;
       if (rec == bhttp::error::body_limit) {
-        reject = rejectUnparsed(Error(ErrorCode::kPayloadTooLarge, "request body larger than " +
-                                                                       std::to_string(limits_.maxBodyBytes) + " bytes"),
-                                rid);
+        reject = rejectUnparsed(
+            Error(ErrorCode::kPayloadTooLarge,
+                  "request body larger than " + std::to_string(limits_.maxBodyBytes) + " bytes"),
+            rid);
       } else if (rec == bhttp::error::header_limit) {
-        reject = rejectUnparsed(Error(ErrorCode::kHeadersTooLarge, "request headers larger than " +
-                                                                       std::to_string(limits_.maxHeaderBytes) + " bytes"),
+        reject = rejectUnparsed(Error(ErrorCode::kHeadersTooLarge,
+                                      "request headers larger than " +
+                                          std::to_string(limits_.maxHeaderBytes) + " bytes"),
                                 rid);
       } else if (rec != bhttp::error::end_of_stream && rec != beast::error::timeout &&
-                 rec != asio::error::connection_reset && rec != asio::error::eof && n > 0) {
-        reject = rejectUnparsed(Error(ErrorCode::kInvalidRequest, "malformed HTTP request: " + rec.message()), rid);
+                 rec != asio::error::connection_reset && rec != asio::error::eof) {
+        reject = rejectUnparsed(
+            Error(ErrorCode::kInvalidRequest, "malformed HTTP request: " + rec.message()), rid);
       }
       if (reject) {
         stream.expires_after(limits_.writeTimeout);

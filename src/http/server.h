@@ -73,7 +73,8 @@ class Routes {
 
 class Server {
  public:
-  Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes, telemetry::Metrics& metrics);
+  Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes,
+         telemetry::Metrics& metrics);
   //! Binds and starts accepting; returns the bound port (useful with port 0).
   Result<uint16_t> listen(const std::string& address, uint16_t port);
   void stop();
@@ -94,7 +95,8 @@ class Server {
 };
 
 //! JSON response with the usual headers.
-Response jsonResponse(unsigned status, const boost::json::value& body, const std::string& requestId);
+Response jsonResponse(unsigned status, const boost::json::value& body,
+                      const std::string& requestId);
 //! DESIGN.md §7 error body with the matching status.
 Response errorResponse(const Error& e, const std::string& requestId);
 
@@ -103,7 +105,8 @@ template <typename F>
 asio::awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F f) {
   using R = std::invoke_result_t<F>;
   co_return co_await asio::co_spawn(
-      pool, [f = std::move(f)]() mutable -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
+      pool, [f = std::move(f)]() mutable -> asio::awaitable<R> { co_return f(); },
+      asio::use_awaitable);
 }
 
 }  // namespace aion::http

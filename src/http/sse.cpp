@@ -22,7 +22,8 @@ std::string sseEvent(std::string_view id, std::string_view event, std::string_vi
   size_t start = 0;
   for (;;) {
     size_t nl = data.find_first_of("\r\n", start);
-    out.append("data: ").append(data.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
+    out.append("data: ").append(
+        data.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start));
     out.push_back('\n');
     if (nl == std::string_view::npos) break;
     start = nl + ((data[nl] == '\r' && nl + 1 < data.size() && data[nl + 1] == '\n') ? 2 : 1);
@@ -31,9 +32,13 @@ std::string sseEvent(std::string_view id, std::string_view event, std::string_vi
   return out;
 }
 
-std::string sseComment(std::string_view text) { return ": " + oneLine(text) + "\n\n"; }
+std::string sseComment(std::string_view text) {
+  return ": " + oneLine(text) + "\n\n";
+}
 
-std::string sseRetry(int ms) { return "retry: " + std::to_string(ms) + "\n\n"; }
+std::string sseRetry(int ms) {
+  return "retry: " + std::to_string(ms) + "\n\n";
+}
 
 std::optional<int64_t> parseLastEventId(std::string_view v) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);

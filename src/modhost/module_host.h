@@ -37,7 +37,8 @@ class ModuleHost {
   //! kNotFound, kTimeout, kCanceled, kInvalidParams (the module rejected its
   //! input: exit status 2), kModuleFailed (trap, other exit, bad output).
   //! Thread-safe; blocks the calling thread for the module's run.
-  virtual Result<CallResult> call(const std::string& name, std::string_view input, const CallOptions& opts) = 0;
+  virtual Result<CallResult> call(const std::string& name, std::string_view input,
+                                  const CallOptions& opts) = 0;
 
   //! Loaded modules with digest and limits, for /readyz and listings.
   virtual boost::json::array describe() const = 0;

@@ -68,7 +68,8 @@ ptrdiff_t onStderr(void* data, const unsigned char* buf, size_t len) {
 }
 
 // Called by wasmtime every epoch tick while the guest runs.
-wasmtime_error_t* onEpoch(wasmtime_context_t*, void* data, uint64_t* delta, wasmtime_update_deadline_kind_t* kind) {
+wasmtime_error_t* onEpoch(wasmtime_context_t*, void* data, uint64_t* delta,
+                          wasmtime_update_deadline_kind_t* kind) {
   auto* st = static_cast<CallState*>(data);
   if (st->cancel && st->cancel->load(std::memory_order_relaxed)) {
     st->canceled = true;
@@ -138,7 +139,8 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
     }
     std::string digest = sha256Hex(*bytes);
     if (!spec.sha256.empty() && spec.sha256 != digest) {
-      errors.push_back(where + ": digest mismatch: manifest says " + spec.sha256 + ", artifact is " + digest);
+      errors.push_back(where + ": digest mismatch: manifest says " + spec.sha256 +
+                       ", artifact is " + digest);
       continue;
     }
     std::shared_ptr<const Compiled> code;
@@ -147,9 +149,10 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
     } else {
       auto c = std::make_shared<Compiled>();
       c->sha256 = digest;
-      if (auto* err = wasmtime_module_new(engine_, reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size(),
-                                          &c->module)) {
-        errors.push_back(where + ": not a valid WebAssembly module: " + firstLine(takeMessage(err)));
+      if (auto* err = wasmtime_module_new(engine_, reinterpret_cast<const uint8_t*>(bytes->data()),
+                                          bytes->size(), &c->module)) {
+        errors.push_back(where +
+                         ": not a valid WebAssembly module: " + firstLine(takeMessage(err)));
         continue;
       }
       wasmtime_linker_t* linker = wasmtime_linker_new(engine_);
@@ -157,7 +160,8 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
       if (!err) err = wasmtime_linker_instantiate_pre(linker, c->module, &c->pre);
       wasmtime_linker_delete(linker);
       if (err) {
-        errors.push_back(where + ": cannot link (imports beyond WASI preview1?): " + firstLine(takeMessage(err)));
+        errors.push_back(where + ": cannot link (imports beyond WASI preview1?): " +
+                         firstLine(takeMessage(err)));
         continue;
       }
       code = c;
@@ -178,7 +182,8 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
   return {};
 }
 
-Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_view input, const CallOptions& opts) {
+Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_view input,
+                                        const CallOptions& opts) {
   std::shared_ptr<const Entry> entry;
   {
     std::shared_lock lock(mu_);
@@ -215,7 +220,8 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   } else {
     wasmtime_instance_t instance;
     wasm_trap_t* trap = nullptr;
-    wasmtime_error_t* err = wasmtime_instance_pre_instantiate(entry->code->pre, ctx, &instance, &trap);
+    wasmtime_error_t* err =
+        wasmtime_instance_pre_instantiate(entry->code->pre, ctx, &instance, &trap);
     wasmtime_extern_t start_fn;
     if (!err && !trap && !wasmtime_instance_export_get(ctx, &instance, "_start", 6, &start_fn)) {
       failure = Error(ErrorCode::kModuleFailed, "module exports no _start (not a WASI command)");
@@ -239,15 +245,19 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
         failure = Error(ErrorCode::kTimeout, "module '" + name + "' exceeded its wall-time limit");
       } else if (exitCode == -1) {
         // Memory growth past the limiter surfaces as a trap or allocation failure.
-        failure = Error(ErrorCode::kModuleFailed, "module '" + name + "' trapped: " + firstLine(why));
+        failure =
+            Error(ErrorCode::kModuleFailed, "module '" + name + "' trapped: " + firstLine(why));
       }
     }
   }
   wasmtime_store_delete(store);
 
   CallResult res;
-  res.micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
-  res.stderrTail = st.err.size() > kStderrKeep ? st.err.substr(st.err.size() - kStderrKeep) : st.err;
+  res.micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count();
+  res.stderrTail =
+      st.err.size() > kStderrKeep ? st.err.substr(st.err.size() - kStderrKeep) : st.err;
   if (failure) {
     failure->details["module"] = name;
     if (!res.stderrTail.empty()) failure->details["stderr"] = res.stderrTail;
@@ -255,16 +265,18 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   }
   if (st.outputExceeded) {
     return fail(ErrorCode::kModuleFailed,
-                "module '" + name + "' wrote more than " + std::to_string(lim.outputBytes) + " bytes of output",
+                "module '" + name + "' wrote more than " + std::to_string(lim.outputBytes) +
+                    " bytes of output",
                 {{"module", name}});
   }
   boost::system::error_code ec;
   json::value out = json::parse(st.out, ec);
   if (exitCode == 2 && !ec && out.is_object() && out.as_object().contains("error")) {
     const auto& e = out.as_object().at("error");
-    std::string msg = e.is_object() && e.as_object().contains("message") && e.at("message").is_string()
-                          ? std::string(e.at("message").as_string())
-                          : "module rejected its input";
+    std::string msg =
+        e.is_object() && e.as_object().contains("message") && e.at("message").is_string()
+            ? std::string(e.at("message").as_string())
+            : "module rejected its input";
     return fail(ErrorCode::kInvalidParams, msg, {{"module", name}});
   }
   if (exitCode != 0) {
@@ -273,8 +285,8 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
                 {{"module", name}, {"stderr", res.stderrTail}});
   }
   if (ec) {
-    return fail(ErrorCode::kModuleFailed, "module '" + name + "' wrote invalid JSON: " + ec.message(),
-                {{"module", name}});
+    return fail(ErrorCode::kModuleFailed,
+                "module '" + name + "' wrote invalid JSON: " + ec.message(), {{"module", name}});
   }
   res.output = std::move(out);
   return res;

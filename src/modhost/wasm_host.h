@@ -20,7 +20,8 @@ class WasmModuleHost final : public ModuleHost {
   ~WasmModuleHost() override;
 
   std::expected<void, std::vector<std::string>> load(const policy::PolicySet& set) override;
-  Result<CallResult> call(const std::string& name, std::string_view input, const CallOptions& opts) override;
+  Result<CallResult> call(const std::string& name, std::string_view input,
+                          const CallOptions& opts) override;
   boost::json::array describe() const override;
 
   //! Compiled modules kept in the digest cache (for tests and metrics).

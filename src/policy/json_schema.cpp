@@ -8,13 +8,17 @@ namespace aion::policy {
 namespace json = boost::json;
 namespace {
 
-const std::set<std::string> kKeywords{"type",      "properties", "required", "additionalProperties",
-                                      "enum",      "minLength",  "maxLength", "minimum",
-                                      "maximum",   "items",      "minItems",  "maxItems",
-                                      "description", "title",    "default"};
-const std::set<std::string> kTypes{"object", "array", "string", "integer", "number", "boolean", "null"};
+const std::set<std::string> kKeywords{
+    "type",        "properties", "required",  "additionalProperties",
+    "enum",        "minLength",  "maxLength", "minimum",
+    "maximum",     "items",      "minItems",  "maxItems",
+    "description", "title",      "default"};
+const std::set<std::string> kTypes{"object", "array",   "string", "integer",
+                                   "number", "boolean", "null"};
 
-bool isNonNegInt(const json::value& v) { return v.is_int64() && v.as_int64() >= 0; }
+bool isNonNegInt(const json::value& v) {
+  return v.is_int64() && v.as_int64() >= 0;
+}
 
 size_t utf8Length(std::string_view s) {
   size_t n = 0;
@@ -47,12 +51,18 @@ double asDouble(const json::value& v) {
 
 std::string typeOf(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::object: return "object";
-    case json::kind::array: return "array";
-    case json::kind::string: return "string";
-    case json::kind::bool_: return "boolean";
-    case json::kind::null: return "null";
-    default: return "number";
+    case json::kind::object:
+      return "object";
+    case json::kind::array:
+      return "array";
+    case json::kind::string:
+      return "string";
+    case json::kind::bool_:
+      return "boolean";
+    case json::kind::null:
+      return "null";
+    default:
+      return "number";
   }
 }
 
@@ -111,7 +121,8 @@ struct Validator {
       if (auto* m = s.if_contains("maxItems"); m && a.size() > static_cast<size_t>(m->as_int64()))
         add(path, "more than maxItems " + std::to_string(m->as_int64()));
       if (auto* items = s.if_contains("items")) {
-        for (size_t i = 0; i < a.size(); ++i) run(*items, a[i], path + "[" + std::to_string(i) + "]");
+        for (size_t i = 0; i < a.size(); ++i)
+          run(*items, a[i], path + "[" + std::to_string(i) + "]");
       }
     }
     if (v.is_object()) {
@@ -120,11 +131,13 @@ struct Validator {
       if (auto* p = s.if_contains("properties")) props = &p->get_object();
       if (auto* r = s.if_contains("required")) {
         for (auto& name : r->get_array()) {
-          if (!o.contains(name.get_string())) add(path + "." + std::string(name.get_string()), "is required");
+          if (!o.contains(name.get_string()))
+            add(path + "." + std::string(name.get_string()), "is required");
         }
       }
       bool closed = false;
-      if (auto* ap = s.if_contains("additionalProperties")) closed = ap->is_bool() && !ap->as_bool();
+      if (auto* ap = s.if_contains("additionalProperties"))
+        closed = ap->is_bool() && !ap->as_bool();
       for (auto& [k, val] : o) {
         std::string sub = path + "." + std::string(k);
         if (props) {
@@ -156,13 +169,17 @@ std::vector<std::string> JsonSchema::check(const json::value& schema, const std:
       continue;
     }
     if (key == "type") {
-      auto ok = [&](const json::value& t) { return t.is_string() && kTypes.count(std::string(t.get_string())); };
+      auto ok = [&](const json::value& t) {
+        return t.is_string() && kTypes.count(std::string(t.get_string()));
+      };
       bool good = ok(v);
       if (v.is_array()) {
         good = !v.get_array().empty();
         for (auto& t : v.get_array()) good = good && ok(t);
       }
-      if (!good) errs.push_back(at + ": must be one of object, array, string, integer, number, boolean, null");
+      if (!good)
+        errs.push_back(at +
+                       ": must be one of object, array, string, integer, number, boolean, null");
     } else if (key == "properties") {
       if (!v.is_object()) {
         errs.push_back(at + ": must be a mapping");

@@ -15,7 +15,8 @@ class JsonSchema {
   JsonSchema() = default;  // accepts anything
   //! Checks that `schema` only uses the supported subset. Errors name the
   //! JSON-pointer-ish path inside the schema.
-  static std::vector<std::string> check(const boost::json::value& schema, const std::string& path = "");
+  static std::vector<std::string> check(const boost::json::value& schema,
+                                        const std::string& path = "");
   explicit JsonSchema(boost::json::value schema) : schema_(std::move(schema)) {}
 
   //! Validates `v`; returns the problems, each "params.a.b: message". At most

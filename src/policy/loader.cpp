@@ -2,9 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
-#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -33,7 +33,8 @@ struct FileCtx {
   void errFile(const std::string& msg) { errors->push_back(file + ": " + msg); }
 
   // Flags keys outside `allowed`: a typo must not silently drop a rule.
-  void onlyKeys(const YAML::Node& map, const std::string& field, std::initializer_list<const char*> allowed) {
+  void onlyKeys(const YAML::Node& map, const std::string& field,
+                std::initializer_list<const char*> allowed) {
     for (auto it = map.begin(); it != map.end(); ++it) {
       auto key = it->first.Scalar();
       bool ok = false;
@@ -48,8 +49,8 @@ struct FileCtx {
     return false;
   }
 
-  std::optional<std::string> str(const YAML::Node& parent, const char* key, const std::string& field,
-                                 bool required) {
+  std::optional<std::string> str(const YAML::Node& parent, const char* key,
+                                 const std::string& field, bool required) {
     auto n = parent[key];
     if (!n.IsDefined() || n.IsNull()) {
       if (required) err(parent, field, "is required");
@@ -63,11 +64,13 @@ struct FileCtx {
   }
 
   template <typename T>
-  std::optional<T> num(const YAML::Node& parent, const char* key, const std::string& field, T lo, T hi) {
+  std::optional<T> num(const YAML::Node& parent, const char* key, const std::string& field, T lo,
+                       T hi) {
     auto n = parent[key];
     if (!n.IsDefined() || n.IsNull()) return std::nullopt;
     T v{};
-    if (!n.IsScalar() || !YAML::convert<T>::decode(n, v) || !std::isfinite(static_cast<double>(v))) {
+    if (!n.IsScalar() || !YAML::convert<T>::decode(n, v) ||
+        !std::isfinite(static_cast<double>(v))) {
       err(n, field, std::is_integral_v<T> ? "must be an integer" : "must be a number");
       return std::nullopt;
     }
@@ -133,16 +136,18 @@ json::value yamlToJson(const YAML::Node& n) {
       int64_t i = 0;
       if (YAML::convert<int64_t>::decode(n, i)) return i;
       double d = 0;
-      if (s.find_first_of("0123456789") != std::string::npos && YAML::convert<double>::decode(n, d) &&
-          std::isfinite(d))
+      if (s.find_first_of("0123456789") != std::string::npos &&
+          YAML::convert<double>::decode(n, d) && std::isfinite(d))
         return d;
       return json::string(s);
     }
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
-std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t maxBytes, std::string& raw) {
+std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t maxBytes,
+                                   std::string& raw) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
     ctx.errFile("file is missing");
@@ -174,20 +179,25 @@ void loadPolicies(const YAML::Node& root, FileCtx& c, Policies& p) {
   c.onlyKeys(root, "", {"version", "latency_targets_ms", "budget", "providers", "tenants"});
   if (auto lt = root["latency_targets_ms"]; lt.IsDefined() && c.isMap(lt, "latency_targets_ms")) {
     c.onlyKeys(lt, "latency_targets_ms", {"local", "api", "hybrid"});
-    if (auto v = c.num<int>(lt, "local", "latency_targets_ms.local", 1, 600000)) p.latency.localMs = *v;
+    if (auto v = c.num<int>(lt, "local", "latency_targets_ms.local", 1, 600000))
+      p.latency.localMs = *v;
     if (auto v = c.num<int>(lt, "api", "latency_targets_ms.api", 1, 600000)) p.latency.apiMs = *v;
-    if (auto v = c.num<int>(lt, "hybrid", "latency_targets_ms.hybrid", 1, 600000)) p.latency.hybridMs = *v;
+    if (auto v = c.num<int>(lt, "hybrid", "latency_targets_ms.hybrid", 1, 600000))
+      p.latency.hybridMs = *v;
   }
   if (auto b = root["budget"]; b.IsDefined() && c.isMap(b, "budget")) {
     c.onlyKeys(b, "budget", {"default_usd", "hard_cap_usd"});
-    if (auto v = c.num<double>(b, "default_usd", "budget.default_usd", 0.0, 1e6)) p.budget.defaultUsd = *v;
-    if (auto v = c.num<double>(b, "hard_cap_usd", "budget.hard_cap_usd", 0.0, 1e6)) p.budget.hardCapUsd = *v;
+    if (auto v = c.num<double>(b, "default_usd", "budget.default_usd", 0.0, 1e6))
+      p.budget.defaultUsd = *v;
+    if (auto v = c.num<double>(b, "hard_cap_usd", "budget.hard_cap_usd", 0.0, 1e6))
+      p.budget.hardCapUsd = *v;
     if (p.budget.defaultUsd > p.budget.hardCapUsd)
       c.err(b, "budget.default_usd", "must not exceed budget.hard_cap_usd");
   }
   if (auto pr = root["providers"]; pr.IsDefined() && c.isMap(pr, "providers")) {
     c.onlyKeys(pr, "providers", {"allow"});
-    if (auto l = c.strList(pr, "allow", "providers.allow")) p.providerAllow = std::set(l->begin(), l->end());
+    if (auto l = c.strList(pr, "allow", "providers.allow"))
+      p.providerAllow = std::set(l->begin(), l->end());
   }
   if (auto t = root["tenants"]; t.IsDefined() && c.isMap(t, "tenants")) {
     for (auto it = t.begin(); it != t.end(); ++it) {
@@ -220,7 +230,8 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       if (!p.kind.empty() && !kKinds.count(p.kind))
         c.err(n["kind"], f + ".kind", "must be one of openai, azure, huggingface, vllm, ollama");
       p.baseUrl = c.str(n, "base_url", f + ".base_url", true).value_or("");
-      if (!p.baseUrl.empty() && p.baseUrl.rfind("http://", 0) != 0 && p.baseUrl.rfind("https://", 0) != 0)
+      if (!p.baseUrl.empty() && p.baseUrl.rfind("http://", 0) != 0 &&
+          p.baseUrl.rfind("https://", 0) != 0)
         c.err(n["base_url"], f + ".base_url", "must start with http:// or https://");
       p.local = c.boolean(n, "local", f + ".local").value_or(false);
       p.credentialEnv = c.str(n, "credential_env", f + ".credential_env", false).value_or("");
@@ -234,14 +245,19 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       std::string f = "models." + m.name;
       if (!c.isMap(it->second, f)) continue;
       auto& n = it->second;
-      c.onlyKeys(n, f, {"provider", "tier", "price_in_per_mtok", "price_out_per_mtok", "context_window", "latency_ms"});
+      c.onlyKeys(n, f,
+                 {"provider", "tier", "price_in_per_mtok", "price_out_per_mtok", "context_window",
+                  "latency_ms"});
       m.provider = c.str(n, "provider", f + ".provider", true).value_or("");
       if (!m.provider.empty() && !s.providers.count(m.provider))
         c.err(n["provider"], f + ".provider", "unknown provider '" + m.provider + "'");
       m.tier = c.str(n, "tier", f + ".tier", false).value_or("standard");
-      m.priceInPerMTok = c.num<double>(n, "price_in_per_mtok", f + ".price_in_per_mtok", 0.0, 1e4).value_or(0);
-      m.priceOutPerMTok = c.num<double>(n, "price_out_per_mtok", f + ".price_out_per_mtok", 0.0, 1e4).value_or(0);
-      m.contextWindow = c.num<int>(n, "context_window", f + ".context_window", 1, 100000000).value_or(8192);
+      m.priceInPerMTok =
+          c.num<double>(n, "price_in_per_mtok", f + ".price_in_per_mtok", 0.0, 1e4).value_or(0);
+      m.priceOutPerMTok =
+          c.num<double>(n, "price_out_per_mtok", f + ".price_out_per_mtok", 0.0, 1e4).value_or(0);
+      m.contextWindow =
+          c.num<int>(n, "context_window", f + ".context_window", 1, 100000000).value_or(8192);
       m.latencyMs = c.num<int>(n, "latency_ms", f + ".latency_ms", 1, 600000).value_or(1000);
       s.models[m.name] = m;
     }
@@ -260,7 +276,9 @@ void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOpt
     if (!std::regex_match(m.name, kNameRe)) c.err(it->first, f, "invalid name");
     if (!c.isMap(it->second, f)) continue;
     auto& n = it->second;
-    c.onlyKeys(n, f, {"version", "kind", "artifact", "sha256", "intents", "limits", "latency_ms", "description"});
+    c.onlyKeys(n, f,
+               {"version", "kind", "artifact", "sha256", "intents", "limits", "latency_ms",
+                "description"});
     m.version = c.str(n, "version", f + ".version", true).value_or("");
     static const std::regex kSemver(R"(^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$)");
     if (!m.version.empty() && !std::regex_match(m.version, kSemver))
@@ -293,8 +311,10 @@ void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOpt
     if (auto l = c.strList(n, "intents", f + ".intents")) m.intents = *l;
     if (auto lim = n["limits"]; lim.IsDefined() && c.isMap(lim, f + ".limits")) {
       c.onlyKeys(lim, f + ".limits", {"memory_mb", "timeout_ms", "output_bytes"});
-      if (auto v = c.num<int>(lim, "memory_mb", f + ".limits.memory_mb", 1, 4096)) m.limits.memoryMb = *v;
-      if (auto v = c.num<int>(lim, "timeout_ms", f + ".limits.timeout_ms", 1, 600000)) m.limits.timeoutMs = *v;
+      if (auto v = c.num<int>(lim, "memory_mb", f + ".limits.memory_mb", 1, 4096))
+        m.limits.memoryMb = *v;
+      if (auto v = c.num<int>(lim, "timeout_ms", f + ".limits.timeout_ms", 1, 600000))
+        m.limits.timeoutMs = *v;
       if (auto v = c.num<int64_t>(lim, "output_bytes", f + ".limits.output_bytes", 1, 64LL << 20))
         m.limits.outputBytes = *v;
     }
@@ -314,27 +334,35 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     Intent in;
     in.name = it->first.Scalar();
     std::string f = "intents." + in.name;
-    if (!std::regex_match(in.name, kNameRe)) c.err(it->first, f, "invalid name (lowercase letters, digits, . _ -)");
+    if (!std::regex_match(in.name, kNameRe))
+      c.err(it->first, f, "invalid name (lowercase letters, digits, . _ -)");
     if (!c.isMap(it->second, f)) continue;
     auto& n = it->second;
-    c.onlyKeys(n, f, {"description", "privacy", "roles", "candidates", "params_schema", "timeout_ms",
-                      "max_output_tokens", "vectors", "budget_usd"});
+    c.onlyKeys(n, f,
+               {"description", "privacy", "roles", "candidates", "params_schema", "timeout_ms",
+                "max_output_tokens", "vectors", "budget_usd"});
     in.description = c.str(n, "description", f + ".description", false).value_or("");
     if (auto p = c.str(n, "privacy", f + ".privacy", true)) {
-      if (auto m = parsePrivacy(*p)) in.privacy = *m;
-      else c.err(n["privacy"], f + ".privacy", "must be local-only, hybrid or allow-api");
+      if (auto m = parsePrivacy(*p))
+        in.privacy = *m;
+      else
+        c.err(n["privacy"], f + ".privacy", "must be local-only, hybrid or allow-api");
     }
     auto roles = c.strList(n, "roles", f + ".roles");
     if (!roles) {
       in.roles = roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser);
     } else {
       for (auto& r : *roles) {
-        if (auto role = parseRole(r)) in.roles |= roleBit(*role);
-        else c.err(n["roles"], f + ".roles", "unknown role '" + r + "' (admin, manager, user, viewer)");
+        if (auto role = parseRole(r))
+          in.roles |= roleBit(*role);
+        else
+          c.err(n["roles"], f + ".roles",
+                "unknown role '" + r + "' (admin, manager, user, viewer)");
       }
     }
     in.timeoutMs = c.num<int>(n, "timeout_ms", f + ".timeout_ms", 1, 3600000).value_or(30000);
-    in.maxOutputTokens = c.num<int>(n, "max_output_tokens", f + ".max_output_tokens", 1, 1000000).value_or(256);
+    in.maxOutputTokens =
+        c.num<int>(n, "max_output_tokens", f + ".max_output_tokens", 1, 1000000).value_or(256);
     in.usesVectors = c.boolean(n, "vectors", f + ".vectors").value_or(false);
     in.budgetUsd = c.num<double>(n, "budget_usd", f + ".budget_usd", 0.0, 1e6);
     if (auto ps = n["params_schema"]; ps.IsDefined()) {
@@ -377,7 +405,9 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
           } else if (in.privacy == PrivacyMode::kLocalOnly) {
             auto p = s.providers.find(m->second.provider);
             if (p != s.providers.end() && !p->second.local)
-              c.err(cn, cf, "model '" + cand.target + "' is remote; a local-only intent may only use local routes");
+              c.err(cn, cf,
+                    "model '" + cand.target +
+                        "' is remote; a local-only intent may only use local routes");
           }
         } else {
           c.err(cn, cf, "must be {module: NAME} or {model: NAME}");
@@ -392,7 +422,8 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
 
 }  // namespace
 
-std::expected<PolicySetPtr, LoadErrors> loadPolicyDir(const fs::path& dir, const LoadOptions& opts) {
+std::expected<PolicySetPtr, LoadErrors> loadPolicyDir(const fs::path& dir,
+                                                      const LoadOptions& opts) {
   LoadErrors errors;
   auto set = std::make_shared<PolicySet>();
   std::string all;

@@ -11,14 +11,19 @@ std::optional<PrivacyMode> parsePrivacy(std::string_view s) {
 
 std::string_view privacyName(PrivacyMode m) {
   switch (m) {
-    case PrivacyMode::kLocalOnly: return "local-only";
-    case PrivacyMode::kHybrid: return "hybrid";
-    case PrivacyMode::kAllowApi: return "allow-api";
+    case PrivacyMode::kLocalOnly:
+      return "local-only";
+    case PrivacyMode::kHybrid:
+      return "hybrid";
+    case PrivacyMode::kAllowApi:
+      return "allow-api";
   }
   return "local-only";
 }
 
-std::string_view routeKindName(RouteKind k) { return k == RouteKind::kModule ? "module" : "model"; }
+std::string_view routeKindName(RouteKind k) {
+  return k == RouteKind::kModule ? "module" : "model";
+}
 
 const Intent* PolicySet::intent(const std::string& n) const {
   auto it = intents.find(n);

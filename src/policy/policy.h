@@ -22,7 +22,9 @@ std::optional<PrivacyMode> parsePrivacy(std::string_view s);
 std::string_view privacyName(PrivacyMode m);
 std::string_view routeKindName(RouteKind k);
 //! True when `a` allows no more than `b` (local-only is the strictest).
-inline bool atLeastAsStrict(PrivacyMode a, PrivacyMode b) { return a <= b; }
+inline bool atLeastAsStrict(PrivacyMode a, PrivacyMode b) {
+  return a <= b;
+}
 
 struct Candidate {
   RouteKind kind = RouteKind::kModule;

@@ -25,7 +25,9 @@ int targetFor(const Route& r, PrivacyMode mode, const policy::LatencyTargets& t)
 
 }  // namespace
 
-std::string Route::key() const { return std::string(policy::routeKindName(kind)) + ":" + target; }
+std::string Route::key() const {
+  return std::string(policy::routeKindName(kind)) + ":" + target;
+}
 
 Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const LiveState& live) {
   const policy::Intent* intent = ps.intent(task.intent);
@@ -92,11 +94,13 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       }
     }
     if (drop.empty() && r.estCostUsd > plan.budgetUsd) {
-      drop = "estimated cost " + money(r.estCostUsd) + " USD exceeds budget " + money(plan.budgetUsd) + " USD";
+      drop = "estimated cost " + money(r.estCostUsd) + " USD exceeds budget " +
+             money(plan.budgetUsd) + " USD";
     }
     r.latencyTargetMs = targetFor(r, plan.privacy, pol.latency);
     r.estLatencyMs = expectedMs;
-    if (auto s = live.latency.find(r.key()); s != live.latency.end() && s->second.count >= live.minSamplesForLiveP95) {
+    if (auto s = live.latency.find(r.key());
+        s != live.latency.end() && s->second.count >= live.minSamplesForLiveP95) {
       r.estLatencyMs = s->second.p95Ms;
       r.latencyFromLive = true;
     }
@@ -105,7 +109,8 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       std::ostringstream os;
       os << "est. cost " << money(r.estCostUsd) << " USD within budget " << money(plan.budgetUsd)
          << " USD; est. P95 " << std::lround(r.estLatencyMs) << " ms ("
-         << (r.latencyFromLive ? "live" : "declared") << ") vs target " << r.latencyTargetMs << " ms";
+         << (r.latencyFromLive ? "live" : "declared") << ") vs target " << r.latencyTargetMs
+         << " ms";
       if (r.estLatencyMs > r.latencyTargetMs) os << ", over target: ranked down";
       rep.reason = os.str();
       kept.push_back(r);
@@ -122,12 +127,14 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
     int hybridLocal = (plan.privacy == PrivacyMode::kHybrid && r.local) ? 1 : 0;
     return std::pair(overTarget, hybridLocal);
   };
-  std::stable_sort(kept.begin(), kept.end(), [&](const Route& a, const Route& b) { return rank(a) < rank(b); });
+  std::stable_sort(kept.begin(), kept.end(),
+                   [&](const Route& a, const Route& b) { return rank(a) < rank(b); });
   plan.routes = std::move(kept);
 
   if (plan.routes.empty()) {
     auto expl = toJson(plan);
-    return fail(ErrorCode::kNoRoute, "no route for intent '" + intent->name + "' satisfies the policy",
+    return fail(ErrorCode::kNoRoute,
+                "no route for intent '" + intent->name + "' satisfies the policy",
                 json::object{{"candidates", expl.at("candidates")}});
   }
   return plan;

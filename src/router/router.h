@@ -18,9 +18,9 @@ using policy::RouteKind;
 struct TaskInput {
   std::string tenant;
   std::string intent;
-  size_t paramsBytes = 0;                 // serialized params, for token estimates
-  std::optional<PrivacyMode> privacy;     // may only be stricter than the intent's
-  std::optional<double> budgetUsd;        // may only be lower than the hard cap
+  size_t paramsBytes = 0;              // serialized params, for token estimates
+  std::optional<PrivacyMode> privacy;  // may only be stricter than the intent's
+  std::optional<double> budgetUsd;     // may only be lower than the hard cap
 };
 
 struct LatencyStat {
@@ -31,8 +31,8 @@ struct LatencyStat {
 
 //! What the router knows about the world beyond policy.
 struct LiveState {
-  std::map<std::string, LatencyStat> latency;          // by route key ("module:x")
-  std::map<std::string, std::string> unavailable;      // provider name -> reason
+  std::map<std::string, LatencyStat> latency;      // by route key ("module:x")
+  std::map<std::string, std::string> unavailable;  // provider name -> reason
   uint64_t minSamplesForLiveP95 = 20;
 };
 
@@ -66,7 +66,8 @@ struct Plan {
 //! Decides the plan. Fails with kUnknownIntent, kInvalidRequest (looser
 //! privacy, budget over the hard cap) or kNoRoute (every candidate dropped;
 //! details carry the explanation).
-Result<Plan> decide(const TaskInput& task, const policy::PolicySet& policies, const LiveState& live);
+Result<Plan> decide(const TaskInput& task, const policy::PolicySet& policies,
+                    const LiveState& live);
 
 boost::json::object toJson(const Route& r);
 boost::json::object toJson(const Plan& p);

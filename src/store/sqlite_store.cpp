@@ -71,7 +71,8 @@ class Stmt {
   }
   std::string text(int c) const {
     auto* p = sqlite3_column_text(st_, c);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(st_, c)) : std::string();
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(st_, c))
+             : std::string();
   }
   int64_t i64(int c) const { return sqlite3_column_int64(st_, c); }
   double dbl(int c) const { return sqlite3_column_double(st_, c); }
@@ -83,7 +84,8 @@ class Stmt {
 };
 
 std::unexpected<Error> dbError(sqlite3* db, std::string_view what) {
-  return fail(ErrorCode::kUnavailable, std::string("store: ") + std::string(what) + ": " + sqlite3_errmsg(db));
+  return fail(ErrorCode::kUnavailable,
+              std::string("store: ") + std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
 json::value parseOrNull(const std::string& s) {
@@ -123,7 +125,9 @@ Task readTask(const Stmt& s) {
 // Commits on success, rolls back otherwise.
 class Txn {
  public:
-  explicit Txn(sqlite3* db) : db_(db) { ok_ = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK; }
+  explicit Txn(sqlite3* db) : db_(db) {
+    ok_ = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
   ~Txn() {
     if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
@@ -143,22 +147,25 @@ class Txn {
 
 Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesystem::path& file) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     return fail(ErrorCode::kUnavailable, "cannot open " + file.string() + ": " + msg);
   }
   std::unique_ptr<SqliteTaskStore> s(new SqliteTaskStore(db));
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
     if (auto st = s->exec(pragma); !st) return std::unexpected(st.error());
   }
   if (auto st = s->exec(kSchema); !st) return std::unexpected(st.error());
   return s;
 }
 
-SqliteTaskStore::~SqliteTaskStore() { sqlite3_close(db_); }
+SqliteTaskStore::~SqliteTaskStore() {
+  sqlite3_close(db_);
+}
 
 Status SqliteTaskStore::exec(const char* sql) {
   char* err = nullptr;
@@ -179,7 +186,11 @@ Result<std::vector<Event>> SqliteTaskStore::appendEvents(const std::string& task
   for (auto& d : drafts) {
     Event e{taskId, ++lastSeq, d.type, now, d.data};
     ins.reset();
-    ins.bind(1, e.taskId).bind(2, e.seq).bind(3, e.type).bind(4, e.tsMs).bind(5, json::serialize(e.data));
+    ins.bind(1, e.taskId)
+        .bind(2, e.seq)
+        .bind(3, e.type)
+        .bind(4, e.tsMs)
+        .bind(5, json::serialize(e.data));
     if (ins.step() != SQLITE_DONE) return dbError(db_, "insert event");
     out.push_back(std::move(e));
   }
@@ -189,15 +200,21 @@ Result<std::vector<Event>> SqliteTaskStore::appendEvents(const std::string& task
   return out;
 }
 
-Result<std::vector<Event>> SqliteTaskStore::create(const Task& t, const std::vector<EventDraft>& events) {
+Result<std::vector<Event>> SqliteTaskStore::create(const Task& t,
+                                                   const std::vector<EventDraft>& events) {
   std::lock_guard lock(mu_);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");
   Stmt s(db_,
          "INSERT INTO tasks(id,tenant,key_id,intent,params,status,route,created_ms,deadline_ms) "
          "VALUES(?,?,?,?,?,?,?,?,?)");
-  s.bind(1, t.id).bind(2, t.tenant).bind(3, t.keyId).bind(4, t.intent).bind(5, json::serialize(t.params));
-  s.bind(6, statusName(t.status)).bind(7, t.route.is_null() ? std::string() : json::serialize(t.route));
+  s.bind(1, t.id)
+      .bind(2, t.tenant)
+      .bind(3, t.keyId)
+      .bind(4, t.intent)
+      .bind(5, json::serialize(t.params));
+  s.bind(6, statusName(t.status))
+      .bind(7, t.route.is_null() ? std::string() : json::serialize(t.route));
   s.bind(8, t.createdMs).bind(9, t.deadlineMs);
   if (s.step() != SQLITE_DONE) return dbError(db_, "insert task");
   auto evs = appendEvents(t.id, 0, events);
@@ -242,19 +259,22 @@ Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
   return page;
 }
 
-Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, int64_t afterSeq, int limit) {
+Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, int64_t afterSeq,
+                                                   int limit) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT seq,type,ts_ms,data FROM events WHERE task_id=? AND seq>? ORDER BY seq LIMIT ?");
+  Stmt s(db_,
+         "SELECT seq,type,ts_ms,data FROM events WHERE task_id=? AND seq>? ORDER BY seq LIMIT ?");
   s.bind(1, taskId).bind(2, afterSeq).bind(3, static_cast<int64_t>(limit));
   std::vector<Event> out;
   int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back(Event{taskId, s.i64(0), s.text(1), s.i64(2), parseOrNull(s.text(3))});
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back(Event{taskId, s.i64(0), s.text(1), s.i64(2), parseOrNull(s.text(3))});
   if (rc != SQLITE_DONE) return dbError(db_, "events");
   return out;
 }
 
-Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(const Transition& t,
-                                                                      const std::vector<EventDraft>& events) {
+Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(
+    const Transition& t, const std::vector<EventDraft>& events) {
   std::lock_guard lock(mu_);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");

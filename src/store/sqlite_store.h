@@ -18,12 +18,14 @@ class SqliteTaskStore final : public TaskStore {
   static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file);
   ~SqliteTaskStore() override;
 
-  Result<std::vector<Event>> create(const Task& task, const std::vector<EventDraft>& events) override;
+  Result<std::vector<Event>> create(const Task& task,
+                                    const std::vector<EventDraft>& events) override;
   Result<std::optional<Task>> get(const std::string& id) override;
   Result<TaskPage> list(const ListQuery& q) override;
-  Result<std::vector<Event>> events(const std::string& taskId, int64_t afterSeq, int limit) override;
-  Result<std::optional<std::vector<Event>>> transition(const Transition& t,
-                                                       const std::vector<EventDraft>& events) override;
+  Result<std::vector<Event>> events(const std::string& taskId, int64_t afterSeq,
+                                    int limit) override;
+  Result<std::optional<std::vector<Event>>> transition(
+      const Transition& t, const std::vector<EventDraft>& events) override;
   Status requestCancel(const std::string& id) override;
   Result<std::vector<Task>> unfinished() override;
   Status ping() override;

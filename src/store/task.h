@@ -9,13 +9,25 @@
 
 namespace aion::store {
 
-enum class TaskStatus : uint8_t { kQueued, kRouted, kRunning, kSucceeded, kFailed, kCanceled, kExpired };
+enum class TaskStatus : uint8_t {
+  kQueued,
+  kRouted,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCanceled,
+  kExpired
+};
 
 std::string_view statusName(TaskStatus s);
 std::optional<TaskStatus> parseStatus(std::string_view s);
-inline bool isTerminal(TaskStatus s) { return s >= TaskStatus::kSucceeded; }
+inline bool isTerminal(TaskStatus s) {
+  return s >= TaskStatus::kSucceeded;
+}
 using StatusMask = uint32_t;
-constexpr StatusMask maskOf(TaskStatus s) { return 1u << static_cast<int>(s); }
+constexpr StatusMask maskOf(TaskStatus s) {
+  return 1u << static_cast<int>(s);
+}
 constexpr StatusMask kActiveMask =
     maskOf(TaskStatus::kQueued) | maskOf(TaskStatus::kRouted) | maskOf(TaskStatus::kRunning);
 

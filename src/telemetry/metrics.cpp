@@ -4,33 +4,76 @@
 
 namespace aion::telemetry {
 namespace {
-const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
-  requests_ = &BuildCounter().Name("aion_http_requests_total").Help("HTTP requests by listener, route and status").Register(*registry_);
-  requestSeconds_ = &BuildHistogram().Name("aion_http_request_duration_seconds").Help("HTTP request latency").Register(*registry_);
-  submitted_ = &BuildCounter().Name("aion_tasks_submitted_total").Help("Tasks accepted, by intent").Register(*registry_);
-  finished_ = &BuildCounter().Name("aion_tasks_finished_total").Help("Tasks finished, by intent and status").Register(*registry_);
-  taskSeconds_ = &BuildHistogram().Name("aion_task_duration_seconds").Help("Submit-to-finish task latency").Register(*registry_);
-  moduleCalls_ = &BuildCounter().Name("aion_module_calls_total").Help("Module calls by module and outcome").Register(*registry_);
-  moduleSeconds_ = &BuildHistogram().Name("aion_module_call_duration_seconds").Help("Module call latency").Register(*registry_);
-  reloads_ = &BuildCounter().Name("aion_policy_reloads_total").Help("Policy reloads by result").Register(*registry_);
-  queueDepth_ = &BuildGauge().Name("aion_orchestrator_queue_depth").Help("Tasks waiting for a worker").Register(*registry_).Add({});
-  running_ = &BuildGauge().Name("aion_orchestrator_running_tasks").Help("Tasks being executed").Register(*registry_).Add({});
-  streams_ = &BuildGauge().Name("aion_gateway_open_streams").Help("Open SSE streams").Register(*registry_).Add({});
+  requests_ = &BuildCounter()
+                   .Name("aion_http_requests_total")
+                   .Help("HTTP requests by listener, route and status")
+                   .Register(*registry_);
+  requestSeconds_ = &BuildHistogram()
+                         .Name("aion_http_request_duration_seconds")
+                         .Help("HTTP request latency")
+                         .Register(*registry_);
+  submitted_ = &BuildCounter()
+                    .Name("aion_tasks_submitted_total")
+                    .Help("Tasks accepted, by intent")
+                    .Register(*registry_);
+  finished_ = &BuildCounter()
+                   .Name("aion_tasks_finished_total")
+                   .Help("Tasks finished, by intent and status")
+                   .Register(*registry_);
+  taskSeconds_ = &BuildHistogram()
+                      .Name("aion_task_duration_seconds")
+                      .Help("Submit-to-finish task latency")
+                      .Register(*registry_);
+  moduleCalls_ = &BuildCounter()
+                      .Name("aion_module_calls_total")
+                      .Help("Module calls by module and outcome")
+                      .Register(*registry_);
+  moduleSeconds_ = &BuildHistogram()
+                        .Name("aion_module_call_duration_seconds")
+                        .Help("Module call latency")
+                        .Register(*registry_);
+  reloads_ = &BuildCounter()
+                  .Name("aion_policy_reloads_total")
+                  .Help("Policy reloads by result")
+                  .Register(*registry_);
+  queueDepth_ = &BuildGauge()
+                     .Name("aion_orchestrator_queue_depth")
+                     .Help("Tasks waiting for a worker")
+                     .Register(*registry_)
+                     .Add({});
+  running_ = &BuildGauge()
+                  .Name("aion_orchestrator_running_tasks")
+                  .Help("Tasks being executed")
+                  .Register(*registry_)
+                  .Add({});
+  streams_ = &BuildGauge()
+                  .Name("aion_gateway_open_streams")
+                  .Help("Open SSE streams")
+                  .Register(*registry_)
+                  .Add({});
 }
 
-std::string Metrics::serialize() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
-
-void Metrics::httpRequest(const std::string& listener, const std::string& route, int status, double seconds) {
-  requests_->Add({{"listener", listener}, {"route", route}, {"code", std::to_string(status)}}).Increment();
-  requestSeconds_->Add({{"listener", listener}, {"route", route}}, kLatencyBuckets).Observe(seconds);
+std::string Metrics::serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
-void Metrics::taskSubmitted(const std::string& intent) { submitted_->Add({{"intent", intent}}).Increment(); }
+void Metrics::httpRequest(const std::string& listener, const std::string& route, int status,
+                          double seconds) {
+  requests_->Add({{"listener", listener}, {"route", route}, {"code", std::to_string(status)}})
+      .Increment();
+  requestSeconds_->Add({{"listener", listener}, {"route", route}}, kLatencyBuckets)
+      .Observe(seconds);
+}
+
+void Metrics::taskSubmitted(const std::string& intent) {
+  submitted_->Add({{"intent", intent}}).Increment();
+}
 
 void Metrics::taskFinished(const std::string& intent, const std::string& status, double seconds) {
   finished_->Add({{"intent", intent}, {"status", status}}).Increment();
@@ -42,6 +85,8 @@ void Metrics::moduleCall(const std::string& module, bool ok, double seconds) {
   moduleSeconds_->Add({{"module", module}}, kLatencyBuckets).Observe(seconds);
 }
 
-void Metrics::policyReload(bool ok) { reloads_->Add({{"result", ok ? "ok" : "rejected"}}).Increment(); }
+void Metrics::policyReload(bool ok) {
+  reloads_->Add({{"result", ok ? "ok" : "rejected"}}).Increment();
+}
 
 }  // namespace aion::telemetry

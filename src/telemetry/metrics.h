@@ -20,7 +20,8 @@ class Metrics {
   std::string serialize() const;
   prometheus::Registry& registry() { return *registry_; }
 
-  void httpRequest(const std::string& listener, const std::string& route, int status, double seconds);
+  void httpRequest(const std::string& listener, const std::string& route, int status,
+                   double seconds);
   void taskSubmitted(const std::string& intent);
   void taskFinished(const std::string& intent, const std::string& status, double seconds);
   void moduleCall(const std::string& module, bool ok, double seconds);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: C++ unit tests
+# (ctest), guest module tests (cargo test) and end-to-end tests against a
+# real aiond (pytest). Exits 0 only if all pass.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$here/scripts/lib.sh"
+cd "$here"
+
+./scripts/install-deps.sh
+./scripts/build.sh
+
+failed=()
+log "unit tests (ctest)"
+ctest --test-dir build --output-on-failure -j2 || failed+=(unit)
+
+log "guest module tests (cargo test, Debian toolchain)"
+for m in modules/*/; do
+  [[ -f "$m/Cargo.toml" ]] || continue
+  (cd "$m" && RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$here/build/cargo-target-host" \
+    /usr/bin/cargo test --offline --release --quiet) || failed+=("cargo:$(basename "$m")")
+done
+
+log "end-to-end tests (pytest against build/aiond)"
+AION_BUILD_DIR="$here/build" python3 -m pytest -q tests/e2e || failed+=(e2e)
+
+if ((${#failed[@]})); then
+  log "FAILED: ${failed[*]}"
+  exit 1
+fi
+log "all test suites passed"

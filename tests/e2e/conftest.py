@@ -1,0 +1,230 @@
+"""Black-box harness: starts a real aiond on free ports in a temp dir and
+talks HTTP to it, like a user would (STYLE.md §8)."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("AION_BUILD_DIR", REPO / "build"))
+AIOND = BUILD / "aiond"
+MODULES = BUILD / "modules"
+TEST_MODULES = BUILD / "test-modules"
+
+KEYS = "demo-key:admin|manager,user-key:user,viewer-key:viewer"
+
+# Test guests registered beside the shipped modules in every temp policy set.
+TEST_MODULES_YML = """
+  spin:
+    version: 0.1.0
+    kind: wasm
+    artifact: {spin}
+    intents: [spin]
+    latency_ms: 50
+    limits: {{memory_mb: 32, timeout_ms: 20000, output_bytes: 4096}}
+  hostile:
+    version: 0.1.0
+    kind: wasm
+    artifact: {hostile}
+    intents: [hostile]
+    latency_ms: 50
+    limits: {{memory_mb: 16, timeout_ms: 1500, output_bytes: 65536}}
+"""
+TEST_INTENTS_YML = """
+  spin:
+    description: test guest that burns CPU for params.ms
+    privacy: local-only
+    timeout_ms: 60000
+    params_schema: {type: object, required: [ms], properties: {ms: {type: integer, minimum: 0, maximum: 20000}}}
+    candidates:
+      - module: spin
+  hostile:
+    description: test guest that misbehaves
+    privacy: local-only
+    timeout_ms: 10000
+    candidates:
+      - module: hostile
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.raw = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return f"<{self.status} {self.raw[:300]!r}>"
+
+
+class Aiond:
+    """One aiond process with its own policy dir, data dir and ports."""
+
+    def __init__(self, tmp: Path, env=None):
+        self.tmp = tmp
+        self.policy_dir = tmp / "policies"
+        self.data_dir = tmp / "data"
+        if not self.policy_dir.exists():
+            shutil.copytree(REPO / "policies", self.policy_dir)
+            with open(self.policy_dir / "modules.yml", "a") as f:
+                f.write(TEST_MODULES_YML.format(spin=TEST_MODULES / "spin.wasm",
+                                                hostile=TEST_MODULES / "hostile.wasm"))
+            with open(self.policy_dir / "intents.yml", "a") as f:
+                f.write(TEST_INTENTS_YML)
+        self.extra_env = dict(env or {})
+        self.proc = None
+        self.gw_port = None
+        self.ctl_port = None
+        self.log_path = tmp / "aiond.log"
+
+    def env(self):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("AION_") and k != "TENANCY_MODE"}
+        e.update({
+            "AION_GATEWAY_PORT": str(self.gw_port),
+            "AION_CONTROL_PORT": str(self.ctl_port),
+            "AION_BIND_ADDRESS": "127.0.0.1",
+            "AION_GATEWAY_API_KEYS": KEYS,
+            "AION_POLICY_DIR": str(self.policy_dir),
+            "AION_DATA_DIR": str(self.data_dir),
+            "AION_MODULE_DIR": str(MODULES),
+            "AION_LOG_LEVEL": "info",
+        })
+        e.update(self.extra_env)
+        return e
+
+    def start(self, timeout=20):
+        if self.gw_port is None:
+            self.gw_port, self.ctl_port = free_port(), free_port()
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(AIOND)], env=self.env(), stdout=subprocess.PIPE, stderr=log)
+        deadline = time.time() + timeout
+        lines = []
+        while time.time() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                break
+            lines.append(line)
+            if line.strip().startswith("control"):
+                return self
+        self.proc.kill()
+        raise RuntimeError(f"aiond did not start: {''.join(lines)}\n{self.log_path.read_text()}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def request(self, method, path, body=None, key="demo-key", headers=None, port=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.gw_port, timeout=timeout)
+        h = {}
+        if key is not None:
+            h["X-API-Key"] = key
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+
+    def control(self, method, path, body=None, key="demo-key", headers=None):
+        return self.request(method, path, body, key, headers, port=self.ctl_port)
+
+    def submit(self, intent, params, key="demo-key", **extra):
+        body = {"schemaVersion": "1.0", "intent": intent, "params": params, **extra}
+        return self.request("POST", "/v1/tasks", body, key=key)
+
+    def wait(self, task_id, key="demo-key", timeout=30, statuses=("succeeded", "failed", "canceled", "expired")):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = self.request("GET", f"/v1/tasks/{task_id}", key=key)
+            assert r.status == 200, r
+            if r.json["status"] in statuses:
+                return r.json
+            time.sleep(0.02)
+        raise AssertionError(f"task {task_id} not in {statuses} after {timeout}s: {r.json}")
+
+    def sse(self, task_id, key="demo-key", last_event_id=None, timeout=30):
+        """Reads an SSE stream to its end; returns (events, comments, headers)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw_port, timeout=timeout)
+        h = {"X-API-Key": key, "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            h["Last-Event-ID"] = str(last_event_id)
+        conn.request("GET", f"/v1/stream/{task_id}", headers=h)
+        r = conn.getresponse()
+        if r.status != 200:
+            return r.status, r.read(), None
+        events, comments, cur = [], [], {}
+        while True:
+            line = r.fp.readline()
+            if not line:
+                break
+            line = line.decode().rstrip("\n")
+            if line == "":
+                if "data" in cur:
+                    cur["json"] = json.loads(cur["data"])
+                    events.append(cur)
+                cur = {}
+            elif line.startswith(":"):
+                comments.append(line)
+            else:
+                field, _, value = line.partition(": ")
+                cur[field] = cur[field] + "\n" + value if field == "data" and field in cur else value
+        conn.close()
+        return events, comments, {k.lower(): v for k, v in r.getheaders()}
+
+
+def _require_build():
+    if not AIOND.exists():
+        pytest.exit(f"{AIOND} not built: run ./scripts/build.sh", returncode=2)
+    for m in (MODULES / "summarize.wasm", TEST_MODULES / "spin.wasm"):
+        if not m.exists():
+            pytest.exit(f"{m} not built: run ./scripts/build.sh", returncode=2)
+
+
+@pytest.fixture
+def make_aiond(tmp_path):
+    _require_build()
+    started = []
+
+    def make(env=None, subdir="node"):
+        a = Aiond(tmp_path / subdir, env)
+        a.tmp.mkdir(parents=True, exist_ok=True)
+        started.append(a)
+        return a
+
+    yield make
+    for a in started:
+        a.stop()
+
+
+@pytest.fixture
+def aiond(make_aiond):
+    return make_aiond().start()
