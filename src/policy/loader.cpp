@@ -376,7 +376,8 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     }
     auto cands = n["candidates"];
     if (!cands.IsDefined() || !cands.IsSequence() || cands.size() == 0) {
-      c.err(cands.IsDefined() ? cands : n, f + ".candidates", "must be a non-empty list");
+      if (cands.IsDefined()) c.err(cands, f + ".candidates", "must be a non-empty list");
+      else c.err(n, f + ".candidates", "must be a non-empty list");
     } else {
       for (size_t i = 0; i < cands.size(); ++i) {
         auto cn = cands[i];
