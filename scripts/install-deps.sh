@@ -27,6 +27,12 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The e2e suite runs on whichever python3 is first on PATH (it may not be Debian's).
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+  log "pip install pytest"
+  python3 -m pip install -q pytest
+fi
+
 # wasmtime C API: built once per pinned version into a cache outside the tree.
 wasmtime_dir="$(wasmtime_cache_dir)"
 if [[ ! -f "$wasmtime_dir/lib/libwasmtime.a" ]]; then
