@@ -26,14 +26,14 @@ TEST_MODULES_YML = """
     version: 0.1.0
     kind: wasm
     artifact: {spin}
-    intents: [spin]
+    intents: [spin, fallback]
     latency_ms: 50
     limits: {{memory_mb: 32, timeout_ms: 20000, output_bytes: 4096}}
   hostile:
     version: 0.1.0
     kind: wasm
     artifact: {hostile}
-    intents: [hostile]
+    intents: [hostile, fallback]
     latency_ms: 50
     limits: {{memory_mb: 16, timeout_ms: 1500, output_bytes: 65536}}
 """
@@ -51,6 +51,13 @@ TEST_INTENTS_YML = """
     timeout_ms: 10000
     candidates:
       - module: hostile
+  fallback:
+    description: test intent whose first route fails
+    privacy: local-only
+    timeout_ms: 4000
+    candidates:
+      - module: hostile
+      - module: spin
 """
 
 

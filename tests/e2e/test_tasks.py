@@ -207,3 +207,25 @@ def test_oversized_body_and_headers(aiond):
     assert r.status == 431 and r.json["error"]["code"] == "headers_too_large"
     assert count_tasks(aiond) == before
     assert aiond.request("GET", "/healthz").status == 200
+
+
+def test_failed_route_falls_back_to_the_next(aiond):
+    r = aiond.control("POST", "/v1/router/decide", {"intent": "fallback", "params": {"do": "trap"}})
+    assert [x["target"] for x in r.json["routes"]] == ["hostile", "spin"]
+    tid = aiond.submit("fallback", {"do": "trap"}).json["taskId"]
+    t = aiond.wait(tid)
+    assert t["status"] == "succeeded", t
+    assert t["result"] == {"spun": 0}
+    events, _, _ = aiond.sse(tid)
+    attempts = [e["json"]["data"] for e in events if e["event"] == "attempt"]
+    assert len(attempts) == 1
+    assert attempts[0]["route"] == "module:hostile" and attempts[0]["next"] == "module:spin"
+    assert attempts[0]["error"]["code"] == "module_failed"
+
+
+def test_all_routes_failing_reports_every_attempt(aiond):
+    tid = aiond.submit("fallback", {"do": "loop", "ms": 99999}).json["taskId"]
+    t = aiond.wait(tid, timeout=20)
+    assert t["status"] == "failed", t
+    # hostile hits its 1.5 s wall-time limit, then spin is cut by the task deadline (4 s)
+    assert [a["route"] for a in t["error"]["attempts"]] == ["module:hostile", "module:spin"]
