@@ -18,9 +18,9 @@ using policy::RouteKind;
 struct TaskInput {
   std::string tenant;
   std::string intent;
-  size_t paramsBytes = 0;              // serialized params, for token estimates
-  std::optional<PrivacyMode> privacy;  // may only be stricter than the intent's
-  std::optional<double> budgetUsd;     // may only be lower than the hard cap
+  size_t paramsBytes = 0;                // serialized params, for token estimates
+  std::optional<PrivacyMode> privacy{};  // may only be stricter than the intent's
+  std::optional<double> budgetUsd{};     // may only be lower than the hard cap
 };
 
 struct LatencyStat {

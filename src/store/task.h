@@ -82,9 +82,9 @@ struct Transition {
 
 struct ListQuery {
   std::string tenant;  // empty: all tenants
-  std::optional<TaskStatus> status;
-  std::string intent;
-  std::string afterId;  // cursor: ids are time-ordered; list newest first
+  std::optional<TaskStatus> status{};
+  std::string intent{};
+  std::string afterId{};  // cursor: ids are time-ordered; list newest first
   int limit = 20;
 };
 

@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "common/ids.h"
+
+namespace aion {
+
+TEST(Ids, TaskIdFormatAndUniqueness) {
+  std::regex re("^tsk_[0-9A-HJKMNP-TV-Z]{26}$");
+  std::set<std::string> seen;
+  for (int i = 0; i < 10000; ++i) {
+    auto id = newTaskId();
+    ASSERT_TRUE(std::regex_match(id, re)) << id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 10000u);
+}
+
+TEST(Ids, TaskIdsSortByCreationTime) {
+  auto a = newTaskId();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  auto b = newTaskId();
+  EXPECT_LT(a, b);
+}
+
+TEST(Ids, FormatTime) {
+  EXPECT_EQ(formatTimeMs(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(formatTimeMs(1795568592123), "2026-11-25T01:03:12.123Z");
+}
+
+TEST(Digest, Sha256KnownVector) {
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Error, CodesMapToStatuses) {
+  struct Case {
+    ErrorCode code;
+    int status;
+    const char* name;
+  } cases[] = {{ErrorCode::kInvalidRequest, 400, "invalid_request"},
+               {ErrorCode::kUnauthenticated, 401, "unauthenticated"},
+               {ErrorCode::kForbidden, 403, "forbidden"},
+               {ErrorCode::kNotFound, 404, "not_found"},
+               {ErrorCode::kConflict, 409, "conflict"},
+               {ErrorCode::kPayloadTooLarge, 413, "payload_too_large"},
+               {ErrorCode::kHeadersTooLarge, 431, "headers_too_large"},
+               {ErrorCode::kUnknownIntent, 422, "unknown_intent"},
+               {ErrorCode::kInvalidParams, 422, "invalid_params"},
+               {ErrorCode::kNoRoute, 422, "no_route"},
+               {ErrorCode::kRateLimited, 429, "rate_limited"},
+               {ErrorCode::kUnavailable, 503, "unavailable"},
+               {ErrorCode::kInternal, 500, "internal"}};
+  for (auto& c : cases) {
+    EXPECT_EQ(httpStatus(c.code), c.status) << c.name;
+    EXPECT_EQ(errorCodeName(c.code), c.name);
+  }
+  auto j = toJson(Error(ErrorCode::kNotFound, "gone", {{"id", "x"}}));
+  EXPECT_EQ(j.at("code"), "not_found");
+  EXPECT_EQ(j.at("message"), "gone");
+  EXPECT_EQ(j.at("details").at("id"), "x");
+}
+
+}  // namespace aion

@@ -1,0 +1,73 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace aion::app {
+namespace {
+
+Result<Config> load(std::map<std::string, std::string> vars) {
+  return loadConfig(
+      [&](const char* n) -> std::optional<std::string> {
+        auto it = vars.find(n);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+      },
+      "/opt/aion/bin");
+}
+
+TEST(Config, Defaults) {
+  auto c = load({});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->gatewayPort, 8080);
+  EXPECT_EQ(c->controlPort, 8000);
+  EXPECT_EQ(c->tenancy, auth::TenancyMode::kSingle);
+  EXPECT_EQ(c->policyDir, "policies");
+  EXPECT_EQ(c->moduleDir, "/opt/aion/bin/modules");
+  EXPECT_TRUE(c->apiKeys.empty());
+  EXPECT_GE(c->workers, 2);
+}
+
+TEST(Config, ReadsEveryVariable) {
+  auto c = load({{"AION_GATEWAY_PORT", "9090"},
+                 {"AION_CONTROL_PORT", "9000"},
+                 {"TENANCY_MODE", "multi"},
+                 {"AION_GATEWAY_API_KEYS", "k:admin:t"},
+                 {"AION_POLICY_DIR", "/p"},
+                 {"AION_DATA_DIR", "/d"},
+                 {"AION_LOG_LEVEL", "debug"},
+                 {"AION_WORKERS", "3"},
+                 {"AION_MAX_BODY_BYTES", "2048"},
+                 {"AION_READ_TIMEOUT_MS", "500"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->gatewayPort, 9090);
+  EXPECT_EQ(c->tenancy, auth::TenancyMode::kMulti);
+  ASSERT_EQ(c->apiKeys.size(), 1u);
+  EXPECT_EQ(c->apiKeys[0].tenant, "t");
+  EXPECT_EQ(c->dataDir, "/d");
+  EXPECT_EQ(c->logLevel, "debug");
+  EXPECT_EQ(c->workers, 3);
+  EXPECT_EQ(c->maxBodyBytes, 2048u);
+  EXPECT_EQ(c->readTimeout.count(), 500);
+}
+
+TEST(Config, BadValuesNameTheVariable) {
+  std::pair<const char*, const char*> bad[] = {
+      {"AION_GATEWAY_PORT", "abc"},     {"AION_GATEWAY_PORT", "70000"},
+      {"AION_GATEWAY_PORT", "-1"},      {"AION_CONTROL_PORT", "80x"},
+      {"TENANCY_MODE", "both"},         {"AION_LOG_LEVEL", "loud"},
+      {"AION_GATEWAY_API_KEYS", "bad"}, {"AION_WORKERS", "0"},
+      {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", ""}};
+  for (auto [var, value] : bad) {
+    auto c = load({{var, value}});
+    ASSERT_FALSE(c) << var << "=" << value;
+    EXPECT_EQ(c.error().message.rfind(std::string(var) + ":", 0), 0u) << c.error().message;
+  }
+  auto same = load({{"AION_GATEWAY_PORT", "9000"}, {"AION_CONTROL_PORT", "9000"}});
+  ASSERT_FALSE(same);
+  EXPECT_EQ(same.error().message.rfind("AION_CONTROL_PORT:", 0), 0u);
+}
+
+}  // namespace
+}  // namespace aion::app

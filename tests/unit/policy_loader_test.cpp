@@ -1,0 +1,243 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "common/digest.h"
+#include "policy/loader.h"
+#include "temp_dir.h"
+
+namespace aion::policy {
+namespace {
+
+using testing::TempDir;
+
+const char* kIntents = R"(version: 1
+intents:
+  summarize:
+    privacy: local-only
+    params_schema: {type: object, required: [text]}
+    candidates:
+      - module: summarize
+)";
+const char* kPolicies = "version: 1\n";
+const char* kModels = "version: 1\nproviders: {}\nmodels: {}\n";
+const char* kModules = R"(version: 1
+modules:
+  summarize:
+    version: 0.1.0
+    kind: wasm
+    artifact: summarize.wasm
+    intents: [summarize]
+)";
+
+// A policy set in a temp dir; tests override single files.
+struct Fixture : ::testing::Test {
+  TempDir dir;
+  void SetUp() override {
+    dir.write("mods/summarize.wasm", "wasm bytes");
+    write(kIntents, kPolicies, kModels, kModules);
+  }
+  void write(const char* intents, const char* policies, const char* models, const char* modules) {
+    dir.write("p/intents.yml", intents);
+    dir.write("p/policies.yml", policies);
+    dir.write("p/models.yml", models);
+    dir.write("p/modules.yml", modules);
+  }
+  auto load(size_t maxBytes = 1 << 20) {
+    return loadPolicyDir(dir.path() / "p",
+                         {.moduleDir = dir.path() / "mods", .maxFileBytes = maxBytes});
+  }
+  // The single error expected, or a failure listing what came instead.
+  std::vector<std::string> errors() {
+    auto r = load();
+    if (r) return {};
+    return r.error();
+  }
+};
+
+bool anyStartsWith(const std::vector<std::string>& v, const std::string& prefix) {
+  return std::any_of(v.begin(), v.end(), [&](auto& s) { return s.rfind(prefix, 0) == 0; });
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (auto& s : v) out += s + "\n";
+  return out;
+}
+
+TEST_F(Fixture, ValidMinimalSetLoadsWithSeedDefaults) {
+  auto r = load();
+  ASSERT_TRUE(r) << join(r.error());
+  const PolicySet& s = **r;
+  EXPECT_EQ(s.policies.latency.localMs, 600);
+  EXPECT_EQ(s.policies.latency.apiMs, 2000);
+  EXPECT_EQ(s.policies.latency.hybridMs, 2300);
+  EXPECT_DOUBLE_EQ(s.policies.budget.defaultUsd, 0.02);
+  EXPECT_DOUBLE_EQ(s.policies.budget.hardCapUsd, 0.20);
+  ASSERT_NE(s.intent("summarize"), nullptr);
+  EXPECT_EQ(s.intent("summarize")->privacy, PrivacyMode::kLocalOnly);
+  EXPECT_EQ(s.modules.at("summarize").artifactPath, (dir.path() / "mods/summarize.wasm").string());
+  EXPECT_EQ(s.digest.size(), 16u);
+}
+
+TEST_F(Fixture, DigestChangesWithContent) {
+  auto a = load();
+  dir.write("p/policies.yml", "version: 1\nbudget: {default_usd: 0.01}\n");
+  auto b = load();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE((*a)->digest, (*b)->digest);
+}
+
+TEST_F(Fixture, MissingFile) {
+  std::filesystem::remove(dir.path() / "p/models.yml");
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "models.yml: file is missing");
+}
+
+TEST_F(Fixture, YamlSyntaxErrorHasLine) {
+  dir.write("p/policies.yml", "version: 1\nbudget: {default_usd: [\n");
+  auto e = errors();
+  ASSERT_FALSE(e.empty());
+  EXPECT_TRUE(anyStartsWith(e, "policies.yml:")) << join(e);
+  EXPECT_NE(join(e).find("yaml:"), std::string::npos);
+}
+
+TEST_F(Fixture, UnknownFieldIsFlaggedWithLineAndPath) {
+  write(
+      "version: 1\nintents:\n  summarize:\n    privacy: local-only\n    candidate:\n      - "
+      "module: summarize\n"
+      "    candidates:\n      - module: summarize\n",
+      kPolicies, kModels, kModules);
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "intents.yml:5: intents.summarize.candidate: unknown field");
+}
+
+TEST_F(Fixture, InvalidPrivacy) {
+  write("intents:\n  summarize:\n    privacy: public\n    candidates: [{module: summarize}]\n",
+        kPolicies, kModels, kModules);
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0],
+            "intents.yml:3: intents.summarize.privacy: must be local-only, hybrid or allow-api");
+}
+
+TEST_F(Fixture, CandidateReferencesUnknownModuleAndUndeclaredIntent) {
+  write(
+      "intents:\n  summarize:\n    privacy: local-only\n    candidates: [{module: nope}]\n"
+      "  other:\n    privacy: local-only\n    candidates: [{module: summarize}]\n",
+      kPolicies, kModels, kModules);
+  auto e = errors();
+  ASSERT_EQ(e.size(), 2u) << join(e);
+  EXPECT_NE(join(e).find("unknown module 'nope'"), std::string::npos);
+  EXPECT_NE(join(e).find("module 'summarize' does not declare intent 'other'"), std::string::npos);
+}
+
+TEST_F(Fixture, LocalOnlyIntentMayNotListRemoteModel) {
+  write(
+      "intents:\n  summarize:\n    privacy: local-only\n    candidates: [{model: gpt}, {model: "
+      "llama}]\n",
+      kPolicies,
+      "providers:\n  openai: {kind: openai, base_url: 'https://api.openai.com/v1'}\n"
+      "  ollama: {kind: ollama, base_url: 'http://127.0.0.1:11434', local: true}\n"
+      "models:\n  gpt: {provider: openai}\n  llama: {provider: ollama}\n",
+      kModules);
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_NE(e[0].find("model 'gpt' is remote"), std::string::npos) << e[0];
+}
+
+TEST_F(Fixture, BudgetDefaultAboveHardCap) {
+  dir.write("p/policies.yml", "version: 1\nbudget: {default_usd: 0.5, hard_cap_usd: 0.2}\n");
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "policies.yml:2: budget.default_usd: must not exceed budget.hard_cap_usd");
+}
+
+TEST_F(Fixture, OutOfRangeAndWrongTypes) {
+  dir.write("p/policies.yml", "latency_targets_ms: {local: -5, api: fast}\n");
+  auto e = errors();
+  ASSERT_EQ(e.size(), 2u) << join(e);
+  EXPECT_NE(join(e).find("latency_targets_ms.local: must be between 1 and 600000"),
+            std::string::npos);
+  EXPECT_NE(join(e).find("latency_targets_ms.api: must be an integer"), std::string::npos);
+}
+
+TEST_F(Fixture, Sha256IsChecked) {
+  std::string good = sha256Hex("wasm bytes");
+  std::string modules = std::string(kModules) + "    sha256: " + good + "\n";
+  write(kIntents, kPolicies, kModels, modules.c_str());
+  EXPECT_TRUE(load());
+  std::string bad = std::string(kModules) + "    sha256: " + std::string(64, 'a') + "\n";
+  write(kIntents, kPolicies, kModels, bad.c_str());
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_NE(e[0].find("digest mismatch: artifact is sha256:" + good), std::string::npos) << e[0];
+  EXPECT_TRUE(anyStartsWith(e, "modules.yml:8: modules.summarize.sha256"));
+}
+
+TEST_F(Fixture, MissingArtifact) {
+  std::filesystem::remove(dir.path() / "mods/summarize.wasm");
+  auto e = errors();
+  ASSERT_FALSE(e.empty());
+  EXPECT_NE(e[0].find("modules.summarize.artifact: file not found"), std::string::npos) << e[0];
+}
+
+TEST_F(Fixture, UnsupportedSchemaKeyword) {
+  write(
+      "intents:\n  summarize:\n    privacy: local-only\n    params_schema: {type: object, pattern: "
+      "'x'}\n"
+      "    candidates: [{module: summarize}]\n",
+      kPolicies, kModels, kModules);
+  auto e = errors();
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_NE(e[0].find("intents.summarize.params_schema.pattern: unsupported schema keyword"),
+            std::string::npos);
+}
+
+TEST_F(Fixture, OversizedFileRejected) {
+  auto r = load(16);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(anyStartsWith(r.error(), "intents.yml: file is larger than 16 bytes"))
+      << join(r.error());
+}
+
+TEST_F(Fixture, ErrorsFromAllFilesReportedTogether) {
+  write("intents:\n  summarize:\n    privacy: nope\n    candidates: [{module: summarize}]\n",
+        "budget: 3\n", "models: {m: {provider: ghost}}\n", "modules: {x: {kind: subprocess}}\n");
+  auto e = errors();
+  EXPECT_TRUE(anyStartsWith(e, "intents.yml:")) << join(e);
+  EXPECT_TRUE(anyStartsWith(e, "policies.yml:")) << join(e);
+  EXPECT_TRUE(anyStartsWith(e, "models.yml:")) << join(e);
+  EXPECT_TRUE(anyStartsWith(e, "modules.yml:")) << join(e);
+  EXPECT_NE(join(e).find("subprocess modules are not supported"), std::string::npos);
+}
+
+TEST_F(Fixture, HostileInputDoesNotCrash) {
+  // Aliases, deep nesting, binary garbage, a non-mapping top level.
+  const char* hostile[] = {"a: &x [*x]\n",
+                           "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+                           "\xff\xfe\x00garbage",
+                           "- just\n- a list\n",
+                           "intents: 5\n",
+                           ""};
+  for (auto* h : hostile) {
+    dir.write("p/intents.yml", h);
+    EXPECT_FALSE(load()) << h;
+  }
+}
+
+TEST(ShippedPolicies, LoadWithBuiltModules) {
+  TempDir mods;
+  mods.write("summarize.wasm", "x");
+  mods.write("classify.wasm", "y");
+  auto r =
+      loadPolicyDir(std::filesystem::path(AION_REPO_DIR) / "policies", {.moduleDir = mods.path()});
+  ASSERT_TRUE(r) << join(r.error());
+  EXPECT_TRUE((*r)->intent("summarize"));
+  EXPECT_TRUE((*r)->intent("classify"));
+}
+
+}  // namespace
+}  // namespace aion::policy
