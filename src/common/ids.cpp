@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <stdexcept>
 
 namespace aion {
@@ -12,12 +13,28 @@ namespace {
 
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+// Monotonic within the process: an id made in the same millisecond as the
+// previous one (or after the clock stepped back) reuses its time and adds one
+// to its random part, so ids sort in creation order.
 std::string ulid() {
+  static std::mutex mu;
+  static uint64_t lastMs = 0;
+  static std::array<unsigned char, 10> last{};
   std::array<unsigned char, 10> rnd{};
-  if (RAND_bytes(rnd.data(), static_cast<int>(rnd.size())) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
   uint64_t t = static_cast<uint64_t>(nowMs());
+  {
+    std::lock_guard lock(mu);
+    if (t <= lastMs) {
+      t = lastMs;
+      rnd = last;
+      for (int i = 9; i >= 0 && ++rnd[i] == 0; --i) {
+      }
+    } else if (RAND_bytes(rnd.data(), static_cast<int>(rnd.size())) != 1) {
+      throw std::runtime_error("RAND_bytes failed");
+    }
+    lastMs = t;
+    last = rnd;
+  }
   std::string out(26, '0');
   for (int i = 9; i >= 0; --i) {
     out[i] = kCrockford[t & 31];

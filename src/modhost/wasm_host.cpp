@@ -105,6 +105,15 @@ WasmModuleHost::WasmModuleHost() {
   wasm_config_t* config = wasm_config_new();
   wasmtime_config_epoch_interruption_set(config, true);
   wasmtime_config_cranelift_opt_level_set(config, WASMTIME_OPT_LEVEL_SPEED);
+  // Pooling allocator: instance memory comes from pre-reserved slots that are
+  // reset and reused, instead of an mmap/munmap pair per call.
+  wasmtime_pooling_allocation_config_t* pool = wasmtime_pooling_allocation_config_new();
+  wasmtime_pooling_allocation_config_total_core_instances_set(pool, kMaxConcurrentInstances);
+  wasmtime_pooling_allocation_config_total_memories_set(pool, kMaxConcurrentInstances);
+  wasmtime_pooling_allocation_config_total_tables_set(pool, kMaxConcurrentInstances);
+  wasmtime_pooling_allocation_config_max_memory_size_set(pool, size_t{kMaxMemoryMb} << 20);
+  wasmtime_pooling_allocation_strategy_set(config, pool);
+  wasmtime_pooling_allocation_config_delete(pool);
   engine_ = wasm_engine_new_with_config(config);
   ticker_ = std::jthread([engine = engine_](std::stop_token stop) {
     while (!stop.stop_requested()) {

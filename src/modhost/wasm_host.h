@@ -28,6 +28,11 @@ class WasmModuleHost final : public ModuleHost {
   size_t cachedCount() const;
 
   static constexpr int kEpochTickMs = 5;
+  //! Instances alive at once (one per running call); sized above the largest
+  //! worker count aiond accepts.
+  static constexpr uint32_t kMaxConcurrentInstances = 300;
+  //! Largest linear memory any module may grow to (limits.memory_mb is capped here).
+  static constexpr uint32_t kMaxMemoryMb = 4096;
 
  private:
   struct Compiled;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 #include <thread>
@@ -19,6 +20,13 @@ TEST(Ids, TaskIdFormatAndUniqueness) {
     seen.insert(id);
   }
   EXPECT_EQ(seen.size(), 10000u);
+}
+
+TEST(Ids, IdsMadeInTheSameMillisecondStillSortInOrder) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2000; ++i) ids.push_back(newTaskId());
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
 }
 
 TEST(Ids, TaskIdsSortByCreationTime) {

@@ -1,0 +1,135 @@
+// Module-call latency through the wasmtime host: a fresh store instantiated
+// from the pre-linked InstancePre, then _start, per call. Baseline in the same
+// run: an empty module (the e2e `spin` guest with ms=0), i.e. pure host cost.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "modhost/wasm_host.h"
+
+using namespace aion;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string prose(size_t bytes) {
+  static const char* words[] = {"routing", "policy", "module",  "latency", "budget", "the",
+                                "a",       "task",   "sandbox", "stream",  "event",  "store",
+                                "durable", "of",     "and",     "local"};
+  std::string out;
+  unsigned x = 12345;
+  unsigned inSentence = 0;
+  while (out.size() < bytes) {
+    x = x * 1103515245 + 12345;
+    out += words[(x >> 16) % 16];
+    if (++inSentence > 6 + (x >> 8) % 10) {
+      out += ". ";
+      inSentence = 0;
+    } else {
+      out += ' ';
+    }
+  }
+  return out;
+}
+
+std::string jsonString(const std::string& s) {
+  return "{\"text\":\"" + s + "\"}";
+}
+
+struct Stats {
+  double p50, p99, mean;
+  double callsPerSec;
+};
+
+Stats measure(modhost::ModuleHost& host, const std::string& module, const std::string& input,
+              int calls, int threads) {
+  std::vector<std::vector<double>> per(threads);
+  auto start = Clock::now();
+  std::vector<std::jthread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < calls / threads; ++i) {
+        auto s = Clock::now();
+        auto r = host.call(module, input, {.timeoutMs = 10000});
+        if (!r) {
+          std::fprintf(stderr, "%s failed: %s\n", module.c_str(), r.error().message.c_str());
+          std::exit(1);
+        }
+        per[t].push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+      }
+    });
+  }
+  ts.clear();
+  double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& v : per) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  double sum = 0;
+  for (double v : all) sum += v;
+  auto q = [&](double p) {
+    return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  };
+  return {q(0.50), q(0.99), sum / all.size(), all.size() / wall};
+}
+
+policy::Module spec(const std::string& name, const std::string& path) {
+  policy::Module m;
+  m.name = name;
+  m.version = "0.1.0";
+  m.kind = "wasm";
+  m.artifactPath = path;
+  m.limits = {.memoryMb = 64, .timeoutMs = 10000, .outputBytes = 1 << 22};
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string build = argc > 1 ? argv[1] : AION_BUILD_DIR;
+  int scale = argc > 2 ? std::atoi(argv[2]) : 1;
+  policy::PolicySet set;
+  set.modules["summarize"] = spec("summarize", build + "/modules/summarize.wasm");
+  set.modules["empty"] = spec("empty", build + "/test-modules/spin.wasm");
+
+  modhost::WasmModuleHost host;
+  auto t0 = Clock::now();
+  if (auto r = host.load(set); !r) {
+    std::fprintf(stderr, "load failed: %s\n", r.error().front().c_str());
+    return 1;
+  }
+  double compileMs = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  t0 = Clock::now();
+  (void)host.load(set);
+  double cachedUs = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+  std::printf(
+      "load (compile with Cranelift): %.1f ms; reload of the same bytes (digest cache): %.0f "
+      "us\n\n",
+      compileMs, cachedUs);
+
+  struct Row {
+    const char* name;
+    std::string module, input;
+    int calls;
+  };
+  std::vector<Row> rows = {{"empty module (baseline)", "empty", "{\"ms\":0}", 4000 * scale},
+                           {"summarize 100 B", "summarize", jsonString(prose(100)), 4000 * scale},
+                           {"summarize 2 KB", "summarize", jsonString(prose(2000)), 2000 * scale},
+                           {"summarize 20 KB", "summarize", jsonString(prose(20000)), 400 * scale}};
+  std::printf("%-26s %7s %9s %9s %9s %10s %12s\n", "call", "threads", "p50 us", "p99 us", "mean us",
+              "calls/s", "p50/baseline");
+  for (int threads : {1, 2}) {
+    double base = 0;
+    for (auto& r : rows) {
+      measure(host, r.module, r.input, std::max(50, r.calls / 20), threads);  // warm-up
+      auto s = measure(host, r.module, r.input, r.calls, threads);
+      if (base == 0) base = s.p50;
+      std::printf("%-26s %7d %9.1f %9.1f %9.1f %10.0f %11.1fx\n", r.name, threads, s.p50, s.p99,
+                  s.mean, s.callsPerSec, s.p50 / base);
+    }
+  }
+  return 0;
+}
