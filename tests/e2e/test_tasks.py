@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import socket
+import time
 
 TEXT = ("aionOS routes every task by policy. Local modules run inside WebAssembly sandboxes. "
         "The control plane stores each state change before it answers. "
@@ -229,3 +230,19 @@ def test_all_routes_failing_reports_every_attempt(aiond):
     assert t["status"] == "failed", t
     # hostile hits its 1.5 s wall-time limit, then spin is cut by the task deadline (4 s)
     assert [a["route"] for a in t["error"]["attempts"]] == ["module:hostile", "module:spin"]
+
+
+def test_full_queue_rejects_with_retry_after_and_stores_nothing(make_aiond):
+    a = make_aiond({"AION_WORKERS": "1", "AION_QUEUE_MAX": "1"}).start()
+    running = a.submit("spin", {"ms": 1500}).json["taskId"]
+    deadline = time.time() + 5
+    while a.request("GET", f"/v1/tasks/{running}").json["status"] != "running" and time.time() < deadline:
+        time.sleep(0.01)
+    queued = a.submit("spin", {"ms": 10})
+    assert queued.status == 202
+    r = a.submit("spin", {"ms": 10})
+    assert r.status == 503 and r.json["error"]["code"] == "unavailable", r
+    assert r.headers["retry-after"] == "1"
+    assert count_tasks(a) == 2
+    assert a.wait(queued.json["taskId"])["status"] == "succeeded"
+    assert a.submit("spin", {"ms": 10}).status == 202  # room again once the queue drains
