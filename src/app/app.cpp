@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "common/ids.h"
 #include "control/control_http.h"
 #include "gateway/gateway_http.h"
 
@@ -55,9 +56,15 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   limits.readTimeout = c.readTimeout;
   limits.maxConnections = c.maxConnections;
 
-  auto gwRoutes =
-      gateway::gatewayRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_},
-                             {.sseHeartbeat = c.sseHeartbeat});
+  app->limiter_ = std::make_unique<gateway::InProcessRateLimiter>(nowMs);
+  app->idempotency_ = std::make_unique<gateway::InProcessIdempotencyStore>(nowMs, c.idempotencyTtl,
+                                                                           c.idempotencyMaxKeys);
+  auto gwRoutes = gateway::gatewayRoutes({*app->control_, *app->keys_, app->blocking_,
+                                          app->metrics_, *app->limiter_, *app->idempotency_},
+                                         {.sseHeartbeat = c.sseHeartbeat,
+                                          .ratePerKey = c.rateLimitPerKey,
+                                          .ratePerIp = c.rateLimitPerIp,
+                                          .rateWindow = c.rateLimitWindow});
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_);
   auto ctlRoutes =

@@ -7,6 +7,8 @@
 #include "auth/api_keys.h"
 #include "control/control_service.h"
 #include "events/event_bus.h"
+#include "gateway/idempotency.h"
+#include "gateway/rate_limiter.h"
 #include "http/server.h"
 #include "modhost/wasm_host.h"
 #include "store/sqlite_store.h"
@@ -36,6 +38,8 @@ class App {
   modhost::WasmModuleHost modules_;
   std::unique_ptr<control::ControlService> control_;
   std::unique_ptr<auth::KeyRing> keys_;
+  std::unique_ptr<gateway::InProcessRateLimiter> limiter_;
+  std::unique_ptr<gateway::InProcessIdempotencyStore> idempotency_;
   boost::asio::thread_pool blocking_;
   boost::asio::io_context ioc_;
   std::unique_ptr<http::Server> gateway_;

@@ -64,6 +64,20 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   if (!(s = readMs(env, "AION_SSE_HEARTBEAT_MS", 100, 3600000, c.sseHeartbeat)))
     return std::unexpected(s.error());
+  if (!(s = readInt<uint64_t>(env, "AION_RATE_LIMIT_MAX", 0, 1000000000, c.rateLimitPerKey)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<uint64_t>(env, "AION_RATE_LIMIT_PER_IP", 0, 1000000000, c.rateLimitPerIp)))
+    return std::unexpected(s.error());
+  int64_t secs = c.rateLimitWindow.count();
+  if (!(s = readInt<int64_t>(env, "AION_RATE_LIMIT_WINDOW_SEC", 1, 86400, secs)))
+    return std::unexpected(s.error());
+  c.rateLimitWindow = std::chrono::seconds(secs);
+  secs = c.idempotencyTtl.count();
+  if (!(s = readInt<int64_t>(env, "AION_IDEMPOTENCY_TTL_SEC", 1, 30 * 86400, secs)))
+    return std::unexpected(s.error());
+  c.idempotencyTtl = std::chrono::seconds(secs);
+  if (!(s = readInt<size_t>(env, "AION_IDEMPOTENCY_MAX_KEYS", 1, 100000000, c.idempotencyMaxKeys)))
+    return std::unexpected(s.error());
   if (c.gatewayPort != 0 && c.gatewayPort == c.controlPort)
     return fail(ErrorCode::kInvalidRequest,
                 "AION_CONTROL_PORT: must differ from AION_GATEWAY_PORT");

@@ -31,6 +31,11 @@ struct Config {
   std::chrono::milliseconds readTimeout{10000};
   std::chrono::milliseconds sseHeartbeat{15000};
   size_t maxConnections = 4096;
+  uint64_t rateLimitPerKey = 0;  // 0: no limit
+  uint64_t rateLimitPerIp = 0;
+  std::chrono::seconds rateLimitWindow{60};
+  std::chrono::seconds idempotencyTtl{86400};
+  size_t idempotencyMaxKeys = 100000;
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;

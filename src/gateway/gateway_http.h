@@ -5,6 +5,8 @@
 
 #include "auth/api_keys.h"
 #include "control/control_api.h"
+#include "gateway/idempotency.h"
+#include "gateway/rate_limiter.h"
 #include "http/server.h"
 
 namespace aion::gateway {
@@ -12,6 +14,9 @@ namespace aion::gateway {
 struct GatewayOptions {
   std::chrono::milliseconds sseHeartbeat{15000};
   int maxPageSize = 100;
+  uint64_t ratePerKey = 0;  // requests per window per API key; 0: no limit
+  uint64_t ratePerIp = 0;   // requests per window per client IP; 0: no limit
+  std::chrono::seconds rateWindow{60};
 };
 
 struct GatewayDeps {
@@ -19,6 +24,8 @@ struct GatewayDeps {
   const auth::KeyRing& keys;
   boost::asio::thread_pool& blocking;  // for ControlApi calls
   telemetry::Metrics& metrics;
+  RateLimiter& limiter;
+  IdempotencyStore& idempotency;
 };
 
 http::Routes gatewayRoutes(GatewayDeps deps, GatewayOptions opts);
