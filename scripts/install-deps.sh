@@ -13,7 +13,7 @@ apt_packages=(
   libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev
   rustc cargo libstd-rust-dev-wasm32 lld
   librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
-  python3 python3-pytest curl
+  python3 python3-pytest curl redis-server
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "control/control_http.h"
 #include "gateway/gateway_http.h"
+#include "gateway/redis_limits.h"
 
 namespace aion::app {
 
@@ -56,15 +57,27 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   limits.readTimeout = c.readTimeout;
   limits.maxConnections = c.maxConnections;
 
-  app->limiter_ = std::make_unique<gateway::InProcessRateLimiter>(nowMs);
-  app->idempotency_ = std::make_unique<gateway::InProcessIdempotencyStore>(nowMs, c.idempotencyTtl,
-                                                                           c.idempotencyMaxKeys);
-  auto gwRoutes = gateway::gatewayRoutes({*app->control_, *app->keys_, app->blocking_,
-                                          app->metrics_, *app->limiter_, *app->idempotency_},
-                                         {.sseHeartbeat = c.sseHeartbeat,
-                                          .ratePerKey = c.rateLimitPerKey,
-                                          .ratePerIp = c.rateLimitPerIp,
-                                          .rateWindow = c.rateLimitWindow});
+  app->localLimiter_ = std::make_unique<gateway::InProcessRateLimiter>(nowMs);
+  if (c.redisUrl) {
+    // Shared by every gateway on this Redis; degrades to per-process limits and
+    // no idempotency while Redis is down.
+    app->redis_ =
+        std::make_unique<redis::RedisClient>(*c.redisUrl, 8, std::chrono::milliseconds(500));
+    app->limiter_ = std::make_unique<gateway::RedisRateLimiter>(*app->redis_, *app->localLimiter_,
+                                                                app->metrics_);
+    app->idempotency_ = std::make_unique<gateway::RedisIdempotencyStore>(
+        *app->redis_, c.idempotencyTtl, app->metrics_);
+  } else {
+    app->idempotency_ = std::make_unique<gateway::InProcessIdempotencyStore>(
+        nowMs, c.idempotencyTtl, c.idempotencyMaxKeys);
+  }
+  gateway::RateLimiter& limiter = app->limiter_ ? *app->limiter_ : *app->localLimiter_;
+  auto gwRoutes = gateway::gatewayRoutes(
+      {*app->control_, *app->keys_, app->blocking_, app->metrics_, limiter, *app->idempotency_},
+      {.sseHeartbeat = c.sseHeartbeat,
+       .ratePerKey = c.rateLimitPerKey,
+       .ratePerIp = c.rateLimitPerIp,
+       .rateWindow = c.rateLimitWindow});
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_);
   auto ctlRoutes =

@@ -38,8 +38,10 @@ class App {
   modhost::WasmModuleHost modules_;
   std::unique_ptr<control::ControlService> control_;
   std::unique_ptr<auth::KeyRing> keys_;
-  std::unique_ptr<gateway::InProcessRateLimiter> limiter_;
-  std::unique_ptr<gateway::InProcessIdempotencyStore> idempotency_;
+  std::unique_ptr<gateway::InProcessRateLimiter> localLimiter_;
+  std::unique_ptr<redis::RedisClient> redis_;
+  std::unique_ptr<gateway::RateLimiter> limiter_;
+  std::unique_ptr<gateway::IdempotencyStore> idempotency_;
   boost::asio::thread_pool blocking_;
   boost::asio::io_context ioc_;
   std::unique_ptr<http::Server> gateway_;

@@ -83,6 +83,11 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
                 "AION_CONTROL_PORT: must differ from AION_GATEWAY_PORT");
 
   if (auto v = env("AION_BIND_ADDRESS"); v && !v->empty()) c.bindAddress = *v;
+  if (auto v = env("AION_CONTROL_REDIS_URL"); v && !v->empty()) {
+    auto u = redis::parseUrl(*v);
+    if (!u) return fail(ErrorCode::kInvalidRequest, "AION_CONTROL_REDIS_URL: " + u.error().message);
+    c.redisUrl = *u;
+  }
   if (auto v = env("AION_GATEWAY_API_KEYS"); v && !v->empty()) {
     auto keys = auth::parseApiKeys(*v);
     if (!keys)

@@ -10,6 +10,7 @@
 
 #include "auth/api_keys.h"
 #include "common/error.h"
+#include "redis/redis_client.h"
 
 namespace aion::app {
 
@@ -36,6 +37,7 @@ struct Config {
   std::chrono::seconds rateLimitWindow{60};
   std::chrono::seconds idempotencyTtl{86400};
   size_t idempotencyMaxKeys = 100000;
+  std::optional<redis::RedisUrl> redisUrl;  // AION_CONTROL_REDIS_URL: shared limits and idempotency
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;

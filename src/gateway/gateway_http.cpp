@@ -90,31 +90,47 @@ void setRateHeaders(Response& r, const RateDecision& d) {
 using AuthedHandler =
     std::function<asio::awaitable<std::optional<Response>>(Exchange&, const Principal&)>;
 
+// Calls `f` in place, or on the blocking pool when the engine behind it does
+// network I/O (Redis), so I/O threads never wait on the network.
+template <typename F>
+asio::awaitable<std::invoke_result_t<F>> engineCall(const GatewayDeps& d, bool blocking, F f) {
+  if (!blocking) co_return f();
+  co_return co_await http::offload(d.blocking, std::move(f));
+}
+
+Response tooMany(const RateDecision& dec, std::chrono::seconds window, const std::string& what,
+                 const Exchange& ex) {
+  auto r = errorOf(Error(ErrorCode::kRateLimited, "rate limit exceeded for this " + what,
+                         {{"limit", dec.limit},
+                          {"windowSeconds", window.count()},
+                          {"retryAfterSeconds", dec.resetSeconds}}),
+                   ex);
+  setRateHeaders(r, dec);
+  return r;
+}
+
 // Per-IP limit (before auth, so key guessing is limited too), authentication,
 // per-key limit, then the handler; RateLimit-* headers on the answer.
 http::Handler guarded(GatewayDeps d, GatewayOptions o, AuthedHandler h) {
   return [d, o, h = std::move(h)](Exchange& ex) -> Reply {
     std::optional<RateDecision> shown;
-    auto limit = [&](const std::string& bucket, uint64_t max,
-                     const char* what) -> std::optional<Response> {
-      auto dec = d.limiter.hit(bucket, max, o.rateWindow);
-      if (!shown || dec.remaining < shown->remaining) shown = dec;
-      if (dec.allowed) return std::nullopt;
-      auto r = errorOf(
-          Error(ErrorCode::kRateLimited, std::string("rate limit exceeded for this ") + what,
-                {{"limit", dec.limit},
-                 {"windowSeconds", o.rateWindow.count()},
-                 {"retryAfterSeconds", dec.resetSeconds}}),
-          ex);
-      setRateHeaders(r, dec);
-      return r;
-    };
-    if (o.ratePerIp)
-      if (auto r = limit("ip:" + ex.remote, o.ratePerIp, "client address")) co_return r;
+    bool slow = d.limiter.blocking();
+    if (o.ratePerIp) {
+      std::string bucket = "ip:" + ex.remote;
+      auto dec = co_await engineCall(
+          d, slow, [&] { return d.limiter.hit(bucket, o.ratePerIp, o.rateWindow); });
+      if (!dec.allowed) co_return tooMany(dec, o.rateWindow, "client address", ex);
+      shown = dec;
+    }
     auto who = http::principalOf(d.keys, ex.req);
     if (!who) co_return errorOf(who.error(), ex);
-    if (o.ratePerKey)
-      if (auto r = limit("key:" + who->keyId, o.ratePerKey, "API key")) co_return r;
+    if (o.ratePerKey) {
+      std::string bucket = "key:" + who->keyId;
+      auto dec = co_await engineCall(
+          d, slow, [&] { return d.limiter.hit(bucket, o.ratePerKey, o.rateWindow); });
+      if (!dec.allowed) co_return tooMany(dec, o.rateWindow, "API key", ex);
+      if (!shown || dec.remaining < shown->remaining) shown = dec;
+    }
     auto r = co_await h(ex, *who);
     if (r && shown) setRateHeaders(*r, *shown);
     co_return r;
@@ -178,7 +194,11 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
         std::string scoped = idem->empty() ? "" : who.tenant + '\n' + *idem;
         if (!scoped.empty()) {
           IdempotencyStore::Stored prior;
-          switch (d.idempotency.begin(scoped, sha256Hex(json::serialize(*body)), prior)) {
+          std::string hash = sha256Hex(json::serialize(*body));
+          auto begun = co_await engineCall(d, d.idempotency.blocking(), [&] {
+            return d.idempotency.begin(scoped, hash, prior);
+          });
+          switch (begun) {
             case IdempotencyStore::Begin::kFirst:
               break;
             case IdempotencyStore::Begin::kReplay: {
@@ -200,7 +220,9 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
         }
         auto t = co_await http::offload(d.blocking, [&] { return d.control.submit(*req); });
         if (!t) {
-          if (!scoped.empty()) d.idempotency.abandon(scoped);
+          if (!scoped.empty())
+            co_await engineCall(d, d.idempotency.blocking(),
+                                [&] { d.idempotency.abandon(scoped); });
           co_return errorOf(t.error(), ex);
         }
         json::object out{{"taskId", t->id},
@@ -209,7 +231,11 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
                           {{"self", "/v1/tasks/" + t->id},
                            {"stream", "/v1/stream/" + t->id},
                            {"cancel", "/v1/tasks/" + t->id + "/cancel"}}}};
-        if (!scoped.empty()) d.idempotency.complete(scoped, {202, json::serialize(out)});
+        if (!scoped.empty()) {
+          IdempotencyStore::Stored answer{202, json::serialize(out)};
+          co_await engineCall(d, d.idempotency.blocking(),
+                              [&] { d.idempotency.complete(scoped, answer); });
+        }
         auto r = http::jsonResponse(202, out, ex.requestId);
         r.set(bhttp::field::location, "/v1/tasks/" + t->id);
         co_return r;

@@ -31,6 +31,8 @@ class IdempotencyStore {
   virtual void complete(const std::string& scopedKey, Stored response) = 0;
   //! The first request failed: forget the key so a retry may proceed.
   virtual void abandon(const std::string& scopedKey) = 0;
+  //! True when calls do network I/O (callers then run them off I/O threads).
+  virtual bool blocking() const { return false; }
 };
 
 class InProcessIdempotencyStore final : public IdempotencyStore {

@@ -26,6 +26,8 @@ class RateLimiter {
   //! Counts one request for `bucket` and decides. Thread-safe.
   virtual RateDecision hit(const std::string& bucket, uint64_t limit,
                            std::chrono::seconds window) = 0;
+  //! True when hit() does network I/O (callers then run it off I/O threads).
+  virtual bool blocking() const { return false; }
 };
 
 class InProcessRateLimiter final : public RateLimiter {

@@ -42,6 +42,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Name("aion_policy_reloads_total")
                   .Help("Policy reloads by result")
                   .Register(*registry_);
+  degraded_ = &BuildCounter()
+                   .Name("aion_gateway_degraded_total")
+                   .Help("Requests served without a dependency (e.g. Redis down), by feature")
+                   .Register(*registry_);
   queueDepth_ = &BuildGauge()
                      .Name("aion_orchestrator_queue_depth")
                      .Help("Tasks waiting for a worker")
@@ -83,6 +87,10 @@ void Metrics::taskFinished(const std::string& intent, const std::string& status,
 void Metrics::moduleCall(const std::string& module, bool ok, double seconds) {
   moduleCalls_->Add({{"module", module}, {"outcome", ok ? "ok" : "error"}}).Increment();
   moduleSeconds_->Add({{"module", module}}, kLatencyBuckets).Observe(seconds);
+}
+
+void Metrics::degraded(const std::string& feature) {
+  degraded_->Add({{"feature", feature}}).Increment();
 }
 
 void Metrics::policyReload(bool ok) {

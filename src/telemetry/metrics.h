@@ -26,6 +26,8 @@ class Metrics {
   void taskFinished(const std::string& intent, const std::string& status, double seconds);
   void moduleCall(const std::string& module, bool ok, double seconds);
   void policyReload(bool ok);
+  //! A feature served in degraded mode (e.g. Redis down: "ratelimit", "idempotency").
+  void degraded(const std::string& feature);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
   prometheus::Gauge& runningTasks() { return *running_; }
   prometheus::Gauge& openStreams() { return *streams_; }
@@ -40,6 +42,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* moduleCalls_;
   prometheus::Family<prometheus::Histogram>* moduleSeconds_;
   prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Family<prometheus::Counter>* degraded_;
   prometheus::Gauge* queueDepth_;
   prometheus::Gauge* running_;
   prometheus::Gauge* streams_;

@@ -235,3 +235,27 @@ def make_aiond(tmp_path):
 @pytest.fixture
 def aiond(make_aiond):
     return make_aiond().start()
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server on a free loopback port, stopped after the test."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        pytest.fail("redis-server is not installed (scripts/install-deps.sh installs it)")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    url = f"redis://127.0.0.1:{port}/0"
+    url_proc = type("RedisServer", (), {"url": url, "proc": proc, "port": port})
+    yield url_proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
