@@ -28,10 +28,12 @@ if ((${#missing[@]})); then
 fi
 
 # The e2e suite runs on whichever python3 is first on PATH (it may not be Debian's).
-if ! python3 -m pytest --version >/dev/null 2>&1; then
-  log "pip install pytest"
-  python3 -m pip install -q pytest
-fi
+for mod in pytest:pytest websocket:websocket-client; do
+  if ! python3 -c "import ${mod%%:*}" >/dev/null 2>&1; then
+    log "pip install ${mod#*:}"
+    python3 -m pip install -q "${mod#*:}"
+  fi
+done
 
 # wasmtime C API: built once per pinned version into a cache outside the tree.
 wasmtime_dir="$(wasmtime_cache_dir)"

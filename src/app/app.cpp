@@ -77,7 +77,8 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
       {.sseHeartbeat = c.sseHeartbeat,
        .ratePerKey = c.rateLimitPerKey,
        .ratePerIp = c.rateLimitPerIp,
-       .rateWindow = c.rateLimitWindow});
+       .rateWindow = c.rateLimitWindow,
+       .wsMaxQueuedBytes = c.wsMaxQueuedBytes});
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_);
   auto ctlRoutes =

@@ -78,6 +78,8 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
   c.idempotencyTtl = std::chrono::seconds(secs);
   if (!(s = readInt<size_t>(env, "AION_IDEMPOTENCY_MAX_KEYS", 1, 100000000, c.idempotencyMaxKeys)))
     return std::unexpected(s.error());
+  if (!(s = readInt<size_t>(env, "AION_WS_MAX_QUEUED_BYTES", 4096, 1 << 30, c.wsMaxQueuedBytes)))
+    return std::unexpected(s.error());
   if (c.gatewayPort != 0 && c.gatewayPort == c.controlPort)
     return fail(ErrorCode::kInvalidRequest,
                 "AION_CONTROL_PORT: must differ from AION_GATEWAY_PORT");

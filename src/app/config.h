@@ -37,6 +37,7 @@ struct Config {
   std::chrono::seconds rateLimitWindow{60};
   std::chrono::seconds idempotencyTtl{86400};
   size_t idempotencyMaxKeys = 100000;
+  size_t wsMaxQueuedBytes = 1 << 20;
   std::optional<redis::RedisUrl> redisUrl;  // AION_CONTROL_REDIS_URL: shared limits and idempotency
 };
 

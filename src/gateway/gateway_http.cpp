@@ -8,6 +8,8 @@
 
 #include "common/digest.h"
 #include "common/ids.h"
+#include "gateway/task_codec.h"
+#include "gateway/ws_session.h"
 #include "http/handler_util.h"
 #include "http/sse.h"
 
@@ -22,51 +24,6 @@ using Reply = asio::awaitable<std::optional<Response>>;
 namespace {
 
 constexpr size_t kEventBatch = 200;
-
-// Parses the submit body shared by REST (and later WebSocket/gRPC).
-Result<control::SubmitRequest> parseSubmit(const json::object& body, Principal who) {
-  static const std::set<std::string> kFields{"schemaVersion", "intent",    "params",
-                                             "privacy",       "budgetUsd", "timeoutMs"};
-  json::array unknown;
-  for (auto& [k, _] : body)
-    if (!kFields.count(std::string(k))) unknown.push_back(json::string(k));
-  if (!unknown.empty())
-    return fail(ErrorCode::kInvalidRequest, "unknown field(s) in request body",
-                {{"fields", unknown}});
-  if (auto* v = body.if_contains("schemaVersion")) {
-    if (!v->is_string() || v->as_string() != "1.0")
-      return fail(ErrorCode::kInvalidRequest, "schemaVersion must be \"1.0\"");
-  }
-  control::SubmitRequest req;
-  req.principal = std::move(who);
-  auto* intent = body.if_contains("intent");
-  if (!intent || !intent->is_string() || intent->as_string().empty())
-    return fail(ErrorCode::kInvalidRequest, "intent is required and must be a non-empty string");
-  if (intent->as_string().size() > 64)
-    return fail(ErrorCode::kInvalidRequest, "intent name is too long");
-  req.intent = std::string(intent->as_string());
-  auto* params = body.if_contains("params");
-  if (!params) return fail(ErrorCode::kInvalidRequest, "params is required (a JSON object)");
-  if (!params->is_object()) return fail(ErrorCode::kInvalidRequest, "params must be a JSON object");
-  req.params = *params;
-  if (auto* p = body.if_contains("privacy")) {
-    auto mode = p->is_string() ? policy::parsePrivacy(p->as_string()) : std::nullopt;
-    if (!mode)
-      return fail(ErrorCode::kInvalidRequest, "privacy must be local-only, hybrid or allow-api");
-    req.privacy = mode;
-  }
-  if (auto* b = body.if_contains("budgetUsd")) {
-    if (!b->is_number()) return fail(ErrorCode::kInvalidRequest, "budgetUsd must be a number");
-    req.budgetUsd = b->to_number<double>();
-  }
-  if (auto* t = body.if_contains("timeoutMs")) {
-    if (!t->is_int64()) return fail(ErrorCode::kInvalidRequest, "timeoutMs must be an integer");
-    if (t->as_int64() <= 0 || t->as_int64() > 86400000)
-      return fail(ErrorCode::kInvalidRequest, "timeoutMs out of range");
-    req.timeoutMs = static_cast<int>(t->as_int64());
-  }
-  return req;
-}
 
 Response errorOf(const Error& e, const Exchange& ex) {
   return http::errorResponse(e, ex.requestId);
@@ -149,33 +106,6 @@ Result<std::string> idempotencyKey(const http::Request& req) {
 }
 
 }  // namespace
-
-json::object taskJson(const store::Task& t) {
-  std::string base = "/v1/tasks/" + t.id;
-  json::object timings{
-      {"createdAt", formatTimeMs(t.createdMs)},
-      {"startedAt", t.startedMs ? json::value(formatTimeMs(t.startedMs)) : json::value(nullptr)},
-      {"finishedAt",
-       t.finishedMs ? json::value(formatTimeMs(t.finishedMs)) : json::value(nullptr)}};
-  if (t.startedMs) timings["queueMs"] = t.startedMs - t.createdMs;
-  if (t.finishedMs) {
-    timings["totalMs"] = t.finishedMs - t.createdMs;
-    if (t.startedMs) timings["runMs"] = t.finishedMs - t.startedMs;
-  }
-  return json::object{
-      {"taskId", t.id},
-      {"status", store::statusName(t.status)},
-      {"intent", t.intent},
-      {"tenant", t.tenant},
-      {"route", t.route},
-      {"result", t.result},
-      {"error", t.error},
-      {"cost", {{"usd", t.costUsd}, {"estimated", t.costEstimated}}},
-      {"attempts", t.attempts},
-      {"cancelRequested", t.cancelRequested},
-      {"timings", timings},
-      {"links", {{"self", base}, {"stream", "/v1/stream/" + t.id}, {"cancel", base + "/cancel"}}}};
-}
 
 http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
   http::Routes routes;
@@ -351,12 +281,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           bool done = false;
           std::string batch;
           for (auto& e : *evs) {
-            json::object data{{"taskId", e.taskId},
-                              {"seq", e.seq},
-                              {"type", e.type},
-                              {"ts", formatTimeMs(e.tsMs)},
-                              {"data", e.data}};
-            batch += http::sseEvent(std::to_string(e.seq), e.type, json::serialize(data));
+            batch += http::sseEvent(std::to_string(e.seq), e.type, json::serialize(eventJson(e)));
             last = e.seq;
             done = done || e.type == "done";
           }
@@ -377,6 +302,30 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           }
         }
       }));
+  routes.add(bhttp::verb::get, "/v1/ws", [d, opts](Exchange& ex) -> Reply {
+    if (opts.ratePerIp) {
+      std::string bucket = "ip:" + ex.remote;
+      auto dec = co_await engineCall(d, d.limiter.blocking(), [&] {
+        return d.limiter.hit(bucket, opts.ratePerIp, opts.rateWindow);
+      });
+      if (!dec.allowed) co_return tooMany(dec, opts.rateWindow, "client address", ex);
+    }
+    if (!boost::beast::websocket::is_upgrade(ex.req))
+      co_return errorOf(Error(ErrorCode::kInvalidRequest,
+                              "this endpoint speaks WebSocket: send an Upgrade request"),
+                        ex);
+    // A key in the upgrade request authenticates at once; without one, the
+    // first message must be {"type":"auth"}.
+    std::optional<Principal> who;
+    if (!ex.req["X-API-Key"].empty() || !ex.req[bhttp::field::authorization].empty()) {
+      auto p = http::principalOf(d.keys, ex.req);
+      if (!p) co_return errorOf(p.error(), ex);
+      who = *p;
+    }
+    auto session = std::make_shared<WsSession>(d, opts, ex.stream, who);
+    co_await session->run(ex.req);
+    co_return std::nullopt;
+  });
   return routes;
 }
 

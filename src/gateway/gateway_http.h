@@ -17,6 +17,8 @@ struct GatewayOptions {
   uint64_t ratePerKey = 0;  // requests per window per API key; 0: no limit
   uint64_t ratePerIp = 0;   // requests per window per client IP; 0: no limit
   std::chrono::seconds rateWindow{60};
+  size_t wsMaxQueuedBytes = 1 << 20;  // per WebSocket: beyond it the reader is too slow
+  size_t wsMaxSubscriptions = 100;
 };
 
 struct GatewayDeps {
@@ -29,8 +31,5 @@ struct GatewayDeps {
 };
 
 http::Routes gatewayRoutes(GatewayDeps deps, GatewayOptions opts);
-
-//! The task as the API shows it.
-boost::json::object taskJson(const store::Task& t);
 
 }  // namespace aion::gateway

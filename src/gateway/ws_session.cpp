@@ -1,0 +1,304 @@
+#include "gateway/ws_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "gateway/task_codec.h"
+#include "http/handler_util.h"
+
+namespace aion::gateway {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+
+namespace {
+
+std::string stringField(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+}  // namespace
+
+WsSession::WsSession(GatewayDeps d, GatewayOptions o, beast::tcp_stream& stream,
+                     std::optional<Principal> who)
+    : d_(d),
+      o_(o),
+      ws_(stream),
+      who_(std::move(who)),
+      writeWake_(ws_.get_executor()),
+      pumpWake_(ws_.get_executor()) {}
+
+asio::awaitable<void> WsSession::run(const http::Request& req) {
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout = std::chrono::seconds(60);  // pings after 30 s idle; no answer: closed
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.read_message_max(o_.wsMaxQueuedBytes);
+  beast::get_lowest_layer(ws_).expires_never();
+  auto [ec] = co_await ws_.async_accept(req, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return;
+  d_.metrics.openStreams().Increment();
+  auto self = shared_from_this();
+  asio::co_spawn(ws_.get_executor(), self->writeLoop(), asio::detached);
+  asio::co_spawn(ws_.get_executor(), self->pumpLoop(), asio::detached);
+  if (who_)
+    send({{"type", "authenticated"},
+          {"tenant", who_->tenant},
+          {"roles", roleSetString(who_->roles)}});
+  co_await readLoop();
+  done_ = true;
+  subs_.clear();
+  wake(writeWake_);
+  wake(pumpWake_);
+  d_.metrics.openStreams().Decrement();
+}
+
+asio::awaitable<void> WsSession::readLoop() {
+  beast::flat_buffer buf;
+  while (!done_) {
+    auto [ec, n] = co_await ws_.async_read(buf, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;  // closed by the peer, timed out, or message over the size limit
+    if (!ws_.got_text()) {
+      sendError(Error(ErrorCode::kInvalidRequest, "send JSON text messages"), "");
+      buf.consume(buf.size());
+      continue;
+    }
+    json::parse_options popts;
+    popts.max_depth = 64;
+    boost::system::error_code jec;
+    auto v = json::parse(beast::buffers_to_string(buf.data()), jec, {}, popts);
+    buf.consume(buf.size());
+    if (jec || !v.is_object()) {
+      sendError(Error(ErrorCode::kInvalidRequest, "each message must be a JSON object"), "");
+      continue;
+    }
+    co_await handle(v.as_object());
+  }
+}
+
+asio::awaitable<void> WsSession::handle(const json::object& msg) {
+  std::string type = stringField(msg, "type");
+  std::string id = stringField(msg, "id");
+  if (type == "ping") {
+    send({{"type", "pong"}, {"id", id}});
+    co_return;
+  }
+  if (!who_) {
+    if (type != "auth") {
+      closeWith(websocket::close_code::policy_error,
+                "authenticate first: {\"type\":\"auth\",\"apiKey\":\"...\"}");
+      co_return;
+    }
+    auto p = d_.keys.authenticate(stringField(msg, "apiKey"), stringField(msg, "tenant"));
+    if (!p) {
+      sendError(p.error(), id);
+      closeWith(websocket::close_code::policy_error, p.error().message);
+      co_return;
+    }
+    who_ = *p;
+    send({{"type", "authenticated"},
+          {"id", id},
+          {"tenant", who_->tenant},
+          {"roles", roleSetString(who_->roles)}});
+    co_return;
+  }
+  if (type == "submit" || type == "subscribe") {
+    if (o_.ratePerKey) {  // each request message counts like a REST call
+      std::string bucket = "key:" + who_->keyId;
+      auto hit = [&] { return d_.limiter.hit(bucket, o_.ratePerKey, o_.rateWindow); };
+      RateDecision dec = d_.limiter.blocking() ? co_await http::offload(d_.blocking, hit) : hit();
+      if (!dec.allowed) {
+        sendError(Error(ErrorCode::kRateLimited, "rate limit exceeded for this API key",
+                        {{"limit", dec.limit}, {"retryAfterSeconds", dec.resetSeconds}}),
+                  id);
+        co_return;
+      }
+    }
+    if (type == "submit")
+      co_await onSubmit(msg, id);
+    else
+      co_await onSubscribe(msg, id);
+    co_return;
+  }
+  if (type == "unsubscribe") {
+    std::string taskId = stringField(msg, "taskId");
+    bool had = subs_.erase(taskId) > 0;
+    send({{"type", "unsubscribed"}, {"id", id}, {"taskId", taskId}, {"wasSubscribed", had}});
+    co_return;
+  }
+  sendError(Error(ErrorCode::kInvalidRequest, "unknown message type '" + type + "'",
+                  {{"known", json::array{"auth", "submit", "subscribe", "unsubscribe", "ping"}}}),
+            id);
+}
+
+asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::string& id) {
+  auto* task = msg.if_contains("task");
+  if (!task || !task->is_object()) {
+    sendError(Error(ErrorCode::kInvalidRequest, "submit needs a task object"), id);
+    co_return;
+  }
+  auto req = parseSubmit(task->as_object(), *who_);
+  if (!req) {
+    sendError(req.error(), id);
+    co_return;
+  }
+  auto t = co_await http::offload(d_.blocking, [&] { return d_.control.submit(*req); });
+  if (!t) {
+    sendError(t.error(), id);
+    co_return;
+  }
+  send({{"type", "submitted"},
+        {"id", id},
+        {"taskId", t->id},
+        {"status", store::statusName(t->status)}});
+  auto* sub = msg.if_contains("subscribe");
+  if (sub && sub->is_bool() && sub->as_bool()) {
+    json::object s{{"taskId", t->id}, {"afterSeq", 0}};
+    co_await onSubscribe(s, id);
+  }
+}
+
+asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std::string& id) {
+  std::string taskId = stringField(msg, "taskId");
+  int64_t after = 0;
+  if (auto* a = msg.if_contains("afterSeq")) {
+    if (!a->is_int64() || a->as_int64() < 0) {
+      sendError(Error(ErrorCode::kInvalidRequest, "afterSeq must be a non-negative integer"), id);
+      co_return;
+    }
+    after = a->as_int64();
+  }
+  if (subs_.size() >= o_.wsMaxSubscriptions && !subs_.count(taskId)) {
+    sendError(Error(ErrorCode::kInvalidRequest, "at most " + std::to_string(o_.wsMaxSubscriptions) +
+                                                    " subscriptions per connection"),
+              id);
+    co_return;
+  }
+  auto t = co_await http::offload(d_.blocking, [&] { return d_.control.get(*who_, taskId); });
+  if (!t) {
+    sendError(t.error(), id);
+    co_return;
+  }
+  // Notifications only mark the subscription dirty; the pump reads the store.
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  auto exec = ws_.get_executor();
+  Sub s;
+  s.lastSeq = after;
+  s.live = d_.control.subscribe(taskId, [weak, exec, taskId](const store::Event&) {
+    asio::post(exec, [weak, taskId] {
+      if (auto self = weak.lock()) {
+        if (auto it = self->subs_.find(taskId); it != self->subs_.end()) it->second.dirty = true;
+        self->wake(self->pumpWake_);
+      }
+    });
+  });
+  subs_[taskId] = std::move(s);
+  send({{"type", "subscribed"}, {"id", id}, {"taskId", taskId}, {"afterSeq", after}});
+  wake(pumpWake_);
+}
+
+asio::awaitable<void> WsSession::pumpLoop() {
+  auto self = shared_from_this();
+  while (!done_) {
+    std::vector<std::string> dirty;
+    for (auto& [id, s] : subs_)
+      if (s.dirty) dirty.push_back(id);
+    if (dirty.empty()) {
+      pumpWake_.expires_after(std::chrono::hours(24));
+      co_await pumpWake_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    for (const auto& taskId : dirty) {
+      auto it = subs_.find(taskId);
+      if (it == subs_.end()) continue;
+      it->second.dirty = false;
+      int64_t after = it->second.lastSeq;
+      auto evs = co_await http::offload(
+          d_.blocking, [&] { return d_.control.events(*who_, taskId, after, 200); });
+      it = subs_.find(taskId);  // the reader may have unsubscribed meanwhile
+      if (it == subs_.end() || done_) continue;
+      if (!evs) {
+        sendError(evs.error(), "");
+        subs_.erase(it);
+        continue;
+      }
+      bool finished = false;
+      for (auto& e : *evs) {
+        send({{"type", "event"}, {"event", eventJson(e)}});
+        it->second.lastSeq = e.seq;
+        finished = finished || e.type == "done";
+      }
+      if (evs->size() == 200) it->second.dirty = true;  // more to read
+      if (finished) subs_.erase(it);                    // nothing follows "done"
+    }
+  }
+}
+
+void WsSession::send(json::object msg) {
+  if (done_ || closeReason_) return;
+  std::string text = json::serialize(msg);
+  if (outBytes_ + text.size() > o_.wsMaxQueuedBytes) {
+    closeWith(websocket::close_code::policy_error,
+              "slow reader: outgoing queue over " + std::to_string(o_.wsMaxQueuedBytes) + " bytes",
+              true);
+    return;
+  }
+  outBytes_ += text.size();
+  out_.push_back(std::move(text));
+  wake(writeWake_);
+}
+
+void WsSession::sendError(const Error& e, const std::string& id) {
+  send({{"type", "error"}, {"id", id}, {"error", toJson(e)}});
+}
+
+void WsSession::closeWith(websocket::close_code code, std::string reason, bool dropQueued) {
+  if (closeReason_) return;
+  if (dropQueued) {
+    out_.clear();
+    outBytes_ = 0;
+  }
+  // A close reason is at most 123 bytes on the wire.
+  if (reason.size() > 120) reason.resize(120);
+  closeReason_ = websocket::close_reason(code, reason);
+  // A write may be stuck on a peer that does not read: bound every pending
+  // and later operation, so the connection ends within 5 s whatever it does.
+  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+  wake(writeWake_);
+}
+
+asio::awaitable<void> WsSession::writeLoop() {
+  auto self = shared_from_this();
+  while (!done_) {
+    if (out_.empty() && !closeReason_) {
+      writeWake_.expires_after(std::chrono::hours(24));
+      co_await writeWake_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (!out_.empty()) {
+      std::string msg = std::move(out_.front());
+      out_.pop_front();
+      outBytes_ -= msg.size();
+      ws_.text(true);
+      auto [ec, n] =
+          co_await ws_.async_write(asio::buffer(msg), asio::as_tuple(asio::use_awaitable));
+      (void)n;
+      if (ec) break;
+      continue;
+    }
+    // The reader sees the peer's close reply (or the 5 s deadline) and ends
+    // the session; closing the socket here could reset unread data.
+    co_await ws_.async_close(*closeReason_, asio::as_tuple(asio::use_awaitable));
+    co_return;
+  }
+  if (!done_) {  // the write failed: the connection is gone, stop the reader too
+    done_ = true;
+    boost::system::error_code ignore;
+    beast::get_lowest_layer(ws_).socket().close(ignore);
+  }
+}
+
+}  // namespace aion::gateway

@@ -1,0 +1,62 @@
+#pragma once
+// GET /v1/ws: JSON messages over one WebSocket (docs/api.md#websocket).
+// Client: auth, submit, subscribe (with replay from a sequence number),
+// unsubscribe, ping. Server: authenticated, submitted, subscribed, event,
+// unsubscribed, pong, error. One strand per connection runs three
+// coroutines: reader, writer, and an event pump that re-reads the store after
+// bus notifications (so events arrive in order, without gaps). The outgoing
+// queue is bounded: a reader too slow to keep up is disconnected with close
+// code 1008 and a reason, never buffered without limit.
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "gateway/gateway_http.h"
+
+namespace aion::gateway {
+
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  //! Over the HTTP session's stream, which keeps owning the socket.
+  using Socket = boost::beast::websocket::stream<boost::beast::tcp_stream&>;
+
+  WsSession(GatewayDeps d, GatewayOptions o, boost::beast::tcp_stream& stream,
+            std::optional<Principal> who);
+  //! Completes the upgrade of `req`, then serves until either side closes.
+  boost::asio::awaitable<void> run(const http::Request& req);
+
+ private:
+  struct Sub {
+    int64_t lastSeq = 0;
+    bool dirty = true;
+    std::unique_ptr<events::EventBus::Subscription> live;
+  };
+
+  boost::asio::awaitable<void> readLoop();
+  boost::asio::awaitable<void> writeLoop();
+  boost::asio::awaitable<void> pumpLoop();
+  boost::asio::awaitable<void> handle(const boost::json::object& msg);
+  boost::asio::awaitable<void> onSubmit(const boost::json::object& msg, const std::string& id);
+  boost::asio::awaitable<void> onSubscribe(const boost::json::object& msg, const std::string& id);
+  void send(boost::json::object msg);
+  void sendError(const Error& e, const std::string& id);
+  //! Sends what is queued (unless `dropQueued`), then a close frame.
+  void closeWith(boost::beast::websocket::close_code code, std::string reason,
+                 bool dropQueued = false);
+  void wake(boost::asio::steady_timer& t) { t.cancel(); }
+
+  GatewayDeps d_;
+  GatewayOptions o_;
+  Socket ws_;
+  std::optional<Principal> who_;
+  boost::asio::steady_timer writeWake_;
+  boost::asio::steady_timer pumpWake_;
+  std::deque<std::string> out_;
+  size_t outBytes_ = 0;
+  std::optional<boost::beast::websocket::close_reason> closeReason_;
+  bool done_ = false;
+  std::map<std::string, Sub> subs_;
+};
+
+}  // namespace aion::gateway
