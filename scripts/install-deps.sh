@@ -28,7 +28,7 @@ if ((${#missing[@]})); then
 fi
 
 # The e2e suite runs on whichever python3 is first on PATH (it may not be Debian's).
-for mod in pytest:pytest websocket:websocket-client; do
+for mod in pytest:pytest websocket:websocket-client openai:openai; do
   if ! python3 -c "import ${mod%%:*}" >/dev/null 2>&1; then
     log "pip install ${mod#*:}"
     python3 -m pip install -q "${mod#*:}"

@@ -8,6 +8,8 @@
 
 #include "common/digest.h"
 #include "common/ids.h"
+#include "gateway/openai_http.h"
+#include "gateway/route_guard.h"
 #include "gateway/task_codec.h"
 #include "gateway/ws_session.h"
 #include "http/handler_util.h"
@@ -24,75 +26,6 @@ using Reply = asio::awaitable<std::optional<Response>>;
 namespace {
 
 constexpr size_t kEventBatch = 200;
-
-Response errorOf(const Error& e, const Exchange& ex) {
-  return http::errorResponse(e, ex.requestId);
-}
-
-// Writes raw bytes of a streaming response, bounded by the write timeout.
-asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
-  ex.stream.expires_after(ex.limits.writeTimeout);
-  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data),
-                                            asio::as_tuple(asio::use_awaitable));
-  ex.stream.expires_never();
-  co_return !ec;
-}
-
-void setRateHeaders(Response& r, const RateDecision& d) {
-  r.set("RateLimit-Limit", std::to_string(d.limit));
-  r.set("RateLimit-Remaining", std::to_string(d.remaining));
-  r.set("RateLimit-Reset", std::to_string(d.resetSeconds));
-}
-
-using AuthedHandler =
-    std::function<asio::awaitable<std::optional<Response>>(Exchange&, const Principal&)>;
-
-// Calls `f` in place, or on the blocking pool when the engine behind it does
-// network I/O (Redis), so I/O threads never wait on the network.
-template <typename F>
-asio::awaitable<std::invoke_result_t<F>> engineCall(const GatewayDeps& d, bool blocking, F f) {
-  if (!blocking) co_return f();
-  co_return co_await http::offload(d.blocking, std::move(f));
-}
-
-Response tooMany(const RateDecision& dec, std::chrono::seconds window, const std::string& what,
-                 const Exchange& ex) {
-  auto r = errorOf(Error(ErrorCode::kRateLimited, "rate limit exceeded for this " + what,
-                         {{"limit", dec.limit},
-                          {"windowSeconds", window.count()},
-                          {"retryAfterSeconds", dec.resetSeconds}}),
-                   ex);
-  setRateHeaders(r, dec);
-  return r;
-}
-
-// Per-IP limit (before auth, so key guessing is limited too), authentication,
-// per-key limit, then the handler; RateLimit-* headers on the answer.
-http::Handler guarded(GatewayDeps d, GatewayOptions o, AuthedHandler h) {
-  return [d, o, h = std::move(h)](Exchange& ex) -> Reply {
-    std::optional<RateDecision> shown;
-    bool slow = d.limiter.blocking();
-    if (o.ratePerIp) {
-      std::string bucket = "ip:" + ex.remote;
-      auto dec = co_await engineCall(
-          d, slow, [&] { return d.limiter.hit(bucket, o.ratePerIp, o.rateWindow); });
-      if (!dec.allowed) co_return tooMany(dec, o.rateWindow, "client address", ex);
-      shown = dec;
-    }
-    auto who = http::principalOf(d.keys, ex.req);
-    if (!who) co_return errorOf(who.error(), ex);
-    if (o.ratePerKey) {
-      std::string bucket = "key:" + who->keyId;
-      auto dec = co_await engineCall(
-          d, slow, [&] { return d.limiter.hit(bucket, o.ratePerKey, o.rateWindow); });
-      if (!dec.allowed) co_return tooMany(dec, o.rateWindow, "API key", ex);
-      if (!shown || dec.remaining < shown->remaining) shown = dec;
-    }
-    auto r = co_await h(ex, *who);
-    if (r && shown) setRateHeaders(*r, *shown);
-    co_return r;
-  };
-}
 
 Result<std::string> idempotencyKey(const http::Request& req) {
   std::string_view k = req["Idempotency-Key"];
@@ -326,6 +259,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     co_await session->run(ex.req);
     co_return std::nullopt;
   });
+  addOpenAiRoutes(routes, d, opts);
   return routes;
 }
 
