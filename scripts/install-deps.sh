@@ -35,6 +35,12 @@ for mod in pytest:pytest websocket:websocket-client openai:openai; do
   fi
 done
 
+# grpcurl for the gRPC e2e tests (and the seed's example), pinned.
+if [[ ! -x "$(go env GOPATH)/bin/grpcurl" ]]; then
+  log "go install grpcurl"
+  go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.1
+fi
+
 # wasmtime C API: built once per pinned version into a cache outside the tree.
 wasmtime_dir="$(wasmtime_cache_dir)"
 if [[ ! -f "$wasmtime_dir/lib/libwasmtime.a" ]]; then

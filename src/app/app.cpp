@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "control/control_http.h"
 #include "gateway/gateway_http.h"
+#include "gateway/grpc_service.h"
 #include "gateway/redis_limits.h"
 
 namespace aion::app {
@@ -15,6 +16,7 @@ App::App(Config cfg)
     : cfg_(std::move(cfg)), blocking_(static_cast<size_t>(std::max(2, cfg_.workers))) {}
 
 App::~App() {
+  if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (gateway_) gateway_->stop();
   if (controlHttp_) controlHttp_->stop();
   ioc_.stop();
@@ -72,13 +74,14 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
         nowMs, c.idempotencyTtl, c.idempotencyMaxKeys);
   }
   gateway::RateLimiter& limiter = app->limiter_ ? *app->limiter_ : *app->localLimiter_;
-  auto gwRoutes = gateway::gatewayRoutes(
-      {*app->control_, *app->keys_, app->blocking_, app->metrics_, limiter, *app->idempotency_},
-      {.sseHeartbeat = c.sseHeartbeat,
-       .ratePerKey = c.rateLimitPerKey,
-       .ratePerIp = c.rateLimitPerIp,
-       .rateWindow = c.rateLimitWindow,
-       .wsMaxQueuedBytes = c.wsMaxQueuedBytes});
+  gateway::GatewayDeps gwDeps{*app->control_, *app->keys_, app->blocking_,
+                              app->metrics_,  limiter,     *app->idempotency_};
+  gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
+                                 .ratePerKey = c.rateLimitPerKey,
+                                 .ratePerIp = c.rateLimitPerIp,
+                                 .rateWindow = c.rateLimitWindow,
+                                 .wsMaxQueuedBytes = c.wsMaxQueuedBytes};
+  auto gwRoutes = gateway::gatewayRoutes(gwDeps, gwOpts);
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_);
   auto ctlRoutes =
@@ -92,6 +95,13 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   auto cp = app->controlHttp_->listen(c.bindAddress, c.controlPort);
   if (!cp) return std::unexpected(Errors{"AION_CONTROL_PORT: " + cp.error().message});
   app->gatewayPort_ = *gp;
+  app->grpcService_ = std::make_unique<gateway::GrpcTasksService>(gwDeps, gwOpts);
+  int grpcPort = c.grpcPort;
+  app->grpc_ = gateway::startGrpcServer(*app->grpcService_, c.bindAddress, grpcPort);
+  if (!app->grpc_ || grpcPort == 0)
+    return std::unexpected(Errors{"AION_GATEWAY_GRPC_PORT: cannot listen on " + c.bindAddress +
+                                  ":" + std::to_string(c.grpcPort)});
+  app->grpcPort_ = static_cast<uint16_t>(grpcPort);
   app->controlPort_ = *cp;
   return app;
 }
@@ -110,6 +120,7 @@ int App::run() {
   for (int i = 1; i < cfg_.ioThreads; ++i) threads.emplace_back([this] { ioc_.run(); });
   ioc_.run();
   for (auto& t : threads) t.join();
+  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   control_->stop();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "auth/api_keys.h"
 #include "control/control_service.h"
 #include "events/event_bus.h"
+#include "gateway/grpc_service.h"
 #include "gateway/idempotency.h"
 #include "gateway/rate_limiter.h"
 #include "http/server.h"
@@ -27,6 +28,7 @@ class App {
   int run();
   uint16_t gatewayPort() const { return gatewayPort_; }
   uint16_t controlPort() const { return controlPort_; }
+  uint16_t grpcPort() const { return grpcPort_; }
 
  private:
   explicit App(Config cfg);
@@ -46,8 +48,11 @@ class App {
   boost::asio::io_context ioc_;
   std::unique_ptr<http::Server> gateway_;
   std::unique_ptr<http::Server> controlHttp_;
+  std::unique_ptr<gateway::GrpcTasksService> grpcService_;
+  std::unique_ptr<grpc::Server> grpc_;
   uint16_t gatewayPort_ = 0;
   uint16_t controlPort_ = 0;
+  uint16_t grpcPort_ = 0;
 };
 
 }  // namespace aion::app

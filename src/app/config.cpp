@@ -48,6 +48,8 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   if (!(s = readInt<uint16_t>(env, "AION_CONTROL_PORT", 0, 65535, c.controlPort)))
     return std::unexpected(s.error());
+  if (!(s = readInt<int>(env, "AION_GATEWAY_GRPC_PORT", 0, 65535, c.grpcPort)))
+    return std::unexpected(s.error());
   if (!(s = readInt<int>(env, "AION_WORKERS", 1, 256, c.workers)))
     return std::unexpected(s.error());
   if (!(s = readInt<int>(env, "AION_IO_THREADS", 1, 64, c.ioThreads)))

@@ -17,6 +17,7 @@ namespace aion::app {
 struct Config {
   uint16_t gatewayPort = 8080;
   uint16_t controlPort = 8000;
+  int grpcPort = 50051;
   std::string bindAddress = "0.0.0.0";
   std::vector<auth::ApiKey> apiKeys;
   auth::TenancyMode tenancy = auth::TenancyMode::kSingle;

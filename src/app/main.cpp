@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
   auto host = hostFor(cfg->bindAddress);
   std::cout << "aiond ready (embedded profile)\n"
             << "  gateway  http://" << host << ":" << (*app)->gatewayPort() << "\n"
+            << "  grpc     " << host << ":" << (*app)->grpcPort()
+            << " (aion.v1.AionTasks, reflection on)\n"
             << "  control  http://" << host << ":" << (*app)->controlPort() << "\n"
             << std::flush;
   return (*app)->run();

@@ -99,6 +99,7 @@ class Aiond:
         self.proc = None
         self.gw_port = None
         self.ctl_port = None
+        self.grpc_port = None
         self.log_path = tmp / "aiond.log"
 
     def env(self):
@@ -106,6 +107,7 @@ class Aiond:
         e.update({
             "AION_GATEWAY_PORT": str(self.gw_port),
             "AION_CONTROL_PORT": str(self.ctl_port),
+            "AION_GATEWAY_GRPC_PORT": str(self.grpc_port or 0),
             "AION_BIND_ADDRESS": "127.0.0.1",
             "AION_GATEWAY_API_KEYS": KEYS,
             "AION_POLICY_DIR": str(self.policy_dir),
@@ -118,7 +120,7 @@ class Aiond:
 
     def start(self, timeout=20):
         if self.gw_port is None:
-            self.gw_port, self.ctl_port = free_port(), free_port()
+            self.gw_port, self.ctl_port, self.grpc_port = free_port(), free_port(), free_port()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(AIOND)], env=self.env(), stdout=subprocess.PIPE, stderr=log)
         deadline = time.time() + timeout
