@@ -74,8 +74,9 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
         nowMs, c.idempotencyTtl, c.idempotencyMaxKeys);
   }
   gateway::RateLimiter& limiter = app->limiter_ ? *app->limiter_ : *app->localLimiter_;
-  gateway::GatewayDeps gwDeps{*app->control_, *app->keys_, app->blocking_,
-                              app->metrics_,  limiter,     *app->idempotency_};
+  app->streams_ = std::make_unique<gateway::StreamSlots>(c.maxStreams, app->metrics_.openStreams());
+  gateway::GatewayDeps gwDeps{*app->control_, *app->keys_,        app->blocking_, app->metrics_,
+                              limiter,        *app->idempotency_, *app->streams_};
   gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
                                  .ratePerKey = c.rateLimitPerKey,
                                  .ratePerIp = c.rateLimitPerIp,

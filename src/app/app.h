@@ -44,6 +44,7 @@ class App {
   std::unique_ptr<redis::RedisClient> redis_;
   std::unique_ptr<gateway::RateLimiter> limiter_;
   std::unique_ptr<gateway::IdempotencyStore> idempotency_;
+  std::unique_ptr<gateway::StreamSlots> streams_;
   boost::asio::thread_pool blocking_;
   boost::asio::io_context ioc_;
   std::unique_ptr<http::Server> gateway_;

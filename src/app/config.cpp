@@ -62,6 +62,8 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   if (!(s = readInt<size_t>(env, "AION_MAX_CONNECTIONS", 1, 1000000, c.maxConnections)))
     return std::unexpected(s.error());
+  if (!(s = readInt<size_t>(env, "AION_MAX_STREAMS", 1, 1000000, c.maxStreams)))
+    return std::unexpected(s.error());
   if (!(s = readMs(env, "AION_READ_TIMEOUT_MS", 100, 3600000, c.readTimeout)))
     return std::unexpected(s.error());
   if (!(s = readMs(env, "AION_SSE_HEARTBEAT_MS", 100, 3600000, c.sseHeartbeat)))

@@ -33,6 +33,7 @@ struct Config {
   std::chrono::milliseconds readTimeout{10000};
   std::chrono::milliseconds sseHeartbeat{15000};
   size_t maxConnections = 4096;
+  size_t maxStreams = 1024;
   uint64_t rateLimitPerKey = 0;  // 0: no limit
   uint64_t rateLimitPerIp = 0;
   std::chrono::seconds rateLimitWindow{60};

@@ -27,6 +27,12 @@ namespace {
 
 constexpr size_t kEventBatch = 200;
 
+Error tooManyStreams(const GatewayDeps& d) {
+  return Error(ErrorCode::kUnavailable,
+               "too many open streams (" + std::to_string(d.streams.max()) + "); retry later",
+               {{"retryAfterSeconds", 1}});
+}
+
 Result<std::string> idempotencyKey(const http::Request& req) {
   std::string_view k = req["Idempotency-Key"];
   if (k.empty()) return std::string();
@@ -186,11 +192,8 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           pending->store(true);
           asio::post(exec, [timer] { timer->cancel(); });
         });
-        d.metrics.openStreams().Increment();
-        struct Gauge {
-          telemetry::Metrics& m;
-          ~Gauge() { m.openStreams().Decrement(); }
-        } gauge{d.metrics};
+        auto slot = d.streams.acquire();
+        if (!slot) co_return errorOf(tooManyStreams(d), ex);
 
         auto write = [&ex](std::string data) { return writeAll(ex, std::move(data)); };
         std::string head =
@@ -255,6 +258,8 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
       if (!p) co_return errorOf(p.error(), ex);
       who = *p;
     }
+    auto slot = d.streams.acquire();
+    if (!slot) co_return errorOf(tooManyStreams(d), ex);
     auto session = std::make_shared<WsSession>(d, opts, ex.stream, who);
     co_await session->run(ex.req);
     co_return std::nullopt;

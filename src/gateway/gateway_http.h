@@ -7,6 +7,7 @@
 #include "control/control_api.h"
 #include "gateway/idempotency.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/stream_slots.h"
 #include "http/server.h"
 
 namespace aion::gateway {
@@ -28,6 +29,7 @@ struct GatewayDeps {
   telemetry::Metrics& metrics;
   RateLimiter& limiter;
   IdempotencyStore& idempotency;
+  StreamSlots& streams;  // open SSE + WebSocket streams
 };
 
 http::Routes gatewayRoutes(GatewayDeps deps, GatewayOptions opts);

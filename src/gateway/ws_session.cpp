@@ -40,7 +40,6 @@ asio::awaitable<void> WsSession::run(const http::Request& req) {
   beast::get_lowest_layer(ws_).expires_never();
   auto [ec] = co_await ws_.async_accept(req, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return;
-  d_.metrics.openStreams().Increment();
   auto self = shared_from_this();
   asio::co_spawn(ws_.get_executor(), self->writeLoop(), asio::detached);
   asio::co_spawn(ws_.get_executor(), self->pumpLoop(), asio::detached);
@@ -53,7 +52,6 @@ asio::awaitable<void> WsSession::run(const http::Request& req) {
   subs_.clear();
   wake(writeWake_);
   wake(pumpWake_);
-  d_.metrics.openStreams().Decrement();
 }
 
 asio::awaitable<void> WsSession::readLoop() {

@@ -92,3 +92,36 @@ def test_misbehaving_module_fails_its_task_only(aiond, what, code, needle):
     ok = aiond.submit("summarize", {"text": "The host is fine."}).json["taskId"]
     assert aiond.wait(ok)["status"] == "succeeded"
     assert aiond.request("GET", "/readyz").status == 200
+
+
+def test_open_streams_are_capped(make_aiond):
+    import websocket
+    a = make_aiond({"AION_MAX_STREAMS": "2", "AION_WORKERS": "1", "AION_SSE_HEARTBEAT_MS": "100"}).start()
+    a.submit("spin", {"ms": 3000})
+    tid = a.submit("spin", {"ms": 10}).json["taskId"]  # queued: its stream stays open
+    held = []
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", a.gw_port), timeout=5)
+        s.sendall(f"GET /v1/stream/{tid} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n".encode())
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
+        held.append(s)
+    r = a.request("GET", f"/v1/stream/{tid}")
+    assert r.status == 503 and r.headers["retry-after"] == "1" and "too many open streams" in r.json["error"]["message"]
+    try:
+        websocket.create_connection(f"ws://127.0.0.1:{a.gw_port}/v1/ws", header=["X-API-Key: demo-key"], timeout=5)
+        assert False, "upgrade should be refused"
+    except websocket.WebSocketBadStatusException as e:
+        assert e.status_code == 503
+    held.pop().close()  # the server notices at its next heartbeat write and frees the slot
+    deadline, status = time.time() + 10, None
+    while time.time() < deadline:
+        s = socket.create_connection(("127.0.0.1", a.gw_port), timeout=5)
+        s.sendall(f"GET /v1/stream/{tid} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n".encode())
+        status = s.recv(12)
+        s.close()
+        if status == b"HTTP/1.1 200":
+            break
+        time.sleep(0.1)
+    assert status == b"HTTP/1.1 200"
+    for s in held:
+        s.close()
