@@ -52,6 +52,20 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   if (auto r = app->control_->recover(); !r)
     return std::unexpected(Errors{"recovery failed: " + r.error().message});
 
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  auto grpcCreds = grpc::InsecureServerCredentials();
+  if (c.tls) {
+    auto m = http::loadServerTls(*c.tls);
+    if (!m) return std::unexpected(Errors{m.error().message});
+    tls = m->context;
+    grpc::SslServerCredentialsOptions o(
+        c.tls->clientCa ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                        : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    o.pem_key_cert_pairs.push_back({m->keyPem, m->certPem});
+    o.pem_root_certs = m->clientCaPem;
+    grpcCreds = grpc::SslServerCredentials(o);
+  }
+
   app->keys_ = std::make_unique<auth::KeyRing>(c.apiKeys, c.tenancy);
   http::Limits limits;
   limits.maxBodyBytes = c.maxBodyBytes;
@@ -84,12 +98,12 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
                                  .wsMaxQueuedBytes = c.wsMaxQueuedBytes};
   auto gwRoutes = gateway::gatewayRoutes(gwDeps, gwOpts);
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
-                                                 app->metrics_);
+                                                 app->metrics_, tls);
   auto ctlRoutes =
       control::controlRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_,
                               [m = &app->modules_] { return m->describe(); }});
   app->controlHttp_ = std::make_unique<http::Server>(app->ioc_, "control", limits,
-                                                     std::move(ctlRoutes), app->metrics_);
+                                                     std::move(ctlRoutes), app->metrics_, tls);
 
   auto gp = app->gateway_->listen(c.bindAddress, c.gatewayPort);
   if (!gp) return std::unexpected(Errors{"AION_GATEWAY_PORT: " + gp.error().message});
@@ -98,7 +112,7 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   app->gatewayPort_ = *gp;
   app->grpcService_ = std::make_unique<gateway::GrpcTasksService>(gwDeps, gwOpts);
   int grpcPort = c.grpcPort;
-  app->grpc_ = gateway::startGrpcServer(*app->grpcService_, c.bindAddress, grpcPort);
+  app->grpc_ = gateway::startGrpcServer(*app->grpcService_, c.bindAddress, grpcPort, grpcCreds);
   if (!app->grpc_ || grpcPort == 0)
     return std::unexpected(Errors{"AION_GATEWAY_GRPC_PORT: cannot listen on " + c.bindAddress +
                                   ":" + std::to_string(c.grpcPort)});

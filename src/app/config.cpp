@@ -94,6 +94,21 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     if (!u) return fail(ErrorCode::kInvalidRequest, "AION_CONTROL_REDIS_URL: " + u.error().message);
     c.redisUrl = *u;
   }
+  {
+    auto cert = env("AION_TLS_CERT"), key = env("AION_TLS_KEY"), ca = env("AION_TLS_CLIENT_CA");
+    bool hasCert = cert && !cert->empty(), hasKey = key && !key->empty();
+    if (hasCert != hasKey)
+      return fail(ErrorCode::kInvalidRequest,
+                  std::string(hasCert ? "AION_TLS_KEY" : "AION_TLS_CERT") +
+                      ": set both AION_TLS_CERT and AION_TLS_KEY, or neither");
+    if (ca && !ca->empty() && !hasCert)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_TLS_CLIENT_CA: needs AION_TLS_CERT and AION_TLS_KEY");
+    if (hasCert) {
+      c.tls = http::TlsFiles{*cert, *key, {}};
+      if (ca && !ca->empty()) c.tls->clientCa = *ca;
+    }
+  }
   if (auto v = env("AION_GATEWAY_API_KEYS"); v && !v->empty()) {
     auto keys = auth::parseApiKeys(*v);
     if (!keys)

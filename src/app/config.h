@@ -10,6 +10,7 @@
 
 #include "auth/api_keys.h"
 #include "common/error.h"
+#include "http/tls.h"
 #include "redis/redis_client.h"
 
 namespace aion::app {
@@ -40,6 +41,7 @@ struct Config {
   std::chrono::seconds idempotencyTtl{86400};
   size_t idempotencyMaxKeys = 100000;
   size_t wsMaxQueuedBytes = 1 << 20;
+  std::optional<http::TlsFiles> tls;        // AION_TLS_CERT + AION_TLS_KEY: HTTPS and gRPC over TLS
   std::optional<redis::RedisUrl> redisUrl;  // AION_CONTROL_REDIS_URL: shared limits and idempotency
 };
 

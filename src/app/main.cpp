@@ -72,11 +72,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto host = hostFor(cfg->bindAddress);
+  const char* scheme = cfg->tls ? "https://" : "http://";
   std::cout << "aiond ready (embedded profile)\n"
-            << "  gateway  http://" << host << ":" << (*app)->gatewayPort() << "\n"
-            << "  grpc     " << host << ":" << (*app)->grpcPort()
+            << "  gateway  " << scheme << host << ":" << (*app)->gatewayPort() << "\n"
+            << "  grpc     " << host << ":" << (*app)->grpcPort() << (cfg->tls ? " TLS" : "")
             << " (aion.v1.AionTasks, reflection on)\n"
-            << "  control  http://" << host << ":" << (*app)->controlPort() << "\n"
+            << "  control  " << scheme << host << ":" << (*app)->controlPort() << "\n"
             << std::flush;
   return (*app)->run();
 }

@@ -401,11 +401,11 @@ grpc::ServerWriteReactor<v1::Event>* GrpcTasksService::Stream(grpc::CallbackServ
 }
 
 std::unique_ptr<grpc::Server> startGrpcServer(GrpcTasksService& service, const std::string& address,
-                                              int& port) {
+                                              int& port,
+                                              std::shared_ptr<grpc::ServerCredentials> creds) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder b;
-  b.AddListeningPort(address + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
-                     &port);
+  b.AddListeningPort(address + ":" + std::to_string(port), std::move(creds), &port);
   b.RegisterService(&service);
   b.SetMaxReceiveMessageSize(4 << 20);
   return b.BuildAndStart();

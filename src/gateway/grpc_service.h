@@ -41,8 +41,10 @@ class GrpcTasksService final : public aion::v1::AionTasks::CallbackService {
 //! The gRPC status for an aionOS error.
 grpc::Status toGrpcStatus(const Error& e);
 
-//! Starts the gRPC server; returns the bound port through `port`.
+//! Starts the gRPC server with `creds` (insecure or TLS); returns the bound
+//! port through `port`.
 std::unique_ptr<grpc::Server> startGrpcServer(GrpcTasksService& service, const std::string& address,
-                                              int& port);
+                                              int& port,
+                                              std::shared_ptr<grpc::ServerCredentials> creds);
 
 }  // namespace aion::gateway

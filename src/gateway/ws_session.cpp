@@ -22,7 +22,7 @@ std::string stringField(const json::object& o, const char* key) {
 
 }  // namespace
 
-WsSession::WsSession(GatewayDeps d, GatewayOptions o, beast::tcp_stream& stream,
+WsSession::WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream,
                      std::optional<Principal> who)
     : d_(d),
       o_(o),

@@ -19,10 +19,9 @@ namespace aion::gateway {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   //! Over the HTTP session's stream, which keeps owning the socket.
-  using Socket = boost::beast::websocket::stream<boost::beast::tcp_stream&>;
+  using Socket = boost::beast::websocket::stream<http::Stream&>;
 
-  WsSession(GatewayDeps d, GatewayOptions o, boost::beast::tcp_stream& stream,
-            std::optional<Principal> who);
+  WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream, std::optional<Principal> who);
   //! Completes the upgrade of `req`, then serves until either side closes.
   boost::asio::awaitable<void> run(const http::Request& req);
 

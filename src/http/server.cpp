@@ -127,12 +127,13 @@ Response errorResponse(const Error& e, const std::string& requestId) {
 }
 
 Server::Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes,
-               telemetry::Metrics& metrics)
+               telemetry::Metrics& metrics, std::shared_ptr<asio::ssl::context> tls)
     : ioc_(ioc),
       name_(std::move(name)),
       limits_(limits),
       routes_(std::move(routes)),
       metrics_(metrics),
+      tls_(std::move(tls)),
       acceptor_(ioc) {}
 
 Result<uint16_t> Server::listen(const std::string& address, uint16_t port) {
@@ -206,8 +207,11 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
   boost::system::error_code ec;
   std::string remote;
   if (auto ep = socket.remote_endpoint(ec); !ec) remote = ep.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  beast::tcp_stream tcp(std::move(socket));
+  std::optional<Stream> maybe = co_await secure(std::move(tcp), buffer);
+  if (!maybe) co_return;
+  Stream& stream = *maybe;
   bool first = true;
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -248,7 +252,8 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     const Request& req = parser.get();
     std::string_view target = req.target();
     auto qpos = target.find('?');
-    Exchange ex{req, target.substr(0, qpos), {}, {}, remote, rid, stream, limits_};
+    Exchange ex{req,    target.substr(0, qpos),  {},     {}, remote, rid,
+                stream, stream.tls() != nullptr, limits_};
     if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
     auto m = routes_.match(req.method(), ex.path);
     ex.params = m.params;
@@ -268,8 +273,42 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     metrics_.httpRequest(name_, label, res.result_int(), secs);
     if (wec || !keep) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.close();
+  if (auto* t = stream.tls()) {
+    stream.expires_after(std::chrono::seconds(2));
+    co_await t->async_shutdown(asio::as_tuple(asio::use_awaitable));
+  } else {
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+  stream.tcp().close();
+}
+
+asio::awaitable<std::optional<Stream>> Server::secure(beast::tcp_stream tcp,
+                                                      beast::flat_buffer& buffer) {
+  if (!tls_) co_return std::optional<Stream>(std::in_place, std::move(tcp));
+  tcp.expires_after(limits_.readTimeout);
+  auto [dec, isTls] =
+      co_await beast::async_detect_ssl(tcp, buffer, asio::as_tuple(asio::use_awaitable));
+  if (dec) co_return std::nullopt;
+  if (!isTls) {
+    // Someone spoke plain HTTP to an HTTPS port: say so instead of a TLS alert.
+    auto r = rejectUnparsed(
+        Error(ErrorCode::kInvalidRequest, "this port serves HTTPS only; use https://"),
+        newRequestId());
+    co_await bhttp::async_write(tcp, r, asio::as_tuple(asio::use_awaitable));
+    metrics_.httpRequest(name_, "(plain-on-tls)", r.result_int(), 0);
+    boost::system::error_code ec;
+    tcp.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_return std::nullopt;
+  }
+  Stream stream(std::move(tcp), *tls_);
+  auto [hec, used] = co_await stream.tls()->async_handshake(
+      asio::ssl::stream_base::server, buffer.data(), asio::as_tuple(asio::use_awaitable));
+  if (hec) {
+    spdlog::debug("{}: TLS handshake: {}", name_, hec.message());
+    co_return std::nullopt;
+  }
+  buffer.consume(used);
+  co_return std::optional<Stream>(std::move(stream));
 }
 
 }  // namespace aion::http

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "http/stream.h"
 #include "telemetry/metrics.h"
 
 namespace aion::http {
@@ -40,7 +41,8 @@ struct Exchange {
   std::map<std::string, std::string> params;  // from {name} path segments
   std::string remote;
   std::string requestId;
-  beast::tcp_stream& stream;
+  Stream& stream;
+  bool secure = false;  // arrived over TLS
   const Limits& limits;
 };
 
@@ -73,8 +75,10 @@ class Routes {
 
 class Server {
  public:
+  //! With `tls`, every connection must be HTTPS (a plain request gets a
+  //! 400 saying so).
   Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes,
-         telemetry::Metrics& metrics);
+         telemetry::Metrics& metrics, std::shared_ptr<asio::ssl::context> tls = nullptr);
   //! Binds and starts accepting; returns the bound port (useful with port 0).
   Result<uint16_t> listen(const std::string& address, uint16_t port);
   void stop();
@@ -83,6 +87,9 @@ class Server {
  private:
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  //! The connection's stream: on a TLS listener after detecting and completing
+  //! the handshake; nullopt when the connection is already done.
+  asio::awaitable<std::optional<Stream>> secure(beast::tcp_stream tcp, beast::flat_buffer& buffer);
   asio::awaitable<Response> dispatch(Exchange& ex, const Routes::Match& m, bool& streamed);
 
   asio::io_context& ioc_;
@@ -90,6 +97,7 @@ class Server {
   Limits limits_;
   Routes routes_;
   telemetry::Metrics& metrics_;
+  std::shared_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<std::atomic<size_t>> open_ = std::make_shared<std::atomic<size_t>>(0);
 };

@@ -69,5 +69,26 @@ TEST(Config, BadValuesNameTheVariable) {
   EXPECT_EQ(same.error().message.rfind("AION_CONTROL_PORT:", 0), 0u);
 }
 
+TEST(Config, TlsNeedsCertAndKeyTogether) {
+  auto c = load({{"AION_TLS_CERT", "/c.pem"}, {"AION_TLS_KEY", "/k.pem"}});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->tls);
+  EXPECT_EQ(c->tls->cert, "/c.pem");
+  EXPECT_FALSE(c->tls->clientCa);
+  EXPECT_FALSE(load({})->tls);
+  auto onlyCert = load({{"AION_TLS_CERT", "/c.pem"}});
+  ASSERT_FALSE(onlyCert);
+  EXPECT_EQ(onlyCert.error().message.rfind("AION_TLS_KEY:", 0), 0u);
+  auto onlyKey = load({{"AION_TLS_KEY", "/k.pem"}});
+  ASSERT_FALSE(onlyKey);
+  EXPECT_EQ(onlyKey.error().message.rfind("AION_TLS_CERT:", 0), 0u);
+  auto caAlone = load({{"AION_TLS_CLIENT_CA", "/ca.pem"}});
+  ASSERT_FALSE(caAlone);
+  EXPECT_EQ(caAlone.error().message.rfind("AION_TLS_CLIENT_CA:", 0), 0u);
+  auto mtls =
+      load({{"AION_TLS_CERT", "/c"}, {"AION_TLS_KEY", "/k"}, {"AION_TLS_CLIENT_CA", "/ca"}});
+  ASSERT_TRUE(mtls && mtls->tls->clientCa);
+}
+
 }  // namespace
 }  // namespace aion::app
