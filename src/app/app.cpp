@@ -36,13 +36,18 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db");
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
+  auto ledger = store::SqliteLedger::open(c.dataDir / "aion.db");
+  if (!ledger) return std::unexpected(Errors{"AION_DATA_DIR: " + ledger.error().message});
+  app->ledger_ = std::move(*ledger);
+  app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);
 
   control::ControlService::Options opts;
   opts.policyDir = c.policyDir;
   opts.loadOptions.moduleDir = c.moduleDir;
   opts.orchestrator = {.workers = c.workers, .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
-      {*app->store_, app->modules_, app->bus_, app->metrics_}, opts);
+      {*app->store_, app->modules_, *app->providers_, *app->ledger_, app->bus_, app->metrics_},
+      opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
     for (auto& e : svc.error()) errs.push_back("  " + e);

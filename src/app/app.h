@@ -12,6 +12,8 @@
 #include "gateway/rate_limiter.h"
 #include "http/server.h"
 #include "modhost/wasm_host.h"
+#include "providers/hub.h"
+#include "store/sqlite_ledger.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
 
@@ -38,6 +40,8 @@ class App {
   std::unique_ptr<store::SqliteTaskStore> store_;
   events::EventBus bus_;
   modhost::WasmModuleHost modules_;
+  std::unique_ptr<store::SqliteLedger> ledger_;
+  std::unique_ptr<providers::ProviderHub> providers_;
   std::unique_ptr<control::ControlService> control_;
   std::unique_ptr<auth::KeyRing> keys_;
   std::unique_ptr<gateway::InProcessRateLimiter> localLimiter_;

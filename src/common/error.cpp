@@ -36,6 +36,10 @@ std::string_view errorCodeName(ErrorCode c) {
       return "canceled";
     case ErrorCode::kModuleFailed:
       return "module_failed";
+    case ErrorCode::kProviderError:
+      return "provider_error";
+    case ErrorCode::kBudgetExceeded:
+      return "budget_exceeded";
     case ErrorCode::kInterrupted:
       return "interrupted";
     case ErrorCode::kInternal:
@@ -74,7 +78,10 @@ int httpStatus(ErrorCode c) {
     case ErrorCode::kTimeout:
       return 504;
     case ErrorCode::kModuleFailed:
+    case ErrorCode::kProviderError:
       return 502;
+    case ErrorCode::kBudgetExceeded:
+      return 402;
     case ErrorCode::kInterrupted:
     case ErrorCode::kInternal:
       return 500;

@@ -25,6 +25,8 @@ enum class ErrorCode {
   kTimeout,          // 504 for sync paths; tasks record it as their error
   kCanceled,         // 409 for sync paths; tasks record it
   kModuleFailed,     // 502: the module ran and failed
+  kProviderError,    // 502: the model provider answered with an error or garbage
+  kBudgetExceeded,   // 402: the spend would pass a budget
   kInterrupted,      // the process stopped while the task ran
   kInternal,         // 500
 };

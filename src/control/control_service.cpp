@@ -17,6 +17,7 @@ std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> Control
   auto set = policy::loadPolicyDir(opts.policyDir, opts.loadOptions);
   if (!set) return std::unexpected(set.error());
   if (auto m = deps.modules.load(**set); !m) return std::unexpected(m.error());
+  deps.providers.configure(**set);
   return std::unique_ptr<ControlService>(new ControlService(deps, std::move(opts), *set));
 }
 
@@ -25,7 +26,9 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
       opts_(std::move(opts)),
       policies_(std::make_unique<PolicyStore>(std::move(initial))) {
   orchestrator_ = std::make_unique<Orchestrator>(
-      Orchestrator::Deps{d_.store, d_.modules, d_.bus, d_.metrics, latency_}, opts_.orchestrator);
+      Orchestrator::Deps{d_.store, d_.modules, d_.providers, d_.ledger, d_.bus, d_.metrics,
+                         latency_, *policies_},
+      opts_.orchestrator);
 }
 
 ControlService::~ControlService() {
@@ -37,6 +40,8 @@ void ControlService::stop() {
 }
 
 Status ControlService::recover() {
+  // No model call is in flight at start-up: reservations left by a crash go.
+  if (auto st = d_.ledger.releaseAll(); !st) return st;
   auto tasks = d_.store.unfinished();
   if (!tasks) return std::unexpected(tasks.error());
   size_t requeued = 0, failed = 0;
@@ -106,8 +111,8 @@ Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy
   }
   router::LiveState live;
   live.latency = latency_.snapshot();
-  for (auto& [name, p] : ps.providers)
-    live.unavailable[name] = "provider clients are not available in this build";
+  live.unavailable = d_.providers.unavailableProviders();
+  live.unavailableModels = d_.providers.unavailableModels();
   return router::decide({.tenant = req.principal.tenant,
                          .intent = req.intent,
                          .paramsBytes = paramsBytes,
@@ -227,6 +232,7 @@ Result<json::object> ControlService::reloadPolicies() {
                 {{"errors", list}, {"digest", policies_->current()->digest}});
   }
   auto previous = policies_->current()->digest;
+  d_.providers.configure(**set);
   policies_->swap(*set);
   d_.metrics.policyReload(true);
   spdlog::info("policies reloaded: {} -> {}", previous, (*set)->digest);

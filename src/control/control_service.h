@@ -8,6 +8,8 @@
 #include "control/policy_store.h"
 #include "modhost/module_host.h"
 #include "policy/loader.h"
+#include "providers/hub.h"
+#include "store/ledger.h"
 #include "store/task_store.h"
 #include "telemetry/metrics.h"
 
@@ -24,6 +26,8 @@ class ControlService final : public ControlApi {
   struct Deps {
     store::TaskStore& store;
     modhost::ModuleHost& modules;
+    providers::ProviderHub& providers;
+    store::SpendLedger& ledger;
     events::EventBus& bus;
     telemetry::Metrics& metrics;
   };

@@ -114,13 +114,18 @@ void Orchestrator::workerLoop() {
 }
 
 void Orchestrator::finish(const store::Task& task, TaskStatus to, std::vector<EventDraft> evs,
-                          std::optional<json::value> result, std::optional<json::value> error) {
+                          std::optional<json::value> result, std::optional<json::value> error,
+                          const Spend& spend) {
   int64_t now = nowMs();
   evs.push_back(EventDraft{"done", doneData(to, task.createdMs, task.startedMs, now)});
   store::Transition t{.taskId = task.id, .from = store::kActiveMask, .to = to};
   t.finishedMs = now;
   t.result = std::move(result);
   t.error = std::move(error);
+  if (spend.usd > 0 || spend.estimated) {
+    t.costUsd = spend.usd;
+    t.costEstimated = spend.estimated;
+  }
   auto r = transition(t, evs);
   if (!r) spdlog::error("task {}: cannot store final state: {}", task.id, r.error().message);
   if (r && *r)
@@ -192,6 +197,8 @@ void Orchestrator::runTask(const std::string& id) {
   }
 
   std::string input = json::serialize(task.params);
+  Spend spend;
+  bool streamed = false;
   json::array failures;
   std::optional<Error> last;
   size_t n = routes ? routes->size() : 0;
@@ -201,32 +208,38 @@ void Orchestrator::runTask(const std::string& id) {
     std::string target(r.at("target").as_string());
     std::string key = kind + ":" + target;
     int64_t remaining = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
-    Result<modhost::CallResult> out =
+    Result<json::value> out =
         fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
     if (remaining > 0) {
       if (kind == "module") {
-        out = d_.modules.call(target, input,
-                              {.timeoutMs = static_cast<int>(remaining), .cancel = cancel.get()});
-        double ms = out ? out->micros / 1000.0 : 0;
-        d_.metrics.moduleCall(target, out.has_value(), ms / 1000.0);
-        if (out) d_.latency.record(key, ms);
+        auto call = d_.modules.call(
+            target, input, {.timeoutMs = static_cast<int>(remaining), .cancel = cancel.get()});
+        double ms = call ? call->micros / 1000.0 : 0;
+        d_.metrics.moduleCall(target, call.has_value(), ms / 1000.0);
+        if (call) {
+          d_.latency.record(key, ms);
+          out = std::move(call->output);
+        } else {
+          out = std::unexpected(call.error());
+        }
       } else {
-        out = fail(ErrorCode::kUnavailable, "model providers are not available in this build");
+        out = runModel(task, r, i, *cancel, remaining, spend, streamed);
       }
     }
     if (out) {
       finish(task, TaskStatus::kSucceeded,
-             {{"result", json::object{{"route", key}, {"result", out->output}}}}, out->output,
-             std::nullopt);
+             {{"result", json::object{{"route", key}, {"result", *out}}}}, *out, std::nullopt,
+             spend);
       return;
     }
     last = out.error();
     if (last->code == ErrorCode::kCanceled || cancel->load()) {
-      finish(task, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
+      finish(task, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt, spend);
       return;
     }
     bool deadlineHit = task.deadlineMs && nowMs() >= task.deadlineMs;
-    bool retriable = last->code != ErrorCode::kInvalidParams && !deadlineHit;
+    // Text already streamed to the client cannot be taken back: no other route.
+    bool retriable = last->code != ErrorCode::kInvalidParams && !deadlineHit && !streamed;
     json::object attempt{{"route", key}, {"error", errorJson(*last)}};
     if (retriable && i + 1 < n)
       attempt["next"] = std::string(routes->at(i + 1).at("kind").as_string()) + ":" +
@@ -242,7 +255,210 @@ void Orchestrator::runTask(const std::string& id) {
   if (!last) last = Error(ErrorCode::kNoRoute, "the plan has no routes");
   auto err = errorJson(*last);
   if (failures.size() > 1) err["attempts"] = failures;
-  finish(task, TaskStatus::kFailed, {{"error", json::object{{"error", err}}}}, std::nullopt, err);
+  finish(task, TaskStatus::kFailed, {{"error", json::object{{"error", err}}}}, std::nullopt, err,
+         spend);
+}
+
+namespace {
+
+// Chat messages from a task's params: `messages` as given, else one user
+// message from `prompt` or `text`.
+json::array chatMessages(const json::object& params) {
+  if (auto* m = params.if_contains("messages"); m && m->is_array()) {
+    json::array out;
+    for (auto& v : m->as_array()) {
+      if (!v.is_object()) continue;
+      auto& o = v.as_object();
+      json::object msg{{"role", o.contains("role") ? o.at("role") : json::value("user")}};
+      auto* c = o.if_contains("content");
+      if (c && c->is_string()) {
+        msg["content"] = *c;
+      } else if (c && c->is_array()) {  // OpenAI content parts: keep the text ones
+        std::string text;
+        for (auto& part : c->as_array())
+          if (part.is_object())
+            if (auto* t = part.as_object().if_contains("text"); t && t->is_string())
+              text.append(text.empty() ? "" : "\n").append(t->as_string());
+        msg["content"] = text;
+      } else {
+        msg["content"] = "";
+      }
+      out.push_back(std::move(msg));
+    }
+    if (!out.empty()) return out;
+  }
+  for (const char* k : {"prompt", "text"})
+    if (auto* t = params.if_contains(k); t && t->is_string())
+      return {json::object{{"role", "user"}, {"content", *t}}};
+  return {json::object{{"role", "user"}, {"content", json::serialize(params)}}};
+}
+
+double number(const json::object& o, std::string_view k, double dflt = 0) {
+  auto* v = o.if_contains(k);
+  if (!v) return dflt;
+  if (v->is_double()) return v->as_double();
+  if (v->is_int64()) return static_cast<double>(v->as_int64());
+  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
+  return dflt;
+}
+
+std::vector<store::BudgetScope> budgetScopes(const policy::Policies& p, const store::Task& t) {
+  std::vector<store::BudgetScope> out;
+  auto add = [&](const std::map<std::string, policy::PeriodBudget>& m, const std::string& id,
+                 store::BudgetScope::Kind kind) {
+    auto it = m.find(id);
+    if (it == m.end()) it = m.find("*");
+    if (it == m.end()) return;
+    if (it->second.dayUsd) out.push_back({kind, id, "day", store::toNanoUsd(*it->second.dayUsd)});
+    if (it->second.monthUsd)
+      out.push_back({kind, id, "month", store::toNanoUsd(*it->second.monthUsd)});
+  };
+  add(p.tenantBudgets, t.tenant, store::BudgetScope::Kind::kTenant);
+  add(p.keyBudgets, t.keyId, store::BudgetScope::Kind::kKey);
+  return out;
+}
+
+}  // namespace
+
+Result<json::value> Orchestrator::runModel(const store::Task& task, const json::object& route,
+                                           size_t routeIndex, const std::atomic<bool>& cancel,
+                                           int64_t remainingMs, Spend& spend, bool& streamed) {
+  std::string model(route.at("target").as_string());
+  std::string provider =
+      route.contains("provider") ? std::string(route.at("provider").as_string()) : std::string();
+  std::string key = "model:" + model;
+  double priceIn = number(route, "priceInPerMTok"), priceOut = number(route, "priceOutPerMTok");
+  int maxOut = static_cast<int>(number(route, "maxOutputTokens", 256));
+  bool embedding = route.contains("modelType") && route.at("modelType").as_string() == "embedding";
+  const json::object empty;
+  const auto& params = task.params.is_object() ? task.params.as_object() : empty;
+
+  // Reserve the most this call can cost before it starts.
+  auto ps = d_.policies.current();
+  auto scopes = budgetScopes(ps->policies, task);
+  std::string reservation =
+      task.id + ":" + std::to_string(task.attempts) + ":" + std::to_string(routeIndex);
+  int64_t maxNano = store::toNanoUsd(number(route, "maxCostUsd"));
+  if (auto st = d_.ledger.reserve(reservation, task.tenant, task.keyId, scopes, maxNano, nowMs());
+      !st)
+    return std::unexpected(st.error());
+
+  auto started = std::chrono::steady_clock::now();
+  providers::CallControl ctl;
+  ctl.cancel = &cancel;
+  ctl.deadline = providers::Clock::now() + std::chrono::milliseconds(remainingMs);
+  ctl.onRetry = [&](const json::object& info) {
+    transition({.taskId = task.id,
+                .from = store::maskOf(TaskStatus::kRunning),
+                .to = TaskStatus::kRunning},
+               {{"retry", json::object{{"route", key}, {"retry", info}}}});
+  };
+
+  // Deltas become events, coalesced to one per ~25 ms so a fast stream does
+  // not cost a store commit per token.
+  std::string text, pending;
+  int64_t deltaIndex = 0;
+  auto lastFlush = std::chrono::steady_clock::now();
+  auto flush = [&] {
+    if (pending.empty()) return;
+    transition(
+        {.taskId = task.id,
+         .from = store::maskOf(TaskStatus::kRunning),
+         .to = TaskStatus::kRunning},
+        {{"delta", json::object{{"route", key}, {"index", deltaIndex++}, {"text", pending}}}});
+    pending.clear();
+    lastFlush = std::chrono::steady_clock::now();
+  };
+  auto onDelta = [&](std::string_view d) {
+    streamed = true;
+    text.append(d);
+    pending.append(d);
+    if (std::chrono::steady_clock::now() - lastFlush >= std::chrono::milliseconds(25)) flush();
+  };
+
+  providers::Usage usage;
+  Result<json::value> out = fail(ErrorCode::kInternal, "no call made");
+  if (embedding) {
+    std::vector<std::string> inputs;
+    if (auto* in = params.if_contains("input"); in && in->is_array()) {
+      for (auto& v : in->as_array())
+        if (v.is_string()) inputs.emplace_back(v.as_string());
+    } else if (auto* s1 = params.if_contains("input"); s1 && s1->is_string()) {
+      inputs.emplace_back(s1->as_string());
+    } else if (auto* t = params.if_contains("text"); t && t->is_string()) {
+      inputs.emplace_back(t->as_string());
+    }
+    auto r = d_.providers.embed(model, inputs, ctl);
+    if (r) {
+      usage = r->usage;
+      out = json::object{{"embeddings", r->vectors}, {"model", r->model}, {"provider", provider}};
+    } else {
+      out = std::unexpected(r.error());
+    }
+  } else {
+    providers::ChatCall call;
+    call.messages = chatMessages(params);
+    call.maxTokens = maxOut;
+    if (auto* mt = params.if_contains("max_tokens"); mt && mt->is_int64() && mt->as_int64() > 0)
+      call.maxTokens = static_cast<int>(std::min<int64_t>(mt->as_int64(), maxOut));
+    if (params.contains("temperature")) call.temperature = number(params, "temperature");
+    if (auto* st = params.if_contains("stream"); st && st->is_bool()) call.stream = st->as_bool();
+    auto r = d_.providers.chat(model, call, onDelta, ctl);
+    flush();
+    if (r) {
+      usage = r->usage;
+      out = json::object{{"text", r->text},
+                         {"message", {{"role", "assistant"}, {"content", r->text}}},
+                         {"finishReason", r->finishReason},
+                         {"model", r->model},
+                         {"provider", provider}};
+    } else {
+      out = std::unexpected(r.error());
+      if (!text.empty()) {
+        // Cut mid-stream or canceled: bill what was generated, as an estimate.
+        usage.promptTokens = providers::estimateTokens(call.messages);
+        usage.completionTokens = providers::estimateTokens(text);
+        usage.promptEstimated = usage.completionEstimated = true;
+      }
+    }
+  }
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (out) d_.latency.record(key, ms);
+
+  int64_t costNano =
+      static_cast<int64_t>(std::llround((static_cast<double>(usage.promptTokens) * priceIn +
+                                         static_cast<double>(usage.completionTokens) * priceOut) *
+                                        1000.0));
+  std::optional<store::UsageRecord> rec;
+  if (usage.promptTokens || usage.completionTokens) {
+    rec = store::UsageRecord{.id = reservation,
+                             .taskId = task.id,
+                             .tsMs = nowMs(),
+                             .tenant = task.tenant,
+                             .keyId = task.keyId,
+                             .intent = task.intent,
+                             .provider = provider,
+                             .model = model,
+                             .promptTokens = usage.promptTokens,
+                             .completionTokens = usage.completionTokens,
+                             .costNanoUsd = costNano,
+                             .estimated = usage.estimated()};
+    d_.metrics.spend(provider, model, task.tenant, usage.promptTokens, usage.completionTokens,
+                     store::fromNanoUsd(costNano));
+    spend.usd += store::fromNanoUsd(costNano);
+    spend.estimated = spend.estimated || usage.estimated();
+  }
+  if (auto st = d_.ledger.settle(reservation, rec); !st)
+    spdlog::error("task {}: cannot settle spend: {}", task.id, st.error().message);
+  if (out && out->is_object()) {
+    out->as_object()["usage"] = {{"promptTokens", usage.promptTokens},
+                                 {"completionTokens", usage.completionTokens},
+                                 {"totalTokens", usage.promptTokens + usage.completionTokens},
+                                 {"estimated", usage.estimated()}};
+    out->as_object()["costUsd"] = store::fromNanoUsd(costNano);
+  }
+  return out;
 }
 
 }  // namespace aion::control

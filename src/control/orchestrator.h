@@ -14,12 +14,21 @@
 #include <vector>
 
 #include "control/latency_tracker.h"
+#include "control/policy_store.h"
 #include "events/event_bus.h"
 #include "modhost/module_host.h"
+#include "providers/hub.h"
+#include "store/ledger.h"
 #include "store/task_store.h"
 #include "telemetry/metrics.h"
 
 namespace aion::control {
+
+//! What the model calls of one task cost so far.
+struct Spend {
+  double usd = 0;
+  bool estimated = false;
+};
 
 class Orchestrator {
  public:
@@ -30,9 +39,12 @@ class Orchestrator {
   struct Deps {
     store::TaskStore& store;
     modhost::ModuleHost& modules;
+    providers::ProviderHub& providers;
+    store::SpendLedger& ledger;
     events::EventBus& bus;
     telemetry::Metrics& metrics;
     LatencyTracker& latency;
+    const PolicyStore& policies;
   };
 
   Orchestrator(Deps deps, Options opts);
@@ -55,8 +67,15 @@ class Orchestrator {
  private:
   void workerLoop();
   void runTask(const std::string& taskId);
+  //! Runs one model route: reserve budget, call the provider (streaming
+  //! deltas as events), settle the spend. `streamed` tells whether any text
+  //! reached the client (then no other route may run).
+  Result<boost::json::value> runModel(const store::Task& task, const boost::json::object& route,
+                                      size_t routeIndex, const std::atomic<bool>& cancel,
+                                      int64_t remainingMs, Spend& spend, bool& streamed);
   void finish(const store::Task& task, store::TaskStatus to, std::vector<store::EventDraft> evs,
-              std::optional<boost::json::value> result, std::optional<boost::json::value> error);
+              std::optional<boost::json::value> result, std::optional<boost::json::value> error,
+              const Spend& spend = {});
 
   Deps d_;
   Options opts_;

@@ -89,6 +89,7 @@ grpc::Status toGrpcStatus(const Error& e) {
       code = StatusCode::FAILED_PRECONDITION;
       break;
     case ErrorCode::kPayloadTooLarge:
+    case ErrorCode::kBudgetExceeded:
     case ErrorCode::kRateLimited:
       code = StatusCode::RESOURCE_EXHAUSTED;
       break;

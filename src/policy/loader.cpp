@@ -176,7 +176,29 @@ std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t ma
 }
 
 void loadPolicies(const YAML::Node& root, FileCtx& c, Policies& p) {
-  c.onlyKeys(root, "", {"version", "latency_targets_ms", "budget", "providers", "tenants"});
+  c.onlyKeys(root, "",
+             {"version", "latency_targets_ms", "budget", "budgets", "providers", "tenants"});
+  if (auto bs = root["budgets"]; bs.IsDefined() && c.isMap(bs, "budgets")) {
+    c.onlyKeys(bs, "budgets", {"tenants", "keys"});
+    for (auto [key, target] :
+         {std::pair{"tenants", &p.tenantBudgets}, std::pair{"keys", &p.keyBudgets}}) {
+      auto group = bs[key];
+      std::string gf = std::string("budgets.") + key;
+      if (!group.IsDefined() || !c.isMap(group, gf)) continue;
+      for (auto it = group.begin(); it != group.end(); ++it) {
+        auto id = it->first.Scalar();
+        std::string f = gf + "." + id;
+        if (id.empty() || id.size() > 128) c.err(it->first, f, "invalid name");
+        if (!c.isMap(it->second, f)) continue;
+        c.onlyKeys(it->second, f, {"day_usd", "month_usd"});
+        PeriodBudget pb;
+        pb.dayUsd = c.num<double>(it->second, "day_usd", f + ".day_usd", 0.0, 1e9);
+        pb.monthUsd = c.num<double>(it->second, "month_usd", f + ".month_usd", 0.0, 1e9);
+        if (!pb.dayUsd && !pb.monthUsd) c.err(it->second, f, "needs day_usd or month_usd");
+        (*target)[id] = pb;
+      }
+    }
+  }
   if (auto lt = root["latency_targets_ms"]; lt.IsDefined() && c.isMap(lt, "latency_targets_ms")) {
     c.onlyKeys(lt, "latency_targets_ms", {"local", "api", "hybrid"});
     if (auto v = c.num<int>(lt, "local", "latency_targets_ms.local", 1, 600000))
@@ -225,16 +247,58 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       if (!std::regex_match(p.name, kNameRe)) c.err(it->first, f, "invalid name");
       if (!c.isMap(it->second, f)) continue;
       auto& n = it->second;
-      c.onlyKeys(n, f, {"kind", "base_url", "local", "credential_env"});
+      c.onlyKeys(
+          n, f,
+          {"kind", "base_url", "base_url_env", "local", "credential_env", "credential_file",
+           "credential_optional", "api_version", "api", "timeouts_ms", "retries", "breaker"});
       p.kind = c.str(n, "kind", f + ".kind", true).value_or("");
       if (!p.kind.empty() && !kKinds.count(p.kind))
         c.err(n["kind"], f + ".kind", "must be one of openai, azure, huggingface, vllm, ollama");
-      p.baseUrl = c.str(n, "base_url", f + ".base_url", true).value_or("");
+      p.baseUrl = c.str(n, "base_url", f + ".base_url", false).value_or("");
+      p.baseUrlEnv = c.str(n, "base_url_env", f + ".base_url_env", false).value_or("");
+      if (p.baseUrl.empty() && p.baseUrlEnv.empty()) c.err(n, f, "needs base_url or base_url_env");
       if (!p.baseUrl.empty() && p.baseUrl.rfind("http://", 0) != 0 &&
           p.baseUrl.rfind("https://", 0) != 0)
         c.err(n["base_url"], f + ".base_url", "must start with http:// or https://");
       p.local = c.boolean(n, "local", f + ".local").value_or(false);
       p.credentialEnv = c.str(n, "credential_env", f + ".credential_env", false).value_or("");
+      p.credentialFile = c.str(n, "credential_file", f + ".credential_file", false).value_or("");
+      p.credentialOptional =
+          c.boolean(n, "credential_optional", f + ".credential_optional").value_or(false);
+      p.apiVersion = c.str(n, "api_version", f + ".api_version", false)
+                         .value_or(p.kind == "azure" ? "2024-10-21" : "");
+      p.api = c.str(n, "api", f + ".api", false).value_or(p.kind == "huggingface" ? "tgi" : "");
+      if (p.kind == "huggingface" && p.api != "tgi" && p.api != "openai")
+        c.err(n["api"], f + ".api", "must be tgi or openai");
+      if (p.kind != "huggingface" && n["api"].IsDefined())
+        c.err(n["api"], f + ".api", "only for kind huggingface");
+      if (auto t = n["timeouts_ms"]; t.IsDefined() && c.isMap(t, f + ".timeouts_ms")) {
+        std::string tf = f + ".timeouts_ms";
+        c.onlyKeys(t, tf, {"connect", "read", "total"});
+        p.timeouts.connectMs =
+            c.num<int>(t, "connect", tf + ".connect", 1, 600000).value_or(p.timeouts.connectMs);
+        p.timeouts.readMs =
+            c.num<int>(t, "read", tf + ".read", 1, 3600000).value_or(p.timeouts.readMs);
+        p.timeouts.totalMs =
+            c.num<int>(t, "total", tf + ".total", 1, 3600000).value_or(p.timeouts.totalMs);
+      }
+      if (auto r = n["retries"]; r.IsDefined() && c.isMap(r, f + ".retries")) {
+        std::string rf = f + ".retries";
+        c.onlyKeys(r, rf, {"max", "base_ms", "max_ms"});
+        p.retries.max = c.num<int>(r, "max", rf + ".max", 0, 10).value_or(p.retries.max);
+        p.retries.baseMs =
+            c.num<int>(r, "base_ms", rf + ".base_ms", 1, 60000).value_or(p.retries.baseMs);
+        p.retries.maxMs =
+            c.num<int>(r, "max_ms", rf + ".max_ms", 1, 600000).value_or(p.retries.maxMs);
+      }
+      if (auto b = n["breaker"]; b.IsDefined() && c.isMap(b, f + ".breaker")) {
+        std::string bf = f + ".breaker";
+        c.onlyKeys(b, bf, {"failures", "open_ms"});
+        p.breaker.failures =
+            c.num<int>(b, "failures", bf + ".failures", 1, 1000).value_or(p.breaker.failures);
+        p.breaker.openMs =
+            c.num<int>(b, "open_ms", bf + ".open_ms", 1, 3600000).value_or(p.breaker.openMs);
+      }
       s.providers[p.name] = p;
     }
   }
@@ -246,8 +310,13 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       if (!c.isMap(it->second, f)) continue;
       auto& n = it->second;
       c.onlyKeys(n, f,
-                 {"provider", "tier", "price_in_per_mtok", "price_out_per_mtok", "context_window",
-                  "latency_ms"});
+                 {"provider", "model", "model_env", "type", "tier", "price_in_per_mtok",
+                  "price_out_per_mtok", "context_window", "latency_ms"});
+      m.upstream = c.str(n, "model", f + ".model", false).value_or(m.name);
+      m.upstreamEnv = c.str(n, "model_env", f + ".model_env", false).value_or("");
+      m.type = c.str(n, "type", f + ".type", false).value_or("chat");
+      if (m.type != "chat" && m.type != "embedding")
+        c.err(n["type"], f + ".type", "must be chat or embedding");
       m.provider = c.str(n, "provider", f + ".provider", true).value_or("");
       if (!m.provider.empty() && !s.providers.count(m.provider))
         c.err(n["provider"], f + ".provider", "unknown provider '" + m.provider + "'");
@@ -376,8 +445,10 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     }
     auto cands = n["candidates"];
     if (!cands.IsDefined() || !cands.IsSequence() || cands.size() == 0) {
-      if (cands.IsDefined()) c.err(cands, f + ".candidates", "must be a non-empty list");
-      else c.err(n, f + ".candidates", "must be a non-empty list");
+      if (cands.IsDefined())
+        c.err(cands, f + ".candidates", "must be a non-empty list");
+      else
+        c.err(n, f + ".candidates", "must be a non-empty list");
     } else {
       for (size_t i = 0; i < cands.size(); ++i) {
         auto cn = cands[i];

@@ -44,17 +44,45 @@ struct Intent {
   std::optional<double> budgetUsd;
 };
 
+struct ProviderTimeouts {
+  int connectMs = 5000;
+  int readMs = 30000;    // longest silence between bytes (stalled streams)
+  int totalMs = 120000;  // whole call; the task deadline may cut it shorter
+};
+
+struct RetryPolicy {
+  int max = 2;  // retries after the first try (429, 5xx, connection errors)
+  int baseMs = 250;
+  int maxMs = 8000;
+};
+
+struct BreakerPolicy {
+  int failures = 5;    // consecutive failures that open the circuit
+  int openMs = 30000;  // then one trial call is let through
+};
+
 struct Provider {
   std::string name;
   std::string kind;  // openai | azure | huggingface | vllm | ollama
   std::string baseUrl;
+  std::string baseUrlEnv;  // when set and non-empty in the environment, wins over baseUrl
   bool local = false;
-  std::string credentialEnv;  // empty: needs no credential
+  std::string credentialEnv;   // empty: needs no credential
+  std::string credentialFile;  // a secrets file holding the credential
+  bool credentialOptional = false;
+  std::string apiVersion;  // azure
+  std::string api;         // huggingface: tgi | openai
+  ProviderTimeouts timeouts;
+  RetryPolicy retries;
+  BreakerPolicy breaker;
 };
 
 struct Model {
   std::string name;
   std::string provider;
+  std::string upstream;       // name at the provider (Azure: deployment); default: name
+  std::string upstreamEnv;    // environment variable overriding `upstream`
+  std::string type = "chat";  // chat | embedding
   std::string tier;
   double priceInPerMTok = 0;
   double priceOutPerMTok = 0;
@@ -95,9 +123,18 @@ struct TenantPolicy {
   std::optional<double> budgetUsd;
 };
 
+//! Spend ceilings over UTC calendar periods.
+struct PeriodBudget {
+  std::optional<double> dayUsd;
+  std::optional<double> monthUsd;
+};
+
 struct Policies {
   LatencyTargets latency;
   Budget budget;
+  // By tenant name / key id; "*" applies to each one without its own entry.
+  std::map<std::string, PeriodBudget> tenantBudgets;
+  std::map<std::string, PeriodBudget> keyBudgets;
   std::optional<std::set<std::string>> providerAllow;  // unset: all
   std::map<std::string, TenantPolicy> tenants;
 };

@@ -77,12 +77,19 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       const auto& m = ps.models.at(cand.target);
       const auto& p = ps.providers.at(m.provider);
       r.provider = p.name;
+      r.modelType = m.type;
       r.local = p.local;
       expectedMs = m.latencyMs;
       // Tokens: ~4 bytes each in, the intent's output allowance out.
       double tokIn = std::ceil(static_cast<double>(task.paramsBytes) / 4.0);
       double tokOut = intent->maxOutputTokens;
       r.estCostUsd = (tokIn * m.priceInPerMTok + tokOut * m.priceOutPerMTok) / 1e6;
+      r.maxCostUsd =
+          (static_cast<double>(task.paramsBytes) * m.priceInPerMTok + tokOut * m.priceOutPerMTok) /
+          1e6;
+      r.maxOutputTokens = intent->maxOutputTokens;
+      r.priceInPerMTok = m.priceInPerMTok;
+      r.priceOutPerMTok = m.priceOutPerMTok;
       if (!r.local && plan.privacy == PrivacyMode::kLocalOnly) {
         drop = "privacy local-only forbids remote provider '" + p.name + "'";
       } else if (pol.providerAllow && !pol.providerAllow->count(p.name)) {
@@ -91,6 +98,9 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
         drop = "provider '" + p.name + "' not allowed for tenant '" + task.tenant + "'";
       } else if (auto u = live.unavailable.find(p.name); u != live.unavailable.end()) {
         drop = "provider '" + p.name + "' unavailable: " + u->second;
+      } else if (auto um = live.unavailableModels.find(m.name);
+                 um != live.unavailableModels.end()) {
+        drop = "model '" + m.name + "' unavailable: " + um->second;
       }
     }
     if (drop.empty() && r.estCostUsd > plan.budgetUsd) {
@@ -102,13 +112,16 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
     if (auto s = live.latency.find(r.key());
         s != live.latency.end() && s->second.count >= live.minSamplesForLiveP95) {
       r.estLatencyMs = s->second.p95Ms;
+      r.p50Ms = s->second.p50Ms;
       r.latencyFromLive = true;
     }
     if (drop.empty()) {
       rep.kept = true;
       std::ostringstream os;
       os << "est. cost " << money(r.estCostUsd) << " USD within budget " << money(plan.budgetUsd)
-         << " USD; est. P95 " << std::lround(r.estLatencyMs) << " ms ("
+         << " USD; ";
+      if (r.latencyFromLive) os << "live P50 " << std::lround(r.p50Ms) << " ms, ";
+      os << "est. P95 " << std::lround(r.estLatencyMs) << " ms ("
          << (r.latencyFromLive ? "live" : "declared") << ") vs target " << r.latencyTargetMs
          << " ms";
       if (r.estLatencyMs > r.latencyTargetMs) os << ", over target: ranked down";
@@ -148,7 +161,15 @@ json::object toJson(const Route& r) {
                  {"estLatencyMs", r.estLatencyMs},
                  {"latencySource", r.latencyFromLive ? "live" : "declared"},
                  {"latencyTargetMs", r.latencyTargetMs}};
-  if (!r.provider.empty()) o["provider"] = r.provider;
+  if (r.latencyFromLive) o["p50Ms"] = r.p50Ms;
+  if (r.kind == RouteKind::kModel) {
+    o["provider"] = r.provider;
+    o["modelType"] = r.modelType;
+    o["maxCostUsd"] = r.maxCostUsd;
+    o["maxOutputTokens"] = r.maxOutputTokens;
+    o["priceInPerMTok"] = r.priceInPerMTok;
+    o["priceOutPerMTok"] = r.priceOutPerMTok;
+  }
   return o;
 }
 

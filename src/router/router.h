@@ -31,18 +31,25 @@ struct LatencyStat {
 
 //! What the router knows about the world beyond policy.
 struct LiveState {
-  std::map<std::string, LatencyStat> latency;      // by route key ("module:x")
-  std::map<std::string, std::string> unavailable;  // provider name -> reason
+  std::map<std::string, LatencyStat> latency;            // by route key ("module:x")
+  std::map<std::string, std::string> unavailable;        // provider name -> reason
+  std::map<std::string, std::string> unavailableModels;  // model name -> reason (open circuit)
   uint64_t minSamplesForLiveP95 = 20;
 };
 
 struct Route {
   RouteKind kind = RouteKind::kModule;
-  std::string target;    // module or model name
-  std::string provider;  // models only
+  std::string target;     // module or model name
+  std::string provider;   // models only
+  std::string modelType;  // models only: chat | embedding
   bool local = true;
   double estCostUsd = 0;
+  double maxCostUsd = 0;  // upper bound (1 token per input byte + all output): the reservation
+  int maxOutputTokens = 0;
+  double priceInPerMTok = 0;
+  double priceOutPerMTok = 0;
   double estLatencyMs = 0;
+  double p50Ms = 0;  // live, when known
   bool latencyFromLive = false;
   int latencyTargetMs = 0;
 

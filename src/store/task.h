@@ -78,6 +78,7 @@ struct Transition {
   std::optional<int64_t> finishedMs{};
   std::optional<int> attempts{};
   std::optional<double> costUsd{};
+  std::optional<bool> costEstimated{};
 };
 
 struct ListQuery {

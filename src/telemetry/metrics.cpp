@@ -46,6 +46,22 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Name("aion_gateway_degraded_total")
                    .Help("Requests served without a dependency (e.g. Redis down), by feature")
                    .Register(*registry_);
+  providerCalls_ = &BuildCounter()
+                        .Name("aion_provider_requests_total")
+                        .Help("HTTP exchanges with model providers by provider, model and outcome")
+                        .Register(*registry_);
+  providerSeconds_ = &BuildHistogram()
+                          .Name("aion_provider_request_duration_seconds")
+                          .Help("Model provider exchange latency")
+                          .Register(*registry_);
+  tokens_ = &BuildCounter()
+                 .Name("aion_tokens_total")
+                 .Help("Model tokens by provider, model, tenant and direction (prompt|completion)")
+                 .Register(*registry_);
+  costUsd_ = &BuildCounter()
+                  .Name("aion_cost_usd_total")
+                  .Help("Metered spend in USD by provider, model and tenant")
+                  .Register(*registry_);
   queueDepth_ = &BuildGauge()
                      .Name("aion_orchestrator_queue_depth")
                      .Help("Tasks waiting for a worker")
@@ -95,6 +111,28 @@ void Metrics::degraded(const std::string& feature) {
 
 void Metrics::policyReload(bool ok) {
   reloads_->Add({{"result", ok ? "ok" : "rejected"}}).Increment();
+}
+
+void Metrics::providerCall(const std::string& provider, const std::string& model,
+                           const std::string& outcome, double seconds) {
+  providerCalls_->Add({{"provider", provider}, {"model", model}, {"outcome", outcome}}).Increment();
+  providerSeconds_->Add({{"provider", provider}, {"model", model}}, kLatencyBuckets)
+      .Observe(seconds);
+}
+
+void Metrics::spend(const std::string& provider, const std::string& model,
+                    const std::string& tenant, int64_t promptTokens, int64_t completionTokens,
+                    double usd) {
+  tokens_
+      ->Add({{"provider", provider}, {"model", model}, {"tenant", tenant}, {"direction", "prompt"}})
+      .Increment(static_cast<double>(promptTokens));
+  tokens_
+      ->Add({{"provider", provider},
+             {"model", model},
+             {"tenant", tenant},
+             {"direction", "completion"}})
+      .Increment(static_cast<double>(completionTokens));
+  costUsd_->Add({{"provider", provider}, {"model", model}, {"tenant", tenant}}).Increment(usd);
 }
 
 }  // namespace aion::telemetry

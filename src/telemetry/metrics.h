@@ -26,6 +26,12 @@ class Metrics {
   void taskFinished(const std::string& intent, const std::string& status, double seconds);
   void moduleCall(const std::string& module, bool ok, double seconds);
   void policyReload(bool ok);
+  //! One HTTP exchange with a model provider (each retry counts).
+  void providerCall(const std::string& provider, const std::string& model,
+                    const std::string& outcome, double seconds);
+  //! Tokens and spend of a finished model call, by tenant.
+  void spend(const std::string& provider, const std::string& model, const std::string& tenant,
+             int64_t promptTokens, int64_t completionTokens, double usd);
   //! A feature served in degraded mode (e.g. Redis down: "ratelimit", "idempotency").
   void degraded(const std::string& feature);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
@@ -43,6 +49,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* moduleSeconds_;
   prometheus::Family<prometheus::Counter>* reloads_;
   prometheus::Family<prometheus::Counter>* degraded_;
+  prometheus::Family<prometheus::Counter>* providerCalls_;
+  prometheus::Family<prometheus::Histogram>* providerSeconds_;
+  prometheus::Family<prometheus::Counter>* tokens_;
+  prometheus::Family<prometheus::Counter>* costUsd_;
   prometheus::Gauge* queueDepth_;
   prometheus::Gauge* running_;
   prometheus::Gauge* streams_;

@@ -1,0 +1,300 @@
+#include "providers/hub.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <thread>
+
+namespace aion::providers {
+namespace json = boost::json;
+
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+std::string scrub(std::string msg, const std::string& secret) {
+  if (secret.size() < 4) return msg;
+  for (size_t at; (at = msg.find(secret)) != std::string::npos;)
+    msg.replace(at, secret.size(), "[redacted]");
+  return msg;
+}
+
+std::string outcomeOf(const Error& e) {
+  if (auto* s = e.details.if_contains("providerStatus"); s && s->is_int64())
+    return std::to_string(s->as_int64());
+  return std::string(errorCodeName(e.code));
+}
+
+}  // namespace
+
+ProviderHub::ProviderHub(EnvLookup env, telemetry::Metrics& metrics)
+    : env_(std::move(env)), metrics_(metrics) {}
+
+void ProviderHub::configure(const policy::PolicySet& ps) {
+  auto snap = std::make_shared<Snapshot>();
+  for (auto& [name, p] : ps.providers) {
+    Resolved r;
+    r.provider = p;
+    std::string base = p.baseUrl;
+    if (!p.baseUrlEnv.empty())
+      if (auto v = env_(p.baseUrlEnv.c_str()); v && !v->empty()) base = *v;
+    std::string credential;
+    if (!p.credentialEnv.empty())
+      if (auto v = env_(p.credentialEnv.c_str()); v) credential = trim(*v);
+    if (credential.empty() && !p.credentialFile.empty()) {
+      std::ifstream in(p.credentialFile);
+      if (in) credential = trim(std::string(std::istreambuf_iterator<char>(in), {}));
+    }
+    bool wantsCredential = !p.credentialEnv.empty() || !p.credentialFile.empty();
+    if (base.empty()) {
+      r.reason = "base URL variable " + p.baseUrlEnv + " is not set";
+    } else if (wantsCredential && credential.empty() && !p.credentialOptional) {
+      r.reason = !p.credentialEnv.empty()
+                     ? "credential variable " + p.credentialEnv + " is not set"
+                     : "credential file " + p.credentialFile + " is missing or empty";
+    } else if (auto u = parseUrl(base, p.kind == "ollama"); !u) {
+      r.reason = "base URL" + (p.baseUrlEnv.empty() ? "" : " from " + p.baseUrlEnv) + ": " +
+                 u.error().message;
+    } else {
+      Endpoint e;
+      e.base = *u;
+      e.credential = credential;
+      e.apiVersion = p.apiVersion;
+      if (p.kind == "azure") {
+        e.protocol = Protocol::kAzure;
+      } else if (p.kind == "ollama") {
+        e.protocol = Protocol::kOllama;
+      } else if (p.kind == "huggingface" && p.api == "tgi") {
+        e.protocol = Protocol::kTgi;
+      } else {
+        e.protocol = Protocol::kOpenAi;
+        // vLLM and HF serve the OpenAI API under /v1; accept base URLs with or without it.
+        if (p.kind != "openai" && !e.base.path.ends_with("/v1")) e.base.path += "/v1";
+      }
+      r.endpoint = e;
+    }
+    snap->providers[name] = std::move(r);
+  }
+  for (auto& [name, m] : ps.models) {
+    ModelEntry me{m, m.provider};
+    if (!m.upstreamEnv.empty())
+      if (auto v = env_(m.upstreamEnv.c_str()); v && !v->empty()) me.model.upstream = *v;
+    snap->models[name] = std::move(me);
+  }
+  std::lock_guard lock(mu_);
+  for (auto& [name, me] : snap->models)
+    if (auto it = breakers_.find(me.provider + "/" + name); it != breakers_.end())
+      it->second->setPolicy(snap->providers.at(me.provider).provider.breaker);
+  snap_ = std::move(snap);
+}
+
+std::map<std::string, std::string> ProviderHub::unavailableProviders() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> out;
+  for (auto& [name, r] : snap_->providers)
+    if (!r.endpoint) out[name] = r.reason;
+  return out;
+}
+
+std::map<std::string, std::string> ProviderHub::unavailableModels() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> out;
+  auto now = Clock::now();
+  for (auto& [name, me] : snap_->models)
+    if (auto it = breakers_.find(me.provider + "/" + name); it != breakers_.end())
+      if (auto why = it->second->openReason(now)) out[name] = *why;
+  return out;
+}
+
+std::shared_ptr<CircuitBreaker> ProviderHub::breaker(const std::string& provider,
+                                                     const std::string& model,
+                                                     const policy::BreakerPolicy& p) {
+  std::lock_guard lock(mu_);
+  auto& b = breakers_[provider + "/" + model];
+  if (!b) b = std::make_shared<CircuitBreaker>(p);
+  return b;
+}
+
+template <typename R>
+Result<R> ProviderHub::withRetries(
+    const Resolved& p, const std::string& model, const CallControl& ctl,
+    const std::function<Result<R>(const Timeouts&, bool& progressed)>& exchange) {
+  const auto& pol = p.provider;
+  auto br = breaker(pol.name, model, pol.breaker);
+  for (int attempt = 0;; ++attempt) {
+    auto now = Clock::now();
+    if (!br->allow(now)) {
+      return fail(ErrorCode::kUnavailable, "provider '" + pol.name + "' model '" + model + "': " +
+                                               br->openReason(now).value_or("circuit open"));
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ctl.deadline - now);
+    if (ctl.deadline != Clock::time_point::max() && left.count() <= 0)
+      return fail(ErrorCode::kTimeout, "task deadline reached before calling '" + pol.name + "'");
+    Timeouts t{std::chrono::milliseconds(pol.timeouts.connectMs),
+               std::chrono::milliseconds(pol.timeouts.readMs),
+               std::chrono::milliseconds(pol.timeouts.totalMs)};
+    if (ctl.deadline != Clock::time_point::max()) t.total = std::min(t.total, left);
+    bool progressed = false;
+    auto r = exchange(t, progressed);
+    double secs = std::chrono::duration<double>(Clock::now() - now).count();
+    metrics_.providerCall(pol.name, model, r ? "ok" : outcomeOf(r.error()), secs);
+    if (r) {
+      br->success();
+      return r;
+    }
+    Error e = r.error();
+    e.message = scrub(e.message, p.endpoint->credential);
+    if (e.code == ErrorCode::kCanceled) return std::unexpected(e);
+    // The provider answered (4xx, 429): it is up, so the circuit stays closed.
+    bool answered =
+        e.details.contains("providerStatus") && e.details.at("providerStatus").as_int64() < 500;
+    if (answered)
+      br->success();
+    else
+      br->failure(Clock::now());
+    bool retriable = e.details.contains("retriable") && !progressed;
+    e.details.erase("retriable");
+    e.details["attempts"] = attempt + 1;
+    if (!retriable || attempt >= pol.retries.max) return std::unexpected(e);
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard lock(mu_);
+      delay = backoff(attempt, pol.retries, rng_);
+    }
+    if (auto* ra = e.details.if_contains("retryAfterMs"); ra && ra->is_int64())
+      delay = std::chrono::milliseconds(ra->as_int64());
+    if (Clock::now() + delay >= ctl.deadline) {
+      e.message +=
+          " (a retry after " + std::to_string(delay.count()) + " ms would pass the task deadline)";
+      return std::unexpected(e);
+    }
+    if (ctl.onRetry)
+      ctl.onRetry({{"provider", pol.name},
+                   {"model", model},
+                   {"retry", attempt + 1},
+                   {"delayMs", delay.count()},
+                   {"error", {{"code", errorCodeName(e.code)}, {"message", e.message}}}});
+    auto until = Clock::now() + delay;
+    while (Clock::now() < until) {
+      if (ctl.cancel && ctl.cancel->load()) return fail(ErrorCode::kCanceled, "canceled");
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(std::chrono::milliseconds(20), until - Clock::now()));
+    }
+  }
+}
+
+namespace {
+
+Error statusError(const std::string& provider, const HttpResponse& r) {
+  auto msg = errorMessage(r.body);
+  ErrorCode code = r.status == 429 ? ErrorCode::kRateLimited : ErrorCode::kProviderError;
+  Error e(code, "provider '" + provider + "' answered " + std::to_string(r.status) + ": " + msg);
+  e.details["providerStatus"] = r.status;
+  if (r.status == 408 || r.status == 429 || r.status >= 500) e.details["retriable"] = true;
+  if (auto it = r.headers.find("retry-after"); it != r.headers.end())
+    if (auto d = parseRetryAfter(it->second, std::chrono::system_clock::now())) {
+      e.details["retryAfterMs"] = d->count();
+      e.details["retryAfterSeconds"] = (d->count() + 999) / 1000;
+    }
+  return e;
+}
+
+Error transportError(const std::string& provider, Error e) {
+  e.message = "provider '" + provider + "': " + e.message;
+  if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kTimeout)
+    e.details["retriable"] = true;
+  return e;
+}
+
+}  // namespace
+
+Result<ChatResult> ProviderHub::chat(const std::string& model, const ChatCall& call,
+                                     const std::function<void(std::string_view)>& onDelta,
+                                     const CallControl& ctl) {
+  std::shared_ptr<const Snapshot> snap;
+  {
+    std::lock_guard lock(mu_);
+    snap = snap_;
+  }
+  auto mit = snap->models.find(model);
+  if (mit == snap->models.end())
+    return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
+  const auto& p = snap->providers.at(mit->second.provider);
+  if (!p.endpoint)
+    return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
+  Endpoint ep = *p.endpoint;
+  ep.model = mit->second.model.upstream;
+  const std::string& pname = p.provider.name;
+  std::function<Result<ChatResult>(const Timeouts&, bool&)> exchange =
+      [&](const Timeouts& t, bool& progressed) -> Result<ChatResult> {
+    auto req = chatRequest(ep, call);
+    auto dec = call.stream ? streamDecoder(ep.protocol) : nullptr;
+    std::optional<Error> decodeErr;
+    BodySink sink;
+    if (dec) {
+      sink = [&](std::string_view bytes) {
+        auto s = dec->feed(bytes, [&](std::string_view d) {
+          progressed = true;
+          onDelta(d);
+        });
+        if (!s) decodeErr = s.error();
+        return s.has_value();
+      };
+    }
+    auto resp = http_.send(req, t, sink, ctl.cancel);
+    if (!resp) return std::unexpected(transportError(pname, resp.error()));
+    if (resp->status >= 300) return std::unexpected(statusError(pname, *resp));
+    if (decodeErr) {
+      decodeErr->details["retriable"] = true;
+      return std::unexpected(*decodeErr);
+    }
+    auto out = dec ? dec->finish(call) : parseChat(ep.protocol, resp->body, call);
+    if (!out) {
+      Error e = out.error();
+      e.message = "provider '" + pname + "': " + e.message;
+      e.details["retriable"] = true;
+      return std::unexpected(e);
+    }
+    if (out->model.empty()) out->model = ep.model;
+    return out;
+  };
+  return withRetries<ChatResult>(p, model, ctl, exchange);
+}
+
+Result<EmbedResult> ProviderHub::embed(const std::string& model,
+                                       const std::vector<std::string>& inputs,
+                                       const CallControl& ctl) {
+  std::shared_ptr<const Snapshot> snap;
+  {
+    std::lock_guard lock(mu_);
+    snap = snap_;
+  }
+  auto mit = snap->models.find(model);
+  if (mit == snap->models.end())
+    return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
+  const auto& p = snap->providers.at(mit->second.provider);
+  if (!p.endpoint)
+    return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
+  Endpoint ep = *p.endpoint;
+  ep.model = mit->second.model.upstream;
+  const std::string& pname = p.provider.name;
+  std::function<Result<EmbedResult>(const Timeouts&, bool&)> exchange =
+      [&](const Timeouts& t, bool&) -> Result<EmbedResult> {
+    auto req = embedRequest(ep, inputs);
+    if (!req) return std::unexpected(req.error());
+    auto resp = http_.send(*req, t, nullptr, ctl.cancel);
+    if (!resp) return std::unexpected(transportError(pname, resp.error()));
+    if (resp->status >= 300) return std::unexpected(statusError(pname, *resp));
+    auto out = parseEmbed(resp->body, inputs);
+    if (out && out->model.empty()) out->model = ep.model;
+    return out;
+  };
+  return withRetries<EmbedResult>(p, model, ctl, exchange);
+}
+
+}  // namespace aion::providers

@@ -1,0 +1,83 @@
+#pragma once
+// The model providers of the current policy set, ready to call: base URLs
+// and credentials resolved from the environment (or a secrets file), one
+// pooled HTTP client, retries with jittered backoff honouring Retry-After,
+// and a circuit breaker per provider+model that outlives policy reloads.
+// A provider whose variables are missing is unavailable, with the reason the
+// routing explanation shows; credentials are never logged or returned.
+#include <boost/json/object.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "policy/policy.h"
+#include "providers/http_client.h"
+#include "providers/resilience.h"
+#include "providers/wire.h"
+#include "telemetry/metrics.h"
+
+namespace aion::providers {
+
+using EnvLookup = std::function<std::optional<std::string>(const char*)>;
+
+struct CallControl {
+  const std::atomic<bool>* cancel = nullptr;
+  Clock::time_point deadline = Clock::time_point::max();
+  //! Told about each retry: {"retry", "error", "delayMs"}.
+  std::function<void(const boost::json::object&)> onRetry{};
+};
+
+class ProviderHub {
+ public:
+  ProviderHub(EnvLookup env, telemetry::Metrics& metrics);
+
+  //! Resolves the providers and models of `ps`; breakers carry over.
+  void configure(const policy::PolicySet& ps);
+  //! Provider name → why it cannot be used (missing variable, bad URL).
+  std::map<std::string, std::string> unavailableProviders() const;
+  //! Model name → why it cannot be used now (open circuit).
+  std::map<std::string, std::string> unavailableModels() const;
+
+  //! A chat completion; text fragments go to `onDelta` as they arrive
+  //! (streamed calls). Retries only before the first fragment.
+  Result<ChatResult> chat(const std::string& model, const ChatCall& call,
+                          const std::function<void(std::string_view)>& onDelta,
+                          const CallControl& ctl);
+  Result<EmbedResult> embed(const std::string& model, const std::vector<std::string>& inputs,
+                            const CallControl& ctl);
+
+ private:
+  struct Resolved {
+    policy::Provider provider;
+    std::optional<Endpoint> endpoint;  // nullopt: unavailable
+    std::string reason;
+  };
+  struct ModelEntry {
+    policy::Model model;
+    std::string provider;
+  };
+  struct Snapshot {
+    std::map<std::string, Resolved> providers;
+    std::map<std::string, ModelEntry> models;
+  };
+  std::shared_ptr<CircuitBreaker> breaker(const std::string& provider, const std::string& model,
+                                          const policy::BreakerPolicy& p);
+  //! One logical call with retries; `exchange` runs one HTTP exchange.
+  template <typename R>
+  Result<R> withRetries(
+      const Resolved& p, const std::string& model, const CallControl& ctl,
+      const std::function<Result<R>(const Timeouts&, bool& progressed)>& exchange);
+
+  EnvLookup env_;
+  telemetry::Metrics& metrics_;
+  HttpClient http_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snap_ = std::make_shared<Snapshot>();
+  std::map<std::string, std::shared_ptr<CircuitBreaker>> breakers_;  // "provider/model"
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace aion::providers

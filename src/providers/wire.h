@@ -1,0 +1,86 @@
+#pragma once
+// Provider wire protocols: how a chat or embedding call becomes an HTTP
+// request, and how the answer (whole or streamed) becomes text and usage.
+// OpenAI's protocol also serves vLLM and Hugging Face's OpenAI-compatible
+// routes; Azure OpenAI, TGI and Ollama have their own.
+#include <boost/json/array.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "providers/http_client.h"
+
+namespace aion::providers {
+
+enum class Protocol { kOpenAi, kAzure, kTgi, kOllama };
+
+//! One provider model as the wire needs it (resolved from models.yml + env).
+struct Endpoint {
+  Protocol protocol = Protocol::kOpenAi;
+  Url base;
+  std::string credential;  // empty: none sent
+  std::string model;       // model name at the provider (Azure: deployment)
+  std::string apiVersion;  // Azure
+};
+
+struct ChatCall {
+  boost::json::array messages;  // [{role, content}]
+  int maxTokens = 256;
+  std::optional<double> temperature;
+  bool stream = true;
+};
+
+struct Usage {
+  int64_t promptTokens = 0;
+  int64_t completionTokens = 0;
+  bool promptEstimated = false;      // the provider did not report it
+  bool completionEstimated = false;  // the provider did not report it
+  bool estimated() const { return promptEstimated || completionEstimated; }
+};
+
+struct ChatResult {
+  std::string text;
+  std::string finishReason;
+  std::string model;
+  Usage usage;
+};
+
+struct EmbedResult {
+  boost::json::array vectors;
+  std::string model;
+  Usage usage;
+};
+
+//! Rough token count for text a provider did not count (~4 bytes a token).
+int64_t estimateTokens(std::string_view text);
+int64_t estimateTokens(const boost::json::array& messages);
+
+//! Incremental decoder of a streamed answer (SSE or NDJSON by protocol).
+class StreamDecoder {
+ public:
+  virtual ~StreamDecoder() = default;
+  //! Feeds body bytes; calls `onDelta` per text fragment. An error means the
+  //! stream is malformed or carried an error event.
+  virtual Status feed(std::string_view bytes,
+                      const std::function<void(std::string_view)>& onDelta) = 0;
+  //! After the body ended: the result, or an error if the stream never
+  //! reached its terminal event (cut upstream).
+  virtual Result<ChatResult> finish(const ChatCall& call) = 0;
+};
+
+HttpRequest chatRequest(const Endpoint& e, const ChatCall& c);
+Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& c);
+std::unique_ptr<StreamDecoder> streamDecoder(Protocol p);
+
+//! Embeddings (OpenAI and Azure protocols).
+Result<HttpRequest> embedRequest(const Endpoint& e, const std::vector<std::string>& inputs);
+Result<EmbedResult> parseEmbed(std::string_view body, const std::vector<std::string>& inputs);
+
+//! The message of a provider's error body (any of the four shapes), else a
+//! prefix of the body.
+std::string errorMessage(std::string_view body);
+
+}  // namespace aion::providers
