@@ -13,6 +13,7 @@
 #include "common/principal.h"
 #include "events/event_bus.h"
 #include "policy/policy.h"
+#include "store/ledger.h"
 #include "store/task.h"
 
 namespace aion::control {
@@ -51,6 +52,9 @@ class ControlApi {
   //! Reloads all policy files as one set; kInvalidPolicy (details.errors)
   //! leaves the set in force untouched.
   virtual Result<boost::json::object> reloadPolicies() = 0;
+  //! Spend and tokens of model calls, grouped and filtered; a non-admin
+  //! sees only their own tenant.
+  virtual Result<boost::json::object> usage(const Principal& who, store::UsageQuery q) = 0;
   //! Readiness and its checks.
   virtual std::pair<bool, boost::json::object> readiness() = 0;
 };

@@ -1,6 +1,7 @@
 #include "control/control_http.h"
 
 #include <boost/json.hpp>
+#include <set>
 
 #include "http/handler_util.h"
 
@@ -15,7 +16,53 @@ using Reply = asio::awaitable<std::optional<Response>>;
 namespace {
 constexpr RoleSet kAdmin = roleBit(Role::kAdmin);
 constexpr RoleSet kAdminOrManager = roleBit(Role::kAdmin) | roleBit(Role::kManager);
+bool isDay(const std::string& s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+  int m = std::stoi(s.substr(5, 2)), dd = std::stoi(s.substr(8, 2));
+  return m >= 1 && m <= 12 && dd >= 1 && dd <= 31;
+}
+
 }  // namespace
+
+Result<store::UsageQuery> parseUsageQuery(const std::map<std::string, std::string>& query) {
+  static const std::set<std::string> kDims{"tenant", "key", "intent", "provider", "model", "day"};
+  store::UsageQuery q;
+  q.groupBy = {"tenant", "key", "intent", "provider", "model", "day"};
+  for (auto& [k, v] : query) {
+    if (k == "from" || k == "to") {
+      if (!isDay(v)) return fail(ErrorCode::kInvalidRequest, k + " must be a UTC day, YYYY-MM-DD");
+      (k == "from" ? q.fromDay : q.toDay) = v;
+    } else if (k == "groupBy") {
+      q.groupBy.clear();
+      size_t i = 0;
+      while (i <= v.size() && !v.empty()) {
+        auto j = v.find(',', i);
+        if (j == std::string::npos) j = v.size();
+        auto dim = v.substr(i, j - i);
+        if (!kDims.count(dim))
+          return fail(ErrorCode::kInvalidRequest,
+                      "groupBy: unknown dimension '" + dim +
+                          "' (use tenant, key, intent, provider, model, day)");
+        if (std::find(q.groupBy.begin(), q.groupBy.end(), dim) == q.groupBy.end())
+          q.groupBy.push_back(dim);
+        i = j + 1;
+      }
+    } else if (kDims.count(k) && k != "day") {
+      if (v.empty() || v.size() > 256)
+        return fail(ErrorCode::kInvalidRequest, k + " filter must be 1-256 characters");
+      q.filters[k] = v;
+    } else {
+      return fail(ErrorCode::kInvalidRequest,
+                  "unknown query parameter '" + k +
+                      "' (use from, to, groupBy, tenant, key, intent, provider, model)");
+    }
+  }
+  if (!q.fromDay.empty() && !q.toDay.empty() && q.fromDay > q.toDay)
+    return fail(ErrorCode::kInvalidRequest, "from must not be after to");
+  return q;
+}
 
 http::Routes controlRoutes(ControlHttpDeps d) {
   http::Routes routes;
@@ -61,6 +108,18 @@ http::Routes controlRoutes(ControlHttpDeps d) {
       req.budgetUsd = b->to_number<double>();
     }
     auto r = d.control.decide(req);  // pure and in-memory: fine on the I/O thread
+    if (!r) co_return http::errorResponse(r.error(), ex.requestId);
+    co_return http::jsonResponse(200, *r, ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/usage", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    if (auto ok = http::requireRole(*who, kAdminOrManager); !ok)
+      co_return http::errorResponse(ok.error(), ex.requestId);
+    auto q = parseUsageQuery(ex.query);
+    if (!q) co_return http::errorResponse(q.error(), ex.requestId);
+    auto r = co_await http::offload(d.blocking, [&] { return d.control.usage(*who, *q); });
     if (!r) co_return http::errorResponse(r.error(), ex.requestId);
     co_return http::jsonResponse(200, *r, ex.requestId);
   });

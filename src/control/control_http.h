@@ -18,5 +18,8 @@ struct ControlHttpDeps {
 };
 
 http::Routes controlRoutes(ControlHttpDeps deps);
+//! GET /v1/usage query: from, to (YYYY-MM-DD), groupBy (comma list), and
+//! filters tenant, key, intent, provider, model. Unknown parameters are errors.
+Result<store::UsageQuery> parseUsageQuery(const std::map<std::string, std::string>& query);
 
 }  // namespace aion::control

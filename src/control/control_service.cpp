@@ -244,6 +244,48 @@ Result<json::object> ControlService::reloadPolicies() {
                       {"models", (*set)->models.size()}};
 }
 
+Result<json::object> ControlService::usage(const Principal& who, store::UsageQuery q) {
+  if (!who.has(Role::kAdmin)) q.filters["tenant"] = who.tenant;
+  auto rows = d_.ledger.usage(q);
+  if (!rows) return std::unexpected(rows.error());
+  json::array groups;
+  store::UsageRow total;
+  for (auto& r : *rows) {
+    json::object g;
+    for (auto& [k, v] : r.group) g[k] = v;
+    g["calls"] = r.calls;
+    g["promptTokens"] = r.promptTokens;
+    g["completionTokens"] = r.completionTokens;
+    g["totalTokens"] = r.promptTokens + r.completionTokens;
+    g["costUsd"] = store::fromNanoUsd(r.costNanoUsd);
+    g["costNanoUsd"] = r.costNanoUsd;
+    g["estimatedCalls"] = r.estimatedCalls;
+    groups.push_back(std::move(g));
+    total.calls += r.calls;
+    total.promptTokens += r.promptTokens;
+    total.completionTokens += r.completionTokens;
+    total.costNanoUsd += r.costNanoUsd;
+    total.estimatedCalls += r.estimatedCalls;
+  }
+  json::array groupBy;
+  for (auto& g : q.groupBy) groupBy.push_back(json::string(g));
+  json::object filters;
+  for (auto& [k, v] : q.filters) filters[k] = v;
+  if (!q.fromDay.empty()) filters["from"] = q.fromDay;
+  if (!q.toDay.empty()) filters["to"] = q.toDay;
+  return json::object{{"groupBy", groupBy},
+                      {"filters", filters},
+                      {"groups", groups},
+                      {"total",
+                       {{"calls", total.calls},
+                        {"promptTokens", total.promptTokens},
+                        {"completionTokens", total.completionTokens},
+                        {"totalTokens", total.promptTokens + total.completionTokens},
+                        {"costUsd", store::fromNanoUsd(total.costNanoUsd)},
+                        {"costNanoUsd", total.costNanoUsd},
+                        {"estimatedCalls", total.estimatedCalls}}}};
+}
+
 std::pair<bool, json::object> ControlService::readiness() {
   auto ps = policies_->current();
   auto st = d_.store.ping();

@@ -51,6 +51,7 @@ class ControlService final : public ControlApi {
                                                             events::EventBus::Listener fn) override;
   Result<boost::json::object> decide(const SubmitRequest& req) override;
   Result<boost::json::object> reloadPolicies() override;
+  Result<boost::json::object> usage(const Principal& who, store::UsageQuery q) override;
   std::pair<bool, boost::json::object> readiness() override;
 
   policy::PolicySetPtr policies() const { return policies_->current(); }

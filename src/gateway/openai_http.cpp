@@ -72,6 +72,9 @@ std::optional<std::string> contentText(const json::value& c) {
 struct ChatRequest {
   std::string model;
   bool stream = false;
+  bool includeUsage = false;  // stream_options.include_usage
+  std::optional<int64_t> maxTokens;
+  std::optional<double> temperature;
   json::array messages;
   std::string lastUser;
 };
@@ -85,6 +88,24 @@ Result<ChatRequest> parseChat(const json::object& body) {
   if (auto* s = body.if_contains("stream")) {
     if (!s->is_bool()) return fail(ErrorCode::kInvalidRequest, "stream must be true or false");
     r.stream = s->as_bool();
+  }
+  if (auto* so = body.if_contains("stream_options"); so && !so->is_null()) {
+    if (!so->is_object())
+      return fail(ErrorCode::kInvalidRequest, "stream_options must be an object");
+    if (auto* iu = so->as_object().if_contains("include_usage"); iu && iu->is_bool())
+      r.includeUsage = iu->as_bool();
+  }
+  for (const char* k : {"max_tokens", "max_completion_tokens"}) {
+    if (auto* mt = body.if_contains(k); mt && !mt->is_null()) {
+      if (!mt->is_int64() || mt->as_int64() < 1)
+        return fail(ErrorCode::kInvalidRequest, std::string(k) + " must be a positive integer");
+      r.maxTokens = mt->as_int64();
+    }
+  }
+  if (auto* t = body.if_contains("temperature"); t && !t->is_null()) {
+    if (!t->is_number() || t->to_number<double>() < 0 || t->to_number<double>() > 2)
+      return fail(ErrorCode::kInvalidRequest, "temperature must be a number from 0 to 2");
+    r.temperature = t->to_number<double>();
   }
   auto* msgs = body.if_contains("messages");
   if (!msgs || !msgs->is_array() || msgs->as_array().empty())
@@ -109,11 +130,11 @@ Result<ChatRequest> parseChat(const json::object& body) {
   return r;
 }
 
-// The answer text from whatever served the intent: a provider's "content",
-// or a local module's "summary" (the shipped local fallback).
+// The answer text from whatever served the intent: a provider's "text", or
+// a local module's "summary" (the shipped local fallback).
 std::string answerOf(const json::value& result) {
   if (result.is_object()) {
-    for (const char* k : {"content", "summary", "text"})
+    for (const char* k : {"text", "content", "summary"})
       if (auto* v = result.as_object().if_contains(k); v && v->is_string())
         return std::string(v->as_string());
   }
@@ -122,6 +143,49 @@ std::string answerOf(const json::value& result) {
 
 int64_t estimateTokens(size_t bytes) {
   return static_cast<int64_t>(std::ceil(bytes / 4.0));
+}
+
+// OpenAI usage: the provider's figures when a model answered, else estimates.
+json::object usageOf(const json::value& result, const ChatRequest& chat, const std::string& answer,
+                     bool& estimated) {
+  int64_t pt = estimateTokens(chat.lastUser.size()), ct = estimateTokens(answer.size());
+  estimated = true;
+  if (result.is_object())
+    if (auto* u = result.as_object().if_contains("usage"); u && u->is_object()) {
+      auto& uo = u->as_object();
+      if (uo.contains("promptTokens") && uo.at("promptTokens").is_int64()) {
+        pt = uo.at("promptTokens").as_int64();
+        ct = uo.at("completionTokens").as_int64();
+        estimated = uo.contains("estimated") && uo.at("estimated").as_bool();
+      }
+    }
+  return {{"prompt_tokens", pt}, {"completion_tokens", ct}, {"total_tokens", pt + ct}};
+}
+
+std::string finishOf(const json::value& result) {
+  if (result.is_object())
+    if (auto* f = result.as_object().if_contains("finishReason"); f && f->is_string())
+      return std::string(f->as_string());
+  return "stop";
+}
+
+Error taskError(const store::Task& t) {
+  if (t.error.is_object()) {
+    auto& e = t.error.as_object();
+    std::string msg = e.contains("message") && e.at("message").is_string()
+                          ? std::string(e.at("message").as_string())
+                          : "task failed";
+    std::string code =
+        e.contains("code") && e.at("code").is_string() ? std::string(e.at("code").as_string()) : "";
+    ErrorCode c = code == "rate_limited"      ? ErrorCode::kRateLimited
+                  : code == "budget_exceeded" ? ErrorCode::kBudgetExceeded
+                  : code == "timeout"         ? ErrorCode::kTimeout
+                  : code == "provider_error"  ? ErrorCode::kProviderError
+                                              : ErrorCode::kModuleFailed;
+    return Error(c, msg, {{"taskId", t.id}});
+  }
+  return Error(ErrorCode::kModuleFailed, "task " + std::string(store::statusName(t.status)),
+               {{"taskId", t.id}});
 }
 
 // Waits until the task is finished; wakes on its events, re-checks at most
@@ -171,7 +235,10 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         control::SubmitRequest req;
         req.principal = who;
         req.intent = kIntent;
-        req.params = json::object{{"messages", chat->messages}, {"text", chat->lastUser}};
+        json::object params{{"messages", chat->messages}, {"text", chat->lastUser}};
+        if (chat->maxTokens) params["max_tokens"] = *chat->maxTokens;
+        if (chat->temperature) params["temperature"] = *chat->temperature;
+        req.params = std::move(params);
         auto t = co_await http::offload(d.blocking, [&] { return d.control.submit(req); });
         if (!t) co_return openAiErrorResponse(t.error(), ex);
         std::string id = "chatcmpl-" + t->id;
@@ -180,15 +247,11 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         if (!chat->stream) {
           auto done = co_await awaitTask(d, who, t->id);
           if (!done) co_return openAiErrorResponse(done.error(), ex);
-          if (done->status != store::TaskStatus::kSucceeded) {
-            std::string msg = done->error.is_object() && done->error.as_object().contains("message")
-                                  ? std::string(done->error.at("message").as_string())
-                                  : "task " + std::string(store::statusName(done->status));
-            co_return openAiErrorResponse(Error(ErrorCode::kModuleFailed, msg, {{"taskId", t->id}}),
-                                          ex);
-          }
+          if (done->status != store::TaskStatus::kSucceeded)
+            co_return openAiErrorResponse(taskError(*done), ex);
           std::string answer = answerOf(done->result);
-          int64_t pt = estimateTokens(chat->lastUser.size()), ct = estimateTokens(answer.size());
+          bool estimated = true;
+          auto usage = usageOf(done->result, *chat, answer, estimated);
           json::object out{
               {"id", id},
               {"object", "chat.completion"},
@@ -197,10 +260,9 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
               {"choices",
                json::array{json::object{{"index", 0},
                                         {"message", {{"role", "assistant"}, {"content", answer}}},
-                                        {"finish_reason", "stop"}}}},
-              {"usage",
-               {{"prompt_tokens", pt}, {"completion_tokens", ct}, {"total_tokens", pt + ct}}},
-              {"aion", {{"taskId", t->id}, {"usageEstimated", true}}}};
+                                        {"finish_reason", finishOf(done->result)}}}},
+              {"usage", usage},
+              {"aion", {{"taskId", t->id}, {"usageEstimated", estimated}}}};
           co_return http::jsonResponse(200, out, ex.requestId);
         }
 
@@ -214,19 +276,47 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
             json::serialize(chunk(id, created, chat->model,
                                   {{"role", "assistant"}, {"content", ""}}, nullptr)));
         if (!co_await writeAll(ex, std::move(head))) co_return std::nullopt;
-        auto done = co_await awaitTask(d, who, t->id);
+        // Follow the task's events: provider deltas go out as they arrive.
+        auto exec = co_await asio::this_coro::executor;
+        auto timer = std::make_shared<asio::steady_timer>(exec);
+        auto sub = d.control.subscribe(t->id, [timer, exec](const store::Event&) {
+          asio::post(exec, [timer] { timer->cancel(); });
+        });
+        int64_t last = 0;
+        bool sawDelta = false, finished = false;
+        while (!finished) {
+          auto evs = co_await http::offload(
+              d.blocking, [&] { return d.control.events(who, t->id, last, 256); });
+          if (!evs) break;
+          std::string out;
+          for (auto& e : *evs) {
+            last = e.seq;
+            if (e.type == "delta") {
+              sawDelta = true;
+              auto& text = e.data.at("text").as_string();
+              out += http::sseEvent(
+                  {}, {},
+                  json::serialize(chunk(id, created, chat->model, {{"content", text}}, nullptr)));
+            } else if (e.type == "done") {
+              finished = true;
+            }
+          }
+          if (!out.empty() && !co_await writeAll(ex, std::move(out))) co_return std::nullopt;
+          if (finished || evs->size() == 256) continue;
+          timer->expires_after(std::chrono::milliseconds(500));
+          co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        auto done = co_await http::offload(d.blocking, [&] { return d.control.get(who, t->id); });
         std::string tail;
         if (!done || done->status != store::TaskStatus::kSucceeded) {
-          Error e = !done ? done.error()
-                          : Error(ErrorCode::kModuleFailed,
-                                  "task " + std::string(store::statusName(done->status)));
+          Error e = !done ? done.error() : taskError(*done);
           tail = http::sseEvent(
               {}, {}, json::serialize(openAiError(e)));  // a cut stream is never a clean finish
         } else {
           std::string answer = answerOf(done->result);
           // Local modules answer whole; send it in word-sized pieces as clients expect deltas.
           size_t pos = 0;
-          while (pos < answer.size()) {
+          while (!sawDelta && pos < answer.size()) {
             size_t next = answer.find(' ', pos + 1);
             if (next == std::string::npos) next = answer.size();
             tail += http::sseEvent(
@@ -235,8 +325,16 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                                       {{"content", answer.substr(pos, next - pos)}}, nullptr)));
             pos = next;
           }
-          tail +=
-              http::sseEvent({}, {}, json::serialize(chunk(id, created, chat->model, {}, "stop")));
+          tail += http::sseEvent({}, {},
+                                 json::serialize(chunk(id, created, chat->model, {},
+                                                       json::string(finishOf(done->result)))));
+          if (chat->includeUsage) {
+            bool estimated = true;
+            auto c = chunk(id, created, chat->model, {}, nullptr);
+            c["choices"] = json::array();
+            c["usage"] = usageOf(done->result, *chat, answer, estimated);
+            tail += http::sseEvent({}, {}, json::serialize(c));
+          }
           tail += http::sseEvent({}, {}, "[DONE]");
         }
         co_await writeAll(ex, std::move(tail));

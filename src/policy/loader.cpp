@@ -409,7 +409,7 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     auto& n = it->second;
     c.onlyKeys(n, f,
                {"description", "privacy", "roles", "candidates", "params_schema", "timeout_ms",
-                "max_output_tokens", "vectors", "budget_usd"});
+                "max_output_tokens", "vectors", "budget_usd", "latency_target_ms"});
     in.description = c.str(n, "description", f + ".description", false).value_or("");
     if (auto p = c.str(n, "privacy", f + ".privacy", true)) {
       if (auto m = parsePrivacy(*p))
@@ -434,6 +434,7 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
         c.num<int>(n, "max_output_tokens", f + ".max_output_tokens", 1, 1000000).value_or(256);
     in.usesVectors = c.boolean(n, "vectors", f + ".vectors").value_or(false);
     in.budgetUsd = c.num<double>(n, "budget_usd", f + ".budget_usd", 0.0, 1e6);
+    in.latencyTargetMs = c.num<int>(n, "latency_target_ms", f + ".latency_target_ms", 1, 3600000);
     if (auto ps = n["params_schema"]; ps.IsDefined()) {
       auto schema = yamlToJson(ps);
       auto errs = JsonSchema::check(schema, f + ".params_schema");

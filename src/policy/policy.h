@@ -39,7 +39,8 @@ struct Intent {
   std::vector<Candidate> candidates;
   JsonSchema paramsSchema;
   int timeoutMs = 30000;
-  int maxOutputTokens = 256;  // for cost estimates of model routes
+  int maxOutputTokens = 256;           // for cost estimates of model routes
+  std::optional<int> latencyTargetMs;  // overrides policies.yml targets for this intent
   bool usesVectors = false;
   std::optional<double> budgetUsd;
 };

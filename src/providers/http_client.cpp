@@ -237,10 +237,12 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const Timeouts& t,
                                                          asio::as_tuple(asio::use_awaitable));
         if (rec == bhttp::error::need_buffer) rec = {};
         if (rec) {
+          // Headers came, the body did not finish: the provider cut or stalled it.
           finish(rec == beast::error::timeout
                      ? Error(ErrorCode::kTimeout, "provider stream stalled: no bytes for " +
                                                       std::to_string(t.read.count()) + " ms")
-                     : ioError("read from " + req.url.origin(), rec),
+                     : Error(ErrorCode::kProviderError,
+                             "response from " + req.url.origin() + " cut: " + rec.message()),
                  false);
           co_return;
         }

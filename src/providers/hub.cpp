@@ -206,7 +206,8 @@ Error statusError(const std::string& provider, const HttpResponse& r) {
 
 Error transportError(const std::string& provider, Error e) {
   e.message = "provider '" + provider + "': " + e.message;
-  if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kTimeout)
+  if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kTimeout ||
+      e.code == ErrorCode::kProviderError)
     e.details["retriable"] = true;
   return e;
 }

@@ -107,7 +107,7 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       drop = "estimated cost " + money(r.estCostUsd) + " USD exceeds budget " +
              money(plan.budgetUsd) + " USD";
     }
-    r.latencyTargetMs = targetFor(r, plan.privacy, pol.latency);
+    r.latencyTargetMs = intent->latencyTargetMs.value_or(targetFor(r, plan.privacy, pol.latency));
     r.estLatencyMs = expectedMs;
     if (auto s = live.latency.find(r.key());
         s != live.latency.end() && s->second.count >= live.minSamplesForLiveP95) {

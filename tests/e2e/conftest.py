@@ -103,7 +103,10 @@ class Aiond:
         self.log_path = tmp / "aiond.log"
 
     def env(self):
-        e = {k: v for k, v in os.environ.items() if not k.startswith("AION_") and k != "TENANCY_MODE"}
+        # Provider variables of the machine running the tests must never reach a real provider.
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AION_", "OPENAI_", "AZURE_OPENAI_", "HF_", "VLLM_", "OLLAMA_"))
+             and k != "TENANCY_MODE"}
         e.update({
             "AION_GATEWAY_PORT": str(self.gw_port),
             "AION_CONTROL_PORT": str(self.ctl_port),

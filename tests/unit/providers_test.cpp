@@ -1,0 +1,268 @@
+// Provider wire protocols, URLs, retry timing and the circuit breaker. The
+// HTTP exchanges themselves are tested end to end against the loopback fake
+// provider (tests/e2e/test_providers.py).
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "providers/resilience.h"
+#include "providers/url.h"
+#include "providers/wire.h"
+
+namespace aion::providers {
+namespace {
+namespace json = boost::json;
+
+ChatCall call(bool stream = true) {
+  ChatCall c;
+  c.messages = {json::object{{"role", "user"}, {"content", "hello there"}}};
+  c.maxTokens = 64;
+  c.stream = stream;
+  return c;
+}
+
+struct Collected {
+  std::string text;
+  int deltas = 0;
+};
+
+Result<ChatResult> decodeAll(Protocol p, const std::vector<std::string>& pieces, Collected& got) {
+  auto d = streamDecoder(p);
+  for (auto& piece : pieces) {
+    auto s = d->feed(piece, [&](std::string_view t) {
+      got.text += t;
+      ++got.deltas;
+    });
+    if (!s) return std::unexpected(s.error());
+  }
+  return d->finish(call());
+}
+
+TEST(Url, ParsesSchemesPortsAndPaths) {
+  auto u = parseUrl("https://api.openai.com/v1/");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->path, "/v1");
+  EXPECT_EQ(u->hostHeader(), "api.openai.com");
+  auto o = parseUrl("127.0.0.1:11434", true);
+  ASSERT_TRUE(o);
+  EXPECT_FALSE(o->tls);
+  EXPECT_EQ(o->port, 11434);
+  EXPECT_EQ(o->hostHeader(), "127.0.0.1:11434");
+  EXPECT_TRUE(parseUrl("http://[::1]:8000"));
+  for (auto bad : {"ftp://x", "http://", "http://h:0", "http://h:99999", "http://u:p@h",
+                   "http://h/p?q=1", "http://h h", "127.0.0.1:11434"})
+    EXPECT_FALSE(parseUrl(bad)) << bad;
+}
+
+TEST(Wire, OpenAiRequestCarriesModelStreamingAndKey) {
+  Endpoint e{Protocol::kOpenAi, *parseUrl("https://api.openai.com/v1"), "sk-x", "gpt-4o-mini", ""};
+  auto r = chatRequest(e, call());
+  EXPECT_EQ(r.target, "/v1/chat/completions");
+  auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("model").as_string(), "gpt-4o-mini");
+  EXPECT_TRUE(body.at("stream").as_bool());
+  EXPECT_TRUE(body.at("stream_options").at("include_usage").as_bool());
+  EXPECT_EQ(body.at("max_tokens").as_int64(), 64);
+  bool auth = false;
+  for (auto& [k, v] : r.headers) auth = auth || (k == "Authorization" && v == "Bearer sk-x");
+  EXPECT_TRUE(auth);
+}
+
+TEST(Wire, AzureUsesDeploymentPathApiVersionAndApiKeyHeader) {
+  Endpoint e{Protocol::kAzure, *parseUrl("https://r.openai.azure.com"), "k", "dep1", "2024-10-21"};
+  auto r = chatRequest(e, call(false));
+  EXPECT_EQ(r.target, "/openai/deployments/dep1/chat/completions?api-version=2024-10-21");
+  auto body = json::parse(r.body).as_object();
+  EXPECT_FALSE(body.contains("model"));
+  bool key = false;
+  for (auto& [k, v] : r.headers) key = key || (k == "api-key" && v == "k");
+  EXPECT_TRUE(key);
+}
+
+TEST(Wire, TgiAndOllamaRequests) {
+  Endpoint t{Protocol::kTgi, *parseUrl("http://tgi:8080"), "", "tgi", ""};
+  auto r = chatRequest(t, call());
+  EXPECT_EQ(r.target, "/generate_stream");
+  auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("parameters").at("max_new_tokens").as_int64(), 64);
+  EXPECT_NE(std::string(body.at("inputs").as_string()).find("user: hello there"),
+            std::string::npos);
+  Endpoint o{Protocol::kOllama, *parseUrl("http://o:11434"), "", "llama3.2", ""};
+  auto ro = chatRequest(o, call(false));
+  EXPECT_EQ(ro.target, "/api/chat");
+  EXPECT_FALSE(json::parse(ro.body).at("stream").as_bool());  // Ollama streams unless told
+}
+
+TEST(Wire, OpenAiStreamSplitAnywhereDecodesDeltasAndUsage) {
+  std::string s =
+      "data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+      ": keep-alive\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\r\n\r\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n"
+      "data: [DONE]\n\n";
+  for (size_t cut = 1; cut < s.size(); cut += 7) {
+    Collected got;
+    auto r = decodeAll(Protocol::kOpenAi, {s.substr(0, cut), s.substr(cut)}, got);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(got.text, "Hello");
+    EXPECT_EQ(r->text, "Hello");
+    EXPECT_EQ(r->usage.promptTokens, 7);
+    EXPECT_EQ(r->usage.completionTokens, 2);
+    EXPECT_FALSE(r->usage.estimated());
+    EXPECT_EQ(r->model, "m");
+  }
+}
+
+TEST(Wire, StreamCutBeforeTheEndIsAnError) {
+  Collected got;
+  auto r = decodeAll(Protocol::kOpenAi,
+                     {"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"}, got);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kProviderError);
+  EXPECT_EQ(got.text, "a");
+  Collected g2;
+  EXPECT_FALSE(
+      decodeAll(Protocol::kOllama, {"{\"message\":{\"content\":\"x\"},\"done\":false}\n"}, g2));
+  Collected g3;
+  EXPECT_FALSE(decodeAll(Protocol::kTgi, {"data:{\"token\":{\"text\":\"x\"}}\n\n"}, g3));
+}
+
+TEST(Wire, MalformedChunksAndInlineErrorsFail) {
+  Collected got;
+  auto r = decodeAll(Protocol::kOpenAi, {"data: {not json}\n\n"}, got);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("malformed"), std::string::npos);
+  auto e =
+      decodeAll(Protocol::kOpenAi, {"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"}, got);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("overloaded"), std::string::npos);
+  auto huge = decodeAll(Protocol::kOllama, {std::string(5 << 20, 'x')}, got);
+  EXPECT_FALSE(huge);
+}
+
+TEST(Wire, MissingUsageIsEstimatedAndMarked) {
+  Collected got;
+  auto r = decodeAll(Protocol::kOpenAi,
+                     {"data: {\"choices\":[{\"delta\":{\"content\":\"four words are here\"}}]}\n\n"
+                      "data: [DONE]\n\n"},
+                     got);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->usage.promptEstimated);
+  EXPECT_TRUE(r->usage.completionEstimated);
+  EXPECT_EQ(r->usage.completionTokens, estimateTokens("four words are here"));
+}
+
+TEST(Wire, TgiStreamSkipsSpecialTokensAndTakesGeneratedTokens) {
+  Collected got;
+  auto r = decodeAll(
+      Protocol::kTgi,
+      {"data:{\"token\":{\"id\":1,\"text\":\"Hi\",\"special\":false},\"generated_text\":null}\n\n",
+       "data:{\"token\":{\"id\":2,\"text\":\"</s>\",\"special\":true},\"generated_text\":\"Hi\","
+       "\"details\":{\"finish_reason\":\"eos_token\",\"generated_tokens\":2}}\n\n"},
+      got);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->text, "Hi");
+  EXPECT_EQ(r->usage.completionTokens, 2);
+  EXPECT_FALSE(r->usage.completionEstimated);
+  EXPECT_TRUE(r->usage.promptEstimated);  // TGI does not report prompt tokens
+}
+
+TEST(Wire, OllamaNdjsonWithCountsAndNoTrailingNewline) {
+  Collected got;
+  auto r =
+      decodeAll(Protocol::kOllama,
+                {"{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"A\"},"
+                 "\"done\":false}\n{\"message\":{\"content\":\"B\"},\"done\":false}\n",
+                 "{\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\","
+                 "\"prompt_eval_count\":11,\"eval_count\":2}"},
+                got);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->text, "AB");
+  EXPECT_EQ(got.deltas, 2);
+  EXPECT_EQ(r->usage.promptTokens, 11);
+  EXPECT_EQ(r->usage.completionTokens, 2);
+}
+
+TEST(Wire, NonStreamedBodies) {
+  auto c = call(false);
+  auto o = parseChat(Protocol::kOpenAi,
+                     R"({"model":"m","choices":[{"message":{"role":"assistant","content":"yo"},
+                        "finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":1}})",
+                     c);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->text, "yo");
+  EXPECT_EQ(o->finishReason, "length");
+  EXPECT_EQ(o->usage.promptTokens, 3);
+  EXPECT_FALSE(parseChat(Protocol::kOpenAi, R"({"choices":[]})", c));
+  EXPECT_FALSE(parseChat(Protocol::kOpenAi, "[1,2]", c));
+  auto t = parseChat(Protocol::kTgi, R"([{"generated_text":"x"}])", c);
+  EXPECT_FALSE(t);  // TGI /generate answers an object
+  EXPECT_TRUE(parseChat(Protocol::kTgi, R"({"generated_text":"x"})", c));
+}
+
+TEST(Wire, EmbeddingsInInputOrder) {
+  std::vector<std::string> in{"a", "b"};
+  auto r = parseEmbed(R"({"data":[{"index":1,"embedding":[2]},{"index":0,"embedding":[1]}],
+                          "model":"e","usage":{"prompt_tokens":2}})",
+                      in);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->vectors[0].as_array()[0].as_int64(), 1);
+  EXPECT_EQ(r->usage.promptTokens, 2);
+  EXPECT_FALSE(parseEmbed(R"({"data":[{"index":5,"embedding":[1]}]})", in));
+  EXPECT_FALSE(parseEmbed(R"({"data":[{"index":0,"embedding":[1]}]})", in));  // one missing
+}
+
+TEST(Wire, ErrorMessagesFromEveryShape) {
+  EXPECT_EQ(errorMessage(R"({"error":{"message":"bad key","type":"x"}})"), "bad key");
+  EXPECT_EQ(errorMessage(R"({"error":"model not found"})"), "model not found");
+  EXPECT_EQ(errorMessage(R"({"message":"nope"})"), "nope");
+  EXPECT_EQ(errorMessage("<html>\n502</html>"), "<html> 502</html>");
+  EXPECT_EQ(errorMessage(""), "(empty body)");
+}
+
+TEST(Resilience, RetryAfterSecondsAndDates) {
+  auto now = std::chrono::system_clock::from_time_t(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
+  EXPECT_EQ(parseRetryAfter("2", now)->count(), 2000);
+  EXPECT_EQ(parseRetryAfter(" 0.5 ", now)->count(), 500);
+  EXPECT_EQ(parseRetryAfter("Sun, 06 Nov 1994 08:49:47 GMT", now)->count(), 10000);
+  EXPECT_FALSE(parseRetryAfter("-1", now));
+  EXPECT_FALSE(parseRetryAfter("soon", now));
+  EXPECT_FALSE(parseRetryAfter("", now));
+}
+
+TEST(Resilience, BackoffIsJitteredAndCapped) {
+  std::mt19937_64 rng(1);
+  policy::RetryPolicy p{.max = 5, .baseMs = 100, .maxMs = 1000};
+  for (int retry = 0; retry < 10; ++retry) {
+    auto d = backoff(retry, p, rng).count();
+    EXPECT_GE(d, 0);
+    EXPECT_LE(d, std::min(1000, 100 << std::min(retry, 10)));
+  }
+}
+
+TEST(Resilience, BreakerOpensHalfOpensAndCloses) {
+  CircuitBreaker b({.failures = 2, .openMs = 1000});
+  auto t0 = Clock::now();
+  EXPECT_TRUE(b.allow(t0));
+  b.failure(t0);
+  EXPECT_TRUE(b.allow(t0));
+  b.failure(t0);
+  EXPECT_FALSE(b.allow(t0));
+  EXPECT_TRUE(b.openReason(t0).has_value());
+  auto later = t0 + std::chrono::milliseconds(1500);
+  EXPECT_TRUE(b.allow(later));   // the trial
+  EXPECT_FALSE(b.allow(later));  // only one at a time
+  b.failure(later);              // trial failed: open again
+  EXPECT_FALSE(b.allow(later + std::chrono::milliseconds(10)));
+  auto again = later + std::chrono::milliseconds(1100);
+  EXPECT_TRUE(b.allow(again));
+  b.success();
+  EXPECT_TRUE(b.allow(again));
+  EXPECT_FALSE(b.openReason(again).has_value());
+}
+
+}  // namespace
+}  // namespace aion::providers
