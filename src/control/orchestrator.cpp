@@ -318,6 +318,54 @@ std::vector<store::BudgetScope> budgetScopes(const policy::Policies& p, const st
   return out;
 }
 
+// Puts originals back for placeholders of a redaction map, as text streams
+// by: a "[" that may still become a placeholder is held until it resolves.
+class Rehydrator {
+ public:
+  explicit Rehydrator(const json::object* map) : map_(map) {}
+  std::string feed(std::string_view in) {
+    held_.append(in);
+    std::string out;
+    size_t i = 0;
+    while (i < held_.size()) {
+      size_t open = held_.find('[', i);
+      if (open == std::string::npos) {
+        out.append(held_, i);
+        i = held_.size();
+        break;
+      }
+      out.append(held_, i, open - i);
+      size_t close = held_.find(']', open);
+      if (close == std::string::npos) {
+        if (held_.size() - open <= kMaxToken) break;  // may still complete
+        out.push_back('[');
+        i = open + 1;
+        continue;
+      }
+      if (close - open > kMaxToken) {
+        out.push_back('[');
+        i = open + 1;
+        continue;
+      }
+      auto token = std::string_view(held_).substr(open, close - open + 1);
+      auto* v = map_ ? map_->if_contains(token) : nullptr;
+      if (v && v->is_string())
+        out.append(v->as_string());
+      else
+        out.append(token);
+      i = close + 1;
+    }
+    held_.erase(0, i);
+    return out;
+  }
+  std::string flush() { return std::exchange(held_, {}); }
+
+ private:
+  static constexpr size_t kMaxToken = 24;
+  const json::object* map_;
+  std::string held_;
+};
+
 }  // namespace
 
 Result<json::value> Orchestrator::runModel(const store::Task& task, const json::object& route,
@@ -331,7 +379,49 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
   int maxOut = static_cast<int>(number(route, "maxOutputTokens", 256));
   bool embedding = route.contains("modelType") && route.at("modelType").as_string() == "embedding";
   const json::object empty;
-  const auto& params = task.params.is_object() ? task.params.as_object() : empty;
+  json::object params = task.params.is_object() ? task.params.as_object() : empty;
+
+  // Hybrid privacy: a local module masks PII before any remote provider sees
+  // the text; if it fails, the provider is not called.
+  const json::object* redaction = nullptr;
+  if (task.route.is_object())
+    if (auto* rd = task.route.as_object().if_contains("redaction"); rd && rd->is_object())
+      redaction = &rd->as_object();
+  bool remote =
+      !(route.contains("local") && route.at("local").is_bool() && route.at("local").as_bool());
+  json::object redactMap;
+  json::value redactCounts;
+  bool rehydrate = false;
+  if (redaction && remote) {
+    std::string module(redaction->at("module").as_string());
+    rehydrate = redaction->contains("rehydrate") && redaction->at("rehydrate").as_bool();
+    json::object in;
+    for (const char* k : {"text", "messages"})
+      if (auto* v = params.if_contains(k)) in[k] = *v;
+    if (in.empty()) in["text"] = json::serialize(params);
+    auto red = d_.modules.call(module, json::serialize(in),
+                               {.timeoutMs = static_cast<int>(remainingMs), .cancel = &cancel});
+    d_.metrics.moduleCall(module, red.has_value(), red ? red->micros / 1e6 : 0);
+    if (!red || !red->output.is_object() || !red->output.as_object().contains("map"))
+      return fail(ErrorCode::kModuleFailed,
+                  "redaction by module '" + module + "' failed, so provider '" + provider +
+                      "' was not called: " + (red ? "no map in its output" : red.error().message));
+    auto& ro = red->output.as_object();
+    redactMap = ro.at("map").is_object() ? ro.at("map").as_object() : json::object();
+    redactCounts = ro.contains("counts") ? ro.at("counts") : json::value(nullptr);
+    for (const char* k : {"text", "messages"})
+      if (auto* v = ro.if_contains(k)) params[k] = *v;
+    if (!params.contains("messages") && !params.contains("text") && ro.contains("text"))
+      params["text"] = ro.at("text");
+    transition({.taskId = task.id,
+                .from = store::maskOf(TaskStatus::kRunning),
+                .to = TaskStatus::kRunning},
+               {{"redacted", json::object{{"route", key},
+                                          {"module", module},
+                                          {"counts", redactCounts},
+                                          {"placeholders", redactMap.size()}}}});
+  }
+  Rehydrator hydrate(rehydrate ? &redactMap : nullptr);
 
   // Reserve the most this call can cost before it starts.
   auto ps = d_.policies.current();
@@ -372,7 +462,7 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
   auto onDelta = [&](std::string_view d) {
     streamed = true;
     text.append(d);
-    pending.append(d);
+    pending.append(hydrate.feed(d));
     if (std::chrono::steady_clock::now() - lastFlush >= std::chrono::milliseconds(25)) flush();
   };
 
@@ -404,11 +494,17 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
     if (params.contains("temperature")) call.temperature = number(params, "temperature");
     if (auto* st = params.if_contains("stream"); st && st->is_bool()) call.stream = st->as_bool();
     auto r = d_.providers.chat(model, call, onDelta, ctl);
+    pending.append(hydrate.flush());
     flush();
     if (r) {
       usage = r->usage;
-      out = json::object{{"text", r->text},
-                         {"message", {{"role", "assistant"}, {"content", r->text}}},
+      std::string answer = r->text;
+      if (rehydrate) {
+        Rehydrator whole(&redactMap);
+        answer = whole.feed(r->text) + whole.flush();
+      }
+      out = json::object{{"text", answer},
+                         {"message", {{"role", "assistant"}, {"content", answer}}},
                          {"finishReason", r->finishReason},
                          {"model", r->model},
                          {"provider", provider}};
@@ -457,6 +553,11 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
                                  {"totalTokens", usage.promptTokens + usage.completionTokens},
                                  {"estimated", usage.estimated()}};
     out->as_object()["costUsd"] = store::fromNanoUsd(costNano);
+    if (redaction && remote)
+      out->as_object()["redaction"] = {{"module", redaction->at("module")},
+                                       {"counts", redactCounts},
+                                       {"rehydrated", rehydrate},
+                                       {"map", redactMap}};
   }
   return out;
 }

@@ -409,7 +409,7 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     auto& n = it->second;
     c.onlyKeys(n, f,
                {"description", "privacy", "roles", "candidates", "params_schema", "timeout_ms",
-                "max_output_tokens", "vectors", "budget_usd", "latency_target_ms"});
+                "max_output_tokens", "vectors", "budget_usd", "latency_target_ms", "redaction"});
     in.description = c.str(n, "description", f + ".description", false).value_or("");
     if (auto p = c.str(n, "privacy", f + ".privacy", true)) {
       if (auto m = parsePrivacy(*p))
@@ -435,6 +435,16 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     in.usesVectors = c.boolean(n, "vectors", f + ".vectors").value_or(false);
     in.budgetUsd = c.num<double>(n, "budget_usd", f + ".budget_usd", 0.0, 1e6);
     in.latencyTargetMs = c.num<int>(n, "latency_target_ms", f + ".latency_target_ms", 1, 3600000);
+    if (auto rd = n["redaction"]; rd.IsDefined() && c.isMap(rd, f + ".redaction")) {
+      c.onlyKeys(rd, f + ".redaction", {"module", "rehydrate"});
+      in.redactModule = c.str(rd, "module", f + ".redaction.module", true).value_or("");
+      if (!in.redactModule.empty() && !s.modules.count(in.redactModule))
+        c.err(rd["module"], f + ".redaction.module",
+              "unknown module '" + in.redactModule + "' (not in modules.yml)");
+      in.rehydrate = c.boolean(rd, "rehydrate", f + ".redaction.rehydrate").value_or(true);
+    } else if (s.modules.count("redact")) {
+      in.redactModule = "redact";
+    }
     if (auto ps = n["params_schema"]; ps.IsDefined()) {
       auto schema = yamlToJson(ps);
       auto errs = JsonSchema::check(schema, f + ".params_schema");

@@ -41,6 +41,11 @@ struct Intent {
   int timeoutMs = 30000;
   int maxOutputTokens = 256;           // for cost estimates of model routes
   std::optional<int> latencyTargetMs;  // overrides policies.yml targets for this intent
+  // Hybrid privacy: the local module that masks PII before a remote route
+  // (default: the module named "redact" when loaded), and whether answers
+  // are re-hydrated.
+  std::string redactModule;
+  bool rehydrate = true;
   bool usesVectors = false;
   std::optional<double> budgetUsd;
 };

@@ -60,6 +60,10 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
     budget = *task.budgetUsd;
   }
   plan.budgetUsd = std::min(budget, pol.budget.hardCapUsd);
+  if (plan.privacy == PrivacyMode::kHybrid) {
+    plan.redactModule = intent->redactModule;
+    plan.rehydrate = intent->rehydrate;
+  }
 
   std::vector<Route> kept;
   for (const auto& cand : intent->candidates) {
@@ -96,6 +100,9 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
         drop = "provider '" + p.name + "' not in the global allowlist";
       } else if (tenant && tenant->providerAllow && !tenant->providerAllow->count(p.name)) {
         drop = "provider '" + p.name + "' not allowed for tenant '" + task.tenant + "'";
+      } else if (!r.local && plan.privacy == PrivacyMode::kHybrid && intent->redactModule.empty()) {
+        drop = "privacy hybrid needs a redaction module before remote provider '" + p.name +
+               "' (none configured)";
       } else if (auto u = live.unavailable.find(p.name); u != live.unavailable.end()) {
         drop = "provider '" + p.name + "' unavailable: " + u->second;
       } else if (auto um = live.unavailableModels.find(m.name);
@@ -188,6 +195,8 @@ json::object toJson(const Plan& p) {
                    {"routes", std::move(routes)},
                    {"candidates", std::move(cands)}};
   if (!p.routes.empty()) out["primary"] = toJson(p.routes.front());
+  if (!p.redactModule.empty())
+    out["redaction"] = {{"module", p.redactModule}, {"rehydrate", p.rehydrate}};
   return out;
 }
 

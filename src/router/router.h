@@ -66,6 +66,8 @@ struct Plan {
   std::string intent;
   PrivacyMode privacy = PrivacyMode::kLocalOnly;
   double budgetUsd = 0;
+  std::string redactModule;  // hybrid: masks PII before remote routes
+  bool rehydrate = true;
   std::vector<Route> routes;  // primary first, then fallbacks in order
   std::vector<CandidateReport> candidates;
 };

@@ -233,3 +233,72 @@ def test_openai_sdk_streams_provider_tokens_through_the_facade(make_aiond, fake)
     full = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "yo"}])
     assert full.choices[0].message.content == "echo: yo"
     assert full.usage.completion_tokens == 2
+
+
+PII = "mail alice@example.com, card 4111 1111 1111 1111, call +1 (555) 123-4567 from 10.1.2.3"
+
+
+def test_hybrid_provider_never_sees_pii_and_answer_is_rehydrated(make_aiond, fake):
+    a = make_aiond(openai_env(fake)).start()
+    r = a.submit("chat-hybrid", {"messages": [{"role": "system", "content": "be brief"},
+                                              {"role": "user", "content": PII}], "text": PII})
+    t = a.wait(r.json["taskId"])
+    assert t["status"] == "succeeded", t
+    sent = json.dumps(fake.chat_requests()[-1]["json"])
+    for secret in ("alice@example.com", "4111", "555", "10.1.2.3"):
+        assert secret not in sent, sent
+    assert "[EMAIL_1]" in sent and "[CARD_1]" in sent and "[PHONE_1]" in sent and "[IP_1]" in sent
+    assert t["result"]["text"] == "echo: " + PII  # re-hydrated
+    assert t["result"]["redaction"]["counts"] == {"email": 1, "card": 1, "phone": 1, "iban": 0, "ip": 1}
+    evs, _, _ = a.sse(t["taskId"])
+    kinds = [e["event"] for e in evs]
+    assert kinds.index("redacted") < kinds.index("delta")
+    assert "".join(e["json"]["data"]["text"] for e in evs if e["event"] == "delta") == "echo: " + PII
+    red = [e["json"]["data"] for e in evs if e["event"] == "redacted"][0]
+    assert "alice" not in json.dumps(red)  # the event carries counts, not values
+
+
+def test_hybrid_without_working_redaction_never_calls_the_provider(make_aiond, fake):
+    a = make_aiond(openai_env(fake))
+    intents = (a.policy_dir / "intents.yml").read_text()
+    (a.policy_dir / "intents.yml").write_text(
+        intents.replace("redaction: {module: redact, rehydrate: true}", "redaction: {module: hostile}"))
+    a.start()
+    t = a.wait(a.submit("chat-hybrid", {"messages": [{"role": "user", "content": PII}], "text": PII}).json["taskId"])
+    assert t["status"] == "succeeded" and "summary" in t["result"]  # the local fallback answered
+    assert fake.chat_requests() == []
+    attempt = [e["json"]["data"] for e in a.sse(t["taskId"])[0] if e["event"] == "attempt"][0]
+    assert "was not called" in attempt["error"]["message"]
+
+
+def test_cancel_closes_the_upstream_stream_and_bills_what_was_generated(make_aiond, fake):
+    fake.token_delay = 0.3
+    a = make_aiond(openai_env(fake)).start()
+    words = " ".join(f"w{i}" for i in range(40))
+    tid = a.submit("chat", {"messages": [{"role": "user", "content": words}], "text": "x"}).json["taskId"]
+    deadline = time.time() + 10
+    while time.time() < deadline and not fake.inflight:
+        time.sleep(0.05)
+    time.sleep(0.8)  # a few tokens
+    assert a.request("POST", f"/v1/tasks/{tid}/cancel").status == 202
+    t = a.wait(tid, timeout=5)
+    assert t["status"] == "canceled"
+    assert t["cost"]["usd"] > 0 and t["cost"]["estimated"] is True
+    deadline = time.time() + 3
+    while fake.inflight and time.time() < deadline:
+        time.sleep(0.05)
+    assert fake.inflight == 0  # the upstream connection was closed, not left streaming
+
+
+def test_stalled_stream_times_out(make_aiond, fake):
+    a = make_aiond(openai_env(fake))
+    models = (a.policy_dir / "models.yml").read_text()
+    (a.policy_dir / "models.yml").write_text(models.replace(
+        "    credential_env: OPENAI_API_KEY\n",
+        "    credential_env: OPENAI_API_KEY\n    timeouts_ms: {read: 700}\n    retries: {max: 0}\n", 1))
+    a.start()
+    fake.script({"stall_after_chunks": 1})
+    t0 = time.time()
+    t = a.wait(a.submit("chat", CHAT).json["taskId"])
+    assert t["status"] == "failed" and "stalled" in t["error"]["message"], t
+    assert time.time() - t0 < 5

@@ -232,11 +232,78 @@ TEST(ShippedPolicies, LoadWithBuiltModules) {
   TempDir mods;
   mods.write("summarize.wasm", "x");
   mods.write("classify.wasm", "y");
+  mods.write("redact.wasm", "z");
   auto r =
       loadPolicyDir(std::filesystem::path(AION_REPO_DIR) / "policies", {.moduleDir = mods.path()});
   ASSERT_TRUE(r) << join(r.error());
   EXPECT_TRUE((*r)->intent("summarize"));
   EXPECT_TRUE((*r)->intent("classify"));
+  ASSERT_TRUE((*r)->intent("chat-hybrid"));
+  EXPECT_EQ((*r)->intent("chat-hybrid")->redactModule, "redact");
+  EXPECT_EQ((*r)->intent("chat")->candidates.back().target, "summarize");  // the local fallback
+}
+
+TEST_F(Fixture, ProvidersModelsBudgetsAndRedactionAreValidated) {
+  write(R"(version: 1
+intents:
+  summarize:
+    privacy: hybrid
+    redaction: {module: nosuch}
+    candidates:
+      - module: summarize
+)",
+        R"(version: 1
+budgets:
+  tenants:
+    "*": {day_usd: -1}
+    acme: {}
+  keys:
+    k1: {week_usd: 3}
+)",
+        R"(version: 1
+providers:
+  p1: {kind: openai}
+  p2: {kind: azure, base_url_env: AZ, api: tgi}
+  p3: {kind: huggingface, base_url: "http://h", api: grpc, timeouts_ms: {read: 0}, retries: {max: 99}}
+models:
+  m1: {provider: p1, type: image}
+)",
+        kModules);
+  auto e = errors();
+  for (const char* want :
+       {"models.yml:3: providers.p1: needs base_url or base_url_env",
+        "models.yml:4: providers.p2.api: only for kind huggingface",
+        "models.yml:5: providers.p3.api: must be tgi or openai",
+        "models.yml:5: providers.p3.timeouts_ms.read: must be",
+        "models.yml:5: providers.p3.retries.max: must be",
+        "models.yml:7: models.m1.type: must be chat or embedding",
+        "policies.yml:4: budgets.tenants.*.day_usd: must be",
+        "policies.yml:5: budgets.tenants.acme: needs day_usd or month_usd",
+        "policies.yml:7: budgets.keys.k1.week_usd: unknown field",
+        "intents.yml:5: intents.summarize.redaction.module: unknown module 'nosuch'"})
+    EXPECT_TRUE(anyStartsWith(e, want)) << want << "\n got: " << ::testing::PrintToString(e);
+}
+
+TEST_F(Fixture, ProviderDefaultsAndBudgetsLoad) {
+  write(kIntents, "version: 1\nbudgets: {tenants: {acme: {day_usd: 1.5, month_usd: 20}}}\n",
+        R"(version: 1
+providers:
+  az: {kind: azure, base_url_env: AZURE_OPENAI_ENDPOINT, credential_env: AZURE_OPENAI_API_KEY}
+  hf: {kind: huggingface, base_url: "https://hf.example"}
+models:
+  dep: {provider: az, model_env: AZURE_OPENAI_DEPLOYMENT}
+)",
+        kModules);
+  auto r = load();
+  ASSERT_TRUE(r) << ::testing::PrintToString(r.error());
+  auto& ps = **r;
+  EXPECT_EQ(ps.providers.at("az").apiVersion, "2024-10-21");
+  EXPECT_EQ(ps.providers.at("hf").api, "tgi");
+  EXPECT_EQ(ps.providers.at("az").retries.max, 2);
+  EXPECT_EQ(ps.models.at("dep").upstream, "dep");
+  EXPECT_EQ(ps.models.at("dep").type, "chat");
+  EXPECT_EQ(*ps.policies.tenantBudgets.at("acme").dayUsd, 1.5);
+  EXPECT_EQ(*ps.policies.tenantBudgets.at("acme").monthUsd, 20);
 }
 
 }  // namespace
