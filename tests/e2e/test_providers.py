@@ -302,3 +302,49 @@ def test_stalled_stream_times_out(make_aiond, fake):
     t = a.wait(a.submit("chat", CHAT).json["taskId"])
     assert t["status"] == "failed" and "stalled" in t["error"]["message"], t
     assert time.time() - t0 < 5
+
+
+def test_tokens_reach_grpc_stream_and_websocket(make_aiond, fake):
+    import websocket  # websocket-client
+    from test_grpc import grpcurl, objects
+    fake.token_delay = 0.1
+    a = make_aiond(openai_env(fake)).start()
+    body = {"intent": "chat", "params": {"messages": [{"role": "user", "content": "a b c"}], "text": "a b c"}}
+    rc, out, err = grpcurl(a, "aion.v1.AionTasks/Submit", json.dumps(body))
+    assert rc == 0, err
+    tid = objects(out)[0]["task_id"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{a.gw_port}/v1/ws", header=["X-API-Key: demo-key"], timeout=10)
+    json.loads(ws.recv())
+    ws.send(json.dumps({"type": "subscribe", "id": "s", "taskId": tid, "afterSeq": 0}))
+    rc, out, err = grpcurl(a, "aion.v1.AionTasks/Stream", json.dumps({"task_id": tid}))
+    assert rc == 0, err
+    grpc_deltas = [e["data"]["text"] for e in objects(out) if e["type"] == "delta"]
+    ws_deltas, done = [], False
+    while not done:
+        m = json.loads(ws.recv())
+        if m["type"] == "event":
+            ev = m["event"]
+            done = ev["type"] == "done"
+            if ev["type"] == "delta":
+                ws_deltas.append(ev["data"]["text"])
+    ws.close()
+    assert len(grpc_deltas) >= 3 and "".join(grpc_deltas) == "echo: a b c"
+    assert ws_deltas == grpc_deltas
+
+
+def test_credential_from_a_secrets_file_is_never_echoed(make_aiond, fake, tmp_path):
+    secret = tmp_path / "openai.key"
+    secret.write_text(fake.api_key + "\n")
+    a = make_aiond({"OPENAI_BASE_URL": fake.url + "/v1"})
+    models = (a.policy_dir / "models.yml").read_text()
+    (a.policy_dir / "models.yml").write_text(
+        models.replace("credential_env: OPENAI_API_KEY", f"credential_file: {secret}", 1))
+    a.start()
+    t = a.wait(a.submit("chat", CHAT).json["taskId"])
+    assert t["status"] == "succeeded" and t["result"]["provider"] == "openai", t
+    assert fake.chat_requests()[-1]["headers"]["authorization"] == "Bearer " + fake.api_key
+    # a provider error that echoes the key gets it masked before it is stored
+    fake.script({"status": 400, "message": f"Incorrect API key provided: {fake.api_key}"})
+    t = a.wait(a.submit("chat", CHAT).json["taskId"])
+    everything = json.dumps(t) + json.dumps(a.sse(t["taskId"])[0]) + a.log_path.read_text()
+    assert fake.api_key not in everything and "[redacted]" in everything
