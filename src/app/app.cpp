@@ -2,15 +2,53 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
+#include "common/digest.h"
 #include "common/ids.h"
 #include "control/control_http.h"
 #include "gateway/gateway_http.h"
 #include "gateway/grpc_service.h"
 #include "gateway/redis_limits.h"
+#include "modhost/subprocess_host.h"
+#include "modhost/wasm_host.h"
+#include "trust/signing.h"
 
 namespace aion::app {
+namespace json = boost::json;
+
+// Files, or folders whose *.pub files are keys. The default folder may be absent.
+std::expected<std::vector<trust::PublicKey>, std::string> loadTrustedKeys(
+    const std::vector<std::filesystem::path>& given, const std::filesystem::path& moduleDir) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  std::error_code ec;
+  auto paths = given;
+  bool explicitPaths = !paths.empty();
+  if (!explicitPaths) paths.push_back(moduleDir / "trusted-keys");
+  for (auto& p : paths) {
+    if (fs::is_directory(p, ec)) {
+      for (auto& e : fs::directory_iterator(p, ec))
+        if (e.path().extension() == ".pub") files.push_back(e.path());
+    } else if (fs::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else if (explicitPaths) {
+      return std::unexpected(p.string() + ": no such file or folder");
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<trust::PublicKey> keys;
+  for (auto& f : files) {
+    auto pem = readFile(f);
+    auto k = pem ? trust::PublicKey::fromPem(*pem)
+                 : std::expected<trust::PublicKey, std::string>(std::unexpected("unreadable"));
+    if (!k) return std::unexpected(f.string() + ": " + k.error());
+    spdlog::debug("trusting module signing key {} ({})", k->fingerprint(), f.string());
+    keys.push_back(*k);
+  }
+  return keys;
+}
 
 App::App(Config cfg)
     : cfg_(std::move(cfg)), blocking_(static_cast<size_t>(std::max(2, cfg_.workers))) {}
@@ -41,12 +79,26 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   app->ledger_ = std::move(*ledger);
   app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);
 
+  auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);
+  if (!trusted) return std::unexpected(Errors{"AION_MODULE_TRUSTED_KEYS: " + trusted.error()});
+  auto gpus = c.gpus ? *c.gpus : modhost::detectGpus();
+  std::map<std::string, std::unique_ptr<modhost::ModuleHost>> hosts;
+  hosts["wasm"] = std::make_unique<modhost::WasmModuleHost>();
+  auto sub = std::make_unique<modhost::SubprocessModuleHost>();
+  json::value sandbox = sub->sandboxJson();
+  hosts["subprocess"] = std::move(sub);
+  app->modules_ = std::make_unique<modhost::CompositeModuleHost>(std::move(hosts), gpus);
+
   control::ControlService::Options opts;
   opts.policyDir = c.policyDir;
+  opts.moduleStateDir = c.dataDir / "modules";
   opts.loadOptions.moduleDir = c.moduleDir;
+  opts.loadOptions.trust = {*trusted, c.allowUnsigned};
+  for (auto& g : gpus) opts.gpus.push_back({g.name, g.memoryMb});
+  opts.sandbox = std::move(sandbox);
   opts.orchestrator = {.workers = c.workers, .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
-      {*app->store_, app->modules_, *app->providers_, *app->ledger_, app->bus_, app->metrics_},
+      {*app->store_, *app->modules_, *app->providers_, *app->ledger_, app->bus_, app->metrics_},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
@@ -105,8 +157,7 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_, tls);
   auto ctlRoutes =
-      control::controlRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_,
-                              [m = &app->modules_] { return m->describe(); }});
+      control::controlRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_});
   app->controlHttp_ = std::make_unique<http::Server>(app->ioc_, "control", limits,
                                                      std::move(ctlRoutes), app->metrics_, tls);
 

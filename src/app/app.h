@@ -11,13 +11,19 @@
 #include "gateway/idempotency.h"
 #include "gateway/rate_limiter.h"
 #include "http/server.h"
-#include "modhost/wasm_host.h"
+#include "modhost/composite_host.h"
 #include "providers/hub.h"
 #include "store/sqlite_ledger.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
+#include "trust/signing.h"
 
 namespace aion::app {
+
+//! The module signing keys aiond trusts: AION_MODULE_TRUSTED_KEYS (files, or
+//! folders of *.pub), else <module dir>/trusted-keys when it exists.
+std::expected<std::vector<trust::PublicKey>, std::string> loadTrustedKeys(
+    const std::vector<std::filesystem::path>& given, const std::filesystem::path& moduleDir);
 
 class App {
  public:
@@ -39,7 +45,7 @@ class App {
   telemetry::Metrics metrics_;
   std::unique_ptr<store::SqliteTaskStore> store_;
   events::EventBus bus_;
-  modhost::WasmModuleHost modules_;
+  std::unique_ptr<modhost::CompositeModuleHost> modules_;
   std::unique_ptr<store::SqliteLedger> ledger_;
   std::unique_ptr<providers::ProviderHub> providers_;
   std::unique_ptr<control::ControlService> control_;

@@ -127,6 +127,31 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
   if (auto v = env("AION_POLICY_DIR"); v && !v->empty()) c.policyDir = *v;
   if (auto v = env("AION_DATA_DIR"); v && !v->empty()) c.dataDir = *v;
   if (auto v = env("AION_MODULE_DIR"); v && !v->empty()) c.moduleDir = *v;
+  if (auto v = env("AION_MODULE_TRUSTED_KEYS"); v && !v->empty()) {
+    size_t i = 0;
+    while (i <= v->size()) {
+      auto j = v->find(',', i);
+      if (j == std::string::npos) j = v->size();
+      if (j > i) c.trustedKeys.emplace_back(v->substr(i, j - i));
+      i = j + 1;
+    }
+  }
+  if (auto v = env("AION_MODULES_ALLOW_UNSIGNED"); v && !v->empty()) {
+    if (*v == "true" || *v == "1")
+      c.allowUnsigned = true;
+    else if (*v == "false" || *v == "0")
+      c.allowUnsigned = false;
+    else
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_MODULES_ALLOW_UNSIGNED: must be true or false (got '" + *v + "')");
+  }
+  if (auto v = env("AION_MODULE_HOST_GPUS"); v && !v->empty()) {
+    auto g = modhost::parseGpuList(*v);
+    if (!g)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_MODULE_HOST_GPUS: " + g.error() + " (use none or name:MiB,...)");
+    c.gpus = std::move(*g);
+  }
   if (auto v = env("AION_LOG_LEVEL"); v && !v->empty()) {
     static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
     bool ok = false;

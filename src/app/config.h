@@ -11,6 +11,7 @@
 #include "auth/api_keys.h"
 #include "common/error.h"
 #include "http/tls.h"
+#include "modhost/gpu.h"
 #include "redis/redis_client.h"
 
 namespace aion::app {
@@ -43,6 +44,11 @@ struct Config {
   size_t wsMaxQueuedBytes = 1 << 20;
   std::optional<http::TlsFiles> tls;        // AION_TLS_CERT + AION_TLS_KEY: HTTPS and gRPC over TLS
   std::optional<redis::RedisUrl> redisUrl;  // AION_CONTROL_REDIS_URL: shared limits and idempotency
+  // AION_MODULE_TRUSTED_KEYS: PEM public keys (files, or folders of *.pub)
+  // whose module signatures are accepted; default <module dir>/trusted-keys.
+  std::vector<std::filesystem::path> trustedKeys;
+  bool allowUnsigned = false;  // AION_MODULES_ALLOW_UNSIGNED: development only
+  std::optional<std::vector<modhost::GpuDevice>> gpus;  // AION_MODULE_HOST_GPUS; unset: detect
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/app.h"
+#include "app/module_cli.h"
 #include "policy/loader.h"
 
 namespace {
@@ -23,7 +24,16 @@ std::string hostFor(const std::string& bind) {
 }
 
 int checkPolicies(const aion::app::Config& cfg) {
-  auto r = aion::policy::loadPolicyDir(cfg.policyDir, {.moduleDir = cfg.moduleDir});
+  auto keys = aion::app::loadTrustedKeys(cfg.trustedKeys, cfg.moduleDir);
+  if (!keys) {
+    std::cerr << "AION_MODULE_TRUSTED_KEYS: " << keys.error() << "\n";
+    return 1;
+  }
+  aion::policy::LoadOptions opts;
+  opts.moduleDir = cfg.moduleDir;
+  opts.registryDir = cfg.dataDir / "modules" / "registry";
+  opts.trust = {*keys, cfg.allowUnsigned};
+  auto r = aion::policy::loadPolicyDir(cfg.policyDir, opts);
   if (!r) {
     for (auto& e : r.error()) std::cerr << e << "\n";
     std::cerr << r.error().size() << " problem(s) in " << cfg.policyDir.string() << "\n";
@@ -44,7 +54,17 @@ int main(int argc, char** argv) {
   auto* check =
       cli.add_subcommand("check-policies", "Validate the policy files in AION_POLICY_DIR and exit");
   cli.set_version_flag("--version", "aiond 0.1.0");
+  aion::app::ModuleCli moduleCli;
+  aion::app::addModuleCommands(
+      cli, moduleCli, []() -> std::expected<aion::policy::TrustConfig, std::string> {
+        auto c = aion::app::loadConfig(aion::app::processEnv, exeDir());
+        if (!c) return std::unexpected(c.error().message);
+        auto keys = aion::app::loadTrustedKeys(c->trustedKeys, c->moduleDir);
+        if (!keys) return std::unexpected("AION_MODULE_TRUSTED_KEYS: " + keys.error());
+        return aion::policy::TrustConfig{*keys, c->allowUnsigned};
+      });
   CLI11_PARSE(cli, argc, argv);
+  if (moduleCli.command) return moduleCli.exitCode;
 
   auto cfg = aion::app::loadConfig(aion::app::processEnv, exeDir());
   if (!cfg) {

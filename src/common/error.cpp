@@ -40,6 +40,8 @@ std::string_view errorCodeName(ErrorCode c) {
       return "provider_error";
     case ErrorCode::kBudgetExceeded:
       return "budget_exceeded";
+    case ErrorCode::kModuleRefused:
+      return "module_refused";
     case ErrorCode::kInterrupted:
       return "interrupted";
     case ErrorCode::kInternal:
@@ -70,6 +72,7 @@ int httpStatus(ErrorCode c) {
     case ErrorCode::kInvalidParams:
     case ErrorCode::kNoRoute:
     case ErrorCode::kInvalidPolicy:
+    case ErrorCode::kModuleRefused:
       return 422;
     case ErrorCode::kRateLimited:
       return 429;

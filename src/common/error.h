@@ -27,6 +27,7 @@ enum class ErrorCode {
   kModuleFailed,     // 502: the module ran and failed
   kProviderError,    // 502: the model provider answered with an error or garbage
   kBudgetExceeded,   // 402: the spend would pass a budget
+  kModuleRefused,    // 422: a module failed verification (digest, signature, SBOM)
   kInterrupted,      // the process stopped while the task ran
   kInternal,         // 500
 };

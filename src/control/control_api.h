@@ -55,6 +55,16 @@ class ControlApi {
   //! Spend and tokens of model calls, grouped and filtered; a non-admin
   //! sees only their own tenant.
   virtual Result<boost::json::object> usage(const Principal& who, store::UsageQuery q) = 0;
+  //! Every module of the policy set (refused ones included) with its
+  //! verification status and reason, source, enabled flag and limits.
+  virtual boost::json::array modules() = 0;
+  //! Verifies and stores an uploaded module, then reloads the policy set so
+  //! it is served. kInvalidRequest, kModuleRefused, kConflict (the name is
+  //! defined in modules.yml), kInvalidPolicy (the reload failed; nothing kept).
+  virtual Result<boost::json::object> registerModule(const boost::json::object& body) = 0;
+  //! Disables or re-enables a module: the router drops a disabled module's
+  //! routes with that reason. Persists across restarts. kNotFound.
+  virtual Result<boost::json::object> setModuleEnabled(const std::string& name, bool enabled) = 0;
   //! Readiness and its checks.
   virtual std::pair<bool, boost::json::object> readiness() = 0;
 };

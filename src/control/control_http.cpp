@@ -129,8 +129,36 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     if (!who) co_return http::errorResponse(who.error(), ex.requestId);
     if (auto ok = http::requireRole(*who, kAdminOrManager); !ok)
       co_return http::errorResponse(ok.error(), ex.requestId);
-    co_return http::jsonResponse(200, json::object{{"items", d.modules()}}, ex.requestId);
+    auto items = co_await http::offload(d.blocking, [&] { return d.control.modules(); });
+    co_return http::jsonResponse(200, json::object{{"items", items}}, ex.requestId);
   });
+
+  routes.add(bhttp::verb::post, "/v1/modules", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    if (auto ok = http::requireRole(*who, kAdmin); !ok)
+      co_return http::errorResponse(ok.error(), ex.requestId);
+    auto body = http::parseJsonObject(ex.req);
+    if (!body) co_return http::errorResponse(body.error(), ex.requestId);
+    auto r = co_await http::offload(d.blocking, [&] { return d.control.registerModule(*body); });
+    if (!r) co_return http::errorResponse(r.error(), ex.requestId);
+    co_return http::jsonResponse(201, *r, ex.requestId);
+  });
+
+  for (bool enable : {true, false}) {
+    std::string path = enable ? "/v1/modules/{name}/enable" : "/v1/modules/{name}/disable";
+    routes.add(bhttp::verb::post, path, [d, enable](Exchange& ex) -> Reply {
+      auto who = http::principalOf(d.keys, ex.req);
+      if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+      if (auto ok = http::requireRole(*who, kAdmin); !ok)
+        co_return http::errorResponse(ok.error(), ex.requestId);
+      std::string name = ex.params["name"];
+      auto r = co_await http::offload(d.blocking,
+                                      [&] { return d.control.setModuleEnabled(name, enable); });
+      if (!r) co_return http::errorResponse(r.error(), ex.requestId);
+      co_return http::jsonResponse(200, *r, ex.requestId);
+    });
+  }
   return routes;
 }
 

@@ -13,8 +13,6 @@ struct ControlHttpDeps {
   const auth::KeyRing& keys;
   boost::asio::thread_pool& blocking;
   telemetry::Metrics& metrics;
-  //! Loaded modules (from the module host), for GET /v1/modules.
-  std::function<boost::json::array()> modules;
 };
 
 http::Routes controlRoutes(ControlHttpDeps deps);

@@ -14,17 +14,33 @@ using store::TaskStatus;
 
 std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> ControlService::create(
     Deps deps, Options opts) {
+  std::unique_ptr<ModuleRegistry> registry;
+  if (!opts.moduleStateDir.empty()) {
+    auto r = ModuleRegistry::open(opts.moduleStateDir);
+    if (!r) return std::unexpected(std::vector<std::string>{"AION_DATA_DIR: " + r.error().message});
+    registry = std::move(*r);
+    opts.loadOptions.registryDir = registry->registryDir();
+  }
   auto set = policy::loadPolicyDir(opts.policyDir, opts.loadOptions);
   if (!set) return std::unexpected(set.error());
   if (auto m = deps.modules.load(**set); !m) return std::unexpected(m.error());
   deps.providers.configure(**set);
-  return std::unique_ptr<ControlService>(new ControlService(deps, std::move(opts), *set));
+  for (auto& [name, m] : (*set)->modules) {
+    if (!m.usable())
+      spdlog::warn("module {} refused: {}", name, m.verification.reason);
+    else if (m.verification.state == policy::Verification::State::kUnsigned)
+      spdlog::warn("module {} is unsigned (allowed by AION_MODULES_ALLOW_UNSIGNED)", name);
+  }
+  return std::unique_ptr<ControlService>(
+      new ControlService(deps, std::move(opts), *set, std::move(registry)));
 }
 
-ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr initial)
+ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr initial,
+                               std::unique_ptr<ModuleRegistry> registry)
     : d_(deps),
       opts_(std::move(opts)),
-      policies_(std::make_unique<PolicyStore>(std::move(initial))) {
+      policies_(std::make_unique<PolicyStore>(std::move(initial))),
+      registry_(std::move(registry)) {
   orchestrator_ = std::make_unique<Orchestrator>(
       Orchestrator::Deps{d_.store, d_.modules, d_.providers, d_.ledger, d_.bus, d_.metrics,
                          latency_, *policies_},
@@ -113,6 +129,9 @@ Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy
   live.latency = latency_.snapshot();
   live.unavailable = d_.providers.unavailableProviders();
   live.unavailableModels = d_.providers.unavailableModels();
+  if (registry_)
+    for (auto& n : registry_->disabled()) live.unavailableModules[n] = "disabled by an operator";
+  live.gpus = opts_.gpus;
   return router::decide({.tenant = req.principal.tenant,
                          .intent = req.intent,
                          .paramsBytes = paramsBytes,
@@ -215,6 +234,10 @@ Result<json::object> ControlService::decide(const SubmitRequest& req) {
 
 Result<json::object> ControlService::reloadPolicies() {
   std::lock_guard lock(reloadMu_);
+  return reloadLocked();
+}
+
+Result<json::object> ControlService::reloadLocked() {
   auto set = policy::loadPolicyDir(opts_.policyDir, opts_.loadOptions);
   std::vector<std::string> errors;
   if (!set) {
@@ -286,12 +309,129 @@ Result<json::object> ControlService::usage(const Principal& who, store::UsageQue
                         {"estimatedCalls", total.estimatedCalls}}}};
 }
 
+namespace {
+
+const char* stateName(policy::Verification::State s) {
+  switch (s) {
+    case policy::Verification::State::kVerified:
+      return "verified";
+    case policy::Verification::State::kUnsigned:
+      return "unsigned";
+    case policy::Verification::State::kRefused:
+      return "refused";
+  }
+  return "refused";
+}
+
+const char* gpuName(policy::GpuNeed g) {
+  return g == policy::GpuNeed::kRequired   ? "required"
+         : g == policy::GpuNeed::kOptional ? "optional"
+                                           : "none";
+}
+
+}  // namespace
+
+json::array ControlService::modules() {
+  auto ps = policies_->current();
+  auto disabled = registry_ ? registry_->disabled() : std::set<std::string>{};
+  json::array out;
+  for (auto& [name, m] : ps->modules) {
+    const auto& L = m.limits;
+    json::object o{{"name", name},
+                   {"version", m.version},
+                   {"kind", m.kind},
+                   {"source", m.source},
+                   {"enabled", !disabled.count(name)},
+                   {"intents", json::value_from(m.intents)},
+                   {"sha256", m.sha256},
+                   {"verification",
+                    {{"status", stateName(m.verification.state)},
+                     {"reason", m.verification.reason},
+                     {"signer", m.verification.signer}}},
+                   {"limits",
+                    {{"memoryMb", L.memoryMb},
+                     {"timeoutMs", L.timeoutMs},
+                     {"outputBytes", L.outputBytes},
+                     {"fuel", L.fuel},
+                     {"concurrency", L.concurrency}}},
+                   {"resources",
+                    {{"gpu", gpuName(m.resources.gpu)}, {"gpuMemoryMb", m.resources.gpuMemoryMb}}}};
+    if (!m.manifestPath.empty()) o["manifest"] = m.manifestPath;
+    if (!m.sbomPath.empty()) o["sbom"] = m.sbomPath;
+    json::array env;
+    for (auto& [k, _] : m.env) env.push_back(json::string(k));  // names only: values may be secrets
+    o["env"] = env;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<json::object> ControlService::registerModule(const json::object& body) {
+  if (!registry_) return fail(ErrorCode::kUnavailable, "this control plane has no module registry");
+  std::lock_guard lock(reloadMu_);
+  auto name = body.contains("manifest") && body.at("manifest").is_object() &&
+                      body.at("manifest").as_object().contains("name") &&
+                      body.at("manifest").at("name").is_string()
+                  ? std::string(body.at("manifest").at("name").as_string())
+                  : std::string();
+  if (auto ps = policies_->current(); !name.empty()) {
+    if (auto it = ps->modules.find(name); it != ps->modules.end() && it->second.source == "policy")
+      return fail(
+          ErrorCode::kConflict,
+          "module '" + name +
+              "' is defined in modules.yml; register under another name or remove it there");
+  }
+  auto staged = registry_->stage(body, opts_.loadOptions.trust);
+  if (!staged) return std::unexpected(staged.error());
+  auto previous = registry_->install(*staged);
+  if (!previous) return std::unexpected(previous.error());
+  auto reloaded = reloadLocked();
+  if (!reloaded) {
+    registry_->rollback(*staged, *previous);
+    auto e = reloaded.error();
+    e.message = "module '" + staged->name + "' not registered: " + e.message;
+    return std::unexpected(e);
+  }
+  registry_->commit(*previous);
+  spdlog::info("module {} {} registered", staged->name, staged->version);
+  for (auto& m : modules())
+    if (m.at("name").as_string() == staged->name)
+      return json::object{
+          {"status", "registered"}, {"module", m}, {"digest", (*reloaded)["digest"]}};
+  return fail(ErrorCode::kInternal, "registered module missing after reload");
+}
+
+Result<json::object> ControlService::setModuleEnabled(const std::string& name, bool enabled) {
+  if (!registry_) return fail(ErrorCode::kUnavailable, "this control plane has no module registry");
+  auto ps = policies_->current();
+  if (!ps->modules.count(name)) return fail(ErrorCode::kNotFound, "no module '" + name + "'");
+  if (auto st = registry_->setEnabled(name, enabled); !st) return std::unexpected(st.error());
+  spdlog::info("module {} {}", name, enabled ? "enabled" : "disabled");
+  for (auto& m : modules())
+    if (m.at("name").as_string() == name) return m.as_object();
+  return fail(ErrorCode::kNotFound, "no module '" + name + "'");
+}
+
 std::pair<bool, json::object> ControlService::readiness() {
   auto ps = policies_->current();
   auto st = d_.store.ping();
+  json::array unsignedMods, refused;
+  for (auto& [name, m] : ps->modules) {
+    if (m.verification.state == policy::Verification::State::kUnsigned)
+      unsignedMods.push_back(json::string(name));
+    else if (!m.usable())
+      refused.push_back(json::object{{"name", name}, {"reason", m.verification.reason}});
+  }
+  json::array gpus;
+  for (auto& g : opts_.gpus)
+    gpus.push_back(json::object{{"name", g.name}, {"memoryMb", g.memoryMb}});
   json::object checks{{"store", st ? "ok" : st.error().message},
                       {"policies", ps->digest},
-                      {"modules", d_.modules.describe().size()}};
+                      {"modules", d_.modules.describe().size()},
+                      {"unsignedModules", unsignedMods},
+                      {"refusedModules", refused},
+                      {"gpus", gpus},
+                      {"sandbox", opts_.sandbox}};
   return {st.has_value(), json::object{{"status", st ? "ready" : "not_ready"}, {"checks", checks}}};
 }
 

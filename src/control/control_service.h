@@ -4,11 +4,13 @@
 
 #include "control/control_api.h"
 #include "control/latency_tracker.h"
+#include "control/module_registry.h"
 #include "control/orchestrator.h"
 #include "control/policy_store.h"
 #include "modhost/module_host.h"
 #include "policy/loader.h"
 #include "providers/hub.h"
+#include "router/router.h"
 #include "store/ledger.h"
 #include "store/task_store.h"
 #include "telemetry/metrics.h"
@@ -20,6 +22,13 @@ class ControlService final : public ControlApi {
  public:
   struct Options {
     std::filesystem::path policyDir;
+    //! Registered modules and the disabled set (AION_DATA_DIR/modules);
+    //! empty: no registry (tests).
+    std::filesystem::path moduleStateDir;
+    //! GPUs the module host reports, for resources.gpu placement.
+    std::vector<router::GpuInfo> gpus;
+    //! Sandbox capabilities of the subprocess host, shown in /readyz.
+    boost::json::value sandbox;
     policy::LoadOptions loadOptions;
     Orchestrator::Options orchestrator;
   };
@@ -51,13 +60,17 @@ class ControlService final : public ControlApi {
                                                             events::EventBus::Listener fn) override;
   Result<boost::json::object> decide(const SubmitRequest& req) override;
   Result<boost::json::object> reloadPolicies() override;
+  boost::json::array modules() override;
+  Result<boost::json::object> registerModule(const boost::json::object& body) override;
+  Result<boost::json::object> setModuleEnabled(const std::string& name, bool enabled) override;
   Result<boost::json::object> usage(const Principal& who, store::UsageQuery q) override;
   std::pair<bool, boost::json::object> readiness() override;
 
   policy::PolicySetPtr policies() const { return policies_->current(); }
 
  private:
-  ControlService(Deps deps, Options opts, policy::PolicySetPtr initial);
+  ControlService(Deps deps, Options opts, policy::PolicySetPtr initial,
+                 std::unique_ptr<ModuleRegistry> registry);
   //! Role, intent, schema and routing checks shared by submit and decide.
   Result<router::Plan> plan(const SubmitRequest& req, const policy::PolicySet& ps,
                             size_t paramsBytes);
@@ -68,6 +81,8 @@ class ControlService final : public ControlApi {
   LatencyTracker latency_;
   std::unique_ptr<Orchestrator> orchestrator_;
   std::mutex reloadMu_;
+  std::unique_ptr<ModuleRegistry> registry_;
+  Result<boost::json::object> reloadLocked();
 };
 
 }  // namespace aion::control

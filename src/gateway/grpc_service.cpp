@@ -74,6 +74,7 @@ grpc::Status toGrpcStatus(const Error& e) {
     case ErrorCode::kInvalidParams:
     case ErrorCode::kNoRoute:
     case ErrorCode::kInvalidPolicy:
+    case ErrorCode::kModuleRefused:
       code = StatusCode::INVALID_ARGUMENT;
       break;
     case ErrorCode::kUnauthenticated:

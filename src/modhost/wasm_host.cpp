@@ -84,10 +84,17 @@ wasmtime_error_t* onEpoch(wasmtime_context_t*, void* data, uint64_t* delta,
   return nullptr;
 }
 
+uint64_t fuelLeft(wasmtime_context_t* ctx) {
+  uint64_t left = 0;
+  if (auto* err = wasmtime_context_get_fuel(ctx, &left)) wasmtime_error_delete(err);
+  return left;
+}
+
 }  // namespace
 
 struct WasmModuleHost::Compiled {
   std::string sha256;
+  bool fuel = false;  // compiled for the fuel-metering engine
   wasmtime_module_t* module = nullptr;
   wasmtime_instance_pre_t* pre = nullptr;
   ~Compiled() {
@@ -115,10 +122,19 @@ WasmModuleHost::WasmModuleHost() {
   wasmtime_pooling_allocation_strategy_set(config, pool);
   wasmtime_pooling_allocation_config_delete(pool);
   engine_ = wasm_engine_new_with_config(config);
-  ticker_ = std::jthread([engine = engine_](std::stop_token stop) {
+  // Fuel metering costs every module some speed, so only modules that ask
+  // for it (limits.fuel) use this second engine; they are rare, so it
+  // allocates on demand instead of reserving a pool.
+  wasm_config_t* fuelConfig = wasm_config_new();
+  wasmtime_config_epoch_interruption_set(fuelConfig, true);
+  wasmtime_config_consume_fuel_set(fuelConfig, true);
+  wasmtime_config_cranelift_opt_level_set(fuelConfig, WASMTIME_OPT_LEVEL_SPEED);
+  fuelEngine_ = wasm_engine_new_with_config(fuelConfig);
+  ticker_ = std::jthread([engine = engine_, fuelEngine = fuelEngine_](std::stop_token stop) {
     while (!stop.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(kEpochTickMs));
       wasmtime_engine_increment_epoch(engine);
+      wasmtime_engine_increment_epoch(fuelEngine);
     }
   });
 }
@@ -129,6 +145,7 @@ WasmModuleHost::~WasmModuleHost() {
   modules_.clear();
   cache_.clear();
   wasm_engine_delete(engine_);
+  wasm_engine_delete(fuelEngine_);
 }
 
 std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy::PolicySet& set) {
@@ -140,6 +157,7 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
     nextCache = cache_;
   }
   for (const auto& [name, spec] : set.modules) {
+    if (spec.kind != "wasm" || !spec.usable()) continue;  // refused ones are never compiled
     std::string where = "modules." + name;
     auto bytes = readFile(spec.artifactPath);
     if (!bytes) {
@@ -152,19 +170,23 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
                        ", artifact is " + digest);
       continue;
     }
+    bool fuel = spec.limits.fuel > 0;
+    auto* engine = fuel ? fuelEngine_ : engine_;
+    std::string cacheKey = fuel ? digest + ":fuel" : digest;
     std::shared_ptr<const Compiled> code;
-    if (auto it = nextCache.find(digest); it != nextCache.end()) {
+    if (auto it = nextCache.find(cacheKey); it != nextCache.end()) {
       code = it->second;
     } else {
       auto c = std::make_shared<Compiled>();
       c->sha256 = digest;
-      if (auto* err = wasmtime_module_new(engine_, reinterpret_cast<const uint8_t*>(bytes->data()),
+      c->fuel = fuel;
+      if (auto* err = wasmtime_module_new(engine, reinterpret_cast<const uint8_t*>(bytes->data()),
                                           bytes->size(), &c->module)) {
         errors.push_back(where +
                          ": not a valid WebAssembly module: " + firstLine(takeMessage(err)));
         continue;
       }
-      wasmtime_linker_t* linker = wasmtime_linker_new(engine_);
+      wasmtime_linker_t* linker = wasmtime_linker_new(engine);
       wasmtime_error_t* err = wasmtime_linker_define_wasi(linker);
       if (!err) err = wasmtime_linker_instantiate_pre(linker, c->module, &c->pre);
       wasmtime_linker_delete(linker);
@@ -174,7 +196,7 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
         continue;
       }
       code = c;
-      nextCache[digest] = code;
+      nextCache[cacheKey] = code;
     }
     next[name] = std::make_shared<Entry>(Entry{spec, code});
   }
@@ -182,7 +204,8 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
   // Drop cached code no module uses any more.
   for (auto it = nextCache.begin(); it != nextCache.end();) {
     bool used = false;
-    for (auto& [_, e] : next) used = used || e->code->sha256 == it->first;
+    for (auto& [_, e] : next)
+      used = used || (e->code->fuel ? e->code->sha256 + ":fuel" : e->code->sha256) == it->first;
     it = used ? std::next(it) : nextCache.erase(it);
   }
   std::unique_lock lock(mu_);
@@ -207,8 +230,10 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   st.cancel = opts.cancel;
   st.outputLimit = lim.outputBytes;
 
-  wasmtime_store_t* store = wasmtime_store_new(engine_, nullptr, nullptr);
+  wasmtime_store_t* store =
+      wasmtime_store_new(entry->code->fuel ? fuelEngine_ : engine_, nullptr, nullptr);
   wasmtime_context_t* ctx = wasmtime_store_context(store);
+  if (entry->code->fuel) wasmtime_context_set_fuel(ctx, lim.fuel);
   wasmtime_store_limiter(store, static_cast<int64_t>(lim.memoryMb) << 20, 100000, 1, 4, 1);
   wasmtime_context_set_epoch_deadline(ctx, 1);
   wasmtime_store_epoch_deadline_callback(store, onEpoch, &st, nullptr);
@@ -221,6 +246,14 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   wasi_config_set_stderr_custom(wasi, onStderr, &st, nullptr);
   const char* argv[] = {name.c_str()};
   wasi_config_set_argv(wasi, 1, argv);
+  if (!entry->spec.env.empty()) {
+    std::vector<const char*> keys, values;
+    for (auto& [k, v] : entry->spec.env) {
+      keys.push_back(k.c_str());
+      values.push_back(v.c_str());
+    }
+    wasi_config_set_env(wasi, keys.size(), keys.data(), values.data());
+  }
 
   std::optional<Error> failure;
   int exitCode = 0;
@@ -252,6 +285,9 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
         failure = Error(ErrorCode::kCanceled, "canceled while running module '" + name + "'");
       } else if (st.timedOut) {
         failure = Error(ErrorCode::kTimeout, "module '" + name + "' exceeded its wall-time limit");
+      } else if (exitCode == -1 && entry->code->fuel && fuelLeft(ctx) == 0) {
+        failure = Error(ErrorCode::kModuleFailed, "module '" + name + "' used up its fuel (" +
+                                                      std::to_string(lim.fuel) + " units)");
       } else if (exitCode == -1) {
         // Memory growth past the limiter surfaces as a trap or allocation failure.
         failure =
@@ -313,7 +349,9 @@ boost::json::array WasmModuleHost::describe() const {
                                {"limits",
                                 {{"memoryMb", e->spec.limits.memoryMb},
                                  {"timeoutMs", e->spec.limits.timeoutMs},
-                                 {"outputBytes", e->spec.limits.outputBytes}}}});
+                                 {"outputBytes", e->spec.limits.outputBytes},
+                                 {"fuel", e->spec.limits.fuel},
+                                 {"concurrency", e->spec.limits.concurrency}}}});
   }
   return out;
 }

@@ -39,6 +39,7 @@ class WasmModuleHost final : public ModuleHost {
   struct Entry;
 
   wasm_engine_t* engine_ = nullptr;
+  wasm_engine_t* fuelEngine_ = nullptr;  // consume_fuel on; for modules with limits.fuel
   std::jthread ticker_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<const Entry>> modules_;   // by name

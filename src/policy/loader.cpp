@@ -12,168 +12,14 @@
 
 #include "common/digest.h"
 #include "common/ids.h"
+#include "policy/manifest.h"
+#include "policy/yaml_ctx.h"
 
 namespace aion::policy {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace {
-
-const std::regex kNameRe("^[a-z0-9][a-z0-9._-]{0,63}$");
-
-// Collects "file:line: field: problem" lines for one file.
-struct FileCtx {
-  std::string file;
-  LoadErrors* errors;
-
-  void err(const YAML::Node& n, const std::string& field, const std::string& msg) {
-    std::string loc = file;
-    if (n.IsDefined() && n.Mark().line >= 0) loc += ":" + std::to_string(n.Mark().line + 1);
-    errors->push_back(loc + ": " + field + ": " + msg);
-  }
-  void errFile(const std::string& msg) { errors->push_back(file + ": " + msg); }
-
-  // Flags keys outside `allowed`: a typo must not silently drop a rule.
-  void onlyKeys(const YAML::Node& map, const std::string& field,
-                std::initializer_list<const char*> allowed) {
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      auto key = it->first.Scalar();
-      bool ok = false;
-      for (auto* a : allowed) ok = ok || key == a;
-      if (!ok) err(it->first, field.empty() ? key : field + "." + key, "unknown field");
-    }
-  }
-
-  bool isMap(const YAML::Node& n, const std::string& field) {
-    if (n.IsMap()) return true;
-    err(n, field, "must be a mapping");
-    return false;
-  }
-
-  std::optional<std::string> str(const YAML::Node& parent, const char* key,
-                                 const std::string& field, bool required) {
-    auto n = parent[key];
-    if (!n.IsDefined() || n.IsNull()) {
-      if (required) err(parent, field, "is required");
-      return std::nullopt;
-    }
-    if (!n.IsScalar()) {
-      err(n, field, "must be a string");
-      return std::nullopt;
-    }
-    return n.Scalar();
-  }
-
-  template <typename T>
-  std::optional<T> num(const YAML::Node& parent, const char* key, const std::string& field, T lo,
-                       T hi) {
-    auto n = parent[key];
-    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
-    T v{};
-    if (!n.IsScalar() || !YAML::convert<T>::decode(n, v) ||
-        !std::isfinite(static_cast<double>(v))) {
-      err(n, field, std::is_integral_v<T> ? "must be an integer" : "must be a number");
-      return std::nullopt;
-    }
-    if (v < lo || v > hi) {
-      std::ostringstream os;
-      os << "must be between " << lo << " and " << hi;
-      err(n, field, os.str());
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<bool> boolean(const YAML::Node& parent, const char* key, const std::string& field) {
-    auto n = parent[key];
-    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
-    bool v = false;
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-      err(n, field, "must be true or false");
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<std::vector<std::string>> strList(const YAML::Node& parent, const char* key,
-                                                  const std::string& field) {
-    auto n = parent[key];
-    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
-    if (!n.IsSequence()) {
-      err(n, field, "must be a list");
-      return std::nullopt;
-    }
-    std::vector<std::string> out;
-    for (size_t i = 0; i < n.size(); ++i) {
-      if (!n[i].IsScalar()) {
-        err(n[i], field + "[" + std::to_string(i) + "]", "must be a string");
-        continue;
-      }
-      out.push_back(n[i].Scalar());
-    }
-    return out;
-  }
-};
-
-// Plain YAML scalars become JSON numbers/bools/null; quoted ones stay strings.
-json::value yamlToJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json::object o;
-      for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = yamlToJson(it->second);
-      return o;
-    }
-    case YAML::NodeType::Sequence: {
-      json::array a;
-      for (auto x : n) a.push_back(yamlToJson(x));
-      return a;
-    }
-    case YAML::NodeType::Scalar: {
-      const auto& s = n.Scalar();
-      if (n.Tag() == "!") return json::string(s);
-      if (s == "true" || s == "True") return true;
-      if (s == "false" || s == "False") return false;
-      if (s == "null" || s == "~") return nullptr;
-      int64_t i = 0;
-      if (YAML::convert<int64_t>::decode(n, i)) return i;
-      double d = 0;
-      if (s.find_first_of("0123456789") != std::string::npos &&
-          YAML::convert<double>::decode(n, d) && std::isfinite(d))
-        return d;
-      return json::string(s);
-    }
-    default:
-      return nullptr;
-  }
-}
-
-std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t maxBytes,
-                                   std::string& raw) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    ctx.errFile("file is missing");
-    return std::nullopt;
-  }
-  auto size = fs::file_size(path, ec);
-  if (ec || size > maxBytes) {
-    ctx.errFile("file is larger than " + std::to_string(maxBytes) + " bytes");
-    return std::nullopt;
-  }
-  std::ifstream in(path, std::ios::binary);
-  raw.assign(std::istreambuf_iterator<char>(in), {});
-  try {
-    auto root = YAML::Load(raw);
-    if (!root.IsMap()) {
-      ctx.errFile("top level must be a mapping");
-      return std::nullopt;
-    }
-    auto v = root["version"];
-    if (v.IsDefined() && (!v.IsScalar() || v.Scalar() != "1")) ctx.err(v, "version", "must be 1");
-    return root;
-  } catch (const YAML::Exception& e) {
-    ctx.errors->push_back(ctx.file + ":" + std::to_string(e.mark.line + 1) + ": yaml: " + e.msg);
-    return std::nullopt;
-  }
-}
+using namespace detail;
 
 void loadPolicies(const YAML::Node& root, FileCtx& c, Policies& p) {
   c.onlyKeys(root, "",
@@ -333,62 +179,74 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
   }
 }
 
+Module refusedModule(const std::string& name, std::string why) {
+  Module m;
+  m.name = name;
+  m.verification = {Verification::State::kRefused, std::move(why), {}};
+  return m;
+}
+
+std::string joinErrors(const LoadErrors& e) {
+  std::string s;
+  for (size_t i = 0; i < e.size() && i < 5; ++i) {
+    if (i) s += "; ";
+    s += e[i];
+  }
+  return s;
+}
+
+// A manifest-backed module: its problems refuse the module, not the policy set.
+Module moduleFromManifest(const std::string& name, const fs::path& path, const LoadOptions& opts) {
+  auto man = loadManifest(path);
+  if (!man) return refusedModule(name, "manifest invalid: " + joinErrors(man.error()));
+  auto m = std::move(man->module);
+  if (m.name != name)
+    return refusedModule(name, "manifest " + path.string() + " names module '" + m.name + "'");
+  m.verification = verifyModule(m, man->signature, opts.trust);
+  return m;
+}
+
 void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOptions& opts) {
   c.onlyKeys(root, "", {"version", "modules"});
   auto ms = root["modules"];
-  if (!ms.IsDefined() || ms.IsNull()) return;
-  if (!c.isMap(ms, "modules")) return;
-  for (auto it = ms.begin(); it != ms.end(); ++it) {
-    Module m;
-    m.name = it->first.Scalar();
-    std::string f = "modules." + m.name;
-    if (!std::regex_match(m.name, kNameRe)) c.err(it->first, f, "invalid name");
-    if (!c.isMap(it->second, f)) continue;
-    auto& n = it->second;
-    c.onlyKeys(n, f,
-               {"version", "kind", "artifact", "sha256", "intents", "limits", "latency_ms",
-                "description"});
-    m.version = c.str(n, "version", f + ".version", true).value_or("");
-    static const std::regex kSemver(R"(^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$)");
-    if (!m.version.empty() && !std::regex_match(m.version, kSemver))
-      c.err(n["version"], f + ".version", "must be a semantic version like 1.2.3");
-    m.kind = c.str(n, "kind", f + ".kind", true).value_or("");
-    if (!m.kind.empty() && m.kind != "wasm") {
-      c.err(n["kind"], f + ".kind",
-            m.kind == "subprocess" ? "subprocess modules are not supported by this build yet"
-                                   : "must be wasm");
-    }
-    if (auto a = c.str(n, "artifact", f + ".artifact", true)) {
-      fs::path p(*a);
-      if (p.is_relative()) p = opts.moduleDir / p;
-      std::error_code ec;
-      if (!fs::is_regular_file(p, ec)) {
-        c.err(n["artifact"], f + ".artifact", "file not found: " + p.string());
+  if (ms.IsDefined() && !ms.IsNull() && c.isMap(ms, "modules")) {
+    for (auto it = ms.begin(); it != ms.end(); ++it) {
+      std::string name = it->first.Scalar();
+      std::string f = "modules." + name;
+      if (!std::regex_match(name, kNameRe)) c.err(it->first, f, "invalid name");
+      if (!c.isMap(it->second, f)) continue;
+      auto& n = it->second;
+      Module m;
+      if (n["manifest"].IsDefined()) {
+        c.onlyKeys(n, f, {"manifest", "intents", "description"});
+        auto mp = c.str(n, "manifest", f + ".manifest", true);
+        if (!mp) continue;
+        fs::path p(*mp);
+        if (p.is_relative()) p = opts.moduleDir / p;
+        m = moduleFromManifest(name, p, opts);
+        if (auto l = c.strList(n, "intents", f + ".intents")) m.intents = *l;
       } else {
-        m.artifactPath = fs::weakly_canonical(p, ec).string();
-        m.sha256 = c.str(n, "sha256", f + ".sha256", false).value_or("");
-        if (!m.sha256.empty()) {
-          static const std::regex kHex("^[0-9a-f]{64}$");
-          if (!std::regex_match(m.sha256, kHex)) {
-            c.err(n["sha256"], f + ".sha256", "must be 64 lowercase hex characters");
-          } else if (auto actual = sha256Hex(readFile(p).value_or("")); actual != m.sha256) {
-            c.err(n["sha256"], f + ".sha256", "digest mismatch: artifact is sha256:" + actual);
-          }
-        }
+        c.onlyKeys(
+            n, f,
+            {"version", "kind", "artifact", "sha256", "intents", "limits", "resources", "config",
+             "secrets", "input_schema", "output_schema", "latency_ms", "description"});
+        m.name = name;
+        parseModuleFields(n, c, f, m, opts.moduleDir);
+        m.verification = verifyModule(m, {}, opts.trust);
       }
+      m.source = "policy";
+      s.modules[name] = std::move(m);
     }
-    if (auto l = c.strList(n, "intents", f + ".intents")) m.intents = *l;
-    if (auto lim = n["limits"]; lim.IsDefined() && c.isMap(lim, f + ".limits")) {
-      c.onlyKeys(lim, f + ".limits", {"memory_mb", "timeout_ms", "output_bytes"});
-      if (auto v = c.num<int>(lim, "memory_mb", f + ".limits.memory_mb", 1, 4096))
-        m.limits.memoryMb = *v;
-      if (auto v = c.num<int>(lim, "timeout_ms", f + ".limits.timeout_ms", 1, 600000))
-        m.limits.timeoutMs = *v;
-      if (auto v = c.num<int64_t>(lim, "output_bytes", f + ".limits.output_bytes", 1, 64LL << 20))
-        m.limits.outputBytes = *v;
-    }
-    m.latencyMs = c.num<int>(n, "latency_ms", f + ".latency_ms", 1, 600000).value_or(50);
-    s.modules[m.name] = m;
+  }
+  // Modules registered over the control API; modules.yml wins a name clash.
+  std::error_code ec;
+  if (opts.registryDir.empty() || !fs::is_directory(opts.registryDir, ec)) return;
+  for (auto& d : fs::directory_iterator(opts.registryDir, ec)) {
+    auto name = d.path().filename().string();
+    if (!d.is_directory() || !std::regex_match(name, kNameRe) || s.modules.count(name)) continue;
+    auto m = moduleFromManifest(name, d.path() / "manifest.json", opts);
+    m.source = "registry";
+    s.modules[name] = std::move(m);
   }
 }
 
@@ -476,8 +334,9 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
           auto m = s.modules.find(cand.target);
           if (m == s.modules.end()) {
             c.err(cn, cf, "unknown module '" + cand.target + "' (not in modules.yml)");
-          } else if (std::find(m->second.intents.begin(), m->second.intents.end(), in.name) ==
-                     m->second.intents.end()) {
+          } else if (m->second.usable() &&
+                     std::find(m->second.intents.begin(), m->second.intents.end(), in.name) ==
+                         m->second.intents.end()) {
             c.err(cn, cf, "module '" + cand.target + "' does not declare intent '" + in.name + "'");
           }
         } else if (key == "model") {

@@ -5,12 +5,24 @@
 #include <vector>
 
 #include "policy/policy.h"
+#include "trust/signing.h"
 
 namespace aion::policy {
+
+//! Which module signatures are accepted (AION_MODULE_TRUSTED_KEYS,
+//! AION_MODULES_ALLOW_UNSIGNED).
+struct TrustConfig {
+  std::vector<trust::PublicKey> keys;
+  bool allowUnsigned = false;
+};
 
 struct LoadOptions {
   //! Relative module artifact paths resolve against this directory.
   std::filesystem::path moduleDir;
+  //! Modules registered over the control API (one folder per module, each
+  //! with manifest.json); empty: none.
+  std::filesystem::path registryDir;
+  TrustConfig trust;
   //! Largest policy file accepted, in bytes.
   size_t maxFileBytes = 1 << 20;
 };

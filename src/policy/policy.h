@@ -100,17 +100,49 @@ struct ModuleLimits {
   int memoryMb = 64;
   int timeoutMs = 5000;
   int64_t outputBytes = 1 << 20;
+  uint64_t fuel = 0;    // wasm: instructions budget per call; 0 = unmetered
+  int concurrency = 0;  // calls running at once; 0 = no per-module limit
+  int cpuMs = 0;        // subprocess: CPU time (RLIMIT_CPU, rounded up to s); 0 = timeoutMs
+  int maxFiles = 64;    // subprocess: RLIMIT_NOFILE
+  int maxProcs = 1;     // subprocess: processes/threads the module may have (1 = no fork)
+};
+
+enum class GpuNeed { kNone, kOptional, kRequired };
+
+struct ModuleResources {
+  GpuNeed gpu = GpuNeed::kNone;
+  int gpuMemoryMb = 0;  // required device memory, when gpu != none
+};
+
+//! Outcome of checking a module's manifest, digest, signature and SBOM.
+struct Verification {
+  enum class State { kVerified, kUnsigned, kRefused } state = State::kUnsigned;
+  std::string reason;  // why refused / unsigned; empty when verified
+  std::string signer;  // "sha256:<fingerprint of the public key>" when verified
 };
 
 struct Module {
   std::string name;
   std::string version;
-  std::string kind;          // wasm
+  std::string kind;          // wasm | subprocess
   std::string artifactPath;  // resolved absolute path
   std::string sha256;        // declared digest, empty if not declared
+  std::string manifestPath;  // empty for inline (unsigned) entries in modules.yml
+  std::string sbomPath;
   std::vector<std::string> intents;
   ModuleLimits limits;
-  int latencyMs = 50;  // expected latency before live stats exist
+  ModuleResources resources;
+  // Environment the module sees: declared config values and declared secrets
+  // (resolved from aiond's environment at load). Nothing else.
+  std::map<std::string, std::string> env;
+  std::vector<std::string> missingSecrets;  // declared but not set: the module is refused
+  std::optional<JsonSchema> inputSchema;   // checked before a call (after the intent's)
+  std::optional<JsonSchema> outputSchema;  // a result that fails it fails the call
+  Verification verification;
+  std::string source = "policy";  // policy (modules.yml) | registry (registered over the API)
+  int latencyMs = 50;             // expected latency before live stats exist
+
+  bool usable() const { return verification.state != Verification::State::kRefused; }
 };
 
 struct LatencyTargets {

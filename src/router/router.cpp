@@ -77,6 +77,23 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       const auto& m = ps.modules.at(cand.target);
       r.local = true;
       expectedMs = m.latencyMs;
+      // A GPU of unknown memory (0) could fit anything: placement trusts it.
+      int bestGpuMb = -1;
+      for (auto& g : live.gpus)
+        bestGpuMb = std::max(bestGpuMb, g.memoryMb == 0 ? INT32_MAX : g.memoryMb);
+      if (!m.usable()) {
+        drop = "module '" + m.name + "' refused: " + m.verification.reason;
+      } else if (auto u = live.unavailableModules.find(m.name);
+                 u != live.unavailableModules.end()) {
+        drop = "module '" + m.name + "' unavailable: " + u->second;
+      } else if (m.resources.gpu == policy::GpuNeed::kRequired && live.gpus.empty()) {
+        drop = "module '" + m.name + "' requires a GPU; no module host reports one";
+      } else if (m.resources.gpu == policy::GpuNeed::kRequired &&
+                 bestGpuMb < m.resources.gpuMemoryMb) {
+        drop = "module '" + m.name + "' needs " + std::to_string(m.resources.gpuMemoryMb) +
+               " MiB of GPU memory; the largest reported GPU has " + std::to_string(bestGpuMb) +
+               " MiB";
+      }
     } else {
       const auto& m = ps.models.at(cand.target);
       const auto& p = ps.providers.at(m.provider);

@@ -29,11 +29,19 @@ struct LatencyStat {
   uint64_t count = 0;
 };
 
+//! A GPU a module host reports (for resources.gpu placement).
+struct GpuInfo {
+  std::string name;
+  int memoryMb = 0;  // 0: unknown
+};
+
 //! What the router knows about the world beyond policy.
 struct LiveState {
-  std::map<std::string, LatencyStat> latency;            // by route key ("module:x")
-  std::map<std::string, std::string> unavailable;        // provider name -> reason
-  std::map<std::string, std::string> unavailableModels;  // model name -> reason (open circuit)
+  std::map<std::string, std::string> unavailableModules;  // module name -> reason (disabled)
+  std::vector<GpuInfo> gpus;                              // devices the module host reports
+  std::map<std::string, LatencyStat> latency;             // by route key ("module:x")
+  std::map<std::string, std::string> unavailable;         // provider name -> reason
+  std::map<std::string, std::string> unavailableModels;   // model name -> reason (open circuit)
   uint64_t minSamplesForLiveP95 = 20;
 };
 

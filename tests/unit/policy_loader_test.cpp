@@ -44,8 +44,11 @@ struct Fixture : ::testing::Test {
     dir.write("p/modules.yml", modules);
   }
   auto load(size_t maxBytes = 1 << 20) {
-    return loadPolicyDir(dir.path() / "p",
-                         {.moduleDir = dir.path() / "mods", .maxFileBytes = maxBytes});
+    LoadOptions o;
+    o.moduleDir = dir.path() / "mods";
+    o.maxFileBytes = maxBytes;
+    o.trust.allowUnsigned = true;  // inline test modules carry no signature
+    return loadPolicyDir(dir.path() / "p", o);
   }
   // The single error expected, or a failure listing what came instead.
   std::vector<std::string> errors() {
@@ -171,17 +174,39 @@ TEST_F(Fixture, Sha256IsChecked) {
   EXPECT_TRUE(load());
   std::string bad = std::string(kModules) + "    sha256: " + std::string(64, 'a') + "\n";
   write(kIntents, kPolicies, kModels, bad.c_str());
-  auto e = errors();
-  ASSERT_EQ(e.size(), 1u) << join(e);
-  EXPECT_NE(e[0].find("digest mismatch: artifact is sha256:" + good), std::string::npos) << e[0];
-  EXPECT_TRUE(anyStartsWith(e, "modules.yml:8: modules.summarize.sha256"));
+  // A bad digest refuses that module; the set still loads and says why.
+  auto r = load();
+  ASSERT_TRUE(r) << join(r.error());
+  auto& v = (*r)->modules.at("summarize").verification;
+  EXPECT_EQ(v.state, Verification::State::kRefused);
+  EXPECT_NE(v.reason.find("artifact is sha256:" + good), std::string::npos) << v.reason;
+  std::string malformed = std::string(kModules) + "    sha256: nothex\n";
+  write(kIntents, kPolicies, kModels, malformed.c_str());
+  EXPECT_TRUE(anyStartsWith(errors(), "modules.yml:8: modules.summarize.sha256"))
+      << join(errors());
 }
 
 TEST_F(Fixture, MissingArtifact) {
   std::filesystem::remove(dir.path() / "mods/summarize.wasm");
-  auto e = errors();
-  ASSERT_FALSE(e.empty());
-  EXPECT_NE(e[0].find("modules.summarize.artifact: file not found"), std::string::npos) << e[0];
+  auto r = load();
+  ASSERT_TRUE(r) << join(r.error());
+  auto& v = (*r)->modules.at("summarize").verification;
+  EXPECT_FALSE((*r)->modules.at("summarize").usable());
+  EXPECT_NE(v.reason.find("artifact not found"), std::string::npos) << v.reason;
+}
+
+TEST_F(Fixture, UnsignedRefusedUnlessAllowed) {
+  LoadOptions o;
+  o.moduleDir = dir.path() / "mods";
+  auto r = loadPolicyDir(dir.path() / "p", o);
+  ASSERT_TRUE(r) << join(r.error());
+  auto& v = (*r)->modules.at("summarize").verification;
+  EXPECT_EQ(v.state, Verification::State::kRefused);
+  EXPECT_NE(v.reason.find("AION_MODULES_ALLOW_UNSIGNED"), std::string::npos) << v.reason;
+  auto allowed = load();
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ((*allowed)->modules.at("summarize").verification.state,
+            Verification::State::kUnsigned);
 }
 
 TEST_F(Fixture, UnsupportedSchemaKeyword) {
@@ -211,7 +236,7 @@ TEST_F(Fixture, ErrorsFromAllFilesReportedTogether) {
   EXPECT_TRUE(anyStartsWith(e, "policies.yml:")) << join(e);
   EXPECT_TRUE(anyStartsWith(e, "models.yml:")) << join(e);
   EXPECT_TRUE(anyStartsWith(e, "modules.yml:")) << join(e);
-  EXPECT_NE(join(e).find("subprocess modules are not supported"), std::string::npos);
+  EXPECT_NE(join(e).find("modules.x.artifact: is required"), std::string::npos) << join(e);
 }
 
 TEST_F(Fixture, HostileInputDoesNotCrash) {
@@ -233,8 +258,9 @@ TEST(ShippedPolicies, LoadWithBuiltModules) {
   mods.write("summarize.wasm", "x");
   mods.write("classify.wasm", "y");
   mods.write("redact.wasm", "z");
-  auto r =
-      loadPolicyDir(std::filesystem::path(AION_REPO_DIR) / "policies", {.moduleDir = mods.path()});
+  LoadOptions o;
+  o.moduleDir = mods.path();
+  auto r = loadPolicyDir(std::filesystem::path(AION_REPO_DIR) / "policies", o);
   ASSERT_TRUE(r) << join(r.error());
   EXPECT_TRUE((*r)->intent("summarize"));
   EXPECT_TRUE((*r)->intent("classify"));

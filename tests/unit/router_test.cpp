@@ -49,7 +49,10 @@ Loaded loadCase(const YAML::Node& c, const testing::TempDir& dir) {
   dir.write("p/modules.yml", emit(section("modules")));
   for (auto m : section("modules")["modules"])
     dir.write("mods/" + m.second["artifact"].as<std::string>(), "x");
-  auto r = policy::loadPolicyDir(dir.path() / "p", {.moduleDir = dir.path() / "mods"});
+  policy::LoadOptions o;
+  o.moduleDir = dir.path() / "mods";
+  o.trust.allowUnsigned = true;
+  auto r = policy::loadPolicyDir(dir.path() / "p", o);
   if (!r) {
     std::string e;
     for (auto& s : r.error()) e += s + "\n";

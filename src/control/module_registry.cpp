@@ -1,0 +1,192 @@
+#include "control/module_registry.h"
+
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <regex>
+
+#include "common/ids.h"
+#include "policy/manifest.h"
+#include "trust/signing.h"
+
+namespace aion::control {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+Status writeFileAtomic(const fs::path& p, std::string_view bytes, fs::perms perms) {
+  auto tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return fail(ErrorCode::kInternal, "cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::permissions(tmp, perms, ec);
+  fs::rename(tmp, p, ec);
+  if (ec) return fail(ErrorCode::kInternal, "cannot write " + p.string() + ": " + ec.message());
+  return {};
+}
+
+const std::regex kName("^[a-z0-9][a-z0-9._-]{0,63}$");
+
+}  // namespace
+
+Result<std::unique_ptr<ModuleRegistry>> ModuleRegistry::open(const fs::path& root) {
+  std::error_code ec;
+  fs::create_directories(root / "registry", ec);
+  if (ec) return fail(ErrorCode::kInternal, "cannot create " + root.string() + ": " + ec.message());
+  // Leftovers of an upload cut short by a crash.
+  for (auto& d : fs::directory_iterator(root, ec))
+    if (d.path().filename().string().rfind(".staging-", 0) == 0) fs::remove_all(d.path(), ec);
+  std::unique_ptr<ModuleRegistry> r(new ModuleRegistry(root));
+  std::ifstream in(root / "disabled.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  boost::system::error_code jec;
+  auto v = json::parse(text, jec);
+  if (!jec && v.is_array())
+    for (auto& x : v.as_array())
+      if (x.is_string()) r->disabled_.insert(std::string(x.as_string()));
+  return r;
+}
+
+std::set<std::string> ModuleRegistry::disabled() const {
+  std::lock_guard lock(mu_);
+  return disabled_;
+}
+
+Status ModuleRegistry::setEnabled(const std::string& name, bool enabled) {
+  std::lock_guard lock(mu_);
+  auto set = disabled_;
+  if (enabled)
+    set.erase(name);
+  else
+    set.insert(name);
+  json::array a;
+  for (auto& n : set) a.push_back(json::string(n));
+  auto st = writeFileAtomic(root_ / "disabled.json", json::serialize(a),
+                            fs::perms::owner_read | fs::perms::owner_write);
+  if (st) disabled_ = std::move(set);
+  return st;
+}
+
+Result<ModuleRegistry::Staged> ModuleRegistry::stage(const json::object& body,
+                                                     const policy::TrustConfig& trust) {
+  auto bad = [](std::string m) { return fail(ErrorCode::kInvalidRequest, std::move(m)); };
+  for (auto& [k, _] : body)
+    if (k != "manifest" && k != "artifact" && k != "sbom")
+      return bad("unknown field '" + std::string(k) + "' (use manifest, artifact, sbom)");
+  auto* man = body.if_contains("manifest");
+  if (!man || !man->is_object()) return bad("manifest must be an object");
+  auto* art = body.if_contains("artifact");
+  if (!art || !art->is_string()) return bad("artifact must be a base64 string");
+  auto* sbom = body.if_contains("sbom");
+  if (sbom && !sbom->is_object()) return bad("sbom must be a CycloneDX JSON object");
+  json::object m = man->as_object();
+  auto* name = m.if_contains("name");
+  if (!name || !name->is_string() || !std::regex_match(std::string(name->as_string()), kName))
+    return bad("manifest.name must match [a-z0-9][a-z0-9._-]{0,63}");
+  auto bytes = trust::base64Decode(art->as_string());
+  if (!bytes || bytes->empty()) return bad("artifact is not base64");
+
+  Staged st;
+  st.name = std::string(name->as_string());
+  st.dir = root_ / (".staging-" + newRequestId());
+  std::error_code ec;
+  fs::create_directories(st.dir, ec);
+  if (ec) return fail(ErrorCode::kInternal, "cannot create " + st.dir.string());
+  auto cleanup = [&] { fs::remove_all(st.dir, ec); };
+  // Paths inside the upload are ignored: files get fixed names here.
+  m["artifact"] = "artifact";
+  bool exec = m.contains("kind") && m["kind"].is_string() && m["kind"].as_string() == "subprocess";
+  auto perms = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+               (exec ? fs::perms::owner_exec | fs::perms::group_exec : fs::perms::none);
+  Status w = writeFileAtomic(st.dir / "artifact", *bytes, perms);
+  if (w && sbom) {
+    m["sbom"] = "sbom.cdx.json";
+    w = writeFileAtomic(st.dir / "sbom.cdx.json", json::serialize(*sbom),
+                        fs::perms::owner_read | fs::perms::owner_write);
+  } else if (w) {
+    m.erase("sbom");
+  }
+  if (auto* sig = m.if_contains("signature"); w && sig && sig->is_object()) {
+    auto& so = sig->as_object();
+    if (auto* b = so.if_contains("bundle"); b && b->is_object()) {
+      w = writeFileAtomic(st.dir / "bundle.json", json::serialize(*b),
+                          fs::perms::owner_read | fs::perms::owner_write);
+      so["bundle"] = "bundle.json";
+    } else if (b) {
+      cleanup();
+      return bad("manifest.signature.bundle must be the bundle JSON object");
+    }
+    if (auto* k = so.if_contains("public_key");
+        k && (!k->is_string() || k->as_string().find("-----BEGIN") == json::string::npos)) {
+      cleanup();
+      return bad("manifest.signature.public_key must be an inline PEM public key");
+    }
+  }
+  if (w)
+    w = writeFileAtomic(st.dir / "manifest.json", json::serialize(m),
+                        fs::perms::owner_read | fs::perms::owner_write);
+  if (!w) {
+    cleanup();
+    return std::unexpected(w.error());
+  }
+  auto loaded = policy::loadManifest(st.dir / "manifest.json");
+  if (!loaded) {
+    cleanup();
+    json::array errs;
+    for (auto& e : loaded.error()) {
+      // Name fields, not the staging path.
+      auto pos = e.find("manifest.json");
+      errs.push_back(json::string(pos == std::string::npos ? e : e.substr(pos)));
+    }
+    return fail(ErrorCode::kInvalidRequest, "manifest invalid: " + std::string(errs[0].as_string()),
+                {{"errors", errs}});
+  }
+  auto v = policy::verifyModule(loaded->module, loaded->signature, trust);
+  if (v.state == policy::Verification::State::kRefused) {
+    cleanup();
+    return fail(ErrorCode::kModuleRefused, "module '" + st.name + "' refused: " + v.reason,
+                {{"module", st.name}});
+  }
+  st.version = loaded->module.version;
+  return st;
+}
+
+Result<fs::path> ModuleRegistry::install(const Staged& s) {
+  std::lock_guard lock(mu_);
+  std::error_code ec;
+  auto target = registryDir() / s.name;
+  fs::path previous;
+  if (fs::exists(target, ec)) {
+    previous = root_ / (".previous-" + s.name + "-" + newRequestId());
+    fs::rename(target, previous, ec);
+    if (ec) return fail(ErrorCode::kInternal, "cannot replace " + target.string());
+  }
+  fs::rename(s.dir, target, ec);
+  if (ec) {
+    if (!previous.empty()) fs::rename(previous, target, ec);
+    return fail(ErrorCode::kInternal, "cannot install into " + target.string());
+  }
+  return previous;
+}
+
+void ModuleRegistry::rollback(const Staged& s, const fs::path& previous) {
+  std::lock_guard lock(mu_);
+  std::error_code ec;
+  auto target = registryDir() / s.name;
+  fs::remove_all(target, ec);
+  if (!previous.empty()) fs::rename(previous, target, ec);
+}
+
+void ModuleRegistry::commit(const fs::path& previous) {
+  std::error_code ec;
+  if (!previous.empty()) fs::remove_all(previous, ec);
+}
+
+}  // namespace aion::control

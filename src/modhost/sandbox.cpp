@@ -1,0 +1,659 @@
+// The parent's side of the sandbox: prepare the child's plan, clone it into
+// new namespaces, write its id maps, feed stdin and collect stdout/stderr
+// under the deadline, kill and reap. The child's side is sandbox_child.cpp.
+//
+// Why clone(2) with its own stack rather than fork(2): the namespace flags
+// go on the clone itself, fork handlers of the parent's libraries do not
+// run, and CLONE_PIDFD gives a descriptor that becomes readable when the
+// child exits and can be signalled without pid-reuse races. There is no
+// CLONE_VM: the parent must run (write the id maps) while the child waits,
+// and the child's copy of memory cannot disturb the parent's state. In a new
+// PID namespace that child stays as its init and starts the module with
+// CLONE_VM|CLONE_VFORK (nothing to copy; it only execs).
+#include "modhost/sandbox.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "modhost/sandbox_child.h"
+
+namespace aion::modhost {
+namespace {
+using Clock = std::chrono::steady_clock;
+using detail::FsStep;
+using detail::Layer;
+
+constexpr unsigned kSandboxId = 65534;  // "nobody", inside and (as root) outside
+constexpr size_t kChildStack = 64 * 1024;
+constexpr auto kPollStep = std::chrono::milliseconds(5);
+constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
+
+std::string errnoName(int e) {
+  const char* n = strerrorname_np(e);
+  return n ? n : "errno " + std::to_string(e);
+}
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  Fd r, w;
+  bool open() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return false;
+    r.reset(fds[0]);
+    w.reset(fds[1]);
+    // The child relies on its pipe ends not being 0..2 (aiond may run with
+    // stdin closed).
+    for (Fd* f : {&r, &w}) {
+      if (f->get() < 3) f->reset(fcntl(f->get(), F_DUPFD_CLOEXEC, 3));
+    }
+    return r && w;
+  }
+};
+
+void setNonBlocking(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+// Flags a read-only remount of a bind must keep: the kernel refuses to drop
+// noexec or change the atime mode of a mount inherited from a more
+// privileged namespace.
+unsigned long lockedFlags(const struct statvfs& st) {
+  unsigned long f = 0;
+  if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (st.f_flag & ST_NOATIME) {
+    f |= MS_NOATIME;
+  } else if (st.f_flag & ST_RELATIME) {
+    f |= MS_RELATIME;
+  } else {
+    f |= MS_STRICTATIME;
+  }
+  return f;
+}
+
+FsStep pathStep(FsStep::Kind kind, Layer layer, std::string what, std::string path) {
+  return {kind, layer, std::move(what), std::move(path), "", "", 0, ""};
+}
+
+void addBind(std::vector<FsStep>& fs, const std::string& what, const std::string& source,
+             const std::string& target, unsigned long flags, unsigned long locked) {
+  fs.push_back({FsStep::Kind::kMount, Layer::kRoot, "bind " + what, target, source, "",
+                MS_BIND | MS_REC, ""});
+  fs.push_back({FsStep::Kind::kMount, Layer::kRoot, "remount " + what + " read-only", target, "",
+                "", MS_BIND | MS_REMOUNT | MS_RDONLY | flags | locked, ""});
+}
+
+std::string stagingDir() {
+  for (const char* d : {"/tmp", "/mnt", "/run", "/var/tmp", "/srv", "/opt"}) {
+    struct stat st {};
+    if (lstat(d, &st) == 0 && S_ISDIR(st.st_mode)) return d;
+  }
+  return "";
+}
+
+// The new root: a small tmpfs holding read-only binds of what a dynamically
+// linked executable needs, a few device nodes, a private /tmp, /proc and the
+// artifact at /module. Nothing else of the host (no /etc, /home, /work...).
+std::vector<FsStep> rootSteps(const SandboxSpec& spec, const std::string& s, bool proc, unsigned id,
+                              const struct stat* artifact) {
+  std::vector<FsStep> fs;
+  if (artifact) {
+    FsStep open =
+        pathStep(FsStep::Kind::kOpenArtifact, Layer::kRoot, "open artifact", spec.artifactPath);
+    open.dev = artifact->st_dev;
+    open.ino = artifact->st_ino;
+    fs.push_back(std::move(open));
+  }
+  fs.push_back({FsStep::Kind::kMount, Layer::kRoot, "mount root tmpfs", s, "aion-sandbox", "tmpfs",
+                MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755"});
+  for (const char* dir : {"/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin"}) {
+    struct stat st {};
+    if (lstat(dir, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlink(dir, target, sizeof target - 1);
+      if (n <= 0) continue;
+      fs.push_back({FsStep::Kind::kSymlink, Layer::kRoot, std::string("symlink ") + dir, s + dir,
+                    std::string(target, n), "", 0, ""});
+    } else if (S_ISDIR(st.st_mode)) {
+      struct statvfs vfs {};
+      if (statvfs(dir, &vfs) != 0) continue;
+      fs.push_back(
+          pathStep(FsStep::Kind::kMkdir, Layer::kRoot, std::string("mkdir ") + dir, s + dir));
+      addBind(fs, dir, dir, s + dir, MS_NOSUID | MS_NODEV, lockedFlags(vfs));
+    }
+  }
+  fs.push_back(pathStep(FsStep::Kind::kMkdir, Layer::kRoot, "mkdir /dev", s + "/dev"));
+  for (const char* dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}) {
+    struct stat st {};
+    struct statvfs vfs {};
+    if (stat(dev, &st) != 0 || !S_ISCHR(st.st_mode) || statvfs(dev, &vfs) != 0) continue;
+    fs.push_back(
+        pathStep(FsStep::Kind::kTouch, Layer::kRoot, std::string("create ") + dev, s + dev));
+    addBind(fs, dev, dev, s + dev, MS_NOSUID | MS_NOEXEC, lockedFlags(vfs));
+  }
+  fs.push_back(pathStep(FsStep::Kind::kMkdir, Layer::kRoot, "mkdir /tmp", s + "/tmp"));
+  fs.push_back({FsStep::Kind::kMount, Layer::kRoot, "mount /tmp tmpfs", s + "/tmp", "aion-tmp",
+                "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=" + std::to_string(spec.workDirMb) + "m,nr_inodes=4096,mode=0700,uid=" +
+                    std::to_string(id) + ",gid=" + std::to_string(id)});
+  if (proc) {
+    fs.push_back(pathStep(FsStep::Kind::kMkdir, Layer::kProc, "mkdir /proc", s + "/proc"));
+    // subset=pid: only the module's own processes, none of /proc/sys & co.
+    fs.push_back({FsStep::Kind::kMount, Layer::kProc, "mount /proc", s + "/proc", "proc", "proc",
+                  MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "subset=pid"});
+  }
+  if (artifact) {
+    struct statvfs vfs {};
+    fstatvfs(spec.artifactFd, &vfs);
+    fs.push_back(pathStep(FsStep::Kind::kTouch, Layer::kRoot, "create /module", s + "/module"));
+    FsStep bind =
+        pathStep(FsStep::Kind::kBindArtifact, Layer::kRoot, "bind artifact", s + "/module");
+    bind.flags = MS_RDONLY | MS_NOSUID | MS_NODEV | lockedFlags(vfs);
+    fs.push_back(std::move(bind));
+  }
+  return fs;
+}
+
+// Everything the child reads, owned here so its pointers stay valid.
+struct Prepared {
+  detail::ChildPlan plan;
+  int cloneFlags = 0;
+  std::vector<std::string> argvStore, envStore;
+  sock_fprog prog{};
+  std::unique_ptr<char[]> moduleStack;
+  std::string error;
+
+  Prepared(const SandboxSpec& spec, const SandboxCaps& caps, bool dryRun) {
+    auto& p = plan;
+    if (caps.userNs) cloneFlags |= CLONE_NEWUSER;
+    if (caps.mountNs) cloneFlags |= CLONE_NEWNS;
+    if (caps.pidNs) cloneFlags |= CLONE_NEWPID;
+    if (caps.netNs) cloneFlags |= CLONE_NEWNET;
+    if (caps.ipcNs) cloneFlags |= CLONE_NEWIPC;
+    if (caps.utsNs) cloneFlags |= CLONE_NEWUTS;
+    // In a user namespace the child takes id 65534 first: the namespace's
+    // uid 0 is unmapped, so the switch keeps its capabilities there for the
+    // mounts, and execve as a non-root uid then drops them. As root without
+    // a user namespace it mounts as root and switches afterwards.
+    p.changeIds = caps.userNs || caps.root;
+    p.idsEarly = caps.userNs;
+    p.clearGroups = caps.root;  // an unprivileged user namespace forbids setgroups
+    p.uid = p.gid = kSandboxId;
+    p.dropCaps = caps.userNs || caps.root;
+    p.privateRoot = caps.privateRoot && caps.mountNs;
+    // The artifact is bound at /module while its path still names the file
+    // loaded; once replaced on disk, the loaded file runs from its
+    // descriptor (execveat) and the root has no /module.
+    struct stat loaded {};
+    struct stat current {};
+    bool bindable = p.privateRoot && spec.artifactFd >= 0 && fstat(spec.artifactFd, &loaded) == 0 &&
+                    stat(spec.artifactPath.c_str(), &current) == 0 &&
+                    loaded.st_dev == current.st_dev && loaded.st_ino == current.st_ino;
+    if (p.privateRoot) {
+      p.staging = stagingDir();
+      p.fs = rootSteps(spec, p.staging, caps.procFs && caps.pidNs, kSandboxId,
+                       bindable ? &loaded : nullptr);
+      p.workDir = "/tmp";
+    }
+    if (bindable) {
+      p.execPath = "/module";
+    } else {
+      p.execPath = spec.artifactPath;
+      p.execFd = spec.artifactFd;
+    }
+    p.asInit = caps.pidNs;
+    if (p.asInit) {
+      moduleStack.reset(new char[kChildStack]);
+      p.moduleStackTop = moduleStack.get() + kChildStack;
+    }
+    auto limit = [&](int resource, uint64_t soft, uint64_t hard) {
+      rlimit cur{};
+      getrlimit(static_cast<__rlimit_resource>(resource), &cur);
+      // Raising a hard limit needs CAP_SYS_RESOURCE in the initial namespace.
+      hard = std::min<rlim_t>(hard, cur.rlim_max);
+      p.rlimits.push_back({resource, rlimit{std::min(soft, hard), hard}});
+    };
+    auto fixed = [&](int resource, uint64_t value) { limit(resource, value, value); };
+    fixed(RLIMIT_AS, uint64_t(std::max(spec.memoryMb, 1)) << 20);
+    // SIGXCPU at the limit, SIGKILL a second later if the module catches it.
+    uint64_t cpu = std::max(spec.cpuSeconds, 1);
+    limit(RLIMIT_CPU, cpu, cpu + 1);
+    fixed(RLIMIT_NOFILE, std::max(spec.maxFiles, 3));
+    // Counted per user in the sandbox's user namespace, where the init is one.
+    fixed(RLIMIT_NPROC, std::max(spec.maxProcs, 1) + (p.asInit ? 1 : 0));
+    fixed(RLIMIT_FSIZE, uint64_t(std::max(spec.workDirMb, 0)) << 20);
+    fixed(RLIMIT_CORE, 0);
+    if (caps.seccomp && spec.seccomp) {
+      prog.len = static_cast<unsigned short>(spec.seccomp->code.size());
+      prog.filter = const_cast<sock_filter*>(spec.seccomp->code.data());
+      p.seccomp = &prog;
+    }
+    argvStore.push_back(spec.name);
+    for (const auto& [k, v] : spec.env) envStore.push_back(k + "=" + v);
+    for (auto& a : argvStore) p.argv.push_back(a.data());
+    p.argv.push_back(nullptr);
+    for (auto& e : envStore) p.envp.push_back(e.data());
+    p.envp.push_back(nullptr);
+    p.dryRun = dryRun;
+  }
+};
+
+std::string writeIdMaps(pid_t pid, bool root) {
+  auto put = [pid](const char* file, const std::string& text) -> std::string {
+    std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+    Fd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return std::string("open ") + file + ": " + errnoName(errno);
+    if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return std::string("write ") + file + ": " + errnoName(errno);
+    }
+    return "";
+  };
+  // Root maps the sandbox id to itself; anyone else may only map their own id.
+  std::string uidMap = "65534 " + std::to_string(root ? kSandboxId : geteuid()) + " 1";
+  std::string gidMap = "65534 " + std::to_string(root ? kSandboxId : getegid()) + " 1";
+  std::string e;
+  if (!root) e = put("setgroups", "deny");
+  if (e.empty()) e = put("uid_map", uidMap);
+  if (e.empty()) e = put("gid_map", gidMap);
+  return e;
+}
+
+// Blocks SIGPIPE on this thread while it writes the module's stdin (a module
+// may exit without reading), and discards one it raised before unblocking.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    hadPending_ = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~SigpipeGuard() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!hadPending_ && sigismember(&pending, SIGPIPE)) {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGPIPE);
+      timespec zero{};
+      sigtimedwait(&set, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t old_;
+  bool hadPending_ = false;
+};
+
+// The records children write on the report pipe (sandbox_child.h).
+struct Report {
+  std::string bytes;
+  std::string failure;  // the first setup failure, formatted
+  Layer layer = Layer::kOther;
+  std::optional<int> status;  // the module's wait status, from the namespace's init
+
+  void parse() {
+    size_t pos = 0;
+    constexpr size_t kHead = sizeof(int) + 2;
+    while (pos + kHead <= bytes.size()) {
+      int value;
+      std::memcpy(&value, bytes.data() + pos, sizeof value);
+      char tag = bytes[pos + sizeof value];
+      size_t n = static_cast<unsigned char>(bytes[pos + sizeof value + 1]);
+      if (pos + kHead + n > bytes.size()) break;
+      if (tag == detail::kStatusTag) {
+        status = value;
+      } else if (failure.empty()) {
+        failure = bytes.substr(pos + kHead, n);
+        if (value != 0) failure += ": " + errnoName(value) + " (" + std::strerror(value) + ")";
+        layer = static_cast<Layer>(tag);
+      }
+      pos += kHead + n;
+    }
+  }
+};
+
+// Feeds stdin and drains stdout, stderr and the setup report until the child
+// has exited and its pipes are closed; enforces output cap, deadline, cancel.
+void pump(RunOutcome& res, const SandboxSpec& spec, std::string_view input, Fd& in, Fd& out,
+          Fd& err, Fd& report, Report& rep, int pidfd, pid_t pid, bool pidNs,
+          Clock::time_point deadline, const std::atomic<bool>* cancel) {
+  for (int fd : {in.get(), out.get(), err.get(), report.get()}) setNonBlocking(fd);
+  size_t written = 0;
+  if (input.empty()) in.reset();
+  bool exited = false, killed = false;
+  Clock::time_point drainUntil;
+  auto killAll = [&] {
+    if (killed) return;
+    killed = true;
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    if (!pidNs) kill(-pid, SIGKILL);  // the session/group the child leads
+  };
+  char buf[65536];
+  while (true) {
+    auto now = Clock::now();
+    if (!killed && cancel && cancel->load(std::memory_order_relaxed)) {
+      res.canceled = true;
+      killAll();
+    } else if (!killed && now >= deadline) {
+      res.timedOut = true;
+      killAll();
+    }
+    if (exited && ((!out && !err && !report) || now >= drainUntil)) break;
+    pollfd fds[5];
+    int n = 0;
+    auto watch = [&](Fd& fd, short ev) {
+      if (fd) fds[n++] = {fd.get(), ev, 0};
+    };
+    watch(out, POLLIN);
+    watch(err, POLLIN);
+    watch(report, POLLIN);
+    watch(in, POLLOUT);
+    if (!exited) fds[n++] = {pidfd, POLLIN, 0};
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::clamp<Clock::duration>(
+        (exited ? drainUntil : deadline) - now, Clock::duration::zero(), kPollStep));
+    if (poll(fds, n, static_cast<int>(wait.count())) < 0 && errno != EINTR) break;
+    auto drain = [&](Fd& fd, auto&& sink) {
+      while (fd) {
+        ssize_t got = read(fd.get(), buf, sizeof buf);
+        if (got > 0) {
+          sink(got);
+        } else if (got < 0 && errno == EINTR) {
+          continue;
+        } else {
+          if (got == 0 || errno != EAGAIN) fd.reset();
+          break;
+        }
+      }
+    };
+    drain(out, [&](ssize_t got) {
+      size_t room = static_cast<size_t>(spec.outputBytes) - res.out.size();
+      res.out.append(buf, std::min<size_t>(room, got));
+      if (static_cast<size_t>(got) > room) {
+        res.outputExceeded = true;
+        out.reset();
+        killAll();
+      }
+    });
+    drain(err, [&](ssize_t got) {
+      res.errTail.append(buf, got);
+      if (res.errTail.size() > 2 * kStderrKeep) {
+        res.errTail.erase(0, res.errTail.size() - kStderrKeep);
+      }
+    });
+    drain(report, [&](ssize_t got) { rep.bytes.append(buf, got); });
+    while (in) {
+      size_t chunk = std::min<size_t>(input.size() - written, sizeof buf);
+      ssize_t w = write(in.get(), input.data() + written, chunk);
+      if (w > 0) {
+        written += w;
+        if (written == input.size()) in.reset();
+      } else if (w < 0 && errno == EINTR) {
+        continue;
+      } else {
+        if (w == 0 || errno != EAGAIN) in.reset();  // EPIPE: the module stopped reading
+        break;
+      }
+    }
+    if (!exited) {
+      for (int i = 0; i < n; ++i) {
+        if (fds[i].fd == pidfd && fds[i].revents) {
+          exited = true;
+          drainUntil = Clock::now() + kDrainAfterExit;
+          if (!pidNs) kill(-pid, SIGKILL);  // leftovers of a module that forked
+        }
+      }
+    }
+  }
+}
+
+RunOutcome runInternal(const SandboxSpec& spec, std::string_view input, Clock::time_point deadline,
+                       const std::atomic<bool>* cancel, bool dryRun, Layer* failedLayer = nullptr) {
+  RunOutcome res;
+  auto start = Clock::now();
+  auto finish = [&]() -> RunOutcome& {
+    res.micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+    if (res.errTail.size() > kStderrKeep) res.errTail.erase(0, res.errTail.size() - kStderrKeep);
+    return res;
+  };
+  if (!spec.caps) {
+    res.setupError = "no sandbox capabilities given";
+    return finish();
+  }
+  const SandboxCaps& caps = *spec.caps;
+  if (caps.seccomp && !spec.seccomp) {
+    res.setupError = "seccomp is available but no program was given";
+    return finish();
+  }
+  Pipe in, out, err, report, sync;
+  if (!in.open() || !out.open() || !err.open() || !report.open() || !sync.open()) {
+    res.setupError = "pipe2: " + errnoName(errno);
+    return finish();
+  }
+  Prepared prep(spec, caps, dryRun);
+  if (prep.plan.privateRoot && prep.plan.staging.empty()) {
+    prep.error = "no directory to build the sandbox root on";
+  }
+  if (!prep.error.empty()) {
+    res.setupError = prep.error;
+    return finish();
+  }
+  auto& plan = prep.plan;
+  plan.stdinFd = in.r.get();
+  plan.stdoutFd = out.w.get();
+  plan.stderrFd = err.w.get();
+  plan.reportFd = report.w.get();
+  plan.syncReadFd = sync.r.get();
+  plan.syncWriteFd = sync.w.get();
+
+  SigpipeGuard sigpipe;
+  std::unique_ptr<char[]> stack(new char[kChildStack]);
+  // No signal handler of the parent may run in the child before it resets them.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfdRaw = -1;
+  pid_t pid = clone(detail::childMain, stack.get() + kChildStack, prep.cloneFlags | CLONE_PIDFD,
+                    &plan, &pidfdRaw);
+  int cloneErr = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    res.setupError = "clone: " + errnoName(cloneErr);
+    return finish();
+  }
+  Fd pidfd(pidfdRaw);
+  in.r.reset();
+  out.w.reset();
+  err.w.reset();
+  report.w.reset();
+  sync.r.reset();
+
+  // The child waits for its uid/gid maps before it does anything.
+  if (caps.userNs) {
+    if (auto e = writeIdMaps(pid, caps.root); !e.empty()) res.setupError = "id maps: " + e;
+  }
+  if (res.setupError.empty() && write(sync.w.get(), "g", 1) != 1) {
+    res.setupError = "sync: " + errnoName(errno);
+  }
+  sync.w.reset();
+  Report rep;
+  if (res.setupError.empty()) {
+    pump(res, spec, input, in.w, out.r, err.r, report.r, rep, pidfd.get(), pid, caps.pidNs,
+         deadline, cancel);
+  }
+  syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);  // no-op once exited
+  int status = 0;
+  rusage ru{};
+  while (wait4(pid, &status, __WALL, &ru) < 0 && errno == EINTR) {
+  }
+  rep.parse();
+  if (rep.status) status = *rep.status;  // the module's, not its init's
+  if (WIFEXITED(status)) res.exitStatus = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
+  res.cpuMicros = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec +
+                  ru.ru_stime.tv_usec;
+  res.maxRssKb = ru.ru_maxrss;
+  if (res.setupError.empty() && !rep.failure.empty()) {
+    res.setupError = rep.failure;
+    res.out.clear();
+    if (failedLayer) *failedLayer = rep.layer;
+  }
+  return finish();
+}
+
+int exitZero(void*) {
+  return 0;
+}
+
+// 0 when a child could be cloned with `flags`, else the errno.
+int tryClone(int flags) {
+  std::unique_ptr<char[]> stack(new char[kChildStack]);
+  pid_t pid = clone(exitZero, stack.get() + kChildStack, flags, nullptr);
+  if (pid < 0) return errno;
+  int status = 0;
+  while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ECHILD;
+}
+
+}  // namespace
+
+RunOutcome runSandboxed(const SandboxSpec& spec, std::string_view input, Clock::time_point deadline,
+                        const std::atomic<bool>* cancel) {
+  return runInternal(spec, input, deadline, cancel, false);
+}
+
+SandboxCaps probeSandbox() {
+  SandboxCaps caps;
+  caps.root = geteuid() == 0;
+  if (int e = tryClone(CLONE_NEWUSER); e == 0) {
+    caps.userNs = true;
+  } else {
+    caps.missing.push_back("user namespace: clone(CLONE_NEWUSER): " + errnoName(e));
+  }
+  int base = caps.userNs ? CLONE_NEWUSER : 0;
+  struct {
+    int flag;
+    bool SandboxCaps::*field;
+    const char* name;
+  } const namespaces[] = {{CLONE_NEWNS, &SandboxCaps::mountNs, "mount"},
+                          {CLONE_NEWPID, &SandboxCaps::pidNs, "PID"},
+                          {CLONE_NEWNET, &SandboxCaps::netNs, "network"},
+                          {CLONE_NEWIPC, &SandboxCaps::ipcNs, "IPC"},
+                          {CLONE_NEWUTS, &SandboxCaps::utsNs, "UTS"}};
+  for (const auto& ns : namespaces) {
+    if (int e = tryClone(base | ns.flag); e == 0) {
+      caps.*ns.field = true;
+    } else {
+      caps.missing.push_back(std::string(ns.name) + " namespace: clone: " + errnoName(e));
+    }
+  }
+  caps.privateRoot = caps.mountNs;
+  caps.procFs = caps.mountNs && caps.pidNs;
+  if (!caps.mountNs) caps.missing.push_back("private root: needs a mount namespace");
+  auto prog = buildSeccompProgram(false);
+  caps.seccomp = prog.has_value();
+  if (!prog) caps.missing.push_back("seccomp: " + prog.error().message);
+
+  // The whole setup as a dry run; turn off the layer that fails and retry.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    SandboxSpec spec;
+    spec.name = "probe";
+    spec.caps = &caps;
+    spec.seccomp = prog ? &*prog : nullptr;
+    Layer layer = Layer::kOther;
+    auto res = runInternal(spec, "", Clock::now() + std::chrono::seconds(5), nullptr, true, &layer);
+    if (res.setupError.empty() && res.exitStatus == 0) break;
+    std::string why = res.setupError.empty() ? "probe child failed" : res.setupError;
+    switch (layer) {
+      case Layer::kProc:
+        caps.procFs = false;
+        caps.missing.push_back("/proc: " + why);
+        continue;
+      case Layer::kSeccomp:
+        caps.seccomp = false;
+        caps.missing.push_back("seccomp: " + why);
+        continue;
+      case Layer::kRoot:
+        caps.privateRoot = false;
+        caps.procFs = false;
+        caps.missing.push_back("private root: " + why);
+        continue;
+      case Layer::kOther:
+        caps.missing.push_back("sandbox setup: " + why);
+        break;
+    }
+    break;
+  }
+  return caps;
+}
+
+boost::json::object toJson(const SandboxCaps& caps) {
+  boost::json::array layers;
+  auto add = [&](bool on, const char* name) {
+    if (on) layers.emplace_back(name);
+  };
+  add(caps.userNs, "user-ns");
+  add(caps.mountNs, "mount-ns");
+  add(caps.pidNs, "pid-ns");
+  add(caps.netNs, "net-ns");
+  add(caps.ipcNs, "ipc-ns");
+  add(caps.utsNs, "uts-ns");
+  add(caps.privateRoot, "private-root");
+  add(caps.procFs, "proc");
+  add(caps.seccomp, "seccomp");
+  layers.emplace_back("rlimits");
+  layers.emplace_back("no-new-privs");
+  boost::json::array missing;
+  for (const auto& m : caps.missing) missing.emplace_back(m);
+  return {{"layers", std::move(layers)},
+          {"missing", std::move(missing)},
+          {"complete", caps.missing.empty()},
+          {"runAs", caps.root     ? "uid 65534"
+                    : caps.userNs ? "aiond's uid (65534 in its user namespace)"
+                                  : "aiond's uid"}};
+}
+
+}  // namespace aion::modhost

@@ -1,0 +1,76 @@
+#pragma once
+// Internal to the sandbox: the plan the parent prepares and the code the
+// cloned child runs. The child is a copy of a multithreaded process, so
+// between clone and execve it may only make system calls: every path,
+// string, array and the seccomp program are built here beforehand, and the
+// child only reads them.
+#include <linux/filter.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace aion::modhost::detail {
+
+//! Which layer a setup step belongs to, so the probe knows what to turn off.
+enum class Layer : char { kOther = 'o', kRoot = 'r', kProc = 'p', kSeccomp = 's' };
+
+//! Records on the report pipe: `int errno|status, char tag, uint8 n, n bytes`.
+//! A Layer tag is a setup failure (text: the step); kStatusTag carries the
+//! module's wait status from the namespace's init (no text).
+constexpr char kStatusTag = 'x';
+
+struct FsStep {
+  // kOpenArtifact opens `path` (O_PATH) and checks it is still the file
+  // loaded (dev, ino); kBindArtifact binds that file at `path` and remounts
+  // it with `flags`. The open happens before anything is mounted over it.
+  enum class Kind { kMkdir, kTouch, kSymlink, kMount, kOpenArtifact, kBindArtifact } kind;
+  Layer layer = Layer::kRoot;
+  std::string what;    // for the error report: "bind /usr"
+  std::string path;    // the target
+  std::string source;  // mount source or symlink target
+  std::string fstype;
+  unsigned long flags = 0;
+  std::string data;
+  dev_t dev = 0;  // kOpenArtifact
+  ino_t ino = 0;
+};
+
+struct ChildPlan {
+  int stdinFd = -1, stdoutFd = -1, stderrFd = -1;  // child ends of the pipes
+  int syncReadFd = -1;   // blocks until the parent has written the id maps
+  int syncWriteFd = -1;  // the parent's end, closed in the child
+  int reportFd = -1;     // CLOEXEC: setup failures and the module's status (records above)
+
+  bool privateRoot = false;
+  std::string staging;  // an existing directory the new root's tmpfs is mounted on
+  std::vector<FsStep> fs;
+  std::string workDir;  // chdir target inside the new root
+
+  bool idsEarly = false;  // in a user namespace: switch ids first (keeps the ns caps)
+  bool changeIds = false;
+  bool clearGroups = false;
+  uid_t uid = 65534;
+  gid_t gid = 65534;
+  bool dropCaps = false;  // empty the bounding set and capability sets before execve
+  std::vector<std::pair<int, rlimit>> rlimits;
+  const sock_fprog* seccomp = nullptr;
+
+  std::string execPath;
+  int execFd = -1;          // when >= 0: execveat(execFd) instead of execPath (no private root)
+  std::vector<char*> argv;  // null-terminated, pointing into strings the parent owns
+  std::vector<char*> envp;
+  bool dryRun = false;  // probe: stop before execve, after checking seccomp denies socket()
+  // In a new PID namespace the child stays as its init (reaps, reports the
+  // module's real wait status) and the module runs as PID 2, started with
+  // CLONE_VM|CLONE_VFORK on this second stack.
+  bool asInit = false;
+  char* moduleStackTop = nullptr;
+};
+
+//! Entry point for clone(2); never returns. On failure writes a record to
+//! reportFd and exits with 127.
+int childMain(void* plan);
+
+}  // namespace aion::modhost::detail

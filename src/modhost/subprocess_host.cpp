@@ -1,0 +1,307 @@
+#include "modhost/subprocess_host.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include "common/digest.h"
+
+namespace aion::modhost {
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+//! Calls running at once for one module name; kept across reloads.
+struct SubprocessModuleHost::Slots {
+  std::mutex mu;
+  std::condition_variable cv;
+  int busy = 0;
+};
+
+struct SubprocessModuleHost::Entry {
+  policy::Module spec;
+  std::string sha256;
+  int fd = -1;  // the artifact, opened at load
+  std::shared_ptr<Slots> slots;
+  ~Entry() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+namespace {
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::optional<std::string> readFd(int fd) {
+  std::string data;
+  char buf[65536];
+  for (off_t off = 0;;) {
+    ssize_t n = pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return data;
+    data.append(buf, n);
+    off += n;
+  }
+}
+
+// Opens and checks one artifact; on success the entry owns the descriptor.
+std::string openArtifact(const policy::Module& m, bool root, int& fdOut, std::string& digestOut) {
+  const std::string& path = m.artifactPath;
+  if (path.empty() || path.front() != '/') return "artifact path must be absolute: '" + path + "'";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  auto refuse = [&](std::string msg) {
+    close(fd);
+    return msg;
+  };
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return refuse(path + " is not a regular file");
+  // The module runs as uid 65534 when aiond is root, as aiond's uid otherwise.
+  if (root ? !(st.st_mode & S_IXOTH) : access(path.c_str(), X_OK) != 0) {
+    return refuse(path + (root ? " is not executable by others (the sandbox runs it as uid 65534)"
+                               : " is not executable"));
+  }
+  auto bytes = readFd(fd);
+  if (!bytes) return refuse("cannot read " + path + ": " + std::strerror(errno));
+  std::string digest = sha256Hex(*bytes);
+  if (!m.sha256.empty() && m.sha256 != digest) {
+    return refuse("digest mismatch: manifest says " + m.sha256 + ", artifact is " + digest);
+  }
+  fdOut = fd;
+  digestOut = std::move(digest);
+  return "";
+}
+
+std::string signalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "unknown";
+}
+
+// RLIMIT_AS failures leave no trace of their own: say so when the run looks
+// like one (peak memory near the limit, or an allocator's last words).
+bool looksLikeMemoryLimit(const RunOutcome& r, int memoryMb) {
+  if (r.maxRssKb * 4 >= int64_t(memoryMb) * 1024 * 3) return true;
+  for (const char* words : {"memory allocation of", "out of memory", "Out of memory",
+                            "Cannot allocate memory", "bad_alloc"}) {
+    if (r.errTail.find(words) != std::string::npos) return true;
+  }
+  return false;
+}
+
+int cpuSeconds(const policy::ModuleLimits& lim) {
+  int ms = lim.cpuMs > 0 ? lim.cpuMs : lim.timeoutMs;
+  return std::max(1, (ms + 999) / 1000);
+}
+
+Result<CallResult> toResult(const std::string& name, const policy::ModuleLimits& lim, int timeoutMs,
+                            RunOutcome& r) {
+  json::object details{{"module", name}};
+  if (!r.errTail.empty()) details["stderr"] = r.errTail;
+  auto failed = [&](ErrorCode code, std::string msg) {
+    return fail(code, std::move(msg), details);
+  };
+  std::string who = "module '" + name + "'";
+  if (!r.setupError.empty()) {
+    return failed(ErrorCode::kModuleFailed, who + ": sandbox setup failed: " + r.setupError);
+  }
+  if (r.canceled) return failed(ErrorCode::kCanceled, "canceled while running " + who);
+  if (r.timedOut) {
+    return failed(ErrorCode::kTimeout,
+                  who + " exceeded its wall-time limit (" + std::to_string(timeoutMs) + " ms)");
+  }
+  if (r.outputExceeded) {
+    return failed(ErrorCode::kModuleFailed,
+                  who + " wrote more than " + std::to_string(lim.outputBytes) + " bytes of output");
+  }
+  std::string memory;
+  if (looksLikeMemoryLimit(r, lim.memoryMb)) {
+    memory = " (memory limit of " + std::to_string(lim.memoryMb) + " MiB reached)";
+  }
+  if (r.signal != 0) {
+    details["signal"] = r.signal;
+    int cpuLimitUs = cpuSeconds(lim) * 1000000;
+    if (r.signal == SIGXCPU || (r.signal == SIGKILL && r.cpuMicros >= cpuLimitUs)) {
+      return failed(ErrorCode::kTimeout, who + " exceeded its CPU-time limit (" +
+                                             std::to_string(cpuSeconds(lim)) + " s)");
+    }
+    std::string msg =
+        who + " killed by signal " + std::to_string(r.signal) + " (" + signalName(r.signal) + ")";
+    msg += memory;
+    return failed(ErrorCode::kModuleFailed, std::move(msg));
+  }
+  boost::system::error_code ec;
+  json::value out = json::parse(r.out, ec);
+  if (r.exitStatus == 2 && !ec && out.is_object() && out.as_object().contains("error")) {
+    const auto& e = out.as_object().at("error");
+    std::string msg =
+        e.is_object() && e.as_object().contains("message") && e.at("message").is_string()
+            ? std::string(e.at("message").as_string())
+            : "module rejected its input";
+    return fail(ErrorCode::kInvalidParams, msg, {{"module", name}});
+  }
+  if (r.exitStatus != 0) {
+    details["exitStatus"] = r.exitStatus;
+    std::string msg = who + " exited with status " + std::to_string(r.exitStatus);
+    msg += memory;
+    return failed(ErrorCode::kModuleFailed, std::move(msg));
+  }
+  if (ec) {
+    return failed(ErrorCode::kModuleFailed,
+                  who + " wrote invalid JSON (stdout must be one JSON document): " + ec.message());
+  }
+  CallResult res;
+  res.output = std::move(out);
+  res.micros = r.micros;
+  res.stderrTail = std::move(r.errTail);
+  return res;
+}
+
+}  // namespace
+
+SubprocessModuleHost::SubprocessModuleHost() : SubprocessModuleHost(probeSandbox()) {
+  if (caps_.missing.empty()) {
+    spdlog::info(
+        "subprocess sandbox: user, mount, PID, network, IPC, UTS namespaces, private "
+        "root, /proc, seccomp, rlimits, no_new_privs");
+  } else {
+    spdlog::warn("subprocess sandbox: modules run with reduced isolation; missing: {}",
+                 join(caps_.missing, "; "));
+  }
+}
+
+SubprocessModuleHost::SubprocessModuleHost(SandboxCaps caps) : caps_(std::move(caps)) {
+  if (!caps_.seccomp) return;
+  auto noFork = buildSeccompProgram(false);
+  auto withFork = buildSeccompProgram(true);
+  if (noFork && withFork) {
+    noFork_ = std::move(*noFork);
+    withFork_ = std::move(*withFork);
+  } else {
+    caps_.seccomp = false;
+    caps_.missing.push_back("seccomp: " +
+                            (noFork ? withFork.error().message : noFork.error().message));
+  }
+}
+
+SubprocessModuleHost::~SubprocessModuleHost() = default;
+
+std::expected<void, std::vector<std::string>> SubprocessModuleHost::load(
+    const policy::PolicySet& set) {
+  std::vector<std::string> errors;
+  std::map<std::string, std::shared_ptr<const Entry>> next;
+  std::map<std::string, std::shared_ptr<const Entry>> previous;
+  {
+    std::shared_lock lock(mu_);
+    previous = modules_;
+  }
+  for (const auto& [name, spec] : set.modules) {
+    if (spec.kind != "subprocess" || !spec.usable()) continue;
+    auto e = std::make_shared<Entry>();
+    e->spec = spec;
+    if (auto why = openArtifact(spec, caps_.root, e->fd, e->sha256); !why.empty()) {
+      errors.push_back("modules." + name + ": " + why);
+      continue;
+    }
+    auto old = previous.find(name);
+    e->slots = old != previous.end() ? old->second->slots : std::make_shared<Slots>();
+    next[name] = std::move(e);
+  }
+  if (!errors.empty()) return std::unexpected(std::move(errors));
+  std::unique_lock lock(mu_);
+  modules_ = std::move(next);
+  return {};
+}
+
+Result<CallResult> SubprocessModuleHost::call(const std::string& name, std::string_view input,
+                                              const CallOptions& opts) {
+  std::shared_ptr<const Entry> entry;
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = modules_.find(name); it != modules_.end()) entry = it->second;
+  }
+  if (!entry) return fail(ErrorCode::kNotFound, "module '" + name + "' is not loaded");
+  const auto& lim = entry->spec.limits;
+  int timeoutMs = std::min(opts.timeoutMs, lim.timeoutMs);
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+
+  Slots& slots = *entry->slots;
+  std::unique_ptr<Slots, void (*)(Slots*)> lease(nullptr, [](Slots* s) {
+    std::lock_guard lock(s->mu);
+    --s->busy;
+    s->cv.notify_one();
+  });
+  if (lim.concurrency > 0) {
+    std::unique_lock lock(slots.mu);
+    while (slots.busy >= lim.concurrency) {
+      if (opts.cancel && opts.cancel->load(std::memory_order_relaxed)) {
+        return fail(ErrorCode::kCanceled, "canceled while waiting for module '" + name + "'",
+                    {{"module", name}});
+      }
+      if (Clock::now() >= deadline) {
+        return fail(ErrorCode::kTimeout,
+                    "module '" + name + "': module concurrency limit reached (" +
+                        std::to_string(lim.concurrency) + " calls running)",
+                    {{"module", name}});
+      }
+      // Short waits so cancellation is noticed without a notifier.
+      slots.cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(5)));
+    }
+    ++slots.busy;
+    lease.reset(&slots);
+  }
+
+  SandboxSpec spec;
+  spec.name = name;
+  spec.artifactFd = entry->fd;
+  spec.artifactPath = entry->spec.artifactPath;
+  spec.env = entry->spec.env;
+  spec.memoryMb = lim.memoryMb;
+  spec.cpuSeconds = cpuSeconds(lim);
+  spec.maxFiles = lim.maxFiles;
+  spec.maxProcs = lim.maxProcs;
+  spec.outputBytes = lim.outputBytes;
+  spec.caps = &caps_;
+  if (caps_.seccomp) spec.seccomp = lim.maxProcs <= 1 ? &*noFork_ : &*withFork_;
+  RunOutcome run = runSandboxed(spec, input, deadline, opts.cancel);
+  lease.reset();
+  return toResult(name, lim, timeoutMs, run);
+}
+
+boost::json::array SubprocessModuleHost::describe() const {
+  std::shared_lock lock(mu_);
+  json::array out;
+  for (auto& [name, e] : modules_) {
+    const auto& l = e->spec.limits;
+    out.push_back(json::object{{"name", name},
+                               {"version", e->spec.version},
+                               {"kind", e->spec.kind},
+                               {"sha256", e->sha256},
+                               {"intents", json::value_from(e->spec.intents)},
+                               {"limits",
+                                {{"memoryMb", l.memoryMb},
+                                 {"timeoutMs", l.timeoutMs},
+                                 {"outputBytes", l.outputBytes},
+                                 {"cpuMs", l.cpuMs > 0 ? l.cpuMs : l.timeoutMs},
+                                 {"maxFiles", l.maxFiles},
+                                 {"maxProcs", l.maxProcs},
+                                 {"concurrency", l.concurrency}}},
+                               {"sandbox", toJson(caps_)}});
+  }
+  return out;
+}
+
+}  // namespace aion::modhost
