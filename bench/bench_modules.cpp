@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "modhost/wasm_host.h"
 
 using namespace aion;
@@ -16,64 +17,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string prose(size_t bytes) {
-  static const char* words[] = {"routing", "policy", "module",  "latency", "budget", "the",
-                                "a",       "task",   "sandbox", "stream",  "event",  "store",
-                                "durable", "of",     "and",     "local"};
-  std::string out;
-  unsigned x = 12345;
-  unsigned inSentence = 0;
-  while (out.size() < bytes) {
-    x = x * 1103515245 + 12345;
-    out += words[(x >> 16) % 16];
-    if (++inSentence > 6 + (x >> 8) % 10) {
-      out += ". ";
-      inSentence = 0;
-    } else {
-      out += ' ';
-    }
-  }
-  return out;
-}
+using bench::measure;
+using bench::prose;
 
 std::string jsonString(const std::string& s) {
-  return "{\"text\":\"" + s + "\"}";
-}
-
-struct Stats {
-  double p50, p99, mean;
-  double callsPerSec;
-};
-
-Stats measure(modhost::ModuleHost& host, const std::string& module, const std::string& input,
-              int calls, int threads) {
-  std::vector<std::vector<double>> per(threads);
-  auto start = Clock::now();
-  std::vector<std::jthread> ts;
-  for (int t = 0; t < threads; ++t) {
-    ts.emplace_back([&, t] {
-      for (int i = 0; i < calls / threads; ++i) {
-        auto s = Clock::now();
-        auto r = host.call(module, input, {.timeoutMs = 10000});
-        if (!r) {
-          std::fprintf(stderr, "%s failed: %s\n", module.c_str(), r.error().message.c_str());
-          std::exit(1);
-        }
-        per[t].push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
-      }
-    });
-  }
-  ts.clear();
-  double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& v : per) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  double sum = 0;
-  for (double v : all) sum += v;
-  auto q = [&](double p) {
-    return all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
-  };
-  return {q(0.50), q(0.99), sum / all.size(), all.size() / wall};
+  return bench::textParams(s);
 }
 
 policy::Module spec(const std::string& name, const std::string& path) {

@@ -41,6 +41,13 @@ if [[ ! -x "$(go env GOPATH)/bin/grpcurl" ]]; then
   go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.1
 fi
 
+# cosign: the e2e tests check that aiond accepts real `cosign sign-blob`
+# signatures (docs/modules.md). Pinned; a long first build, then cached.
+if [[ ! -x "$(go env GOPATH)/bin/cosign" ]]; then
+  log "go install cosign (first time only, a few minutes)"
+  go install github.com/sigstore/cosign/v2/cmd/cosign@v2.4.1
+fi
+
 # wasmtime C API: built once per pinned version into a cache outside the tree.
 wasmtime_dir="$(wasmtime_cache_dir)"
 if [[ ! -f "$wasmtime_dir/lib/libwasmtime.a" ]]; then

@@ -108,6 +108,8 @@ int sign(const SignArgs& a) {
   auto* version = m.if_contains("version");
   if (!name || !name->is_string() || !version || !version->is_string())
     return err(a.manifest + ": name and version are required");
+  // Copies: the object is modified below, which may move its values.
+  const std::string sname(name->as_string()), sversion(version->as_string());
   fs::path manifestDir = fs::absolute(a.manifest).parent_path();
   fs::path artifact = a.artifact;
   if (artifact.empty()) {
@@ -134,8 +136,7 @@ int sign(const SignArgs& a) {
     if (!c) return err(a.cargoMetadata + ": " + c.error());
     comps = std::move(*c);
   }
-  std::string sname(name->as_string());
-  auto sbom = trust::makeCycloneDx(sname, version->as_string(), digest, comps);
+  auto sbom = trust::makeCycloneDx(sname, sversion, digest, comps);
   fs::path sbomPath = outDir / (sname + ".cdx.json");
   if (!writeFile(sbomPath, prettyString(sbom),
                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
@@ -154,7 +155,7 @@ int sign(const SignArgs& a) {
                      fs::perms::others_read))
     return err("cannot write " + out.string());
   auto k = trust::PublicKey::fromPem(*pub);
-  std::cout << "signed " << sname << " " << std::string(version->as_string())
+  std::cout << "signed " << sname << " " << sversion
             << " sha256:" << digest << " with " << (k ? k->fingerprint() : "?") << " -> "
             << out.string() << " (SBOM " << sbomPath.filename().string() << ", " << comps.size()
             << " components)\n";

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -62,7 +63,7 @@ void fdPath(int fd, char (&out)[32]) {
   out[len] = '\0';
 }
 
-void runFsStep(const ChildPlan& p, const FsStep& s, int& artifact) {
+void runFsStep(const ChildPlan& p, const FsStep& s, int artifact) {
   int rc = 0;
   switch (s.kind) {
     case FsStep::Kind::kMkdir:
@@ -81,18 +82,6 @@ void runFsStep(const ChildPlan& p, const FsStep& s, int& artifact) {
                  s.fstype.empty() ? nullptr : s.fstype.c_str(), s.flags,
                  s.data.empty() ? nullptr : s.data.c_str());
       break;
-    case FsStep::Kind::kOpenArtifact: {
-      // Opened here, in this mount namespace, because the kernel refuses to
-      // bind a file from another namespace's mount (the parent's descriptor).
-      artifact = open(s.path.c_str(), O_PATH | O_CLOEXEC);
-      struct stat st {};
-      if (artifact < 0 || fstat(artifact, &st) != 0) {
-        rc = -1;
-      } else if (st.st_dev != s.dev || st.st_ino != s.ino) {
-        fail(p, Layer::kOther, "artifact was replaced since load", ESTALE);
-      }
-      break;
-    }
     case FsStep::Kind::kBindArtifact: {
       char source[32];
       fdPath(artifact, source);
@@ -107,11 +96,20 @@ void runFsStep(const ChildPlan& p, const FsStep& s, int& artifact) {
 
 // Builds the new root on a tmpfs at p.staging, then makes it "/" and detaches
 // the host's tree (pivot_root(".", ".") stacks the old root on the new one).
-void enterPrivateRoot(const ChildPlan& p) {
+int openArtifact(const ChildPlan& p) {
+  int fd = open(p.artifactPath.c_str(), O_PATH | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0) fail(p, Layer::kRoot, "open artifact", errno);
+  if (st.st_dev != p.artifactDev || st.st_ino != p.artifactIno) {
+    fail(p, Layer::kOther, "artifact was replaced since load", ESTALE);
+  }
+  return fd;
+}
+
+void enterPrivateRoot(const ChildPlan& p, int artifact) {
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     fail(p, Layer::kRoot, "make / private", errno);
   }
-  int artifact = -1;
   for (const auto& s : p.fs) runFsStep(p, s, artifact);
   if (chdir(p.staging.c_str()) != 0) fail(p, Layer::kRoot, "chdir new root", errno);
   if (syscall(SYS_pivot_root, ".", ".") != 0) fail(p, Layer::kRoot, "pivot_root", errno);
@@ -225,8 +223,9 @@ int childMain(void* arg) {
     if (n != 1) _exit(127);  // the parent gave up (and reports why)
   }
 
+  int artifact = p.artifactPath.empty() ? -1 : openArtifact(p);
   if (p.changeIds && p.idsEarly) setIds(p);
-  if (p.privateRoot) enterPrivateRoot(p);
+  if (p.privateRoot) enterPrivateRoot(p, artifact);
   if (p.dropCaps) dropBoundingSet(p);
   if (p.changeIds && !p.idsEarly) setIds(p);
   if (p.dropCaps) clearCapabilities(p);

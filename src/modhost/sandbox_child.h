@@ -1,17 +1,22 @@
 #pragma once
-// Internal to the sandbox: the plan the parent prepares and the code the
-// cloned child runs. The child is a copy of a multithreaded process, so
-// between clone and execve it may only make system calls: every path,
-// string, array and the seccomp program are built here beforehand, and the
-// child only reads them.
+// Internal to the sandbox: the plan the parent prepares (sandbox_plan.cpp)
+// and the code the cloned child runs (sandbox_child.cpp). The child is a copy of a multithreaded
+// process, so between clone and execve it may only make system calls: every path, string, array and
+// the seccomp program are built here beforehand, and the child only reads them.
 #include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "modhost/sandbox.h"
+
 namespace aion::modhost::detail {
+
+constexpr unsigned kSandboxId = 65534;  // "nobody", inside and (as root) outside
+constexpr size_t kChildStack = 64 * 1024;
 
 //! Which layer a setup step belongs to, so the probe knows what to turn off.
 enum class Layer : char { kOther = 'o', kRoot = 'r', kProc = 'p', kSeccomp = 's' };
@@ -22,10 +27,9 @@ enum class Layer : char { kOther = 'o', kRoot = 'r', kProc = 'p', kSeccomp = 's'
 constexpr char kStatusTag = 'x';
 
 struct FsStep {
-  // kOpenArtifact opens `path` (O_PATH) and checks it is still the file
-  // loaded (dev, ino); kBindArtifact binds that file at `path` and remounts
-  // it with `flags`. The open happens before anything is mounted over it.
-  enum class Kind { kMkdir, kTouch, kSymlink, kMount, kOpenArtifact, kBindArtifact } kind;
+  // kBindArtifact binds the artifact the child opened (ChildPlan) at `path`
+  // and remounts it with `flags`.
+  enum class Kind { kMkdir, kTouch, kSymlink, kMount, kBindArtifact } kind;
   Layer layer = Layer::kRoot;
   std::string what;    // for the error report: "bind /usr"
   std::string path;    // the target
@@ -33,8 +37,6 @@ struct FsStep {
   std::string fstype;
   unsigned long flags = 0;
   std::string data;
-  dev_t dev = 0;  // kOpenArtifact
-  ino_t ino = 0;
 };
 
 struct ChildPlan {
@@ -42,6 +44,14 @@ struct ChildPlan {
   int syncReadFd = -1;   // blocks until the parent has written the id maps
   int syncWriteFd = -1;  // the parent's end, closed in the child
   int reportFd = -1;     // CLOEXEC: setup failures and the module's status (records above)
+
+  // Opened (O_PATH) first thing, with aiond's credentials and before
+  // anything is mounted over it, and checked to be the file loaded: the
+  // kernel refuses to bind the parent's descriptor, whose mount belongs to
+  // another namespace.
+  std::string artifactPath;  // empty: no /module
+  dev_t artifactDev = 0;
+  ino_t artifactIno = 0;
 
   bool privateRoot = false;
   std::string staging;  // an existing directory the new root's tmpfs is mounted on
@@ -67,6 +77,21 @@ struct ChildPlan {
   // CLONE_VM|CLONE_VFORK on this second stack.
   bool asInit = false;
   char* moduleStackTop = nullptr;
+};
+
+//! Everything the child reads, built by the parent before clone
+//! (sandbox_plan.cpp) and owned here so the child's pointers stay valid.
+struct PreparedChild {
+  ChildPlan plan;
+  int cloneFlags = 0;
+  std::vector<std::string> argvStore, envStore;
+  sock_fprog prog{};
+  std::unique_ptr<char[]> moduleStack;
+  std::string error;  // non-empty: cannot run
+
+  PreparedChild(const SandboxSpec& spec, const SandboxCaps& caps, bool dryRun);
+  PreparedChild(const PreparedChild&) = delete;  // plan.seccomp points at prog
+  PreparedChild& operator=(const PreparedChild&) = delete;
 };
 
 //! Entry point for clone(2); never returns. On failure writes a record to

@@ -133,7 +133,7 @@ Result<CallResult> toResult(const std::string& name, const policy::ModuleLimits&
   }
   if (r.signal != 0) {
     details["signal"] = r.signal;
-    int cpuLimitUs = cpuSeconds(lim) * 1000000;
+    int64_t cpuLimitUs = cpuSeconds(lim) * int64_t{1000000};
     if (r.signal == SIGXCPU || (r.signal == SIGKILL && r.cpuMicros >= cpuLimitUs)) {
       return failed(ErrorCode::kTimeout, who + " exceeded its CPU-time limit (" +
                                              std::to_string(cpuSeconds(lim)) + " s)");

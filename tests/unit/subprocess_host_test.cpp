@@ -494,6 +494,20 @@ TEST_F(SubprocessHostTest, ArtifactOpenedAtLoadIsTheOneThatRuns) {
   EXPECT_EQ(r->output, json::parse(R"({"still":"echo"})"));
 }
 
+// Only the file must be executable by the sandbox user; the directories on
+// its path may be private to aiond (as /root or a 0700 data dir are).
+TEST_F(SubprocessHostTest, ArtifactInAPrivateDirectoryRuns) {
+  auto privateDir = dir.path() / "private";
+  std::filesystem::create_directories(privateDir);
+  std::filesystem::permissions(privateDir, std::filesystem::perms::owner_all);
+  std::filesystem::copy_file(guest("echo"), privateDir / "echo");
+  add("echo", (privateDir / "echo").string());
+  loadOk();
+  auto r = call("echo", "[1]");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->output, json::array{1});
+}
+
 // As root without a user namespace the sandbox mounts as root and then
 // switches to uid 65534; the files stay hidden.
 TEST_F(SubprocessHostTest, RootWithoutUserNamespaceStillDropsToNobody) {
