@@ -75,6 +75,14 @@ def test_connection_cap(make_aiond):
     assert a.request("GET", "/healthz").status == 200
 
 
+def test_wasm_module_cannot_reach_files_sockets_or_env(aiond):
+    tid = aiond.submit("hostile", {"do": "escape"}).json["taskId"]
+    t = aiond.wait(tid, timeout=20)
+    assert t["status"] == "succeeded", t
+    assert t["result"] == {"passwd": "denied", "root": "denied", "cwd": "denied",
+                           "tcp": "denied", "udp": "denied", "env": 0}, t["result"]
+
+
 @pytest.mark.parametrize("what,code,needle", [
     ("loop", "timeout", "wall-time"),
     ("bomb", "module_failed", ""),

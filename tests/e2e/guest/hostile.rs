@@ -1,4 +1,6 @@
-// Test guest that misbehaves on request: {"do": "loop" | "bomb" | "flood" | "trap" | "exit3" | "garbage"}.
+// Test guest that misbehaves on request: {"do": "loop" | "bomb" | "flood" | "trap" | "exit3" |
+// "garbage" | "escape"}. "escape" reports what reading host files, listing the root and opening
+// sockets gave, as JSON.
 use std::io::{Read, Write};
 
 fn main() {
@@ -26,6 +28,18 @@ fn main() {
     } else if s.contains("\"exit3\"") {
         eprintln!("giving up with status 3");
         std::process::exit(3);
+    } else if s.contains("\"escape\"") {
+        let verdict = |ok: bool| if ok { "ok" } else { "denied" };
+        let passwd = std::fs::read_to_string("/etc/passwd").is_ok();
+        let root = std::fs::read_dir("/").is_ok();
+        let cwd = std::fs::read_dir(".").is_ok();
+        let tcp = std::net::TcpStream::connect("127.0.0.1:80").is_ok();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").is_ok();
+        let env = std::env::vars().count();
+        print!(
+            "{{\"passwd\":\"{}\",\"root\":\"{}\",\"cwd\":\"{}\",\"tcp\":\"{}\",\"udp\":\"{}\",\"env\":{}}}",
+            verdict(passwd), verdict(root), verdict(cwd), verdict(tcp), verdict(udp), env
+        );
     } else if s.contains("\"garbage\"") {
         print!("this is not json");
     } else {
