@@ -17,18 +17,10 @@ namespace aion::modhost {
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
-//! Calls running at once for one module name; kept across reloads.
-struct SubprocessModuleHost::Slots {
-  std::mutex mu;
-  std::condition_variable cv;
-  int busy = 0;
-};
-
 struct SubprocessModuleHost::Entry {
   policy::Module spec;
   std::string sha256;
   int fd = -1;  // the artifact, opened at load
-  std::shared_ptr<Slots> slots;
   ~Entry() {
     if (fd >= 0) close(fd);
   }
@@ -203,11 +195,6 @@ std::expected<void, std::vector<std::string>> SubprocessModuleHost::load(
     const policy::PolicySet& set) {
   std::vector<std::string> errors;
   std::map<std::string, std::shared_ptr<const Entry>> next;
-  std::map<std::string, std::shared_ptr<const Entry>> previous;
-  {
-    std::shared_lock lock(mu_);
-    previous = modules_;
-  }
   for (const auto& [name, spec] : set.modules) {
     if (spec.kind != "subprocess" || !spec.usable()) continue;
     auto e = std::make_shared<Entry>();
@@ -216,8 +203,6 @@ std::expected<void, std::vector<std::string>> SubprocessModuleHost::load(
       errors.push_back("modules." + name + ": " + why);
       continue;
     }
-    auto old = previous.find(name);
-    e->slots = old != previous.end() ? old->second->slots : std::make_shared<Slots>();
     next[name] = std::move(e);
   }
   if (!errors.empty()) return std::unexpected(std::move(errors));
@@ -238,31 +223,7 @@ Result<CallResult> SubprocessModuleHost::call(const std::string& name, std::stri
   int timeoutMs = std::min(opts.timeoutMs, lim.timeoutMs);
   auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
 
-  Slots& slots = *entry->slots;
-  std::unique_ptr<Slots, void (*)(Slots*)> lease(nullptr, [](Slots* s) {
-    std::lock_guard lock(s->mu);
-    --s->busy;
-    s->cv.notify_one();
-  });
-  if (lim.concurrency > 0) {
-    std::unique_lock lock(slots.mu);
-    while (slots.busy >= lim.concurrency) {
-      if (opts.cancel && opts.cancel->load(std::memory_order_relaxed)) {
-        return fail(ErrorCode::kCanceled, "canceled while waiting for module '" + name + "'",
-                    {{"module", name}});
-      }
-      if (Clock::now() >= deadline) {
-        return fail(ErrorCode::kTimeout,
-                    "module '" + name + "': module concurrency limit reached (" +
-                        std::to_string(lim.concurrency) + " calls running)",
-                    {{"module", name}});
-      }
-      // Short waits so cancellation is noticed without a notifier.
-      slots.cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(5)));
-    }
-    ++slots.busy;
-    lease.reset(&slots);
-  }
+  // limits.concurrency is applied by CompositeModuleHost, for every kind.
 
   SandboxSpec spec;
   spec.name = name;
@@ -277,7 +238,6 @@ Result<CallResult> SubprocessModuleHost::call(const std::string& name, std::stri
   spec.caps = &caps_;
   if (caps_.seccomp) spec.seccomp = lim.maxProcs <= 1 ? &*noFork_ : &*withFork_;
   RunOutcome run = runSandboxed(spec, input, deadline, opts.cancel);
-  lease.reset();
   return toResult(name, lim, timeoutMs, run);
 }
 

@@ -37,7 +37,6 @@ class SubprocessModuleHost final : public ModuleHost {
 
  private:
   struct Entry;
-  struct Slots;
 
   SandboxCaps caps_;
   std::optional<SeccompProgram> noFork_;    // limits.maxProcs <= 1
