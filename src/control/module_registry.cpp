@@ -40,9 +40,23 @@ Result<std::unique_ptr<ModuleRegistry>> ModuleRegistry::open(const fs::path& roo
   std::error_code ec;
   fs::create_directories(root / "registry", ec);
   if (ec) return fail(ErrorCode::kInternal, "cannot create " + root.string() + ": " + ec.message());
-  // Leftovers of an upload cut short by a crash.
-  for (auto& d : fs::directory_iterator(root, ec))
-    if (d.path().filename().string().rfind(".staging-", 0) == 0) fs::remove_all(d.path(), ec);
+  // Leftovers of an upload cut short by a crash: a staged upload is dropped;
+  // a previous registration set aside by install() goes back if its
+  // replacement never arrived.
+  for (auto& d : fs::directory_iterator(root, ec)) {
+    auto f = d.path().filename().string();
+    if (f.rfind(".staging-", 0) == 0) {
+      fs::remove_all(d.path(), ec);
+    } else if (f.rfind(".previous-", 0) == 0) {
+      auto cut = f.rfind("-req_");
+      auto name = cut == std::string::npos ? "" : f.substr(10, cut - 10);
+      auto target = root / "registry" / name;
+      if (!name.empty() && !fs::exists(target, ec))
+        fs::rename(d.path(), target, ec);
+      else
+        fs::remove_all(d.path(), ec);
+    }
+  }
   std::unique_ptr<ModuleRegistry> r(new ModuleRegistry(root));
   std::ifstream in(root / "disabled.json");
   std::string text((std::istreambuf_iterator<char>(in)), {});
