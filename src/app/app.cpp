@@ -71,10 +71,11 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   if (ec)
     return std::unexpected(
         Errors{"AION_DATA_DIR: cannot create " + c.dataDir.string() + ": " + ec.message()});
-  auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db");
+  auto sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
+  auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", sync);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
-  auto ledger = store::SqliteLedger::open(c.dataDir / "aion.db");
+  auto ledger = store::SqliteLedger::open(c.dataDir / "aion.db", sync);
   if (!ledger) return std::unexpected(Errors{"AION_DATA_DIR: " + ledger.error().message});
   app->ledger_ = std::move(*ledger);
   app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);

@@ -136,6 +136,12 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
       i = j + 1;
     }
   }
+  if (auto v = env("AION_STORE_SYNC"); v && !v->empty()) {
+    if (*v != "full" && *v != "normal")
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_STORE_SYNC: must be full or normal (got '" + *v + "')");
+    c.storeSyncFull = *v == "full";
+  }
   if (auto v = env("AION_MODULES_ALLOW_UNSIGNED"); v && !v->empty()) {
     if (*v == "true" || *v == "1")
       c.allowUnsigned = true;

@@ -47,7 +47,9 @@ struct Config {
   // AION_MODULE_TRUSTED_KEYS: PEM public keys (files, or folders of *.pub)
   // whose module signatures are accepted; default <module dir>/trusted-keys.
   std::vector<std::filesystem::path> trustedKeys;
-  bool allowUnsigned = false;  // AION_MODULES_ALLOW_UNSIGNED: development only
+  bool allowUnsigned = false;
+  bool storeSyncFull = true;  // AION_STORE_SYNC: full (fsync per commit) | normal  //
+                              // AION_MODULES_ALLOW_UNSIGNED: development only
   std::optional<std::vector<modhost::GpuDevice>> gpus;  // AION_MODULE_HOST_GPUS; unset: detect
 };
 

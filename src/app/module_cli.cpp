@@ -155,10 +155,9 @@ int sign(const SignArgs& a) {
                      fs::perms::others_read))
     return err("cannot write " + out.string());
   auto k = trust::PublicKey::fromPem(*pub);
-  std::cout << "signed " << sname << " " << sversion
-            << " sha256:" << digest << " with " << (k ? k->fingerprint() : "?") << " -> "
-            << out.string() << " (SBOM " << sbomPath.filename().string() << ", " << comps.size()
-            << " components)\n";
+  std::cout << "signed " << sname << " " << sversion << " sha256:" << digest << " with "
+            << (k ? k->fingerprint() : "?") << " -> " << out.string() << " (SBOM "
+            << sbomPath.filename().string() << ", " << comps.size() << " components)\n";
   return 0;
 }
 

@@ -190,17 +190,40 @@ Error taskError(const store::Task& t) {
 
 // Waits until the task is finished; wakes on its events, re-checks at most
 // every 500 ms.
+// Wakes a handler when its task has new events. The flag closes the race
+// where an event lands while the handler is reading the store: the cancel
+// then finds no wait in progress, and without the flag the handler would
+// sleep the whole re-check interval.
+struct TaskWaker {
+  std::shared_ptr<asio::steady_timer> timer;
+  std::shared_ptr<std::atomic<bool>> pending = std::make_shared<std::atomic<bool>>(false);
+  std::unique_ptr<events::EventBus::Subscription> sub;
+
+  TaskWaker(const GatewayDeps& d, const std::string& id, asio::any_io_executor exec)
+      : timer(std::make_shared<asio::steady_timer>(exec)) {
+    sub = d.control.subscribe(id, [t = timer, p = pending, exec](const store::Event&) {
+      p->store(true);
+      asio::post(exec, [t] { t->cancel(); });
+    });
+  }
+  //! Call before reading the store.
+  void arm() { pending->store(false); }
+  //! Waits for an event that arrived since arm(), or `maxWait`.
+  asio::awaitable<void> wait(std::chrono::milliseconds maxWait) {
+    if (pending->load()) co_return;
+    timer->expires_after(maxWait);
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+};
+
 asio::awaitable<Result<store::Task>> awaitTask(const GatewayDeps& d, const Principal& who,
                                                const std::string& id) {
-  auto exec = co_await asio::this_coro::executor;
-  auto timer = std::make_shared<asio::steady_timer>(exec);
-  auto sub = d.control.subscribe(
-      id, [timer, exec](const store::Event&) { asio::post(exec, [timer] { timer->cancel(); }); });
+  TaskWaker waker(d, id, co_await asio::this_coro::executor);
   for (;;) {
+    waker.arm();
     auto t = co_await http::offload(d.blocking, [&] { return d.control.get(who, id); });
     if (!t || store::isTerminal(t->status)) co_return t;
-    timer->expires_after(std::chrono::milliseconds(500));
-    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await waker.wait(std::chrono::milliseconds(500));
   }
 }
 
@@ -277,14 +300,11 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                                   {{"role", "assistant"}, {"content", ""}}, nullptr)));
         if (!co_await writeAll(ex, std::move(head))) co_return std::nullopt;
         // Follow the task's events: provider deltas go out as they arrive.
-        auto exec = co_await asio::this_coro::executor;
-        auto timer = std::make_shared<asio::steady_timer>(exec);
-        auto sub = d.control.subscribe(t->id, [timer, exec](const store::Event&) {
-          asio::post(exec, [timer] { timer->cancel(); });
-        });
+        TaskWaker waker(d, t->id, co_await asio::this_coro::executor);
         int64_t last = 0;
         bool sawDelta = false, finished = false;
         while (!finished) {
+          waker.arm();
           auto evs = co_await http::offload(
               d.blocking, [&] { return d.control.events(who, t->id, last, 256); });
           if (!evs) break;
@@ -303,8 +323,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           }
           if (!out.empty() && !co_await writeAll(ex, std::move(out))) co_return std::nullopt;
           if (finished || evs->size() == 256) continue;
-          timer->expires_after(std::chrono::milliseconds(500));
-          co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+          co_await waker.wait(std::chrono::milliseconds(500));
         }
         auto done = co_await http::offload(d.blocking, [&] { return d.control.get(who, t->id); });
         std::string tail;

@@ -65,7 +65,8 @@ std::string utcDay(int64_t ms) {
   return buf;
 }
 
-Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::filesystem::path& file) {
+Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::filesystem::path& file,
+                                                         sqlite::Sync sync) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -75,7 +76,7 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::filesystem::
     return fail(ErrorCode::kUnavailable, "cannot open " + file.string() + ": " + msg);
   }
   std::unique_ptr<SqliteLedger> l(new SqliteLedger(db));
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+  for (const char* sql : {"PRAGMA journal_mode=WAL", sqlite::syncPragma(sync),
                           "PRAGMA busy_timeout=10000", kSchema}) {
     char* err = nullptr;
     if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -88,19 +89,21 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::filesystem::
 }
 
 SqliteLedger::~SqliteLedger() {
+  stmts_.clear();
   sqlite3_close(db_);
 }
 
 Result<std::pair<int64_t, int64_t>> SqliteLedger::spentLocked(const BudgetScope& scope,
                                                               int64_t nowMs) {
   bool tenant = scope.kind == BudgetScope::Kind::kTenant;
-  Stmt s(db_, tenant ? "SELECT COALESCE(SUM(cost_nusd),0) FROM usage WHERE tenant=? AND ts_ms>=?"
+  Stmt s(stmts_, tenant
+                     ? "SELECT COALESCE(SUM(cost_nusd),0) FROM usage WHERE tenant=? AND ts_ms>=?"
                      : "SELECT COALESCE(SUM(cost_nusd),0) FROM usage WHERE key_id=? AND ts_ms>=?");
   s.bind(1, scope.id).bind(2, periodStartMs(scope.period, nowMs));
   if (s.step() != SQLITE_ROW) return dbError(db_, "sum usage");
   int64_t spent = s.i64(0);
-  Stmt r(db_, tenant ? "SELECT COALESCE(SUM(amount_nusd),0) FROM reservations WHERE tenant=?"
-                     : "SELECT COALESCE(SUM(amount_nusd),0) FROM reservations WHERE key_id=?");
+  Stmt r(stmts_, tenant ? "SELECT COALESCE(SUM(amount_nusd),0) FROM reservations WHERE tenant=?"
+                        : "SELECT COALESCE(SUM(amount_nusd),0) FROM reservations WHERE key_id=?");
   r.bind(1, scope.id);
   if (r.step() != SQLITE_ROW) return dbError(db_, "sum reservations");
   return std::pair(spent, r.i64(0));
@@ -137,7 +140,7 @@ Status SqliteLedger::reserve(const std::string& id, const std::string& tenant,
                    {"neededUsd", fromNanoUsd(nanoUsd)}});
     }
   }
-  Stmt ins(db_,
+  Stmt ins(stmts_,
            "INSERT INTO reservations(id,tenant,key_id,amount_nusd,created_ms) VALUES(?,?,?,?,?)");
   ins.bind(1, id).bind(2, tenant).bind(3, keyId).bind(4, nanoUsd).bind(5, nowMs);
   if (ins.step() != SQLITE_DONE) return dbError(db_, "insert reservation");
@@ -149,12 +152,12 @@ Status SqliteLedger::settle(const std::string& id, const std::optional<UsageReco
   std::lock_guard lock(mu_);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");
-  Stmt del(db_, "DELETE FROM reservations WHERE id=?");
+  Stmt del(stmts_, "DELETE FROM reservations WHERE id=?");
   del.bind(1, id);
   if (del.step() != SQLITE_DONE) return dbError(db_, "delete reservation");
   if (u) {
     Stmt ins(
-        db_,
+        stmts_,
         "INSERT OR IGNORE INTO usage(id,task_id,ts_ms,day,tenant,key_id,intent,provider,model,"
         "prompt_tokens,completion_tokens,cost_nusd,estimated) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
     ins.bind(1, u->id)
@@ -178,7 +181,7 @@ Status SqliteLedger::settle(const std::string& id, const std::optional<UsageReco
 
 Status SqliteLedger::releaseAll() {
   std::lock_guard lock(mu_);
-  Stmt del(db_, "DELETE FROM reservations");
+  Stmt del(stmts_, "DELETE FROM reservations");
   if (del.step() != SQLITE_DONE) return dbError(db_, "release reservations");
   return {};
 }
@@ -218,7 +221,7 @@ Result<std::vector<UsageRow>> SqliteLedger::usage(const UsageQuery& q) {
     sql += " GROUP BY " + cols + " ORDER BY " + cols;
   }
   std::lock_guard lock(mu_);
-  Stmt s(db_, sql.c_str());
+  Stmt s(stmts_, sql.c_str());
   if (!s.ok()) return dbError(db_, "prepare usage");
   for (size_t i = 0; i < binds.size(); ++i) s.bind(static_cast<int>(i + 1), binds[i]);
   std::vector<UsageRow> out;

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "store/ledger.h"
+#include "store/sqlite_util.h"
 
 struct sqlite3;
 
@@ -16,7 +17,8 @@ namespace aion::store {
 //! write lock, also across processes sharing the file.
 class SqliteLedger final : public SpendLedger {
  public:
-  static Result<std::unique_ptr<SqliteLedger>> open(const std::filesystem::path& file);
+  static Result<std::unique_ptr<SqliteLedger>> open(const std::filesystem::path& file,
+                                                    sqlite::Sync sync = sqlite::Sync::kFull);
   ~SqliteLedger() override;
 
   Status reserve(const std::string& reservationId, const std::string& tenant,
@@ -32,6 +34,7 @@ class SqliteLedger final : public SpendLedger {
   Result<std::pair<int64_t, int64_t>> spentLocked(const BudgetScope& scope, int64_t nowMs);
   std::mutex mu_;
   sqlite3* db_;
+  sqlite::StmtCache stmts_{db_};  // after db_: built from it
 };
 
 //! UTC period start in ms for `period` (day | month) containing `nowMs`.

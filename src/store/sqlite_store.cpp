@@ -82,7 +82,8 @@ Task readTask(const Stmt& s) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesystem::path& file) {
+Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesystem::path& file,
+                                                               sqlite::Sync sync) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -93,7 +94,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
   }
   std::unique_ptr<SqliteTaskStore> s(new SqliteTaskStore(db));
   for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
+       {"PRAGMA journal_mode=WAL", sqlite::syncPragma(sync), "PRAGMA busy_timeout=5000"}) {
     if (auto st = s->exec(pragma); !st) return std::unexpected(st.error());
   }
   if (auto st = s->exec(kSchema); !st) return std::unexpected(st.error());
@@ -101,6 +102,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
 }
 
 SqliteTaskStore::~SqliteTaskStore() {
+  stmts_.clear();
   sqlite3_close(db_);
 }
 
@@ -117,7 +119,7 @@ Status SqliteTaskStore::exec(const char* sql) {
 Result<std::vector<Event>> SqliteTaskStore::appendEvents(const std::string& taskId, int64_t lastSeq,
                                                          const std::vector<EventDraft>& drafts) {
   std::vector<Event> out;
-  Stmt ins(db_, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
+  Stmt ins(stmts_, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
   if (!ins.ok()) return dbError(db_, "prepare events");
   int64_t now = nowMs();
   for (auto& d : drafts) {
@@ -131,7 +133,7 @@ Result<std::vector<Event>> SqliteTaskStore::appendEvents(const std::string& task
     if (ins.step() != SQLITE_DONE) return dbError(db_, "insert event");
     out.push_back(std::move(e));
   }
-  Stmt up(db_, "UPDATE tasks SET last_seq=? WHERE id=?");
+  Stmt up(stmts_, "UPDATE tasks SET last_seq=? WHERE id=?");
   up.bind(1, lastSeq).bind(2, taskId);
   if (up.step() != SQLITE_DONE) return dbError(db_, "update last_seq");
   return out;
@@ -142,7 +144,7 @@ Result<std::vector<Event>> SqliteTaskStore::create(const Task& t,
   std::lock_guard lock(mu_);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");
-  Stmt s(db_,
+  Stmt s(stmts_,
          "INSERT INTO tasks(id,tenant,key_id,intent,params,status,route,created_ms,deadline_ms) "
          "VALUES(?,?,?,?,?,?,?,?,?)");
   s.bind(1, t.id)
@@ -162,7 +164,7 @@ Result<std::vector<Event>> SqliteTaskStore::create(const Task& t,
 
 Result<std::optional<Task>> SqliteTaskStore::get(const std::string& id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, (std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=?").c_str());
+  Stmt s(stmts_, (std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=?").c_str());
   s.bind(1, id);
   int rc = s.step();
   if (rc == SQLITE_ROW) return std::optional<Task>(readTask(s));
@@ -178,7 +180,7 @@ Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
   if (!q.intent.empty()) sql += " AND intent=?3";
   if (!q.afterId.empty()) sql += " AND id<?4";
   sql += " ORDER BY id DESC LIMIT ?5";
-  Stmt s(db_, sql.c_str());
+  Stmt s(stmts_, sql.c_str());
   if (!s.ok()) return dbError(db_, "prepare list");
   if (!q.tenant.empty()) s.bind(1, q.tenant);
   if (q.status) s.bind(2, statusName(*q.status));
@@ -199,7 +201,7 @@ Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
 Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, int64_t afterSeq,
                                                    int limit) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
+  Stmt s(stmts_,
          "SELECT seq,type,ts_ms,data FROM events WHERE task_id=? AND seq>? ORDER BY seq LIMIT ?");
   s.bind(1, taskId).bind(2, afterSeq).bind(3, static_cast<int64_t>(limit));
   std::vector<Event> out;
@@ -215,7 +217,7 @@ Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(
   std::lock_guard lock(mu_);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");
-  Stmt cur(db_, "SELECT status,last_seq FROM tasks WHERE id=?");
+  Stmt cur(stmts_, "SELECT status,last_seq FROM tasks WHERE id=?");
   cur.bind(1, t.taskId);
   int rc = cur.step();
   if (rc == SQLITE_DONE) return std::optional<std::vector<Event>>();
@@ -234,7 +236,7 @@ Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(
   if (t.costUsd) sql += ",cost_usd=?8";
   if (t.costEstimated) sql += ",cost_estimated=?10";
   sql += " WHERE id=?9";
-  Stmt up(db_, sql.c_str());
+  Stmt up(stmts_, sql.c_str());
   if (!up.ok()) return dbError(db_, "prepare transition");
   up.bind(1, statusName(t.to));
   if (t.route) up.bind(2, json::serialize(*t.route));
@@ -255,7 +257,7 @@ Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(
 
 Status SqliteTaskStore::requestCancel(const std::string& id) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "UPDATE tasks SET cancel_requested=1 WHERE id=?");
+  Stmt s(stmts_, "UPDATE tasks SET cancel_requested=1 WHERE id=?");
   s.bind(1, id);
   if (s.step() != SQLITE_DONE) return dbError(db_, "request cancel");
   return {};
@@ -263,9 +265,9 @@ Status SqliteTaskStore::requestCancel(const std::string& id) {
 
 Result<std::vector<Task>> SqliteTaskStore::unfinished() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, (std::string("SELECT ") + kTaskCols +
-               " FROM tasks WHERE status IN ('queued','routed','running') ORDER BY id")
-                  .c_str());
+  Stmt s(stmts_, (std::string("SELECT ") + kTaskCols +
+                  " FROM tasks WHERE status IN ('queued','routed','running') ORDER BY id")
+                     .c_str());
   std::vector<Task> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(readTask(s));
@@ -275,7 +277,7 @@ Result<std::vector<Task>> SqliteTaskStore::unfinished() {
 
 Status SqliteTaskStore::ping() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT 1");
+  Stmt s(stmts_, "SELECT 1");
   if (s.step() != SQLITE_ROW) return dbError(db_, "ping");
   return {};
 }

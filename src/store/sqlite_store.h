@@ -3,6 +3,7 @@
 #include <memory>
 #include <mutex>
 
+#include "store/sqlite_util.h"
 #include "store/task_store.h"
 
 struct sqlite3;
@@ -15,7 +16,8 @@ namespace aion::store {
 //! anyway, and reads are short.
 class SqliteTaskStore final : public TaskStore {
  public:
-  static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file);
+  static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file,
+                                                       sqlite::Sync sync = sqlite::Sync::kFull);
   ~SqliteTaskStore() override;
 
   Result<std::vector<Event>> create(const Task& task,
@@ -38,6 +40,7 @@ class SqliteTaskStore final : public TaskStore {
 
   std::mutex mu_;
   sqlite3* db_;
+  sqlite::StmtCache stmts_{db_};  // after db_: built from it
 };
 
 }  // namespace aion::store

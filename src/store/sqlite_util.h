@@ -4,16 +4,65 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/error.h"
 
 namespace aion::store::sqlite {
 
+// Prepared statements kept across calls, keyed by SQL text: compiling SQL
+// is a sizeable part of a small query. Not thread-safe: the stores use it
+// under the same mutex as their connection.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db_(db) {}
+  ~StmtCache() { clear(); }
+  StmtCache(const StmtCache&) = delete;
+  StmtCache& operator=(const StmtCache&) = delete;
+
+  sqlite3* db() const { return db_; }
+  //! A ready statement for `sql` (cached or new); `rc` is the prepare result.
+  sqlite3_stmt* take(const char* sql, int& rc) {
+    rc = SQLITE_OK;
+    if (auto it = idle_.find(std::string_view(sql)); it != idle_.end()) {
+      auto* st = it->second;
+      idle_.erase(it);
+      return st;
+    }
+    sqlite3_stmt* st = nullptr;
+    rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
+    return st;
+  }
+  //! Returns a statement; kept unless the cache is full or one is idle already.
+  void give(sqlite3_stmt* st) {
+    if (!st) return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (idle_.size() >= kMax || !idle_.emplace(std::string_view(sqlite3_sql(st)), st).second)
+      sqlite3_finalize(st);
+  }
+  void clear() {
+    for (auto& [_, st] : idle_) sqlite3_finalize(st);
+    idle_.clear();
+  }
+
+ private:
+  static constexpr size_t kMax = 128;  // dynamic SQL (filters, grouping) has many shapes
+  sqlite3* db_;
+  std::unordered_map<std::string_view, sqlite3_stmt*> idle_;  // keys point into sqlite3_sql()
+};
+
 // RAII prepared statement with typed binds.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
+  Stmt(StmtCache& cache, const char* sql) : cache_(&cache) { st_ = cache.take(sql, rc_); }
+  ~Stmt() {
+    if (cache_ && rc_ == SQLITE_OK)
+      cache_->give(st_);
+    else
+      sqlite3_finalize(st_);
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   bool ok() const { return rc_ == SQLITE_OK; }
@@ -46,7 +95,14 @@ class Stmt {
  private:
   sqlite3_stmt* st_ = nullptr;
   int rc_ = SQLITE_ERROR;
+  StmtCache* cache_ = nullptr;
 };
+
+//! When a commit reaches the disk (AION_STORE_SYNC, docs/configuration.md).
+enum class Sync { kFull, kNormal };
+inline const char* syncPragma(Sync s) {
+  return s == Sync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+}
 
 inline std::unexpected<Error> dbError(sqlite3* db, std::string_view what) {
   return fail(ErrorCode::kUnavailable,

@@ -58,7 +58,10 @@ TEST(Config, BadValuesNameTheVariable) {
       {"AION_GATEWAY_PORT", "-1"},      {"AION_CONTROL_PORT", "80x"},
       {"TENANCY_MODE", "both"},         {"AION_LOG_LEVEL", "loud"},
       {"AION_GATEWAY_API_KEYS", "bad"}, {"AION_WORKERS", "0"},
-      {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", ""}};
+      {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", ""},
+      {"AION_STORE_SYNC", "off"},       {"AION_MODULES_ALLOW_UNSIGNED", "yes"},
+      {"AION_MODULE_HOST_GPUS", "a:b"}, {"AION_MODULE_HOST_GPUS", ":100"},
+      {"AION_MODULE_HOST_GPUS", "x:0"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
     ASSERT_FALSE(c) << var << "=" << value;
@@ -67,6 +70,31 @@ TEST(Config, BadValuesNameTheVariable) {
   auto same = load({{"AION_GATEWAY_PORT", "9000"}, {"AION_CONTROL_PORT", "9000"}});
   ASSERT_FALSE(same);
   EXPECT_EQ(same.error().message.rfind("AION_CONTROL_PORT:", 0), 0u);
+}
+
+TEST(Config, ModuleTrustGpusAndStoreSync) {
+  auto d = load({});
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->allowUnsigned);
+  EXPECT_TRUE(d->storeSyncFull);
+  EXPECT_FALSE(d->gpus);  // detect
+  EXPECT_TRUE(d->trustedKeys.empty());
+  auto c = load({{"AION_MODULES_ALLOW_UNSIGNED", "true"},
+                 {"AION_STORE_SYNC", "normal"},
+                 {"AION_MODULE_HOST_GPUS", "a100:40960,t4"},
+                 {"AION_MODULE_TRUSTED_KEYS", "/k/a.pub,/k/dir"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->allowUnsigned);
+  EXPECT_FALSE(c->storeSyncFull);
+  ASSERT_TRUE(c->gpus);
+  ASSERT_EQ(c->gpus->size(), 2u);
+  EXPECT_EQ((*c->gpus)[0].memoryMb, 40960);
+  EXPECT_EQ((*c->gpus)[1].name, "t4");
+  EXPECT_EQ((*c->gpus)[1].memoryMb, 0);
+  EXPECT_EQ(c->trustedKeys.size(), 2u);
+  auto none = load({{"AION_MODULE_HOST_GPUS", "none"}});
+  ASSERT_TRUE(none && none->gpus);
+  EXPECT_TRUE(none->gpus->empty());
 }
 
 TEST(Config, TlsNeedsCertAndKeyTogether) {
