@@ -22,12 +22,21 @@ std::expected<void, std::vector<std::string>> CompositeModuleHost::load(
     if (m.usable() && !byKind_.count(m.kind))
       errors.push_back("modules." + name + ": kind '" + m.kind + "' is not served by this host");
   if (!errors.empty()) return std::unexpected(std::move(errors));
-  // Each kind's host loads its share; the first failure leaves the earlier
-  // ones on the new set, which is harmless: they only serve modules by name
-  // and the old set's names are a superset the router no longer uses.
-  for (auto& [kind, h] : byKind_)
-    if (auto r = h->load(set); !r) errors.insert(errors.end(), r.error().begin(), r.error().end());
-  if (!errors.empty()) return std::unexpected(std::move(errors));
+  // Each kind's host loads its share. When one fails, the hosts that took
+  // the new set go back to the last good one, so all kinds keep serving the
+  // set the router still routes by.
+  std::vector<ModuleHost*> loaded;
+  for (auto& [kind, h] : byKind_) {
+    if (auto r = h->load(set); !r)
+      errors.insert(errors.end(), r.error().begin(), r.error().end());
+    else
+      loaded.push_back(h.get());
+  }
+  if (!errors.empty()) {
+    for (auto* h : loaded) (void)h->load(lastGood_);
+    return std::unexpected(std::move(errors));
+  }
+  lastGood_.modules = set.modules;
   std::unique_lock lock(mu_);
   std::map<std::string, std::shared_ptr<const Entry>> next;
   for (auto& [name, m] : set.modules) {

@@ -41,6 +41,7 @@ class CompositeModuleHost final : public ModuleHost {
   std::vector<GpuDevice> gpus_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<const Entry>> modules_;
+  policy::PolicySet lastGood_;  // modules only: what the hosts go back to after a failed load
 };
 
 }  // namespace aion::modhost

@@ -16,9 +16,14 @@ namespace json = boost::json;
 class ScriptedHost final : public ModuleHost {
  public:
   explicit ScriptedHost(std::string kind) : kind_(std::move(kind)) {}
-  std::expected<void, std::vector<std::string>> load(const policy::PolicySet&) override {
+  std::expected<void, std::vector<std::string>> load(const policy::PolicySet& set) override {
+    if (set.modules.count("poison-" + kind_))
+      return std::unexpected(std::vector<std::string>{"bad"});
+    loadedNames.clear();
+    for (auto& [n, _] : set.modules) loadedNames.push_back(n);
     return {};
   }
+  std::vector<std::string> loadedNames;
   Result<CallResult> call(const std::string&, std::string_view input,
                           const CallOptions& opts) override {
     auto in = json::parse(input).as_object();
@@ -86,6 +91,18 @@ TEST_F(CompositeTest, UnknownKindRejectsTheSet) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().front().find("modules.gpu: kind 'cuda'"), std::string::npos);
   EXPECT_TRUE(call("a", "{}"));  // the previous set still serves
+}
+
+TEST_F(CompositeTest, AFailedLoadPutsEveryHostBackOnTheLastGoodSet) {
+  add("a", "wasm");
+  add("b", "subprocess");
+  ASSERT_TRUE(host->load(set));
+  set.modules.erase("a");
+  add("c", "wasm");
+  add("poison-subprocess", "subprocess");  // the subprocess host refuses this set
+  ASSERT_FALSE(host->load(set));
+  EXPECT_EQ(wasm->loadedNames, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(call("a", "{}"));
 }
 
 TEST_F(CompositeTest, InputAndOutputSchemas) {
