@@ -246,10 +246,11 @@ void Orchestrator::runTask(const std::string& id) {
                         std::string(routes->at(i + 1).at("target").as_string());
     failures.push_back(attempt);
     if (!retriable || i + 1 == n) break;
-    auto logged = transition(
-        store::Transition{
-            .taskId = id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kRunning},
-        {{"attempt", attempt}});
+    auto logged = transition(store::Transition{.taskId = id,
+                                               .from = store::maskOf(TaskStatus::kRunning),
+                                               .to = TaskStatus::kRunning,
+                                               .progress = true},
+                             {{"attempt", attempt}});
     if (!logged || !*logged) return;
   }
   if (!last) last = Error(ErrorCode::kNoRoute, "the plan has no routes");
@@ -415,7 +416,8 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
       params["text"] = ro.at("text");
     transition({.taskId = task.id,
                 .from = store::maskOf(TaskStatus::kRunning),
-                .to = TaskStatus::kRunning},
+                .to = TaskStatus::kRunning,
+                .progress = true},
                {{"redacted", json::object{{"route", key},
                                           {"module", module},
                                           {"counts", redactCounts},
@@ -440,7 +442,8 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
   ctl.onRetry = [&](const json::object& info) {
     transition({.taskId = task.id,
                 .from = store::maskOf(TaskStatus::kRunning),
-                .to = TaskStatus::kRunning},
+                .to = TaskStatus::kRunning,
+                .progress = true},
                {{"retry", json::object{{"route", key}, {"retry", info}}}});
   };
 
@@ -454,7 +457,8 @@ Result<json::value> Orchestrator::runModel(const store::Task& task, const json::
     transition(
         {.taskId = task.id,
          .from = store::maskOf(TaskStatus::kRunning),
-         .to = TaskStatus::kRunning},
+         .to = TaskStatus::kRunning,
+         .progress = true},
         {{"delta", json::object{{"route", key}, {"index", deltaIndex++}, {"text", pending}}}});
     pending.clear();
     lastFlush = std::chrono::steady_clock::now();

@@ -76,6 +76,7 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::filesystem::
     return fail(ErrorCode::kUnavailable, "cannot open " + file.string() + ": " + msg);
   }
   std::unique_ptr<SqliteLedger> l(new SqliteLedger(db));
+  l->sync_ = sync;
   for (const char* sql : {"PRAGMA journal_mode=WAL", sqlite::syncPragma(sync),
                           "PRAGMA busy_timeout=10000", kSchema}) {
     char* err = nullptr;
@@ -119,6 +120,8 @@ Status SqliteLedger::reserve(const std::string& id, const std::string& tenant,
                              int64_t nanoUsd, int64_t nowMs) {
   if (scopes.empty()) return {};
   std::lock_guard lock(mu_);
+  // Reservations are volatile by design (releaseAll at start-up): no fsync.
+  sqlite::RelaxedSync relaxed(db_, sync_ == sqlite::Sync::kFull);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");
   for (auto& sc : scopes) {

@@ -35,6 +35,7 @@ class SqliteLedger final : public SpendLedger {
   std::mutex mu_;
   sqlite3* db_;
   sqlite::StmtCache stmts_{db_};  // after db_: built from it
+  sqlite::Sync sync_ = sqlite::Sync::kFull;
 };
 
 //! UTC period start in ms for `period` (day | month) containing `nowMs`.

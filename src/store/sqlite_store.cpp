@@ -93,6 +93,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
     return fail(ErrorCode::kUnavailable, "cannot open " + file.string() + ": " + msg);
   }
   std::unique_ptr<SqliteTaskStore> s(new SqliteTaskStore(db));
+  s->sync_ = sync;
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", sqlite::syncPragma(sync), "PRAGMA busy_timeout=5000"}) {
     if (auto st = s->exec(pragma); !st) return std::unexpected(st.error());
@@ -215,6 +216,7 @@ Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, in
 Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(
     const Transition& t, const std::vector<EventDraft>& events) {
   std::lock_guard lock(mu_);
+  sqlite::RelaxedSync relaxed(db_, t.progress && sync_ == sqlite::Sync::kFull);
   Txn txn(db_);
   if (!txn.ok()) return dbError(db_, "begin");
   Stmt cur(stmts_, "SELECT status,last_seq FROM tasks WHERE id=?");

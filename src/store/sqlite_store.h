@@ -41,6 +41,7 @@ class SqliteTaskStore final : public TaskStore {
   std::mutex mu_;
   sqlite3* db_;
   sqlite::StmtCache stmts_{db_};  // after db_: built from it
+  sqlite::Sync sync_ = sqlite::Sync::kFull;
 };
 
 }  // namespace aion::store

@@ -109,6 +109,23 @@ inline std::unexpected<Error> dbError(sqlite3* db, std::string_view what) {
               std::string("store: ") + std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
+// Lowers `synchronous` to NORMAL for one write on a FULL connection (WAL
+// mode: the commit is not fsynced; the next FULL commit syncs it too).
+class RelaxedSync {
+ public:
+  RelaxedSync(sqlite3* db, bool relax) : db_(relax ? db : nullptr) {
+    if (db_) sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  }
+  ~RelaxedSync() {
+    if (db_) sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+  }
+  RelaxedSync(const RelaxedSync&) = delete;
+  RelaxedSync& operator=(const RelaxedSync&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
 // Commits on success, rolls back otherwise.
 class Txn {
  public:

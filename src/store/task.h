@@ -79,6 +79,11 @@ struct Transition {
   std::optional<int> attempts{};
   std::optional<double> costUsd{};
   std::optional<bool> costEstimated{};
+  // Progress only (same status; delta, retry, redaction events): committed
+  // without waiting for the disk. The task's next state change is fsynced
+  // and carries these commits with it; a power loss before that loses only
+  // progress events of a task recovery treats as interrupted anyway.
+  bool progress = false;
 };
 
 struct ListQuery {

@@ -94,6 +94,26 @@ TEST_F(StoreTest, TransitionsAppendGapFreeEvents) {
   EXPECT_EQ(tail[0].type, "result");
 }
 
+TEST_F(StoreTest, ProgressCommitsInterleaveWithDurableOnesAndSurviveReopen) {
+  auto t = makeTask();
+  ASSERT_TRUE(store->create(t, {{"status", json::object{}}}));
+  Transition run{.taskId = t.id, .from = maskOf(TaskStatus::kRouted), .to = TaskStatus::kRunning};
+  ASSERT_TRUE(store->transition(run, {{"status", json::object{}}}).value());
+  for (int i = 0; i < 3; ++i) {
+    Transition delta{.taskId = t.id,
+                     .from = maskOf(TaskStatus::kRunning),
+                     .to = TaskStatus::kRunning,
+                     .progress = true};
+    ASSERT_TRUE(store->transition(delta, {{"delta", json::object{{"index", i}}}}).value());
+  }
+  Transition done{
+      .taskId = t.id, .from = maskOf(TaskStatus::kRunning), .to = TaskStatus::kSucceeded};
+  ASSERT_TRUE(store->transition(done, {{"done", json::object{}}}).value());
+  reopen();
+  EXPECT_EQ(seqs(t.id), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ((**store->get(t.id)).status, TaskStatus::kSucceeded);
+}
+
 TEST_F(StoreTest, TransitionFromWrongStateChangesNothing) {
   auto t = makeTask();
   ASSERT_TRUE(store->create(t, {{"status", json::object{}}}));
