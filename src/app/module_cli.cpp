@@ -1,6 +1,8 @@
 #include "app/module_cli.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <fstream>
@@ -43,13 +45,20 @@ void pretty(std::ostream& os, const json::value& v, int indent = 0) {
   }
 }
 
+// The file has its final mode before any byte is written (a private key is
+// never readable by others, not even for a moment).
 bool writeFile(const fs::path& p, const std::string& s, fs::perms perms) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << s;
-  out.close();
-  std::error_code ec;
-  fs::permissions(p, perms, ec);
-  return out.good() && !ec;
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(perms));
+  if (fd < 0) return false;
+  bool ok = ::fchmod(fd, static_cast<mode_t>(perms)) == 0;
+  size_t off = 0;
+  while (ok && off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) off += static_cast<size_t>(n);
+  }
+  return ::close(fd) == 0 && ok;
 }
 
 std::string prettyString(const json::value& v) {
@@ -104,6 +113,16 @@ int sign(const SignArgs& a) {
   if (!root) return err(errors.empty() ? "cannot read " + a.manifest : errors.front());
   auto tmpl = policy::detail::yamlToJson(*root);
   auto& m = tmpl.as_object();
+  // Text stays text: `version: 1.0`, `ZIP: 01234` or `RATIO: 1.10` must not
+  // come back as numbers (or different ones) in the signed manifest.
+  for (const char* k : {"name", "version", "kind", "artifact", "description"})
+    if (auto n = (*root)[k]; n.IsScalar()) m[k] = n.Scalar();
+  if (auto cfg = (*root)["config"]; cfg.IsMap()) {
+    json::object c;
+    for (auto it = cfg.begin(); it != cfg.end(); ++it)
+      c[it->first.Scalar()] = it->second.IsScalar() ? json::value(it->second.Scalar()) : nullptr;
+    m["config"] = std::move(c);
+  }
   auto* name = m.if_contains("name");
   auto* version = m.if_contains("version");
   if (!name || !name->is_string() || !version || !version->is_string())
@@ -154,6 +173,9 @@ int sign(const SignArgs& a) {
                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
                      fs::perms::others_read))
     return err("cannot write " + out.string());
+  // What was written must load as a manifest, or nothing is reported signed.
+  if (auto check = policy::loadManifest(out); !check)
+    return err("the written manifest does not load: " + check.error().front());
   auto k = trust::PublicKey::fromPem(*pub);
   std::cout << "signed " << sname << " " << sversion << " sha256:" << digest << " with "
             << (k ? k->fingerprint() : "?") << " -> " << out.string() << " (SBOM "

@@ -385,9 +385,19 @@ Result<json::object> ControlService::registerModule(const json::object& body) {
   if (!staged) return std::unexpected(staged.error());
   auto previous = registry_->install(*staged);
   if (!previous) return std::unexpected(previous.error());
-  auto reloaded = reloadLocked();
+  Result<json::object> reloaded = fail(ErrorCode::kInternal, "reload did not run");
+  try {
+    reloaded = reloadLocked();
+  } catch (const std::exception& ex) {
+    reloaded = fail(ErrorCode::kInternal, std::string("reload failed: ") + ex.what());
+  }
   if (!reloaded) {
     registry_->rollback(*staged, *previous);
+    // The module hosts may have read the new files before the set was
+    // refused; load the restored ones again so hosts and policies agree.
+    if (auto again = reloadLocked(); !again)
+      spdlog::error("after a refused registration, reloading the previous modules failed: {}",
+                    again.error().message);
     auto e = reloaded.error();
     e.message = "module '" + staged->name + "' not registered: " + e.message;
     return std::unexpected(e);

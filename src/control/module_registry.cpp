@@ -1,6 +1,8 @@
 #include "control/module_registry.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <fstream>
@@ -16,19 +18,40 @@ namespace json = boost::json;
 
 namespace {
 
+void syncDir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Written to a temp file with its final mode, fsynced, renamed into place
+// and the folder fsynced: after a crash the file is the old or the new one.
 Status writeFileAtomic(const fs::path& p, std::string_view bytes, fs::perms perms) {
   auto tmp = p;
   tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return fail(ErrorCode::kInternal, "cannot write " + tmp.string());
+  int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(perms));
+  if (fd < 0) return fail(ErrorCode::kInternal, "cannot write " + tmp.string());
+  ::fchmod(fd, static_cast<mode_t>(perms));
+  size_t off = 0;
+  bool ok = true;
+  while (ok && off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) off += static_cast<size_t>(n);
   }
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
   std::error_code ec;
-  fs::permissions(tmp, perms, ec);
-  fs::rename(tmp, p, ec);
-  if (ec) return fail(ErrorCode::kInternal, "cannot write " + p.string() + ": " + ec.message());
+  if (ok) fs::rename(tmp, p, ec);
+  if (!ok || ec) {
+    fs::remove(tmp, ec);
+    return fail(ErrorCode::kInternal, "cannot write " + p.string());
+  }
+  syncDir(p.parent_path());
   return {};
 }
 
@@ -58,13 +81,25 @@ Result<std::unique_ptr<ModuleRegistry>> ModuleRegistry::open(const fs::path& roo
     }
   }
   std::unique_ptr<ModuleRegistry> r(new ModuleRegistry(root));
-  std::ifstream in(root / "disabled.json");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  boost::system::error_code jec;
-  auto v = json::parse(text, jec);
-  if (!jec && v.is_array())
-    for (auto& x : v.as_array())
+  // Fails closed: a damaged file must not silently re-enable what an
+  // operator switched off.
+  auto path = root / "disabled.json";
+  if (fs::exists(path, ec)) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    boost::system::error_code jec;
+    auto v = json::parse(text, jec);
+    bool ok = !jec && v.is_array();
+    for (auto& x : ok ? v.as_array() : json::array{}) {
+      ok = ok && x.is_string();
       if (x.is_string()) r->disabled_.insert(std::string(x.as_string()));
+    }
+    if (!ok)
+      return fail(ErrorCode::kInternal,
+                  path.string() +
+                      " is damaged (expected a JSON list of module names); fix or "
+                      "remove it to start");
+  }
   return r;
 }
 
@@ -101,6 +136,13 @@ Result<ModuleRegistry::Staged> ModuleRegistry::stage(const json::object& body,
   auto* sbom = body.if_contains("sbom");
   if (sbom && !sbom->is_object()) return bad("sbom must be a CycloneDX JSON object");
   json::object m = man->as_object();
+  // An upload must not pull aiond's own environment (API keys, provider
+  // credentials) into code its uploader chose: secrets are for modules an
+  // operator lists in modules.yml.
+  if (auto* sec = m.if_contains("secrets"); sec && !(sec->is_array() && sec->as_array().empty()))
+    return bad(
+        "manifest.secrets: registered modules may not declare secrets; list the module "
+        "in modules.yml instead");
   auto* name = m.if_contains("name");
   if (!name || !name->is_string() || !std::regex_match(std::string(name->as_string()), kName))
     return bad("manifest.name must match [a-z0-9][a-z0-9._-]{0,63}");
@@ -118,7 +160,9 @@ Result<ModuleRegistry::Staged> ModuleRegistry::stage(const json::object& body,
   m["artifact"] = "artifact";
   bool exec = m.contains("kind") && m["kind"].is_string() && m["kind"].as_string() == "subprocess";
   auto perms = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-               (exec ? fs::perms::owner_exec | fs::perms::group_exec : fs::perms::none);
+               fs::perms::others_read |
+               (exec ? fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec
+                     : fs::perms::none);
   Status w = writeFileAtomic(st.dir / "artifact", *bytes, perms);
   if (w && sbom) {
     m["sbom"] = "sbom.cdx.json";

@@ -1,5 +1,7 @@
 #include "modhost/composite_host.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <chrono>
 
@@ -33,7 +35,10 @@ std::expected<void, std::vector<std::string>> CompositeModuleHost::load(
       loaded.push_back(h.get());
   }
   if (!errors.empty()) {
-    for (auto* h : loaded) (void)h->load(lastGood_);
+    for (auto* h : loaded)
+      if (auto back = h->load(lastGood_); !back)
+        spdlog::error("module host could not go back to the last good set: {}",
+                      back.error().front());
     return std::unexpected(std::move(errors));
   }
   lastGood_.modules = set.modules;
@@ -92,17 +97,20 @@ Result<CallResult> CompositeModuleHost::call(const std::string& name, std::strin
     }
     ++e->slots->inUse;
   }
+  // Frees the slot however the call ends (an exception included).
+  auto release = [&](Slots* s) {
+    std::lock_guard lk(s->mu);
+    --s->inUse;
+    s->cv.notify_one();
+  };
+  std::unique_ptr<Slots, decltype(release)> slot(limit > 0 ? e->slots.get() : nullptr, release);
   CallOptions o = opts;
   o.timeoutMs = std::max<int>(
       1, opts.timeoutMs - static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                std::chrono::steady_clock::now() - start)
                                                .count()));
   auto r = h->call(name, input, o);
-  if (limit > 0) {
-    std::lock_guard lk(e->slots->mu);
-    --e->slots->inUse;
-    e->slots->cv.notify_one();
-  }
+  slot.reset();
   if (r && e->spec.outputSchema) {
     auto errs = e->spec.outputSchema->validate(r->output);
     if (!errs.empty()) {

@@ -39,7 +39,9 @@ std::vector<GpuDevice> detectGpus() {
     std::ifstream in(d.path() / "information");
     std::string line, model = "nvidia";
     while (std::getline(in, line))
-      if (line.rfind("Model:", 0) == 0) model = line.substr(line.find_first_not_of(" \t", 6));
+      if (auto at = line.find_first_not_of(" \t", 6);
+          line.rfind("Model:", 0) == 0 && at != line.npos)
+        model = line.substr(at);
     out.push_back({model, 0});  // the proc file does not give memory
   }
   for (auto& d : fs::directory_iterator("/sys/class/drm", ec)) {

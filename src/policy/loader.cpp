@@ -182,7 +182,7 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
 Module refusedModule(const std::string& name, std::string why) {
   Module m;
   m.name = name;
-  m.verification = {Verification::State::kRefused, std::move(why), {}};
+  m.verification = {Verification::State::kRefused, std::move(why), {}, {}};
   return m;
 }
 
@@ -203,6 +203,7 @@ Module moduleFromManifest(const std::string& name, const fs::path& path, const L
   if (m.name != name)
     return refusedModule(name, "manifest " + path.string() + " names module '" + m.name + "'");
   m.verification = verifyModule(m, man->signature, opts.trust);
+  if (m.usable()) m.sha256 = m.verification.sha256;  // hosts load exactly the bytes verified
   return m;
 }
 
@@ -233,6 +234,7 @@ void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOpt
         m.name = name;
         parseModuleFields(n, c, f, m, opts.moduleDir);
         m.verification = verifyModule(m, {}, opts.trust);
+        if (m.usable()) m.sha256 = m.verification.sha256;
       }
       m.source = "policy";
       s.modules[name] = std::move(m);
@@ -243,7 +245,7 @@ void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOpt
   if (opts.registryDir.empty() || !fs::is_directory(opts.registryDir, ec)) return;
   for (auto& d : fs::directory_iterator(opts.registryDir, ec)) {
     auto name = d.path().filename().string();
-    if (!d.is_directory() || !std::regex_match(name, kNameRe) || s.modules.count(name)) continue;
+    if (!d.is_directory(ec) || !std::regex_match(name, kNameRe) || s.modules.count(name)) continue;
     auto m = moduleFromManifest(name, d.path() / "manifest.json", opts);
     m.source = "registry";
     s.modules[name] = std::move(m);
@@ -300,7 +302,9 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
         c.err(rd["module"], f + ".redaction.module",
               "unknown module '" + in.redactModule + "' (not in modules.yml)");
       in.rehydrate = c.boolean(rd, "rehydrate", f + ".redaction.rehydrate").value_or(true);
-    } else if (s.modules.count("redact")) {
+    } else if (auto r = s.modules.find("redact");
+               r != s.modules.end() && r->second.source == "policy") {
+      // Only an operator's modules.yml picks the default redactor, never an upload.
       in.redactModule = "redact";
     }
     if (auto ps = n["params_schema"]; ps.IsDefined()) {

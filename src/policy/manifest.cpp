@@ -16,29 +16,34 @@ namespace json = boost::json;
 
 namespace detail {
 
-void parseModuleFields(const YAML::Node& n, FileCtx& c, const std::string& f, Module& m,
+void parseModuleFields(const YAML::Node& n, FileCtx& c, const std::string& prefix, Module& m,
                        const fs::path& baseDir) {
-  m.version = c.str(n, "version", f + ".version", true).value_or("");
+  // Field names: "modules.x.limits" in modules.yml, "limits" in a manifest.
+  const std::string f = prefix;
+  auto field = [&](const char* k) { return f.empty() ? std::string(k) : f + "." + k; };
+  m.version = c.str(n, "version", field("version"), true).value_or("");
   static const std::regex kSemver(R"(^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$)");
-  if (!m.version.empty() && !std::regex_match(m.version, kSemver))
-    c.err(n["version"], f + ".version", "must be a semantic version like 1.2.3");
-  m.kind = c.str(n, "kind", f + ".kind", true).value_or("");
+  // Length first: libstdc++'s regex recurses per character.
+  if (!m.version.empty() && (m.version.size() > 64 || !std::regex_match(m.version, kSemver)))
+    c.err(n["version"], field("version"),
+          "must be a semantic version like 1.2.3 (at most 64 chars)");
+  m.kind = c.str(n, "kind", field("kind"), true).value_or("");
   if (!m.kind.empty() && m.kind != "wasm" && m.kind != "subprocess")
-    c.err(n["kind"], f + ".kind", "must be wasm or subprocess");
-  if (auto a = c.str(n, "artifact", f + ".artifact", true)) {
+    c.err(n["kind"], field("kind"), "must be wasm or subprocess");
+  if (auto a = c.str(n, "artifact", field("artifact"), true)) {
     fs::path p(*a);
     if (p.is_relative()) p = baseDir / p;
     std::error_code ec;
     m.artifactPath = fs::weakly_canonical(p, ec).string();
     if (ec) m.artifactPath = p.string();
   }
-  m.sha256 = c.str(n, "sha256", f + ".sha256", false).value_or("");
+  m.sha256 = c.str(n, "sha256", field("sha256"), false).value_or("");
   static const std::regex kHex("^[0-9a-f]{64}$");
   if (!m.sha256.empty() && !std::regex_match(m.sha256, kHex))
-    c.err(n["sha256"], f + ".sha256", "must be 64 lowercase hex characters");
-  if (auto l = c.strList(n, "intents", f + ".intents")) m.intents = *l;
-  if (auto lim = n["limits"]; lim.IsDefined() && c.isMap(lim, f + ".limits")) {
-    auto g = f + ".limits";
+    c.err(n["sha256"], field("sha256"), "must be 64 lowercase hex characters");
+  if (auto l = c.strList(n, "intents", field("intents"))) m.intents = *l;
+  if (auto lim = n["limits"]; lim.IsDefined() && c.isMap(lim, field("limits"))) {
+    auto g = field("limits");
     c.onlyKeys(lim, g,
                {"memory_mb", "timeout_ms", "output_bytes", "fuel", "concurrency", "cpu_ms",
                 "max_files", "max_procs"});
@@ -47,16 +52,16 @@ void parseModuleFields(const YAML::Node& n, FileCtx& c, const std::string& f, Mo
     if (auto v = c.num<int>(lim, "timeout_ms", g + ".timeout_ms", 1, 600000)) L.timeoutMs = *v;
     if (auto v = c.num<int64_t>(lim, "output_bytes", g + ".output_bytes", 1, 64LL << 20))
       L.outputBytes = *v;
-    if (auto v = c.num<int64_t>(lim, "fuel", g + ".fuel", 1, int64_t(1) << 50))
+    if (auto v = c.num<int64_t>(lim, "fuel", g + ".fuel", 0, int64_t(1) << 50))
       L.fuel = static_cast<uint64_t>(*v);
-    if (auto v = c.num<int>(lim, "concurrency", g + ".concurrency", 1, 1024)) L.concurrency = *v;
+    if (auto v = c.num<int>(lim, "concurrency", g + ".concurrency", 0, 1024)) L.concurrency = *v;
     if (auto v = c.num<int>(lim, "cpu_ms", g + ".cpu_ms", 1, 3600000)) L.cpuMs = *v;
     if (auto v = c.num<int>(lim, "max_files", g + ".max_files", 4, 4096)) L.maxFiles = *v;
     if (auto v = c.num<int>(lim, "max_procs", g + ".max_procs", 1, 256)) L.maxProcs = *v;
   }
-  if (auto r = n["resources"]; r.IsDefined() && c.isMap(r, f + ".resources")) {
-    c.onlyKeys(r, f + ".resources", {"gpu", "gpu_memory_mb"});
-    if (auto g = c.str(r, "gpu", f + ".resources.gpu", false)) {
+  if (auto r = n["resources"]; r.IsDefined() && c.isMap(r, field("resources"))) {
+    c.onlyKeys(r, field("resources"), {"gpu", "gpu_memory_mb"});
+    if (auto g = c.str(r, "gpu", field("resources") + ".gpu", false)) {
       if (*g == "none")
         m.resources.gpu = GpuNeed::kNone;
       else if (*g == "optional")
@@ -64,27 +69,27 @@ void parseModuleFields(const YAML::Node& n, FileCtx& c, const std::string& f, Mo
       else if (*g == "required")
         m.resources.gpu = GpuNeed::kRequired;
       else
-        c.err(r["gpu"], f + ".resources.gpu", "must be none, optional or required");
+        c.err(r["gpu"], field("resources") + ".gpu", "must be none, optional or required");
     }
-    if (auto v = c.num<int>(r, "gpu_memory_mb", f + ".resources.gpu_memory_mb", 0, 1 << 22))
+    if (auto v = c.num<int>(r, "gpu_memory_mb", field("resources") + ".gpu_memory_mb", 0, 1 << 22))
       m.resources.gpuMemoryMb = *v;
   }
   static const std::regex kEnvName("^[A-Za-z_][A-Za-z0-9_]{0,127}$");
-  if (auto cfg = n["config"]; cfg.IsDefined() && c.isMap(cfg, f + ".config")) {
+  if (auto cfg = n["config"]; cfg.IsDefined() && c.isMap(cfg, field("config"))) {
     for (auto it = cfg.begin(); it != cfg.end(); ++it) {
       auto k = it->first.Scalar();
       if (!std::regex_match(k, kEnvName))
-        c.err(it->first, f + ".config." + k, "invalid name");
+        c.err(it->first, field("config") + "." + k, "invalid name");
       else if (!it->second.IsScalar())
-        c.err(it->second, f + ".config." + k, "must be a string");
+        c.err(it->second, field("config") + "." + k, "must be a string");
       else
         m.env[k] = it->second.Scalar();
     }
   }
-  if (auto sec = c.strList(n, "secrets", f + ".secrets")) {
+  if (auto sec = c.strList(n, "secrets", field("secrets"))) {
     for (auto& name : *sec) {
       if (!std::regex_match(name, kEnvName)) {
-        c.err(n["secrets"], f + ".secrets", "invalid name '" + name + "'");
+        c.err(n["secrets"], field("secrets"), "invalid name '" + name + "'");
         continue;
       }
       // Resolved from aiond's environment; verifyModule refuses the module
@@ -99,12 +104,12 @@ void parseModuleFields(const YAML::Node& n, FileCtx& c, const std::string& f, Mo
        {std::pair{"input_schema", &m.inputSchema}, std::pair{"output_schema", &m.outputSchema}}) {
     if (auto s = n[key]; s.IsDefined()) {
       auto schema = yamlToJson(s);
-      auto errs = JsonSchema::check(schema, f + "." + key);
-      for (auto& e : errs) c.err(s, f + "." + key, e);
+      auto errs = JsonSchema::check(schema, field(key));
+      for (auto& e : errs) c.err(s, field(key), e);
       if (errs.empty()) *slot = JsonSchema(schema);
     }
   }
-  m.latencyMs = c.num<int>(n, "latency_ms", f + ".latency_ms", 1, 600000).value_or(50);
+  m.latencyMs = c.num<int>(n, "latency_ms", field("latency_ms"), 1, 600000).value_or(50);
 }
 
 }  // namespace detail
@@ -132,7 +137,10 @@ std::expected<Manifest, LoadErrors> loadManifest(const fs::path& path, size_t ma
     m.name = c.str(n, "name", "name", true).value_or("");
     if (!m.name.empty() && !std::regex_match(m.name, kNameRe)) c.err(n["name"], "name", "invalid");
     parseModuleFields(n, c, "", m, base);
-    if (m.sha256.empty() && !n["sha256"].IsDefined()) c.err(n, "sha256", "is required");
+    // A manifest always pins its bytes: null or empty is not a digest.
+    if (m.sha256.empty() && !(n["sha256"].IsDefined() && !n["sha256"].IsNull() &&
+                              !n["sha256"].Scalar().empty() && n["sha256"].Scalar() != "~"))
+      c.err(n["sha256"].IsDefined() ? n["sha256"] : n, "sha256", "is required (64 hex characters)");
     if (auto s = c.str(n, "sbom", "sbom", false)) {
       fs::path p(*s);
       m.sbomPath = (p.is_relative() ? base / p : p).string();
@@ -168,10 +176,16 @@ std::expected<Manifest, LoadErrors> loadManifest(const fs::path& path, size_t ma
 
 Verification verifyModule(const Module& m, const SignatureRef& sig, const TrustConfig& trust) {
   using State = Verification::State;
-  auto refuse = [](std::string why) { return Verification{State::kRefused, std::move(why), {}}; };
+  auto refuse = [](std::string why) {
+    return Verification{State::kRefused, std::move(why), {}, {}};
+  };
   auto artifact = readFile(m.artifactPath);
   if (!artifact) return refuse("artifact not found or unreadable: " + m.artifactPath);
   auto digest = sha256Hex(*artifact);
+  auto pass = [&](Verification v) {
+    v.sha256 = digest;
+    return v;
+  };
   if (!m.sha256.empty() && digest != m.sha256)
     return refuse("digest mismatch: manifest says sha256:" + m.sha256 +
                   ", artifact is sha256:" + digest);
@@ -179,8 +193,8 @@ Verification verifyModule(const Module& m, const SignatureRef& sig, const TrustC
     return refuse("declared secret " + m.missingSecrets.front() + " is not set");
   if (!sig.any()) {
     if (trust.allowUnsigned)
-      return Verification{
-          State::kUnsigned, "not signed (allowed by AION_MODULES_ALLOW_UNSIGNED)", {}};
+      return pass(
+          {State::kUnsigned, "not signed (allowed by AION_MODULES_ALLOW_UNSIGNED)", {}, {}});
     return refuse(
         "not signed; unsigned modules are refused unless AION_MODULES_ALLOW_UNSIGNED=true");
   }
@@ -233,7 +247,7 @@ Verification verifyModule(const Module& m, const SignatureRef& sig, const TrustC
   auto sbom = readFile(m.sbomPath);
   if (!sbom) return refuse("SBOM not found: " + m.sbomPath);
   if (auto ok = trust::checkSbom(*sbom, m.name, digest); !ok) return refuse(ok.error());
-  return Verification{State::kVerified, {}, signer->fingerprint()};
+  return pass({State::kVerified, {}, signer->fingerprint(), {}});
 }
 
 }  // namespace aion::policy

@@ -119,6 +119,7 @@ struct Verification {
   enum class State { kVerified, kUnsigned, kRefused } state = State::kUnsigned;
   std::string reason;  // why refused / unsigned; empty when verified
   std::string signer;  // "sha256:<fingerprint of the public key>" when verified
+  std::string sha256;  // of the artifact bytes that were checked
 };
 
 struct Module {

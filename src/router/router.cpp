@@ -65,6 +65,19 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
     plan.rehydrate = intent->rehydrate;
   }
 
+  // A redactor that cannot run makes every remote route of a hybrid plan unusable.
+  std::string redactorWhy;
+  if (plan.privacy == PrivacyMode::kHybrid && !intent->redactModule.empty()) {
+    auto rm = ps.modules.find(intent->redactModule);
+    if (rm == ps.modules.end())
+      redactorWhy = "not loaded";
+    else if (!rm->second.usable())
+      redactorWhy = "refused: " + rm->second.verification.reason;
+    else if (auto u = live.unavailableModules.find(intent->redactModule);
+             u != live.unavailableModules.end())
+      redactorWhy = "unavailable: " + u->second;
+  }
+
   std::vector<Route> kept;
   for (const auto& cand : intent->candidates) {
     CandidateReport rep;
@@ -120,6 +133,9 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       } else if (!r.local && plan.privacy == PrivacyMode::kHybrid && intent->redactModule.empty()) {
         drop = "privacy hybrid needs a redaction module before remote provider '" + p.name +
                "' (none configured)";
+      } else if (!r.local && plan.privacy == PrivacyMode::kHybrid && !redactorWhy.empty()) {
+        drop = "privacy hybrid needs redaction module '" + intent->redactModule +
+               "' before remote provider '" + p.name + "', but it is " + redactorWhy;
       } else if (auto u = live.unavailable.find(p.name); u != live.unavailable.end()) {
         drop = "provider '" + p.name + "' unavailable: " + u->second;
       } else if (auto um = live.unavailableModels.find(m.name);

@@ -438,3 +438,28 @@ def test_output_schema_is_enforced(make_aiond):
     a.start()
     t = run_task(a, "strict", {"ms": 0})
     assert t["status"] == "failed" and "does not match its output_schema" in t["error"]["message"], t
+
+
+def test_register_a_subprocess_module(make_aiond, tmp_path):
+    assert run_cli("keygen", str(tmp_path / "vendor")).returncode == 0
+    a = make_aiond(env={"AION_MODULE_TRUSTED_KEYS": f"{MODULES / 'trusted-keys'},{tmp_path / 'vendor.pub'}"}).start()
+    shutil.copy(MODULES / "summarize-native", tmp_path / "native2")
+    t = tmp_path / "native2.yml"
+    t.write_text("name: native2\nversion: 2.0.0\nkind: subprocess\nartifact: native2\nintents: [native2]\n"
+                 "limits: {memory_mb: 256, timeout_ms: 5000}\nconfig: {RATIO: 1.10, ZIP: 01234}\n")
+    s = run_cli("sign", "--key", str(tmp_path / "vendor.key"), "--manifest", str(t),
+                "--out", str(tmp_path / "native2.module.json"))
+    assert s.returncode == 0, s.stderr
+    doc = json.loads((tmp_path / "native2.module.json").read_text())
+    assert doc["config"] == {"RATIO": "1.10", "ZIP": "01234"}  # text stays text through signing
+    body = {"manifest": doc, "artifact": base64.b64encode((tmp_path / "native2").read_bytes()).decode(),
+            "sbom": json.loads((tmp_path / doc["sbom"]).read_text())}
+    r = a.control("POST", "/v1/modules", body)
+    assert r.status == 201, r
+    assert r.json["module"]["kind"] == "subprocess"
+    with open(a.policy_dir / "intents.yml", "a") as f:
+        f.write("\n  native2:\n    privacy: local-only\n    candidates: [{module: native2}]\n")
+    assert a.control("POST", "/v1/router/policy/reload").status == 200
+    t = run_task(a, "native2", {"text": "Registered natively. It runs in the sandbox."})
+    assert t["status"] == "succeeded", t
+    assert t["result"]["summary"]

@@ -73,7 +73,8 @@ struct CompositeTest : ::testing::Test {
 TEST_F(CompositeTest, DispatchesByKindAndSkipsRefusedModules) {
   add("a", "wasm");
   add("b", "subprocess");
-  add("bad", "wasm").verification = {policy::Verification::State::kRefused, "digest mismatch", {}};
+  add("bad", "wasm").verification = {
+      policy::Verification::State::kRefused, "digest mismatch", {}, {}};
   ASSERT_TRUE(host->load(set));
   EXPECT_EQ(call("a", "{}")->output.at("kind"), "wasm");
   EXPECT_EQ(call("b", "{}")->output.at("kind"), "subprocess");

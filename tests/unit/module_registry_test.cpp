@@ -114,5 +114,25 @@ TEST_F(RegistryTest, RecoversFromACrashMidReplacement) {
   EXPECT_EQ(entries(dir.path()), 1u);
 }
 
+TEST_F(RegistryTest, DamagedDisabledListFailsClosed) {
+  dir.write("disabled.json", "[\"a\", 3");
+  auto r = ModuleRegistry::open(dir.path());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("disabled.json is damaged"), std::string::npos);
+  dir.write("disabled.json", "{\"a\": true}");
+  EXPECT_FALSE(ModuleRegistry::open(dir.path()));
+}
+
+TEST_F(RegistryTest, UploadsMayNotDeclareSecrets) {
+  auto reg = ModuleRegistry::open(dir.path()).value();
+  auto up = upload("demo", "bytes");
+  up["manifest"].as_object()["secrets"] = json::array{"OPENAI_API_KEY"};
+  auto r = reg->stage(up, trust);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_NE(r.error().message.find("may not declare secrets"), std::string::npos);
+  EXPECT_EQ(entries(dir.path()), 1u);
+}
+
 }  // namespace
 }  // namespace aion::control

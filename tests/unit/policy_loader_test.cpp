@@ -182,8 +182,7 @@ TEST_F(Fixture, Sha256IsChecked) {
   EXPECT_NE(v.reason.find("artifact is sha256:" + good), std::string::npos) << v.reason;
   std::string malformed = std::string(kModules) + "    sha256: nothex\n";
   write(kIntents, kPolicies, kModels, malformed.c_str());
-  EXPECT_TRUE(anyStartsWith(errors(), "modules.yml:8: modules.summarize.sha256"))
-      << join(errors());
+  EXPECT_TRUE(anyStartsWith(errors(), "modules.yml:8: modules.summarize.sha256")) << join(errors());
 }
 
 TEST_F(Fixture, MissingArtifact) {
@@ -205,8 +204,7 @@ TEST_F(Fixture, UnsignedRefusedUnlessAllowed) {
   EXPECT_NE(v.reason.find("AION_MODULES_ALLOW_UNSIGNED"), std::string::npos) << v.reason;
   auto allowed = load();
   ASSERT_TRUE(allowed);
-  EXPECT_EQ((*allowed)->modules.at("summarize").verification.state,
-            Verification::State::kUnsigned);
+  EXPECT_EQ((*allowed)->modules.at("summarize").verification.state, Verification::State::kUnsigned);
 }
 
 TEST_F(Fixture, UnsupportedSchemaKeyword) {

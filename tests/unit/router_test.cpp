@@ -83,6 +83,9 @@ TEST_P(RouterCase, MatchesExpectation) {
                                                  s.second["count"].as<uint64_t>()};
     for (auto u : l["unavailable"])
       live.unavailable[u.first.as<std::string>()] = u.second.as<std::string>();
+    for (auto u : l["unavailable_modules"])
+      live.unavailableModules[u.first.as<std::string>()] = u.second.as<std::string>();
+    for (auto g : l["gpus"]) live.gpus.push_back({g.first.as<std::string>(), g.second.as<int>()});
   }
 
   auto plan = decide(task, *loaded.set, live);

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/digest.h"
 #include "temp_dir.h"
 
 namespace aion::modhost {
@@ -159,8 +160,9 @@ TEST_F(SubprocessHostTest, HostFilesAreInvisible) {
     auto out = callOk("read", R"({"path":")" + path + R"("})");
     EXPECT_NE(out["read"], "ok") << path << " was readable";
   }
-  // The reader works: the module's own file and the read-only system dirs are there.
-  EXPECT_EQ(callOk("read", R"({"path":"/module"})")["read"], "ok");
+  // The reader works: the read-only system dirs are there. The module runs
+  // from a sealed in-memory copy, so not even its own file is in the root.
+  EXPECT_NE(callOk("read", R"({"path":"/module"})")["read"], "ok");
   EXPECT_EQ(callOk("read", R"({"path":"/usr/lib/os-release"})")["read"], "ok");
 }
 
@@ -208,7 +210,7 @@ TEST_F(SubprocessHostTest, RunsUnprivilegedInItsOwnNamespaces) {
       EXPECT_FALSE(root.contains(hidden)) << "/" << hidden << " is visible";
     }
     EXPECT_TRUE(root.contains("usr"));
-    EXPECT_TRUE(root.contains("module"));
+    EXPECT_FALSE(root.contains("module"));
   }
 }
 
@@ -473,6 +475,22 @@ TEST_F(SubprocessHostTest, ArtifactOpenedAtLoadIsTheOneThatRuns) {
   auto other = dir.path() / "other";
   std::filesystem::copy_file(guest("hostile"), other);
   std::filesystem::rename(other, copy);
+  auto r = call("echo", R"({"still":"echo"})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->output, json::parse(R"({"still":"echo"})"));
+}
+
+TEST_F(SubprocessHostTest, ArtifactRewrittenInPlaceStillRunsTheLoadedBytes) {
+  auto copy = dir.path() / "echo-copy";
+  std::filesystem::copy_file(guest("echo"), copy);
+  add("echo", copy.string());
+  loadOk();
+  // Same inode, other bytes: what `cp` over an existing file does.
+  auto hostile = aion::readFile(guest("hostile")).value();
+  {
+    std::ofstream out(copy, std::ios::binary | std::ios::trunc);
+    out << hostile;
+  }
   auto r = call("echo", R"({"still":"echo"})");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->output, json::parse(R"({"still":"echo"})"));

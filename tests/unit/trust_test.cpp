@@ -274,5 +274,33 @@ TEST_F(SignedModule, ManifestErrorsNameTheField) {
   EXPECT_FALSE(policy::loadManifest(dir.path() / "huge.yml"));
 }
 
+TEST_F(SignedModule, DigestCannotBeSwitchedOffAndHugeVersionsAreRejected) {
+  auto sig = trust::signBlob(key.privatePem, artifact).value();
+  dir.write("demo.wasm", artifact);
+  for (std::string digest : {"null", "''", "~"}) {
+    auto p = dir.write("n.module.yml",
+                       "name: demo\nversion: 1.0.0\nkind: wasm\nartifact: demo.wasm\n"
+                       "sha256: " +
+                           digest + "\nsignature: {value: " + sig + "}\n");
+    auto r = policy::loadManifest(p);
+    ASSERT_FALSE(r) << digest;
+    EXPECT_NE(r.error().front().find("sha256: is required"), std::string::npos)
+        << r.error().front();
+  }
+  // libstdc++'s regex recurses per character: a long version must be refused, not crash.
+  auto p = dir.write("v.module.yml", "name: demo\nversion: 1.2.3-" + std::string(200000, 'a') +
+                                         "\nkind: wasm\nartifact: demo.wasm\nsha256: " +
+                                         sha256Hex(artifact) + "\n");
+  auto r = policy::loadManifest(p);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().front().find("version: must be a semantic version"), std::string::npos);
+}
+
+TEST_F(SignedModule, VerificationReportsTheDigestItChecked) {
+  auto v = verify(write("limits: {fuel: 0, concurrency: 0}\n"));
+  EXPECT_EQ(v.state, Verification::State::kVerified) << v.reason;
+  EXPECT_EQ(v.sha256, sha256Hex(artifact));
+}
+
 }  // namespace
 }  // namespace aion
