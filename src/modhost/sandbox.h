@@ -52,9 +52,9 @@ struct SeccompProgram {
 Result<SeccompProgram> buildSeccompProgram(bool allowFork);
 
 struct SandboxSpec {
-  std::string name;          // argv[0] and messages
-  int artifactFd = -1;       // an open descriptor of the executable (bound read-only at /module)
-  std::string artifactPath;  // executed by path only when there is no private root
+  std::string name;                         // argv[0] and messages
+  int artifactFd = -1;                      // the executable: a sealed copy, run with execveat
+  std::string artifactPath;                 // executed by path only when there is no private root
   std::map<std::string, std::string> env;   // the whole environment
   int memoryMb = 64;                        // RLIMIT_AS
   int cpuSeconds = 5;                       // RLIMIT_CPU (soft = hard: SIGKILL when reached)

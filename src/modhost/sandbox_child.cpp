@@ -50,20 +50,7 @@ void setIds(const ChildPlan& p) {
   if (syscall(SYS_setresuid, p.uid, p.uid, p.uid) != 0) fail(p, "setresuid");
 }
 
-// "/proc/self/fd/N" without snprintf (not async-signal-safe).
-void fdPath(int fd, char (&out)[32]) {
-  char digits[12];
-  int n = 0;
-  do digits[n++] = static_cast<char>('0' + fd % 10);
-  while ((fd /= 10) > 0 && n < 11);
-  const char prefix[] = "/proc/self/fd/";
-  std::memcpy(out, prefix, sizeof prefix - 1);
-  size_t len = sizeof prefix - 1;
-  while (n > 0) out[len++] = digits[--n];
-  out[len] = '\0';
-}
-
-void runFsStep(const ChildPlan& p, const FsStep& s, int artifact) {
+void runFsStep(const ChildPlan& p, const FsStep& s) {
   int rc = 0;
   switch (s.kind) {
     case FsStep::Kind::kMkdir:
@@ -82,35 +69,17 @@ void runFsStep(const ChildPlan& p, const FsStep& s, int artifact) {
                  s.fstype.empty() ? nullptr : s.fstype.c_str(), s.flags,
                  s.data.empty() ? nullptr : s.data.c_str());
       break;
-    case FsStep::Kind::kBindArtifact: {
-      char source[32];
-      fdPath(artifact, source);
-      rc = mount(source, s.path.c_str(), nullptr, MS_BIND, nullptr);
-      if (rc == 0)
-        rc = mount(nullptr, s.path.c_str(), nullptr, MS_BIND | MS_REMOUNT | s.flags, nullptr);
-      break;
-    }
   }
   if (rc != 0) fail(p, s.layer, s.what.c_str(), errno);
 }
 
 // Builds the new root on a tmpfs at p.staging, then makes it "/" and detaches
 // the host's tree (pivot_root(".", ".") stacks the old root on the new one).
-int openArtifact(const ChildPlan& p) {
-  int fd = open(p.artifactPath.c_str(), O_PATH | O_CLOEXEC);
-  struct stat st {};
-  if (fd < 0 || fstat(fd, &st) != 0) fail(p, Layer::kRoot, "open artifact", errno);
-  if (st.st_dev != p.artifactDev || st.st_ino != p.artifactIno) {
-    fail(p, Layer::kOther, "artifact was replaced since load", ESTALE);
-  }
-  return fd;
-}
-
-void enterPrivateRoot(const ChildPlan& p, int artifact) {
+void enterPrivateRoot(const ChildPlan& p) {
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     fail(p, Layer::kRoot, "make / private", errno);
   }
-  for (const auto& s : p.fs) runFsStep(p, s, artifact);
+  for (const auto& s : p.fs) runFsStep(p, s);
   if (chdir(p.staging.c_str()) != 0) fail(p, Layer::kRoot, "chdir new root", errno);
   if (syscall(SYS_pivot_root, ".", ".") != 0) fail(p, Layer::kRoot, "pivot_root", errno);
   if (umount2(".", MNT_DETACH) != 0) fail(p, Layer::kRoot, "detach old root", errno);
@@ -223,9 +192,8 @@ int childMain(void* arg) {
     if (n != 1) _exit(127);  // the parent gave up (and reports why)
   }
 
-  int artifact = p.artifactPath.empty() ? -1 : openArtifact(p);
   if (p.changeIds && p.idsEarly) setIds(p);
-  if (p.privateRoot) enterPrivateRoot(p, artifact);
+  if (p.privateRoot) enterPrivateRoot(p);
   if (p.dropCaps) dropBoundingSet(p);
   if (p.changeIds && !p.idsEarly) setIds(p);
   if (p.dropCaps) clearCapabilities(p);

@@ -27,9 +27,7 @@ enum class Layer : char { kOther = 'o', kRoot = 'r', kProc = 'p', kSeccomp = 's'
 constexpr char kStatusTag = 'x';
 
 struct FsStep {
-  // kBindArtifact binds the artifact the child opened (ChildPlan) at `path`
-  // and remounts it with `flags`.
-  enum class Kind { kMkdir, kTouch, kSymlink, kMount, kBindArtifact } kind;
+  enum class Kind { kMkdir, kTouch, kSymlink, kMount } kind;
   Layer layer = Layer::kRoot;
   std::string what;    // for the error report: "bind /usr"
   std::string path;    // the target
@@ -44,14 +42,6 @@ struct ChildPlan {
   int syncReadFd = -1;   // blocks until the parent has written the id maps
   int syncWriteFd = -1;  // the parent's end, closed in the child
   int reportFd = -1;     // CLOEXEC: setup failures and the module's status (records above)
-
-  // Opened (O_PATH) first thing, with aiond's credentials and before
-  // anything is mounted over it, and checked to be the file loaded: the
-  // kernel refuses to bind the parent's descriptor, whose mount belongs to
-  // another namespace.
-  std::string artifactPath;  // empty: no /module
-  dev_t artifactDev = 0;
-  ino_t artifactIno = 0;
 
   bool privateRoot = false;
   std::string staging;  // an existing directory the new root's tmpfs is mounted on

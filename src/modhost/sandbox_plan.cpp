@@ -52,10 +52,11 @@ std::string stagingDir() {
 }
 
 // The new root: a small tmpfs holding read-only binds of what a dynamically
-// linked executable needs, a few device nodes, a private /tmp, /proc and the
-// artifact at /module. Nothing else of the host (no /etc, /home, /work...).
-std::vector<FsStep> rootSteps(const SandboxSpec& spec, const std::string& s, bool proc, unsigned id,
-                              const struct stat* artifact) {
+// linked executable needs, a few device nodes, a private /tmp and /proc.
+// Nothing else of the host (no /etc, /home, /work...), not even the artifact:
+// it runs from the sealed descriptor the host loaded.
+std::vector<FsStep> rootSteps(const SandboxSpec& spec, const std::string& s, bool proc,
+                              unsigned id) {
   std::vector<FsStep> fs;
   fs.push_back({FsStep::Kind::kMount, Layer::kRoot, "mount root tmpfs", s, "aion-sandbox", "tmpfs",
                 MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755"});
@@ -96,15 +97,6 @@ std::vector<FsStep> rootSteps(const SandboxSpec& spec, const std::string& s, boo
     fs.push_back({FsStep::Kind::kMount, Layer::kProc, "mount /proc", s + "/proc", "proc", "proc",
                   MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "subset=pid"});
   }
-  if (artifact) {
-    struct statvfs vfs {};
-    fstatvfs(spec.artifactFd, &vfs);
-    fs.push_back(pathStep(FsStep::Kind::kTouch, Layer::kRoot, "create /module", s + "/module"));
-    FsStep bind =
-        pathStep(FsStep::Kind::kBindArtifact, Layer::kRoot, "bind artifact", s + "/module");
-    bind.flags = MS_RDONLY | MS_NOSUID | MS_NODEV | lockedFlags(vfs);
-    fs.push_back(std::move(bind));
-  }
   return fs;
 }
 
@@ -128,29 +120,15 @@ PreparedChild::PreparedChild(const SandboxSpec& spec, const SandboxCaps& caps, b
   p.uid = p.gid = kSandboxId;
   p.dropCaps = caps.userNs || caps.root;
   p.privateRoot = caps.privateRoot && caps.mountNs;
-  // The artifact is bound at /module while its path still names the file
-  // loaded; once replaced on disk, the loaded file runs from its
-  // descriptor (execveat) and the root has no /module.
-  struct stat loaded {};
-  struct stat current {};
-  bool bindable = p.privateRoot && spec.artifactFd >= 0 && fstat(spec.artifactFd, &loaded) == 0 &&
-                  stat(spec.artifactPath.c_str(), &current) == 0 &&
-                  loaded.st_dev == current.st_dev && loaded.st_ino == current.st_ino;
   if (p.privateRoot) {
     p.staging = stagingDir();
-    p.fs = rootSteps(spec, p.staging, caps.procFs && caps.pidNs, kSandboxId,
-                     bindable ? &loaded : nullptr);
+    p.fs = rootSteps(spec, p.staging, caps.procFs && caps.pidNs, kSandboxId);
     p.workDir = "/tmp";
   }
-  if (bindable) {
-    p.artifactPath = spec.artifactPath;
-    p.artifactDev = loaded.st_dev;
-    p.artifactIno = loaded.st_ino;
-    p.execPath = "/module";
-  } else {
-    p.execPath = spec.artifactPath;
-    p.execFd = spec.artifactFd;
-  }
+  // The host hands over a sealed copy of the verified bytes (subprocess_host.cpp);
+  // a path is only a fallback for callers without one.
+  p.execPath = spec.artifactPath;
+  p.execFd = spec.artifactFd;
   p.asInit = caps.pidNs;
   if (p.asInit) {
     moduleStack.reset(new char[kChildStack]);
