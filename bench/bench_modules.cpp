@@ -29,6 +29,7 @@ policy::Module spec(const std::string& name, const std::string& path) {
   m.name = name;
   m.version = "0.1.0";
   m.kind = "wasm";
+  m.verification = {policy::Verification::State::kUnsigned, "benchmark", {}, {}};
   m.artifactPath = path;
   m.limits = {.memoryMb = 64, .timeoutMs = 10000, .outputBytes = 1 << 22};
   return m;

@@ -20,6 +20,7 @@ policy::Module spec(const std::string& name, const std::string& kind, const std:
   m.name = name;
   m.version = "0.1.0";
   m.kind = kind;
+  m.verification = {policy::Verification::State::kUnsigned, "benchmark", {}, {}};
   m.artifactPath = path;
   m.limits = {.memoryMb = 64, .timeoutMs = 10000, .outputBytes = 1 << 22};
   return m;

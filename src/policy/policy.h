@@ -116,10 +116,11 @@ struct ModuleResources {
 
 //! Outcome of checking a module's manifest, digest, signature and SBOM.
 struct Verification {
-  enum class State { kVerified, kUnsigned, kRefused } state = State::kUnsigned;
-  std::string reason;  // why refused / unsigned; empty when verified
-  std::string signer;  // "sha256:<fingerprint of the public key>" when verified
-  std::string sha256;  // of the artifact bytes that were checked
+  // Refused until checked: a code path that forgets to verify fails closed.
+  enum class State { kVerified, kUnsigned, kRefused } state = State::kRefused;
+  std::string reason = "not verified";  // why refused / unsigned; empty when verified
+  std::string signer;                   // "sha256:<fingerprint of the public key>" when verified
+  std::string sha256;                   // of the artifact bytes that were checked
 };
 
 struct Module {
@@ -137,8 +138,8 @@ struct Module {
   // (resolved from aiond's environment at load). Nothing else.
   std::map<std::string, std::string> env;
   std::vector<std::string> missingSecrets;  // declared but not set: the module is refused
-  std::optional<JsonSchema> inputSchema;   // checked before a call (after the intent's)
-  std::optional<JsonSchema> outputSchema;  // a result that fails it fails the call
+  std::optional<JsonSchema> inputSchema;    // checked before a call (after the intent's)
+  std::optional<JsonSchema> outputSchema;   // a result that fails it fails the call
   Verification verification;
   std::string source = "policy";  // policy (modules.yml) | registry (registered over the API)
   int latencyMs = 50;             // expected latency before live stats exist

@@ -62,6 +62,7 @@ struct CompositeTest : ::testing::Test {
   policy::Module& add(const std::string& name, const std::string& kind) {
     auto& m = set.modules[name];
     m.name = name;
+    m.verification = {policy::Verification::State::kUnsigned, "test module", {}, {}};
     m.kind = kind;
     return m;
   }

@@ -79,6 +79,7 @@ struct SubprocessHostTest : ::testing::Test {
     m.name = name;
     m.version = "0.1.0";
     m.kind = "subprocess";
+    m.verification = {policy::Verification::State::kUnsigned, "test module", {}, {}};
     m.artifactPath = artifact;
     m.intents = {name};
     m.limits = lim;
@@ -436,6 +437,7 @@ TEST_F(SubprocessHostTest, LoadChecksArtifactsAndKeepsPreviousModulesOnFailure) 
   wasm.name = "wasm";
   wasm.kind = "wasm";
   wasm.artifactPath = "/nonexistent.wasm";
+  wasm.verification.state = policy::Verification::State::kUnsigned;
   set.modules["wasm"] = wasm;  // another host's module: ignored
   add("refused", "/nonexistent");
   set.modules["refused"].verification.state = policy::Verification::State::kRefused;

@@ -83,6 +83,7 @@ struct HostTest : ::testing::Test {
     m.name = name;
     m.version = "0.1.0";
     m.kind = "wasm";
+    m.verification = {policy::Verification::State::kUnsigned, "test module", {}, {}};
     m.artifactPath = dir.write(name + ".wasm", wasmBytes).string();
     m.intents = {name};
     m.limits = lim;
