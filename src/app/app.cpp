@@ -87,6 +87,17 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   hosts["wasm"] = std::make_unique<modhost::WasmModuleHost>();
   auto sub = std::make_unique<modhost::SubprocessModuleHost>();
   json::value sandbox = sub->sandboxJson();
+  std::string weak = modhost::weakSandboxReason(sub->sandboxCaps());
+  if (!weak.empty()) {
+    sandbox.as_object()["weak"] = weak;
+    if (c.allowWeakSandbox)
+      spdlog::warn("subprocess modules run in a weak sandbox (AION_SANDBOX_ALLOW_WEAK): {}", weak);
+    else
+      spdlog::error(
+          "subprocess modules are not routed: {}; AION_SANDBOX_ALLOW_WEAK=true runs them "
+          "anyway",
+          weak);
+  }
   hosts["subprocess"] = std::move(sub);
   app->modules_ = std::make_unique<modhost::CompositeModuleHost>(std::move(hosts), gpus);
 
@@ -97,6 +108,9 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   opts.loadOptions.trust = {*trusted, c.allowUnsigned};
   for (auto& g : gpus) opts.gpus.push_back({g.name, g.memoryMb});
   opts.sandbox = std::move(sandbox);
+  if (!weak.empty() && !c.allowWeakSandbox)
+    opts.subprocessBlocked = "the sandbox is too weak here: " + weak +
+                             " (AION_SANDBOX_ALLOW_WEAK=true runs subprocess modules anyway)";
   opts.orchestrator = {.workers = c.workers, .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
       {*app->store_, *app->modules_, *app->providers_, *app->ledger_, app->bus_, app->metrics_},

@@ -142,6 +142,12 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
                   "AION_STORE_SYNC: must be full or normal (got '" + *v + "')");
     c.storeSyncFull = *v == "full";
   }
+  if (auto v = env("AION_SANDBOX_ALLOW_WEAK"); v && !v->empty()) {
+    if (*v != "true" && *v != "false" && *v != "1" && *v != "0")
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_SANDBOX_ALLOW_WEAK: must be true or false (got '" + *v + "')");
+    c.allowWeakSandbox = *v == "true" || *v == "1";
+  }
   if (auto v = env("AION_MODULES_ALLOW_UNSIGNED"); v && !v->empty()) {
     if (*v == "true" || *v == "1")
       c.allowUnsigned = true;

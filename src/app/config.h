@@ -48,7 +48,8 @@ struct Config {
   // whose module signatures are accepted; default <module dir>/trusted-keys.
   std::vector<std::filesystem::path> trustedKeys;
   bool allowUnsigned = false;
-  bool storeSyncFull = true;  // AION_STORE_SYNC: full (fsync per commit) | normal  //
+  bool storeSyncFull = true;
+  bool allowWeakSandbox = false;  // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox  // AION_STORE_SYNC: full (fsync per commit) | normal  //
                               // AION_MODULES_ALLOW_UNSIGNED: development only
   std::optional<std::vector<modhost::GpuDevice>> gpus;  // AION_MODULE_HOST_GPUS; unset: detect
 };

@@ -132,6 +132,9 @@ Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy
   if (registry_)
     for (auto& n : registry_->disabled()) live.unavailableModules[n] = "disabled by an operator";
   live.gpus = opts_.gpus;
+  if (!opts_.subprocessBlocked.empty())
+    for (auto& [name, m] : ps.modules)
+      if (m.kind == "subprocess") live.unavailableModules.emplace(name, opts_.subprocessBlocked);
   return router::decide({.tenant = req.principal.tenant,
                          .intent = req.intent,
                          .paramsBytes = paramsBytes,

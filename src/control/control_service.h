@@ -29,6 +29,8 @@ class ControlService final : public ControlApi {
     std::vector<router::GpuInfo> gpus;
     //! Sandbox capabilities of the subprocess host, shown in /readyz.
     boost::json::value sandbox;
+    //! Non-empty: subprocess modules are not routed, for this reason.
+    std::string subprocessBlocked;
     policy::LoadOptions loadOptions;
     Orchestrator::Options orchestrator;
   };

@@ -144,7 +144,8 @@ struct Report {
   std::string bytes;
   std::string failure;  // the first setup failure, formatted
   Layer layer = Layer::kOther;
-  std::optional<int> status;  // the module's wait status, from the namespace's init
+  std::optional<int> status;    // the module's wait status, from the namespace's init
+  std::optional<int> maxRssKb;  // the module's peak RSS, from the namespace's init
 
   void parse() {
     size_t pos = 0;
@@ -157,6 +158,8 @@ struct Report {
       if (pos + kHead + n > bytes.size()) break;
       if (tag == detail::kStatusTag) {
         status = value;
+      } else if (tag == detail::kRssTag) {
+        maxRssKb = value;
       } else if (failure.empty()) {
         failure = bytes.substr(pos + kHead, n);
         if (value != 0) failure += ": " + errnoName(value) + " (" + std::strerror(value) + ")";
@@ -343,11 +346,15 @@ RunOutcome runInternal(const SandboxSpec& spec, std::string_view input, Clock::t
   }
   rep.parse();
   if (rep.status) status = *rep.status;  // the module's, not its init's
+  // A module that exited on its own before the kill landed finished in time
+  // (its exit and the deadline can cross within a poll step).
+  if (res.timedOut && WIFEXITED(status) && (!caps.pidNs || rep.status)) res.timedOut = false;
   if (WIFEXITED(status)) res.exitStatus = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
   res.cpuMicros = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec +
                   ru.ru_stime.tv_usec;
-  res.maxRssKb = ru.ru_maxrss;
+  // Under a PID namespace `ru` is the init's, a copy of aiond: use the module's.
+  res.maxRssKb = caps.pidNs ? rep.maxRssKb.value_or(0) : ru.ru_maxrss;
   if (res.setupError.empty() && !rep.failure.empty()) {
     res.setupError = rep.failure;
     res.out.clear();
@@ -376,6 +383,12 @@ int tryClone(int flags) {
 RunOutcome runSandboxed(const SandboxSpec& spec, std::string_view input, Clock::time_point deadline,
                         const std::atomic<bool>* cancel) {
   return runInternal(spec, input, deadline, cancel, false);
+}
+
+std::string weakSandboxReason(const SandboxCaps& caps) {
+  if (caps.root || (caps.pidNs && caps.privateRoot && caps.mountNs)) return "";
+  return "aiond runs as a non-root user and the kernel refused the PID namespace or the private "
+         "root, so a module would share aiond's uid and could reach aiond's memory and processes";
 }
 
 SandboxCaps probeSandbox() {

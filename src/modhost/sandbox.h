@@ -34,6 +34,12 @@ struct SandboxCaps {
   std::vector<std::string> missing;  // "network namespace: clone: EPERM", ...
 };
 
+//! Why this sandbox cannot keep a module away from aiond itself, or empty.
+//! A non-root aiond without a PID namespace and a private root shares its
+//! uid with the module, which could then read aiond's memory through /proc
+//! and signal its processes; as root the module runs as uid 65534 instead.
+std::string weakSandboxReason(const SandboxCaps& caps);
+
 //! Forks short-lived children that try each layer (the full setup is run
 //! once as a dry run, stopping before execve). Takes a few milliseconds;
 //! call once at start.

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -149,15 +150,19 @@ int moduleMain(void* arg) {
   close_range(0, p.reportFd - 1, 0);
   close_range(p.reportFd + 1, ~0U, 0);
   int status = 0;
+  rusage ru{};
   while (true) {
     int st = 0;
-    pid_t got = waitpid(-1, &st, __WALL);
+    rusage r{};
+    pid_t got = wait4(-1, &st, __WALL, &r);
     if (got == module) {
       status = st;
+      ru = r;
       break;
     }
     if (got < 0 && errno != EINTR) break;
   }
+  writeRecord(p.reportFd, static_cast<int>(std::min<long>(ru.ru_maxrss, INT32_MAX)), kRssTag, "");
   writeRecord(p.reportFd, status, kStatusTag, "");
   _exit(0);
 }
@@ -174,6 +179,8 @@ int childMain(void* arg) {
     if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
   }
   if (p.syncWriteFd >= 0) close(p.syncWriteFd);
+  // Dies with aiond from the start (set again after the id change clears it).
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) _exit(127);
 
   // Move the pipe ends above 2 first so dup2 onto 0..2 cannot clobber one.
   int in = fcntl(p.stdinFd, F_DUPFD_CLOEXEC, 3);

@@ -25,6 +25,9 @@ enum class Layer : char { kOther = 'o', kRoot = 'r', kProc = 'p', kSeccomp = 's'
 //! A Layer tag is a setup failure (text: the step); kStatusTag carries the
 //! module's wait status from the namespace's init (no text).
 constexpr char kStatusTag = 'x';
+//! The module's peak RSS in KiB (from the init's wait4), so the parent does
+//! not mistake the init's (a copy of aiond) for the module's.
+constexpr char kRssTag = 'm';
 
 struct FsStep {
   enum class Kind { kMkdir, kTouch, kSymlink, kMount } kind;

@@ -150,7 +150,13 @@ PreparedChild::PreparedChild(const SandboxSpec& spec, const SandboxCaps& caps, b
   // Counted per user in the sandbox's user namespace, where the init is one.
   fixed(RLIMIT_NPROC, std::max(spec.maxProcs, 1) + (p.asInit ? 1 : 0));
   fixed(RLIMIT_FSIZE, uint64_t(std::max(spec.workDirMb, 0)) << 20);
-  fixed(RLIMIT_CORE, 0);
+  // 1, not 0: a pipe core_pattern (systemd-coredump, apport) would otherwise
+  // still receive the module's memory; the kernel skips pipe dumps at 1.
+  fixed(RLIMIT_CORE, 1);
+  fixed(RLIMIT_MEMLOCK, 0);
+  fixed(RLIMIT_MSGQUEUE, 0);
+  fixed(RLIMIT_RTPRIO, 0);
+  fixed(RLIMIT_RTTIME, 0);
   if (caps.seccomp && spec.seccomp) {
     prog.len = static_cast<unsigned short>(spec.seccomp->code.size());
     prog.filter = const_cast<sock_filter*>(spec.seccomp->code.data());

@@ -19,6 +19,16 @@ namespace {
 // Failing with EPERM: sockets and the network, other processes' memory,
 // mounts and namespaces, the kernel's global state and large attack surfaces.
 constexpr const char* kDenied[] = {
+    // Memory RLIMIT_AS does not count (SysV shm and queues outlive the
+    // process; memfd pages belong to no mapping) and in-memory executables.
+    "shmget",
+    "shmat",
+    "msgget",
+    "msgsnd",
+    "semget",
+    "mq_open",
+    "memfd_create",
+    "memfd_secret",
     "socket",
     "socketpair",
     "connect",

@@ -86,8 +86,13 @@ std::string openArtifact(const policy::Module& m, bool root, int& fdOut, std::st
     }
     off += static_cast<size_t>(n);
   }
-  if (fchmod(mfd, 0555) != 0 ||
-      fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020  // Linux 6.3: the mode's exec bits are frozen too
+#endif
+  // Inside a user namespace the module may own this file (non-root aiond):
+  // freeze its mode where the kernel can, else every call restores it.
+  if (fchmod(mfd, 0555) == 0) fcntl(mfd, F_ADD_SEALS, F_SEAL_EXEC);
+  if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
     int e = errno;
     close(mfd);
     return std::string("cannot seal the artifact copy: ") + std::strerror(e);
@@ -256,6 +261,7 @@ Result<CallResult> SubprocessModuleHost::call(const std::string& name, std::stri
   spec.outputBytes = lim.outputBytes;
   spec.caps = &caps_;
   if (caps_.seccomp) spec.seccomp = lim.maxProcs <= 1 ? &*noFork_ : &*withFork_;
+  fchmod(entry->fd, 0555);  // no-op once F_SEAL_EXEC holds; undoes a module's chmod otherwise
   RunOutcome run = runSandboxed(spec, input, deadline, opts.cancel);
   return toResult(name, lim, timeoutMs, run);
 }

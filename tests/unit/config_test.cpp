@@ -61,7 +61,7 @@ TEST(Config, BadValuesNameTheVariable) {
       {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", ""},
       {"AION_STORE_SYNC", "off"},       {"AION_MODULES_ALLOW_UNSIGNED", "yes"},
       {"AION_MODULE_HOST_GPUS", "a:b"}, {"AION_MODULE_HOST_GPUS", ":100"},
-      {"AION_MODULE_HOST_GPUS", "x:0"}};
+      {"AION_MODULE_HOST_GPUS", "x:0"}, {"AION_SANDBOX_ALLOW_WEAK", "maybe"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
     ASSERT_FALSE(c) << var << "=" << value;

@@ -252,11 +252,36 @@ TEST_F(SubprocessHostTest, DangerousSystemCallsAreRefused) {
   loadOk();
   auto out = callOk("syscalls");
   std::printf("syscalls: %s\n", json::serialize(out).c_str());
-  for (const char* call : {"mount", "unshare", "chroot", "ptrace", "bpf", "keyctl",
-                           "io_uring_setup", "userfaultfd", "perf_event_open", "clone_newnet"}) {
+  for (const char* call :
+       {"mount", "unshare", "chroot", "ptrace", "bpf", "keyctl", "io_uring_setup", "userfaultfd",
+        "perf_event_open", "clone_newnet", "shmget", "msgget", "memfd_create"}) {
     EXPECT_EQ(out[call], "EPERM") << call;
   }
   EXPECT_EQ(out["clone3"], "ENOSYS");  // so libc falls back to clone, which the filter inspects
+}
+
+// The namespace's init is a copy of the host process: its peak memory must
+// not be taken for the module's.
+TEST_F(SubprocessHostTest, PlainFailureIsNotCalledAMemoryLimit) {
+  std::string name = unique("nothing");  // an unknown action: stderr line, exit 1
+  add(name, guest("hostile"), {.memoryMb = 4});
+  loadOk();
+  auto r = call(name, "{}");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kModuleFailed);
+  EXPECT_EQ(r.error().message.find("memory limit"), std::string::npos) << r.error().message;
+}
+
+TEST(SandboxCaps, WeakOnlyForNonRootWithoutPidNamespaceOrPrivateRoot) {
+  SandboxCaps full;
+  full.pidNs = full.mountNs = full.privateRoot = true;
+  EXPECT_EQ(weakSandboxReason(full), "");
+  SandboxCaps bare;
+  EXPECT_NE(weakSandboxReason(bare), "");
+  bare.root = true;  // modules then run as uid 65534, not as aiond
+  EXPECT_EQ(weakSandboxReason(bare), "");
+  full.privateRoot = false;
+  EXPECT_NE(weakSandboxReason(full), "");
 }
 
 TEST_F(SubprocessHostTest, ForkBombIsContained) {

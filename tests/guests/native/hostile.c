@@ -137,6 +137,9 @@ static int syscalls(void) {
   printf("\"perf_event_open\":\"%s\",", outcome(syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0)));
   printf("\"clone_newnet\":\"%s\",",
          outcome(syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, NULL, NULL, NULL, NULL)));
+  printf("\"shmget\":\"%s\",", outcome(syscall(SYS_shmget, 0 /*IPC_PRIVATE*/, 1 << 20, 01600)));
+  printf("\"msgget\":\"%s\",", outcome(syscall(SYS_msgget, 0, 01600)));
+  printf("\"memfd_create\":\"%s\",", outcome(syscall(SYS_memfd_create, "x", 0)));
   printf("\"clone3\":\"%s\"}", outcome(syscall(SYS_clone3, NULL, 0)));
   return 0;
 }
