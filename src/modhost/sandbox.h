@@ -50,6 +50,7 @@ boost::json::object toJson(const SandboxCaps& caps);
 //! the child only has to hand it to the kernel.
 struct SeccompProgram {
   std::vector<sock_filter> code;
+  int highestKnown = 0;  // native calls above this number fail with ENOSYS
 };
 
 //! The deny list of docs/sandbox.md; with `allowFork` false, fork, vfork and

@@ -1,5 +1,8 @@
 // The seccomp filter, compiled by libseccomp in the parent (libseccomp
 // allocates, so it cannot run between clone and execve) and exported as BPF.
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -7,9 +10,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <vector>
 
 #include "modhost/sandbox.h"
 
@@ -132,6 +138,30 @@ Result<SeccompProgram> buildSeccompProgram(bool allowFork) {
   if (pread(fd, prog.code.data(), st.st_size, 0) != st.st_size) {
     return fail(ErrorCode::kInternal, "cannot read the exported seccomp program");
   }
+  // The rules above deny by name, so a system call newer than this
+  // libseccomp would pass. Ahead of its program: any native call numbered
+  // above the highest one libseccomp knows fails with ENOSYS.
+  int highest = 0;
+  for (int nr = 0; nr < 1024; ++nr)
+    if (char* n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr)) {
+      highest = nr;
+      free(n);
+    }
+#if defined(__x86_64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
+#endif
+  std::vector<sock_filter> head = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 0, 4),  // another ABI: libseccomp decides
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, static_cast<uint32_t>(highest), 0, 2),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 1, 0),  // x32: libseccomp kills it
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+  };
+  prog.code.insert(prog.code.begin(), head.begin(), head.end());
+  prog.highestKnown = highest;
   return prog;
 }
 

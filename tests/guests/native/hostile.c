@@ -140,6 +140,8 @@ static int syscalls(void) {
   printf("\"shmget\":\"%s\",", outcome(syscall(SYS_shmget, 0 /*IPC_PRIVATE*/, 1 << 20, 01600)));
   printf("\"msgget\":\"%s\",", outcome(syscall(SYS_msgget, 0, 01600)));
   printf("\"memfd_create\":\"%s\",", outcome(syscall(SYS_memfd_create, "x", 0)));
+  // 458: listmount (Linux 6.8), newer than libseccomp 2.5.4 knows.
+  printf("\"listmount\":\"%s\",", outcome(syscall(458, NULL, NULL, 0, 0)));
   printf("\"clone3\":\"%s\"}", outcome(syscall(SYS_clone3, NULL, 0)));
   return 0;
 }
