@@ -23,6 +23,19 @@ Status readInt(const EnvLookup& env, const char* name, T lo, T hi, T& out) {
   return {};
 }
 
+Status readBool(const EnvLookup& env, const char* name, bool& out) {
+  auto v = env(name);
+  if (!v || v->empty()) return {};
+  if (*v == "true" || *v == "1")
+    out = true;
+  else if (*v == "false" || *v == "0")
+    out = false;
+  else
+    return fail(ErrorCode::kInvalidRequest,
+                std::string(name) + ": must be true or false (got '" + *v + "')");
+  return {};
+}
+
 Status readMs(const EnvLookup& env, const char* name, int64_t lo, int64_t hi,
               std::chrono::milliseconds& out) {
   int64_t v = out.count();
@@ -142,21 +155,10 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
                   "AION_STORE_SYNC: must be full or normal (got '" + *v + "')");
     c.storeSyncFull = *v == "full";
   }
-  if (auto v = env("AION_SANDBOX_ALLOW_WEAK"); v && !v->empty()) {
-    if (*v != "true" && *v != "false" && *v != "1" && *v != "0")
-      return fail(ErrorCode::kInvalidRequest,
-                  "AION_SANDBOX_ALLOW_WEAK: must be true or false (got '" + *v + "')");
-    c.allowWeakSandbox = *v == "true" || *v == "1";
-  }
-  if (auto v = env("AION_MODULES_ALLOW_UNSIGNED"); v && !v->empty()) {
-    if (*v == "true" || *v == "1")
-      c.allowUnsigned = true;
-    else if (*v == "false" || *v == "0")
-      c.allowUnsigned = false;
-    else
-      return fail(ErrorCode::kInvalidRequest,
-                  "AION_MODULES_ALLOW_UNSIGNED: must be true or false (got '" + *v + "')");
-  }
+  if (!(s = readBool(env, "AION_SANDBOX_ALLOW_WEAK", c.allowWeakSandbox)))
+    return std::unexpected(s.error());
+  if (!(s = readBool(env, "AION_MODULES_ALLOW_UNSIGNED", c.allowUnsigned)))
+    return std::unexpected(s.error());
   if (auto v = env("AION_MODULE_HOST_GPUS"); v && !v->empty()) {
     auto g = modhost::parseGpuList(*v);
     if (!g)

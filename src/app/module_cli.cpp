@@ -1,11 +1,6 @@
 #include "app/module_cli.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
-#include <fstream>
 #include <iostream>
 
 #include "common/digest.h"
@@ -43,22 +38,6 @@ void pretty(std::ostream& os, const json::value& v, int indent = 0) {
   } else {
     os << json::serialize(v);
   }
-}
-
-// The file has its final mode before any byte is written (a private key is
-// never readable by others, not even for a moment).
-bool writeFile(const fs::path& p, const std::string& s, fs::perms perms) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(perms));
-  if (fd < 0) return false;
-  bool ok = ::fchmod(fd, static_cast<mode_t>(perms)) == 0;
-  size_t off = 0;
-  while (ok && off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) off += static_cast<size_t>(n);
-  }
-  return ::close(fd) == 0 && ok;
 }
 
 std::string prettyString(const json::value& v) {

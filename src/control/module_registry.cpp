@@ -1,13 +1,13 @@
 #include "control/module_registry.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <fstream>
 #include <regex>
 
+#include "common/digest.h"
 #include "common/ids.h"
 #include "policy/manifest.h"
 #include "trust/signing.h"
@@ -31,23 +31,8 @@ void syncDir(const fs::path& dir) {
 Status writeFileAtomic(const fs::path& p, std::string_view bytes, fs::perms perms) {
   auto tmp = p;
   tmp += ".tmp";
-  int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(perms));
-  if (fd < 0) return fail(ErrorCode::kInternal, "cannot write " + tmp.string());
-  ::fchmod(fd, static_cast<mode_t>(perms));
-  size_t off = 0;
-  bool ok = true;
-  while (ok && off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) off += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
   std::error_code ec;
-  if (ok) fs::rename(tmp, p, ec);
-  if (!ok || ec) {
+  if (!writeFile(tmp, bytes, perms, /*sync=*/true) || (fs::rename(tmp, p, ec), ec)) {
     fs::remove(tmp, ec);
     return fail(ErrorCode::kInternal, "cannot write " + p.string());
   }
