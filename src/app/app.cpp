@@ -51,15 +51,20 @@ std::expected<std::vector<trust::PublicKey>, std::string> loadTrustedKeys(
 }
 
 App::App(Config cfg)
-    : cfg_(std::move(cfg)), blocking_(static_cast<size_t>(std::max(2, cfg_.workers))) {}
+    : cfg_(std::move(cfg)),
+      modulePool_(static_cast<size_t>(std::max(1, cfg_.workers))),
+      blocking_(4),
+      ioc_(std::max(1, cfg_.ioThreads)) {}
 
 App::~App() {
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (gateway_) gateway_->stop();
   if (controlHttp_) controlHttp_->stop();
+  if (control_) control_->stop(nullptr);
   ioc_.stop();
-  if (control_) control_->stop();
+  modulePool_.join();
   blocking_.join();
+  if (store_) store_->flush();
 }
 
 std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config cfg) {
@@ -71,14 +76,15 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   if (ec)
     return std::unexpected(
         Errors{"AION_DATA_DIR: cannot create " + c.dataDir.string() + ": " + ec.message()});
-  auto sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
-  auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", sync);
+  store::SqliteTaskStore::Options so;
+  so.sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
+  so.readers = c.storeReaders;
+  so.behindWindow = c.writeBehind;
+  auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
-  auto ledger = store::SqliteLedger::open(c.dataDir / "aion.db", sync);
-  if (!ledger) return std::unexpected(Errors{"AION_DATA_DIR: " + ledger.error().message});
-  app->ledger_ = std::move(*ledger);
-  app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);
+  app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_,
+                                                             app->ioc_.get_executor());
 
   auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);
   if (!trusted) return std::unexpected(Errors{"AION_MODULE_TRUSTED_KEYS: " + trusted.error()});
@@ -111,9 +117,13 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   if (!weak.empty() && !c.allowWeakSandbox)
     opts.subprocessBlocked = "the sandbox is too weak here: " + weak +
                              " (AION_SANDBOX_ALLOW_WEAK=true runs subprocess modules anyway)";
-  opts.orchestrator = {.workers = c.workers, .queueMax = c.queueMax};
+  opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
+                       .modelSlots = c.modelConcurrency,
+                       .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
-      {*app->store_, *app->modules_, *app->providers_, *app->ledger_, app->bus_, app->metrics_},
+      {*app->store_, *app->modules_, app->modulePool_.get_executor(),
+       app->blocking_.get_executor(), *app->providers_, app->bus_, app->metrics_,
+       app->ioc_.get_executor()},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
@@ -161,18 +171,26 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   }
   gateway::RateLimiter& limiter = app->limiter_ ? *app->limiter_ : *app->localLimiter_;
   app->streams_ = std::make_unique<gateway::StreamSlots>(c.maxStreams, app->metrics_.openStreams());
-  gateway::GatewayDeps gwDeps{*app->control_, *app->keys_,        app->blocking_, app->metrics_,
-                              limiter,        *app->idempotency_, *app->streams_};
+  app->admission_ = std::make_unique<gateway::Admission>(
+      *app->keys_, limiter, *app->idempotency_, *app->streams_, app->blocking_.get_executor(),
+      gateway::Admission::Options{.ratePerKey = c.rateLimitPerKey,
+                                  .ratePerIp = c.rateLimitPerIp,
+                                  .rateWindow = c.rateLimitWindow});
+  gateway::GatewayDeps gwDeps{*app->control_,       *app->keys_,
+                              app->blocking_.get_executor(), app->metrics_,
+                              limiter,              *app->idempotency_,
+                              *app->streams_,       *app->admission_,
+                              app->ioc_.get_executor()};
   gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
                                  .ratePerKey = c.rateLimitPerKey,
                                  .ratePerIp = c.rateLimitPerIp,
                                  .rateWindow = c.rateLimitWindow,
-                                 .wsMaxQueuedBytes = c.wsMaxQueuedBytes};
+                                 .wsMaxQueuedBytes = c.wsMaxQueuedBytes,
+                                 .openAiBehind = c.openAiBehind};
   auto gwRoutes = gateway::gatewayRoutes(gwDeps, gwOpts);
   app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_, tls);
-  auto ctlRoutes =
-      control::controlRoutes({*app->control_, *app->keys_, app->blocking_, app->metrics_});
+  auto ctlRoutes = control::controlRoutes({*app->control_, *app->keys_, app->metrics_});
   app->controlHttp_ = std::make_unique<http::Server>(app->ioc_, "control", limits,
                                                      std::move(ctlRoutes), app->metrics_, tls);
 
@@ -198,17 +216,40 @@ int App::run() {
     if (ec) return;
     spdlog::info("signal {}: stopping (running tasks finish; queued ones resume at next start)",
                  sig);
-    gateway_->stop();
-    controlHttp_->stop();
-    ioc_.stop();
+    shutdown();
   });
   std::vector<std::jthread> threads;
   for (int i = 1; i < cfg_.ioThreads; ++i) threads.emplace_back([this] { ioc_.run(); });
   ioc_.run();
   for (auto& t : threads) t.join();
-  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  control_->stop();
   return 0;
+}
+
+void App::shutdown() {
+  if (stopping_.exchange(true)) return;
+  gateway_->stop();
+  controlHttp_->stop();
+  // Blocking steps (gRPC's shutdown, the store's flush) run off the I/O threads.
+  auto finish = [this] {
+    std::thread([this] {
+      grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      store_->flush();  // writes behind reach the disk before the process ends
+      ioc_.stop();
+    }).detach();
+  };
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  auto done = [finish, once] {
+    if (!once->exchange(true)) finish();
+  };
+  control_->stop(done);
+  // Running tasks are bounded by their deadlines; do not wait longer than this.
+  auto timer = std::make_shared<boost::asio::steady_timer>(ioc_, std::chrono::seconds(30));
+  timer->async_wait([timer, done](const boost::system::error_code& ec) {
+    if (!ec) {
+      spdlog::warn("tasks still running after 30 s; stopping anyway (recovered at next start)");
+      done();
+    }
+  });
 }
 
 }  // namespace aion::app

@@ -1,19 +1,20 @@
 #pragma once
 // Wires the three roles together in one process (the embedded profile).
 #include <boost/asio.hpp>
+#include <atomic>
 #include <memory>
 
 #include "app/config.h"
 #include "auth/api_keys.h"
 #include "control/control_service.h"
 #include "events/event_bus.h"
+#include "gateway/admission.h"
 #include "gateway/grpc_service.h"
 #include "gateway/idempotency.h"
 #include "gateway/rate_limiter.h"
 #include "http/server.h"
 #include "modhost/composite_host.h"
 #include "providers/hub.h"
-#include "store/sqlite_ledger.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
 #include "trust/signing.h"
@@ -40,13 +41,17 @@ class App {
 
  private:
   explicit App(Config cfg);
+  //! SIGTERM: stop accepting, let running tasks finish (bounded), write
+  //! what is behind, then stop the I/O threads.
+  void shutdown();
 
   Config cfg_;
   telemetry::Metrics metrics_;
+  boost::asio::thread_pool modulePool_;  // module calls: AION_WORKERS threads
+  boost::asio::thread_pool blocking_;    // Redis, policy reloads, registry files
   std::unique_ptr<store::SqliteTaskStore> store_;
   events::EventBus bus_;
   std::unique_ptr<modhost::CompositeModuleHost> modules_;
-  std::unique_ptr<store::SqliteLedger> ledger_;
   std::unique_ptr<providers::ProviderHub> providers_;
   std::unique_ptr<control::ControlService> control_;
   std::unique_ptr<auth::KeyRing> keys_;
@@ -55,8 +60,7 @@ class App {
   std::unique_ptr<gateway::RateLimiter> limiter_;
   std::unique_ptr<gateway::IdempotencyStore> idempotency_;
   std::unique_ptr<gateway::StreamSlots> streams_;
-  boost::asio::thread_pool blocking_;
-  boost::asio::io_context ioc_;
+  std::unique_ptr<gateway::Admission> admission_;
   std::unique_ptr<http::Server> gateway_;
   std::unique_ptr<http::Server> controlHttp_;
   std::unique_ptr<gateway::GrpcTasksService> grpcService_;
@@ -64,6 +68,10 @@ class App {
   uint16_t gatewayPort_ = 0;
   uint16_t controlPort_ = 0;
   uint16_t grpcPort_ = 0;
+  std::atomic<bool> stopping_{false};
+  // Last: destroyed first, with the coroutines it still holds, while
+  // everything they reference is alive.
+  boost::asio::io_context ioc_;
 };
 
 }  // namespace aion::app

@@ -155,6 +155,28 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
                   "AION_STORE_SYNC: must be full or normal (got '" + *v + "')");
     c.storeSyncFull = *v == "full";
   }
+  if (auto v = env("AION_DURABILITY"); v && !v->empty()) {
+    if (*v != "sync" && *v != "async")
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_DURABILITY: must be sync or async (got '" + *v + "')");
+    c.openAiBehind = *v == "async";
+  }
+  if (!(s = readInt<size_t>(env, "AION_MODEL_CONCURRENCY", 1, 1000000, c.modelConcurrency)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<int>(env, "AION_STORE_READERS", 1, 64, c.storeReaders)))
+    return std::unexpected(s.error());
+  if (!(s = readMs(env, "AION_WRITE_BEHIND_MS", 1, 10000, c.writeBehind)))
+    return std::unexpected(s.error());
+  // Engines of the scale-out profile that this build does not have: a value
+  // set for one must not be silently ignored.
+  for (const char* name : {"AION_CONTROL_POSTGRES_DSN", "AION_CONTROL_MONGO_DSN",
+                           "AION_CONTROL_QDRANT_URL", "KAFKA_BROKERS"}) {
+    if (auto v = env(name); v && !v->empty())
+      return fail(ErrorCode::kInvalidRequest,
+                  std::string(name) +
+                      ": this build has no such engine yet (the embedded profile stores tasks in "
+                      "SQLite and publishes events in-process); unset it");
+  }
   if (!(s = readBool(env, "AION_SANDBOX_ALLOW_WEAK", c.allowWeakSandbox)))
     return std::unexpected(s.error());
   if (!(s = readBool(env, "AION_MODULES_ALLOW_UNSIGNED", c.allowUnsigned)))

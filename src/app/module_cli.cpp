@@ -1,3 +1,4 @@
+#include "common/json_text.h"
 #include "app/module_cli.h"
 
 #include <boost/json.hpp>
@@ -22,7 +23,7 @@ void pretty(std::ostream& os, const json::value& v, int indent = 0) {
     os << "{\n";
     size_t i = 0;
     for (auto& [k, x] : *o) {
-      os << pad << json::serialize(json::string(k)) << ": ";
+      os << pad << jsonText(json::string(k)) << ": ";
       pretty(os, x, indent + 2);
       os << (++i < o->size() ? ",\n" : "\n");
     }
@@ -36,7 +37,7 @@ void pretty(std::ostream& os, const json::value& v, int indent = 0) {
     }
     os << end << "]";
   } else {
-    os << json::serialize(v);
+    os << jsonText(v);
   }
 }
 

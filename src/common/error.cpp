@@ -63,7 +63,7 @@ int httpStatus(ErrorCode c) {
     case ErrorCode::kConflict:
       return 409;
     case ErrorCode::kCanceled:
-      return 409;
+      return 499;  // nginx's "client closed request": the client went away or asked to stop
     case ErrorCode::kPayloadTooLarge:
       return 413;
     case ErrorCode::kHeadersTooLarge:
@@ -90,6 +90,12 @@ int httpStatus(ErrorCode c) {
       return 500;
   }
   return 500;
+}
+
+std::optional<ErrorCode> parseErrorCode(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i)
+    if (errorCodeName(static_cast<ErrorCode>(i)) == name) return static_cast<ErrorCode>(i);
+  return std::nullopt;
 }
 
 boost::json::object toJson(const Error& e) {

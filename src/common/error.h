@@ -3,6 +3,7 @@
 // status and one gRPC status; the wire body is DESIGN.md §7.
 #include <boost/json/object.hpp>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,7 +24,7 @@ enum class ErrorCode {
   kRateLimited,      // 429
   kUnavailable,      // 503
   kTimeout,          // 504 for sync paths; tasks record it as their error
-  kCanceled,         // 409 for sync paths; tasks record it
+  kCanceled,         // 499 (client closed request) on sync paths; tasks record it
   kModuleFailed,     // 502: the module ran and failed
   kProviderError,    // 502: the model provider answered with an error or garbage
   kBudgetExceeded,   // 402: the spend would pass a budget
@@ -52,6 +53,7 @@ inline std::unexpected<Error> fail(ErrorCode c, std::string msg, boost::json::ob
 
 //! Stable snake_case identifier used on the wire ("invalid_request", ...).
 std::string_view errorCodeName(ErrorCode c);
+std::optional<ErrorCode> parseErrorCode(std::string_view name);
 int httpStatus(ErrorCode c);
 //! The error as `{"code","message","details"}`.
 boost::json::object toJson(const Error& e);

@@ -1,8 +1,9 @@
 #pragma once
 // The seam between the gateway and the control plane (DESIGN.md §2). In the
-// embedded profile the gateway calls ControlService directly; a gRPC client
-// implementing this interface connects separate processes. Calls block:
-// gateways call them off their I/O threads.
+// embedded profile the gateway calls ControlService in-process; a gRPC
+// client implementing this interface connects separate processes. Calls are
+// coroutines: none blocks the calling thread.
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <memory>
 #include <optional>
@@ -11,10 +12,10 @@
 
 #include "common/error.h"
 #include "common/principal.h"
-#include "events/event_bus.h"
+#include "events/follower.h"
 #include "policy/policy.h"
-#include "store/ledger.h"
 #include "store/task.h"
+#include "store/usage.h"
 
 namespace aion::control {
 
@@ -25,47 +26,70 @@ struct SubmitRequest {
   std::optional<policy::PrivacyMode> privacy;
   std::optional<double> budgetUsd;
   std::optional<int> timeoutMs;  // may only shorten the intent's timeout
+  std::string surface = "rest";  // rest | websocket | grpc | openai
+  //! Only this route may serve the task ("model:NAME" or "module:NAME"),
+  //! still subject to privacy, allowlists and budget; empty: policy decides.
+  std::string route;
+  //! Written behind instead of stored before it runs (the OpenAI-compatible
+  //! API with AION_DURABILITY=async).
+  bool behind = false;
+};
+
+//! A model clients may name (the OpenAI-compatible `model`): one route of
+//! an intent, or "auto" for the policy's choice.
+struct ModelEntry {
+  std::string id{};       // what clients send as `model`
+  std::string intent{};   // chat | embed
+  std::string route{};    // "model:NAME", "module:NAME"; empty for auto
+  std::string ownedBy{};  // provider, or "aionos"
+  std::vector<std::string> aliases{};  // "provider/upstream-model"
+  std::string unavailable{};           // why it cannot serve now; empty when it can
 };
 
 class ControlApi {
  public:
   virtual ~ControlApi() = default;
+  using Awaitable = boost::asio::awaitable<Result<store::Task>>;
 
-  //! Validates, routes and durably stores a task, then queues it. The task
-  //! is acknowledged only once stored. Errors: kForbidden, kUnknownIntent,
-  //! kInvalidParams, kInvalidRequest, kNoRoute, kUnavailable (queue full).
-  virtual Result<store::Task> submit(const SubmitRequest& req) = 0;
+  //! Validates, routes and stores a task (durably unless req.behind), then
+  //! runs or queues it. Errors: kForbidden, kUnknownIntent, kInvalidParams,
+  //! kInvalidRequest, kNoRoute, kUnavailable (queue full, store down).
+  virtual Awaitable submit(SubmitRequest req) = 0;
   //! kNotFound also when the task belongs to another tenant.
-  virtual Result<store::Task> get(const Principal& who, const std::string& id) = 0;
-  virtual Result<store::TaskPage> list(const Principal& who, store::ListQuery q) = 0;
-  //! Cancels a queued task at once; flags a running one (it stops at the
-  //! next epoch tick). kConflict when already finished.
-  virtual Result<store::Task> cancel(const Principal& who, const std::string& id) = 0;
-  //! Stored events after `afterSeq` (tenant-checked like get).
-  virtual Result<std::vector<store::Event>> events(const Principal& who, const std::string& id,
-                                                   int64_t afterSeq, int limit) = 0;
-  //! Live notifications for a task's new events.
-  virtual std::unique_ptr<events::EventBus::Subscription> subscribe(
-      const std::string& taskId, events::EventBus::Listener fn) = 0;
+  virtual Awaitable get(Principal who, std::string id) = 0;
+  virtual boost::asio::awaitable<Result<store::TaskPage>> list(Principal who,
+                                                               store::ListQuery q) = 0;
+  //! Cancels a queued task at once; asks a running one to stop (it ends
+  //! canceled). kConflict when already finished. `reason` is recorded.
+  virtual Awaitable cancel(Principal who, std::string id, std::string reason) = 0;
+  //! Follows a task's events after `afterSeq` (tenant-checked like get).
+  virtual boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
+      Principal who, std::string id, int64_t afterSeq) = 0;
   //! Routing dry run: the plan and the reason for every candidate.
   virtual Result<boost::json::object> decide(const SubmitRequest& req) = 0;
+  //! The models clients may name, from the policy set in force.
+  virtual std::vector<ModelEntry> models() = 0;
   //! Reloads all policy files as one set; kInvalidPolicy (details.errors)
   //! leaves the set in force untouched.
-  virtual Result<boost::json::object> reloadPolicies() = 0;
+  virtual boost::asio::awaitable<Result<boost::json::object>> reloadPolicies() = 0;
   //! Spend and tokens of model calls, grouped and filtered; a non-admin
   //! sees only their own tenant.
-  virtual Result<boost::json::object> usage(const Principal& who, store::UsageQuery q) = 0;
+  virtual boost::asio::awaitable<Result<boost::json::object>> usage(Principal who,
+                                                                    store::UsageQuery q) = 0;
   //! Every module of the policy set (refused ones included) with its
   //! verification status and reason, source, enabled flag and limits.
   virtual boost::json::array modules() = 0;
   //! Verifies and stores an uploaded module, then reloads the policy set so
   //! it is served. kInvalidRequest, kModuleRefused, kConflict (the name is
   //! defined in modules.yml), kInvalidPolicy (the reload failed; nothing kept).
-  virtual Result<boost::json::object> registerModule(const boost::json::object& body) = 0;
+  virtual boost::asio::awaitable<Result<boost::json::object>> registerModule(
+      boost::json::object body) = 0;
   //! Disables or re-enables a module: the router drops a disabled module's
   //! routes with that reason. Persists across restarts. kNotFound.
-  virtual Result<boost::json::object> setModuleEnabled(const std::string& name, bool enabled) = 0;
-  //! Readiness and its checks.
+  virtual boost::asio::awaitable<Result<boost::json::object>> setModuleEnabled(std::string name,
+                                                                               bool enabled) = 0;
+  //! Readiness and its checks, from state refreshed in the background: it
+  //! never waits on the store.
   virtual std::pair<bool, boost::json::object> readiness() = 0;
 };
 

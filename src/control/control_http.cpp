@@ -74,7 +74,7 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     if (!who) co_return http::errorResponse(who.error(), ex.requestId);
     if (auto ok = http::requireRole(*who, kAdmin); !ok)
       co_return http::errorResponse(ok.error(), ex.requestId);
-    auto r = co_await http::offload(d.blocking, [&] { return d.control.reloadPolicies(); });
+    auto r = co_await d.control.reloadPolicies();
     if (!r) co_return http::errorResponse(r.error(), ex.requestId);
     co_return http::jsonResponse(200, *r, ex.requestId);
   });
@@ -119,7 +119,7 @@ http::Routes controlRoutes(ControlHttpDeps d) {
       co_return http::errorResponse(ok.error(), ex.requestId);
     auto q = parseUsageQuery(ex.query);
     if (!q) co_return http::errorResponse(q.error(), ex.requestId);
-    auto r = co_await http::offload(d.blocking, [&] { return d.control.usage(*who, *q); });
+    auto r = co_await d.control.usage(*who, std::move(*q));
     if (!r) co_return http::errorResponse(r.error(), ex.requestId);
     co_return http::jsonResponse(200, *r, ex.requestId);
   });
@@ -129,7 +129,7 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     if (!who) co_return http::errorResponse(who.error(), ex.requestId);
     if (auto ok = http::requireRole(*who, kAdminOrManager); !ok)
       co_return http::errorResponse(ok.error(), ex.requestId);
-    auto items = co_await http::offload(d.blocking, [&] { return d.control.modules(); });
+    auto items = d.control.modules();  // from the policy snapshot in memory
     co_return http::jsonResponse(200, json::object{{"items", items}}, ex.requestId);
   });
 
@@ -140,7 +140,7 @@ http::Routes controlRoutes(ControlHttpDeps d) {
       co_return http::errorResponse(ok.error(), ex.requestId);
     auto body = http::parseJsonObject(ex.req);
     if (!body) co_return http::errorResponse(body.error(), ex.requestId);
-    auto r = co_await http::offload(d.blocking, [&] { return d.control.registerModule(*body); });
+    auto r = co_await d.control.registerModule(std::move(*body));
     if (!r) co_return http::errorResponse(r.error(), ex.requestId);
     co_return http::jsonResponse(201, *r, ex.requestId);
   });
@@ -153,8 +153,7 @@ http::Routes controlRoutes(ControlHttpDeps d) {
       if (auto ok = http::requireRole(*who, kAdmin); !ok)
         co_return http::errorResponse(ok.error(), ex.requestId);
       std::string name = ex.params["name"];
-      auto r = co_await http::offload(d.blocking,
-                                      [&] { return d.control.setModuleEnabled(name, enable); });
+      auto r = co_await d.control.setModuleEnabled(name, enable);
       if (!r) co_return http::errorResponse(r.error(), ex.requestId);
       co_return http::jsonResponse(200, *r, ex.requestId);
     });

@@ -1,7 +1,5 @@
 #pragma once
 // The control plane's admin REST surface (port AION_CONTROL_PORT).
-#include <boost/asio/thread_pool.hpp>
-
 #include "auth/api_keys.h"
 #include "control/control_api.h"
 #include "http/server.h"
@@ -11,7 +9,6 @@ namespace aion::control {
 struct ControlHttpDeps {
   ControlApi& control;
   const auth::KeyRing& keys;
-  boost::asio::thread_pool& blocking;
   telemetry::Metrics& metrics;
 };
 

@@ -2,14 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include "common/async.h"
 #include "common/ids.h"
+#include "common/json_text.h"
 #include "router/router.h"
 
 namespace aion::control {
+namespace asio = boost::asio;
 namespace json = boost::json;
-using store::EventDraft;
 using store::TaskStatus;
 
 std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> ControlService::create(
@@ -31,8 +34,12 @@ std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> Control
     else if (m.verification.state == policy::Verification::State::kUnsigned)
       spdlog::warn("module {} is unsigned (allowed by AION_MODULES_ALLOW_UNSIGNED)", name);
   }
-  return std::unique_ptr<ControlService>(
+  std::unique_ptr<ControlService> svc(
       new ControlService(deps, std::move(opts), *set, std::move(registry)));
+  if (auto st = svc->budgets_.load(deps.store, nowMs()); !st)
+    return std::unexpected(std::vector<std::string>{"AION_DATA_DIR: " + st.error().message});
+  svc->checkReadiness();
+  return svc;
 }
 
 ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr initial,
@@ -42,67 +49,56 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
       policies_(std::make_unique<PolicyStore>(std::move(initial))),
       registry_(std::move(registry)) {
   orchestrator_ = std::make_unique<Orchestrator>(
-      Orchestrator::Deps{d_.store, d_.modules, d_.providers, d_.ledger, d_.bus, d_.metrics,
-                         latency_, *policies_},
+      Orchestrator::Deps{d_.store, d_.modules, d_.moduleExec, d_.providers, budgets_, d_.bus,
+                         d_.metrics, latency_, *policies_, d_.io},
       opts_.orchestrator);
 }
 
 ControlService::~ControlService() {
-  stop();
+  alive_->store(false);
+  if (readyTimer_) readyTimer_->cancel();
 }
 
-void ControlService::stop() {
-  if (orchestrator_) orchestrator_->stop();
+void ControlService::stop(std::function<void()> drained) {
+  if (readyTimer_) asio::post(readyTimer_->get_executor(), [t = readyTimer_] { t->cancel(); });
+  orchestrator_->stop(std::move(drained));
 }
 
 Status ControlService::recover() {
-  // No model call is in flight at start-up: reservations left by a crash go.
-  if (auto st = d_.ledger.releaseAll(); !st) return st;
   auto tasks = d_.store.unfinished();
   if (!tasks) return std::unexpected(tasks.error());
-  size_t requeued = 0, failed = 0;
-  for (auto& t : *tasks) {
-    if (t.status != TaskStatus::kRunning) {
-      orchestrator_->enqueueRecovered(t.id);
-      ++requeued;
-      continue;
+  return orchestrator_->recover(std::move(*tasks));
+}
+
+// Readiness is re-checked in the background: a read on the store's pool and
+// the age of the oldest uncommitted write. The handler reads the outcome.
+void ControlService::checkReadiness() {
+  if (!readyTimer_) readyTimer_ = std::make_shared<asio::steady_timer>(d_.io);
+  auto sent = std::chrono::steady_clock::now();
+  auto alive = alive_;
+  bool send;
+  {
+    std::lock_guard lock(readyMu_);
+    send = !pingPending_;  // a ping still out is not sent again
+    if (send) {
+      pingSent_ = sent;
+      pingPending_ = true;
     }
-    // Module routes are pure functions of their input: safe to run again once.
-    bool idempotent = true;
-    if (auto* routes = t.route.is_object() ? t.route.as_object().if_contains("routes") : nullptr) {
-      for (auto& r : routes->as_array())
-        idempotent = idempotent && r.at("kind").as_string() == "module";
-    }
-    store::Transition tr{
-        .taskId = t.id, .from = store::maskOf(TaskStatus::kRunning), .to = TaskStatus::kQueued};
-    if (!t.cancelRequested && idempotent && t.attempts <= 1) {
-      auto r = orchestrator_->transition(
-          tr, {{"status", json::object{{"status", "queued"},
-                                       {"reason", "interrupted by a restart; retrying once"}}}});
-      if (r && *r) {
-        orchestrator_->enqueueRecovered(t.id);
-        ++requeued;
-      }
-      continue;
-    }
-    int64_t now = nowMs();
-    tr.to = t.cancelRequested ? TaskStatus::kCanceled : TaskStatus::kFailed;
-    tr.finishedMs = now;
-    std::vector<EventDraft> evs;
-    if (!t.cancelRequested) {
-      json::object err{
-          {"code", "interrupted"},
-          {"message",
-           "the process stopped while the task ran and its route is not safe to repeat"}};
-      tr.error = err;
-      evs.push_back({"error", json::object{{"error", err}}});
-    }
-    evs.push_back({"done", json::object{{"status", store::statusName(tr.to)}}});
-    if (auto r = orchestrator_->transition(tr, evs); r && *r) ++failed;
   }
-  if (requeued || failed)
-    spdlog::info("recovery: {} task(s) re-queued, {} closed as interrupted", requeued, failed);
-  return {};
+  if (send)
+    asio::post(d_.store.readExecutor(), [this, alive, sent] {
+          if (!alive->load()) return;
+          auto st = d_.store.ping();
+          std::lock_guard lock(readyMu_);
+          if (pingSent_ != sent) return;
+          pingPending_ = false;
+          storeOk_ = st.has_value();
+          storeProblem_ = st ? "" : st.error().message;
+        });
+  readyTimer_->expires_after(opts_.readinessEvery);
+  readyTimer_->async_wait([this, alive](boost::system::error_code ec) {
+    if (!ec && alive->load()) checkReadiness();
+  });
 }
 
 Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy::PolicySet& ps,
@@ -135,109 +131,151 @@ Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy
   if (!opts_.subprocessBlocked.empty())
     for (auto& [name, m] : ps.modules)
       if (m.kind == "subprocess") live.unavailableModules.emplace(name, opts_.subprocessBlocked);
+  if (!req.route.empty()) {
+    bool offered = false;
+    for (auto& c : intent->candidates)
+      offered = offered || std::string(policy::routeKindName(c.kind)) + ":" + c.target == req.route;
+    if (!offered)
+      return fail(ErrorCode::kNotFound,
+                  "route '" + req.route + "' does not serve intent '" + req.intent + "'",
+                  {{"intent", req.intent}});
+  }
   return router::decide({.tenant = req.principal.tenant,
                          .intent = req.intent,
                          .paramsBytes = paramsBytes,
                          .privacy = req.privacy,
-                         .budgetUsd = req.budgetUsd},
+                         .budgetUsd = req.budgetUsd,
+                         .onlyRoute = req.route},
                         ps, live);
 }
 
-Result<store::Task> ControlService::submit(const SubmitRequest& req) {
+namespace {
+// Outside the co_await below: GCC 12 mis-compiles string literals there.
+std::vector<EventDraft> firstEvents(json::object plan) {
+  return {{"status", json::object{{"status", "queued"}}},
+          {"route", json::object{{"status", "routed"}, {"plan", std::move(plan)}}}};
+}
+}  // namespace
+
+ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   auto ps = policies_->current();
-  std::string paramsText = json::serialize(req.params);
+  std::string paramsText = jsonText(req.params);
   auto p = plan(req, *ps, paramsText.size());
-  if (!p) return std::unexpected(p.error());
+  if (!p) co_return std::unexpected(p.error());
   const auto* intent = ps->intent(req.intent);
   if (req.timeoutMs && (*req.timeoutMs <= 0 || *req.timeoutMs > intent->timeoutMs)) {
-    return fail(ErrorCode::kInvalidRequest, "timeoutMs must be between 1 and the intent's " +
-                                                std::to_string(intent->timeoutMs));
+    co_return fail(ErrorCode::kInvalidRequest, "timeoutMs must be between 1 and the intent's " +
+                                                   std::to_string(intent->timeoutMs));
   }
   if (!orchestrator_->tryReserve()) {
-    return fail(ErrorCode::kUnavailable, "task queue is full; retry later",
-                {{"retryAfterSeconds", 1}});
+    co_return fail(ErrorCode::kUnavailable, "task queue is full; retry later",
+                   {{"retryAfterSeconds", 1}});
   }
   store::Task t;
   t.id = newTaskId();
   t.tenant = req.principal.tenant;
   t.keyId = req.principal.keyId;
   t.intent = req.intent;
-  t.params = req.params;
+  t.surface = req.surface;
+  t.params = std::move(req.params);
   t.status = TaskStatus::kRouted;
   auto planJson = router::toJson(*p);
   t.route = planJson;
   t.createdMs = nowMs();
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
-  auto evs =
-      d_.store.create(t, {{"status", json::object{{"status", "queued"}}},
-                          {"route", json::object{{"status", "routed"}, {"plan", planJson}}}});
-  if (!evs) {
-    orchestrator_->unreserve();
-    return std::unexpected(evs.error());
+  auto events = firstEvents(std::move(planJson));
+  co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind);
+}
+
+ControlApi::Awaitable ControlService::get(Principal who, std::string id) {
+  std::optional<store::Task> t = orchestrator_->find(id);
+  if (!t) {
+    auto row = co_await offload(d_.store.readExecutor(), [this, &id] { return d_.store.get(id); });
+    if (!row) co_return std::unexpected(row.error());
+    t = std::move(*row);
   }
-  t.lastSeq = static_cast<int64_t>(evs->size());
-  for (auto& e : *evs) d_.bus.publish(e);
-  orchestrator_->enqueueReserved(t.id);
-  d_.metrics.taskSubmitted(t.intent);
-  return t;
+  if (!t || t->tenant != who.tenant) co_return fail(ErrorCode::kNotFound, "no task '" + id + "'");
+  co_return std::move(*t);
 }
 
-Result<store::Task> ControlService::get(const Principal& who, const std::string& id) {
-  auto t = d_.store.get(id);
-  if (!t) return std::unexpected(t.error());
-  if (!*t || (*t)->tenant != who.tenant) return fail(ErrorCode::kNotFound, "no task '" + id + "'");
-  return std::move(**t);
-}
-
-Result<store::TaskPage> ControlService::list(const Principal& who, store::ListQuery q) {
+asio::awaitable<Result<store::TaskPage>> ControlService::list(Principal who, store::ListQuery q) {
   q.tenant = who.tenant;
-  return d_.store.list(q);
+  co_return co_await offload(d_.store.readExecutor(), [this, &q] { return d_.store.list(q); });
 }
 
-Result<store::Task> ControlService::cancel(const Principal& who, const std::string& id) {
-  auto t = get(who, id);
-  if (!t) return t;
-  if (store::isTerminal(t->status)) {
-    return fail(ErrorCode::kConflict, "task already " + std::string(store::statusName(t->status)),
-                {{"status", store::statusName(t->status)}});
-  }
-  // Durable first: a worker or a restart that sees the flag stops the task.
-  if (auto st = d_.store.requestCancel(id); !st) return std::unexpected(st.error());
-  store::Transition tr{
-      .taskId = id,
-      .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
-      .to = TaskStatus::kCanceled};
-  tr.finishedMs = nowMs();
-  auto r = orchestrator_->transition(tr, {{"done", json::object{{"status", "canceled"}}}});
-  if (!r) return std::unexpected(r.error());
-  if (!*r) orchestrator_->cancelRunning(id);
-  return get(who, id);
+ControlApi::Awaitable ControlService::cancel(Principal who, std::string id, std::string reason) {
+  auto t = co_await get(who, id);
+  if (!t) co_return t;
+  auto conflict = [](const store::Task& x) {
+    return fail(ErrorCode::kConflict,
+                "task already " + std::string(store::statusName(x.status)),
+                {{"status", store::statusName(x.status)}});
+  };
+  if (store::isTerminal(t->status)) co_return conflict(*t);
+  auto now = co_await orchestrator_->cancel(id, std::move(reason));
+  if (now) co_return std::move(*now);
+  // It finished meanwhile.
+  t = co_await get(who, id);
+  if (t && store::isTerminal(t->status)) co_return conflict(*t);
+  co_return t;
 }
 
-Result<std::vector<store::Event>> ControlService::events(const Principal& who,
-                                                         const std::string& id, int64_t afterSeq,
-                                                         int limit) {
-  if (auto t = get(who, id); !t) return std::unexpected(t.error());
-  return d_.store.events(id, afterSeq, limit);
-}
-
-std::unique_ptr<events::EventBus::Subscription> ControlService::subscribe(
-    const std::string& taskId, events::EventBus::Listener fn) {
-  return d_.bus.subscribe(taskId, std::move(fn));
+asio::awaitable<Result<std::unique_ptr<events::Follower>>> ControlService::follow(
+    Principal who, std::string id, int64_t afterSeq) {
+  auto t = co_await get(who, id);
+  if (!t) co_return std::unexpected(t.error());
+  co_return co_await events::BusFollower::open(d_.bus, d_.store, *t, afterSeq);
 }
 
 Result<json::object> ControlService::decide(const SubmitRequest& req) {
   auto ps = policies_->current();
-  auto p = plan(req, *ps, json::serialize(req.params).size());
+  auto p = plan(req, *ps, jsonText(req.params).size());
   if (!p) return std::unexpected(p.error());
   auto out = router::toJson(*p);
   out["policyDigest"] = ps->digest;
   return out;
 }
 
-Result<json::object> ControlService::reloadPolicies() {
-  std::lock_guard lock(reloadMu_);
-  return reloadLocked();
+std::vector<ModelEntry> ControlService::models() {
+  auto ps = policies_->current();
+  auto unavailable = d_.providers.unavailableProviders();
+  auto open = d_.providers.unavailableModels();
+  std::vector<ModelEntry> out;
+  for (const char* name : {"chat", "embed"}) {
+    const auto* intent = ps->intent(name);
+    if (!intent) continue;
+    out.push_back({.id = std::string(name) == "chat" ? "auto" : "auto-embed",
+                   .intent = name,
+                   .ownedBy = "aionos"});
+    for (auto& c : intent->candidates) {
+      ModelEntry e;
+      e.intent = name;
+      e.route = std::string(policy::routeKindName(c.kind)) + ":" + c.target;
+      if (c.kind == policy::RouteKind::kModule) {
+        e.id = e.route;
+        e.ownedBy = "aionos";
+      } else {
+        const auto& m = ps->models.at(c.target);
+        e.id = c.target;
+        e.ownedBy = m.provider;
+        e.aliases.push_back(m.provider + "/" + m.upstream);
+        if (m.upstream != c.target) e.aliases.push_back(m.provider + "/" + c.target);
+        if (auto u = unavailable.find(m.provider); u != unavailable.end())
+          e.unavailable = "provider '" + m.provider + "': " + u->second;
+        else if (auto o = open.find(c.target); o != open.end())
+          e.unavailable = o->second;
+      }
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+asio::awaitable<Result<json::object>> ControlService::reloadPolicies() {
+  co_return co_await offload(d_.blocking, [this] {
+    std::lock_guard lock(reloadMu_);
+    return reloadLocked();
+  });
 }
 
 Result<json::object> ControlService::reloadLocked() {
@@ -270,10 +308,10 @@ Result<json::object> ControlService::reloadLocked() {
                       {"models", (*set)->models.size()}};
 }
 
-Result<json::object> ControlService::usage(const Principal& who, store::UsageQuery q) {
+asio::awaitable<Result<json::object>> ControlService::usage(Principal who, store::UsageQuery q) {
   if (!who.has(Role::kAdmin)) q.filters["tenant"] = who.tenant;
-  auto rows = d_.ledger.usage(q);
-  if (!rows) return std::unexpected(rows.error());
+  auto rows = co_await offload(d_.store.readExecutor(), [this, &q] { return d_.store.usage(q); });
+  if (!rows) co_return std::unexpected(rows.error());
   json::array groups;
   store::UsageRow total;
   for (auto& r : *rows) {
@@ -299,7 +337,7 @@ Result<json::object> ControlService::usage(const Principal& who, store::UsageQue
   for (auto& [k, v] : q.filters) filters[k] = v;
   if (!q.fromDay.empty()) filters["from"] = q.fromDay;
   if (!q.toDay.empty()) filters["to"] = q.toDay;
-  return json::object{{"groupBy", groupBy},
+  co_return json::object{{"groupBy", groupBy},
                       {"filters", filters},
                       {"groups", groups},
                       {"total",
@@ -369,7 +407,11 @@ json::array ControlService::modules() {
   return out;
 }
 
-Result<json::object> ControlService::registerModule(const json::object& body) {
+asio::awaitable<Result<json::object>> ControlService::registerModule(json::object body) {
+  co_return co_await offload(d_.blocking, [this, &body] { return registerModuleBlocking(body); });
+}
+
+Result<json::object> ControlService::registerModuleBlocking(const json::object& body) {
   if (!registry_) return fail(ErrorCode::kUnavailable, "this control plane has no module registry");
   std::lock_guard lock(reloadMu_);
   auto name = body.contains("manifest") && body.at("manifest").is_object() &&
@@ -414,20 +456,23 @@ Result<json::object> ControlService::registerModule(const json::object& body) {
   return fail(ErrorCode::kInternal, "registered module missing after reload");
 }
 
-Result<json::object> ControlService::setModuleEnabled(const std::string& name, bool enabled) {
-  if (!registry_) return fail(ErrorCode::kUnavailable, "this control plane has no module registry");
+asio::awaitable<Result<json::object>> ControlService::setModuleEnabled(std::string name,
+                                                                      bool enabled) {
+  if (!registry_)
+    co_return fail(ErrorCode::kUnavailable, "this control plane has no module registry");
   auto ps = policies_->current();
-  if (!ps->modules.count(name)) return fail(ErrorCode::kNotFound, "no module '" + name + "'");
-  if (auto st = registry_->setEnabled(name, enabled); !st) return std::unexpected(st.error());
+  if (!ps->modules.count(name)) co_return fail(ErrorCode::kNotFound, "no module '" + name + "'");
+  auto st = co_await offload(d_.blocking,
+                             [this, &name, enabled] { return registry_->setEnabled(name, enabled); });
+  if (!st) co_return std::unexpected(st.error());
   spdlog::info("module {} {}", name, enabled ? "enabled" : "disabled");
   for (auto& m : modules())
-    if (m.at("name").as_string() == name) return m.as_object();
-  return fail(ErrorCode::kNotFound, "no module '" + name + "'");
+    if (m.at("name").as_string() == name) co_return m.as_object();
+  co_return fail(ErrorCode::kNotFound, "no module '" + name + "'");
 }
 
 std::pair<bool, json::object> ControlService::readiness() {
   auto ps = policies_->current();
-  auto st = d_.store.ping();
   json::array unsignedMods, refused;
   for (auto& [name, m] : ps->modules) {
     if (m.verification.state == policy::Verification::State::kUnsigned)
@@ -438,14 +483,29 @@ std::pair<bool, json::object> ControlService::readiness() {
   json::array gpus;
   for (auto& g : opts_.gpus)
     gpus.push_back(json::object{{"name", g.name}, {"memoryMb", g.memoryMb}});
-  json::object checks{{"store", st ? "ok" : st.error().message},
+  std::string store;
+  {
+    std::lock_guard lock(readyMu_);
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - pingSent_);
+    if (pingPending_ && waited > 2 * opts_.readinessEvery)
+      store = "store: no answer to a read for " + std::to_string(waited.count()) + " ms";
+    else if (!storeOk_)
+      store = storeProblem_;
+  }
+  if (store.empty())
+    if (auto lag = d_.store.writeBacklog(); lag > 2 * opts_.readinessEvery)
+      store = "store: writes waiting " + std::to_string(lag.count()) + " ms to commit";
+  bool ok = store.empty();
+  json::object checks{{"store", ok ? "ok" : store},
                       {"policies", ps->digest},
                       {"modules", d_.modules.describe().size()},
                       {"unsignedModules", unsignedMods},
                       {"refusedModules", refused},
                       {"gpus", gpus},
-                      {"sandbox", opts_.sandbox}};
-  return {st.has_value(), json::object{{"status", st ? "ready" : "not_ready"}, {"checks", checks}}};
+                      {"sandbox", opts_.sandbox},
+                      {"runningTasks", orchestrator_->running()}};
+  return {ok, json::object{{"status", ok ? "ready" : "not_ready"}, {"checks", checks}}};
 }
 
 }  // namespace aion::control

@@ -1,7 +1,9 @@
 #pragma once
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <mutex>
 
+#include "control/budget_book.h"
 #include "control/control_api.h"
 #include "control/latency_tracker.h"
 #include "control/module_registry.h"
@@ -11,7 +13,6 @@
 #include "policy/loader.h"
 #include "providers/hub.h"
 #include "router/router.h"
-#include "store/ledger.h"
 #include "store/task_store.h"
 #include "telemetry/metrics.h"
 
@@ -33,42 +34,52 @@ class ControlService final : public ControlApi {
     std::string subprocessBlocked;
     policy::LoadOptions loadOptions;
     Orchestrator::Options orchestrator;
+    //! How often readiness is re-checked in the background.
+    std::chrono::milliseconds readinessEvery{1000};
   };
   struct Deps {
     store::TaskStore& store;
     modhost::ModuleHost& modules;
+    boost::asio::any_io_executor moduleExec;  // module calls (bounded CPU pool)
+    boost::asio::any_io_executor blocking;    // policy reloads, registry files
     providers::ProviderHub& providers;
-    store::SpendLedger& ledger;
     events::EventBus& bus;
     telemetry::Metrics& metrics;
+    boost::asio::any_io_executor io;  // tasks and timers
   };
 
-  //! Loads policies and modules; fails with every problem found.
+  //! Loads policies and modules and this period's spend; fails with every
+  //! problem found.
   static std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> create(
       Deps deps, Options opts);
   ~ControlService() override;
 
-  //! Re-queues tasks left unfinished by a previous run (DESIGN.md §4).
+  //! Takes over tasks left unfinished by a previous run (DESIGN.md §4).
   Status recover();
-  void stop();
+  //! Stops starting tasks; `drained` runs once none runs any more.
+  void stop(std::function<void()> drained);
 
-  Result<store::Task> submit(const SubmitRequest& req) override;
-  Result<store::Task> get(const Principal& who, const std::string& id) override;
-  Result<store::TaskPage> list(const Principal& who, store::ListQuery q) override;
-  Result<store::Task> cancel(const Principal& who, const std::string& id) override;
-  Result<std::vector<store::Event>> events(const Principal& who, const std::string& id,
-                                           int64_t afterSeq, int limit) override;
-  std::unique_ptr<events::EventBus::Subscription> subscribe(const std::string& taskId,
-                                                            events::EventBus::Listener fn) override;
+  Awaitable submit(SubmitRequest req) override;
+  Awaitable get(Principal who, std::string id) override;
+  boost::asio::awaitable<Result<store::TaskPage>> list(Principal who,
+                                                       store::ListQuery q) override;
+  Awaitable cancel(Principal who, std::string id, std::string reason) override;
+  boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
+      Principal who, std::string id, int64_t afterSeq) override;
   Result<boost::json::object> decide(const SubmitRequest& req) override;
-  Result<boost::json::object> reloadPolicies() override;
+  std::vector<ModelEntry> models() override;
+  boost::asio::awaitable<Result<boost::json::object>> reloadPolicies() override;
+  boost::asio::awaitable<Result<boost::json::object>> usage(Principal who,
+                                                            store::UsageQuery q) override;
   boost::json::array modules() override;
-  Result<boost::json::object> registerModule(const boost::json::object& body) override;
-  Result<boost::json::object> setModuleEnabled(const std::string& name, bool enabled) override;
-  Result<boost::json::object> usage(const Principal& who, store::UsageQuery q) override;
+  boost::asio::awaitable<Result<boost::json::object>> registerModule(
+      boost::json::object body) override;
+  boost::asio::awaitable<Result<boost::json::object>> setModuleEnabled(std::string name,
+                                                                       bool enabled) override;
   std::pair<bool, boost::json::object> readiness() override;
 
   policy::PolicySetPtr policies() const { return policies_->current(); }
+  BudgetBook& budgets() { return budgets_; }
 
  private:
   ControlService(Deps deps, Options opts, policy::PolicySetPtr initial,
@@ -76,15 +87,27 @@ class ControlService final : public ControlApi {
   //! Role, intent, schema and routing checks shared by submit and decide.
   Result<router::Plan> plan(const SubmitRequest& req, const policy::PolicySet& ps,
                             size_t paramsBytes);
+  Result<boost::json::object> reloadLocked();
+  Result<boost::json::object> registerModuleBlocking(const boost::json::object& body);
+  void checkReadiness();
 
   Deps d_;
   Options opts_;
   std::unique_ptr<PolicyStore> policies_;
   LatencyTracker latency_;
+  BudgetBook budgets_;
   std::unique_ptr<Orchestrator> orchestrator_;
   std::mutex reloadMu_;
   std::unique_ptr<ModuleRegistry> registry_;
-  Result<boost::json::object> reloadLocked();
+
+  // Readiness, refreshed by a background timer; the handler only reads it.
+  mutable std::mutex readyMu_;
+  bool storeOk_ = false;
+  std::string storeProblem_ = "store: not checked yet";
+  bool pingPending_ = false;
+  std::chrono::steady_clock::time_point pingSent_{};
+  std::shared_ptr<boost::asio::steady_timer> readyTimer_;
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace aion::control

@@ -1,3 +1,4 @@
+#include "common/json_text.h"
 #include "control/module_registry.h"
 
 #include <fcntl.h>
@@ -102,7 +103,7 @@ Status ModuleRegistry::setEnabled(const std::string& name, bool enabled) {
     set.insert(name);
   json::array a;
   for (auto& n : set) a.push_back(json::string(n));
-  auto st = writeFileAtomic(root_ / "disabled.json", json::serialize(a),
+  auto st = writeFileAtomic(root_ / "disabled.json", jsonText(a),
                             fs::perms::owner_read | fs::perms::owner_write);
   if (st) disabled_ = std::move(set);
   return st;
@@ -151,7 +152,7 @@ Result<ModuleRegistry::Staged> ModuleRegistry::stage(const json::object& body,
   Status w = writeFileAtomic(st.dir / "artifact", *bytes, perms);
   if (w && sbom) {
     m["sbom"] = "sbom.cdx.json";
-    w = writeFileAtomic(st.dir / "sbom.cdx.json", json::serialize(*sbom),
+    w = writeFileAtomic(st.dir / "sbom.cdx.json", jsonText(*sbom),
                         fs::perms::owner_read | fs::perms::owner_write);
   } else if (w) {
     m.erase("sbom");
@@ -159,7 +160,7 @@ Result<ModuleRegistry::Staged> ModuleRegistry::stage(const json::object& body,
   if (auto* sig = m.if_contains("signature"); w && sig && sig->is_object()) {
     auto& so = sig->as_object();
     if (auto* b = so.if_contains("bundle"); b && b->is_object()) {
-      w = writeFileAtomic(st.dir / "bundle.json", json::serialize(*b),
+      w = writeFileAtomic(st.dir / "bundle.json", jsonText(*b),
                           fs::perms::owner_read | fs::perms::owner_write);
       so["bundle"] = "bundle.json";
     } else if (b) {
@@ -173,7 +174,7 @@ Result<ModuleRegistry::Staged> ModuleRegistry::stage(const json::object& body,
     }
   }
   if (w)
-    w = writeFileAtomic(st.dir / "manifest.json", json::serialize(m),
+    w = writeFileAtomic(st.dir / "manifest.json", jsonText(m),
                         fs::perms::owner_read | fs::perms::owner_write);
   if (!w) {
     cleanup();

@@ -2,16 +2,47 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio.hpp>
 #include <boost/json.hpp>
+#include <future>
 
+#include "common/async.h"
 #include "common/ids.h"
+#include "common/json_text.h"
+#include "control/model_runner.h"
 
 namespace aion::control {
+namespace asio = boost::asio;
 namespace json = boost::json;
-using store::EventDraft;
 using store::TaskStatus;
 
 namespace {
+
+int64_t steadyUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string routeKey(const json::value& r) {
+  return std::string(r.at("kind").as_string()) + ":" + std::string(r.at("target").as_string());
+}
+
+const json::array* routesOf(const store::Task& t) {
+  if (!t.route.is_object()) return nullptr;
+  auto* r = t.route.as_object().if_contains("routes");
+  return r && r->is_array() ? &r->as_array() : nullptr;
+}
+
+}  // namespace
+
+namespace {
+// GCC 12 mis-compiles string literals in co_await full-expressions: events
+// are built outside them.
+std::vector<EventDraft> errorEvents(const json::object& err) {
+  return {EventDraft{"error", json::object{{"error", err}}}};
+}
+}  // namespace
 
 json::object errorJson(const Error& e) {
   json::object o{{"code", errorCodeName(e.code)}, {"message", e.message}};
@@ -19,36 +50,13 @@ json::object errorJson(const Error& e) {
   return o;
 }
 
-json::object doneData(TaskStatus s, int64_t createdMs, int64_t startedMs, int64_t finishedMs) {
-  return {{"status", store::statusName(s)},
-          {"queueMs", startedMs ? startedMs - createdMs : finishedMs - createdMs},
-          {"runMs", startedMs ? finishedMs - startedMs : 0}};
-}
+Orchestrator::Orchestrator(Deps deps, Options opts) : d_(deps), opts_(opts) {}
 
-}  // namespace
-
-Orchestrator::Orchestrator(Deps deps, Options opts) : d_(deps), opts_(opts) {
-  for (int i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
-}
-
-Orchestrator::~Orchestrator() {
-  stop();
-}
-
-void Orchestrator::stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;  // running tasks finish (each is bounded by its deadline)
-  }
-  cv_.notify_all();
-  for (auto& w : workers_)
-    if (w.joinable()) w.join();
-}
+Orchestrator::~Orchestrator() = default;
 
 bool Orchestrator::tryReserve() {
   std::lock_guard lock(mu_);
-  if (stopping_ || queue_.size() + reserved_ >= opts_.queueMax) return false;
+  if (stopping_ || queuedCount_ + reserved_ >= opts_.queueMax) return false;
   ++reserved_;
   return true;
 }
@@ -58,162 +66,537 @@ void Orchestrator::unreserve() {
   --reserved_;
 }
 
-void Orchestrator::enqueueReserved(std::string taskId) {
+size_t Orchestrator::running() const {
+  std::lock_guard lock(mu_);
+  return busy_[0] + busy_[1];
+}
+
+Orchestrator::Lane Orchestrator::laneOf(const store::Task& t) const {
+  auto* routes = routesOf(t);
+  if (routes && !routes->empty() && routes->at(0).at("kind").as_string() == "model")
+    return Lane::kModel;
+  return Lane::kModule;
+}
+
+// ---- the journal --------------------------------------------------------
+
+store::Write Orchestrator::buildWrite(ActiveTask& t, store::TaskUpdate u,
+                                      std::vector<EventDraft> events,
+                                      std::vector<store::UsageRecord> usage,
+                                      store::Durability dur,
+                                      std::vector<store::Event>& published) {
+  store::Write w;
+  w.taskId = t.task.id;
+  w.durability = t.behind ? store::Durability::kBehind : dur;
+  int64_t now = nowMs();
+  for (auto& d : events)
+    published.push_back(store::Event{t.task.id, t.nextSeq++, std::move(d.type), now, std::move(d.data)});
+  w.events = published;
+  w.update = std::move(u);
+  w.usage = std::move(usage);
+  return w;
+}
+
+asio::awaitable<Status> Orchestrator::record(const TaskPtr& t, store::TaskUpdate u,
+                                             std::vector<EventDraft> events,
+                                             std::vector<store::UsageRecord> usage) {
+  std::vector<store::Event> evs;
+  store::Write w;
+  {
+    std::lock_guard lock(t->mu);
+    w = buildWrite(*t, u, std::move(events), std::move(usage), store::Durability::kDurable, evs);
+    if (t->behind) {
+      u.applyTo(t->task);
+      if (!evs.empty()) t->task.lastSeq = evs.back().seq;
+    }
+  }
+  if (t->behind) {
+    for (auto& e : evs) d_.bus.publish(e);
+    d_.store.write(std::move(w), nullptr);
+    co_return Status{};
+  }
+  // Named, not written inside the co_await: see common/async.h (GCC 12).
+  auto commit = [&store = d_.store, &bus = d_.bus, t, u = std::move(u), evs = std::move(evs),
+                 w = std::move(w)](auto done) mutable {
+    store.write(std::move(w), [&bus, t, u = std::move(u), evs = std::move(evs),
+                               done = std::move(done)](const Status& st) {
+      if (st) {
+        {
+          std::lock_guard lock(t->mu);
+          u.applyTo(t->task);
+          if (!evs.empty()) t->task.lastSeq = evs.back().seq;
+        }
+        for (auto& e : evs) bus.publish(e);
+      }
+      done(st);
+    });
+  };
+  co_return co_await callbackAsync<Status>(asio::use_awaitable, std::move(commit));
+}
+
+void Orchestrator::progress(const TaskPtr& t, std::vector<EventDraft> events) {
+  std::vector<store::Event> evs;
+  store::Write w;
+  {
+    std::lock_guard lock(t->mu);
+    w = buildWrite(*t, {}, std::move(events), {}, store::Durability::kCommitted, evs);
+    if (t->behind && !evs.empty()) t->task.lastSeq = evs.back().seq;
+  }
+  if (t->behind) {
+    for (auto& e : evs) d_.bus.publish(e);
+    d_.store.write(std::move(w), nullptr);
+    return;
+  }
+  d_.store.write(std::move(w), [&bus = d_.bus, t, evs = std::move(evs)](const Status& st) {
+    if (!st) return;
+    {
+      std::lock_guard lock(t->mu);
+      if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
+    }
+    for (auto& e : evs) bus.publish(e);
+  });
+}
+
+asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
+                                           std::vector<EventDraft> events,
+                                           std::optional<json::value> result,
+                                           std::optional<json::value> error,
+                                           std::vector<store::UsageRecord> usage, double costUsd,
+                                           bool costEstimated) {
+  int64_t createdMs, startedMs;
+  {
+    std::lock_guard lock(t->mu);
+    if (t->finishing) co_return;
+    t->finishing = true;
+    createdMs = t->task.createdMs;
+    startedMs = t->task.startedMs;
+  }
+  int64_t now = nowMs();
+  int64_t upstream = t->upstreamUs.load();
+  int64_t overhead = std::max<int64_t>(0, steadyUs() - t->acceptedUs - upstream);
+  events.push_back(
+      {"done", json::object{{"status", store::statusName(to)},
+                            {"queueMs", startedMs ? startedMs - createdMs : now - createdMs},
+                            {"runMs", startedMs ? now - startedMs : 0},
+                            {"overheadMs", static_cast<double>(overhead) / 1000.0}}});
+  store::TaskUpdate u;
+  u.status = to;
+  u.finishedMs = now;
+  u.result = std::move(result);
+  u.error = std::move(error);
+  if (costUsd > 0 || costEstimated) {
+    u.costUsd = costUsd;
+    u.costEstimated = costEstimated;
+  }
+  u.upstreamUs = upstream;
+  u.overheadUs = overhead;
+  std::string id, intent, surface, route;
+  {
+    std::lock_guard lock(t->mu);
+    id = t->task.id;
+    intent = t->task.intent;
+    surface = t->task.surface;
+    if (auto* routes = routesOf(t->task); routes && !routes->empty())
+      route = routeKey(routes->at(0));
+  }
+  Status st;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    st = co_await record(t, u, events, usage);
+    if (st) break;
+    asio::steady_timer wait(co_await asio::this_coro::executor);
+    wait.expires_after(std::chrono::milliseconds(200 << attempt));
+    co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (!st) {
+    // The store refuses: tell followers anyway so nobody waits forever; the
+    // row stays unfinished and the next start closes it as interrupted.
+    spdlog::error("task {}: final state not stored ({}); recovery will close it", id,
+                  st.error().message);
+    std::vector<store::Event> evs;
+    {
+      std::lock_guard lock(t->mu);
+      u.applyTo(t->task);
+      int64_t ts = nowMs();
+      for (auto& d : events) evs.push_back({id, t->nextSeq++, d.type, ts, d.data});
+      t->task.lastSeq = evs.back().seq;
+    }
+    for (auto& e : evs) d_.bus.publish(e);
+  }
+  d_.metrics.taskFinished(intent, std::string(store::statusName(to)), (now - createdMs) / 1000.0);
+  d_.metrics.overhead(surface.empty() ? "rest" : surface, route, overhead / 1e6);
+  if (t->behind) {
+    // Behind: retire once the final write is on disk (GET answers from here until then).
+    d_.store.write(store::Write{.taskId = id, .durability = store::Durability::kBehind},
+                   [this, id](const Status&) { retire(id); });
+  } else {
+    retire(id);
+  }
+}
+
+void Orchestrator::retire(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    active_.erase(id);
+  }
+  d_.bus.retire(id);
+}
+
+// ---- admission, queues, slots ------------------------------------------
+
+asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
+                                                         std::vector<EventDraft> events,
+                                                         bool behind) {
+  auto t = std::make_shared<ActiveTask>();
+  t->task = std::move(task);
+  t->behind = behind;
+  t->acceptedUs = steadyUs();
+  std::vector<store::Event> evs;
+  store::Write w;
+  {
+    std::lock_guard lock(t->mu);
+    w = buildWrite(*t, {}, std::move(events), {}, store::Durability::kDurable, evs);
+    w.update.reset();
+    t->task.lastSeq = evs.empty() ? 0 : evs.back().seq;
+    w.create = t->task;
+  }
+  std::string id = t->task.id;
+  d_.bus.track(id, 0);
+  if (behind) {
+    {
+      std::lock_guard lock(mu_);
+      active_[id] = t;
+    }
+    for (auto& e : evs) d_.bus.publish(e);
+    d_.store.write(std::move(w), nullptr);
+  } else {
+    auto commit = [this, t, evs, w = std::move(w)](auto done) mutable {
+      d_.store.write(std::move(w), [this, t, evs = std::move(evs),
+                                    done = std::move(done)](const Status& st) {
+        if (st) {
+          {
+            std::lock_guard lock(mu_);
+            active_[t->task.id] = t;
+          }
+          for (auto& e : evs) d_.bus.publish(e);
+        }
+        done(st);
+      });
+    };
+    auto st = co_await callbackAsync<Status>(asio::use_awaitable, std::move(commit));
+    if (!st) {
+      d_.bus.retire(id);
+      unreserve();
+      co_return std::unexpected(st.error());
+    }
+  }
   {
     std::lock_guard lock(mu_);
     --reserved_;
-    queue_.push_back(std::move(taskId));
-    d_.metrics.queueDepth().Set(static_cast<double>(queue_.size()));
   }
-  cv_.notify_one();
+  d_.metrics.taskSubmitted(t->task.intent);
+  store::Task view;
+  {
+    std::lock_guard lock(t->mu);
+    view = t->task;
+  }
+  enqueue(std::move(t));
+  co_return view;
 }
 
-void Orchestrator::enqueueRecovered(std::string taskId) {
+void Orchestrator::enqueue(TaskPtr t) {
+  Lane lane;
+  {
+    std::lock_guard lock(t->mu);
+    lane = laneOf(t->task);
+  }
+  std::lock_guard lock(mu_);
+  auto i = static_cast<size_t>(lane);
+  size_t cap = lane == Lane::kModule ? opts_.moduleSlots : opts_.modelSlots;
+  if (!stopping_ && busy_[i] < cap && queue_[i].empty()) {
+    startLocked(std::move(t), lane);
+    return;
+  }
+  ++queuedCount_;
+  queue_[i].push_back(std::move(t));
+  d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
+}
+
+void Orchestrator::startLocked(TaskPtr t, Lane lane) {
+  ++busy_[static_cast<size_t>(lane)];
+  t->queued = false;
+  d_.metrics.runningTasks().Increment();
+  auto strand = asio::make_strand(d_.io);
+  asio::co_spawn(strand, run(t), [this, lane](std::exception_ptr) { released(lane); });
+}
+
+void Orchestrator::released(Lane lane) {
+  std::function<void()> drained;
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(std::move(taskId));
-    d_.metrics.queueDepth().Set(static_cast<double>(queue_.size()));
+    auto i = static_cast<size_t>(lane);
+    --busy_[i];
+    d_.metrics.runningTasks().Decrement();
+    if (!stopping_ && !queue_[i].empty()) {
+      auto next = std::move(queue_[i].front());
+      queue_[i].pop_front();
+      --queuedCount_;
+      d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
+      startLocked(std::move(next), lane);
+    }
+    if (stopping_ && busy_[0] + busy_[1] == 0 && drained_) drained = std::exchange(drained_, {});
   }
-  cv_.notify_one();
+  if (drained) drained();
 }
 
-bool Orchestrator::cancelRunning(const std::string& taskId) {
-  std::lock_guard lock(mu_);
-  auto it = running_.find(taskId);
-  if (it == running_.end()) return false;
-  it->second->store(true);
-  return true;
+void Orchestrator::stop(std::function<void()> drained) {
+  bool now;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    now = busy_[0] + busy_[1] == 0;
+    if (!now) drained_ = std::move(drained);
+  }
+  if (now && drained) drained();
 }
 
-Result<bool> Orchestrator::transition(const store::Transition& t,
-                                      const std::vector<EventDraft>& evs) {
-  auto r = d_.store.transition(t, evs);
-  if (!r) return std::unexpected(r.error());
-  if (!*r) return false;
-  for (auto& e : **r) d_.bus.publish(e);
-  return true;
+std::optional<store::Task> Orchestrator::find(const std::string& id) {
+  TaskPtr t;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) return std::nullopt;
+    t = it->second;
+  }
+  std::lock_guard lock(t->mu);
+  return t->task;
 }
 
-void Orchestrator::workerLoop() {
-  for (;;) {
-    std::string id;
+asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
+                                                                 std::string reason) {
+  TaskPtr t;
+  bool wasQueued = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) co_return std::nullopt;
+    t = it->second;
+    if (t->queued) {
+      for (auto& q : queue_) {
+        auto pos = std::find(q.begin(), q.end(), t);
+        if (pos == q.end()) continue;
+        q.erase(pos);
+        --queuedCount_;
+        wasQueued = true;
+        d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
+      }
+    }
+  }
+  {
+    std::lock_guard lock(t->mu);
+    if (t->cancelReason.empty()) t->cancelReason = reason;
+  }
+  t->cancel = true;
+  if (wasQueued) {
+    co_await finish(t, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
+  } else {
+    // Durable first: a restart that finds the flag closes the task canceled.
+    store::TaskUpdate u;
+    u.cancelRequested = true;
+    co_await record(t, u, {});
+    t->stop.request_stop();
+  }
+  std::lock_guard lock(t->mu);
+  co_return t->task;
+}
+
+// ---- recovery -------------------------------------------------------------
+
+Status Orchestrator::recover(std::vector<store::Task> tasks) {
+  size_t requeued = 0, closed = 0;
+  std::vector<std::pair<TaskPtr, bool>> restart;  // task, run again
+  for (auto& row : tasks) {
+    auto t = std::make_shared<ActiveTask>();
+    t->task = std::move(row);
+    t->nextSeq = t->task.lastSeq + 1;
+    t->acceptedUs = steadyUs();
+    d_.bus.track(t->task.id, t->task.lastSeq);
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;  // queued tasks stay stored and are recovered at start-up
-      id = std::move(queue_.front());
-      queue_.pop_front();
-      d_.metrics.queueDepth().Set(static_cast<double>(queue_.size()));
+      std::lock_guard lock(mu_);
+      active_[t->task.id] = t;
     }
-    try {
-      runTask(id);
-    } catch (const std::exception& e) {
-      spdlog::error("task {}: worker error: {}", id, e.what());
-    }
+    restart.emplace_back(t, true);
   }
+  // Writes go through the store's writer; wait for each (start-up only).
+  auto wait = [this](TaskPtr t, store::TaskUpdate u, std::vector<EventDraft> evs) {
+    std::promise<Status> done;
+    std::vector<store::Event> published;
+    store::Write w;
+    {
+      std::lock_guard lock(t->mu);
+      w = buildWrite(*t, u, std::move(evs), {}, store::Durability::kDurable, published);
+    }
+    d_.store.write(std::move(w), [&done](const Status& st) { done.set_value(st); });
+    auto st = done.get_future().get();
+    if (st) {
+      std::lock_guard lock(t->mu);
+      u.applyTo(t->task);
+      if (!published.empty()) t->task.lastSeq = published.back().seq;
+    }
+    return st;
+  };
+  for (auto& [t, again] : restart) {
+    const store::Task& row = t->task;
+    if (row.status != TaskStatus::kRunning && !row.cancelRequested) {
+      ++requeued;
+      continue;
+    }
+    // Module routes are pure functions of their input: safe to run again once.
+    bool idempotent = true;
+    if (auto* routes = routesOf(row))
+      for (auto& r : *routes) idempotent = idempotent && r.at("kind").as_string() == "module";
+    store::TaskUpdate u;
+    std::vector<EventDraft> evs;
+    if (!row.cancelRequested && idempotent && row.attempts <= 1) {
+      u.status = TaskStatus::kQueued;
+      evs.push_back({"status", json::object{{"status", "queued"},
+                                            {"reason", "interrupted by a restart; retrying once"}}});
+      if (auto st = wait(t, u, evs); !st) return st;
+      ++requeued;
+      continue;
+    }
+    int64_t now = nowMs();
+    u.status = row.cancelRequested ? TaskStatus::kCanceled : TaskStatus::kFailed;
+    u.finishedMs = now;
+    if (!row.cancelRequested) {
+      json::object err{
+          {"code", "interrupted"},
+          {"message",
+           "the process stopped while the task ran and its route is not safe to repeat"}};
+      u.error = err;
+      evs.push_back({"error", json::object{{"error", err}}});
+    }
+    evs.push_back({"done", json::object{{"status", store::statusName(*u.status)}}});
+    if (auto st = wait(t, u, evs); !st) return st;
+    again = false;
+    retire(t->task.id);
+    ++closed;
+  }
+  for (auto& [t, again] : restart) {
+    if (again) enqueue(t);  // admitted before the restart: no admission check
+  }
+  if (requeued || closed)
+    spdlog::info("recovery: {} task(s) re-queued, {} closed as interrupted", requeued, closed);
+  return {};
 }
 
-void Orchestrator::finish(const store::Task& task, TaskStatus to, std::vector<EventDraft> evs,
-                          std::optional<json::value> result, std::optional<json::value> error,
-                          const Spend& spend) {
-  int64_t now = nowMs();
-  evs.push_back(EventDraft{"done", doneData(to, task.createdMs, task.startedMs, now)});
-  store::Transition t{.taskId = task.id, .from = store::kActiveMask, .to = to};
-  t.finishedMs = now;
-  t.result = std::move(result);
-  t.error = std::move(error);
-  if (spend.usd > 0 || spend.estimated) {
-    t.costUsd = spend.usd;
-    t.costEstimated = spend.estimated;
+// ---- running --------------------------------------------------------------
+
+asio::awaitable<void> Orchestrator::watchdog(TaskPtr t) {
+  int64_t deadline;
+  {
+    std::lock_guard lock(t->mu);
+    deadline = t->task.deadlineMs;
   }
-  auto r = transition(t, evs);
-  if (!r) spdlog::error("task {}: cannot store final state: {}", task.id, r.error().message);
-  if (r && *r)
-    d_.metrics.taskFinished(task.intent, std::string(store::statusName(to)),
-                            (now - task.createdMs) / 1000.0);
+  if (!deadline) co_return;
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+  timer->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, deadline - nowMs())) +
+                       opts_.watchdogGrace);
+  {
+    std::stop_callback onStop(t->stop.get_token(), [timer] {
+      asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+    });
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  bool finishing;
+  {
+    std::lock_guard lock(t->mu);
+    finishing = t->finishing;
+  }
+  if (finishing || t->stop.stop_requested()) co_return;
+  spdlog::error("task {}: still running {} ms after its deadline; closing it", t->task.id,
+                opts_.watchdogGrace.count());
+  Error e(ErrorCode::kTimeout, "the task did not finish by its deadline; its call was abandoned");
+  {
+    std::lock_guard lock(t->mu);
+    t->cancelReason = "deadline";
+  }
+  t->cancel = true;
+  t->stop.request_stop();
+  co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)),
+                  std::nullopt, errorJson(e));
 }
 
-void Orchestrator::runTask(const std::string& id) {
-  auto got = d_.store.get(id);
-  if (!got) {
-    spdlog::error("task {}: store unavailable: {}", id, got.error().message);
-    return;
+asio::awaitable<void> Orchestrator::run(TaskPtr t) {
+  std::optional<Error> crashed;
+  try {
+    co_await runRoutes(t);
+  } catch (const std::exception& ex) {
+    spdlog::error("task {}: {}", t->task.id, ex.what());
+    crashed = Error(ErrorCode::kInternal, std::string("internal error: ") + ex.what());
   }
-  if (!*got || store::isTerminal((*got)->status)) return;
-  store::Task task = std::move(**got);
+  if (crashed)
+    co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(*crashed)), std::nullopt,
+                    errorJson(*crashed));
+  // The watchdog's timer must not outlive the task's run.
+  t->stop.request_stop();
+}
 
-  if (task.cancelRequested) {
-    finish(task, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
-    return;
+asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
+  store::Task task;
+  {
+    std::lock_guard lock(t->mu);
+    task = t->task;
+  }
+  if (t->cancel || task.cancelRequested) {
+    co_await finish(t, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
+    co_return;
   }
   if (task.deadlineMs && nowMs() >= task.deadlineMs) {
     Error e(ErrorCode::kTimeout, "task expired before a worker was free");
-    finish(task, TaskStatus::kExpired, {{"error", json::object{{"error", errorJson(e)}}}},
-           std::nullopt, errorJson(e));
-    return;
+    co_await finish(t, TaskStatus::kExpired, errorEvents(errorJson(e)),
+                    std::nullopt, errorJson(e));
+    co_return;
+  }
+  asio::co_spawn(co_await asio::this_coro::executor, watchdog(t), asio::detached);
+
+  const json::array* routes = routesOf(task);
+  size_t n = routes ? routes->size() : 0;
+  store::TaskUpdate toRunning;
+  toRunning.status = TaskStatus::kRunning;
+  toRunning.startedMs = nowMs();
+  toRunning.attempts = task.attempts + 1;
+  task.startedMs = *toRunning.startedMs;
+  task.attempts = *toRunning.attempts;
+  std::vector<EventDraft> running{
+      {"status", json::object{{"status", "running"},
+                              {"route", n ? routeKey(routes->at(0)) : ""},
+                              {"attempt", task.attempts}}}};
+  if (auto st = co_await record(t, toRunning, std::move(running)); !st) {
+    Error e(ErrorCode::kUnavailable, "the store refused the task's start: " + st.error().message);
+    co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)),
+                    std::nullopt, errorJson(e));
+    co_return;
   }
 
-  auto cancel = std::make_shared<std::atomic<bool>>(false);
-  {
-    std::lock_guard lock(mu_);
-    running_[id] = cancel;
-  }
-  d_.metrics.runningTasks().Increment();
-  struct Cleanup {
-    Orchestrator* o;
-    std::string id;
-    ~Cleanup() {
-      std::lock_guard lock(o->mu_);
-      o->running_.erase(id);
-      o->d_.metrics.runningTasks().Decrement();
-    }
-  } cleanup{this, id};
-
-  const json::array* routes = nullptr;
-  if (task.route.is_object()) {
-    if (auto* r = task.route.as_object().if_contains("routes"); r && r->is_array())
-      routes = &r->as_array();
-  }
-  task.startedMs = nowMs();
-  task.attempts += 1;
-  std::string firstKey = routes && !routes->empty()
-                             ? std::string(routes->at(0).at("kind").as_string()) + ":" +
-                                   std::string(routes->at(0).at("target").as_string())
-                             : "";
-  store::Transition toRunning{
-      .taskId = id,
-      .from = store::maskOf(TaskStatus::kQueued) | store::maskOf(TaskStatus::kRouted),
-      .to = TaskStatus::kRunning};
-  toRunning.startedMs = task.startedMs;
-  toRunning.attempts = task.attempts;
-  auto moved = transition(
-      toRunning,
-      {{"status",
-        json::object{{"status", "running"}, {"route", firstKey}, {"attempt", task.attempts}}}});
-  if (!moved || !*moved) return;  // canceled meanwhile, or store down (recovered at restart)
-  if (cancel->load()) {
-    finish(task, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
-    return;
-  }
-
-  std::string input = json::serialize(task.params);
+  std::string input = jsonText(task.params);
   Spend spend;
   bool streamed = false;
   json::array failures;
   std::optional<Error> last;
-  size_t n = routes ? routes->size() : 0;
   for (size_t i = 0; i < n; ++i) {
     const auto& r = routes->at(i).as_object();
     std::string kind(r.at("kind").as_string());
     std::string target(r.at("target").as_string());
     std::string key = kind + ":" + target;
     int64_t remaining = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
-    Result<json::value> out =
-        fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
-    if (remaining > 0) {
+    Result<json::value> out = fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
+    if (remaining > 0 && !t->cancel) {
+      int64_t began = steadyUs();
       if (kind == "module") {
-        auto call = d_.modules.call(
-            target, input, {.timeoutMs = static_cast<int>(remaining), .cancel = cancel.get()});
+        auto call = co_await offload(d_.moduleExec, [this, &target, &input, remaining, &t] {
+          return d_.modules.call(target, input,
+                                 {.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel});
+        });
         double ms = call ? call->micros / 1000.0 : 0;
         d_.metrics.moduleCall(target, call.has_value(), ms / 1000.0);
         if (call) {
@@ -223,347 +606,42 @@ void Orchestrator::runTask(const std::string& id) {
           out = std::unexpected(call.error());
         }
       } else {
-        out = runModel(task, r, i, *cancel, remaining, spend, streamed);
+        out = co_await runModel(*this, t, task, r, i, remaining, spend, streamed);
       }
+      t->upstreamUs += steadyUs() - began;
     }
     if (out) {
-      finish(task, TaskStatus::kSucceeded,
-             {{"result", json::object{{"route", key}, {"result", *out}}}}, *out, std::nullopt,
-             spend);
-      return;
+      std::vector<EventDraft> result{{"result", json::object{{"route", key}, {"result", *out}}}};
+      co_await finish(t, TaskStatus::kSucceeded, std::move(result), *out, std::nullopt,
+                      std::move(spend.usage), spend.usd, spend.estimated);
+      co_return;
     }
     last = out.error();
-    if (last->code == ErrorCode::kCanceled || cancel->load()) {
-      finish(task, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt, spend);
-      return;
+    if (last->code == ErrorCode::kCanceled || t->cancel) {
+      std::string why;
+      {
+        std::lock_guard lock(t->mu);
+        why = t->cancelReason;
+      }
+      if (why == "deadline") co_return;  // the watchdog closes it
+      co_await finish(t, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt,
+                      std::move(spend.usage), spend.usd, spend.estimated);
+      co_return;
     }
     bool deadlineHit = task.deadlineMs && nowMs() >= task.deadlineMs;
     // Text already streamed to the client cannot be taken back: no other route.
     bool retriable = last->code != ErrorCode::kInvalidParams && !deadlineHit && !streamed;
     json::object attempt{{"route", key}, {"error", errorJson(*last)}};
-    if (retriable && i + 1 < n)
-      attempt["next"] = std::string(routes->at(i + 1).at("kind").as_string()) + ":" +
-                        std::string(routes->at(i + 1).at("target").as_string());
+    if (retriable && i + 1 < n) attempt["next"] = routeKey(routes->at(i + 1));
     failures.push_back(attempt);
     if (!retriable || i + 1 == n) break;
-    auto logged = transition(store::Transition{.taskId = id,
-                                               .from = store::maskOf(TaskStatus::kRunning),
-                                               .to = TaskStatus::kRunning,
-                                               .progress = true},
-                             {{"attempt", attempt}});
-    if (!logged || !*logged) return;
+    progress(t, {{"attempt", attempt}});
   }
   if (!last) last = Error(ErrorCode::kNoRoute, "the plan has no routes");
   auto err = errorJson(*last);
   if (failures.size() > 1) err["attempts"] = failures;
-  finish(task, TaskStatus::kFailed, {{"error", json::object{{"error", err}}}}, std::nullopt, err,
-         spend);
-}
-
-namespace {
-
-// Chat messages from a task's params: `messages` as given, else one user
-// message from `prompt` or `text`.
-json::array chatMessages(const json::object& params) {
-  if (auto* m = params.if_contains("messages"); m && m->is_array()) {
-    json::array out;
-    for (auto& v : m->as_array()) {
-      if (!v.is_object()) continue;
-      auto& o = v.as_object();
-      json::object msg{{"role", o.contains("role") ? o.at("role") : json::value("user")}};
-      auto* c = o.if_contains("content");
-      if (c && c->is_string()) {
-        msg["content"] = *c;
-      } else if (c && c->is_array()) {  // OpenAI content parts: keep the text ones
-        std::string text;
-        for (auto& part : c->as_array())
-          if (part.is_object())
-            if (auto* t = part.as_object().if_contains("text"); t && t->is_string())
-              text.append(text.empty() ? "" : "\n").append(t->as_string());
-        msg["content"] = text;
-      } else {
-        msg["content"] = "";
-      }
-      out.push_back(std::move(msg));
-    }
-    if (!out.empty()) return out;
-  }
-  for (const char* k : {"prompt", "text"})
-    if (auto* t = params.if_contains(k); t && t->is_string())
-      return {json::object{{"role", "user"}, {"content", *t}}};
-  return {json::object{{"role", "user"}, {"content", json::serialize(params)}}};
-}
-
-double number(const json::object& o, std::string_view k, double dflt = 0) {
-  auto* v = o.if_contains(k);
-  if (!v) return dflt;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
-  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-  return dflt;
-}
-
-std::vector<store::BudgetScope> budgetScopes(const policy::Policies& p, const store::Task& t) {
-  std::vector<store::BudgetScope> out;
-  auto add = [&](const std::map<std::string, policy::PeriodBudget>& m, const std::string& id,
-                 store::BudgetScope::Kind kind) {
-    auto it = m.find(id);
-    if (it == m.end()) it = m.find("*");
-    if (it == m.end()) return;
-    if (it->second.dayUsd) out.push_back({kind, id, "day", store::toNanoUsd(*it->second.dayUsd)});
-    if (it->second.monthUsd)
-      out.push_back({kind, id, "month", store::toNanoUsd(*it->second.monthUsd)});
-  };
-  add(p.tenantBudgets, t.tenant, store::BudgetScope::Kind::kTenant);
-  add(p.keyBudgets, t.keyId, store::BudgetScope::Kind::kKey);
-  return out;
-}
-
-// Puts originals back for placeholders of a redaction map, as text streams
-// by: a "[" that may still become a placeholder is held until it resolves.
-class Rehydrator {
- public:
-  explicit Rehydrator(const json::object* map) : map_(map) {}
-  std::string feed(std::string_view in) {
-    held_.append(in);
-    std::string out;
-    size_t i = 0;
-    while (i < held_.size()) {
-      size_t open = held_.find('[', i);
-      if (open == std::string::npos) {
-        out.append(held_, i);
-        i = held_.size();
-        break;
-      }
-      out.append(held_, i, open - i);
-      size_t close = held_.find(']', open);
-      if (close == std::string::npos) {
-        if (held_.size() - open <= kMaxToken) break;  // may still complete
-        out.push_back('[');
-        i = open + 1;
-        continue;
-      }
-      if (close - open > kMaxToken) {
-        out.push_back('[');
-        i = open + 1;
-        continue;
-      }
-      auto token = std::string_view(held_).substr(open, close - open + 1);
-      auto* v = map_ ? map_->if_contains(token) : nullptr;
-      if (v && v->is_string())
-        out.append(v->as_string());
-      else
-        out.append(token);
-      i = close + 1;
-    }
-    held_.erase(0, i);
-    return out;
-  }
-  std::string flush() { return std::exchange(held_, {}); }
-
- private:
-  static constexpr size_t kMaxToken = 24;
-  const json::object* map_;
-  std::string held_;
-};
-
-}  // namespace
-
-Result<json::value> Orchestrator::runModel(const store::Task& task, const json::object& route,
-                                           size_t routeIndex, const std::atomic<bool>& cancel,
-                                           int64_t remainingMs, Spend& spend, bool& streamed) {
-  std::string model(route.at("target").as_string());
-  std::string provider =
-      route.contains("provider") ? std::string(route.at("provider").as_string()) : std::string();
-  std::string key = "model:" + model;
-  double priceIn = number(route, "priceInPerMTok"), priceOut = number(route, "priceOutPerMTok");
-  int maxOut = static_cast<int>(number(route, "maxOutputTokens", 256));
-  bool embedding = route.contains("modelType") && route.at("modelType").as_string() == "embedding";
-  const json::object empty;
-  json::object params = task.params.is_object() ? task.params.as_object() : empty;
-
-  // Hybrid privacy: a local module masks PII before any remote provider sees
-  // the text; if it fails, the provider is not called.
-  const json::object* redaction = nullptr;
-  if (task.route.is_object())
-    if (auto* rd = task.route.as_object().if_contains("redaction"); rd && rd->is_object())
-      redaction = &rd->as_object();
-  bool remote =
-      !(route.contains("local") && route.at("local").is_bool() && route.at("local").as_bool());
-  json::object redactMap;
-  json::value redactCounts;
-  bool rehydrate = false;
-  if (redaction && remote) {
-    std::string module(redaction->at("module").as_string());
-    rehydrate = redaction->contains("rehydrate") && redaction->at("rehydrate").as_bool();
-    json::object in;
-    for (const char* k : {"text", "messages"})
-      if (auto* v = params.if_contains(k)) in[k] = *v;
-    if (in.empty()) in["text"] = json::serialize(params);
-    auto red = d_.modules.call(module, json::serialize(in),
-                               {.timeoutMs = static_cast<int>(remainingMs), .cancel = &cancel});
-    d_.metrics.moduleCall(module, red.has_value(), red ? red->micros / 1e6 : 0);
-    if (!red || !red->output.is_object() || !red->output.as_object().contains("map"))
-      return fail(ErrorCode::kModuleFailed,
-                  "redaction by module '" + module + "' failed, so provider '" + provider +
-                      "' was not called: " + (red ? "no map in its output" : red.error().message));
-    auto& ro = red->output.as_object();
-    redactMap = ro.at("map").is_object() ? ro.at("map").as_object() : json::object();
-    redactCounts = ro.contains("counts") ? ro.at("counts") : json::value(nullptr);
-    for (const char* k : {"text", "messages"})
-      if (auto* v = ro.if_contains(k)) params[k] = *v;
-    if (!params.contains("messages") && !params.contains("text") && ro.contains("text"))
-      params["text"] = ro.at("text");
-    transition({.taskId = task.id,
-                .from = store::maskOf(TaskStatus::kRunning),
-                .to = TaskStatus::kRunning,
-                .progress = true},
-               {{"redacted", json::object{{"route", key},
-                                          {"module", module},
-                                          {"counts", redactCounts},
-                                          {"placeholders", redactMap.size()}}}});
-  }
-  Rehydrator hydrate(rehydrate ? &redactMap : nullptr);
-
-  // Reserve the most this call can cost before it starts.
-  auto ps = d_.policies.current();
-  auto scopes = budgetScopes(ps->policies, task);
-  std::string reservation =
-      task.id + ":" + std::to_string(task.attempts) + ":" + std::to_string(routeIndex);
-  int64_t maxNano = store::toNanoUsd(number(route, "maxCostUsd"));
-  if (auto st = d_.ledger.reserve(reservation, task.tenant, task.keyId, scopes, maxNano, nowMs());
-      !st)
-    return std::unexpected(st.error());
-
-  auto started = std::chrono::steady_clock::now();
-  providers::CallControl ctl;
-  ctl.cancel = &cancel;
-  ctl.deadline = providers::Clock::now() + std::chrono::milliseconds(remainingMs);
-  ctl.onRetry = [&](const json::object& info) {
-    transition({.taskId = task.id,
-                .from = store::maskOf(TaskStatus::kRunning),
-                .to = TaskStatus::kRunning,
-                .progress = true},
-               {{"retry", json::object{{"route", key}, {"retry", info}}}});
-  };
-
-  // Deltas become events, coalesced to one per ~25 ms so a fast stream does
-  // not cost a store commit per token.
-  std::string text, pending;
-  int64_t deltaIndex = 0;
-  auto lastFlush = std::chrono::steady_clock::now();
-  auto flush = [&] {
-    if (pending.empty()) return;
-    transition(
-        {.taskId = task.id,
-         .from = store::maskOf(TaskStatus::kRunning),
-         .to = TaskStatus::kRunning,
-         .progress = true},
-        {{"delta", json::object{{"route", key}, {"index", deltaIndex++}, {"text", pending}}}});
-    pending.clear();
-    lastFlush = std::chrono::steady_clock::now();
-  };
-  auto onDelta = [&](std::string_view d) {
-    streamed = true;
-    text.append(d);
-    pending.append(hydrate.feed(d));
-    if (std::chrono::steady_clock::now() - lastFlush >= std::chrono::milliseconds(25)) flush();
-  };
-
-  providers::Usage usage;
-  Result<json::value> out = fail(ErrorCode::kInternal, "no call made");
-  if (embedding) {
-    std::vector<std::string> inputs;
-    if (auto* in = params.if_contains("input"); in && in->is_array()) {
-      for (auto& v : in->as_array())
-        if (v.is_string()) inputs.emplace_back(v.as_string());
-    } else if (auto* s1 = params.if_contains("input"); s1 && s1->is_string()) {
-      inputs.emplace_back(s1->as_string());
-    } else if (auto* t = params.if_contains("text"); t && t->is_string()) {
-      inputs.emplace_back(t->as_string());
-    }
-    auto r = d_.providers.embed(model, inputs, ctl);
-    if (r) {
-      usage = r->usage;
-      out = json::object{{"embeddings", r->vectors}, {"model", r->model}, {"provider", provider}};
-    } else {
-      out = std::unexpected(r.error());
-    }
-  } else {
-    providers::ChatCall call;
-    call.messages = chatMessages(params);
-    call.maxTokens = maxOut;
-    if (auto* mt = params.if_contains("max_tokens"); mt && mt->is_int64() && mt->as_int64() > 0)
-      call.maxTokens = static_cast<int>(std::min<int64_t>(mt->as_int64(), maxOut));
-    if (params.contains("temperature")) call.temperature = number(params, "temperature");
-    if (auto* st = params.if_contains("stream"); st && st->is_bool()) call.stream = st->as_bool();
-    auto r = d_.providers.chat(model, call, onDelta, ctl);
-    pending.append(hydrate.flush());
-    flush();
-    if (r) {
-      usage = r->usage;
-      std::string answer = r->text;
-      if (rehydrate) {
-        Rehydrator whole(&redactMap);
-        answer = whole.feed(r->text) + whole.flush();
-      }
-      out = json::object{{"text", answer},
-                         {"message", {{"role", "assistant"}, {"content", answer}}},
-                         {"finishReason", r->finishReason},
-                         {"model", r->model},
-                         {"provider", provider}};
-    } else {
-      out = std::unexpected(r.error());
-      if (!text.empty()) {
-        // Cut mid-stream or canceled: bill what was generated, as an estimate.
-        usage.promptTokens = providers::estimateTokens(call.messages);
-        usage.completionTokens = providers::estimateTokens(text);
-        usage.promptEstimated = usage.completionEstimated = true;
-      }
-    }
-  }
-  double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  if (out) d_.latency.record(key, ms);
-
-  int64_t costNano =
-      static_cast<int64_t>(std::llround((static_cast<double>(usage.promptTokens) * priceIn +
-                                         static_cast<double>(usage.completionTokens) * priceOut) *
-                                        1000.0));
-  std::optional<store::UsageRecord> rec;
-  if (usage.promptTokens || usage.completionTokens) {
-    rec = store::UsageRecord{.id = reservation,
-                             .taskId = task.id,
-                             .tsMs = nowMs(),
-                             .tenant = task.tenant,
-                             .keyId = task.keyId,
-                             .intent = task.intent,
-                             .provider = provider,
-                             .model = model,
-                             .promptTokens = usage.promptTokens,
-                             .completionTokens = usage.completionTokens,
-                             .costNanoUsd = costNano,
-                             .estimated = usage.estimated()};
-    d_.metrics.spend(provider, model, task.tenant, usage.promptTokens, usage.completionTokens,
-                     store::fromNanoUsd(costNano));
-    spend.usd += store::fromNanoUsd(costNano);
-    spend.estimated = spend.estimated || usage.estimated();
-  }
-  if (auto st = d_.ledger.settle(reservation, rec); !st)
-    spdlog::error("task {}: cannot settle spend: {}", task.id, st.error().message);
-  if (out && out->is_object()) {
-    out->as_object()["usage"] = {{"promptTokens", usage.promptTokens},
-                                 {"completionTokens", usage.completionTokens},
-                                 {"totalTokens", usage.promptTokens + usage.completionTokens},
-                                 {"estimated", usage.estimated()}};
-    out->as_object()["costUsd"] = store::fromNanoUsd(costNano);
-    if (redaction && remote)
-      out->as_object()["redaction"] = {{"module", redaction->at("module")},
-                                       {"counts", redactCounts},
-                                       {"rehydrated", rehydrate},
-                                       {"map", redactMap}};
-  }
-  return out;
+  co_await finish(t, TaskStatus::kFailed, errorEvents(err), std::nullopt,
+                  err, std::move(spend.usage), spend.usd, spend.estimated);
 }
 
 }  // namespace aion::control

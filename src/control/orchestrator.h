@@ -1,91 +1,163 @@
 #pragma once
-// Runs stored tasks on a bounded pool of workers: one task per worker at a
-// time, a bounded queue (admission is reserved before a task is stored, so a
-// full queue rejects instead of dropping), per-task deadlines, cancellation,
-// and fallback along the plan's routes.
+// Runs tasks as coroutines (DESIGN.md §4a). A task this process owns while it
+// is active is an ActiveTask: every change to it goes through the
+// orchestrator, which numbers its events, writes them (durably before they
+// are published, or behind them for proxy calls with AION_DURABILITY=async)
+// and publishes them to followers. Tasks whose first route is a module take
+// one of AION_WORKERS module slots (the module runs on a bounded CPU pool);
+// tasks whose first route is a model take one of AION_MODEL_CONCURRENCY
+// slots and wait on the network, not on a thread. Beyond the slots, tasks
+// queue (AION_QUEUE_MAX; a full queue rejects before anything is stored).
+// Every task ends in a terminal state: deadlines bound each wait, a
+// watchdog closes a task whose call never returns, and an exception ends it
+// failed.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "control/budget_book.h"
 #include "control/latency_tracker.h"
 #include "control/policy_store.h"
 #include "events/event_bus.h"
 #include "modhost/module_host.h"
 #include "providers/hub.h"
-#include "store/ledger.h"
 #include "store/task_store.h"
 #include "telemetry/metrics.h"
 
 namespace aion::control {
 
-//! What the model calls of one task cost so far.
-struct Spend {
-  double usd = 0;
-  bool estimated = false;
+struct EventDraft {
+  std::string type;
+  boost::json::value data;
+};
+
+//! A task while this process owns it.
+struct ActiveTask {
+  std::mutex mu;
+  store::Task task;      // as followers and GET see it (after commit when durable)
+  int64_t nextSeq = 1;   // the next event's seq
+  bool behind = false;   // written behind (not durable before it runs)
+  bool queued = true;    // waiting for a slot
+  bool finishing = false;
+  std::stop_source stop;  // cancel: provider calls, retries
+  std::atomic<bool> cancel{false};  // the same, for module hosts (polled)
+  std::string cancelReason;  // why stop was requested
+  int64_t acceptedUs = 0;    // steady clock, for the overhead figure
+  std::atomic<int64_t> upstreamUs{0};  // time inside modules and provider calls
 };
 
 class Orchestrator {
  public:
   struct Options {
-    int workers = 2;
-    size_t queueMax = 1024;
+    size_t moduleSlots = 2;         // AION_WORKERS
+    size_t modelSlots = 1024;       // AION_MODEL_CONCURRENCY
+    size_t queueMax = 1024;         // AION_QUEUE_MAX
+    std::chrono::milliseconds watchdogGrace{3000};
   };
   struct Deps {
     store::TaskStore& store;
     modhost::ModuleHost& modules;
+    boost::asio::any_io_executor moduleExec;  // bounded CPU pool for module calls
     providers::ProviderHub& providers;
-    store::SpendLedger& ledger;
+    BudgetBook& budgets;
     events::EventBus& bus;
     telemetry::Metrics& metrics;
     LatencyTracker& latency;
     const PolicyStore& policies;
+    boost::asio::any_io_executor io;  // tasks run on strands of it
   };
 
   Orchestrator(Deps deps, Options opts);
   ~Orchestrator();
 
-  //! Reserves a queue slot for a task about to be stored. False: queue full.
+  //! Reserves a queue place for a task about to be stored. False: full.
   bool tryReserve();
-  //! Returns a slot reserved by tryReserve that will not be used.
+  //! Returns a place reserved by tryReserve that will not be used.
   void unreserve();
-  //! Queues a stored task on a slot reserved by tryReserve.
-  void enqueueReserved(std::string taskId);
-  //! Queues a recovered task (no admission check: it was acknowledged).
-  void enqueueRecovered(std::string taskId);
-  //! Flags a running task for cancellation; false when it is not running here.
-  bool cancelRunning(const std::string& taskId);
-  //! Persists a transition and publishes its events. nullopt: status moved on.
-  Result<bool> transition(const store::Transition& t, const std::vector<store::EventDraft>& evs);
-  void stop();
+  //! Stores `t` with its first events (durably, unless `behind`), then runs
+  //! or queues it on the place reserved by tryReserve. Fails only when the
+  //! store refused it (then nothing was stored and the place is returned).
+  boost::asio::awaitable<Result<store::Task>> admit(store::Task t, std::vector<EventDraft> events,
+                                                    bool behind);
+  //! Takes over unfinished tasks found at start-up (DESIGN.md §4): queued
+  //! ones queue again; running ones are retried once when every route is a
+  //! module, else closed as interrupted. Blocks until recovery is stored.
+  Status recover(std::vector<store::Task> tasks);
+
+  //! The task as it stands, when it is active here.
+  std::optional<store::Task> find(const std::string& id);
+  //! Cancels an active task: a queued one ends canceled now (its final state
+  //! is stored before this returns its view); a running one is asked to stop.
+  //! nullopt when the task is not active here.
+  boost::asio::awaitable<std::optional<store::Task>> cancel(std::string id, std::string reason);
+
+  //! Stops starting tasks (queued ones stay stored for the next start) and
+  //! calls `drained` once no task runs any more.
+  void stop(std::function<void()> drained);
+  size_t running() const;
 
  private:
-  void workerLoop();
-  void runTask(const std::string& taskId);
-  //! Runs one model route: reserve budget, call the provider (streaming
-  //! deltas as events), settle the spend. `streamed` tells whether any text
-  //! reached the client (then no other route may run).
-  Result<boost::json::value> runModel(const store::Task& task, const boost::json::object& route,
-                                      size_t routeIndex, const std::atomic<bool>& cancel,
-                                      int64_t remainingMs, Spend& spend, bool& streamed);
-  void finish(const store::Task& task, store::TaskStatus to, std::vector<store::EventDraft> evs,
-              std::optional<boost::json::value> result, std::optional<boost::json::value> error,
-              const Spend& spend = {});
+  using TaskPtr = std::shared_ptr<ActiveTask>;
+  enum class Lane { kModule, kModel };
+
+  Lane laneOf(const store::Task& t) const;
+  void enqueue(TaskPtr t);
+  void startLocked(TaskPtr t, Lane lane);
+  void released(Lane lane);
+  boost::asio::awaitable<void> run(TaskPtr t);
+  boost::asio::awaitable<void> runRoutes(TaskPtr t);
+  boost::asio::awaitable<void> watchdog(TaskPtr t);
+
+ public:
+  // The journal: how the orchestrator and the model runner change a task.
+  //! Applies `u` and appends `events` as one write; resumes once it is
+  //! stored as the task's durability asks (behind: at once).
+  boost::asio::awaitable<Status> record(const TaskPtr& t, store::TaskUpdate u,
+                                        std::vector<EventDraft> events,
+                                        std::vector<store::UsageRecord> usage = {});
+  //! Appends progress events (deltas, retries) without waiting: they are
+  //! committed in order, ahead of anything recorded later.
+  void progress(const TaskPtr& t, std::vector<EventDraft> events);
+  //! Ends the task once: the final state, its "done" event, spend; later
+  //! calls do nothing. Never fails: a store that refuses the write still
+  //! sees followers told, and recovery closes the row at the next start.
+  boost::asio::awaitable<void> finish(const TaskPtr& t, store::TaskStatus to,
+                                      std::vector<EventDraft> events,
+                                      std::optional<boost::json::value> result,
+                                      std::optional<boost::json::value> error,
+                                      std::vector<store::UsageRecord> usage = {},
+                                      double costUsd = 0, bool costEstimated = false);
+  const Deps& deps() const { return d_; }
+
+ private:
+  store::Write buildWrite(ActiveTask& t, store::TaskUpdate u, std::vector<EventDraft> events,
+                          std::vector<store::UsageRecord> usage, store::Durability dur,
+                          std::vector<store::Event>& published);
+  void retire(const std::string& id);
 
   Deps d_;
   Options opts_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> queue_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, TaskPtr> active_;
+  std::deque<TaskPtr> queue_[2];
+  size_t busy_[2] = {0, 0};
   size_t reserved_ = 0;
+  size_t queuedCount_ = 0;
   bool stopping_ = false;
-  std::unordered_map<std::string, std::shared_ptr<std::atomic<bool>>> running_;
-  std::vector<std::jthread> workers_;
+  std::function<void()> drained_;
 };
+
+//! {"code","message","details"?} of an error, as tasks store it.
+boost::json::object errorJson(const Error& e);
 
 }  // namespace aion::control

@@ -1,41 +1,71 @@
 #include "events/event_bus.h"
 
-#include <vector>
-
 namespace aion::events {
 
-std::unique_ptr<EventBus::Subscription> EventBus::subscribe(const std::string& taskId,
-                                                            Listener fn) {
-  std::lock_guard lock(mu_);
-  uint64_t id = nextId_++;
-  subs_.emplace(taskId, std::pair(id, std::make_shared<Listener>(std::move(fn))));
-  return std::make_unique<Subscription>(this, taskId, id);
+void EventBus::track(const std::string& taskId, int64_t lastSeq) {
+  auto& s = shard(taskId);
+  std::lock_guard lock(s.mu);
+  auto& t = s.topics[taskId];
+  t.tracked = true;
+  t.firstSeq = lastSeq + 1;
+  t.history.clear();
 }
 
 void EventBus::publish(const store::Event& e) {
-  std::vector<std::shared_ptr<Listener>> targets;
-  {
-    std::lock_guard lock(mu_);
-    auto [b, end] = subs_.equal_range(e.taskId);
-    for (auto it = b; it != end; ++it) targets.push_back(it->second.second);
-  }
-  for (auto& l : targets) (*l)(e);
+  auto& s = shard(e.taskId);
+  // Listeners are called under the shard lock: that is what makes
+  // subscribe's history + live delivery exact. They only queue and wake.
+  std::lock_guard lock(s.mu);
+  auto it = s.topics.find(e.taskId);
+  if (it == s.topics.end()) return;
+  auto& t = it->second;
+  if (t.tracked) t.history.push_back(e);
+  for (auto& [id, l] : t.listeners) (*l)(e);
 }
 
-size_t EventBus::subscriberCount() const {
-  std::lock_guard lock(mu_);
-  return subs_.size();
+EventBus::Joined EventBus::subscribe(const std::string& taskId, int64_t afterSeq, Listener fn) {
+  auto& s = shard(taskId);
+  uint64_t id = nextId_.fetch_add(1);
+  Joined out;
+  std::lock_guard lock(s.mu);
+  auto& t = s.topics[taskId];
+  t.listeners.emplace_back(id, std::make_shared<Listener>(std::move(fn)));
+  if (t.tracked && afterSeq + 1 >= t.firstSeq) {
+    std::vector<store::Event> h;
+    for (auto& e : t.history)
+      if (e.seq > afterSeq) h.push_back(e);
+    out.history = std::move(h);
+  }
+  out.sub = std::make_unique<Subscription>(this, taskId, id);
+  return out;
+}
+
+void EventBus::retire(const std::string& taskId) {
+  auto& s = shard(taskId);
+  std::lock_guard lock(s.mu);
+  auto it = s.topics.find(taskId);
+  if (it == s.topics.end()) return;
+  if (it->second.listeners.empty()) {
+    s.topics.erase(it);
+  } else {
+    it->second.tracked = false;
+    it->second.history = {};
+  }
 }
 
 void EventBus::unsubscribe(const std::string& taskId, uint64_t id) {
-  std::lock_guard lock(mu_);
-  auto [b, end] = subs_.equal_range(taskId);
-  for (auto it = b; it != end; ++it) {
-    if (it->second.first == id) {
-      subs_.erase(it);
-      return;
+  auto& s = shard(taskId);
+  std::lock_guard lock(s.mu);
+  auto it = s.topics.find(taskId);
+  if (it == s.topics.end()) return;
+  auto& ls = it->second.listeners;
+  for (auto l = ls.begin(); l != ls.end(); ++l) {
+    if (l->first == id) {
+      ls.erase(l);
+      break;
     }
   }
+  if (ls.empty() && !it->second.tracked) s.topics.erase(it);
 }
 
 }  // namespace aion::events

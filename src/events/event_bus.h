@@ -1,12 +1,16 @@
 #pragma once
-// Fan-out of stored task events to live subscribers (SSE, later WebSocket,
-// gRPC, Kafka). Events are published only after the store committed them, so
-// a subscriber that re-reads the store after a notification never misses one.
+// In-process publication of task events (DESIGN.md §4a). The owner of a
+// running task publishes each event once it is committed (or, for writes
+// behind, once it is queued); the bus keeps the events of every active task
+// so that a follower joining late replays from memory, and drops them when
+// the task retires (its last write committed: the store then has them all).
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "store/task.h"
 
@@ -16,7 +20,7 @@ class EventBus {
  public:
   using Listener = std::function<void(const store::Event&)>;
 
-  //! Unsubscribes when destroyed.
+  //! Unsubscribes when destroyed; after that the listener is never called.
   class Subscription {
    public:
     Subscription(EventBus* bus, std::string taskId, uint64_t id)
@@ -31,17 +35,44 @@ class EventBus {
     uint64_t id_;
   };
 
-  //! `fn` runs on the publisher's thread and must not block.
-  std::unique_ptr<Subscription> subscribe(const std::string& taskId, Listener fn);
+  struct Joined {
+    std::unique_ptr<Subscription> sub;
+    //! The task's events with seq > afterSeq published so far, when the bus
+    //! still holds its history; nullopt when it does not (read the store).
+    std::optional<std::vector<store::Event>> history;
+  };
+
+  //! Starts keeping `taskId`'s events, from `lastSeq` on (events up to it are
+  //! in the store).
+  void track(const std::string& taskId, int64_t lastSeq);
+  //! Delivers `e` to the task's listeners, in the caller's order. Listeners
+  //! run on the publisher's thread and must not block.
   void publish(const store::Event& e);
-  size_t subscriberCount() const;
+  //! Registers `fn` and returns the history after `afterSeq`, atomically:
+  //! no event is both in the history and delivered, and none is in neither.
+  Joined subscribe(const std::string& taskId, int64_t afterSeq, Listener fn);
+  //! Drops the task's history (its events are all in the store).
+  void retire(const std::string& taskId);
 
  private:
+  struct Topic {
+    std::vector<std::pair<uint64_t, std::shared_ptr<Listener>>> listeners;
+    bool tracked = false;
+    int64_t firstSeq = 1;  // the history holds seqs firstSeq..
+    std::vector<store::Event> history;
+  };
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Topic> topics;
+  };
+  Shard& shard(const std::string& taskId) {
+    return shards_[std::hash<std::string>{}(taskId) % kShards];
+  }
   void unsubscribe(const std::string& taskId, uint64_t id);
 
-  mutable std::mutex mu_;
-  uint64_t nextId_ = 1;
-  std::unordered_multimap<std::string, std::pair<uint64_t, std::shared_ptr<Listener>>> subs_;
+  std::atomic<uint64_t> nextId_{1};
+  Shard shards_[kShards];
 };
 
 }  // namespace aion::events

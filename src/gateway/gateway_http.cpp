@@ -4,14 +4,14 @@
 
 #include <boost/json.hpp>
 #include <charconv>
-#include <set>
 
-#include "common/digest.h"
 #include "common/ids.h"
+#include "common/json_text.h"
 #include "gateway/openai_http.h"
 #include "gateway/route_guard.h"
 #include "gateway/task_codec.h"
 #include "gateway/ws_session.h"
+#include "http/client_watch.h"
 #include "http/handler_util.h"
 #include "http/sse.h"
 
@@ -21,27 +21,73 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using http::Exchange;
 using http::Response;
-using Reply = asio::awaitable<std::optional<Response>>;
 
 namespace {
 
-constexpr size_t kEventBatch = 200;
-
-Error tooManyStreams(const GatewayDeps& d) {
-  return Error(ErrorCode::kUnavailable,
-               "too many open streams (" + std::to_string(d.streams.max()) + "); retry later",
-               {{"retryAfterSeconds", 1}});
+bool wantsEventStream(const http::Request& req) {
+  return std::string_view(req[bhttp::field::accept]).find("text/event-stream") !=
+         std::string_view::npos;
 }
 
-Result<std::string> idempotencyKey(const http::Request& req) {
-  std::string_view k = req["Idempotency-Key"];
-  if (k.empty()) return std::string();
-  if (k.size() > 255)
-    return fail(ErrorCode::kInvalidRequest, "Idempotency-Key is longer than 255 characters");
-  for (char c : k)
-    if (c < 0x21 || c > 0x7e)
-      return fail(ErrorCode::kInvalidRequest, "Idempotency-Key must be printable ASCII");
-  return std::string(k);
+json::object submitAnswer(const store::Task& t) {
+  return {{"taskId", t.id},
+          {"status", store::statusName(t.status)},
+          {"links",
+           {{"self", "/v1/tasks/" + t.id},
+            {"stream", "/v1/stream/" + t.id},
+            {"cancel", "/v1/tasks/" + t.id + "/cancel"}}}};
+}
+
+// Streams a task's events as SSE until its "done" event, the client leaving,
+// or an error. A task submitted by this very request (`owned`) is canceled
+// when its client leaves; one merely followed keeps running.
+asio::awaitable<void> streamSse(GatewayDeps d, GatewayOptions o, Exchange& ex,
+                                const Principal& who, const std::string& id, int64_t after,
+                                bool owned) {
+  auto f = co_await d.control.follow(who, id, after);
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
+      ex.requestId + "\r\nX-Aion-Task-Id: " + id + "\r\n\r\n";
+  head += http::sseRetry(2000);
+  if (!f) {
+    head += http::sseEvent({}, "error", jsonText(json::object{{"error", toJson(f.error())}}));
+    co_await writeAll(ex, std::move(head));
+    co_return;
+  }
+  auto& follower = **f;
+  if (!co_await writeAll(ex, std::move(head))) {
+    if (owned) co_await d.control.cancel(who, id, kClientLeft);
+    co_return;
+  }
+  http::ClientWatch watch(ex, [&follower] { follower.interrupt(); });
+  bool ok = true;
+  while (ok && !follower.finished() && !watch.gone()) {
+    auto evs = co_await follower.next(o.sseHeartbeat);
+    std::string out;
+    if (!evs) {
+      out = http::sseEvent({}, "error", jsonText(json::object{{"error", toJson(evs.error())}}));
+      ok = false;
+    } else if (evs->empty()) {
+      if (watch.gone()) break;
+      out = http::sseComment("keep-alive");
+    } else {
+      for (auto& e : *evs) out += http::sseEvent(std::to_string(e.seq), e.type, jsonText(eventJson(e)));
+    }
+    ok = co_await writeAll(ex, std::move(out)) && ok;
+  }
+  co_await watch.stop();
+  if (owned && !follower.finished()) co_await d.control.cancel(who, id, kClientLeft);
+}
+
+Result<int> intQuery(const Exchange& ex, const char* name, int lo, int hi) {
+  auto it = ex.query.find(name);
+  int v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < lo || v > hi)
+    return fail(ErrorCode::kInvalidRequest, std::string(name) + " must be an integer from " +
+                                                std::to_string(lo) + " to " + std::to_string(hi));
+  return v;
 }
 
 }  // namespace
@@ -53,113 +99,78 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
 
   routes.add(
       bhttp::verb::post, "/v1/tasks",
-      guarded(d, opts, [d](Exchange& ex, const Principal& who) -> Reply {
+      guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
         auto body = http::parseJsonObject(ex.req);
         if (!body) co_return errorOf(body.error(), ex);
-        auto req = parseSubmit(*body, who);
+        auto req = parseSubmit(*body, a.who);
         if (!req) co_return errorOf(req.error(), ex);
-        auto idem = idempotencyKey(ex.req);
-        if (!idem) co_return errorOf(idem.error(), ex);
-        std::string scoped = idem->empty() ? "" : who.tenant + '\n' + *idem;
-        if (!scoped.empty()) {
-          IdempotencyStore::Stored prior;
-          std::string hash = sha256Hex(json::serialize(*body));
-          auto begun = co_await engineCall(d, d.idempotency.blocking(), [&] {
-            return d.idempotency.begin(scoped, hash, prior);
-          });
-          switch (begun) {
-            case IdempotencyStore::Begin::kFirst:
-              break;
-            case IdempotencyStore::Begin::kReplay: {
-              auto r = http::jsonResponse(prior.status, json::parse(prior.body), ex.requestId);
-              r.set("Idempotent-Replayed", "true");
-              co_return r;
-            }
-            case IdempotencyStore::Begin::kConflict:
-              co_return errorOf(
-                  Error(ErrorCode::kConflict,
-                        "Idempotency-Key was already used with a different request body"),
-                  ex);
-            case IdempotencyStore::Begin::kInProgress:
-              co_return errorOf(Error(ErrorCode::kConflict,
-                                      "a request with this Idempotency-Key is still in progress",
-                                      {{"retryAfterSeconds", 1}}),
-                                ex);
-          }
+        if (wantsEventStream(ex.req)) {
+          // Submit and follow in one request; leaving cancels the task.
+          auto slot = d.admission.streamSlot();
+          if (!slot) co_return errorOf(slot.error(), ex);
+          auto t = co_await d.control.submit(std::move(*req));
+          if (!t) co_return errorOf(t.error(), ex);
+          co_await streamSse(d, opts, ex, a.who, t->id, 0, true);
+          co_return std::nullopt;
         }
-        auto t = co_await http::offload(d.blocking, [&] { return d.control.submit(*req); });
-        if (!t) {
-          if (!scoped.empty())
-            co_await engineCall(d, d.idempotency.blocking(),
-                                [&] { d.idempotency.abandon(scoped); });
-          co_return errorOf(t.error(), ex);
-        }
-        json::object out{{"taskId", t->id},
-                         {"status", store::statusName(t->status)},
-                         {"links",
-                          {{"self", "/v1/tasks/" + t->id},
-                           {"stream", "/v1/stream/" + t->id},
-                           {"cancel", "/v1/tasks/" + t->id + "/cancel"}}}};
-        if (!scoped.empty()) {
-          IdempotencyStore::Stored answer{202, json::serialize(out)};
-          co_await engineCall(d, d.idempotency.blocking(),
-                              [&] { d.idempotency.complete(scoped, answer); });
-        }
-        auto r = http::jsonResponse(202, out, ex.requestId);
-        r.set(bhttp::field::location, "/v1/tasks/" + t->id);
+        std::string key(ex.req["Idempotency-Key"]);
+        auto answer = co_await d.admission.once(
+            a.who, key, *body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {
+              auto t = co_await d.control.submit(std::move(*req));
+              if (!t) co_return std::unexpected(t.error());
+              co_return IdempotentAnswer{202, submitAnswer(*t)};
+            });
+        if (!answer) co_return errorOf(answer.error(), ex);
+        auto r = http::jsonResponse(answer->status, answer->body, ex.requestId);
+        if (answer->replayed) r.set("Idempotent-Replayed", "true");
+        if (auto* id = answer->body.is_object() ? answer->body.as_object().if_contains("taskId")
+                                                : nullptr;
+            id && id->is_string())
+          r.set(bhttp::field::location, "/v1/tasks/" + std::string(id->as_string()));
         co_return r;
       }));
 
-  routes.add(
-      bhttp::verb::get, "/v1/tasks",
-      guarded(d, opts, [d, opts](Exchange& ex, const Principal& who) -> Reply {
-        store::ListQuery q;
-        if (auto it = ex.query.find("limit"); it != ex.query.end()) {
-          int v = 0;
-          auto [p, ec] =
-              std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-          if (ec != std::errc() || p != it->second.data() + it->second.size() || v < 1 ||
-              v > opts.maxPageSize)
-            co_return errorOf(
-                Error(ErrorCode::kInvalidRequest,
-                      "limit must be an integer from 1 to " + std::to_string(opts.maxPageSize)),
-                ex);
-          q.limit = v;
-        }
-        if (auto it = ex.query.find("status"); it != ex.query.end()) {
-          q.status = store::parseStatus(it->second);
-          if (!q.status)
-            co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
-        }
-        if (auto it = ex.query.find("intent"); it != ex.query.end()) q.intent = it->second;
-        if (auto it = ex.query.find("cursor"); it != ex.query.end()) q.afterId = it->second;
-        auto page = co_await http::offload(d.blocking, [&] { return d.control.list(who, q); });
-        if (!page) co_return errorOf(page.error(), ex);
-        json::array items;
-        for (auto& t : page->items) items.push_back(taskJson(t));
-        co_return http::jsonResponse(
-            200,
-            json::object{{"items", items},
-                         {"nextCursor", page->nextCursor.empty() ? json::value(nullptr)
-                                                                 : json::value(page->nextCursor)}},
-            ex.requestId);
-      }));
+  routes.add(bhttp::verb::get, "/v1/tasks",
+             guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
+               store::ListQuery q;
+               if (ex.query.count("limit")) {
+                 auto v = intQuery(ex, "limit", 1, opts.maxPageSize);
+                 if (!v) co_return errorOf(v.error(), ex);
+                 q.limit = *v;
+               }
+               if (auto it = ex.query.find("status"); it != ex.query.end()) {
+                 q.status = store::parseStatus(it->second);
+                 if (!q.status)
+                   co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
+               }
+               if (auto it = ex.query.find("intent"); it != ex.query.end()) q.intent = it->second;
+               if (auto it = ex.query.find("cursor"); it != ex.query.end()) q.afterId = it->second;
+               auto page = co_await d.control.list(a.who, q);
+               if (!page) co_return errorOf(page.error(), ex);
+               json::array items;
+               for (auto& t : page->items) items.push_back(taskJson(t));
+               co_return http::jsonResponse(
+                   200,
+                   json::object{{"items", items},
+                                {"nextCursor", page->nextCursor.empty()
+                                                   ? json::value(nullptr)
+                                                   : json::value(page->nextCursor)}},
+                   ex.requestId);
+             }));
 
   routes.add(bhttp::verb::get, "/v1/tasks/{id}",
-             guarded(d, opts, [d](Exchange& ex, const Principal& who) -> Reply {
-               auto t = co_await http::offload(d.blocking,
-                                               [&] { return d.control.get(who, ex.params["id"]); });
+             guarded(d, [d](Exchange& ex, Admitted& a) -> Reply {
+               auto t = co_await d.control.get(a.who, ex.params["id"]);
                if (!t) co_return errorOf(t.error(), ex);
                co_return http::jsonResponse(200, taskJson(*t), ex.requestId);
              }));
 
   routes.add(
       bhttp::verb::post, "/v1/tasks/{id}/cancel",
-      guarded(d, opts, [d](Exchange& ex, const Principal& who) -> Reply {
-        if (!who.hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
+      guarded(d, [d](Exchange& ex, Admitted& a) -> Reply {
+        if (!a.who.hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
           co_return errorOf(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"), ex);
-        auto t = co_await http::offload(d.blocking,
-                                        [&] { return d.control.cancel(who, ex.params["id"]); });
+        auto t = co_await d.control.cancel(a.who, ex.params["id"], kCanceledByClient);
         if (!t) co_return errorOf(t.error(), ex);
         // 200 when canceled now; 202 when a running task was asked to stop.
         co_return http::jsonResponse(store::isTerminal(t->status) ? 200 : 202, taskJson(*t),
@@ -168,84 +179,32 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
 
   routes.add(
       bhttp::verb::get, "/v1/stream/{id}",
-      guarded(d, opts, [d, opts](Exchange& ex, const Principal& who) -> Reply {
-        std::string id = ex.params["id"];
-        int64_t last = 0;
-        std::string_view lei = ex.req["Last-Event-ID"];
-        if (lei.empty())
-          if (auto it = ex.query.find("lastEventId"); it != ex.query.end()) lei = it->second;
-        if (!lei.empty()) {
-          auto v = http::parseLastEventId(lei);
-          if (!v)
-            co_return errorOf(
-                Error(ErrorCode::kInvalidRequest, "Last-Event-ID must be a sequence number"), ex);
-          last = *v;
-        }
-        auto task = co_await http::offload(d.blocking, [&] { return d.control.get(who, id); });
-        if (!task) co_return errorOf(task.error(), ex);
-
-        // Wake-ups from the bus: set a flag and cancel the wait, on this strand.
-        auto exec = co_await asio::this_coro::executor;
-        auto timer = std::make_shared<asio::steady_timer>(exec);
-        auto pending = std::make_shared<std::atomic<bool>>(false);
-        auto sub = d.control.subscribe(id, [timer, pending, exec](const store::Event&) {
-          pending->store(true);
-          asio::post(exec, [timer] { timer->cancel(); });
-        });
-        auto slot = d.streams.acquire();
-        if (!slot) co_return errorOf(tooManyStreams(d), ex);
-
-        auto write = [&ex](std::string data) { return writeAll(ex, std::move(data)); };
-        std::string head =
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
-            ex.requestId + "\r\n\r\n";
-        head += http::sseRetry(2000);
-        if (!co_await write(std::move(head))) co_return std::nullopt;
-        for (;;) {
-          pending->store(false);
-          auto evs = co_await http::offload(d.blocking, [&] {
-            return d.control.events(who, id, last, static_cast<int>(kEventBatch));
-          });
-          if (!evs) {
-            // GCC 12: keep string literals out of co_await full-expressions.
-            std::string frame = http::sseEvent(
-                {}, "error", json::serialize(json::object{{"error", toJson(evs.error())}}));
-            co_await write(std::move(frame));
+      guarded(
+          d,
+          [d, opts](Exchange& ex, Admitted& a) -> Reply {
+            int64_t last = 0;
+            std::string_view lei = ex.req["Last-Event-ID"];
+            if (lei.empty())
+              if (auto it = ex.query.find("lastEventId"); it != ex.query.end()) lei = it->second;
+            if (!lei.empty()) {
+              auto v = http::parseLastEventId(lei);
+              if (!v)
+                co_return errorOf(
+                    Error(ErrorCode::kInvalidRequest, "Last-Event-ID must be a sequence number"),
+                    ex);
+              last = *v;
+            }
+            // Check the task before answering 200 (unknown ids get a 404).
+            std::string id = ex.params["id"];
+            auto t = co_await d.control.get(a.who, id);
+            if (!t) co_return errorOf(t.error(), ex);
+            co_await streamSse(d, opts, ex, a.who, id, last, false);
             co_return std::nullopt;
-          }
-          bool done = false;
-          std::string batch;
-          for (auto& e : *evs) {
-            batch += http::sseEvent(std::to_string(e.seq), e.type, json::serialize(eventJson(e)));
-            last = e.seq;
-            done = done || e.type == "done";
-          }
-          if (!batch.empty() && !co_await write(std::move(batch))) co_return std::nullopt;
-          if (done) co_return std::nullopt;
-          if (evs->empty()) {
-            // Resumed at or past the final event of a finished task: nothing more will come.
-            auto now = co_await http::offload(d.blocking, [&] { return d.control.get(who, id); });
-            if (!now || store::isTerminal(now->status)) co_return std::nullopt;
-          }
-          if (evs->size() == kEventBatch) continue;
-          if (pending->load()) continue;
-          timer->expires_after(opts.sseHeartbeat);
-          auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-          if (!ec && !pending->load()) {
-            std::string beat = http::sseComment("keep-alive");
-            if (!co_await write(std::move(beat))) co_return std::nullopt;
-          }
-        }
-      }));
+          },
+          true));
+
   routes.add(bhttp::verb::get, "/v1/ws", [d, opts](Exchange& ex) -> Reply {
-    if (opts.ratePerIp) {
-      std::string bucket = "ip:" + ex.remote;
-      auto dec = co_await engineCall(d, d.limiter.blocking(), [&] {
-        return d.limiter.hit(bucket, opts.ratePerIp, opts.rateWindow);
-      });
-      if (!dec.allowed) co_return tooMany(dec, opts.rateWindow, "client address", ex);
-    }
+    if (auto st = co_await d.admission.limitIp(ex.remote); !st) co_return errorOf(st.error(), ex);
     if (!boost::beast::websocket::is_upgrade(ex.req))
       co_return errorOf(Error(ErrorCode::kInvalidRequest,
                               "this endpoint speaks WebSocket: send an Upgrade request"),
@@ -253,13 +212,14 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     // A key in the upgrade request authenticates at once; without one, the
     // first message must be {"type":"auth"}.
     std::optional<Principal> who;
-    if (!ex.req["X-API-Key"].empty() || !ex.req[bhttp::field::authorization].empty()) {
-      auto p = http::principalOf(d.keys, ex.req);
-      if (!p) co_return errorOf(p.error(), ex);
-      who = *p;
+    auto creds = credentialsOf(ex);
+    if (!creds.apiKey.empty()) {
+      auto a = co_await d.admission.authenticate(creds);
+      if (!a) co_return errorOf(a.error(), ex);
+      who = a->who;
     }
-    auto slot = d.streams.acquire();
-    if (!slot) co_return errorOf(tooManyStreams(d), ex);
+    auto slot = d.admission.streamSlot();
+    if (!slot) co_return errorOf(slot.error(), ex);
     auto session = std::make_shared<WsSession>(d, opts, ex.stream, who);
     co_await session->run(ex.req);
     co_return std::nullopt;

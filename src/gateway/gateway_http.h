@@ -1,6 +1,6 @@
 #pragma once
 // The gateway's public REST + SSE surface (seed: /v1/tasks, /v1/stream).
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 
 #include "auth/api_keys.h"
@@ -20,16 +20,22 @@ struct GatewayOptions {
   std::chrono::seconds rateWindow{60};
   size_t wsMaxQueuedBytes = 1 << 20;  // per WebSocket: beyond it the reader is too slow
   size_t wsMaxSubscriptions = 100;
+  //! AION_DURABILITY=async: OpenAI-compatible calls are written behind.
+  bool openAiBehind = false;
 };
+
+class Admission;
 
 struct GatewayDeps {
   control::ControlApi& control;
   const auth::KeyRing& keys;
-  boost::asio::thread_pool& blocking;  // for ControlApi calls
+  boost::asio::any_io_executor blocking;  // Redis calls
   telemetry::Metrics& metrics;
   RateLimiter& limiter;
   IdempotencyStore& idempotency;
-  StreamSlots& streams;  // open SSE + WebSocket streams
+  StreamSlots& streams;  // open streams of every kind
+  Admission& admission;
+  boost::asio::any_io_executor io;  // the I/O threads (gRPC handlers hop onto them)
 };
 
 http::Routes gatewayRoutes(GatewayDeps deps, GatewayOptions opts);

@@ -4,24 +4,27 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
+#include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <deque>
 #include <mutex>
 
 #include "common/digest.h"
 #include "common/ids.h"
+#include "common/json_text.h"
+#include "gateway/admission.h"
 #include "gateway/task_codec.h"
 
 namespace aion::gateway {
 namespace json = boost::json;
 namespace pb = google::protobuf;
+namespace asio = boost::asio;
 
 namespace {
 
 template <typename Msg>
 void fromJson(const json::value& v, Msg* out) {
-  auto st = pb::util::JsonStringToMessage(json::serialize(v), out);
+  auto st = pb::util::JsonStringToMessage(jsonText(v), out);
   (void)st;  // our own JSON: always a valid Struct/Value
 }
 
@@ -111,295 +114,249 @@ grpc::Status toGrpcStatus(const Error& e) {
   return grpc::Status(code, std::string(errorCodeName(e.code)) + ": " + e.message);
 }
 
-Result<Principal> GrpcTasksService::admit(grpc::CallbackServerContext* ctx) {
-  if (o_.ratePerIp) {
-    auto dec = d_.limiter.hit("ip:" + peerIp(ctx), o_.ratePerIp, o_.rateWindow);
-    if (!dec.allowed) {
-      ctx->AddTrailingMetadata("retry-after", std::to_string(dec.resetSeconds));
-      return fail(ErrorCode::kRateLimited,
-                  "rate limit exceeded for this client address; retry after " +
-                      std::to_string(dec.resetSeconds) + " s");
-    }
-  }
+namespace {
+
+Credentials credentialsOf(grpc::CallbackServerContext* ctx) {
   std::string key = metadata(ctx, "x-api-key");
   if (key.empty()) {
     auto authz = metadata(ctx, "authorization");
     if (authz.rfind("Bearer ", 0) == 0 || authz.rfind("bearer ", 0) == 0) key = authz.substr(7);
   }
-  if (key.empty())
-    return fail(
-        ErrorCode::kUnauthenticated,
-        "missing API key: send metadata 'x-api-key: <key>' (grpcurl -H 'x-api-key: <key>')");
-  auto who = d_.keys.authenticate(key, metadata(ctx, "x-tenant-id"));
-  if (!who) return who;
-  if (o_.ratePerKey) {
-    auto dec = d_.limiter.hit("key:" + who->keyId, o_.ratePerKey, o_.rateWindow);
-    if (!dec.allowed) {
-      ctx->AddTrailingMetadata("retry-after", std::to_string(dec.resetSeconds));
-      return fail(ErrorCode::kRateLimited, "rate limit exceeded for this API key; retry after " +
-                                               std::to_string(dec.resetSeconds) + " s");
-    }
-  }
-  return who;
+  return {std::move(key), metadata(ctx, "x-tenant-id"), peerIp(ctx)};
 }
 
+// The admission error as gRPC says it: a missing key names the metadata to
+// send; a rate limit carries retry-after.
+grpc::Status refused(grpc::CallbackServerContext* ctx, const Credentials& c, const Error& e) {
+  if (e.code == ErrorCode::kRateLimited)
+    if (auto* ra = e.details.if_contains("retryAfterSeconds"); ra && ra->is_number())
+      ctx->AddTrailingMetadata("retry-after", std::to_string(ra->to_number<int64_t>()));
+  if (e.code == ErrorCode::kUnauthenticated && c.apiKey.empty())
+    return toGrpcStatus(Error(
+        ErrorCode::kUnauthenticated,
+        "missing API key: send metadata 'x-api-key: <key>' (grpcurl -H 'x-api-key: <key>')"));
+  return toGrpcStatus(e);
+}
+
+Result<control::SubmitRequest> submitOf(const v1::SubmitRequest& req, const Principal& who,
+                                        json::object& body) {
+  body = json::object{{"intent", req.intent()}};
+  if (!req.schema_version().empty()) body["schemaVersion"] = req.schema_version();
+  auto params = toJson(req.params());
+  if (!params) return std::unexpected(params.error());
+  body["params"] = req.has_params() ? *params : json::value(json::object{});
+  if (!req.privacy().empty()) body["privacy"] = req.privacy();
+  if (req.budget_usd() != 0) body["budgetUsd"] = req.budget_usd();
+  if (req.timeout_ms() != 0) body["timeoutMs"] = req.timeout_ms();
+  auto sub = parseSubmit(body, who);
+  if (sub) sub->surface = "grpc";
+  return sub;
+}
+
+v1::Event eventOf(const store::Event& e) {
+  v1::Event out;
+  out.set_task_id(e.taskId);
+  out.set_seq(e.seq);
+  out.set_type(e.type);
+  out.set_ts(formatTimeMs(e.tsMs));
+  if (e.data.is_object()) fromJson(e.data, out.mutable_data());
+  return out;
+}
+
+// A server stream of a task's events, driven by a coroutine on the I/O
+// threads. gRPC's callbacks (write done, cancel) only post to its strand.
+class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  struct Core {
+    explicit Core(asio::any_io_executor ex) : strand(asio::make_strand(ex)), wake(strand) {}
+    asio::strand<asio::any_io_executor> strand;
+    asio::steady_timer wake;
+    bool writeDone = false, writeOk = false, canceled = false;
+    events::Follower* follower = nullptr;
+  };
+
+  //! `submit` set: the Run RPC (submit, then follow; the task belongs to the call).
+  EventStream(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId, int64_t after,
+              std::optional<v1::SubmitRequest> submit)
+      : core_(std::make_shared<Core>(d.io)) {
+    asio::co_spawn(core_->strand, run(d, ctx, std::move(taskId), after, std::move(submit)),
+                   asio::detached);
+  }
+
+  void OnWriteDone(bool ok) override {
+    asio::post(core_->strand, [c = core_, ok] {
+      c->writeDone = true;
+      c->writeOk = ok;
+      c->wake.cancel();
+    });
+  }
+  void OnCancel() override {
+    asio::post(core_->strand, [c = core_] {
+      c->canceled = true;
+      if (c->follower) c->follower->interrupt();
+      c->wake.cancel();
+    });
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  asio::awaitable<bool> write(v1::Event ev) {
+    core_->writeDone = false;
+    StartWrite(&ev);
+    while (!core_->writeDone) {
+      core_->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await core_->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return core_->writeOk;
+  }
+
+  asio::awaitable<void> run(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId,
+                            int64_t after, std::optional<v1::SubmitRequest> submit) {
+    auto core = core_;  // Finish may end the reactor: keep the state alive
+    auto creds = credentialsOf(ctx);
+    auto a = co_await d.admission.admit(creds, true);
+    if (!a) co_return Finish(refused(ctx, creds, a.error()));
+    if (after < 0)
+      co_return Finish(
+          toGrpcStatus(Error(ErrorCode::kInvalidRequest, "after_seq must not be negative")));
+    bool owned = submit.has_value();
+    if (owned) {
+      json::object body;
+      auto req = submitOf(*submit, a->who, body);
+      if (!req) co_return Finish(toGrpcStatus(req.error()));
+      auto t = co_await d.control.submit(std::move(*req));
+      if (!t) co_return Finish(toGrpcStatus(t.error()));
+      taskId = t->id;
+    }
+    auto f = co_await d.control.follow(a->who, taskId, after);
+    if (!f) co_return Finish(toGrpcStatus(f.error()));
+    core->follower = f->get();
+    grpc::Status st = grpc::Status::OK;
+    while (!(*f)->finished() && !core->canceled) {
+      auto evs = co_await (*f)->next(std::chrono::hours(1));
+      if (!evs) {
+        st = toGrpcStatus(evs.error());
+        break;
+      }
+      for (auto& e : *evs) {
+        if (core->canceled) break;
+        if (!co_await write(eventOf(e))) core->canceled = true;
+      }
+    }
+    core->follower = nullptr;
+    if (core->canceled) {
+      if (owned && !(*f)->finished())
+        co_await d.control.cancel(a->who, taskId, kClientLeft);
+      st = grpc::Status(grpc::StatusCode::CANCELLED, "canceled by the client");
+    }
+    Finish(st);
+  }
+
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
 grpc::ServerUnaryReactor* GrpcTasksService::unary(
-    grpc::CallbackServerContext* ctx, std::function<grpc::Status(const Principal&)> fn) {
+    grpc::CallbackServerContext* ctx,
+    std::function<asio::awaitable<grpc::Status>(const Principal&)> fn) {
   auto* reactor = ctx->DefaultReactor();
-  // Limits may talk to Redis and handlers to the store: all off gRPC's threads.
-  boost::asio::post(d_.blocking, [this, ctx, reactor, fn = std::move(fn)] {
-    auto who = admit(ctx);
-    reactor->Finish(who ? fn(*who) : toGrpcStatus(who.error()));
-  });
+  asio::co_spawn(
+      asio::make_strand(d_.io),
+      [this, ctx, reactor, fn = std::move(fn)]() -> asio::awaitable<void> {
+        auto creds = credentialsOf(ctx);
+        auto a = co_await d_.admission.admit(creds, false);
+        if (!a) co_return reactor->Finish(refused(ctx, creds, a.error()));
+        reactor->Finish(co_await fn(a->who));
+      },
+      asio::detached);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> grpc::Status {
-    json::object body{{"intent", req->intent()}};
-    if (!req->schema_version().empty()) body["schemaVersion"] = req->schema_version();
-    auto params = toJson(req->params());
-    if (!params) return toGrpcStatus(params.error());
-    body["params"] = req->has_params() ? *params : json::value(json::object{});
-    if (!req->privacy().empty()) body["privacy"] = req->privacy();
-    if (req->budget_usd() != 0) body["budgetUsd"] = req->budget_usd();
-    if (req->timeout_ms() != 0) body["timeoutMs"] = req->timeout_ms();
-    auto sub = parseSubmit(body, who);
-    if (!sub) return toGrpcStatus(sub.error());
-    std::string scoped;
-    if (!req->idempotency_key().empty()) {
-      if (req->idempotency_key().size() > 255)
-        return toGrpcStatus(
-            Error(ErrorCode::kInvalidRequest, "idempotency_key is longer than 255 characters"));
-      scoped = who.tenant + '\n' + req->idempotency_key();
-      IdempotencyStore::Stored prior;
-      switch (d_.idempotency.begin(scoped, sha256Hex(json::serialize(body)), prior)) {
-        case IdempotencyStore::Begin::kFirst:
-          break;
-        case IdempotencyStore::Begin::kReplay: {
-          auto v = json::parse(prior.body);
-          resp->set_task_id(std::string(v.at("taskId").as_string()));
-          resp->set_status(std::string(v.at("status").as_string()));
-          return grpc::Status::OK;
-        }
-        case IdempotencyStore::Begin::kConflict:
-          return grpc::Status(
-              grpc::StatusCode::ALREADY_EXISTS,
-              "conflict: idempotency_key was already used with a different request");
-        case IdempotencyStore::Begin::kInProgress:
-          return grpc::Status(
-              grpc::StatusCode::ABORTED,
-              "conflict: a request with this idempotency_key is still in progress; retry");
-      }
+  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
+    json::object body;
+    auto sub = submitOf(*req, who, body);
+    if (!sub) co_return toGrpcStatus(sub.error());
+    auto answer = co_await d_.admission.once(
+        who, req->idempotency_key(), body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {
+          auto t = co_await d_.control.submit(std::move(*sub));
+          if (!t) co_return std::unexpected(t.error());
+          co_return IdempotentAnswer{
+              202, json::object{{"taskId", t->id}, {"status", store::statusName(t->status)}}};
+        });
+    if (!answer) {
+      auto& e = answer.error();
+      if (e.code == ErrorCode::kConflict)
+        co_return grpc::Status(e.details.contains("retryAfterSeconds")
+                                   ? grpc::StatusCode::ABORTED
+                                   : grpc::StatusCode::ALREADY_EXISTS,
+                               "conflict: " + e.message);
+      co_return toGrpcStatus(e);
     }
-    auto t = d_.control.submit(*sub);
-    if (!t) {
-      if (!scoped.empty()) d_.idempotency.abandon(scoped);
-      return toGrpcStatus(t.error());
-    }
-    resp->set_task_id(t->id);
-    resp->set_status(std::string(store::statusName(t->status)));
-    if (!scoped.empty())
-      d_.idempotency.complete(
-          scoped,
-          {202, json::serialize(json::object{{"taskId", t->id}, {"status", resp->status()}})});
-    return grpc::Status::OK;
+    auto& v = answer->body.as_object();
+    resp->set_task_id(std::string(v.at("taskId").as_string()));
+    resp->set_status(std::string(v.at("status").as_string()));
+    co_return grpc::Status::OK;
   });
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::Get(grpc::CallbackServerContext* ctx,
                                                 const v1::GetRequest* req, v1::Task* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> grpc::Status {
-    auto t = d_.control.get(who, req->task_id());
-    if (!t) return toGrpcStatus(t.error());
+  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
+    auto t = co_await d_.control.get(who, req->task_id());
+    if (!t) co_return toGrpcStatus(t.error());
     fillTask(*t, resp);
-    return grpc::Status::OK;
+    co_return grpc::Status::OK;
   });
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::List(grpc::CallbackServerContext* ctx,
                                                  const v1::ListRequest* req,
                                                  v1::ListResponse* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> grpc::Status {
+  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
     store::ListQuery q;
     q.limit = req->limit() == 0 ? 20 : req->limit();
     if (q.limit < 1 || q.limit > o_.maxPageSize)
-      return toGrpcStatus(Error(ErrorCode::kInvalidRequest,
-                                "limit must be from 1 to " + std::to_string(o_.maxPageSize)));
+      co_return toGrpcStatus(Error(ErrorCode::kInvalidRequest,
+                                   "limit must be from 1 to " + std::to_string(o_.maxPageSize)));
     if (!req->status().empty()) {
       q.status = store::parseStatus(req->status());
       if (!q.status)
-        return toGrpcStatus(Error(ErrorCode::kInvalidRequest, "unknown status filter"));
+        co_return toGrpcStatus(Error(ErrorCode::kInvalidRequest, "unknown status filter"));
     }
     q.intent = req->intent();
     q.afterId = req->cursor();
-    auto page = d_.control.list(who, q);
-    if (!page) return toGrpcStatus(page.error());
+    auto page = co_await d_.control.list(who, q);
+    if (!page) co_return toGrpcStatus(page.error());
     for (auto& t : page->items) fillTask(t, resp->add_items());
     resp->set_next_cursor(page->nextCursor);
-    return grpc::Status::OK;
+    co_return grpc::Status::OK;
   });
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::Cancel(grpc::CallbackServerContext* ctx,
                                                    const v1::CancelRequest* req, v1::Task* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> grpc::Status {
+  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
     if (!who.hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
-      return toGrpcStatus(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"));
-    auto t = d_.control.cancel(who, req->task_id());
-    if (!t) return toGrpcStatus(t.error());
+      co_return toGrpcStatus(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"));
+    auto t = co_await d_.control.cancel(who, req->task_id(), kCanceledByClient);
+    if (!t) co_return toGrpcStatus(t.error());
     fillTask(*t, resp);
-    return grpc::Status::OK;
+    co_return grpc::Status::OK;
   });
 }
 
-namespace {
-
-// Streams a task's events: the store is re-read after each bus notification
-// (as for SSE), so the order and gap-free sequence are the store's.
-class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
- public:
-  EventStream(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId, int64_t afterSeq,
-              std::function<Result<Principal>()> admit)
-      : core_(std::make_shared<Core>()) {
-    core_->d.emplace(d);
-    core_->self = this;
-    core_->taskId = std::move(taskId);
-    core_->last = afterSeq;
-    auto core = core_;
-    boost::asio::post(d.blocking, [core, admit = std::move(admit)] {
-      auto who = admit();
-      std::lock_guard lock(core->mu);
-      if (!core->self) return;
-      if (!who) return core->finish(toGrpcStatus(who.error()));
-      auto t = core->d->control.get(*who, core->taskId);
-      if (!t) return core->finish(toGrpcStatus(t.error()));
-      core->who = *who;
-      std::weak_ptr<Core> weak = core;
-      core->sub = core->d->control.subscribe(core->taskId, [weak](const store::Event&) {
-        if (auto c = weak.lock()) c->schedule();
-      });
-      core->scheduleLocked();
-    });
-    (void)ctx;
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(core_->mu);
-    core_->writing = false;
-    if (!ok) return core_->finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-    core_->queue.pop_front();
-    core_->writeNext();
-  }
-
-  void OnCancel() override {}
-
-  void OnDone() override {
-    {
-      std::lock_guard lock(core_->mu);
-      core_->self = nullptr;
-      core_->sub.reset();
-    }
-    delete this;
-  }
-
- private:
-  struct Core : std::enable_shared_from_this<Core> {
-    std::recursive_mutex mu;  // reactions may re-enter (StartWrite -> OnWriteDone)
-    std::optional<GatewayDeps> d;
-    EventStream* self = nullptr;
-    std::string taskId;
-    std::optional<Principal> who;
-    int64_t last = 0;
-    bool fetching = false, again = false, writing = false, done = false, finished = false;
-    std::deque<v1::Event> queue;
-    std::unique_ptr<events::EventBus::Subscription> sub;
-
-    void schedule() {
-      std::lock_guard lock(mu);
-      scheduleLocked();
-    }
-    void scheduleLocked() {
-      if (fetching) {
-        again = true;
-        return;
-      }
-      fetching = true;
-      auto me = shared_from_this();
-      boost::asio::post(d->blocking, [me] { me->fetch(); });
-    }
-    void fetch() {
-      for (;;) {
-        int64_t after;
-        {
-          std::lock_guard lock(mu);
-          if (!self || finished) {
-            fetching = false;
-            return;
-          }
-          after = last;
-          again = false;
-        }
-        auto evs = d->control.events(*who, taskId, after, 200);
-        std::lock_guard lock(mu);
-        if (!self || finished) {
-          fetching = false;
-          return;
-        }
-        if (!evs) {
-          fetching = false;
-          return finish(toGrpcStatus(evs.error()));
-        }
-        for (auto& e : *evs) {
-          v1::Event out;
-          out.set_task_id(e.taskId);
-          out.set_seq(e.seq);
-          out.set_type(e.type);
-          out.set_ts(formatTimeMs(e.tsMs));
-          if (e.data.is_object()) fromJson(e.data, out.mutable_data());
-          queue.push_back(std::move(out));
-          last = e.seq;
-          done = done || e.type == "done";
-        }
-        if (!writing) writeNext();
-        if (evs->size() < 200 && !again) {
-          fetching = false;
-          return;
-        }
-      }
-    }
-    void writeNext() {
-      if (finished || !self) return;
-      if (queue.empty()) {
-        if (done) finish(grpc::Status::OK);
-        return;
-      }
-      writing = true;
-      self->StartWrite(&queue.front());
-    }
-    void finish(grpc::Status st) {
-      if (finished || !self) return;
-      finished = true;
-      self->Finish(st);
-    }
-  };
-  std::shared_ptr<Core> core_;
-};
-
-}  // namespace
-
 grpc::ServerWriteReactor<v1::Event>* GrpcTasksService::Stream(grpc::CallbackServerContext* ctx,
                                                               const v1::StreamRequest* req) {
-  if (req->after_seq() < 0) {
-    auto* r = new EventStream(d_, ctx, req->task_id(), 0, [] {
-      return Result<Principal>(fail(ErrorCode::kInvalidRequest, "after_seq must not be negative"));
-    });
-    return r;
-  }
-  return new EventStream(d_, ctx, req->task_id(), req->after_seq(),
-                         [this, ctx] { return admit(ctx); });
+  return new EventStream(d_, ctx, req->task_id(), req->after_seq(), std::nullopt);
+}
+
+grpc::ServerWriteReactor<v1::Event>* GrpcTasksService::Run(grpc::CallbackServerContext* ctx,
+                                                           const v1::SubmitRequest* req) {
+  return new EventStream(d_, ctx, "", 0, *req);
 }
 
 std::unique_ptr<grpc::Server> startGrpcServer(GrpcTasksService& service, const std::string& address,

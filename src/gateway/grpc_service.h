@@ -1,10 +1,12 @@
 #pragma once
 // Public gRPC API aion.v1.AionTasks (proto/aion/v1/tasks.proto) on the
 // callback API, with server reflection so grpcurl works without .proto files.
-// Handlers never block gRPC's threads: control-plane calls run on the
-// gateway's blocking pool and finish the RPC from there.
+// Handlers never block gRPC's threads: each RPC hops onto the gateway's I/O
+// threads as a coroutine, passes the same admission chain as HTTP, and
+// streams through the same follower as SSE and WebSocket.
 #include <grpcpp/grpcpp.h>
 
+#include <boost/asio/awaitable.hpp>
 #include <memory>
 
 #include "aion/v1/tasks.grpc.pb.h"
@@ -26,13 +28,15 @@ class GrpcTasksService final : public aion::v1::AionTasks::CallbackService {
                                    v1::Task* resp) override;
   grpc::ServerWriteReactor<v1::Event>* Stream(grpc::CallbackServerContext* ctx,
                                               const v1::StreamRequest* req) override;
+  grpc::ServerWriteReactor<v1::Event>* Run(grpc::CallbackServerContext* ctx,
+                                           const v1::SubmitRequest* req) override;
 
  private:
-  //! Authenticates and applies rate limits, then runs `fn` on the blocking
-  //! pool; `fn` returns the RPC's status.
-  grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx,
-                                  std::function<grpc::Status(const Principal&)> fn);
-  Result<Principal> admit(grpc::CallbackServerContext* ctx);
+  //! Runs the admission chain, then `fn` on the I/O threads; `fn` returns
+  //! the RPC's status.
+  grpc::ServerUnaryReactor* unary(
+      grpc::CallbackServerContext* ctx,
+      std::function<boost::asio::awaitable<grpc::Status>(const Principal&)> fn);
 
   GatewayDeps d_;
   GatewayOptions o_;

@@ -4,11 +4,27 @@
 
 namespace aion::gateway {
 namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
 using http::Exchange;
 using http::Response;
 
+namespace {
+
+void setRateHeaders(Response& r, uint64_t limit, uint64_t remaining, int64_t reset) {
+  r.set("RateLimit-Limit", std::to_string(limit));
+  r.set("RateLimit-Remaining", std::to_string(remaining));
+  r.set("RateLimit-Reset", std::to_string(reset));
+}
+
+}  // namespace
+
 Response errorOf(const Error& e, const Exchange& ex) {
-  return http::errorResponse(e, ex.requestId);
+  auto r = http::errorResponse(e, ex.requestId);
+  if (e.code == ErrorCode::kRateLimited)
+    if (auto* l = e.details.if_contains("limit"); l && l->is_number())
+      setRateHeaders(r, l->to_number<uint64_t>(), 0,
+                     e.details.at("retryAfterSeconds").to_number<int64_t>());
+  return r;
 }
 
 asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
@@ -20,45 +36,22 @@ asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
   co_return !ec;
 }
 
-void setRateHeaders(Response& r, const RateDecision& d) {
-  r.set("RateLimit-Limit", std::to_string(d.limit));
-  r.set("RateLimit-Remaining", std::to_string(d.remaining));
-  r.set("RateLimit-Reset", std::to_string(d.resetSeconds));
+Credentials credentialsOf(const Exchange& ex) {
+  std::string_view key = ex.req["X-API-Key"];
+  if (key.empty()) {
+    std::string_view authz = ex.req[bhttp::field::authorization];
+    if (authz.size() > 7 && (authz.starts_with("Bearer ") || authz.starts_with("bearer ")))
+      key = authz.substr(7);
+  }
+  return {std::string(key), std::string(ex.req["X-Tenant-Id"]), ex.remote};
 }
 
-Response tooMany(const RateDecision& dec, std::chrono::seconds window, const std::string& what,
-                 const Exchange& ex) {
-  auto r = errorOf(Error(ErrorCode::kRateLimited, "rate limit exceeded for this " + what,
-                         {{"limit", dec.limit},
-                          {"windowSeconds", window.count()},
-                          {"retryAfterSeconds", dec.resetSeconds}}),
-                   ex);
-  setRateHeaders(r, dec);
-  return r;
-}
-
-http::Handler guarded(GatewayDeps d, GatewayOptions o, AuthedHandler h) {
-  return [d, o, h = std::move(h)](Exchange& ex) -> Reply {
-    std::optional<RateDecision> shown;
-    bool slow = d.limiter.blocking();
-    if (o.ratePerIp) {
-      std::string bucket = "ip:" + ex.remote;
-      auto dec = co_await engineCall(
-          d, slow, [&] { return d.limiter.hit(bucket, o.ratePerIp, o.rateWindow); });
-      if (!dec.allowed) co_return tooMany(dec, o.rateWindow, "client address", ex);
-      shown = dec;
-    }
-    auto who = http::principalOf(d.keys, ex.req);
-    if (!who) co_return errorOf(who.error(), ex);
-    if (o.ratePerKey) {
-      std::string bucket = "key:" + who->keyId;
-      auto dec = co_await engineCall(
-          d, slow, [&] { return d.limiter.hit(bucket, o.ratePerKey, o.rateWindow); });
-      if (!dec.allowed) co_return tooMany(dec, o.rateWindow, "API key", ex);
-      if (!shown || dec.remaining < shown->remaining) shown = dec;
-    }
-    auto r = co_await h(ex, *who);
-    if (r && shown) setRateHeaders(*r, *shown);
+http::Handler guarded(GatewayDeps d, AdmittedHandler h, bool stream) {
+  return [d, h = std::move(h), stream](Exchange& ex) -> Reply {
+    auto a = co_await d.admission.admit(credentialsOf(ex), stream);
+    if (!a) co_return errorOf(a.error(), ex);
+    auto r = co_await h(ex, *a);
+    if (r && a->rate) setRateHeaders(*r, a->rate->limit, a->rate->remaining, a->rate->resetSeconds);
     co_return r;
   };
 }

@@ -64,12 +64,16 @@ json::object taskJson(const store::Task& t) {
   if (t.finishedMs) {
     timings["totalMs"] = t.finishedMs - t.createdMs;
     if (t.startedMs) timings["runMs"] = t.finishedMs - t.startedMs;
+    // What aionOS added: accepted to finished, minus time in modules and providers.
+    timings["upstreamMs"] = static_cast<double>(t.upstreamUs) / 1000.0;
+    timings["overheadMs"] = static_cast<double>(t.overheadUs) / 1000.0;
   }
   return json::object{
       {"taskId", t.id},
       {"status", store::statusName(t.status)},
       {"intent", t.intent},
       {"tenant", t.tenant},
+      {"surface", t.surface.empty() ? json::value(nullptr) : json::value(t.surface)},
       {"route", t.route},
       {"result", t.result},
       {"error", t.error},

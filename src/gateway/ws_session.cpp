@@ -1,9 +1,11 @@
+#include "common/json_text.h"
 #include "gateway/ws_session.h"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
 
+#include "gateway/admission.h"
 #include "gateway/task_codec.h"
 #include "http/handler_util.h"
 
@@ -28,8 +30,7 @@ WsSession::WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream,
       o_(o),
       ws_(stream),
       who_(std::move(who)),
-      writeWake_(ws_.get_executor()),
-      pumpWake_(ws_.get_executor()) {}
+      writeWake_(ws_.get_executor()) {}
 
 asio::awaitable<void> WsSession::run(const http::Request& req) {
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
@@ -42,16 +43,21 @@ asio::awaitable<void> WsSession::run(const http::Request& req) {
   if (ec) co_return;
   auto self = shared_from_this();
   asio::co_spawn(ws_.get_executor(), self->writeLoop(), asio::detached);
-  asio::co_spawn(ws_.get_executor(), self->pumpLoop(), asio::detached);
   if (who_)
     send({{"type", "authenticated"},
           {"tenant", who_->tenant},
           {"roles", roleSetString(who_->roles)}});
   co_await readLoop();
   done_ = true;
-  subs_.clear();
+  // Tasks this connection submitted and still follows end with it.
+  auto subs = std::exchange(subs_, {});
+  for (auto& [taskId, sub] : subs) {
+    sub->stopped = true;
+    sub->follower->interrupt();
+    if (sub->owned && !sub->follower->finished() && who_)
+      co_await d_.control.cancel(*who_, taskId, kClientLeft);
+  }
   wake(writeWake_);
-  wake(pumpWake_);
 }
 
 asio::awaitable<void> WsSession::readLoop() {
@@ -90,13 +96,14 @@ asio::awaitable<void> WsSession::handle(const json::object& msg) {
                 "authenticate first: {\"type\":\"auth\",\"apiKey\":\"...\"}");
       co_return;
     }
-    auto p = d_.keys.authenticate(stringField(msg, "apiKey"), stringField(msg, "tenant"));
+    auto p = co_await d_.admission.authenticate(
+        {stringField(msg, "apiKey"), stringField(msg, "tenant"), ""});
     if (!p) {
       sendError(p.error(), id);
       closeWith(websocket::close_code::policy_error, p.error().message);
       co_return;
     }
-    who_ = *p;
+    who_ = p->who;
     send({{"type", "authenticated"},
           {"id", id},
           {"tenant", who_->tenant},
@@ -104,16 +111,10 @@ asio::awaitable<void> WsSession::handle(const json::object& msg) {
     co_return;
   }
   if (type == "submit" || type == "subscribe") {
-    if (o_.ratePerKey) {  // each request message counts like a REST call
-      std::string bucket = "key:" + who_->keyId;
-      auto hit = [&] { return d_.limiter.hit(bucket, o_.ratePerKey, o_.rateWindow); };
-      RateDecision dec = d_.limiter.blocking() ? co_await http::offload(d_.blocking, hit) : hit();
-      if (!dec.allowed) {
-        sendError(Error(ErrorCode::kRateLimited, "rate limit exceeded for this API key",
-                        {{"limit", dec.limit}, {"retryAfterSeconds", dec.resetSeconds}}),
-                  id);
-        co_return;
-      }
+    // Each request message counts like an HTTP request against the key's limit.
+    if (auto st = co_await d_.admission.limitKey(*who_); !st) {
+      sendError(st.error(), id);
+      co_return;
     }
     if (type == "submit")
       co_await onSubmit(msg, id);
@@ -123,7 +124,13 @@ asio::awaitable<void> WsSession::handle(const json::object& msg) {
   }
   if (type == "unsubscribe") {
     std::string taskId = stringField(msg, "taskId");
-    bool had = subs_.erase(taskId) > 0;
+    bool had = false;
+    if (auto it = subs_.find(taskId); it != subs_.end()) {
+      it->second->stopped = true;
+      it->second->follower->interrupt();
+      subs_.erase(it);
+      had = true;
+    }
     send({{"type", "unsubscribed"}, {"id", id}, {"taskId", taskId}, {"wasSubscribed", had}});
     co_return;
   }
@@ -143,7 +150,8 @@ asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::st
     sendError(req.error(), id);
     co_return;
   }
-  auto t = co_await http::offload(d_.blocking, [&] { return d_.control.submit(*req); });
+  req->surface = "websocket";
+  auto t = co_await d_.control.submit(std::move(*req));
   if (!t) {
     sendError(t.error(), id);
     co_return;
@@ -155,11 +163,12 @@ asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::st
   auto* sub = msg.if_contains("subscribe");
   if (sub && sub->is_bool() && sub->as_bool()) {
     json::object s{{"taskId", t->id}, {"afterSeq", 0}};
-    co_await onSubscribe(s, id);
+    co_await onSubscribe(s, id, true);
   }
 }
 
-asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std::string& id) {
+asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std::string& id,
+                                             bool owned) {
   std::string taskId = stringField(msg, "taskId");
   int64_t after = 0;
   if (auto* a = msg.if_contains("afterSeq")) {
@@ -175,69 +184,43 @@ asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std:
               id);
     co_return;
   }
-  auto t = co_await http::offload(d_.blocking, [&] { return d_.control.get(*who_, taskId); });
-  if (!t) {
-    sendError(t.error(), id);
+  auto f = co_await d_.control.follow(*who_, taskId, after);
+  if (!f) {
+    sendError(f.error(), id);
     co_return;
   }
-  // Notifications only mark the subscription dirty; the pump reads the store.
-  std::weak_ptr<WsSession> weak = weak_from_this();
-  auto exec = ws_.get_executor();
-  Sub s;
-  s.lastSeq = after;
-  s.live = d_.control.subscribe(taskId, [weak, exec, taskId](const store::Event&) {
-    asio::post(exec, [weak, taskId] {
-      if (auto self = weak.lock()) {
-        if (auto it = self->subs_.find(taskId); it != self->subs_.end()) it->second.dirty = true;
-        self->wake(self->pumpWake_);
-      }
-    });
-  });
-  subs_[taskId] = std::move(s);
+  if (done_) co_return;
+  if (auto it = subs_.find(taskId); it != subs_.end()) {  // subscribing again restarts it
+    it->second->stopped = true;
+    it->second->follower->interrupt();
+  }
+  auto sub = std::make_shared<Sub>();
+  sub->follower = std::move(*f);
+  sub->owned = owned;
+  subs_[taskId] = sub;
   send({{"type", "subscribed"}, {"id", id}, {"taskId", taskId}, {"afterSeq", after}});
-  wake(pumpWake_);
+  asio::co_spawn(ws_.get_executor(), shared_from_this()->pump(taskId, sub), asio::detached);
 }
 
-asio::awaitable<void> WsSession::pumpLoop() {
+asio::awaitable<void> WsSession::pump(std::string taskId, std::shared_ptr<Sub> sub) {
   auto self = shared_from_this();
-  while (!done_) {
-    std::vector<std::string> dirty;
-    for (auto& [id, s] : subs_)
-      if (s.dirty) dirty.push_back(id);
-    if (dirty.empty()) {
-      pumpWake_.expires_after(std::chrono::hours(24));
-      co_await pumpWake_.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;
+  auto& f = *sub->follower;
+  while (!done_ && !sub->stopped && !f.finished()) {
+    auto evs = co_await f.next(std::chrono::hours(1));
+    if (done_ || sub->stopped) break;
+    if (!evs) {
+      sendError(evs.error(), "");
+      break;
     }
-    for (const auto& taskId : dirty) {
-      auto it = subs_.find(taskId);
-      if (it == subs_.end()) continue;
-      it->second.dirty = false;
-      int64_t after = it->second.lastSeq;
-      auto evs = co_await http::offload(
-          d_.blocking, [&] { return d_.control.events(*who_, taskId, after, 200); });
-      it = subs_.find(taskId);  // the reader may have unsubscribed meanwhile
-      if (it == subs_.end() || done_) continue;
-      if (!evs) {
-        sendError(evs.error(), "");
-        subs_.erase(it);
-        continue;
-      }
-      bool finished = false;
-      for (auto& e : *evs) {
-        send({{"type", "event"}, {"event", eventJson(e)}});
-        it->second.lastSeq = e.seq;
-        finished = finished || e.type == "done";
-      }
-      if (evs->size() == 200) it->second.dirty = true;  // more to read
-      if (finished) subs_.erase(it);                    // nothing follows "done"
-    }
+    for (auto& e : *evs) send({{"type", "event"}, {"event", eventJson(e)}});
   }
+  // Nothing follows "done": the subscription ends by itself.
+  if (auto it = subs_.find(taskId); it != subs_.end() && it->second == sub) subs_.erase(it);
 }
 
 void WsSession::send(json::object msg) {
   if (done_ || closeReason_) return;
-  std::string text = json::serialize(msg);
+  std::string text = jsonText(msg);
   if (outBytes_ + text.size() > o_.wsMaxQueuedBytes) {
     closeWith(websocket::close_code::policy_error,
               "slow reader: outgoing queue over " + std::to_string(o_.wsMaxQueuedBytes) + " bytes",

@@ -2,11 +2,13 @@
 // GET /v1/ws: JSON messages over one WebSocket (docs/api.md#websocket).
 // Client: auth, submit, subscribe (with replay from a sequence number),
 // unsubscribe, ping. Server: authenticated, submitted, subscribed, event,
-// unsubscribed, pong, error. One strand per connection runs three
-// coroutines: reader, writer, and an event pump that re-reads the store after
-// bus notifications (so events arrive in order, without gaps). The outgoing
-// queue is bounded: a reader too slow to keep up is disconnected with close
-// code 1008 and a reason, never buffered without limit.
+// unsubscribed, pong, error. One strand per connection runs a reader, a
+// writer, and one follower per subscription (the same event-follow path as
+// SSE and gRPC: in order, without gaps, pushed). A task submitted with
+// "subscribe": true belongs to this connection: closing it cancels the task.
+// The outgoing queue is bounded: a reader too slow to keep up is
+// disconnected with close code 1008 and a reason, never buffered without
+// limit.
 #include <boost/beast/websocket.hpp>
 #include <deque>
 #include <map>
@@ -27,17 +29,18 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
  private:
   struct Sub {
-    int64_t lastSeq = 0;
-    bool dirty = true;
-    std::unique_ptr<events::EventBus::Subscription> live;
+    std::unique_ptr<events::Follower> follower;
+    bool owned = false;  // submitted on this connection: canceled when it closes
+    bool stopped = false;
   };
 
   boost::asio::awaitable<void> readLoop();
   boost::asio::awaitable<void> writeLoop();
-  boost::asio::awaitable<void> pumpLoop();
+  boost::asio::awaitable<void> pump(std::string taskId, std::shared_ptr<Sub> sub);
   boost::asio::awaitable<void> handle(const boost::json::object& msg);
   boost::asio::awaitable<void> onSubmit(const boost::json::object& msg, const std::string& id);
-  boost::asio::awaitable<void> onSubscribe(const boost::json::object& msg, const std::string& id);
+  boost::asio::awaitable<void> onSubscribe(const boost::json::object& msg, const std::string& id,
+                                          bool owned = false);
   void send(boost::json::object msg);
   void sendError(const Error& e, const std::string& id);
   //! Sends what is queued (unless `dropQueued`), then a close frame.
@@ -50,12 +53,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Socket ws_;
   std::optional<Principal> who_;
   boost::asio::steady_timer writeWake_;
-  boost::asio::steady_timer pumpWake_;
   std::deque<std::string> out_;
   size_t outBytes_ = 0;
   std::optional<boost::beast::websocket::close_reason> closeReason_;
   bool done_ = false;
-  std::map<std::string, Sub> subs_;
+  std::map<std::string, std::shared_ptr<Sub>> subs_;
 };
 
 }  // namespace aion::gateway

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "common/ids.h"
+#include "common/json_text.h"
 
 namespace aion::http {
 namespace json = boost::json;
@@ -111,7 +112,7 @@ Response jsonResponse(unsigned status, const json::value& body, const std::strin
   r.set(bhttp::field::content_type, "application/json");
   r.set(bhttp::field::cache_control, "no-store");
   if (!requestId.empty()) r.set("X-Request-Id", requestId);
-  r.body() = json::serialize(body);
+  r.body() = jsonText(body);
   r.prepare_payload();
   return r;
 }
@@ -217,10 +218,18 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(limits_.maxHeaderBytes));
     parser.body_limit(limits_.maxBodyBytes);
-    // A new connection gets readTimeout for its first request; a kept-alive
-    // one may idle for idleTimeout before its next.
-    stream.expires_after(first ? limits_.readTimeout : limits_.idleTimeout);
+    // A kept-alive connection may idle for idleTimeout before its next
+    // request; once the request's first byte is in, the whole request must
+    // arrive within readTimeout (a trickled request is cut, whichever it is).
+    if (buffer.size() == 0) {
+      stream.expires_after(first ? limits_.readTimeout : limits_.idleTimeout);
+      auto [fec, fn] = co_await stream.async_read_some(buffer.prepare(4096),
+                                                       asio::as_tuple(asio::use_awaitable));
+      if (fec) break;
+      buffer.commit(fn);
+    }
     first = false;
+    stream.expires_after(limits_.readTimeout);
     auto [rec, n] =
         co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     auto started = std::chrono::steady_clock::now();
@@ -252,8 +261,8 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     const Request& req = parser.get();
     std::string_view target = req.target();
     auto qpos = target.find('?');
-    Exchange ex{req,    target.substr(0, qpos),  {},     {}, remote, rid,
-                stream, stream.tls() != nullptr, limits_};
+    Exchange ex{req,    buffer, target.substr(0, qpos),  {},     {}, remote,
+                rid,    stream, stream.tls() != nullptr, limits_};
     if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
     auto m = routes_.match(req.method(), ex.path);
     ex.params = m.params;
@@ -266,7 +275,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
       metrics_.httpRequest(name_, label, 200, secs);
       break;
     }
-    bool keep = req.keep_alive() && res.keep_alive();
+    bool keep = req.keep_alive() && res.keep_alive() && !ex.closeAfter;
     res.keep_alive(keep);
     stream.expires_after(limits_.writeTimeout);
     auto [wec, _] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));

@@ -36,6 +36,7 @@ struct Limits {
 
 struct Exchange {
   const Request& req;
+  beast::flat_buffer& buffer;  // the connection's read buffer (pipelined bytes stay here)
   std::string_view path;
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> params;  // from {name} path segments
@@ -44,6 +45,7 @@ struct Exchange {
   Stream& stream;
   bool secure = false;  // arrived over TLS
   const Limits& limits;
+  bool closeAfter = false;  // set by a handler: close the connection after its answer
 };
 
 //! A handler returns its response, or nullopt after writing to the stream
@@ -82,7 +84,6 @@ class Server {
   //! Binds and starts accepting; returns the bound port (useful with port 0).
   Result<uint16_t> listen(const std::string& address, uint16_t port);
   void stop();
-  size_t openConnections() const { return *open_; }
 
  private:
   asio::awaitable<void> acceptLoop();
@@ -107,14 +108,5 @@ Response jsonResponse(unsigned status, const boost::json::value& body,
                       const std::string& requestId);
 //! DESIGN.md §7 error body with the matching status.
 Response errorResponse(const Error& e, const std::string& requestId);
-
-//! Runs blocking `f` on `pool` and resumes the caller on its own executor.
-template <typename F>
-asio::awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F f) {
-  using R = std::invoke_result_t<F>;
-  co_return co_await asio::co_spawn(
-      pool, [f = std::move(f)]() mutable -> asio::awaitable<R> { co_return f(); },
-      asio::use_awaitable);
-}
 
 }  // namespace aion::http

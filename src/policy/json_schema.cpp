@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "common/json_text.h"
+
 namespace aion::policy {
 namespace json = boost::json;
 namespace {
@@ -12,7 +14,7 @@ const std::set<std::string> kKeywords{
     "type",        "properties", "required",  "additionalProperties",
     "enum",        "minLength",  "maxLength", "minimum",
     "maximum",     "items",      "minItems",  "maxItems",
-    "description", "title",      "default"};
+    "description", "title",      "default",   "anyOf"};
 const std::set<std::string> kTypes{"object", "array",   "string", "integer",
                                    "number", "boolean", "null"};
 
@@ -98,7 +100,21 @@ struct Validator {
     if (auto* e = s.if_contains("enum")) {
       bool found = false;
       for (auto& x : e->get_array()) found = found || x == v;
-      if (!found) add(path, "must be one of " + json::serialize(*e));
+      if (!found) add(path, "must be one of " + jsonText(*e));
+    }
+    if (auto* any = s.if_contains("anyOf")) {
+      std::string why;
+      bool matched = false;
+      for (auto& alt : any->get_array()) {
+        Validator sub{1, {}};
+        sub.run(alt, v, path);
+        if (sub.errors.empty()) {
+          matched = true;
+          break;
+        }
+        why += (why.empty() ? "" : "; or ") + sub.errors.front();
+      }
+      if (!matched) errors.size() < maxErrors ? errors.push_back(why) : void();
     }
     if (v.is_string()) {
       size_t len = utf8Length(v.get_string());
@@ -110,9 +126,9 @@ struct Validator {
     if (v.is_number()) {
       double d = asDouble(v);
       if (auto* m = s.if_contains("minimum"); m && d < asDouble(*m))
-        add(path, "less than minimum " + json::serialize(*m));
+        add(path, "less than minimum " + jsonText(*m));
       if (auto* m = s.if_contains("maximum"); m && d > asDouble(*m))
-        add(path, "greater than maximum " + json::serialize(*m));
+        add(path, "greater than maximum " + jsonText(*m));
     }
     if (v.is_array()) {
       const auto& a = v.get_array();
@@ -203,6 +219,15 @@ std::vector<std::string> JsonSchema::check(const json::value& schema, const std:
       if (!v.is_array() || v.get_array().empty()) errs.push_back(at + ": must be a non-empty list");
     } else if (key == "minLength" || key == "maxLength" || key == "minItems" || key == "maxItems") {
       if (!isNonNegInt(v)) errs.push_back(at + ": must be a non-negative integer");
+    } else if (key == "anyOf") {
+      if (!v.is_array() || v.get_array().empty()) {
+        errs.push_back(at + ": must be a non-empty list of schemas");
+        continue;
+      }
+      for (size_t i = 0; i < v.get_array().size(); ++i) {
+        auto sub = check(v.get_array()[i], at + "[" + std::to_string(i) + "]");
+        errs.insert(errs.end(), sub.begin(), sub.end());
+      }
     } else if (key == "minimum" || key == "maximum") {
       if (!v.is_number()) errs.push_back(at + ": must be a number");
     }

@@ -292,7 +292,8 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     in.timeoutMs = c.num<int>(n, "timeout_ms", f + ".timeout_ms", 1, 3600000).value_or(30000);
     in.maxOutputTokens =
         c.num<int>(n, "max_output_tokens", f + ".max_output_tokens", 1, 1000000).value_or(256);
-    in.usesVectors = c.boolean(n, "vectors", f + ".vectors").value_or(false);
+    // The seed's "vector usage" flag: validated now, acted on once a vector store exists.
+    (void)c.boolean(n, "vectors", f + ".vectors");
     in.budgetUsd = c.num<double>(n, "budget_usd", f + ".budget_usd", 0.0, 1e6);
     in.latencyTargetMs = c.num<int>(n, "latency_target_ms", f + ".latency_target_ms", 1, 3600000);
     if (auto rd = n["redaction"]; rd.IsDefined() && c.isMap(rd, f + ".redaction")) {
@@ -326,13 +327,29 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       for (size_t i = 0; i < cands.size(); ++i) {
         auto cn = cands[i];
         std::string cf = f + ".candidates[" + std::to_string(i) + "]";
-        if (!cn.IsMap() || cn.size() != 1) {
-          c.err(cn, cf, "must be {module: NAME} or {model: NAME}");
+        // {module: NAME} or {model: NAME}, optionally with `explicit: true`.
+        bool flagged = cn.IsMap() && cn.size() == 2 && cn["explicit"].IsDefined();
+        if (!cn.IsMap() || (cn.size() != 1 && !flagged)) {
+          c.err(cn, cf, "must be {module: NAME} or {model: NAME} (with optional explicit: true)");
           continue;
         }
         Candidate cand;
-        auto key = cn.begin()->first.Scalar();
-        cand.target = cn.begin()->second.IsScalar() ? cn.begin()->second.Scalar() : "";
+        if (flagged) {
+          auto ex = cn["explicit"];
+          if (!ex.IsScalar() || (ex.Scalar() != "true" && ex.Scalar() != "false")) {
+            c.err(ex, cf + ".explicit", "must be true or false");
+            continue;
+          }
+          cand.explicitOnly = ex.Scalar() == "true";
+        }
+        YAML::Node target;
+        std::string key;
+        for (auto it = cn.begin(); it != cn.end(); ++it) {
+          if (it->first.Scalar() == "explicit") continue;
+          key = it->first.Scalar();
+          target = it->second;
+        }
+        cand.target = target.IsScalar() ? target.Scalar() : "";
         if (key == "module") {
           cand.kind = RouteKind::kModule;
           auto m = s.modules.find(cand.target);

@@ -28,7 +28,8 @@ inline bool atLeastAsStrict(PrivacyMode a, PrivacyMode b) {
 
 struct Candidate {
   RouteKind kind = RouteKind::kModule;
-  std::string target;  // module or model name
+  std::string target;         // module or model name
+  bool explicitOnly = false;  // serves only requests that name it (`explicit: true`)
 };
 
 struct Intent {
@@ -46,7 +47,6 @@ struct Intent {
   // are re-hydrated.
   std::string redactModule;
   bool rehydrate = true;
-  bool usesVectors = false;
   std::optional<double> budgetUsd;
 };
 

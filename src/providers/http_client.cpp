@@ -6,7 +6,6 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast.hpp>
-#include <condition_variable>
 #include <deque>
 #include <optional>
 
@@ -18,97 +17,141 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 constexpr size_t kMaxErrorBody = 1 << 20;
 constexpr size_t kMaxBody = 64 << 20;
-}  // namespace
-
-struct HttpClient::Impl {
-  asio::io_context ioc;
-  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
-  ssl::context tls{ssl::context::tls_client};
-  std::thread thread;
-
-  Impl() {
-    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    tls.set_default_verify_paths();  // honours SSL_CERT_FILE / SSL_CERT_DIR
-    tls.set_verify_mode(ssl::verify_peer);
-    thread = std::thread([this] { ioc.run(); });
-  }
-  ~Impl() {
-    work.reset();
-    ioc.stop();
-    thread.join();
-  }
-};
-
-struct HttpClient::Conn {
-  std::string origin;
-  std::unique_ptr<http::Stream> stream;
-  beast::flat_buffer buffer;
-};
-
-// State shared between the I/O coroutine and the blocked caller.
-struct HttpClient::Exchange {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> chunks;
-  std::optional<Result<HttpResponse>> head;  // set when headers (or a failure) arrive
-  bool finished = false;
-  std::optional<Error> failure;
-  std::atomic<bool> stop{false};  // the caller gave up: stop reading
-};
-
-HttpClient::HttpClient(size_t maxIdlePerOrigin)
-    : impl_(std::make_unique<Impl>()), maxIdle_(maxIdlePerOrigin) {}
-
-HttpClient::~HttpClient() {
-  {
-    std::lock_guard lock(poolMu_);
-    idle_.clear();
-  }
-  impl_.reset();
-}
-
-size_t HttpClient::idleConnections() const {
-  std::lock_guard lock(poolMu_);
-  size_t n = 0;
-  for (auto& [_, v] : idle_) n += v.size();
-  return n;
-}
-
-std::shared_ptr<HttpClient::Conn> HttpClient::takeIdle(const std::string& origin) {
-  std::lock_guard lock(poolMu_);
-  auto it = idle_.find(origin);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  auto c = std::move(it->second.back());
-  it->second.pop_back();
-  return c;
-}
-
-void HttpClient::putIdle(std::shared_ptr<Conn> c) {
-  std::lock_guard lock(poolMu_);
-  auto& v = idle_[c->origin];
-  if (v.size() < maxIdle_) v.push_back(std::move(c));
-}
-
-namespace {
 
 Error ioError(const std::string& what, const boost::system::error_code& ec) {
   if (ec == beast::error::timeout) return Error(ErrorCode::kTimeout, what + ": timed out");
   return Error(ErrorCode::kUnavailable, what + ": " + ec.message());
 }
 
+// Why the exchange's socket was closed under it, if it was.
+enum class Abort : int { kNone, kCanceled, kDeadline };
+}  // namespace
+
+struct HttpClient::Origin {
+  std::string key;
+  size_t open = 0;  // connections counted against the cap (idle + busy)
+  std::vector<std::shared_ptr<Conn>> idle;
+  struct Waiter {
+    explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::shared_ptr<Conn> conn;
+  };
+  std::deque<std::shared_ptr<Waiter>> waiters;
+  std::shared_ptr<SSL_SESSION> session;  // resumed by new TLS connections
+};
+
+struct HttpClient::Conn {
+  std::shared_ptr<Origin> origin;
+  asio::strand<asio::any_io_executor> strand;
+  std::unique_ptr<http::Stream> stream;
+  beast::flat_buffer buffer;
+  SteadyClock::time_point lastUsed{};
+  bool connected = false;
+  std::atomic<int> abort{0};
+};
+
+HttpClient::HttpClient(asio::any_io_executor ex, Options opts)
+    : ex_(std::move(ex)),
+      opts_(opts),
+      tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
+  tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  tls_->set_default_verify_paths();  // honours SSL_CERT_FILE / SSL_CERT_DIR
+  tls_->set_verify_mode(ssl::verify_peer);
+  SSL_CTX_set_session_cache_mode(tls_->native_handle(), SSL_SESS_CACHE_CLIENT);
+}
+
+HttpClient::~HttpClient() = default;
+
+size_t HttpClient::openConnections() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (auto& [_, o] : origins_) n += o->open;
+  return n;
+}
+
+asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
+    const Url& url, SteadyClock::time_point until) {
+  auto ex = co_await asio::this_coro::executor;
+  std::shared_ptr<Origin::Waiter> waiter;
+  {
+    std::lock_guard lock(mu_);
+    auto& o = origins_[url.origin()];
+    if (!o) {
+      o = std::make_shared<Origin>();
+      o->key = url.origin();
+    }
+    auto now = SteadyClock::now();
+    // Idle connections past the idle timeout are closed, not reused.
+    std::erase_if(o->idle, [&](auto& c) {
+      if (now - c->lastUsed < opts_.idleTimeout) return false;
+      --o->open;
+      return true;
+    });
+    if (!o->idle.empty()) {
+      auto c = std::move(o->idle.back());
+      o->idle.pop_back();
+      co_return c;
+    }
+    if (o->open < opts_.maxConnsPerOrigin) {
+      ++o->open;
+      auto c = std::make_shared<Conn>();
+      c->origin = o;
+      c->strand = asio::make_strand(ex_);
+      co_return c;
+    }
+    waiter = std::make_shared<Origin::Waiter>(ex);
+    o->waiters.push_back(waiter);
+  }
+  waiter->timer.expires_at(until);
+  co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  std::lock_guard lock(mu_);
+  if (waiter->conn) co_return std::move(waiter->conn);
+  auto& ws = origins_[url.origin()]->waiters;
+  std::erase(ws, waiter);
+  co_return nullptr;
+}
+
+void HttpClient::release(std::shared_ptr<Conn> c, bool reusable) {
+  std::lock_guard lock(mu_);
+  auto o = c->origin;
+  if (!reusable) {
+    auto fresh = std::make_shared<Conn>();
+    fresh->origin = o;
+    fresh->strand = asio::make_strand(ex_);
+    c = std::move(fresh);  // the old one closes when its last owner lets go
+  }
+  if (!o->waiters.empty()) {
+    auto w = std::move(o->waiters.front());
+    o->waiters.pop_front();
+    w->conn = std::move(c);
+    asio::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    return;
+  }
+  if (reusable) {
+    c->lastUsed = SteadyClock::now();
+    o->idle.push_back(std::move(c));
+  } else {
+    --o->open;
+  }
+}
+
+namespace {
+
 asio::awaitable<std::optional<Error>> connect(http::Stream& s, const Url& u,
-                                              std::chrono::milliseconds timeout) {
+                                              std::chrono::milliseconds timeout,
+                                              SSL_SESSION* resume) {
   auto& tcpStream = s.tcp();
   tcp::resolver resolver(tcpStream.get_executor());
+  tcpStream.expires_after(timeout);
   auto [rec, results] = co_await resolver.async_resolve(u.host, std::to_string(u.port),
                                                         asio::as_tuple(asio::use_awaitable));
   if (rec) co_return ioError("resolve " + u.host, rec);
-  tcpStream.expires_after(timeout);
   auto [cec, ep] = co_await tcpStream.async_connect(results, asio::as_tuple(asio::use_awaitable));
   if (cec) co_return ioError("connect to " + u.origin(), cec);
   boost::system::error_code ignore;
@@ -118,6 +161,7 @@ asio::awaitable<std::optional<Error>> connect(http::Stream& s, const Url& u,
     asio::ip::make_address(u.host, addrEc);
     if (addrEc) SSL_set_tlsext_host_name(t->native_handle(), u.host.c_str());  // SNI for names
     t->set_verify_callback(ssl::host_name_verification(u.host));
+    if (resume) SSL_set_session(t->native_handle(), resume);
     auto [hec] =
         co_await t->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
     if (hec) co_return ioError("TLS handshake with " + u.origin(), hec);
@@ -125,75 +169,100 @@ asio::awaitable<std::optional<Error>> connect(http::Stream& s, const Url& u,
   co_return std::nullopt;
 }
 
+void closeSocket(http::Stream& s) {
+  boost::system::error_code ignore;
+  s.socket().close(ignore);
+}
+
 }  // namespace
 
-Result<HttpResponse> HttpClient::send(const HttpRequest& req, const Timeouts& t,
-                                      const BodySink& sink, const std::atomic<bool>* cancel) {
-  auto started = std::chrono::steady_clock::now();
-  auto deadline = started + t.total;
+asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts t, BodySink sink,
+                                                       std::stop_token stop) {
+  auto deadline = SteadyClock::now() + t.total;
   std::string origin = req.url.origin();
-
-  bhttp::request<bhttp::string_body> msg{bhttp::string_to_verb(req.method), req.target, 11};
-  msg.set(bhttp::field::host, req.url.hostHeader());
-  msg.set(bhttp::field::user_agent, "aionOS/0.1");
-  for (auto& [k, v] : req.headers) msg.set(k, v);
+  auto msg = std::make_shared<bhttp::request<bhttp::string_body>>(
+      bhttp::string_to_verb(req.method), req.target, 11);
+  msg->set(bhttp::field::host, req.url.hostHeader());
+  msg->set(bhttp::field::user_agent, "aionOS/0.1");
+  for (auto& [k, v] : req.headers) msg->set(k, v);
   if (!req.body.empty() || req.method == "POST") {
-    msg.body() = req.body;
-    msg.prepare_payload();
+    msg->body() = std::move(req.body);
+    msg->prepare_payload();
   }
-  msg.keep_alive(true);
+  msg->keep_alive(true);
 
-  auto ex = std::make_shared<Exchange>();
   // Up to two tries: a pooled connection may have been closed by the server
   // while idle; that shows as a failure before any response byte.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto conn = takeIdle(origin);
-    bool reused = conn != nullptr;
-    if (!conn) {
-      conn = std::make_shared<Conn>();
-      conn->origin = origin;
-      beast::tcp_stream tcpStream(asio::make_strand(impl_->ioc));
-      conn->stream = req.url.tls ? std::make_unique<http::Stream>(std::move(tcpStream), impl_->tls)
-                                 : std::make_unique<http::Stream>(std::move(tcpStream));
-    }
-    ex = std::make_shared<Exchange>();
-    auto exec = conn->stream->get_executor();
-    // Aborts the exchange's pending I/O, on the connection's strand.
-    auto abort = [exec, ex, keep = conn] {
-      asio::post(exec, [ex, keep] {
-        std::lock_guard lock(ex->mu);
-        boost::system::error_code ignore;
-        if (!ex->finished) keep->stream->socket().close(ignore);
+    if (stop.stop_requested()) co_return fail(ErrorCode::kCanceled, "canceled");
+    auto conn = co_await acquire(req.url, deadline);
+    if (!conn)
+      co_return fail(ErrorCode::kTimeout, "no connection to " + origin + " became free within " +
+                                              std::to_string(t.total.count()) + " ms");
+    bool reused = conn->connected;
+    conn->abort = 0;
+    // Cancellation and the total deadline close the socket on its strand;
+    // the pending operation then fails and the exchange says why.
+    auto strand = conn->strand;
+    std::stop_callback onStop(stop, [conn, strand] {
+      conn->abort = static_cast<int>(Abort::kCanceled);
+      asio::post(strand, [conn] {
+        if (conn->stream) closeSocket(*conn->stream);
       });
+    });
+    struct Outcome {
+      Result<HttpResponse> result = fail(ErrorCode::kInternal, "no exchange");
+      bool reusable = false;
+      bool stale = false;
     };
-    bool wantStream = static_cast<bool>(sink);
-    auto run = [this, conn, ex, &msg, &req, t, reused,
-                wantStream]() mutable -> asio::awaitable<void> {
-      auto& s = *conn->stream;
-      auto finish = [&](std::optional<Error> err, bool keep) {
-        {
-          std::lock_guard lock(ex->mu);
-          if (err && !ex->head) ex->head = std::unexpected(*err);
-          if (err) ex->failure = err;
-          ex->finished = true;
+    auto run = [this, conn, msg, &req, t, reused, deadline, &sink]() -> asio::awaitable<Outcome> {
+      Outcome out;
+      asio::steady_timer guard(conn->strand);
+      guard.expires_at(deadline);
+      guard.async_wait([conn](boost::system::error_code ec) {
+        if (ec) return;
+        int none = static_cast<int>(Abort::kNone);
+        conn->abort.compare_exchange_strong(none, static_cast<int>(Abort::kDeadline));
+        if (conn->stream) closeSocket(*conn->stream);
+      });
+      auto why = [&](Error e) {
+        switch (static_cast<Abort>(conn->abort.load())) {
+          case Abort::kCanceled:
+            return Error(ErrorCode::kCanceled, "canceled");
+          case Abort::kDeadline:
+            return Error(ErrorCode::kTimeout, req.url.origin() + " did not finish within " +
+                                                  std::to_string(t.total.count()) + " ms");
+          case Abort::kNone:
+            break;
         }
-        ex->cv.notify_all();
-        if (keep && !err) putIdle(conn);
-        conn.reset();
+        return e;
       };
       if (!reused) {
-        if (auto err = co_await connect(s, req.url, t.connect)) {
-          finish(err, false);
-          co_return;
+        beast::tcp_stream tcpStream(conn->strand);
+        conn->stream = req.url.tls ? std::make_unique<http::Stream>(std::move(tcpStream), *tls_)
+                                   : std::make_unique<http::Stream>(std::move(tcpStream));
+        std::shared_ptr<SSL_SESSION> resume;
+        {
+          std::lock_guard lock(mu_);
+          resume = conn->origin->session;
         }
+        if (conn->abort) {
+          out.result = std::unexpected(why(Error(ErrorCode::kCanceled, "canceled")));
+          co_return out;
+        }
+        if (auto err = co_await connect(*conn->stream, req.url, t.connect, resume.get())) {
+          out.result = std::unexpected(why(*err));
+          co_return out;
+        }
+        conn->connected = true;
       }
+      auto& s = *conn->stream;
       s.expires_after(t.read);
-      auto [wec, wn] = co_await bhttp::async_write(s, msg, asio::as_tuple(asio::use_awaitable));
+      auto [wec, wn] = co_await bhttp::async_write(s, *msg, asio::as_tuple(asio::use_awaitable));
       if (wec) {
-        Error e = ioError("send to " + req.url.origin(), wec);
-        if (reused) e.details["staleConnection"] = true;
-        finish(e, false);
-        co_return;
+        out.stale = reused && !conn->abort;
+        out.result = std::unexpected(why(ioError("send to " + req.url.origin(), wec)));
+        co_return out;
       }
       bhttp::response_parser<bhttp::buffer_body> parser;
       parser.body_limit(kMaxBody);
@@ -201,35 +270,25 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const Timeouts& t,
       auto [hec, hn] = co_await bhttp::async_read_header(s, conn->buffer, parser,
                                                          asio::as_tuple(asio::use_awaitable));
       if (hec) {
-        Error e =
-            hec == beast::error::timeout
-                ? Error(ErrorCode::kTimeout, "no response from " + req.url.origin() + " within " +
-                                                 std::to_string(t.read.count()) + " ms")
-                : ioError("read from " + req.url.origin(), hec);
-        if (reused && hn == 0 && hec != beast::error::timeout) e.details["staleConnection"] = true;
-        finish(e, false);
-        co_return;
+        Error e = hec == beast::error::timeout
+                      ? Error(ErrorCode::kTimeout, "no response from " + req.url.origin() +
+                                                       " within " +
+                                                       std::to_string(t.read.count()) + " ms")
+                      : ioError("read from " + req.url.origin(), hec);
+        out.stale = reused && hn == 0 && hec != beast::error::timeout && !conn->abort;
+        out.result = std::unexpected(why(e));
+        co_return out;
       }
-      HttpResponse head;
-      head.status = static_cast<int>(parser.get().result_int());
+      HttpResponse resp;
+      resp.status = static_cast<int>(parser.get().result_int());
       for (auto& f : parser.get()) {
         std::string name(f.name_string());
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        head.headers[name] = std::string(f.value());
+        resp.headers[name] = std::string(f.value());
       }
-      bool streaming = wantStream && head.status >= 200 && head.status < 300;
-      {
-        std::lock_guard lock(ex->mu);
-        ex->head = head;
-      }
-      ex->cv.notify_all();
+      bool streaming = sink && resp.status >= 200 && resp.status < 300;
       char buf[16384];
-      size_t collected = 0;
       while (!parser.is_done()) {
-        if (ex->stop.load()) {
-          finish(Error(ErrorCode::kCanceled, "stopped by the caller"), false);
-          co_return;
-        }
         parser.get().body().data = buf;
         parser.get().body().size = sizeof buf;
         s.expires_after(t.read);
@@ -238,97 +297,54 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req, const Timeouts& t,
         if (rec == bhttp::error::need_buffer) rec = {};
         if (rec) {
           // Headers came, the body did not finish: the provider cut or stalled it.
-          finish(rec == beast::error::timeout
-                     ? Error(ErrorCode::kTimeout, "provider stream stalled: no bytes for " +
-                                                      std::to_string(t.read.count()) + " ms")
-                     : Error(ErrorCode::kProviderError,
-                             "response from " + req.url.origin() + " cut: " + rec.message()),
-                 false);
-          co_return;
+          out.result = std::unexpected(
+              why(rec == beast::error::timeout
+                      ? Error(ErrorCode::kTimeout, "provider stream stalled: no bytes for " +
+                                                       std::to_string(t.read.count()) + " ms")
+                      : Error(ErrorCode::kProviderError,
+                              "response from " + req.url.origin() + " cut: " + rec.message())));
+          co_return out;
         }
         size_t got = sizeof buf - parser.get().body().size;
         if (got == 0) continue;
-        if (!streaming) {
-          if (collected + got > kMaxErrorBody && head.status >= 300) continue;  // keep the head
-          collected += got;
+        if (streaming) {
+          if (!sink(std::string_view(buf, got))) {
+            out.result = std::move(resp);  // the caller stopped reading: drop the connection
+            co_return out;
+          }
+        } else if (resp.body.size() + got <= kMaxErrorBody || resp.status < 300) {
+          resp.body.append(buf, got);
         }
-        {
-          std::lock_guard lock(ex->mu);
-          ex->chunks.emplace_back(buf, got);
-        }
-        ex->cv.notify_all();
       }
       s.expires_never();
-      finish(std::nullopt, parser.get().keep_alive());
+      guard.cancel();
+      out.reusable = parser.get().keep_alive() && !conn->abort;
+      if (auto* tls = s.tls(); tls && out.reusable) {
+        if (SSL_SESSION* sess = SSL_get1_session(tls->native_handle())) {
+          std::lock_guard lock(mu_);
+          conn->origin->session.reset(sess, SSL_SESSION_free);
+        }
+      }
+      out.result = std::move(resp);
+      co_return out;
     };
-    asio::co_spawn(exec, std::move(run), asio::detached);
-
-    // Caller side: wait for bytes, feed the sink, enforce deadline and cancel.
-    HttpResponse out;
-    bool headSeen = false, streaming = false, sinkStopped = false;
-    std::optional<Error> callerError;
-    for (;;) {
-      std::deque<std::string> batch;
-      bool finished = false;
-      std::optional<Error> failure;
-      {
-        std::unique_lock lock(ex->mu);
-        ex->cv.wait_for(lock, std::chrono::milliseconds(20), [&] {
-          return ex->finished || !ex->chunks.empty() || (!headSeen && ex->head);
-        });
-        if (!headSeen && ex->head) {
-          headSeen = true;
-          if (*ex->head) {
-            out.status = (*ex->head)->status;
-            out.headers = (*ex->head)->headers;
-            streaming = sink && out.status >= 200 && out.status < 300;
-          }
-        }
-        batch.swap(ex->chunks);
-        finished = ex->finished;
-        failure = ex->failure;
-      }
-      for (auto& c : batch) {
-        if (streaming) {
-          if (!sinkStopped && !sink(c)) sinkStopped = true;
-        } else {
-          out.body += c;
-        }
-      }
-      if (finished) {
-        if (failure) {
-          if (failure->details.contains("staleConnection") && attempt == 0 && out.status == 0)
-            break;
-          if (sinkStopped) return out;
-          return std::unexpected(*failure);
-        }
-        return out;
-      }
-      if (sinkStopped && !callerError) {
-        ex->stop.store(true);
-        abort();
-        callerError = Error(ErrorCode::kCanceled, "stopped by the caller");
-      }
-      bool canceled = cancel && cancel->load();
-      bool late = std::chrono::steady_clock::now() >= deadline;
-      if ((canceled || late) && !callerError) {
-        callerError = canceled
-                          ? Error(ErrorCode::kCanceled, "canceled")
-                          : Error(ErrorCode::kTimeout, "provider did not finish within " +
-                                                           std::to_string(t.total.count()) + " ms");
-        ex->stop.store(true);
-        abort();
-      }
-      if (callerError) {
-        // Wait for the coroutine to see the abort (it owns the connection).
-        std::unique_lock lock(ex->mu);
-        ex->cv.wait(lock, [&] { return ex->finished; });
-        if (sinkStopped && !canceled && !late) return out;
-        return std::unexpected(*callerError);
-      }
+    auto out = co_await asio::co_spawn(strand, run(), asio::use_awaitable);
+    if (!out.reusable) {
+      // Close on the strand that owns the socket, then hand the slot back.
+      co_await asio::co_spawn(
+          strand,
+          [&conn]() -> asio::awaitable<void> {
+            if (conn->stream) closeSocket(*conn->stream);
+            conn->connected = false;
+            co_return;
+          },
+          asio::use_awaitable);
     }
+    release(conn, out.reusable);
+    if (!out.result && out.stale && attempt == 0) continue;
+    co_return std::move(out.result);
   }
-  return fail(ErrorCode::kUnavailable, "connection to " + origin + " failed");
+  co_return fail(ErrorCode::kUnavailable, "connection to " + origin + " failed");
 }
 
 }  // namespace aion::providers

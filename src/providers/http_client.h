@@ -1,19 +1,19 @@
 #pragma once
-// HTTP/1.1 client for model providers: Boost.Beast over TCP or TLS (OpenSSL,
-// peer and host name verified), keep-alive connections pooled per origin,
-// connect and read-idle timeouts. I/O runs on the client's own thread; the
-// caller's thread blocks in send() and receives streamed body bytes there, so
-// slow consumers (a store write per delta) never stall other requests. The
-// caller also enforces the total deadline and cancellation, by aborting the
-// connection.
-#include <atomic>
+// HTTP/1.1 client for model providers, as Asio coroutines: Boost.Beast over
+// TCP or TLS (OpenSSL, peer and host name verified), keep-alive connections
+// pooled per origin (bounded, with an idle timeout and TLS session reuse),
+// connect and read-idle timeouts, a total deadline and cancellation. No
+// thread ever blocks on the network: the awaiting coroutine is suspended.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -42,35 +42,44 @@ struct HttpResponse {
 };
 
 //! Receives body bytes of a 2xx response as they arrive; return false to stop
-//! reading (the connection is then dropped).
+//! reading (the connection is then dropped). Runs on the connection's strand.
 using BodySink = std::function<bool(std::string_view)>;
 
 class HttpClient {
  public:
-  explicit HttpClient(size_t maxIdlePerOrigin = 32);
+  struct Options {
+    size_t maxConnsPerOrigin = 256;  // beyond it, calls wait for a free connection
+    std::chrono::milliseconds idleTimeout{60000};
+  };
+  //! Connections run on strands of `ex` (the I/O threads).
+  HttpClient(boost::asio::any_io_executor ex, Options opts);
+  explicit HttpClient(boost::asio::any_io_executor ex) : HttpClient(std::move(ex), Options{}) {}
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  //! Sends `req` and blocks until the response is complete. Errors:
-  //! kUnavailable (connect, TLS, reset), kTimeout, kCanceled (`cancel` set),
-  //! kProviderError (malformed HTTP). Must not be called on the client's thread.
-  Result<HttpResponse> send(const HttpRequest& req, const Timeouts& t, const BodySink& sink,
-                            const std::atomic<bool>* cancel = nullptr);
+  //! Sends `req` and reads the response. Errors: kUnavailable (connect, TLS,
+  //! reset), kTimeout, kCanceled (`stop` requested), kProviderError
+  //! (malformed HTTP, a body cut short). After a sink returned false, the
+  //! response so far is returned.
+  boost::asio::awaitable<Result<HttpResponse>> send(HttpRequest req, Timeouts t, BodySink sink,
+                                                    std::stop_token stop);
 
-  size_t idleConnections() const;
+  //! Connections open now (idle and busy), for tests and metrics.
+  size_t openConnections() const;
 
  private:
   struct Conn;
-  struct Exchange;
-  std::shared_ptr<Conn> takeIdle(const std::string& origin);
-  void putIdle(std::shared_ptr<Conn> c);
+  struct Origin;
+  boost::asio::awaitable<std::shared_ptr<Conn>> acquire(const Url& url,
+                                                        std::chrono::steady_clock::time_point until);
+  void release(std::shared_ptr<Conn> c, bool reusable);
 
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  size_t maxIdle_;
-  mutable std::mutex poolMu_;
-  std::map<std::string, std::vector<std::shared_ptr<Conn>>> idle_;
+  boost::asio::any_io_executor ex_;
+  Options opts_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Origin>> origins_;
 };
 
 }  // namespace aion::providers

@@ -3,10 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
-#include <thread>
+#include <boost/asio.hpp>
 
 namespace aion::providers {
 namespace json = boost::json;
+namespace asio = boost::asio;
 
 namespace {
 
@@ -32,8 +33,9 @@ std::string outcomeOf(const Error& e) {
 
 }  // namespace
 
-ProviderHub::ProviderHub(EnvLookup env, telemetry::Metrics& metrics)
-    : env_(std::move(env)), metrics_(metrics) {}
+ProviderHub::ProviderHub(EnvLookup env, telemetry::Metrics& metrics,
+                         boost::asio::any_io_executor io)
+    : env_(std::move(env)), metrics_(metrics), http_(std::move(io)) {}
 
 void ProviderHub::configure(const policy::PolicySet& ps) {
   auto snap = std::make_shared<Snapshot>();
@@ -121,35 +123,37 @@ std::shared_ptr<CircuitBreaker> ProviderHub::breaker(const std::string& provider
 }
 
 template <typename R>
-Result<R> ProviderHub::withRetries(
+asio::awaitable<Result<R>> ProviderHub::withRetries(
     const Resolved& p, const std::string& model, const CallControl& ctl,
-    const std::function<Result<R>(const Timeouts&, bool& progressed)>& exchange) {
+    std::function<asio::awaitable<Result<R>>(Timeouts, bool& progressed)> exchange) {
   const auto& pol = p.provider;
   auto br = breaker(pol.name, model, pol.breaker);
   for (int attempt = 0;; ++attempt) {
     auto now = Clock::now();
     if (!br->allow(now)) {
-      return fail(ErrorCode::kUnavailable, "provider '" + pol.name + "' model '" + model + "': " +
-                                               br->openReason(now).value_or("circuit open"));
+      co_return fail(ErrorCode::kUnavailable, "provider '" + pol.name + "' model '" + model +
+                                                  "': " +
+                                                  br->openReason(now).value_or("circuit open"));
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ctl.deadline - now);
     if (ctl.deadline != Clock::time_point::max() && left.count() <= 0)
-      return fail(ErrorCode::kTimeout, "task deadline reached before calling '" + pol.name + "'");
+      co_return fail(ErrorCode::kTimeout,
+                     "task deadline reached before calling '" + pol.name + "'");
     Timeouts t{std::chrono::milliseconds(pol.timeouts.connectMs),
                std::chrono::milliseconds(pol.timeouts.readMs),
                std::chrono::milliseconds(pol.timeouts.totalMs)};
     if (ctl.deadline != Clock::time_point::max()) t.total = std::min(t.total, left);
     bool progressed = false;
-    auto r = exchange(t, progressed);
+    auto r = co_await exchange(t, progressed);
     double secs = std::chrono::duration<double>(Clock::now() - now).count();
     metrics_.providerCall(pol.name, model, r ? "ok" : outcomeOf(r.error()), secs);
     if (r) {
       br->success();
-      return r;
+      co_return r;
     }
     Error e = r.error();
     e.message = scrub(e.message, p.endpoint->credential);
-    if (e.code == ErrorCode::kCanceled) return std::unexpected(e);
+    if (e.code == ErrorCode::kCanceled) co_return std::unexpected(e);
     // The provider answered (4xx, 429): it is up, so the circuit stays closed.
     bool answered =
         e.details.contains("providerStatus") && e.details.at("providerStatus").as_int64() < 500;
@@ -160,7 +164,7 @@ Result<R> ProviderHub::withRetries(
     bool retriable = e.details.contains("retriable") && !progressed;
     e.details.erase("retriable");
     e.details["attempts"] = attempt + 1;
-    if (!retriable || attempt >= pol.retries.max) return std::unexpected(e);
+    if (!retriable || attempt >= pol.retries.max) co_return std::unexpected(e);
     std::chrono::milliseconds delay;
     {
       std::lock_guard lock(mu_);
@@ -171,7 +175,7 @@ Result<R> ProviderHub::withRetries(
     if (Clock::now() + delay >= ctl.deadline) {
       e.message +=
           " (a retry after " + std::to_string(delay.count()) + " ms would pass the task deadline)";
-      return std::unexpected(e);
+      co_return std::unexpected(e);
     }
     if (ctl.onRetry)
       ctl.onRetry({{"provider", pol.name},
@@ -179,12 +183,15 @@ Result<R> ProviderHub::withRetries(
                    {"retry", attempt + 1},
                    {"delayMs", delay.count()},
                    {"error", {{"code", errorCodeName(e.code)}, {"message", e.message}}}});
-    auto until = Clock::now() + delay;
-    while (Clock::now() < until) {
-      if (ctl.cancel && ctl.cancel->load()) return fail(ErrorCode::kCanceled, "canceled");
-      std::this_thread::sleep_for(
-          std::min<Clock::duration>(std::chrono::milliseconds(20), until - Clock::now()));
+    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+    timer->expires_after(delay);
+    {
+      std::stop_callback wake(ctl.stop, [timer] {
+        asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+      });
+      co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    if (ctl.stop.stop_requested()) co_return fail(ErrorCode::kCanceled, "canceled");
   }
 }
 
@@ -214,9 +221,9 @@ Error transportError(const std::string& provider, Error e) {
 
 }  // namespace
 
-Result<ChatResult> ProviderHub::chat(const std::string& model, const ChatCall& call,
-                                     const std::function<void(std::string_view)>& onDelta,
-                                     const CallControl& ctl) {
+asio::awaitable<Result<ChatResult>> ProviderHub::chat(
+    std::string model, ChatCall call, std::function<void(std::string_view)> onDelta,
+    CallControl ctl) {
   std::shared_ptr<const Snapshot> snap;
   {
     std::lock_guard lock(mu_);
@@ -224,15 +231,15 @@ Result<ChatResult> ProviderHub::chat(const std::string& model, const ChatCall& c
   }
   auto mit = snap->models.find(model);
   if (mit == snap->models.end())
-    return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
+    co_return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
   const auto& p = snap->providers.at(mit->second.provider);
   if (!p.endpoint)
-    return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
+    co_return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
   Endpoint ep = *p.endpoint;
   ep.model = mit->second.model.upstream;
   const std::string& pname = p.provider.name;
-  std::function<Result<ChatResult>(const Timeouts&, bool&)> exchange =
-      [&](const Timeouts& t, bool& progressed) -> Result<ChatResult> {
+  std::function<asio::awaitable<Result<ChatResult>>(Timeouts, bool&)> exchange =
+      [&](Timeouts t, bool& progressed) -> asio::awaitable<Result<ChatResult>> {
     auto req = chatRequest(ep, call);
     auto dec = call.stream ? streamDecoder(ep.protocol) : nullptr;
     std::optional<Error> decodeErr;
@@ -247,29 +254,29 @@ Result<ChatResult> ProviderHub::chat(const std::string& model, const ChatCall& c
         return s.has_value();
       };
     }
-    auto resp = http_.send(req, t, sink, ctl.cancel);
-    if (!resp) return std::unexpected(transportError(pname, resp.error()));
-    if (resp->status >= 300) return std::unexpected(statusError(pname, *resp));
+    auto resp = co_await http_.send(std::move(req), t, std::move(sink), ctl.stop);
+    if (!resp) co_return std::unexpected(transportError(pname, resp.error()));
+    if (resp->status >= 300) co_return std::unexpected(statusError(pname, *resp));
     if (decodeErr) {
       decodeErr->details["retriable"] = true;
-      return std::unexpected(*decodeErr);
+      co_return std::unexpected(*decodeErr);
     }
     auto out = dec ? dec->finish(call) : parseChat(ep.protocol, resp->body, call);
     if (!out) {
       Error e = out.error();
       e.message = "provider '" + pname + "': " + e.message;
       e.details["retriable"] = true;
-      return std::unexpected(e);
+      co_return std::unexpected(e);
     }
     if (out->model.empty()) out->model = ep.model;
-    return out;
+    co_return out;
   };
-  return withRetries<ChatResult>(p, model, ctl, exchange);
+  co_return co_await withRetries<ChatResult>(p, model, ctl, std::move(exchange));
 }
 
-Result<EmbedResult> ProviderHub::embed(const std::string& model,
-                                       const std::vector<std::string>& inputs,
-                                       const CallControl& ctl) {
+asio::awaitable<Result<EmbedResult>> ProviderHub::embed(std::string model,
+                                                        std::vector<std::string> inputs,
+                                                        CallControl ctl) {
   std::shared_ptr<const Snapshot> snap;
   {
     std::lock_guard lock(mu_);
@@ -277,25 +284,25 @@ Result<EmbedResult> ProviderHub::embed(const std::string& model,
   }
   auto mit = snap->models.find(model);
   if (mit == snap->models.end())
-    return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
+    co_return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
   const auto& p = snap->providers.at(mit->second.provider);
   if (!p.endpoint)
-    return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
+    co_return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
   Endpoint ep = *p.endpoint;
   ep.model = mit->second.model.upstream;
   const std::string& pname = p.provider.name;
-  std::function<Result<EmbedResult>(const Timeouts&, bool&)> exchange =
-      [&](const Timeouts& t, bool&) -> Result<EmbedResult> {
+  std::function<asio::awaitable<Result<EmbedResult>>(Timeouts, bool&)> exchange =
+      [&](Timeouts t, bool&) -> asio::awaitable<Result<EmbedResult>> {
     auto req = embedRequest(ep, inputs);
-    if (!req) return std::unexpected(req.error());
-    auto resp = http_.send(*req, t, nullptr, ctl.cancel);
-    if (!resp) return std::unexpected(transportError(pname, resp.error()));
-    if (resp->status >= 300) return std::unexpected(statusError(pname, *resp));
+    if (!req) co_return std::unexpected(req.error());
+    auto resp = co_await http_.send(std::move(*req), t, nullptr, ctl.stop);
+    if (!resp) co_return std::unexpected(transportError(pname, resp.error()));
+    if (resp->status >= 300) co_return std::unexpected(statusError(pname, *resp));
     auto out = parseEmbed(resp->body, inputs);
     if (out && out->model.empty()) out->model = ep.model;
-    return out;
+    co_return out;
   };
-  return withRetries<EmbedResult>(p, model, ctl, exchange);
+  co_return co_await withRetries<EmbedResult>(p, model, ctl, std::move(exchange));
 }
 
 }  // namespace aion::providers

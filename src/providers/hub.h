@@ -5,12 +5,14 @@
 // and a circuit breaker per provider+model that outlives policy reloads.
 // A provider whose variables are missing is unavailable, with the reason the
 // routing explanation shows; credentials are never logged or returned.
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <stop_token>
 #include <string>
 
 #include "policy/policy.h"
@@ -24,7 +26,7 @@ namespace aion::providers {
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 
 struct CallControl {
-  const std::atomic<bool>* cancel = nullptr;
+  std::stop_token stop{};
   Clock::time_point deadline = Clock::time_point::max();
   //! Told about each retry: {"retry", "error", "delayMs"}.
   std::function<void(const boost::json::object&)> onRetry{};
@@ -32,7 +34,8 @@ struct CallControl {
 
 class ProviderHub {
  public:
-  ProviderHub(EnvLookup env, telemetry::Metrics& metrics);
+  //! Provider connections run on strands of `io` (the I/O threads).
+  ProviderHub(EnvLookup env, telemetry::Metrics& metrics, boost::asio::any_io_executor io);
 
   //! Resolves the providers and models of `ps`; breakers carry over.
   void configure(const policy::PolicySet& ps);
@@ -42,12 +45,14 @@ class ProviderHub {
   std::map<std::string, std::string> unavailableModels() const;
 
   //! A chat completion; text fragments go to `onDelta` as they arrive
-  //! (streamed calls). Retries only before the first fragment.
-  Result<ChatResult> chat(const std::string& model, const ChatCall& call,
-                          const std::function<void(std::string_view)>& onDelta,
-                          const CallControl& ctl);
-  Result<EmbedResult> embed(const std::string& model, const std::vector<std::string>& inputs,
-                            const CallControl& ctl);
+  //! (streamed calls; it runs on the connection's strand). Retries only
+  //! before the first fragment.
+  boost::asio::awaitable<Result<ChatResult>> chat(std::string model, ChatCall call,
+                                                  std::function<void(std::string_view)> onDelta,
+                                                  CallControl ctl);
+  boost::asio::awaitable<Result<EmbedResult>> embed(std::string model,
+                                                    std::vector<std::string> inputs,
+                                                    CallControl ctl);
 
  private:
   struct Resolved {
@@ -67,9 +72,9 @@ class ProviderHub {
                                           const policy::BreakerPolicy& p);
   //! One logical call with retries; `exchange` runs one HTTP exchange.
   template <typename R>
-  Result<R> withRetries(
+  boost::asio::awaitable<Result<R>> withRetries(
       const Resolved& p, const std::string& model, const CallControl& ctl,
-      const std::function<Result<R>(const Timeouts&, bool& progressed)>& exchange);
+      std::function<boost::asio::awaitable<Result<R>>(Timeouts, bool& progressed)> exchange);
 
   EnvLookup env_;
   telemetry::Metrics& metrics_;

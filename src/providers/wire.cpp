@@ -1,3 +1,4 @@
+#include "common/json_text.h"
 #include "providers/wire.h"
 
 #include <boost/json.hpp>
@@ -320,7 +321,7 @@ HttpRequest chatRequest(const Endpoint& e, const ChatCall& c) {
   if (c.stream)
     r.headers.push_back(
         {"Accept", e.protocol == Protocol::kOllama ? "application/x-ndjson" : "text/event-stream"});
-  r.body = json::serialize(body);
+  r.body = jsonText(body);
   return r;
 }
 
@@ -400,7 +401,7 @@ Result<HttpRequest> embedRequest(const Endpoint& e, const std::vector<std::strin
   } else {
     return fail(ErrorCode::kInvalidRequest, "this provider kind does not serve embeddings");
   }
-  r.body = json::serialize(body);
+  r.body = jsonText(body);
   return r;
 }
 

@@ -143,6 +143,11 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
         drop = "model '" + m.name + "' unavailable: " + um->second;
       }
     }
+    if (drop.empty() && !task.onlyRoute.empty() && r.key() != task.onlyRoute) {
+      drop = "not the requested route '" + task.onlyRoute + "'";
+    } else if (drop.empty() && task.onlyRoute.empty() && cand.explicitOnly) {
+      drop = "serves only requests that name it ('" + r.key() + "')";
+    }
     if (drop.empty() && r.estCostUsd > plan.budgetUsd) {
       drop = "estimated cost " + money(r.estCostUsd) + " USD exceeds budget " +
              money(plan.budgetUsd) + " USD";

@@ -21,6 +21,9 @@ struct TaskInput {
   size_t paramsBytes = 0;                // serialized params, for token estimates
   std::optional<PrivacyMode> privacy{};  // may only be stricter than the intent's
   std::optional<double> budgetUsd{};     // may only be lower than the hard cap
+  //! Only this route ("model:NAME", "module:NAME") may serve; it must be a
+  //! candidate of the intent. Empty: every candidate not marked explicit.
+  std::string onlyRoute{};
 };
 
 struct LatencyStat {

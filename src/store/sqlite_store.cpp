@@ -1,16 +1,21 @@
 #include "store/sqlite_store.h"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <ctime>
 
 #include "common/ids.h"
-#include "store/sqlite_util.h"
+#include "common/json_text.h"
 
 namespace aion::store {
 namespace json = boost::json;
 namespace {
 using namespace sqlite;
+
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tasks(
@@ -31,7 +36,10 @@ CREATE TABLE IF NOT EXISTS tasks(
   started_ms INTEGER NOT NULL DEFAULT 0,
   finished_ms INTEGER NOT NULL DEFAULT 0,
   deadline_ms INTEGER NOT NULL DEFAULT 0,
-  last_seq INTEGER NOT NULL DEFAULT 0
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  surface TEXT NOT NULL DEFAULT '',
+  upstream_us INTEGER NOT NULL DEFAULT 0,
+  overhead_us INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_tenant_id ON tasks(tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks(status) WHERE status IN ('queued','routed','running');
@@ -43,7 +51,33 @@ CREATE TABLE IF NOT EXISTS events(
   data TEXT NOT NULL,
   PRIMARY KEY(task_id, seq)
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS usage(
+  id TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL,
+  ts_ms INTEGER NOT NULL,
+  day TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  intent TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cost_nusd INTEGER NOT NULL,
+  estimated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_tenant_ts ON usage(tenant, ts_ms);
+CREATE INDEX IF NOT EXISTS usage_key_ts ON usage(key_id, ts_ms);
+CREATE INDEX IF NOT EXISTS usage_day ON usage(day);
+)sql";
+
+// Version 1 (before group commit) kept budget reservations in a table and
+// had no surface or timing columns.
+constexpr const char* kMigrateFrom1 = R"sql(
+ALTER TABLE tasks ADD COLUMN surface TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN upstream_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN overhead_us INTEGER NOT NULL DEFAULT 0;
+DROP TABLE IF EXISTS reservations;
 )sql";
 
 json::value parseOrNull(const std::string& s) {
@@ -55,7 +89,8 @@ json::value parseOrNull(const std::string& s) {
 
 constexpr const char* kTaskCols =
     "id,tenant,key_id,intent,params,status,route,result,error,cost_usd,cost_estimated,attempts,"
-    "cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,last_seq";
+    "cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,last_seq,surface,upstream_us,"
+    "overhead_us";
 
 Task readTask(const Stmt& s) {
   Task t;
@@ -77,39 +112,15 @@ Task readTask(const Stmt& s) {
   t.finishedMs = s.i64(15);
   t.deadlineMs = s.i64(16);
   t.lastSeq = s.i64(17);
+  t.surface = s.text(18);
+  t.upstreamUs = s.i64(19);
+  t.overheadUs = s.i64(20);
   return t;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesystem::path& file,
-                                                               sqlite::Sync sync) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return fail(ErrorCode::kUnavailable, "cannot open " + file.string() + ": " + msg);
-  }
-  std::unique_ptr<SqliteTaskStore> s(new SqliteTaskStore(db));
-  s->sync_ = sync;
-  for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", sqlite::syncPragma(sync), "PRAGMA busy_timeout=5000"}) {
-    if (auto st = s->exec(pragma); !st) return std::unexpected(st.error());
-  }
-  if (auto st = s->exec(kSchema); !st) return std::unexpected(st.error());
-  return s;
-}
-
-SqliteTaskStore::~SqliteTaskStore() {
-  stmts_.clear();
-  sqlite3_close(db_);
-}
-
-Status SqliteTaskStore::exec(const char* sql) {
+Status execSql(sqlite3* db, const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     return fail(ErrorCode::kUnavailable, "store: " + msg);
@@ -117,72 +128,346 @@ Status SqliteTaskStore::exec(const char* sql) {
   return {};
 }
 
-Result<std::vector<Event>> SqliteTaskStore::appendEvents(const std::string& taskId, int64_t lastSeq,
-                                                         const std::vector<EventDraft>& drafts) {
-  std::vector<Event> out;
-  Stmt ins(stmts_, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
-  if (!ins.ok()) return dbError(db_, "prepare events");
-  int64_t now = nowMs();
-  for (auto& d : drafts) {
-    Event e{taskId, ++lastSeq, d.type, now, d.data};
-    ins.reset();
-    ins.bind(1, e.taskId)
-        .bind(2, e.seq)
-        .bind(3, e.type)
-        .bind(4, e.tsMs)
-        .bind(5, json::serialize(e.data));
-    if (ins.step() != SQLITE_DONE) return dbError(db_, "insert event");
-    out.push_back(std::move(e));
+Result<sqlite3*> openDb(const std::filesystem::path& file, int flags) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return fail(ErrorCode::kUnavailable, "cannot open " + file.string() + ": " + msg);
   }
-  Stmt up(stmts_, "UPDATE tasks SET last_seq=? WHERE id=?");
-  up.bind(1, lastSeq).bind(2, taskId);
-  if (up.step() != SQLITE_DONE) return dbError(db_, "update last_seq");
-  return out;
+  sqlite3_busy_timeout(db, 5000);
+  return db;
 }
 
-Result<std::vector<Event>> SqliteTaskStore::create(const Task& t,
-                                                   const std::vector<EventDraft>& events) {
-  std::lock_guard lock(mu_);
-  Txn txn(db_);
-  if (!txn.ok()) return dbError(db_, "begin");
-  Stmt s(stmts_,
-         "INSERT INTO tasks(id,tenant,key_id,intent,params,status,route,created_ms,deadline_ms) "
-         "VALUES(?,?,?,?,?,?,?,?,?)");
-  s.bind(1, t.id)
-      .bind(2, t.tenant)
-      .bind(3, t.keyId)
-      .bind(4, t.intent)
-      .bind(5, json::serialize(t.params));
-  s.bind(6, statusName(t.status))
-      .bind(7, t.route.is_null() ? std::string() : json::serialize(t.route));
-  s.bind(8, t.createdMs).bind(9, t.deadlineMs);
-  if (s.step() != SQLITE_DONE) return dbError(db_, "insert task");
-  auto evs = appendEvents(t.id, 0, events);
-  if (!evs) return evs;
-  if (!txn.commit()) return dbError(db_, "commit");
-  return evs;
+std::string textOrEmpty(const json::value& v) {
+  return v.is_null() ? std::string() : jsonText(v);
+}
+
+}  // namespace
+
+int64_t periodStartMs(const std::string& period, int64_t nowMs) {
+  std::time_t secs = static_cast<std::time_t>(nowMs / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+  if (period == "month") tm.tm_mday = 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+std::string utcDay(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+SqliteTaskStore::SqliteTaskStore(Options opts)
+    : opts_(opts), readPool_(static_cast<size_t>(std::max(1, opts.readers))) {}
+
+Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesystem::path& file,
+                                                               Options opts) {
+  std::unique_ptr<SqliteTaskStore> s(new SqliteTaskStore(opts));
+  auto db = openDb(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db) return std::unexpected(db.error());
+  s->writer_.db = *db;
+  s->writer_.stmts = std::make_unique<StmtCache>(*db);
+  sqlite3* w = s->writer_.db;
+  if (auto st = execSql(w, "PRAGMA journal_mode=WAL"); !st) return std::unexpected(st.error());
+  if (auto st = s->setSync(true); !st) return std::unexpected(st.error());
+  int version = 0;
+  {
+    Stmt v(w, "PRAGMA user_version");
+    if (v.step() == SQLITE_ROW) version = static_cast<int>(v.i64(0));
+  }
+  if (version > kSchemaVersion)
+    return fail(ErrorCode::kUnavailable, file.string() + " has schema version " +
+                                             std::to_string(version) + "; this aiond knows up to " +
+                                             std::to_string(kSchemaVersion));
+  if (auto st = execSql(w, "BEGIN IMMEDIATE"); !st) return std::unexpected(st.error());
+  Status migrated = execSql(w, kSchema);
+  if (migrated && version == 1) migrated = execSql(w, kMigrateFrom1);
+  if (migrated) migrated = execSql(w, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+  if (!migrated) {
+    execSql(w, "ROLLBACK");
+    return std::unexpected(migrated.error());
+  }
+  if (auto st = execSql(w, "COMMIT"); !st) return std::unexpected(st.error());
+
+  for (int i = 0; i < std::max(1, opts.readers); ++i) {
+    auto r = openDb(file, SQLITE_OPEN_READONLY);
+    if (!r) return std::unexpected(r.error());
+    s->readers_.push_back(Conn{*r, std::make_unique<StmtCache>(*r)});
+  }
+  for (auto& c : s->readers_) s->idleReaders_.push_back(&c);
+  s->writerThread_ = std::thread([p = s.get()] { p->writerLoop(); });
+  return s;
+}
+
+SqliteTaskStore::~SqliteTaskStore() {
+  {
+    std::lock_guard lock(qmu_);
+    stopping_ = true;
+  }
+  qcv_.notify_all();
+  if (writerThread_.joinable()) writerThread_.join();
+  readPool_.join();
+  for (auto* c : {&writer_}) {
+    c->stmts.reset();
+    sqlite3_close(c->db);
+  }
+  for (auto& c : readers_) {
+    c.stmts.reset();
+    sqlite3_close(c.db);
+  }
+}
+
+Status SqliteTaskStore::setSync(bool full) {
+  int want = full && opts_.sync == Sync::kFull ? 1 : 0;
+  if (want == writerSync_) return {};
+  auto st = execSql(writer_.db, want ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  writerSync_ = st ? want : -1;
+  return st;
+}
+
+// ---- writes -----------------------------------------------------------
+
+void SqliteTaskStore::write(Write w, WriteDone done) {
+  {
+    std::lock_guard lock(qmu_);
+    if (w.durability != Durability::kBehind) ++urgent_;
+    ++queuedTotal_;
+    queue_.push_back(Pending{std::move(w), std::move(done), std::chrono::steady_clock::now()});
+  }
+  qcv_.notify_one();
+}
+
+void SqliteTaskStore::flush() {
+  std::unique_lock lock(qmu_);
+  uint64_t target = queuedTotal_;
+  flushing_ = true;
+  qcv_.notify_one();
+  flushedCv_.wait(lock, [&] { return committedTotal_ >= target; });
+  flushing_ = false;
+}
+
+std::chrono::milliseconds SqliteTaskStore::writeBacklog() const {
+  std::lock_guard lock(qmu_);
+  auto oldest = committing_;
+  if (oldest == std::chrono::steady_clock::time_point{} && !queue_.empty()) {
+    // Writes behind wait on purpose; only their wait past the window counts.
+    oldest = queue_.front().queued;
+    if (!urgent_) oldest += opts_.behindWindow;
+  }
+  if (oldest == std::chrono::steady_clock::time_point{}) return {};
+  auto age = std::chrono::steady_clock::now() - oldest;
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(age));
+}
+
+std::pair<uint64_t, uint64_t> SqliteTaskStore::commitStats() const {
+  std::lock_guard lock(qmu_);
+  return {committedTotal_, transactions_};
+}
+
+void SqliteTaskStore::writerLoop() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(qmu_);
+      for (;;) {
+        if (queue_.empty()) {
+          if (stopping_) return;
+          qcv_.wait(lock);
+          continue;
+        }
+        // Writes behind wait for company (bounded); anything else goes now.
+        auto due = queue_.front().queued + opts_.behindWindow;
+        if (urgent_ || stopping_ || flushing_ || queue_.size() >= opts_.behindMax ||
+            std::chrono::steady_clock::now() >= due)
+          break;
+        qcv_.wait_until(lock, due);
+      }
+      size_t n = std::min(queue_.size(), opts_.maxBatch);
+      committing_ = queue_.front().queued;
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (queue_.front().w.durability != Durability::kBehind) --urgent_;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    commit(batch);
+    {
+      std::lock_guard lock(qmu_);
+      committedTotal_ += batch.size();
+      ++transactions_;
+      committing_ = {};
+    }
+    flushedCv_.notify_all();
+    batch.clear();
+  }
+}
+
+void SqliteTaskStore::commit(std::vector<Pending>& batch) {
+  bool durable = false;
+  for (auto& p : batch) durable = durable || p.w.durability == Durability::kDurable;
+  sqlite3* db = writer_.db;
+  auto run = [&](size_t from, size_t to) -> Status {
+    if (auto st = setSync(durable); !st) return st;
+    if (auto st = execSql(db, "BEGIN IMMEDIATE"); !st) return st;
+    for (size_t i = from; i < to; ++i) {
+      if (auto st = apply(batch[i].w); !st) {
+        execSql(db, "ROLLBACK");
+        return st;
+      }
+    }
+    if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      auto e = dbError(db, "commit");
+      execSql(db, "ROLLBACK");
+      return e;
+    }
+    return {};
+  };
+  std::vector<Status> results(batch.size());
+  if (auto st = run(0, batch.size()); !st) {
+    // One bad write must not fail the others: apply each on its own.
+    if (batch.size() == 1) {
+      results[0] = st;
+    } else {
+      for (size_t i = 0; i < batch.size(); ++i) results[i] = run(i, i + 1);
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!results[i])
+      spdlog::error("store: write for task {} failed: {}", batch[i].w.taskId,
+                    results[i].error().message);
+    if (batch[i].done) batch[i].done(results[i]);
+  }
+}
+
+Status SqliteTaskStore::apply(const Write& w) {
+  auto& stmts = *writer_.stmts;
+  sqlite3* db = writer_.db;
+  int64_t lastSeq = w.events.empty() ? 0 : w.events.back().seq;
+  if (w.create) {
+    const Task& t = *w.create;
+    Stmt s(stmts,
+           "INSERT INTO tasks(id,tenant,key_id,intent,params,status,route,result,error,cost_usd,"
+           "cost_estimated,attempts,cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,"
+           "last_seq,surface,upstream_us,overhead_us) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    s.bind(1, t.id).bind(2, t.tenant).bind(3, t.keyId).bind(4, t.intent);
+    s.bind(5, jsonText(t.params)).bind(6, statusName(t.status)).bind(7, textOrEmpty(t.route));
+    s.bind(8, textOrEmpty(t.result)).bind(9, textOrEmpty(t.error)).bindDouble(10, t.costUsd);
+    s.bind(11, int64_t{t.costEstimated}).bind(12, int64_t{t.attempts});
+    s.bind(13, int64_t{t.cancelRequested}).bind(14, t.createdMs).bind(15, t.startedMs);
+    s.bind(16, t.finishedMs).bind(17, t.deadlineMs).bind(18, std::max(t.lastSeq, lastSeq));
+    s.bind(19, t.surface).bind(20, t.upstreamUs).bind(21, t.overheadUs);
+    if (s.step() != SQLITE_DONE) return dbError(db, "insert task");
+    lastSeq = 0;  // set above
+  }
+  if (w.update || lastSeq) {
+    static const TaskUpdate kNone;
+    const TaskUpdate& u = w.update ? *w.update : kNone;
+    std::string sql = "UPDATE tasks SET id=id";
+    if (u.status) sql += ",status=?1";
+    if (u.route) sql += ",route=?2";
+    if (u.result) sql += ",result=?3";
+    if (u.error) sql += ",error=?4";
+    if (u.startedMs) sql += ",started_ms=?5";
+    if (u.finishedMs) sql += ",finished_ms=?6";
+    if (u.attempts) sql += ",attempts=?7";
+    if (u.costUsd) sql += ",cost_usd=?8";
+    if (u.costEstimated) sql += ",cost_estimated=?9";
+    if (u.cancelRequested) sql += ",cancel_requested=?10";
+    if (u.upstreamUs) sql += ",upstream_us=?11";
+    if (u.overheadUs) sql += ",overhead_us=?12";
+    if (lastSeq) sql += ",last_seq=MAX(last_seq,?13)";
+    sql += " WHERE id=?14";
+    Stmt up(stmts, sql.c_str());
+    if (!up.ok()) return dbError(db, "prepare update");
+    if (u.status) up.bind(1, statusName(*u.status));
+    if (u.route) up.bind(2, textOrEmpty(*u.route));
+    if (u.result) up.bind(3, textOrEmpty(*u.result));
+    if (u.error) up.bind(4, textOrEmpty(*u.error));
+    if (u.startedMs) up.bind(5, *u.startedMs);
+    if (u.finishedMs) up.bind(6, *u.finishedMs);
+    if (u.attempts) up.bind(7, int64_t{*u.attempts});
+    if (u.costUsd) up.bindDouble(8, *u.costUsd);
+    if (u.costEstimated) up.bind(9, int64_t{*u.costEstimated});
+    if (u.cancelRequested) up.bind(10, int64_t{*u.cancelRequested});
+    if (u.upstreamUs) up.bind(11, *u.upstreamUs);
+    if (u.overheadUs) up.bind(12, *u.overheadUs);
+    if (lastSeq) up.bind(13, lastSeq);
+    up.bind(14, w.taskId);
+    if (up.step() != SQLITE_DONE) return dbError(db, "update task");
+    if (sqlite3_changes(db) != 1)
+      return fail(ErrorCode::kNotFound, "store: no task '" + w.taskId + "' to update");
+  }
+  if (!w.events.empty()) {
+    Stmt ins(stmts, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
+    for (auto& e : w.events) {
+      ins.reset();
+      ins.bind(1, e.taskId).bind(2, e.seq).bind(3, e.type).bind(4, e.tsMs).bind(5, jsonText(e.data));
+      if (ins.step() != SQLITE_DONE) return dbError(db, "insert event");
+    }
+  }
+  if (!w.usage.empty()) {
+    Stmt ins(stmts,
+             "INSERT OR IGNORE INTO usage(id,task_id,ts_ms,day,tenant,key_id,intent,provider,model,"
+             "prompt_tokens,completion_tokens,cost_nusd,estimated) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    for (auto& u : w.usage) {
+      ins.reset();
+      ins.bind(1, u.id).bind(2, u.taskId).bind(3, u.tsMs).bind(4, utcDay(u.tsMs));
+      ins.bind(5, u.tenant).bind(6, u.keyId).bind(7, u.intent).bind(8, u.provider);
+      ins.bind(9, u.model).bind(10, u.promptTokens).bind(11, u.completionTokens);
+      ins.bind(12, u.costNanoUsd).bind(13, int64_t{u.estimated});
+      if (ins.step() != SQLITE_DONE) return dbError(db, "insert usage");
+    }
+  }
+  return {};
+}
+
+// ---- reads ------------------------------------------------------------
+
+SqliteTaskStore::Reader::Reader(SqliteTaskStore& s) : s_(s) {
+  std::unique_lock lock(s_.rmu_);
+  s_.rcv_.wait(lock, [&] { return !s_.idleReaders_.empty(); });
+  c_ = s_.idleReaders_.back();
+  s_.idleReaders_.pop_back();
+}
+
+SqliteTaskStore::Reader::~Reader() {
+  {
+    std::lock_guard lock(s_.rmu_);
+    s_.idleReaders_.push_back(c_);
+  }
+  s_.rcv_.notify_one();
 }
 
 Result<std::optional<Task>> SqliteTaskStore::get(const std::string& id) {
-  std::lock_guard lock(mu_);
-  Stmt s(stmts_, (std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=?").c_str());
+  Reader r(*this);
+  Stmt s(*r->stmts, (std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=?").c_str());
   s.bind(1, id);
   int rc = s.step();
   if (rc == SQLITE_ROW) return std::optional<Task>(readTask(s));
   if (rc == SQLITE_DONE) return std::optional<Task>();
-  return dbError(db_, "get task");
+  return dbError(r->db, "get task");
 }
 
 Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
-  std::lock_guard lock(mu_);
   std::string sql = std::string("SELECT ") + kTaskCols + " FROM tasks WHERE 1=1";
   if (!q.tenant.empty()) sql += " AND tenant=?1";
   if (q.status) sql += " AND status=?2";
   if (!q.intent.empty()) sql += " AND intent=?3";
   if (!q.afterId.empty()) sql += " AND id<?4";
   sql += " ORDER BY id DESC LIMIT ?5";
-  Stmt s(stmts_, sql.c_str());
-  if (!s.ok()) return dbError(db_, "prepare list");
+  Reader r(*this);
+  Stmt s(*r->stmts, sql.c_str());
+  if (!s.ok()) return dbError(r->db, "prepare list");
   if (!q.tenant.empty()) s.bind(1, q.tenant);
   if (q.status) s.bind(2, statusName(*q.status));
   if (!q.intent.empty()) s.bind(3, q.intent);
@@ -191,7 +476,7 @@ Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
   TaskPage page;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) page.items.push_back(readTask(s));
-  if (rc != SQLITE_DONE) return dbError(db_, "list");
+  if (rc != SQLITE_DONE) return dbError(r->db, "list");
   if (static_cast<int>(page.items.size()) > q.limit) {
     page.items.pop_back();
     page.nextCursor = page.items.back().id;
@@ -201,86 +486,104 @@ Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
 
 Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, int64_t afterSeq,
                                                    int limit) {
-  std::lock_guard lock(mu_);
-  Stmt s(stmts_,
+  Reader r(*this);
+  Stmt s(*r->stmts,
          "SELECT seq,type,ts_ms,data FROM events WHERE task_id=? AND seq>? ORDER BY seq LIMIT ?");
   s.bind(1, taskId).bind(2, afterSeq).bind(3, static_cast<int64_t>(limit));
   std::vector<Event> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
     out.push_back(Event{taskId, s.i64(0), s.text(1), s.i64(2), parseOrNull(s.text(3))});
-  if (rc != SQLITE_DONE) return dbError(db_, "events");
+  if (rc != SQLITE_DONE) return dbError(r->db, "events");
   return out;
 }
 
-Result<std::optional<std::vector<Event>>> SqliteTaskStore::transition(
-    const Transition& t, const std::vector<EventDraft>& events) {
-  std::lock_guard lock(mu_);
-  sqlite::RelaxedSync relaxed(db_, t.progress && sync_ == sqlite::Sync::kFull);
-  Txn txn(db_);
-  if (!txn.ok()) return dbError(db_, "begin");
-  Stmt cur(stmts_, "SELECT status,last_seq FROM tasks WHERE id=?");
-  cur.bind(1, t.taskId);
-  int rc = cur.step();
-  if (rc == SQLITE_DONE) return std::optional<std::vector<Event>>();
-  if (rc != SQLITE_ROW) return dbError(db_, "read status");
-  auto status = parseStatus(cur.text(0));
-  int64_t lastSeq = cur.i64(1);
-  if (!status || !(t.from & maskOf(*status))) return std::optional<std::vector<Event>>();
-
-  std::string sql = "UPDATE tasks SET status=?1";
-  if (t.route) sql += ",route=?2";
-  if (t.result) sql += ",result=?3";
-  if (t.error) sql += ",error=?4";
-  if (t.startedMs) sql += ",started_ms=?5";
-  if (t.finishedMs) sql += ",finished_ms=?6";
-  if (t.attempts) sql += ",attempts=?7";
-  if (t.costUsd) sql += ",cost_usd=?8";
-  if (t.costEstimated) sql += ",cost_estimated=?10";
-  sql += " WHERE id=?9";
-  Stmt up(stmts_, sql.c_str());
-  if (!up.ok()) return dbError(db_, "prepare transition");
-  up.bind(1, statusName(t.to));
-  if (t.route) up.bind(2, json::serialize(*t.route));
-  if (t.result) up.bind(3, json::serialize(*t.result));
-  if (t.error) up.bind(4, json::serialize(*t.error));
-  if (t.startedMs) up.bind(5, *t.startedMs);
-  if (t.finishedMs) up.bind(6, *t.finishedMs);
-  if (t.attempts) up.bind(7, static_cast<int64_t>(*t.attempts));
-  if (t.costUsd) up.bindDouble(8, *t.costUsd);
-  if (t.costEstimated) up.bind(10, static_cast<int64_t>(*t.costEstimated ? 1 : 0));
-  up.bind(9, t.taskId);
-  if (up.step() != SQLITE_DONE) return dbError(db_, "transition");
-  auto evs = appendEvents(t.taskId, lastSeq, events);
-  if (!evs) return std::unexpected(evs.error());
-  if (!txn.commit()) return dbError(db_, "commit");
-  return std::optional<std::vector<Event>>(std::move(*evs));
-}
-
-Status SqliteTaskStore::requestCancel(const std::string& id) {
-  std::lock_guard lock(mu_);
-  Stmt s(stmts_, "UPDATE tasks SET cancel_requested=1 WHERE id=?");
-  s.bind(1, id);
-  if (s.step() != SQLITE_DONE) return dbError(db_, "request cancel");
-  return {};
-}
-
 Result<std::vector<Task>> SqliteTaskStore::unfinished() {
-  std::lock_guard lock(mu_);
-  Stmt s(stmts_, (std::string("SELECT ") + kTaskCols +
-                  " FROM tasks WHERE status IN ('queued','routed','running') ORDER BY id")
-                     .c_str());
+  Reader r(*this);
+  Stmt s(*r->stmts, (std::string("SELECT ") + kTaskCols +
+                     " FROM tasks WHERE status IN ('queued','routed','running') ORDER BY id")
+                        .c_str());
   std::vector<Task> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(readTask(s));
-  if (rc != SQLITE_DONE) return dbError(db_, "unfinished");
+  if (rc != SQLITE_DONE) return dbError(r->db, "unfinished");
+  return out;
+}
+
+Result<std::vector<UsageRow>> SqliteTaskStore::usage(const UsageQuery& q) {
+  static const std::map<std::string, std::string> kCols{
+      {"tenant", "tenant"},     {"key", "key_id"},  {"intent", "intent"},
+      {"provider", "provider"}, {"model", "model"}, {"day", "day"}};
+  std::string where = " WHERE 1=1";
+  std::vector<std::string> binds;
+  for (auto& [k, v] : q.filters) {
+    auto it = kCols.find(k);
+    if (it == kCols.end()) return fail(ErrorCode::kInvalidRequest, "unknown filter '" + k + "'");
+    where += " AND " + it->second + "=?";
+    binds.push_back(v);
+  }
+  if (!q.fromDay.empty()) {
+    where += " AND day>=?";
+    binds.push_back(q.fromDay);
+  }
+  if (!q.toDay.empty()) {
+    where += " AND day<=?";
+    binds.push_back(q.toDay);
+  }
+  std::string cols;
+  for (auto& g : q.groupBy) {
+    auto it = kCols.find(g);
+    if (it == kCols.end()) return fail(ErrorCode::kInvalidRequest, "unknown group '" + g + "'");
+    cols += it->second + ",";
+  }
+  std::string sql = "SELECT " + cols +
+                    "COUNT(*),SUM(prompt_tokens),SUM(completion_tokens),SUM(cost_nusd),"
+                    "SUM(estimated) FROM usage" +
+                    where;
+  if (!cols.empty()) {
+    cols.pop_back();
+    sql += " GROUP BY " + cols + " ORDER BY " + cols;
+  }
+  Reader r(*this);
+  Stmt s(*r->stmts, sql.c_str());
+  if (!s.ok()) return dbError(r->db, "prepare usage");
+  for (size_t i = 0; i < binds.size(); ++i) s.bind(static_cast<int>(i + 1), binds[i]);
+  std::vector<UsageRow> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    UsageRow row;
+    int c = 0;
+    for (auto& g : q.groupBy) row.group[g] = s.text(c++);
+    row.calls = s.i64(c);
+    if (row.calls == 0) continue;  // an aggregate over no rows
+    row.promptTokens = s.i64(c + 1);
+    row.completionTokens = s.i64(c + 2);
+    row.costNanoUsd = s.i64(c + 3);
+    row.estimatedCalls = s.i64(c + 4);
+    out.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return dbError(r->db, "read usage");
+  return out;
+}
+
+Result<SpendTotals> SqliteTaskStore::spendSince(int64_t sinceMs) {
+  Reader r(*this);
+  SpendTotals out;
+  for (auto [col, into] : {std::pair{"tenant", &out.byTenant}, std::pair{"key_id", &out.byKey}}) {
+    std::string sql = std::string("SELECT ") + col + ",SUM(cost_nusd) FROM usage WHERE ts_ms>=? GROUP BY " + col;
+    Stmt s(*r->stmts, sql.c_str());
+    s.bind(1, sinceMs);
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) (*into)[s.text(0)] = s.i64(1);
+    if (rc != SQLITE_DONE) return dbError(r->db, "sum usage");
+  }
   return out;
 }
 
 Status SqliteTaskStore::ping() {
-  std::lock_guard lock(mu_);
-  Stmt s(stmts_, "SELECT 1");
-  if (s.step() != SQLITE_ROW) return dbError(db_, "ping");
+  Reader r(*this);
+  Stmt s(*r->stmts, "SELECT 1");
+  if (s.step() != SQLITE_ROW) return dbError(r->db, "ping");
   return {};
 }
 

@@ -1,7 +1,12 @@
 #pragma once
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "store/sqlite_util.h"
 #include "store/task_store.h"
@@ -10,38 +15,97 @@ struct sqlite3;
 
 namespace aion::store {
 
-//! The embedded TaskStore: one SQLite database in WAL mode with
-//! synchronous=FULL, so a committed transition survives kill -9 and power
-//! loss. One connection, serialized by a mutex: SQLite has a single writer
-//! anyway, and reads are short.
+//! The embedded TaskStore: one SQLite database in WAL mode. One writer
+//! thread owns the write connection and commits queued writes in groups
+//! (one transaction and one fsync for everything queued while the previous
+//! commit ran); reads run on a pool of read connections, which WAL lets
+//! proceed while the writer commits.
 class SqliteTaskStore final : public TaskStore {
  public:
+  struct Options {
+    sqlite::Sync sync = sqlite::Sync::kFull;
+    int readers = 4;
+    //! Writes behind wait at most this long, or until this many are queued.
+    std::chrono::milliseconds behindWindow{100};
+    size_t behindMax = 1000;
+    //! Most writes in one transaction.
+    size_t maxBatch = 2048;
+  };
+
   static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file,
-                                                       sqlite::Sync sync = sqlite::Sync::kFull);
+                                                       Options opts);
+  static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file) {
+    return open(file, Options{});
+  }
+  //! Commits what is queued, then closes.
   ~SqliteTaskStore() override;
 
-  Result<std::vector<Event>> create(const Task& task,
-                                    const std::vector<EventDraft>& events) override;
+  void write(Write w, WriteDone done) override;
+  void flush() override;
+
+  boost::asio::any_io_executor readExecutor() override { return readPool_.get_executor(); }
   Result<std::optional<Task>> get(const std::string& id) override;
   Result<TaskPage> list(const ListQuery& q) override;
   Result<std::vector<Event>> events(const std::string& taskId, int64_t afterSeq,
                                     int limit) override;
-  Result<std::optional<std::vector<Event>>> transition(
-      const Transition& t, const std::vector<EventDraft>& events) override;
-  Status requestCancel(const std::string& id) override;
   Result<std::vector<Task>> unfinished() override;
+  Result<std::vector<UsageRow>> usage(const UsageQuery& q) override;
+  Result<SpendTotals> spendSince(int64_t sinceMs) override;
   Status ping() override;
+  std::chrono::milliseconds writeBacklog() const override;
+
+  //! Writes committed so far and transactions used (group-commit ratio).
+  std::pair<uint64_t, uint64_t> commitStats() const;
 
  private:
-  explicit SqliteTaskStore(sqlite3* db) : db_(db) {}
-  Status exec(const char* sql);
-  Result<std::vector<Event>> appendEvents(const std::string& taskId, int64_t lastSeq,
-                                          const std::vector<EventDraft>& events);
+  struct Conn {
+    sqlite3* db = nullptr;
+    std::unique_ptr<sqlite::StmtCache> stmts;
+  };
+  struct Pending {
+    Write w;
+    WriteDone done;
+    std::chrono::steady_clock::time_point queued;
+  };
+  //! A read connection for the scope of one call.
+  class Reader {
+   public:
+    explicit Reader(SqliteTaskStore& s);
+    ~Reader();
+    Conn& operator*() { return *c_; }
+    Conn* operator->() { return c_; }
 
-  std::mutex mu_;
-  sqlite3* db_;
-  sqlite::StmtCache stmts_{db_};  // after db_: built from it
-  sqlite::Sync sync_ = sqlite::Sync::kFull;
+   private:
+    SqliteTaskStore& s_;
+    Conn* c_;
+  };
+
+  explicit SqliteTaskStore(Options opts);
+  void writerLoop();
+  void commit(std::vector<Pending>& batch);
+  Status apply(const Write& w);
+  Status setSync(bool full);
+
+  Options opts_;
+  Conn writer_;
+  int writerSync_ = -1;  // the writer's synchronous setting: 1 FULL, 0 NORMAL, -1 unknown
+
+  mutable std::mutex qmu_;
+  std::condition_variable qcv_;
+  std::condition_variable flushedCv_;
+  std::deque<Pending> queue_;
+  size_t urgent_ = 0;  // queued writes that are not behind
+  uint64_t queuedTotal_ = 0, committedTotal_ = 0, transactions_ = 0;
+  std::chrono::steady_clock::time_point committing_{};  // oldest write of the batch in commit
+  bool flushing_ = false;
+  bool stopping_ = false;
+  std::thread writerThread_;
+
+  std::mutex rmu_;
+  std::condition_variable rcv_;
+  std::vector<Conn> readers_;
+  std::vector<Conn*> idleReaders_;
+  boost::asio::thread_pool readPool_;
 };
 
 }  // namespace aion::store

@@ -18,4 +18,19 @@ std::optional<TaskStatus> parseStatus(std::string_view s) {
   return std::nullopt;
 }
 
+void TaskUpdate::applyTo(Task& t) const {
+  if (status) t.status = *status;
+  if (route) t.route = *route;
+  if (result) t.result = *result;
+  if (error) t.error = *error;
+  if (startedMs) t.startedMs = *startedMs;
+  if (finishedMs) t.finishedMs = *finishedMs;
+  if (attempts) t.attempts = *attempts;
+  if (costUsd) t.costUsd = *costUsd;
+  if (costEstimated) t.costEstimated = *costEstimated;
+  if (cancelRequested) t.cancelRequested = *cancelRequested;
+  if (upstreamUs) t.upstreamUs = *upstreamUs;
+  if (overheadUs) t.overheadUs = *overheadUs;
+}
+
 }  // namespace aion::store

@@ -24,18 +24,13 @@ std::optional<TaskStatus> parseStatus(std::string_view s);
 inline bool isTerminal(TaskStatus s) {
   return s >= TaskStatus::kSucceeded;
 }
-using StatusMask = uint32_t;
-constexpr StatusMask maskOf(TaskStatus s) {
-  return 1u << static_cast<int>(s);
-}
-constexpr StatusMask kActiveMask =
-    maskOf(TaskStatus::kQueued) | maskOf(TaskStatus::kRouted) | maskOf(TaskStatus::kRunning);
 
 struct Task {
   std::string id;
   std::string tenant;
   std::string keyId;
   std::string intent;
+  std::string surface;  // rest | websocket | grpc | openai: where it was submitted
   boost::json::value params;
   TaskStatus status = TaskStatus::kQueued;
   boost::json::value route;   // the plan (router::toJson), null before routing
@@ -50,27 +45,23 @@ struct Task {
   int64_t finishedMs = 0;
   int64_t deadlineMs = 0;
   int64_t lastSeq = 0;
-};
-
-struct EventDraft {
-  std::string type;  // status | route | attempt | result | error | done
-  boost::json::value data;
+  //! Time spent inside modules and provider calls, and what aionOS added
+  //! around them (accepted → finished, minus upstream); set when finished.
+  int64_t upstreamUs = 0;
+  int64_t overheadUs = 0;
 };
 
 struct Event {
   std::string taskId;
   int64_t seq = 0;
-  std::string type;
+  std::string type;  // status | route | attempt | retry | redacted | delta | result | error | done
   int64_t tsMs = 0;
   boost::json::value data;
 };
 
-//! A conditional state change: applied only while the task's status is in
-//! `from`. Unset optionals leave the column as is.
-struct Transition {
-  std::string taskId;
-  StatusMask from = 0;
-  TaskStatus to = TaskStatus::kQueued;
+//! Column changes of one task; unset optionals leave the column as is.
+struct TaskUpdate {
+  std::optional<TaskStatus> status{};
   std::optional<boost::json::value> route{};
   std::optional<boost::json::value> result{};
   std::optional<boost::json::value> error{};
@@ -79,11 +70,12 @@ struct Transition {
   std::optional<int> attempts{};
   std::optional<double> costUsd{};
   std::optional<bool> costEstimated{};
-  // Progress only (same status; delta, retry, redaction events): committed
-  // without waiting for the disk. The task's next state change is fsynced
-  // and carries these commits with it; a power loss before that loses only
-  // progress events of a task recovery treats as interrupted anyway.
-  bool progress = false;
+  std::optional<bool> cancelRequested{};
+  std::optional<int64_t> upstreamUs{};
+  std::optional<int64_t> overheadUs{};
+
+  //! Applies the set fields to `t`.
+  void applyTo(Task& t) const;
 };
 
 struct ListQuery {

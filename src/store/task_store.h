@@ -1,38 +1,88 @@
 #pragma once
+// The store seam for tasks, events and usage (DESIGN.md §3, §4a).
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "common/async.h"
 #include "common/error.h"
 #include "store/task.h"
+#include "store/usage.h"
 
 namespace aion::store {
 
-//! Durable tasks and events. Every write is committed before the call
-//! returns, and the events of one call get consecutive, gap-free `seq`s.
-//! Implementations are thread-safe; calls block (use them off I/O threads).
+//! When a write's completion runs, relative to the disk.
+enum class Durability : uint8_t {
+  //! Committed and on disk (fsynced, unless AION_STORE_SYNC=normal). Many
+  //! writes share one transaction and one fsync (group commit).
+  kDurable,
+  //! Committed (visible, survives kill -9) but not waited on for the fsync:
+  //! the next durable commit carries it to disk.
+  kCommitted,
+  //! Written behind: may wait up to the write-behind window so that many
+  //! such writes share a transaction; completion after that commit.
+  kBehind,
+};
+
+//! One atomic change: a new task row and/or column changes of one task, its
+//! new events (seqs assigned by the task's owner, consecutive), and usage
+//! records of the model calls it settled.
+struct Write {
+  std::string taskId;
+  std::optional<Task> create{};
+  std::optional<TaskUpdate> update{};
+  std::vector<Event> events{};
+  std::vector<UsageRecord> usage{};
+  Durability durability = Durability::kDurable;
+};
+
+//! Runs on the store's writer thread after the write's transaction
+//! committed (or failed): it must be quick and must not block.
+using WriteDone = std::function<void(const Status&)>;
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
 
-  //! Inserts a new task together with its first events, atomically.
-  virtual Result<std::vector<Event>> create(const Task& task,
-                                            const std::vector<EventDraft>& events) = 0;
+  // ---- writes: one writer, group commit --------------------------------
+  //! Queues `w`; `done` runs once it is committed as `w.durability` asks,
+  //! or failed (then nothing of `w` was applied). Writes commit in the order
+  //! they were queued. Thread-safe; never blocks.
+  virtual void write(Write w, WriteDone done) = 0;
+  //! Blocks until every write queued before the call has committed (used at
+  //! shutdown to flush writes behind).
+  virtual void flush() = 0;
+
+  // ---- reads: a pool of read connections; calls block -------------------
+  //! An executor whose threads each own a read connection: run reads there.
+  virtual boost::asio::any_io_executor readExecutor() = 0;
   virtual Result<std::optional<Task>> get(const std::string& id) = 0;
   virtual Result<TaskPage> list(const ListQuery& q) = 0;
   //! Events with seq > afterSeq, in order, at most `limit`.
   virtual Result<std::vector<Event>> events(const std::string& taskId, int64_t afterSeq,
                                             int limit) = 0;
-  //! Applies `t` and appends `events` atomically if the status matches;
-  //! returns nullopt (and changes nothing) when it does not.
-  virtual Result<std::optional<std::vector<Event>>> transition(
-      const Transition& t, const std::vector<EventDraft>& events) = 0;
-  //! Marks a cancel request durably (the worker acts on it).
-  virtual Status requestCancel(const std::string& id) = 0;
   //! Tasks not yet terminal, oldest first (for recovery at start-up).
   virtual Result<std::vector<Task>> unfinished() = 0;
+  virtual Result<std::vector<UsageRow>> usage(const UsageQuery& q) = 0;
+  virtual Result<SpendTotals> spendSince(int64_t sinceMs) = 0;
   //! Cheap liveness probe of the backing store.
   virtual Status ping() = 0;
+  //! How long the oldest write not yet committed has waited (0: none).
+  //! Never blocks.
+  virtual std::chrono::milliseconds writeBacklog() const = 0;
 };
+
+//! Awaitable form of TaskStore::write: completes on the awaiting
+//! coroutine's executor.
+template <typename Token>
+auto asyncWrite(TaskStore& store, Write w, Token&& token) {
+  return callbackAsync<Status>(std::forward<Token>(token),
+                               [&store, w = std::move(w)](auto done) mutable {
+                                 store.write(std::move(w), std::move(done));
+                               });
+}
 
 }  // namespace aion::store

@@ -6,6 +6,9 @@ namespace aion::telemetry {
 namespace {
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets{
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+// What aionOS adds is meant to be tens to hundreds of microseconds.
+const prometheus::Histogram::BucketBoundaries kOverheadBuckets{
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1};
 }
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -62,6 +65,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Name("aion_cost_usd_total")
                   .Help("Metered spend in USD by provider, model and tenant")
                   .Register(*registry_);
+  overhead_ = &BuildHistogram()
+                   .Name("aion_gateway_overhead_seconds")
+                   .Help("Time aionOS added to a task (accepted to finished, minus time inside "
+                         "modules and model providers), by surface and route")
+                   .Register(*registry_);
   queueDepth_ = &BuildGauge()
                      .Name("aion_orchestrator_queue_depth")
                      .Help("Tasks waiting for a worker")
@@ -74,7 +82,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Add({});
   streams_ = &BuildGauge()
                   .Name("aion_gateway_open_streams")
-                  .Help("Open SSE streams")
+                  .Help("Open streams (SSE, WebSocket, OpenAI streaming, gRPC)")
                   .Register(*registry_)
                   .Add({});
 }
@@ -103,6 +111,10 @@ void Metrics::taskFinished(const std::string& intent, const std::string& status,
 void Metrics::moduleCall(const std::string& module, bool ok, double seconds) {
   moduleCalls_->Add({{"module", module}, {"outcome", ok ? "ok" : "error"}}).Increment();
   moduleSeconds_->Add({{"module", module}}, kLatencyBuckets).Observe(seconds);
+}
+
+void Metrics::overhead(const std::string& surface, const std::string& route, double seconds) {
+  overhead_->Add({{"surface", surface}, {"route", route}}, kOverheadBuckets).Observe(seconds);
 }
 
 void Metrics::degraded(const std::string& feature) {

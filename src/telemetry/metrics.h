@@ -32,6 +32,9 @@ class Metrics {
   //! Tokens and spend of a finished model call, by tenant.
   void spend(const std::string& provider, const std::string& model, const std::string& tenant,
              int64_t promptTokens, int64_t completionTokens, double usd);
+  //! What aionOS added to one task: accepted to finished, minus the time
+  //! inside modules and provider calls (aion_gateway_overhead_seconds).
+  void overhead(const std::string& surface, const std::string& route, double seconds);
   //! A feature served in degraded mode (e.g. Redis down: "ratelimit", "idempotency").
   void degraded(const std::string& feature);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
@@ -53,6 +56,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* providerSeconds_;
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* costUsd_;
+  prometheus::Family<prometheus::Histogram>* overhead_;
   prometheus::Gauge* queueDepth_;
   prometheus::Gauge* running_;
   prometheus::Gauge* streams_;

@@ -1,9 +1,10 @@
 #include "store/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
-#include <set>
+#include <future>
 #include <thread>
 
 #include "common/ids.h"
@@ -13,13 +14,16 @@ namespace aion::store {
 namespace {
 namespace json = boost::json;
 
+constexpr int64_t kNow = 1795600000000;  // 2026-11-25T...Z
+
 Task makeTask(const std::string& tenant = "default", TaskStatus st = TaskStatus::kRouted) {
   Task t;
   t.id = newTaskId();
   t.tenant = tenant;
   t.keyId = "abc123";
   t.intent = "summarize";
-  t.params = json::object{{"text", "héllo"}};
+  t.surface = "rest";
+  t.params = json::object{{"text", "héllo"}, {"budget", 0.02}};
   t.status = st;
   t.route = json::object{{"routes", json::array{}}};
   t.createdMs = nowMs();
@@ -27,15 +31,44 @@ Task makeTask(const std::string& tenant = "default", TaskStatus st = TaskStatus:
   return t;
 }
 
+std::vector<Event> events(const std::string& id, int64_t from, std::vector<std::string> types) {
+  std::vector<Event> out;
+  for (auto& t : types) out.push_back({id, from++, t, kNow, json::object{{"n", from}}});
+  return out;
+}
+
+UsageRecord use(const std::string& id, int64_t nano, const std::string& tenant = "acme",
+                int64_t ts = kNow) {
+  return {.id = id,
+          .taskId = id,
+          .tsMs = ts,
+          .tenant = tenant,
+          .keyId = "k1",
+          .intent = "chat",
+          .provider = "openai",
+          .model = "m",
+          .promptTokens = 3,
+          .completionTokens = 4,
+          .costNanoUsd = nano,
+          .estimated = false};
+}
+
 struct StoreTest : ::testing::Test {
   testing::TempDir dir;
   std::unique_ptr<SqliteTaskStore> store;
+  SqliteTaskStore::Options opts;
   void SetUp() override { reopen(); }
   void reopen() {
     store.reset();
-    auto s = SqliteTaskStore::open(dir.path() / "aion.db");
+    auto s = SqliteTaskStore::open(dir.path() / "aion.db", opts);
     ASSERT_TRUE(s) << s.error().message;
     store = std::move(*s);
+  }
+  //! Writes and waits for the commit.
+  Status put(Write w) {
+    std::promise<Status> p;
+    store->write(std::move(w), [&p](const Status& st) { p.set_value(st); });
+    return p.get_future().get();
   }
   std::vector<int64_t> seqs(const std::string& id) {
     std::vector<int64_t> out;
@@ -48,94 +81,163 @@ struct StoreTest : ::testing::Test {
 
 TEST_F(StoreTest, CreateAndGetRoundTrip) {
   auto t = makeTask();
-  auto evs =
-      store->create(t, {{"status", json::object{{"status", "queued"}}}, {"route", json::object{}}});
-  ASSERT_TRUE(evs);
-  EXPECT_EQ(evs->size(), 2u);
+  ASSERT_TRUE(put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status", "route"})}));
   auto got = store->get(t.id);
   ASSERT_TRUE(got && *got);
   const Task& g = **got;
   EXPECT_EQ(g.tenant, "default");
   EXPECT_EQ(g.keyId, "abc123");
+  EXPECT_EQ(g.surface, "rest");
   EXPECT_EQ(g.params, t.params);
   EXPECT_EQ(g.status, TaskStatus::kRouted);
   EXPECT_EQ(g.route, t.route);
   EXPECT_TRUE(g.result.is_null());
   EXPECT_EQ(g.createdMs, t.createdMs);
-  EXPECT_EQ(g.deadlineMs, t.deadlineMs);
   EXPECT_EQ(g.lastSeq, 2);
   EXPECT_FALSE(*store->get("tsk_missing"));
+  // numbers are stored as people write them
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() / "aion.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT params FROM tasks", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  std::string params(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  EXPECT_NE(params.find("0.02"), std::string::npos) << params;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
-TEST_F(StoreTest, TransitionsAppendGapFreeEvents) {
+TEST_F(StoreTest, UpdateAppliesOnlySetColumnsWithItsEventsAndUsage) {
   auto t = makeTask();
-  ASSERT_TRUE(store->create(t, {{"status", json::object{}}}));
-  Transition run{.taskId = t.id, .from = maskOf(TaskStatus::kRouted), .to = TaskStatus::kRunning};
+  ASSERT_TRUE(put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}));
+  TaskUpdate run;
+  run.status = TaskStatus::kRunning;
   run.startedMs = 5;
   run.attempts = 1;
-  auto r = store->transition(run, {{"status", json::object{}}});
-  ASSERT_TRUE(r && *r);
-  EXPECT_EQ((**r)[0].seq, 2);
-  Transition done{
-      .taskId = t.id, .from = maskOf(TaskStatus::kRunning), .to = TaskStatus::kSucceeded};
+  ASSERT_TRUE(put({.taskId = t.id, .update = run, .events = events(t.id, 2, {"status"})}));
+  TaskUpdate done;
+  done.status = TaskStatus::kSucceeded;
   done.result = json::object{{"summary", "x"}};
   done.finishedMs = 9;
-  ASSERT_TRUE(
-      store->transition(done, {{"result", json::object{}}, {"done", json::object{}}}).value());
+  done.costUsd = 0.5;
+  done.overheadUs = 42;
+  ASSERT_TRUE(put({.taskId = t.id,
+                   .update = done,
+                   .events = events(t.id, 3, {"result", "done"}),
+                   .usage = {use("u1", 500)}}));
   EXPECT_EQ(seqs(t.id), (std::vector<int64_t>{1, 2, 3, 4}));
   auto g = **store->get(t.id);
   EXPECT_EQ(g.status, TaskStatus::kSucceeded);
   EXPECT_EQ(g.result.at("summary"), "x");
   EXPECT_EQ(g.startedMs, 5);
   EXPECT_EQ(g.attempts, 1);
-  // events after a given seq
+  EXPECT_EQ(g.costUsd, 0.5);
+  EXPECT_EQ(g.overheadUs, 42);
+  EXPECT_EQ(g.lastSeq, 4);
+  EXPECT_EQ(g.route, t.route);  // untouched
   auto tail = *store->events(t.id, 2, 10);
   ASSERT_EQ(tail.size(), 2u);
   EXPECT_EQ(tail[0].type, "result");
+  auto rows = store->usage({.filters = {}, .fromDay = "", .toDay = "", .groupBy = {}});
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].costNanoUsd, 500);
 }
 
-TEST_F(StoreTest, ProgressCommitsInterleaveWithDurableOnesAndSurviveReopen) {
+TEST_F(StoreTest, EveryDurabilitySurvivesReopenAndCommitsInOrder) {
   auto t = makeTask();
-  ASSERT_TRUE(store->create(t, {{"status", json::object{}}}));
-  Transition run{.taskId = t.id, .from = maskOf(TaskStatus::kRouted), .to = TaskStatus::kRunning};
-  ASSERT_TRUE(store->transition(run, {{"status", json::object{}}}).value());
-  for (int i = 0; i < 3; ++i) {
-    Transition delta{.taskId = t.id,
-                     .from = maskOf(TaskStatus::kRunning),
-                     .to = TaskStatus::kRunning,
-                     .progress = true};
-    ASSERT_TRUE(store->transition(delta, {{"delta", json::object{{"index", i}}}}).value());
+  std::vector<int> order;
+  std::mutex mu;
+  auto note = [&](int i) {
+    return [&, i](const Status& st) {
+      EXPECT_TRUE(st);
+      std::lock_guard lock(mu);
+      order.push_back(i);
+    };
+  };
+  store->write({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}, note(0));
+  int64_t seq = 2;
+  for (int i = 1; i <= 6; ++i) {
+    auto dur = i % 3 == 0 ? Durability::kDurable
+                          : (i % 3 == 1 ? Durability::kCommitted : Durability::kBehind);
+    store->write({.taskId = t.id, .events = events(t.id, seq++, {"delta"}), .durability = dur},
+                 note(i));
   }
-  Transition done{
-      .taskId = t.id, .from = maskOf(TaskStatus::kRunning), .to = TaskStatus::kSucceeded};
-  ASSERT_TRUE(store->transition(done, {{"done", json::object{}}}).value());
+  store->flush();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
   reopen();
-  EXPECT_EQ(seqs(t.id), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
-  EXPECT_EQ((**store->get(t.id)).status, TaskStatus::kSucceeded);
+  EXPECT_EQ(seqs(t.id), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
 }
 
-TEST_F(StoreTest, TransitionFromWrongStateChangesNothing) {
-  auto t = makeTask();
-  ASSERT_TRUE(store->create(t, {{"status", json::object{}}}));
-  Transition bad{
-      .taskId = t.id, .from = maskOf(TaskStatus::kRunning), .to = TaskStatus::kSucceeded};
-  bad.result = json::object{{"x", 1}};
-  auto r = store->transition(bad, {{"done", json::object{}}});
-  ASSERT_TRUE(r);
-  EXPECT_FALSE(*r);
-  auto g = **store->get(t.id);
-  EXPECT_EQ(g.status, TaskStatus::kRouted);
-  EXPECT_TRUE(g.result.is_null());
-  EXPECT_EQ(seqs(t.id), std::vector<int64_t>{1});
-  EXPECT_FALSE(*store->transition(
-      {.taskId = "tsk_none", .from = kActiveMask, .to = TaskStatus::kFailed}, {}));
+TEST_F(StoreTest, WritesBehindShareOneTransactionWithinTheWindow) {
+  opts.behindWindow = std::chrono::seconds(30);  // only flush() or the count sends them
+  opts.behindMax = 10000;
+  reopen();
+  std::vector<Task> tasks;
+  for (int i = 0; i < 300; ++i) tasks.push_back(makeTask());
+  std::atomic<int> done{0};
+  for (auto& t : tasks)
+    store->write({.taskId = t.id,
+                  .create = t,
+                  .events = events(t.id, 1, {"status"}),
+                  .durability = Durability::kBehind},
+                 [&](const Status& st) { done += st.has_value(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(done.load(), 0);  // still waiting for company
+  EXPECT_EQ(store->commitStats().first, 0u);
+  store->flush();
+  EXPECT_EQ(done.load(), 300);
+  auto [writes, txns] = store->commitStats();
+  EXPECT_EQ(writes, 300u);
+  EXPECT_EQ(txns, 1u);
+}
+
+TEST_F(StoreTest, GroupCommitBatchesConcurrentDurableWrites) {
+  constexpr int kThreads = 8, kEach = 100;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&] {
+      for (int j = 0; j < kEach; ++j) {
+        auto t = makeTask();
+        ok += put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}).has_value();
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  auto [writes, txns] = store->commitStats();
+  EXPECT_EQ(writes, static_cast<uint64_t>(kThreads * kEach));
+  // Eight writers waiting on fsyncs share transactions: fewer commits than writes.
+  EXPECT_LT(txns, writes);
+}
+
+TEST_F(StoreTest, OneBadWriteFailsAloneInItsBatch) {
+  opts.behindWindow = std::chrono::seconds(30);
+  reopen();
+  auto a = makeTask(), b = makeTask();
+  std::vector<Status> results(4);
+  auto keep = [&](int i) { return [&, i](const Status& st) { results[i] = st; }; };
+  store->write({.taskId = a.id, .create = a, .durability = Durability::kBehind}, keep(0));
+  store->write({.taskId = a.id, .create = a, .durability = Durability::kBehind}, keep(1));  // dup
+  TaskUpdate u;
+  u.status = TaskStatus::kFailed;
+  store->write({.taskId = "tsk_none", .update = u, .durability = Durability::kBehind}, keep(2));
+  store->write({.taskId = b.id, .create = b, .durability = Durability::kBehind}, keep(3));
+  store->flush();
+  EXPECT_TRUE(results[0]);
+  EXPECT_FALSE(results[1]);
+  ASSERT_FALSE(results[2]);
+  EXPECT_EQ(results[2].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(results[3]);
+  EXPECT_TRUE(*store->get(a.id));
+  EXPECT_TRUE(*store->get(b.id));
 }
 
 TEST_F(StoreTest, ListPaginatesNewestFirstPerTenant) {
   std::vector<std::string> acme;
   for (int i = 0; i < 25; ++i) {
     auto t = makeTask(i % 5 == 0 ? "globex" : "acme");
-    ASSERT_TRUE(store->create(t, {}));
+    ASSERT_TRUE(put({.taskId = t.id, .create = t}));
     if (t.tenant == "acme") acme.push_back(t.id);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -160,12 +262,14 @@ TEST_F(StoreTest, ListPaginatesNewestFirstPerTenant) {
   EXPECT_TRUE(store->list(g)->items.empty());
 }
 
-TEST_F(StoreTest, UnfinishedCancelAndReopen) {
+TEST_F(StoreTest, UnfinishedAndCancelFlagAcrossReopen) {
   auto a = makeTask("t", TaskStatus::kQueued), b = makeTask("t", TaskStatus::kRunning),
        c = makeTask("t", TaskStatus::kSucceeded);
-  for (auto* t : {&a, &b, &c}) ASSERT_TRUE(store->create(*t, {}));
-  ASSERT_TRUE(store->requestCancel(b.id));
-  reopen();  // durable across close/open
+  for (auto* t : {&a, &b, &c}) ASSERT_TRUE(put({.taskId = t->id, .create = *t}));
+  TaskUpdate flag;
+  flag.cancelRequested = true;
+  ASSERT_TRUE(put({.taskId = b.id, .update = flag}));
+  reopen();
   auto u = *store->unfinished();
   ASSERT_EQ(u.size(), 2u);
   EXPECT_EQ(u[0].id, a.id);
@@ -173,32 +277,87 @@ TEST_F(StoreTest, UnfinishedCancelAndReopen) {
   EXPECT_TRUE(u[1].cancelRequested);
   EXPECT_FALSE(u[0].cancelRequested);
   EXPECT_TRUE(store->ping());
+  EXPECT_EQ(store->writeBacklog().count(), 0);
 }
 
-TEST_F(StoreTest, ConcurrentAppendsGetUniqueConsecutiveSeqs) {
-  auto t = makeTask("t", TaskStatus::kRunning);
-  ASSERT_TRUE(store->create(t, {}));
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] {
-      for (int j = 0; j < 25; ++j) {
-        auto r = store->transition(
-            {.taskId = t.id, .from = maskOf(TaskStatus::kRunning), .to = TaskStatus::kRunning},
-            {{"attempt", json::object{}}});
-        ASSERT_TRUE(r && *r);
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  auto s = seqs(t.id);
-  ASSERT_EQ(s.size(), 200u);
-  for (size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s[i], static_cast<int64_t>(i + 1));
+TEST_F(StoreTest, UsageGroupsFiltersSpendAndRejectsUnknownColumns) {
+  auto t = makeTask();
+  ASSERT_TRUE(put({.taskId = t.id,
+                   .create = t,
+                   .usage = {use("a", 5), use("b", 7), use("c", 11, "beta"),
+                             use("old", 1000, "acme", kNow - 40LL * 86400000)}}));
+  auto rows = store->usage({.filters = {}, .fromDay = "", .toDay = "", .groupBy = {"tenant"}});
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].group.at("tenant"), "acme");
+  EXPECT_EQ((*rows)[0].costNanoUsd, 1012);
+  auto beta = store->usage({.filters = {{"tenant", "beta"}}, .fromDay = "", .toDay = "", .groupBy = {}});
+  ASSERT_TRUE(beta);
+  EXPECT_EQ((*beta)[0].costNanoUsd, 11);
+  auto spend = store->spendSince(kNow - 86400000);
+  ASSERT_TRUE(spend);
+  EXPECT_EQ(spend->byTenant.at("acme"), 12);  // the 40-day-old call is outside
+  EXPECT_EQ(spend->byKey.at("k1"), 23);
+  EXPECT_FALSE(store->usage(
+      {.filters = {{"x; DROP TABLE usage", "1"}}, .fromDay = "", .toDay = "", .groupBy = {}}));
+  EXPECT_FALSE(store->usage({.filters = {}, .fromDay = "", .toDay = "", .groupBy = {"colour"}}));
 }
 
-TEST(SqliteStore, OpenFailsClearlyOnBadPath) {
-  auto s = SqliteTaskStore::open("/proc/no/such/dir/aion.db");
+TEST(SqliteStore, PeriodsAreUtcDaysAndMonths) {
+  EXPECT_EQ(utcDay(0), "1970-01-01");
+  EXPECT_EQ(periodStartMs("day", 86400000 + 5000), 86400000);
+  EXPECT_EQ(periodStartMs("month", 40LL * 86400000), 31LL * 86400000);  // Feb 1st 1970
+}
+
+TEST(SqliteStore, MigratesAVersion1DatabaseKeepingItsRows) {
+  testing::TempDir dir;
+  auto file = dir.path() / "aion.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  const char* v1 = R"sql(
+    CREATE TABLE tasks(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key_id TEXT NOT NULL,
+      intent TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL, route TEXT, result TEXT,
+      error TEXT, cost_usd REAL NOT NULL DEFAULT 0, cost_estimated INTEGER NOT NULL DEFAULT 0,
+      attempts INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0,
+      created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL DEFAULT 0,
+      finished_ms INTEGER NOT NULL DEFAULT 0, deadline_ms INTEGER NOT NULL DEFAULT 0,
+      last_seq INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE events(task_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+      ts_ms INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY(task_id, seq)) WITHOUT ROWID;
+    CREATE TABLE reservations(id TEXT NOT NULL, tenant TEXT NOT NULL, key_id TEXT NOT NULL,
+      amount_nusd INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+    INSERT INTO tasks(id,tenant,key_id,intent,params,status,created_ms,last_seq)
+      VALUES('tsk_old','default','k','summarize','{}','succeeded',1,1);
+    INSERT INTO events VALUES('tsk_old',1,'done',1,'{}');
+    PRAGMA user_version = 1;)sql";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = SqliteTaskStore::open(file);
+  ASSERT_TRUE(s) << s.error().message;
+  auto t = (*s)->get("tsk_old");
+  ASSERT_TRUE(t && *t);
+  EXPECT_EQ((*t)->status, TaskStatus::kSucceeded);
+  EXPECT_EQ((*t)->surface, "");
+  EXPECT_EQ((*s)->events("tsk_old", 0, 10)->size(), 1u);
+  s->reset();
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "SELECT 1 FROM reservations", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST(SqliteStore, RefusesANewerSchemaAndBadPaths) {
+  testing::TempDir dir;
+  auto file = dir.path() / "aion.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = SqliteTaskStore::open(file);
   ASSERT_FALSE(s);
-  EXPECT_NE(s.error().message.find("cannot open"), std::string::npos);
+  EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos);
+  auto bad = SqliteTaskStore::open("/proc/no/such/dir/aion.db");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("cannot open"), std::string::npos);
 }
 
 }  // namespace

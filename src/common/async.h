@@ -1,0 +1,63 @@
+#pragma once
+// Bridges between Asio coroutines and the threads that do blocking work
+// (SQLite, modules, Redis): the coroutine suspends, the work runs elsewhere,
+// and the coroutine resumes on its own executor.
+//
+// GCC 12 caveat (see tests/unit/async_test.cpp): a lambda *expression* with
+// by-value captures passed as an argument to a coroutine is destroyed twice.
+// Pass such lambdas only to plain functions (these helpers, co_spawn), or
+// name them first and pass the name.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <type_traits>
+
+namespace aion {
+
+//! Starts an operation that reports through a plain callback, callable once
+//! from any thread; the awaiting coroutine resumes on its own executor.
+//! `start` receives the callback: `start([](Args...) {...})`.
+template <typename... Args, typename Token, typename Start>
+auto callbackAsync(Token&& token, Start start) {
+  return boost::asio::async_initiate<Token, void(Args...)>(
+      [start = std::move(start)](auto handler) mutable {
+        using Handler = decltype(handler);
+        auto ex = boost::asio::get_associated_executor(handler);
+        using Work = decltype(boost::asio::make_work_guard(ex));
+        struct Pending {
+          Handler h;
+          Work work;
+        };
+        auto p = std::make_shared<Pending>(Pending{std::move(handler), boost::asio::make_work_guard(ex)});
+        start([p](Args... args) {
+          auto exec = p->work.get_executor();
+          boost::asio::dispatch(exec, [p, args...]() mutable {
+            p->work.reset();
+            std::move(p->h)(std::move(args)...);
+          });
+        });
+      },
+      token);
+}
+
+//! Runs blocking `f` on `pool` (any executor) and resumes the caller on its
+//! own executor with f's result. A plain function on purpose: GCC 12
+//! destroys a capturing lambda passed by value to a coroutine twice (PR
+//! 100611-like), and callers pass exactly such lambdas here.
+template <typename Executor, typename F>
+auto offload(Executor pool, F&& f) {
+  using R = std::invoke_result_t<std::decay_t<F>&>;
+  return callbackAsync<R>(boost::asio::use_awaitable,
+                          [pool, f = std::forward<F>(f)](auto done) mutable {
+                            boost::asio::post(pool, [f = std::move(f), done]() mutable {
+                              done(f());
+                            });
+                          });
+}
+
+}  // namespace aion

@@ -1,0 +1,173 @@
+#include "common/json_text.h"
+
+#include <boost/json.hpp>
+#include <algorithm>
+#include <charconv>
+#include <vector>
+#include <cmath>
+
+namespace aion {
+namespace json = boost::json;
+
+namespace {
+
+void appendDouble(std::string& out, double d) {
+  if (!std::isfinite(d)) {  // JSON has no NaN or infinity
+    out += "null";
+    return;
+  }
+  char buf[32];
+  // Integral values below 2^53 print as integers: 20, not 20.0 or 2E1.
+  if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0) {
+    auto r = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(d));
+    out.append(buf, r.ptr);
+    return;
+  }
+  auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest round-trip form
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+void appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+void appendJson(std::string& out, const json::value& v) {
+  char buf[32];
+  switch (v.kind()) {
+    case json::kind::null:
+      out += "null";
+      return;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return;
+    case json::kind::int64: {
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_int64());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::kind::uint64: {
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::kind::double_:
+      appendDouble(out, v.get_double());
+      return;
+    case json::kind::string:
+      appendJsonString(out, v.get_string());
+      return;
+    case json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (auto& e : v.get_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        appendJson(out, e);
+      }
+      out.push_back(']');
+      return;
+    }
+    case json::kind::object: {
+      out.push_back('{');
+      bool first = true;
+      for (auto& kv : v.get_object()) {
+        if (!first) out.push_back(',');
+        first = false;
+        appendJsonString(out, kv.key());
+        out.push_back(':');
+        appendJson(out, kv.value());
+      }
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+namespace {
+
+void appendCanonical(std::string& out, const json::value& v) {
+  if (v.is_array()) {
+    out.push_back('[');
+    bool first = true;
+    for (auto& e : v.get_array()) {
+      if (!first) out.push_back(',');
+      first = false;
+      appendCanonical(out, e);
+    }
+    out.push_back(']');
+    return;
+  }
+  if (!v.is_object()) {
+    appendJson(out, v);
+    return;
+  }
+  std::vector<const json::key_value_pair*> kvs;
+  for (auto& kv : v.get_object()) kvs.push_back(&kv);
+  std::sort(kvs.begin(), kvs.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
+  out.push_back('{');
+  bool first = true;
+  for (auto* kv : kvs) {
+    if (!first) out.push_back(',');
+    first = false;
+    appendJsonString(out, kv->key());
+    out.push_back(':');
+    appendCanonical(out, kv->value());
+  }
+  out.push_back('}');
+}
+
+}  // namespace
+
+std::string canonicalJsonText(const json::value& v) {
+  std::string out;
+  appendCanonical(out, v);
+  return out;
+}
+
+std::string jsonText(const json::value& v) {
+  std::string out;
+  out.reserve(128);
+  appendJson(out, v);
+  return out;
+}
+
+}  // namespace aion

@@ -1,0 +1,102 @@
+#include "control/budget_book.h"
+
+#include <boost/json/object.hpp>
+#include <cstdio>
+
+namespace aion::control {
+using store::fromNanoUsd;
+using Kind = BudgetScope::Kind;
+
+namespace {
+
+std::string money(int64_t nano) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6f", fromNanoUsd(nano));
+  return buf;
+}
+
+}  // namespace
+
+Status BudgetBook::load(store::TaskStore& store, int64_t nowMs) {
+  int64_t day = store::periodStartMs("day", nowMs), month = store::periodStartMs("month", nowMs);
+  auto m = store.spendSince(month);
+  if (!m) return std::unexpected(m.error());
+  auto d = store.spendSince(day);
+  if (!d) return std::unexpected(d.error());
+  std::lock_guard lock(mu_);
+  accounts_.clear();
+  for (auto [kind, monthly, daily] : {std::tuple{Kind::kTenant, &m->byTenant, &d->byTenant},
+                                      std::tuple{Kind::kKey, &m->byKey, &d->byKey}}) {
+    for (auto& [id, nano] : *monthly) account(kind, id, nowMs).monthSpent = nano;
+    for (auto& [id, nano] : *daily) account(kind, id, nowMs).daySpent = nano;
+  }
+  return {};
+}
+
+BudgetBook::Account& BudgetBook::account(Kind kind, const std::string& id, int64_t nowMs) {
+  auto& a = accounts_[{kind, id}];
+  int64_t day = store::periodStartMs("day", nowMs);
+  if (a.dayStart != day) {
+    if (a.dayStart) a.daySpent = 0;  // a new day (not the first touch)
+    a.dayStart = day;
+  }
+  int64_t month = store::periodStartMs("month", nowMs);
+  if (a.monthStart != month) {
+    if (a.monthStart) a.monthSpent = 0;
+    a.monthStart = month;
+  }
+  return a;
+}
+
+Status BudgetBook::reserve(const std::string& reservationId, const std::string& tenant,
+                           const std::string& keyId, const std::vector<BudgetScope>& scopes,
+                           int64_t nanoUsd, int64_t nowMs) {
+  std::lock_guard lock(mu_);
+  for (auto& sc : scopes) {
+    auto& a = account(sc.kind, sc.id, nowMs);
+    int64_t spent = sc.period == "month" ? a.monthSpent : a.daySpent;
+    if (spent + a.reserved + nanoUsd <= sc.capNanoUsd) continue;
+    std::string who = (sc.kind == Kind::kTenant ? "tenant '" : "key '") + sc.id + "'";
+    return fail(ErrorCode::kBudgetExceeded,
+                who + " " + sc.period + " budget " + money(sc.capNanoUsd) + " USD: spent " +
+                    money(spent) + ", reserved " + money(a.reserved) + ", this call needs up to " +
+                    money(nanoUsd),
+                {{"scope", sc.kind == Kind::kTenant ? "tenant" : "key"},
+                 {"period", sc.period},
+                 {"capUsd", fromNanoUsd(sc.capNanoUsd)},
+                 {"spentUsd", fromNanoUsd(spent)},
+                 {"reservedUsd", fromNanoUsd(a.reserved)},
+                 {"neededUsd", fromNanoUsd(nanoUsd)}});
+  }
+  account(Kind::kTenant, tenant, nowMs).reserved += nanoUsd;
+  account(Kind::kKey, keyId, nowMs).reserved += nanoUsd;
+  open_[reservationId] = Reservation{tenant, keyId, nanoUsd};
+  return {};
+}
+
+void BudgetBook::settle(const std::string& reservationId, int64_t spentNanoUsd, int64_t nowMs) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(reservationId);
+  if (it == open_.end()) return;
+  for (auto [kind, id] : {std::pair{Kind::kTenant, &it->second.tenant},
+                          std::pair{Kind::kKey, &it->second.keyId}}) {
+    auto& a = account(kind, *id, nowMs);
+    a.reserved -= it->second.amount;
+    a.daySpent += spentNanoUsd;
+    a.monthSpent += spentNanoUsd;
+  }
+  open_.erase(it);
+}
+
+std::pair<int64_t, int64_t> BudgetBook::spent(const BudgetScope& scope, int64_t nowMs) {
+  std::lock_guard lock(mu_);
+  auto& a = account(scope.kind, scope.id, nowMs);
+  return {scope.period == "month" ? a.monthSpent : a.daySpent, a.reserved};
+}
+
+size_t BudgetBook::openReservations() const {
+  std::lock_guard lock(mu_);
+  return open_.size();
+}
+
+}  // namespace aion::control

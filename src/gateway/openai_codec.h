@@ -1,0 +1,54 @@
+#pragma once
+// The OpenAI wire shapes, as pure functions over plain structs: parsing a
+// chat request, naming models, and writing completions, stream chunks and
+// errors. openai_http.cpp does the I/O around them.
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "control/control_api.h"
+
+namespace aion::gateway {
+
+struct ChatRequest {
+  std::string model;
+  bool stream = false;
+  bool includeUsage = false;  // stream_options.include_usage
+  std::optional<int64_t> maxTokens;
+  std::optional<double> temperature;
+  boost::json::array messages;  // [{role, content (text)}]
+  std::string lastUser;
+};
+
+//! Validates a Chat Completions body; kInvalidRequest names the field
+//! (details.param) of the first problem.
+Result<ChatRequest> parseChatRequest(const boost::json::object& body);
+//! The `chat` task's params for `c`.
+boost::json::object chatParams(const ChatRequest& c);
+
+//! The model a client named, among `models` (of `intent`, unless empty):
+//! by id or alias. kNotFound with OpenAI's model_not_found otherwise.
+Result<control::ModelEntry> findModel(const std::vector<control::ModelEntry>& models,
+                                      const std::string& name, const std::string& intent);
+boost::json::object modelJson(const control::ModelEntry& m);
+
+//! One chat.completion.chunk.
+boost::json::object chunkJson(const std::string& id, int64_t created, const std::string& model,
+                              boost::json::object delta, boost::json::value finish);
+//! The chat.completion for a task's result (a provider's answer or a local
+//! module's), with usage (the provider's figures, else estimates).
+boost::json::object completionJson(const std::string& id, int64_t created,
+                                   const std::string& model, const ChatRequest& c,
+                                   const boost::json::value& result, const std::string& taskId);
+//! The end of a stream: the answer in word-sized chunks when nothing was
+//! streamed (a local module answers whole), the finish chunk, the usage
+//! chunk when asked for, and [DONE] — as SSE frames.
+std::string finalChunks(const std::string& id, int64_t created, const std::string& model,
+                        const ChatRequest& c, const boost::json::value& result, bool streamed);
+
+//! A task's stored error ({"code","message","details"}) as an Error.
+Error errorFromJson(const boost::json::object& e);
+
+}  // namespace aion::gateway
