@@ -50,14 +50,12 @@ auto callbackAsync(Token&& token, Start start) {
 //! destroys a capturing lambda passed by value to a coroutine twice (PR
 //! 100611-like), and callers pass exactly such lambdas here.
 template <typename Executor, typename F>
-auto offload(Executor pool, F&& f) {
+boost::asio::awaitable<std::invoke_result_t<std::decay_t<F>&>> offload(Executor pool, F&& f) {
   using R = std::invoke_result_t<std::decay_t<F>&>;
-  return callbackAsync<R>(boost::asio::use_awaitable,
-                          [pool, f = std::forward<F>(f)](auto done) mutable {
-                            boost::asio::post(pool, [f = std::move(f), done]() mutable {
-                              done(f());
-                            });
-                          });
+  // An exception thrown by `f` is rethrown in the awaiting coroutine.
+  return boost::asio::co_spawn(
+      pool, [f = std::forward<F>(f)]() mutable -> boost::asio::awaitable<R> { co_return f(); },
+      boost::asio::use_awaitable);
 }
 
 }  // namespace aion

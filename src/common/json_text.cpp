@@ -23,8 +23,13 @@ void appendDouble(std::string& out, double d) {
     out.append(buf, r.ptr);
     return;
   }
-  auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest round-trip form
-  out.append(buf, r.ptr);
+  // Shortest round-trip digits, in plain decimal (0.00000285, not 2.85e-06)
+  // unless the number is extreme enough that nobody writes it that way.
+  double a = std::fabs(d);
+  auto fmt = a >= 1e-9 && a < 1e16 ? std::chars_format::fixed : std::chars_format::general;
+  char big[400];
+  auto r = std::to_chars(big, big + sizeof big, d, fmt);
+  out.append(big, r.ptr);
 }
 
 }  // namespace

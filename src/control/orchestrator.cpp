@@ -111,8 +111,9 @@ asio::awaitable<Status> Orchestrator::record(const TaskPtr& t, store::TaskUpdate
     }
   }
   if (t->behind) {
-    for (auto& e : evs) d_.bus.publish(e);
+    // Queued before it is published: a flush after seeing an event covers it.
     d_.store.write(std::move(w), nullptr);
+    for (auto& e : evs) d_.bus.publish(e);
     co_return Status{};
   }
   // Named, not written inside the co_await: see common/async.h (GCC 12).
@@ -143,8 +144,8 @@ void Orchestrator::progress(const TaskPtr& t, std::vector<EventDraft> events) {
     if (t->behind && !evs.empty()) t->task.lastSeq = evs.back().seq;
   }
   if (t->behind) {
-    for (auto& e : evs) d_.bus.publish(e);
     d_.store.write(std::move(w), nullptr);
+    for (auto& e : evs) d_.bus.publish(e);
     return;
   }
   d_.store.write(std::move(w), [&bus = d_.bus, t, evs = std::move(evs)](const Status& st) {
@@ -266,8 +267,8 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
       std::lock_guard lock(mu_);
       active_[id] = t;
     }
-    for (auto& e : evs) d_.bus.publish(e);
     d_.store.write(std::move(w), nullptr);
+    for (auto& e : evs) d_.bus.publish(e);
   } else {
     auto commit = [this, t, evs, w = std::move(w)](auto done) mutable {
       d_.store.write(std::move(w), [this, t, evs = std::move(evs),

@@ -102,8 +102,8 @@ Status Admission::checkIdempotencyKey(std::string_view k) {
 }
 
 asio::awaitable<Result<IdempotentAnswer>> Admission::once(
-    const Principal& who, const std::string& key, const json::value& request,
-    std::function<asio::awaitable<Result<IdempotentAnswer>>()> work) {
+    const Principal& who, std::string key, json::value request,
+    const std::function<asio::awaitable<Result<IdempotentAnswer>>()>& work) {
   if (key.empty()) co_return co_await work();
   if (auto st = checkIdempotencyKey(key); !st) co_return std::unexpected(st.error());
   std::string scoped = who.tenant + '\n' + key;

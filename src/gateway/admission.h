@@ -74,9 +74,11 @@ class Admission {
   //! (compared as parsed JSON) replays the first answer, another request is
   //! kConflict, one still running is kConflict with retryAfterSeconds. An
   //! empty key runs `work` without any of this.
+  //! `work` is called at most once, while once() runs (pass a named lambda:
+  //! see common/async.h).
   boost::asio::awaitable<Result<IdempotentAnswer>> once(
-      const Principal& who, const std::string& key, const boost::json::value& request,
-      std::function<boost::asio::awaitable<Result<IdempotentAnswer>>()> work);
+      const Principal& who, std::string key, boost::json::value request,
+      const std::function<boost::asio::awaitable<Result<IdempotentAnswer>>()>& work);
   //! kInvalidRequest unless `key` is 1-255 printable ASCII characters.
   static Status checkIdempotencyKey(std::string_view key);
 

@@ -129,8 +129,11 @@ Credentials credentialsOf(grpc::CallbackServerContext* ctx) {
 // send; a rate limit carries retry-after.
 grpc::Status refused(grpc::CallbackServerContext* ctx, const Credentials& c, const Error& e) {
   if (e.code == ErrorCode::kRateLimited)
-    if (auto* ra = e.details.if_contains("retryAfterSeconds"); ra && ra->is_number())
-      ctx->AddTrailingMetadata("retry-after", std::to_string(ra->to_number<int64_t>()));
+    if (auto* ra = e.details.if_contains("retryAfterSeconds"); ra && ra->is_number()) {
+      auto secs = std::to_string(ra->to_number<int64_t>());
+      ctx->AddTrailingMetadata("retry-after", secs);
+      return toGrpcStatus(Error(e.code, e.message + "; retry after " + secs + " s", e.details));
+    }
   if (e.code == ErrorCode::kUnauthenticated && c.apiKey.empty())
     return toGrpcStatus(Error(
         ErrorCode::kUnauthenticated,

@@ -96,8 +96,10 @@ asio::awaitable<void> WsSession::handle(const json::object& msg) {
                 "authenticate first: {\"type\":\"auth\",\"apiKey\":\"...\"}");
       co_return;
     }
-    auto p = co_await d_.admission.authenticate(
-        {stringField(msg, "apiKey"), stringField(msg, "tenant"), ""});
+    Credentials creds;
+    creds.apiKey = stringField(msg, "apiKey");
+    creds.tenant = stringField(msg, "tenant");
+    auto p = co_await d_.admission.authenticate(std::move(creds));
     if (!p) {
       sendError(p.error(), id);
       closeWith(websocket::close_code::policy_error, p.error().message);

@@ -46,6 +46,8 @@ struct HttpClient::Origin {
 };
 
 struct HttpClient::Conn {
+  Conn(std::shared_ptr<Origin> o, asio::strand<asio::any_io_executor> s)
+      : origin(std::move(o)), strand(std::move(s)) {}
   std::shared_ptr<Origin> origin;
   asio::strand<asio::any_io_executor> strand;
   std::unique_ptr<http::Stream> stream;
@@ -100,10 +102,7 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
     }
     if (o->open < opts_.maxConnsPerOrigin) {
       ++o->open;
-      auto c = std::make_shared<Conn>();
-      c->origin = o;
-      c->strand = asio::make_strand(ex_);
-      co_return c;
+      co_return std::make_shared<Conn>(o, asio::make_strand(ex_));
     }
     waiter = std::make_shared<Origin::Waiter>(ex);
     o->waiters.push_back(waiter);
@@ -121,10 +120,8 @@ void HttpClient::release(std::shared_ptr<Conn> c, bool reusable) {
   std::lock_guard lock(mu_);
   auto o = c->origin;
   if (!reusable) {
-    auto fresh = std::make_shared<Conn>();
-    fresh->origin = o;
-    fresh->strand = asio::make_strand(ex_);
-    c = std::move(fresh);  // the old one closes when its last owner lets go
+    // The old one closes when its last owner lets go.
+    c = std::make_shared<Conn>(o, asio::make_strand(ex_));
   }
   if (!o->waiters.empty()) {
     auto w = std::move(o->waiters.front());

@@ -190,9 +190,15 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
   plan.routes = std::move(kept);
 
   if (plan.routes.empty()) {
+    // Say why in the message too: clients often show nothing else.
+    std::string why;
+    for (auto& c : plan.candidates) {
+      if (!task.onlyRoute.empty() && c.route.key() != task.onlyRoute) continue;
+      why += (why.empty() ? "" : "; ") + c.route.target + ": " + c.reason;
+    }
     auto expl = toJson(plan);
     return fail(ErrorCode::kNoRoute,
-                "no route for intent '" + intent->name + "' satisfies the policy",
+                "no route for intent '" + intent->name + "' satisfies the policy (" + why + ")",
                 json::object{{"candidates", expl.at("candidates")}});
   }
   return plan;

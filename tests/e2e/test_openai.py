@@ -7,13 +7,16 @@ TEXT = ("The gateway authenticates every request. Policies decide where a task m
         "Every state change is stored before it is acknowledged.")
 
 
+LOCAL = "module:summarize"  # the local summarizer, named explicitly (never a silent stand-in)
+
+
 def client(a, key="demo-key"):
     return openai.OpenAI(base_url=f"http://127.0.0.1:{a.gw_port}/v1", api_key=key, max_retries=0, timeout=30)
 
 
 def test_chat_completion(aiond):
     r = client(aiond).chat.completions.create(
-        model="chat", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": TEXT}])
+        model=LOCAL, messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": TEXT}])
     assert r.object == "chat.completion"
     answer = r.choices[0].message.content
     assert r.choices[0].message.role == "assistant" and r.choices[0].finish_reason == "stop"
@@ -27,34 +30,58 @@ def test_chat_completion(aiond):
 
 def test_streaming_chat_completion(aiond):
     stream = client(aiond).chat.completions.create(
-        model="chat", stream=True, messages=[{"role": "user", "content": TEXT}])
+        model=LOCAL, stream=True, messages=[{"role": "user", "content": TEXT}])
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "stop"
-    full = client(aiond).chat.completions.create(model="chat", messages=[{"role": "user", "content": TEXT}])
+    full = client(aiond).chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": TEXT}])
     assert text == full.choices[0].message.content
     assert len([c for c in chunks if c.choices[0].delta.content]) > 1  # delivered as deltas
 
 
 def test_models_and_bearer_auth(aiond):
-    ids = [m.id for m in client(aiond).models.list()]
-    assert ids == ["chat"]
+    models = {m.id: m for m in client(aiond).models.list()}
+    # what models.yml configures for chat and embeddings, plus the policy-routed aliases
+    assert {"auto", "gpt-4o-mini", "azure-gpt-4o-mini", "hf-tgi", "vllm-default", "ollama-default",
+            LOCAL, "auto-embed", "text-embedding-3-small"} <= set(models)
+    assert models["gpt-4o-mini"].owned_by == "openai"
+    assert client(aiond).models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+    with pytest.raises(openai.NotFoundError):
+        client(aiond).models.retrieve("no-such-model")
     with pytest.raises(openai.AuthenticationError):
         client(aiond, key="wrong").models.list()
     with pytest.raises(openai.PermissionDeniedError):
-        client(aiond, key="viewer-key").chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+        client(aiond, key="viewer-key").chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": "x"}])
+
+
+def test_model_selects_the_route(aiond):
+    c = client(aiond)
+    with pytest.raises(openai.NotFoundError) as e:
+        c.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert e.value.code == "model_not_found" and e.value.body["param"] == "model"
+    with pytest.raises(openai.BadRequestError):  # an embedding model cannot chat
+        c.chat.completions.create(model="text-embedding-3-small", messages=[{"role": "user", "content": "x"}])
+    # No provider is configured here: asking for a model says so; it is not answered by something else.
+    for model in ("gpt-4o-mini", "auto", "openai/gpt-4o-mini"):
+        with pytest.raises(openai.InternalServerError) as e:
+            c.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
+        assert e.value.status_code == 503 and "OPENAI_API_KEY is not set" in e.value.message, e.value.message
+    r = c.chat.completions.with_raw_response.create(model=LOCAL, messages=[{"role": "user", "content": TEXT}])
+    assert r.headers["x-aion-route"] == LOCAL and r.headers["x-aion-cost-usd"] == "0"
+    assert r.headers["x-request-id"].startswith("req_")
+    assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 1  # only the one that ran
 
 
 def test_bad_requests_get_openai_errors(aiond):
     c = client(aiond)
     with pytest.raises(openai.BadRequestError) as e:
-        c.chat.completions.create(model="chat", messages=[])
+        c.chat.completions.create(model=LOCAL, messages=[])
     assert "messages" in str(e.value)
     with pytest.raises(openai.BadRequestError):
-        c.chat.completions.create(model="chat", messages=[{"role": "wizard", "content": "x"}])
+        c.chat.completions.create(model=LOCAL, messages=[{"role": "wizard", "content": "x"}])
     with pytest.raises(openai.BadRequestError):
-        c.chat.completions.create(model="chat", messages=[{"role": "system", "content": "only system"}])
+        c.chat.completions.create(model=LOCAL, messages=[{"role": "system", "content": "only system"}])
     r = aiond.request("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]})
     assert r.status == 400 and r.json["error"]["type"] == "invalid_request_error" and "model" in r.json["error"]["message"]
     assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 0  # nothing stored

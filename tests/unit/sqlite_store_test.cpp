@@ -205,6 +205,7 @@ TEST_F(StoreTest, GroupCommitBatchesConcurrentDurableWrites) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), kThreads * kEach);
+  store->flush();
   auto [writes, txns] = store->commitStats();
   EXPECT_EQ(writes, static_cast<uint64_t>(kThreads * kEach));
   // Eight writers waiting on fsyncs share transactions: fewer commits than writes.

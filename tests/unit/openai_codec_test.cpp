@@ -1,0 +1,137 @@
+// The OpenAI wire shapes: request parsing, model names, completions, stream
+// chunks and errors, as the official SDKs read them.
+#include "gateway/openai_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "gateway/openai_http.h"
+#include "http/sse.h"
+
+namespace aion::gateway {
+namespace {
+namespace json = boost::json;
+
+json::object body(const char* text) { return json::parse(text).as_object(); }
+
+TEST(OpenAiCodec, ParsesChatRequestsAndNamesTheBadParameter) {
+  auto r = parseChatRequest(body(R"({"model":"gpt-4o-mini","stream":true,
+      "stream_options":{"include_usage":true},"max_completion_tokens":7,"temperature":0.5,
+      "messages":[{"role":"system","content":"be brief"},
+                  {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]})"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->stream && r->includeUsage);
+  EXPECT_EQ(*r->maxTokens, 7);
+  EXPECT_EQ(r->lastUser, "a\nb");
+  auto p = chatParams(*r);
+  EXPECT_EQ(p.at("text"), "a\nb");
+  EXPECT_EQ(p.at("max_tokens"), 7);
+  EXPECT_EQ(p.at("messages").as_array().size(), 2u);
+
+  struct Bad {
+    const char* body;
+    const char* param;
+  };
+  for (auto [text, param] : std::vector<Bad>{
+           {R"({"messages":[{"role":"user","content":"x"}]})", "model"},
+           {R"({"model":"m","messages":[]})", "messages"},
+           {R"({"model":"m","messages":[{"role":"wizard","content":"x"}]})", "messages"},
+           {R"({"model":"m","messages":[{"role":"system","content":"x"}]})", "messages"},
+           {R"({"model":"m","messages":[{"role":"user","content":7}]})", "messages"},
+           {R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})", "stream"},
+           {R"({"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]})", "max_tokens"},
+           {R"({"model":"m","temperature":3,"messages":[{"role":"user","content":"x"}]})", "temperature"}}) {
+    auto e = parseChatRequest(body(text));
+    ASSERT_FALSE(e) << text;
+    EXPECT_EQ(e.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_EQ(e.error().details.at("param"), param) << text;
+    EXPECT_EQ(openAiStatus(e.error()), 400u);
+  }
+}
+
+TEST(OpenAiCodec, ModelsByIdAliasOrNotFound) {
+  std::vector<control::ModelEntry> models{
+      {.id = "auto", .intent = "chat", .ownedBy = "aionos"},
+      {.id = "gpt-4o-mini", .intent = "chat", .route = "model:gpt-4o-mini", .ownedBy = "openai",
+       .aliases = {"openai/gpt-4o-mini"}},
+      {.id = "text-embedding-3-small", .intent = "embed", .route = "model:text-embedding-3-small",
+       .ownedBy = "openai"}};
+  EXPECT_EQ(findModel(models, "auto", "chat")->route, "");
+  EXPECT_EQ(findModel(models, "openai/gpt-4o-mini", "chat")->id, "gpt-4o-mini");
+  auto missing = findModel(models, "gpt-5", "chat");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(openAiStatus(missing.error()), 404u);
+  auto err = openAiError(missing.error()).at("error").as_object();
+  EXPECT_EQ(err.at("code"), "model_not_found");
+  EXPECT_EQ(err.at("param"), "model");
+  EXPECT_EQ(err.at("type"), "invalid_request_error");
+  auto wrongKind = findModel(models, "text-embedding-3-small", "chat");
+  ASSERT_FALSE(wrongKind);
+  EXPECT_EQ(openAiStatus(wrongKind.error()), 400u);
+  auto j = modelJson(models[1]);
+  EXPECT_EQ(j.at("object"), "model");
+  EXPECT_EQ(j.at("owned_by"), "openai");
+}
+
+TEST(OpenAiCodec, CompletionUsesProviderUsageElseEstimates) {
+  ChatRequest c;
+  c.model = "gpt-4o-mini";
+  c.lastUser = "hello big world";
+  auto provider = json::parse(R"({"text":"hi there","finishReason":"length",
+      "usage":{"promptTokens":3,"completionTokens":2,"estimated":false}})");
+  auto out = completionJson("chatcmpl-1", 5, "gpt-4o-mini", c, provider, "tsk_1");
+  EXPECT_EQ(out.at("object"), "chat.completion");
+  EXPECT_EQ(out.at("choices").at(0).at("message").at("content"), "hi there");
+  EXPECT_EQ(out.at("choices").at(0).at("finish_reason"), "length");
+  EXPECT_EQ(out.at("usage").at("total_tokens"), 5);
+  EXPECT_EQ(out.at("aion").at("usageEstimated"), false);
+  auto module = json::parse(R"({"summary":"Short."})");  // a local module's answer
+  auto est = completionJson("chatcmpl-2", 5, "module:summarize", c, module, "tsk_2");
+  EXPECT_EQ(est.at("choices").at(0).at("message").at("content"), "Short.");
+  EXPECT_EQ(est.at("usage").at("prompt_tokens"), 4);  // ceil(15 bytes / 4)
+  EXPECT_EQ(est.at("aion").at("usageEstimated"), true);
+}
+
+TEST(OpenAiCodec, StreamEndsWithFinishUsageAndDone) {
+  ChatRequest c;
+  c.includeUsage = true;
+  c.lastUser = "x";
+  auto result = json::parse(R"({"text":"one two","usage":{"promptTokens":1,"completionTokens":2}})");
+  auto tail = finalChunks("id", 1, "m", c, result, /*streamed=*/true);
+  std::vector<std::string> datas;
+  size_t at = 0;
+  while ((at = tail.find("data: ", at)) != std::string::npos) {
+    auto end = tail.find("\n", at);
+    datas.push_back(tail.substr(at + 6, end - at - 6));
+    at = end;
+  }
+  ASSERT_EQ(datas.size(), 3u);  // finish, usage, [DONE]: deltas were already streamed
+  EXPECT_EQ(json::parse(datas[0]).at("choices").at(0).at("finish_reason"), "stop");
+  auto usage = json::parse(datas[1]);
+  EXPECT_TRUE(usage.at("choices").as_array().empty());
+  EXPECT_EQ(usage.at("usage").at("completion_tokens"), 2);
+  EXPECT_EQ(datas[2], "[DONE]");
+  // nothing streamed (a local module): the answer goes out in word-sized deltas first
+  auto whole = finalChunks("id", 1, "m", c, json::parse(R"({"summary":"a b c"})"), false);
+  EXPECT_NE(whole.find(R"("delta":{"content":"a"})"), std::string::npos);
+  EXPECT_NE(whole.find(R"("delta":{"content":" c"})"), std::string::npos);
+}
+
+TEST(OpenAiCodec, TaskErrorsMapToTheStatusesTheSdksExpect) {
+  auto e = errorFromJson(body(R"({"code":"timeout","message":"provider did not finish"})"));
+  EXPECT_EQ(e.code, ErrorCode::kTimeout);
+  EXPECT_EQ(openAiStatus(e), 504u);
+  EXPECT_EQ(openAiStatus(errorFromJson(body(R"({"code":"provider_error","message":"x"})"))), 502u);
+  EXPECT_EQ(openAiStatus(errorFromJson(body(R"({"code":"canceled","message":"x"})"))), 499u);
+  EXPECT_EQ(openAiStatus(errorFromJson(body(R"({"code":"no_route","message":"x"})"))), 503u);
+  EXPECT_EQ(openAiStatus(errorFromJson(body(R"({"code":"invalid_params","message":"x"})"))), 400u);
+  auto limited = errorFromJson(
+      body(R"({"code":"rate_limited","message":"429","details":{"retryAfterSeconds":2}})"));
+  EXPECT_EQ(openAiStatus(limited), 429u);
+  EXPECT_EQ(openAiError(limited).at("error").at("type"), "rate_limit_error");
+  EXPECT_EQ(errorFromJson(body(R"({"code":"??"})")).code, ErrorCode::kInternal);
+}
+
+}  // namespace
+}  // namespace aion::gateway
