@@ -47,7 +47,7 @@ ANSWER = "instant upstream answer"  # what aion_loadgen upstream replies
 TEXT = ("Routing decides where each task runs. The policy weighs privacy, latency and cost. "
         "Local modules run in a WebAssembly sandbox. Every state change is stored before the answer. "
         "Clients follow progress as server-sent events. ") * 5  # ~1 KB, as throughput.py
-CHAT = {"model": "chat", "messages": [{"role": "user", "content": "Say something short."}]}
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say something short."}]}
 AIM_RATE = 2000  # the project's aim is stated at 2k RPS
 
 
@@ -123,7 +123,8 @@ class Bench:
                                    stdout=subprocess.DEVNULL)
         wait_listening(self.up_port, self.upstream, "aion_loadgen upstream")
 
-    def start_aiond(self):
+    def start_aiond(self, extra_env=None):
+        """extra_env: variables set on top of the ones below (bench/hotpath.py's variants)."""
         self.gw, self.ctl, self.grpc = free_port(), free_port(), free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AION_", "OPENAI_", "AZURE_OPENAI_", "HF_", "VLLM_", "OLLAMA_"))}
@@ -141,6 +142,7 @@ class Bench:
             env["AION_WORKERS"] = str(self.args.workers)
         if self.args.store_sync:
             env["AION_STORE_SYNC"] = self.args.store_sync
+        env.update(extra_env or {})
         log = open(self.tmp / "aiond.log", "wb")
         self.aiond = self.spawn([str(Path(self.args.build) / "aiond")], env=env,
                                 stdout=subprocess.PIPE, stderr=log)
@@ -185,14 +187,18 @@ class Bench:
               f"(1 upstream call), route via the openai provider")
 
     # -- load ---------------------------------------------------------------------
-    def load(self, argv, rate):
+    def load(self, argv, rate, conns=None, duration=None, warmup=None):
+        """conns, duration, warmup: this run's, instead of the command line's."""
         a = self.args
-        cmd = [self.loadgen, *argv, "--conns", str(a.conns), "--duration", str(a.duration),
-               "--warmup", str(a.warmup)]
+        conns = conns or a.conns
+        duration = duration or a.duration
+        warmup = a.warmup if warmup is None else warmup
+        cmd = [self.loadgen, *argv, "--conns", str(conns), "--duration", str(duration),
+               "--warmup", str(warmup)]
         if rate:
             cmd += ["--rate", str(rate)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration * 4 + a.warmup + 120)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 4 + warmup + 120)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if out.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr}")
@@ -210,7 +216,7 @@ class Bench:
             argv += ["--header", h]
         return argv
 
-    def drain(self):
+    def drain(self, timeout=None):
         """Waits until aiond has no task left to run, so a phase does not pay for the last one's backlog."""
         headers = {"X-API-Key": KEY}
         start = time.time()
@@ -221,6 +227,8 @@ class Bench:
                 n += len(json.loads(data)["items"])
             if not n:
                 return time.time() - start
+            if timeout and time.time() - start > timeout:
+                raise SystemExit(f"tasks still routed, queued or running after {timeout} s")
             time.sleep(0.05)
 
     def run_phase(self, key, phase, rate):

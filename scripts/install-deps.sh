@@ -10,7 +10,7 @@ apt_packages=(
   libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
-  libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev
+  libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev libjemalloc-dev
   rustc cargo libstd-rust-dev-wasm32 lld
   librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
   python3 python3-pytest curl redis-server
