@@ -33,6 +33,9 @@ struct SubmitRequest {
   //! Written behind instead of stored before it runs (the OpenAI-compatible
   //! API with AION_DURABILITY=async).
   bool behind = false;
+  //! The submitter follows the task to its end (an OpenAI call, a submission
+  //! that streams): it starts in the same write that stores it when it can.
+  bool attached = false;
 };
 
 //! A model clients may name (the OpenAI-compatible `model`): one route of
@@ -67,8 +70,11 @@ class ControlApi {
       Principal who, std::string id, int64_t afterSeq) = 0;
   //! Routing dry run: the plan and the reason for every candidate.
   virtual Result<boost::json::object> decide(const SubmitRequest& req) = 0;
-  //! The models clients may name, from the policy set in force.
+  //! The models clients may name, from the policy set in force, with why
+  //! each cannot serve now (if so).
   virtual std::vector<ModelEntry> models() = 0;
+  //! One model by id or alias, for `intent` (control/model_catalog.h errors).
+  virtual Result<ModelEntry> model(const std::string& name, const std::string& intent) = 0;
   //! Reloads all policy files as one set; kInvalidPolicy (details.errors)
   //! leaves the set in force untouched.
   virtual boost::asio::awaitable<Result<boost::json::object>> reloadPolicies() = 0;

@@ -8,6 +8,7 @@
 #include "common/async.h"
 #include "common/ids.h"
 #include "common/json_text.h"
+#include "control/model_catalog.h"
 #include "router/router.h"
 
 namespace aion::control {
@@ -184,7 +185,8 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.createdMs = nowMs();
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
   auto events = firstEvents(std::move(planJson));
-  co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind);
+  co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind,
+                                          req.attached);
 }
 
 ControlApi::Awaitable ControlService::get(Principal who, std::string id) {
@@ -236,37 +238,33 @@ Result<json::object> ControlService::decide(const SubmitRequest& req) {
   return out;
 }
 
+std::shared_ptr<const std::vector<ModelEntry>> ControlService::catalog() {
+  auto ps = policies_->current();
+  std::lock_guard lock(catalogMu_);
+  if (catalogOf_ != ps) {
+    catalog_ = std::make_shared<const std::vector<ModelEntry>>(modelCatalog(*ps));
+    catalogOf_ = ps;
+  }
+  return catalog_;
+}
+
+Result<ModelEntry> ControlService::model(const std::string& name, const std::string& intent) {
+  return findModel(*catalog(), name, intent);
+}
+
 std::vector<ModelEntry> ControlService::models() {
   auto ps = policies_->current();
   auto unavailable = d_.providers.unavailableProviders();
   auto open = d_.providers.unavailableModels();
-  std::vector<ModelEntry> out;
-  for (const char* name : {"chat", "embed"}) {
-    const auto* intent = ps->intent(name);
-    if (!intent) continue;
-    out.push_back({.id = std::string(name) == "chat" ? "auto" : "auto-embed",
-                   .intent = name,
-                   .ownedBy = "aionos"});
-    for (auto& c : intent->candidates) {
-      ModelEntry e;
-      e.intent = name;
-      e.route = std::string(policy::routeKindName(c.kind)) + ":" + c.target;
-      if (c.kind == policy::RouteKind::kModule) {
-        e.id = e.route;
-        e.ownedBy = "aionos";
-      } else {
-        const auto& m = ps->models.at(c.target);
-        e.id = c.target;
-        e.ownedBy = m.provider;
-        e.aliases.push_back(m.provider + "/" + m.upstream);
-        if (m.upstream != c.target) e.aliases.push_back(m.provider + "/" + c.target);
-        if (auto u = unavailable.find(m.provider); u != unavailable.end())
-          e.unavailable = "provider '" + m.provider + "': " + u->second;
-        else if (auto o = open.find(c.target); o != open.end())
-          e.unavailable = o->second;
-      }
-      out.push_back(std::move(e));
-    }
+  std::vector<ModelEntry> out = *catalog();
+  for (auto& e : out) {
+    if (!e.route.starts_with("model:")) continue;
+    std::string name = e.route.substr(6);
+    const auto& m = ps->models.at(name);
+    if (auto u = unavailable.find(m.provider); u != unavailable.end())
+      e.unavailable = "provider '" + m.provider + "': " + u->second;
+    else if (auto o = open.find(name); o != open.end())
+      e.unavailable = o->second;
   }
   return out;
 }

@@ -68,6 +68,7 @@ class ControlService final : public ControlApi {
       Principal who, std::string id, int64_t afterSeq) override;
   Result<boost::json::object> decide(const SubmitRequest& req) override;
   std::vector<ModelEntry> models() override;
+  Result<ModelEntry> model(const std::string& name, const std::string& intent) override;
   boost::asio::awaitable<Result<boost::json::object>> reloadPolicies() override;
   boost::asio::awaitable<Result<boost::json::object>> usage(Principal who,
                                                             store::UsageQuery q) override;
@@ -99,6 +100,12 @@ class ControlService final : public ControlApi {
   std::unique_ptr<Orchestrator> orchestrator_;
   std::mutex reloadMu_;
   std::unique_ptr<ModuleRegistry> registry_;
+
+  //! The catalog of the policy set in force (rebuilt when it changes).
+  std::shared_ptr<const std::vector<ModelEntry>> catalog();
+  std::mutex catalogMu_;
+  policy::PolicySetPtr catalogOf_;
+  std::shared_ptr<const std::vector<ModelEntry>> catalog_;
 
   // Readiness, refreshed by a background timer; the handler only reads it.
   mutable std::mutex readyMu_;

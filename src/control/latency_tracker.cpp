@@ -11,11 +11,17 @@ void LatencyTracker::record(const std::string& routeKey, double ms) {
   r.v[r.next] = ms;
   r.next = (r.next + 1) % kWindow;
   ++r.total;
+  dirty_ = true;
 }
 
 std::map<std::string, router::LatencyStat> LatencyTracker::snapshot() const {
   std::lock_guard lock(mu_);
-  std::map<std::string, router::LatencyStat> out;
+  auto now = std::chrono::steady_clock::now();
+  if (!dirty_ || now - computedAt_ < std::chrono::milliseconds(100)) return cached_;
+  dirty_ = false;
+  computedAt_ = now;
+  auto& out = cached_;
+  out.clear();
   for (auto& [k, r] : rings_) {
     size_t n = std::min<uint64_t>(r.total, kWindow);
     std::vector<double> v(r.v.begin(), r.v.begin() + n);

@@ -1,6 +1,7 @@
 #pragma once
 // Live per-route latency (last N samples) feeding the router's estimates.
 #include <array>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -14,7 +15,8 @@ class LatencyTracker {
   static constexpr size_t kWindow = 256;
 
   void record(const std::string& routeKey, double ms);
-  //! P50/P95 over each route's window.
+  //! P50/P95 over each route's window, recomputed at most every 100 ms
+  //! (routing reads it for every task; sorting windows each time is waste).
   std::map<std::string, router::LatencyStat> snapshot() const;
 
  private:
@@ -25,6 +27,9 @@ class LatencyTracker {
   };
   mutable std::mutex mu_;
   std::map<std::string, Ring> rings_;
+  mutable std::map<std::string, router::LatencyStat> cached_;
+  mutable std::chrono::steady_clock::time_point computedAt_{};
+  mutable bool dirty_ = false;
 };
 
 }  // namespace aion::control

@@ -246,11 +246,36 @@ void Orchestrator::retire(const std::string& id) {
 
 asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
                                                          std::vector<EventDraft> events,
-                                                         bool behind) {
+                                                         bool behind, bool attached) {
   auto t = std::make_shared<ActiveTask>();
   t->task = std::move(task);
   t->behind = behind;
   t->acceptedUs = steadyUs();
+  // A task whose submitter waits for it starts in the same write as it is
+  // stored when a slot is free: one commit fewer on the way to its answer.
+  Lane lane = laneOf(t->task);
+  bool startNow = false;
+  if (attached) {
+    std::lock_guard lock(mu_);
+    auto i = static_cast<size_t>(lane);
+    size_t cap = lane == Lane::kModule ? opts_.moduleSlots : opts_.modelSlots;
+    if (!stopping_ && busy_[i] < cap && queue_[i].empty()) {
+      ++busy_[i];
+      startNow = true;
+    }
+  }
+  if (startNow) {
+    t->task.status = TaskStatus::kRunning;
+    t->task.startedMs = nowMs();
+    t->task.attempts = 1;
+    t->queued = false;
+    auto* routes = routesOf(t->task);
+    events.push_back({"status", json::object{{"status", "running"},
+                                             {"route", routes && !routes->empty()
+                                                           ? routeKey(routes->at(0))
+                                                           : std::string()},
+                                             {"attempt", 1}}});
+  }
   std::vector<store::Event> evs;
   store::Write w;
   {
@@ -287,6 +312,7 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     if (!st) {
       d_.bus.retire(id);
       unreserve();
+      if (startNow) released(lane);
       co_return std::unexpected(st.error());
     }
   }
@@ -300,7 +326,14 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     std::lock_guard lock(t->mu);
     view = t->task;
   }
-  enqueue(std::move(t));
+  if (startNow) {
+    // On the submitter's strand: its follower is woken without a thread hop.
+    d_.metrics.runningTasks().Increment();
+    asio::co_spawn(co_await asio::this_coro::executor, run(std::move(t)),
+                   [this, lane](std::exception_ptr) { released(lane); });
+  } else {
+    enqueue(std::move(t));
+  }
   co_return view;
 }
 
@@ -419,6 +452,7 @@ Status Orchestrator::recover(std::vector<store::Task> tasks) {
     auto t = std::make_shared<ActiveTask>();
     t->task = std::move(row);
     t->nextSeq = t->task.lastSeq + 1;
+    t->recovered = true;
     t->acceptedUs = steadyUs();
     d_.bus.track(t->task.id, t->task.lastSeq);
     {
@@ -562,6 +596,10 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
 
   const json::array* routes = routesOf(task);
   size_t n = routes ? routes->size() : 0;
+  if (task.status == TaskStatus::kRunning && task.attempts == 1 && !t->recovered) {
+    co_await runPlan(t, std::move(task));  // started when it was stored
+    co_return;
+  }
   store::TaskUpdate toRunning;
   toRunning.status = TaskStatus::kRunning;
   toRunning.startedMs = nowMs();
@@ -579,6 +617,12 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
     co_return;
   }
 
+  co_await runPlan(t, std::move(task));
+}
+
+asio::awaitable<void> Orchestrator::runPlan(TaskPtr t, store::Task task) {
+  const json::array* routes = routesOf(task);
+  size_t n = routes ? routes->size() : 0;
   std::string input = jsonText(task.params);
   Spend spend;
   bool streamed = false;

@@ -54,6 +54,7 @@ struct ActiveTask {
   std::string cancelReason;  // why stop was requested
   int64_t acceptedUs = 0;    // steady clock, for the overhead figure
   std::atomic<int64_t> upstreamUs{0};  // time inside modules and provider calls
+  bool recovered = false;  // taken over at start-up (its running state is a previous run's)
 };
 
 class Orchestrator {
@@ -87,8 +88,11 @@ class Orchestrator {
   //! Stores `t` with its first events (durably, unless `behind`), then runs
   //! or queues it on the place reserved by tryReserve. Fails only when the
   //! store refused it (then nothing was stored and the place is returned).
+  //! `attached`: the submitter follows the task to its end (an OpenAI call,
+  //! a submission that streams); it then starts at once when a slot is free,
+  //! on the submitter's executor.
   boost::asio::awaitable<Result<store::Task>> admit(store::Task t, std::vector<EventDraft> events,
-                                                    bool behind);
+                                                    bool behind, bool attached = false);
   //! Takes over unfinished tasks found at start-up (DESIGN.md §4): queued
   //! ones queue again; running ones are retried once when every route is a
   //! module, else closed as interrupted. Blocks until recovery is stored.
@@ -116,6 +120,8 @@ class Orchestrator {
   void released(Lane lane);
   boost::asio::awaitable<void> run(TaskPtr t);
   boost::asio::awaitable<void> runRoutes(TaskPtr t);
+  //! The plan's routes, in order, for a task that is running.
+  boost::asio::awaitable<void> runPlan(TaskPtr t, store::Task task);
   boost::asio::awaitable<void> watchdog(TaskPtr t);
 
  public:

@@ -108,6 +108,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           // Submit and follow in one request; leaving cancels the task.
           auto slot = d.admission.streamSlot();
           if (!slot) co_return errorOf(slot.error(), ex);
+          req->attached = true;
           auto t = co_await d.control.submit(std::move(*req));
           if (!t) co_return errorOf(t.error(), ex);
           co_await streamSse(d, opts, ex, a.who, t->id, 0, true);

@@ -227,6 +227,7 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
       json::object body;
       auto req = submitOf(*submit, a->who, body);
       if (!req) co_return Finish(toGrpcStatus(req.error()));
+      req->attached = true;
       auto t = co_await d.control.submit(std::move(*req));
       if (!t) co_return Finish(toGrpcStatus(t.error()));
       taskId = t->id;

@@ -134,26 +134,6 @@ json::object chatParams(const ChatRequest& c) {
   return p;
 }
 
-Result<control::ModelEntry> findModel(const std::vector<control::ModelEntry>& models,
-                                      const std::string& name, const std::string& intent) {
-  const control::ModelEntry* other = nullptr;
-  for (auto& m : models) {
-    bool match = m.id == name;
-    for (auto& a : m.aliases) match = match || a == name;
-    if (!match) continue;
-    if (intent.empty() || m.intent == intent) return m;
-    other = &m;
-  }
-  if (other)
-    return fail(ErrorCode::kInvalidRequest,
-                "model '" + name + "' serves " + other->intent + ", not " + intent,
-                {{"param", "model"}, {"openaiCode", "model_not_supported"}});
-  return fail(ErrorCode::kNotFound,
-              "The model '" + name +
-                  "' does not exist or you do not have access to it (GET /v1/models lists them).",
-              {{"param", "model"}, {"openaiCode", "model_not_found"}});
-}
-
 json::object modelJson(const control::ModelEntry& m) {
   json::object o{{"id", m.id}, {"object", "model"}, {"created", 0}, {"owned_by", m.ownedBy}};
   o["aion"] = {{"intent", m.intent},

@@ -28,10 +28,6 @@ Result<ChatRequest> parseChatRequest(const boost::json::object& body);
 //! The `chat` task's params for `c`.
 boost::json::object chatParams(const ChatRequest& c);
 
-//! The model a client named, among `models` (of `intent`, unless empty):
-//! by id or alias. kNotFound with OpenAI's model_not_found otherwise.
-Result<control::ModelEntry> findModel(const std::vector<control::ModelEntry>& models,
-                                      const std::string& name, const std::string& intent);
 boost::json::object modelJson(const control::ModelEntry& m);
 
 //! One chat.completion.chunk.

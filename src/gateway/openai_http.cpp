@@ -138,7 +138,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
              }));
   routes.add(bhttp::verb::get, "/v1/models/{id}",
              guarded(d, [d](Exchange& ex, Admitted&) -> Reply {
-               auto m = findModel(d.control.models(), ex.params["id"], "");
+               auto m = d.control.model(ex.params["id"], "");
                if (!m) co_return openAiErrorResponse(m.error(), ex);
                co_return http::jsonResponse(200, modelJson(*m), ex.requestId);
              }));
@@ -150,7 +150,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         if (!body) co_return openAiErrorResponse(body.error(), ex);
         auto chat = parseChatRequest(*body);
         if (!chat) co_return openAiErrorResponse(chat.error(), ex);
-        auto model = findModel(d.control.models(), chat->model, kIntent);
+        auto model = d.control.model(chat->model, kIntent);
         if (!model) co_return openAiErrorResponse(model.error(), ex);
         std::unique_ptr<StreamSlots::Slot> slot;
         if (chat->stream) {
@@ -165,6 +165,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         req.surface = "openai";
         req.route = model->route;
         req.behind = opts.openAiBehind;
+        req.attached = true;
         auto t = co_await d.control.submit(std::move(req));
         if (!t) co_return openAiErrorResponse(t.error(), ex);
         std::string id = "chatcmpl-" + t->id;

@@ -153,6 +153,8 @@ asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::st
     co_return;
   }
   req->surface = "websocket";
+  auto* wants = msg.if_contains("subscribe");
+  req->attached = wants && wants->is_bool() && wants->as_bool();
   auto t = co_await d_.control.submit(std::move(*req));
   if (!t) {
     sendError(t.error(), id);

@@ -2,6 +2,8 @@
 // chunks and errors, as the official SDKs read them.
 #include "gateway/openai_codec.h"
 
+#include "control/model_catalog.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -57,6 +59,7 @@ TEST(OpenAiCodec, ModelsByIdAliasOrNotFound) {
        .aliases = {"openai/gpt-4o-mini"}},
       {.id = "text-embedding-3-small", .intent = "embed", .route = "model:text-embedding-3-small",
        .ownedBy = "openai"}};
+  using control::findModel;
   EXPECT_EQ(findModel(models, "auto", "chat")->route, "");
   EXPECT_EQ(findModel(models, "openai/gpt-4o-mini", "chat")->id, "gpt-4o-mini");
   auto missing = findModel(models, "gpt-5", "chat");

@@ -1,0 +1,20 @@
+#pragma once
+// The models clients may name (the OpenAI-compatible `model`), derived from
+// a policy set: "auto" per intent, every model and module candidate of the
+// chat and embed intents, and "provider/model" aliases.
+#include <string>
+#include <vector>
+
+#include "control/control_api.h"
+
+namespace aion::control {
+
+//! Every nameable model of `ps` (availability not filled in).
+std::vector<ModelEntry> modelCatalog(const policy::PolicySet& ps);
+//! The model `name` (id or alias) of `intent` (any intent when empty):
+//! kNotFound (details.openaiCode model_not_found) when no such model,
+//! kInvalidRequest when it serves another intent.
+Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::string& name,
+                             const std::string& intent);
+
+}  // namespace aion::control
