@@ -5,10 +5,9 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <cstring>
-#include <span>
 
 #include "common/digest.h"
+#include "modhost/wasm_stdio.h"
 
 namespace aion::modhost {
 namespace json = boost::json;
@@ -38,160 +37,14 @@ std::string firstLine(std::string s) {
   return s;
 }
 
-// Per-call state shared with wasmtime callbacks; lives on the caller's stack
-// and is the store's data, so host functions find it through their caller.
+// Per-call state shared with wasmtime callbacks; lives on the caller's stack.
 struct CallState {
   std::chrono::steady_clock::time_point deadline;
   const std::atomic<bool>* cancel = nullptr;
-  int64_t outputLimit = 0;
-  std::string_view in;  // stdin, consumed from inPos
-  size_t inPos = 0;
-  std::string out;
-  std::string err;
-  bool outputExceeded = false;
   bool timedOut = false;
   bool canceled = false;
+  WasmStdio io;  // the store's data
 };
-
-constexpr size_t kStderrKeep = 4096;
-
-// WASI preview1 errno values (witx `errno`).
-constexpr int32_t kErrnoSuccess = 0;
-constexpr int32_t kErrnoBadf = 8;
-constexpr int32_t kErrnoFbig = 22;
-constexpr int32_t kErrnoNomem = 48;
-// wasmtime's WASI bounds what one host call copies (its "hostcall fuel"):
-// larger requests get ENOMEM there, so they do here.
-constexpr uint64_t kHostcallBytes = 128 << 20;
-
-CallState& callState(wasmtime_caller_t* caller) {
-  return *static_cast<CallState*>(wasmtime_context_get_data(wasmtime_caller_context(caller)));
-}
-
-uint32_t loadU32(std::span<const uint8_t> mem, uint64_t at) {
-  uint32_t v;
-  std::memcpy(&v, mem.data() + at, 4);  // wasm memory is little-endian, as is the host
-  return v;
-}
-
-// fd_read/fd_write's arguments (fd, iovs, iovs_len, result_ptr), decoded the
-// way wasmtime's WASI preview1 does it: only the first non-empty buffer is
-// used, bad pointers trap (as the WASI spec asks), then the fd is checked.
-struct StdioCall {
-  std::span<uint8_t> mem;
-  std::span<uint8_t> buf;
-  uint32_t resultAt = 0;
-  int32_t err = kErrnoSuccess;
-  const char* trap = nullptr;
-
-  //! Stores the byte count on success and sets the errno as the result.
-  wasm_trap_t* finish(wasmtime_val_raw_t* args, int32_t errnum, uint32_t count = 0) {
-    if (errnum == kErrnoSuccess) std::memcpy(mem.data() + resultAt, &count, 4);
-    args[0].i32 = errnum;
-    return nullptr;
-  }
-};
-
-StdioCall decodeStdio(wasmtime_caller_t* caller, const wasmtime_val_raw_t* args) {
-  StdioCall io;
-  wasmtime_extern_t m;
-  if (!wasmtime_caller_export_get(caller, "memory", 6, &m) || m.kind != WASMTIME_EXTERN_MEMORY) {
-    io.trap = "missing required memory export";
-    return io;
-  }
-  wasmtime_context_t* ctx = wasmtime_caller_context(caller);
-  io.mem = {wasmtime_memory_data(ctx, &m.of.memory), wasmtime_memory_data_size(ctx, &m.of.memory)};
-  auto fits = [&](uint64_t at, uint64_t len, uint64_t align) {
-    return at % align == 0 && at + len <= io.mem.size();
-  };
-  const char* kFault = "pointer out of bounds or misaligned";
-  uint64_t iovs = static_cast<uint32_t>(args[1].i32);
-  uint64_t arrayBytes = 8 * uint64_t{static_cast<uint32_t>(args[2].i32)};
-  io.resultAt = static_cast<uint32_t>(args[3].i32);
-  if (arrayBytes > kHostcallBytes) {
-    io.err = kErrnoNomem;
-    return io;
-  }
-  for (uint64_t at = iovs; at < iovs + arrayBytes; at += 8) {
-    if (!fits(at, 8, 4)) {
-      io.trap = kFault;
-      return io;
-    }
-    uint32_t ptr = loadU32(io.mem, at), len = loadU32(io.mem, at + 4);
-    if (len == 0) continue;
-    if (arrayBytes + len > kHostcallBytes) {
-      io.err = kErrnoNomem;
-      return io;
-    }
-    if (!fits(ptr, len, 1)) {
-      io.trap = kFault;
-      return io;
-    }
-    io.buf = io.mem.subspan(ptr, len);
-    break;
-  }
-  if (!fits(io.resultAt, 4, 4)) io.trap = kFault;
-  return io;
-}
-
-// stdin/stdout/stderr are these two host functions, shadowing WASI's own
-// fd_read/fd_write: WASI's stream adapters hand each write to a Tokio worker
-// thread and wait for it, ~40 us per call. The module has no descriptors but
-// 0-2 (no preopens, no sockets), so any other fd is EBADF, as in WASI.
-wasm_trap_t* fdRead(void*, wasmtime_caller_t* caller, wasmtime_val_raw_t* args, size_t) {
-  StdioCall io = decodeStdio(caller, args);
-  if (io.trap) return wasmtime_trap_new(io.trap, std::strlen(io.trap));
-  if (io.err != kErrnoSuccess) return io.finish(args, io.err);
-  if (args[0].i32 != 0) return io.finish(args, kErrnoBadf);
-  auto& st = callState(caller);
-  size_t n = std::min(io.buf.size(), st.in.size() - st.inPos);
-  std::memcpy(io.buf.data(), st.in.data() + st.inPos, n);
-  st.inPos += n;
-  return io.finish(args, kErrnoSuccess, static_cast<uint32_t>(n));
-}
-
-wasm_trap_t* fdWrite(void*, wasmtime_caller_t* caller, wasmtime_val_raw_t* args, size_t) {
-  StdioCall io = decodeStdio(caller, args);
-  int32_t fd = args[0].i32;
-  if (io.trap) return wasmtime_trap_new(io.trap, std::strlen(io.trap));
-  if (io.err != kErrnoSuccess) return io.finish(args, io.err);
-  if (fd != 1 && fd != 2) return io.finish(args, kErrnoBadf);
-  auto& st = callState(caller);
-  std::span<uint8_t> buf = io.buf;
-  if (fd == 1) {
-    if (st.out.size() + buf.size() > static_cast<uint64_t>(st.outputLimit)) {
-      st.outputExceeded = true;
-      return io.finish(args, kErrnoFbig);  // the guest sees a failed write
-    }
-    st.out.append(reinterpret_cast<const char*>(buf.data()), buf.size());
-  } else {
-    std::span<uint8_t> tail = buf.last(std::min(buf.size(), kStderrKeep));
-    st.err.append(reinterpret_cast<const char*>(tail.data()), tail.size());
-    if (st.err.size() > 2 * kStderrKeep) st.err.erase(0, st.err.size() - kStderrKeep);
-  }
-  return io.finish(args, kErrnoSuccess, static_cast<uint32_t>(buf.size()));
-}
-
-// Links WASI preview1, with fd_read/fd_write replaced by the functions above.
-wasmtime_error_t* defineWasi(wasmtime_linker_t* linker) {
-  if (auto* err = wasmtime_linker_define_wasi(linker)) return err;
-  wasmtime_linker_allow_shadowing(linker, true);
-  wasm_valtype_vec_t params, results;
-  wasm_valtype_t* p[] = {wasm_valtype_new_i32(), wasm_valtype_new_i32(), wasm_valtype_new_i32(),
-                         wasm_valtype_new_i32()};
-  wasm_valtype_t* r[] = {wasm_valtype_new_i32()};
-  wasm_valtype_vec_new(&params, 4, p);
-  wasm_valtype_vec_new(&results, 1, r);
-  wasm_functype_t* type = wasm_functype_new(&params, &results);
-  constexpr std::string_view kWasi = "wasi_snapshot_preview1";
-  wasmtime_error_t* err = wasmtime_linker_define_func_unchecked(
-      linker, kWasi.data(), kWasi.size(), "fd_read", 7, type, fdRead, nullptr, nullptr);
-  if (!err)
-    err = wasmtime_linker_define_func_unchecked(linker, kWasi.data(), kWasi.size(), "fd_write", 8,
-                                                type, fdWrite, nullptr, nullptr);
-  wasm_functype_delete(type);
-  return err;
-}
 
 // Called by wasmtime every epoch tick while the guest runs.
 wasmtime_error_t* onEpoch(wasmtime_context_t*, void* data, uint64_t* delta,
@@ -245,6 +98,13 @@ WasmModuleHost::WasmModuleHost() {
   wasmtime_pooling_allocation_config_total_memories_set(pool, kMaxConcurrentInstances);
   wasmtime_pooling_allocation_config_total_tables_set(pool, kMaxConcurrentInstances);
   wasmtime_pooling_allocation_config_max_memory_size_set(pool, size_t{kMaxMemoryMb} << 20);
+  // A freed slot is zeroed before reuse either way. madvise(DONTNEED) costs
+  // a TLB shootdown across cores (~5-10 us here), so tables (small) are
+  // memset instead, and linear memories are given back a few calls at a time
+  // in one process_madvise: up to 3 freed slots per core wait, their touched
+  // pages still resident (bench/README.md).
+  wasmtime_pooling_allocation_config_table_keep_resident_set(pool, 64 << 10);
+  wasmtime_pooling_allocation_config_decommit_batch_size_set(pool, 8);  // 2 regions per call
   wasmtime_pooling_allocation_strategy_set(config, pool);
   wasmtime_pooling_allocation_config_delete(pool);
   engine_ = wasm_engine_new_with_config(config);
@@ -313,7 +173,7 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
         continue;
       }
       wasmtime_linker_t* linker = wasmtime_linker_new(engine);
-      wasmtime_error_t* err = defineWasi(linker);
+      wasmtime_error_t* err = defineWasiWithStdio(linker);
       if (!err) err = wasmtime_linker_instantiate_pre(linker, c->module, &c->pre);
       wasmtime_linker_delete(linker);
       if (err) {
@@ -354,18 +214,18 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   CallState st;
   st.deadline = start + std::chrono::milliseconds(std::min(opts.timeoutMs, lim.timeoutMs));
   st.cancel = opts.cancel;
-  st.outputLimit = lim.outputBytes;
-  st.in = input;
+  st.io.outputLimit = lim.outputBytes;
+  st.io.in = input;
 
   wasmtime_store_t* store =
-      wasmtime_store_new(entry->code->fuel ? fuelEngine_ : engine_, &st, nullptr);
+      wasmtime_store_new(entry->code->fuel ? fuelEngine_ : engine_, &st.io, nullptr);
   wasmtime_context_t* ctx = wasmtime_store_context(store);
   if (entry->code->fuel) wasmtime_context_set_fuel(ctx, lim.fuel);
   wasmtime_store_limiter(store, static_cast<int64_t>(lim.memoryMb) << 20, 100000, 1, 4, 1);
   wasmtime_context_set_epoch_deadline(ctx, 1);
   wasmtime_store_epoch_deadline_callback(store, onEpoch, &st, nullptr);
 
-  // stdio is fdRead/fdWrite above; the context keeps WASI's defaults for
+  // stdio is st.io (wasm_stdio.h); the WASI context keeps its defaults for
   // it (closed stdin, discarding outputs), which cost nothing to set up.
   wasi_config_t* wasi = wasi_config_new();
   const char* argv[] = {name.c_str()};
@@ -425,21 +285,20 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   res.micros = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::steady_clock::now() - start)
                    .count();
-  res.stderrTail =
-      st.err.size() > kStderrKeep ? st.err.substr(st.err.size() - kStderrKeep) : st.err;
+  res.stderrTail = st.io.stderrTail();
   if (failure) {
     failure->details["module"] = name;
     if (!res.stderrTail.empty()) failure->details["stderr"] = res.stderrTail;
     return std::unexpected(*failure);
   }
-  if (st.outputExceeded) {
+  if (st.io.outputExceeded) {
     return fail(ErrorCode::kModuleFailed,
                 "module '" + name + "' wrote more than " + std::to_string(lim.outputBytes) +
                     " bytes of output",
                 {{"module", name}});
   }
   boost::system::error_code ec;
-  json::value out = json::parse(st.out, ec);
+  json::value out = json::parse(st.io.out, ec);
   if (exitCode == 2 && !ec && out.is_object() && out.as_object().contains("error")) {
     const auto& e = out.as_object().at("error");
     std::string msg =

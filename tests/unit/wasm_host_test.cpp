@@ -99,6 +99,24 @@ std::string stdioCall(const std::string& expr) {
               (drop )" +
          expr + "))";
 }
+// Traps unless memory and table look untouched, then dirties both (and grows
+// memory): reused pool slots must come back reset on every call.
+constexpr const char* kDirty = R"(
+  (table 4 funcref)
+  (func $f)
+  (elem declare func $f)
+  (data (i32.const 64) "{}")
+  (func (export "_start")
+    (if (i32.ne (memory.size) (i32.const 1)) (then unreachable))
+    (if (i32.load (i32.const 60000)) (then unreachable))
+    (if (i32.eqz (ref.is_null (table.get (i32.const 2)))) (then unreachable))
+    (i32.store (i32.const 60000) (i32.const 1))
+    (table.set (i32.const 2) (ref.func $f))
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 70000) (i32.const 1))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))";
 // 10,000 bytes of 'x' then "END" to stderr, then exit status 1.
 constexpr const char* kStderr = R"(
   (data (i32.const 64) "END")
@@ -220,6 +238,15 @@ TEST_F(HostTest, StderrTailIsKeptInFailureDetails) {
   std::string tail(r.error().details.at("stderr").as_string());
   EXPECT_EQ(tail.size(), 4096u);
   EXPECT_EQ(tail.substr(tail.size() - 4), "xEND");
+}
+
+TEST_F(HostTest, EveryCallStartsFromCleanMemoryAndTables) {
+  add("dirty", wat2wasm(kDirty));
+  loadOk();
+  for (int i = 0; i < 100; ++i) {  // more calls than slots wait for decommit
+    auto r = call("dirty");
+    ASSERT_TRUE(r) << "call " << i << ": " << r.error().message;
+  }
 }
 
 TEST_F(HostTest, InfiniteLoopHitsWallTimeAndHostStaysUsable) {
