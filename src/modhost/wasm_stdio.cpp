@@ -91,7 +91,7 @@ StdioCall decodeStdio(wasmtime_caller_t* caller, const wasmtime_val_raw_t* args)
 
 // stdin/stdout/stderr are these two host functions, shadowing WASI's own
 // fd_read/fd_write: WASI's C-API stdout hands each write to a Tokio worker
-// thread and waits for it, most of the ~75 us an empty call used to cost
+// thread and waits for it, most of the 75-150 us an empty call used to cost
 // (bench/README.md). The module has no descriptors but 0-2 (no preopens, no
 // sockets), so any other fd is EBADF, as in WASI.
 wasm_trap_t* fdRead(void*, wasmtime_caller_t* caller, wasmtime_val_raw_t* args, size_t) {
@@ -101,7 +101,7 @@ wasm_trap_t* fdRead(void*, wasmtime_caller_t* caller, wasmtime_val_raw_t* args, 
   if (args[0].i32 != 0) return io.finish(args, kErrnoBadf);
   WasmStdio& st = stdioOf(caller);
   size_t n = std::min(io.buf.size(), st.in.size() - st.inPos);
-  std::memcpy(io.buf.data(), st.in.data() + st.inPos, n);
+  if (n > 0) std::memcpy(io.buf.data(), st.in.data() + st.inPos, n);
   st.inPos += n;
   return io.finish(args, kErrnoSuccess, static_cast<uint32_t>(n));
 }
@@ -115,7 +115,7 @@ wasm_trap_t* fdWrite(void*, wasmtime_caller_t* caller, wasmtime_val_raw_t* args,
   WasmStdio& st = stdioOf(caller);
   std::span<uint8_t> buf = io.buf;
   if (fd == 1) {
-    if (st.out.size() + buf.size() > static_cast<uint64_t>(st.outputLimit)) {
+    if (static_cast<int64_t>(st.out.size() + buf.size()) > st.outputLimit) {
       st.outputExceeded = true;
       return io.finish(args, kErrnoFbig);  // the guest sees a failed write
     }
