@@ -1,6 +1,8 @@
 // Module-call latency through the wasmtime host: a fresh store instantiated
-// from the pre-linked InstancePre, then _start, per call. Baseline in the same
-// run: an empty module (the e2e `spin` guest with ms=0), i.e. pure host cost.
+// from the pre-linked InstancePre, then _start, per call. Two empty modules
+// in the same run: a WAT guest that reads stdin and writes {} (the host's own
+// cost) and the baseline, the e2e `spin` guest with ms=0 (a Rust program:
+// the host plus a Rust runtime's start-up, what every Rust module pays).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
   policy::PolicySet set;
   set.modules["summarize"] = spec("summarize", build + "/modules/summarize.wasm");
   set.modules["empty"] = spec("empty", build + "/test-modules/spin.wasm");
+  set.modules["empty-wat"] = spec("empty-wat", build + "/test-modules/empty.wasm");
 
   modhost::WasmModuleHost host;
   auto t0 = Clock::now();
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
     int calls;
   };
   std::vector<Row> rows = {{"empty module (baseline)", "empty", "{\"ms\":0}", 4000 * scale},
+                           {"empty WAT module (host)", "empty-wat", "{\"ms\":0}", 4000 * scale},
                            {"summarize 100 B", "summarize", jsonString(prose(100)), 4000 * scale},
                            {"summarize 2 KB", "summarize", jsonString(prose(2000)), 2000 * scale},
                            {"summarize 20 KB", "summarize", jsonString(prose(20000)), 400 * scale}};

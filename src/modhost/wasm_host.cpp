@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "common/digest.h"
+#include "modhost/wasm_stdio.h"
 
 namespace aion::modhost {
 namespace json = boost::json;
@@ -40,32 +41,10 @@ std::string firstLine(std::string s) {
 struct CallState {
   std::chrono::steady_clock::time_point deadline;
   const std::atomic<bool>* cancel = nullptr;
-  int64_t outputLimit = 0;
-  std::string out;
-  std::string err;
-  bool outputExceeded = false;
   bool timedOut = false;
   bool canceled = false;
+  WasmStdio io;  // the store's data
 };
-
-constexpr size_t kStderrKeep = 4096;
-
-ptrdiff_t onStdout(void* data, const unsigned char* buf, size_t len) {
-  auto* st = static_cast<CallState*>(data);
-  if (static_cast<int64_t>(st->out.size() + len) > st->outputLimit) {
-    st->outputExceeded = true;
-    return -27;  // EFBIG: the guest sees a failed write
-  }
-  st->out.append(reinterpret_cast<const char*>(buf), len);
-  return static_cast<ptrdiff_t>(len);
-}
-
-ptrdiff_t onStderr(void* data, const unsigned char* buf, size_t len) {
-  auto* st = static_cast<CallState*>(data);
-  st->err.append(reinterpret_cast<const char*>(buf), len);
-  if (st->err.size() > 2 * kStderrKeep) st->err.erase(0, st->err.size() - kStderrKeep);
-  return static_cast<ptrdiff_t>(len);
-}
 
 // Called by wasmtime every epoch tick while the guest runs.
 wasmtime_error_t* onEpoch(wasmtime_context_t*, void* data, uint64_t* delta,
@@ -119,6 +98,13 @@ WasmModuleHost::WasmModuleHost() {
   wasmtime_pooling_allocation_config_total_memories_set(pool, kMaxConcurrentInstances);
   wasmtime_pooling_allocation_config_total_tables_set(pool, kMaxConcurrentInstances);
   wasmtime_pooling_allocation_config_max_memory_size_set(pool, size_t{kMaxMemoryMb} << 20);
+  // A freed slot is zeroed before reuse either way. madvise(DONTNEED) costs
+  // a TLB shootdown across cores (~5-10 us here), so tables (small) are
+  // memset instead, and linear memories are given back a few calls at a time
+  // in one process_madvise: up to 3 freed slots per core wait, their touched
+  // pages still resident (bench/README.md).
+  wasmtime_pooling_allocation_config_table_keep_resident_set(pool, 64 << 10);
+  wasmtime_pooling_allocation_config_decommit_batch_size_set(pool, 8);  // 2 regions per call
   wasmtime_pooling_allocation_strategy_set(config, pool);
   wasmtime_pooling_allocation_config_delete(pool);
   engine_ = wasm_engine_new_with_config(config);
@@ -187,7 +173,7 @@ std::expected<void, std::vector<std::string>> WasmModuleHost::load(const policy:
         continue;
       }
       wasmtime_linker_t* linker = wasmtime_linker_new(engine);
-      wasmtime_error_t* err = wasmtime_linker_define_wasi(linker);
+      wasmtime_error_t* err = defineWasiWithStdio(linker);
       if (!err) err = wasmtime_linker_instantiate_pre(linker, c->module, &c->pre);
       wasmtime_linker_delete(linker);
       if (err) {
@@ -228,22 +214,20 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   CallState st;
   st.deadline = start + std::chrono::milliseconds(std::min(opts.timeoutMs, lim.timeoutMs));
   st.cancel = opts.cancel;
-  st.outputLimit = lim.outputBytes;
+  st.io.outputLimit = lim.outputBytes;
+  st.io.in = input;
 
   wasmtime_store_t* store =
-      wasmtime_store_new(entry->code->fuel ? fuelEngine_ : engine_, nullptr, nullptr);
+      wasmtime_store_new(entry->code->fuel ? fuelEngine_ : engine_, &st.io, nullptr);
   wasmtime_context_t* ctx = wasmtime_store_context(store);
   if (entry->code->fuel) wasmtime_context_set_fuel(ctx, lim.fuel);
   wasmtime_store_limiter(store, static_cast<int64_t>(lim.memoryMb) << 20, 100000, 1, 4, 1);
   wasmtime_context_set_epoch_deadline(ctx, 1);
   wasmtime_store_epoch_deadline_callback(store, onEpoch, &st, nullptr);
 
+  // stdio is st.io (wasm_stdio.h); the WASI context keeps its defaults for
+  // it (closed stdin, discarding outputs), which cost nothing to set up.
   wasi_config_t* wasi = wasi_config_new();
-  wasm_byte_vec_t in;
-  wasm_byte_vec_new(&in, input.size(), input.data());
-  wasi_config_set_stdin_bytes(wasi, &in);
-  wasi_config_set_stdout_custom(wasi, onStdout, &st, nullptr);
-  wasi_config_set_stderr_custom(wasi, onStderr, &st, nullptr);
   const char* argv[] = {name.c_str()};
   wasi_config_set_argv(wasi, 1, argv);
   if (!entry->spec.env.empty()) {
@@ -301,21 +285,20 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   res.micros = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::steady_clock::now() - start)
                    .count();
-  res.stderrTail =
-      st.err.size() > kStderrKeep ? st.err.substr(st.err.size() - kStderrKeep) : st.err;
+  res.stderrTail = st.io.stderrTail();
   if (failure) {
     failure->details["module"] = name;
     if (!res.stderrTail.empty()) failure->details["stderr"] = res.stderrTail;
     return std::unexpected(*failure);
   }
-  if (st.outputExceeded) {
+  if (st.io.outputExceeded) {
     return fail(ErrorCode::kModuleFailed,
                 "module '" + name + "' wrote more than " + std::to_string(lim.outputBytes) +
                     " bytes of output",
                 {{"module", name}});
   }
   boost::system::error_code ec;
-  json::value out = json::parse(st.out, ec);
+  json::value out = json::parse(st.io.out, ec);
   if (exitCode == 2 && !ec && out.is_object() && out.as_object().contains("error")) {
     const auto& e = out.as_object().at("error");
     std::string msg =

@@ -55,6 +55,81 @@ constexpr const char* kGarbage = R"(
     (i32.store (i32.const 4) (i32.const 4))
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))";
 
+// Echo stdin through two 3+4-byte iovecs per call: partial reads, scattered
+// reads and gathered writes.
+constexpr const char* kChunkedEcho = R"(
+  (func (export "_start")
+    (local $n i32)
+    (loop $more
+      (i32.store (i32.const 0) (i32.const 64))
+      (i32.store (i32.const 4) (i32.const 3))
+      (i32.store (i32.const 8) (i32.const 67))
+      (i32.store (i32.const 12) (i32.const 4))
+      (if (call $fd_read (i32.const 0) (i32.const 0) (i32.const 2) (i32.const 16)) (then unreachable))
+      (local.set $n (i32.load (i32.const 16)))
+      (if (local.get $n) (then
+        (i32.store (i32.const 24) (i32.const 64))
+        (i32.store (i32.const 28)
+          (select (local.get $n) (i32.const 3) (i32.lt_u (local.get $n) (i32.const 3))))
+        (i32.store (i32.const 32) (i32.const 67))
+        (i32.store (i32.const 36) (i32.sub (local.get $n) (i32.load (i32.const 28))))
+        (if (call $fd_write (i32.const 1) (i32.const 24) (i32.const 2) (i32.const 40)) (then unreachable))
+        (if (i32.ne (i32.load (i32.const 40)) (local.get $n)) (then unreachable))
+        (br $more))))))";
+// Descriptors other than 0-2 (or the wrong direction) are EBADF (8) and write
+// nothing, so stdout ends up exactly {}.
+constexpr const char* kBadFds = R"(
+  (data (i32.const 64) "{}")
+  (func $expect (param $got i32) (param $want i32)
+    (if (i32.ne (local.get $got) (local.get $want)) (then unreachable)))
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 2))
+    (call $expect (call $fd_read (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (i32.const 8))
+    (call $expect (call $fd_write (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)) (i32.const 8))
+    (call $expect (call $fd_write (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)) (i32.const 8))
+    (call $expect (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)) (i32.const 0))))";
+// A module whose _start makes one stdio call `expr`, with a valid iovec
+// [64, 1] at 0 pointing at an "x".
+std::string stdioCall(const std::string& expr) {
+  return R"((data (i32.const 64) "x")
+            (func (export "_start")
+              (i32.store (i32.const 0) (i32.const 64))
+              (i32.store (i32.const 4) (i32.const 1))
+              (drop )" +
+         expr + "))";
+}
+// Traps unless memory and table look untouched, then dirties both (and grows
+// memory): reused pool slots must come back reset on every call.
+constexpr const char* kDirty = R"(
+  (table 4 funcref)
+  (func $f)
+  (elem declare func $f)
+  (data (i32.const 64) "{}")
+  (func (export "_start")
+    (if (i32.ne (memory.size) (i32.const 1)) (then unreachable))
+    (if (i32.load (i32.const 60000)) (then unreachable))
+    (if (i32.eqz (ref.is_null (table.get (i32.const 2)))) (then unreachable))
+    (i32.store (i32.const 60000) (i32.const 1))
+    (table.set (i32.const 2) (ref.func $f))
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 70000) (i32.const 1))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))";
+// 10,000 bytes of 'x' then "END" to stderr, then exit status 1.
+constexpr const char* kStderr = R"(
+  (data (i32.const 64) "END")
+  (func (export "_start")
+    (memory.fill (i32.const 1024) (i32.const 120) (i32.const 10000))
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 10000))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $exit (i32.const 1))))";
+
 std::string wat2wasm(const std::string& body) {
   std::string wat = std::string("(module ") + kImports + body + ")";
   wasm_byte_vec_t out;
@@ -106,6 +181,72 @@ TEST_F(HostTest, EchoReturnsParsedJson) {
   EXPECT_EQ(r->output, boost::json::parse(R"({"a":[1,"é"]})"));
   EXPECT_GT(r->micros, 0);
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(call("echo", R"({"i":1})"));  // stores share nothing
+}
+
+TEST_F(HostTest, StdinIsReadInPiecesAndStdoutGathered) {
+  add("echo", wat2wasm(kChunkedEcho));
+  loadOk();
+  std::string big = R"({"text":")" + std::string(10000, 'a') + R"("})";
+  for (const std::string& in : {std::string("{}"), std::string("[1]"), big}) {
+    auto r = call("echo", in);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->output, boost::json::parse(in));
+  }
+}
+
+TEST_F(HostTest, BadDescriptorsAreEbadf) {
+  add("bad", wat2wasm(kBadFds));
+  loadOk();
+  auto r = call("bad");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->output, boost::json::parse("{}"));
+}
+
+TEST_F(HostTest, PointersOutsideMemoryTrapAsInWasi) {
+  // Memory is one 64 KiB page.
+  for (const char* expr : {
+           "(call $fd_write (i32.const 1) (i32.const 65532) (i32.const 1) (i32.const 8))",
+           "(call $fd_write (i32.const 1) (i32.const 2) (i32.const 1) (i32.const 8))",
+           "(call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 65534))",
+           "(call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const -4))",
+           "(call $fd_write (i32.const 9) (i32.const 65536) (i32.const 1) (i32.const 8))",
+       }) {
+    set.modules.clear();
+    add("oob", wat2wasm(stdioCall(expr)));
+    loadOk();
+    auto r = call("oob");
+    ASSERT_FALSE(r) << expr;
+    EXPECT_EQ(r.error().code, ErrorCode::kModuleFailed) << expr;
+    EXPECT_NE(r.error().message.find("trapped"), std::string::npos) << r.error().message;
+  }
+  add("oob-buffer", wat2wasm(R"(
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 65530))
+      (i32.store (i32.const 4) (i32.const 100))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"));
+  loadOk();
+  EXPECT_NE(call("oob-buffer").error().message.find("trapped"), std::string::npos);
+}
+
+TEST_F(HostTest, StderrTailIsKeptInFailureDetails) {
+  add("noisy", wat2wasm(kStderr));
+  loadOk();
+  auto r = call("noisy");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kModuleFailed);
+  ASSERT_TRUE(r.error().details.contains("stderr"));
+  std::string tail(r.error().details.at("stderr").as_string());
+  EXPECT_EQ(tail.size(), 4096u);
+  EXPECT_EQ(tail.substr(tail.size() - 4), "xEND");
+}
+
+TEST_F(HostTest, EveryCallStartsFromCleanMemoryAndTables) {
+  add("dirty", wat2wasm(kDirty));
+  loadOk();
+  for (int i = 0; i < 100; ++i) {  // more calls than slots wait for decommit
+    auto r = call("dirty");
+    ASSERT_TRUE(r) << "call " << i << ": " << r.error().message;
+  }
 }
 
 TEST_F(HostTest, InfiniteLoopHitsWallTimeAndHostStaysUsable) {
