@@ -4,9 +4,10 @@
 // and the coroutine resumes on its own executor.
 //
 // GCC 12 caveat (see tests/unit/async_test.cpp): a lambda *expression* with
-// by-value captures passed as an argument to a coroutine is destroyed twice.
-// Pass such lambdas only to plain functions (these helpers, co_spawn), or
-// name them first and pass the name.
+// by-value captures of non-trivial types, written in a full-expression that
+// contains a co_await, is destroyed twice (a shared_ptr capture then frees
+// its object early). Name such lambdas in a statement of their own and pass
+// the name; keep co_await out of statements that build them.
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -135,23 +135,30 @@ asio::awaitable<Status> Orchestrator::record(const TaskPtr& t, store::TaskUpdate
   co_return co_await callbackAsync<Status>(asio::use_awaitable, std::move(commit));
 }
 
-void Orchestrator::progress(const TaskPtr& t, std::vector<EventDraft> events) {
+void Orchestrator::progress(const TaskPtr& t, std::vector<EventDraft> events, store::TaskUpdate u) {
   std::vector<store::Event> evs;
   store::Write w;
+  bool hasUpdate = u.status || u.startedMs || u.attempts;
   {
     std::lock_guard lock(t->mu);
-    w = buildWrite(*t, {}, std::move(events), {}, store::Durability::kCommitted, evs);
-    if (t->behind && !evs.empty()) t->task.lastSeq = evs.back().seq;
+    w = buildWrite(*t, u, std::move(events), {}, store::Durability::kCommitted, evs);
+    if (!hasUpdate) w.update.reset();
+    if (t->behind) {
+      u.applyTo(t->task);
+      if (!evs.empty()) t->task.lastSeq = evs.back().seq;
+    }
   }
   if (t->behind) {
     d_.store.write(std::move(w), nullptr);
     for (auto& e : evs) d_.bus.publish(e);
     return;
   }
-  d_.store.write(std::move(w), [&bus = d_.bus, t, evs = std::move(evs)](const Status& st) {
+  d_.store.write(std::move(w), [&bus = d_.bus, t, u = std::move(u),
+                                evs = std::move(evs)](const Status& st) {
     if (!st) return;
     {
       std::lock_guard lock(t->mu);
+      u.applyTo(t->task);
       if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
     }
     for (auto& e : evs) bus.publish(e);
@@ -172,6 +179,7 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
     createdMs = t->task.createdMs;
     startedMs = t->task.startedMs;
   }
+  releaseSlot(t);
   int64_t now = nowMs();
   int64_t upstream = t->upstreamUs.load();
   int64_t overhead = std::max<int64_t>(0, steadyUs() - t->acceptedUs - upstream);
@@ -262,6 +270,8 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     if (!stopping_ && busy_[i] < cap && queue_[i].empty()) {
       ++busy_[i];
       startNow = true;
+      t->lane = i;
+      t->holdsSlot = true;
     }
   }
   if (startNow) {
@@ -312,7 +322,7 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     if (!st) {
       d_.bus.retire(id);
       unreserve();
-      if (startNow) released(lane);
+      if (startNow) releaseSlot(t);
       co_return std::unexpected(st.error());
     }
   }
@@ -329,8 +339,10 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
   if (startNow) {
     // On the submitter's strand: its follower is woken without a thread hop.
     d_.metrics.runningTasks().Increment();
-    asio::co_spawn(co_await asio::this_coro::executor, run(std::move(t)),
-                   [this, lane](std::exception_ptr) { released(lane); });
+    // Not in one statement with the co_await: GCC 12 would destroy the
+    // capturing lambda twice (common/async.h).
+    auto here = co_await asio::this_coro::executor;
+    asio::co_spawn(here, run(t), [this, t](std::exception_ptr) { releaseSlot(t); });
   } else {
     enqueue(std::move(t));
   }
@@ -358,9 +370,15 @@ void Orchestrator::enqueue(TaskPtr t) {
 void Orchestrator::startLocked(TaskPtr t, Lane lane) {
   ++busy_[static_cast<size_t>(lane)];
   t->queued = false;
+  t->lane = static_cast<size_t>(lane);
+  t->holdsSlot = true;
   d_.metrics.runningTasks().Increment();
   auto strand = asio::make_strand(d_.io);
-  asio::co_spawn(strand, run(t), [this, lane](std::exception_ptr) { released(lane); });
+  asio::co_spawn(strand, run(t), [this, t](std::exception_ptr) { releaseSlot(t); });
+}
+
+void Orchestrator::releaseSlot(const TaskPtr& t) {
+  if (t->holdsSlot.exchange(false)) released(static_cast<Lane>(t->lane));
 }
 
 void Orchestrator::released(Lane lane) {
@@ -592,7 +610,8 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
                     std::nullopt, errorJson(e));
     co_return;
   }
-  asio::co_spawn(co_await asio::this_coro::executor, watchdog(t), asio::detached);
+  auto here = co_await asio::this_coro::executor;
+  asio::co_spawn(here, watchdog(t), asio::detached);
 
   const json::array* routes = routesOf(task);
   size_t n = routes ? routes->size() : 0;
@@ -610,7 +629,12 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
       {"status", json::object{{"status", "running"},
                               {"route", n ? routeKey(routes->at(0)) : ""},
                               {"attempt", task.attempts}}}};
-  if (auto st = co_await record(t, toRunning, std::move(running)); !st) {
+  if (laneOf(task) == Lane::kModule) {
+    // Modules are pure functions of their input: if a crash forgets that
+    // this run started, running it again is harmless. Do not hold the module
+    // slot for an fsync; the final state is committed after this anyway.
+    progress(t, std::move(running), std::move(toRunning));
+  } else if (auto st = co_await record(t, toRunning, std::move(running)); !st) {
     Error e(ErrorCode::kUnavailable, "the store refused the task's start: " + st.error().message);
     co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)),
                     std::nullopt, errorJson(e));

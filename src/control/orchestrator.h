@@ -55,6 +55,8 @@ struct ActiveTask {
   int64_t acceptedUs = 0;    // steady clock, for the overhead figure
   std::atomic<int64_t> upstreamUs{0};  // time inside modules and provider calls
   bool recovered = false;  // taken over at start-up (its running state is a previous run's)
+  std::atomic<bool> holdsSlot{false};  // a lane slot, given back as soon as it has finished
+  size_t lane = 0;
 };
 
 class Orchestrator {
@@ -118,6 +120,9 @@ class Orchestrator {
   void enqueue(TaskPtr t);
   void startLocked(TaskPtr t, Lane lane);
   void released(Lane lane);
+  //! Gives the task's lane slot back (once): when it starts to finish, so
+  //! the next queued task runs while its final state is being committed.
+  void releaseSlot(const TaskPtr& t);
   boost::asio::awaitable<void> run(TaskPtr t);
   boost::asio::awaitable<void> runRoutes(TaskPtr t);
   //! The plan's routes, in order, for a task that is running.
@@ -131,9 +136,10 @@ class Orchestrator {
   boost::asio::awaitable<Status> record(const TaskPtr& t, store::TaskUpdate u,
                                         std::vector<EventDraft> events,
                                         std::vector<store::UsageRecord> usage = {});
-  //! Appends progress events (deltas, retries) without waiting: they are
-  //! committed in order, ahead of anything recorded later.
-  void progress(const TaskPtr& t, std::vector<EventDraft> events);
+  //! Appends progress events (deltas, retries; with `u`, a module task's
+  //! start) without waiting: committed in order, ahead of anything recorded
+  //! later, not waited on for an fsync.
+  void progress(const TaskPtr& t, std::vector<EventDraft> events, store::TaskUpdate u = {});
   //! Ends the task once: the final state, its "done" event, spend; later
   //! calls do nothing. Never fails: a store that refuses the write still
   //! sees followers told, and recovery closes the row at the next start.

@@ -125,6 +125,16 @@ class Aiond:
         return e
 
     def start(self, timeout=20):
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                # A port picked free may be taken by another process before aiond binds it.
+                if "cannot listen" not in str(e) or attempt == 2:
+                    raise
+                self.gw_port = None
+
+    def _start(self, timeout):
         if self.gw_port is None:
             self.gw_port, self.ctl_port, self.grpc_port = free_port(), free_port(), free_port()
         log = open(self.log_path, "ab")
