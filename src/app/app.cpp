@@ -83,8 +83,8 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
-  app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_,
-                                                             app->ioc_.get_executor());
+  app->providers_ =
+      std::make_unique<providers::ProviderHub>(processEnv, app->metrics_, app->ioc_.get_executor());
 
   auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);
   if (!trusted) return std::unexpected(Errors{"AION_MODULE_TRUSTED_KEYS: " + trusted.error()});
@@ -121,9 +121,8 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
-      {*app->store_, *app->modules_, app->modulePool_.get_executor(),
-       app->blocking_.get_executor(), *app->providers_, app->bus_, app->metrics_,
-       app->ioc_.get_executor()},
+      {*app->store_, *app->modules_, app->modulePool_.get_executor(), app->blocking_.get_executor(),
+       *app->providers_, app->bus_, app->metrics_, app->ioc_.get_executor()},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
@@ -176,11 +175,9 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
       gateway::Admission::Options{.ratePerKey = c.rateLimitPerKey,
                                   .ratePerIp = c.rateLimitPerIp,
                                   .rateWindow = c.rateLimitWindow});
-  gateway::GatewayDeps gwDeps{*app->control_,       *app->keys_,
-                              app->blocking_.get_executor(), app->metrics_,
-                              limiter,              *app->idempotency_,
-                              *app->streams_,       *app->admission_,
-                              app->ioc_.get_executor()};
+  gateway::GatewayDeps gwDeps{*app->control_, *app->keys_,      app->blocking_.get_executor(),
+                              app->metrics_,  limiter,          *app->idempotency_,
+                              *app->streams_, *app->admission_, app->ioc_.get_executor()};
   gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
                                  .ratePerKey = c.rateLimitPerKey,
                                  .ratePerIp = c.rateLimitPerIp,

@@ -1,7 +1,7 @@
 #pragma once
 // Wires the three roles together in one process (the embedded profile).
-#include <boost/asio.hpp>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <memory>
 
 #include "app/config.h"

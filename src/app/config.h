@@ -47,13 +47,15 @@ struct Config {
   // AION_MODULE_TRUSTED_KEYS: PEM public keys (files, or folders of *.pub)
   // whose module signatures are accepted; default <module dir>/trusted-keys.
   std::vector<std::filesystem::path> trustedKeys;
-  bool allowUnsigned = false;      // AION_MODULES_ALLOW_UNSIGNED: development only
-  bool storeSyncFull = true;       // AION_STORE_SYNC: full (fsync per commit) | normal
-  bool allowWeakSandbox = false;   // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
-  bool openAiBehind = false;       // AION_DURABILITY=async: OpenAI-compatible calls written behind
+  bool allowUnsigned = false;  // AION_MODULES_ALLOW_UNSIGNED: development only
+  bool storeSyncFull = true;   // AION_STORE_SYNC: full (fsync per commit) | normal
+  bool allowWeakSandbox =
+      false;                  // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
+  bool openAiBehind = false;  // AION_DURABILITY=async: OpenAI-compatible calls written behind
   size_t modelConcurrency = 1024;  // AION_MODEL_CONCURRENCY: model-first tasks running at once
   int storeReaders = 4;            // AION_STORE_READERS: read connections
-  std::chrono::milliseconds writeBehind{100};  // AION_WRITE_BEHIND_MS: longest wait of a write behind
+  std::chrono::milliseconds writeBehind{
+      100};  // AION_WRITE_BEHIND_MS: longest wait of a write behind
   std::optional<std::vector<modhost::GpuDevice>> gpus;  // AION_MODULE_HOST_GPUS; unset: detect
 };
 

@@ -1,10 +1,10 @@
-#include "common/json_text.h"
 #include "app/module_cli.h"
 
 #include <boost/json.hpp>
 #include <iostream>
 
 #include "common/digest.h"
+#include "common/json_text.h"
 #include "policy/manifest.h"
 #include "policy/yaml_ctx.h"
 #include "trust/sbom.h"

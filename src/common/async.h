@@ -34,7 +34,8 @@ auto callbackAsync(Token&& token, Start start) {
           Handler h;
           Work work;
         };
-        auto p = std::make_shared<Pending>(Pending{std::move(handler), boost::asio::make_work_guard(ex)});
+        auto p = std::make_shared<Pending>(
+            Pending{std::move(handler), boost::asio::make_work_guard(ex)});
         start([p](Args... args) {
           auto exec = p->work.get_executor();
           boost::asio::dispatch(exec, [p, args...]() mutable {

@@ -1,10 +1,10 @@
 #include "common/json_text.h"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
-#include <vector>
 #include <cmath>
+#include <vector>
 
 namespace aion {
 namespace json = boost::json;

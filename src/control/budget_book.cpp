@@ -78,8 +78,8 @@ void BudgetBook::settle(const std::string& reservationId, int64_t spentNanoUsd, 
   std::lock_guard lock(mu_);
   auto it = open_.find(reservationId);
   if (it == open_.end()) return;
-  for (auto [kind, id] : {std::pair{Kind::kTenant, &it->second.tenant},
-                          std::pair{Kind::kKey, &it->second.keyId}}) {
+  for (auto [kind, id] :
+       {std::pair{Kind::kTenant, &it->second.tenant}, std::pair{Kind::kKey, &it->second.keyId}}) {
     auto& a = account(kind, *id, nowMs);
     a.reserved -= it->second.amount;
     a.daySpent += spentNanoUsd;

@@ -41,10 +41,10 @@ struct SubmitRequest {
 //! A model clients may name (the OpenAI-compatible `model`): one route of
 //! an intent, or "auto" for the policy's choice.
 struct ModelEntry {
-  std::string id{};       // what clients send as `model`
-  std::string intent{};   // chat | embed
-  std::string route{};    // "model:NAME", "module:NAME"; empty for auto
-  std::string ownedBy{};  // provider, or "aionos"
+  std::string id{};                    // what clients send as `model`
+  std::string intent{};                // chat | embed
+  std::string route{};                 // "model:NAME", "module:NAME"; empty for auto
+  std::string ownedBy{};               // provider, or "aionos"
   std::vector<std::string> aliases{};  // "provider/upstream-model"
   std::string unavailable{};           // why it cannot serve now; empty when it can
 };

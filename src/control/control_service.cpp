@@ -88,14 +88,14 @@ void ControlService::checkReadiness() {
   }
   if (send)
     asio::post(d_.store.readExecutor(), [this, alive, sent] {
-          if (!alive->load()) return;
-          auto st = d_.store.ping();
-          std::lock_guard lock(readyMu_);
-          if (pingSent_ != sent) return;
-          pingPending_ = false;
-          storeOk_ = st.has_value();
-          storeProblem_ = st ? "" : st.error().message;
-        });
+      if (!alive->load()) return;
+      auto st = d_.store.ping();
+      std::lock_guard lock(readyMu_);
+      if (pingSent_ != sent) return;
+      pingPending_ = false;
+      storeOk_ = st.has_value();
+      storeProblem_ = st ? "" : st.error().message;
+    });
   readyTimer_->expires_after(opts_.readinessEvery);
   readyTimer_->async_wait([this, alive](boost::system::error_code ec) {
     if (!ec && alive->load()) checkReadiness();
@@ -209,8 +209,7 @@ ControlApi::Awaitable ControlService::cancel(Principal who, std::string id, std:
   auto t = co_await get(who, id);
   if (!t) co_return t;
   auto conflict = [](const store::Task& x) {
-    return fail(ErrorCode::kConflict,
-                "task already " + std::string(store::statusName(x.status)),
+    return fail(ErrorCode::kConflict, "task already " + std::string(store::statusName(x.status)),
                 {{"status", store::statusName(x.status)}});
   };
   if (store::isTerminal(t->status)) co_return conflict(*t);
@@ -336,16 +335,16 @@ asio::awaitable<Result<json::object>> ControlService::usage(Principal who, store
   if (!q.fromDay.empty()) filters["from"] = q.fromDay;
   if (!q.toDay.empty()) filters["to"] = q.toDay;
   co_return json::object{{"groupBy", groupBy},
-                      {"filters", filters},
-                      {"groups", groups},
-                      {"total",
-                       {{"calls", total.calls},
-                        {"promptTokens", total.promptTokens},
-                        {"completionTokens", total.completionTokens},
-                        {"totalTokens", total.promptTokens + total.completionTokens},
-                        {"costUsd", store::fromNanoUsd(total.costNanoUsd)},
-                        {"costNanoUsd", total.costNanoUsd},
-                        {"estimatedCalls", total.estimatedCalls}}}};
+                         {"filters", filters},
+                         {"groups", groups},
+                         {"total",
+                          {{"calls", total.calls},
+                           {"promptTokens", total.promptTokens},
+                           {"completionTokens", total.completionTokens},
+                           {"totalTokens", total.promptTokens + total.completionTokens},
+                           {"costUsd", store::fromNanoUsd(total.costNanoUsd)},
+                           {"costNanoUsd", total.costNanoUsd},
+                           {"estimatedCalls", total.estimatedCalls}}}};
 }
 
 namespace {
@@ -455,13 +454,13 @@ Result<json::object> ControlService::registerModuleBlocking(const json::object& 
 }
 
 asio::awaitable<Result<json::object>> ControlService::setModuleEnabled(std::string name,
-                                                                      bool enabled) {
+                                                                       bool enabled) {
   if (!registry_)
     co_return fail(ErrorCode::kUnavailable, "this control plane has no module registry");
   auto ps = policies_->current();
   if (!ps->modules.count(name)) co_return fail(ErrorCode::kNotFound, "no module '" + name + "'");
-  auto st = co_await offload(d_.blocking,
-                             [this, &name, enabled] { return registry_->setEnabled(name, enabled); });
+  auto st = co_await offload(
+      d_.blocking, [this, &name, enabled] { return registry_->setEnabled(name, enabled); });
   if (!st) co_return std::unexpected(st.error());
   spdlog::info("module {} {}", name, enabled ? "enabled" : "disabled");
   for (auto& m : modules())

@@ -61,8 +61,7 @@ class ControlService final : public ControlApi {
 
   Awaitable submit(SubmitRequest req) override;
   Awaitable get(Principal who, std::string id) override;
-  boost::asio::awaitable<Result<store::TaskPage>> list(Principal who,
-                                                       store::ListQuery q) override;
+  boost::asio::awaitable<Result<store::TaskPage>> list(Principal who, store::ListQuery q) override;
   Awaitable cancel(Principal who, std::string id, std::string reason) override;
   boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
       Principal who, std::string id, int64_t afterSeq) override;

@@ -124,8 +124,7 @@ class Rehydrator {
 
 }  // namespace
 
-asio::awaitable<Result<json::value>> runModel(Orchestrator& o,
-                                              const std::shared_ptr<ActiveTask>& t,
+asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared_ptr<ActiveTask>& t,
                                               const store::Task& task, const json::object& route,
                                               size_t routeIndex, int64_t remainingMs, Spend& spend,
                                               bool& streamed) {
@@ -165,10 +164,10 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o,
     });
     d.metrics.moduleCall(module, red.has_value(), red ? red->micros / 1e6 : 0);
     if (!red || !red->output.is_object() || !red->output.as_object().contains("map"))
-      co_return fail(ErrorCode::kModuleFailed,
-                     "redaction by module '" + module + "' failed, so provider '" + provider +
-                         "' was not called: " +
-                         (red ? "no map in its output" : red.error().message));
+      co_return fail(
+          ErrorCode::kModuleFailed,
+          "redaction by module '" + module + "' failed, so provider '" + provider +
+              "' was not called: " + (red ? "no map in its output" : red.error().message));
     auto& ro = red->output.as_object();
     redactMap = ro.at("map").is_object() ? ro.at("map").as_object() : json::object();
     redactCounts = ro.contains("counts") ? ro.at("counts") : json::value(nullptr);
@@ -207,9 +206,10 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o,
   auto deltaIndex = std::make_shared<int64_t>(0);
   auto sendDelta = [&o, t, key, deltaIndex](std::string piece) {
     if (piece.empty()) return;
-    o.progress(t, {{"delta", json::object{{"route", key},
-                                          {"index", (*deltaIndex)++},
-                                          {"text", std::move(piece)}}}});
+    o.progress(
+        t,
+        {{"delta",
+          json::object{{"route", key}, {"index", (*deltaIndex)++}, {"text", std::move(piece)}}}});
   };
   auto onDelta = [text, hydrate, sendDelta, &streamed](std::string_view piece) {
     streamed = true;

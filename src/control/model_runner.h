@@ -21,9 +21,11 @@ struct Spend {
 //! what it consumed to `spend` — on a cut or canceled stream too, estimated
 //! from the text streamed when the provider reported nothing. `streamed`
 //! tells whether text reached followers (then no other route may run).
-boost::asio::awaitable<Result<boost::json::value>> runModel(
-    Orchestrator& o, const std::shared_ptr<ActiveTask>& t, const store::Task& task,
-    const boost::json::object& route, size_t routeIndex, int64_t remainingMs, Spend& spend,
-    bool& streamed);
+boost::asio::awaitable<Result<boost::json::value>> runModel(Orchestrator& o,
+                                                            const std::shared_ptr<ActiveTask>& t,
+                                                            const store::Task& task,
+                                                            const boost::json::object& route,
+                                                            size_t routeIndex, int64_t remainingMs,
+                                                            Spend& spend, bool& streamed);
 
 }  // namespace aion::control

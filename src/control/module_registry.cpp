@@ -1,4 +1,3 @@
-#include "common/json_text.h"
 #include "control/module_registry.h"
 
 #include <fcntl.h>
@@ -10,6 +9,7 @@
 
 #include "common/digest.h"
 #include "common/ids.h"
+#include "common/json_text.h"
 #include "policy/manifest.h"
 #include "trust/signing.h"
 

@@ -82,15 +82,15 @@ Orchestrator::Lane Orchestrator::laneOf(const store::Task& t) const {
 
 store::Write Orchestrator::buildWrite(ActiveTask& t, store::TaskUpdate u,
                                       std::vector<EventDraft> events,
-                                      std::vector<store::UsageRecord> usage,
-                                      store::Durability dur,
+                                      std::vector<store::UsageRecord> usage, store::Durability dur,
                                       std::vector<store::Event>& published) {
   store::Write w;
   w.taskId = t.task.id;
   w.durability = t.behind ? store::Durability::kBehind : dur;
   int64_t now = nowMs();
   for (auto& d : events)
-    published.push_back(store::Event{t.task.id, t.nextSeq++, std::move(d.type), now, std::move(d.data)});
+    published.push_back(
+        store::Event{t.task.id, t.nextSeq++, std::move(d.type), now, std::move(d.data)});
   w.events = published;
   w.update = std::move(u);
   w.usage = std::move(usage);
@@ -153,16 +153,16 @@ void Orchestrator::progress(const TaskPtr& t, std::vector<EventDraft> events, st
     for (auto& e : evs) d_.bus.publish(e);
     return;
   }
-  d_.store.write(std::move(w), [&bus = d_.bus, t, u = std::move(u),
-                                evs = std::move(evs)](const Status& st) {
-    if (!st) return;
-    {
-      std::lock_guard lock(t->mu);
-      u.applyTo(t->task);
-      if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
-    }
-    for (auto& e : evs) bus.publish(e);
-  });
+  d_.store.write(std::move(w),
+                 [&bus = d_.bus, t, u = std::move(u), evs = std::move(evs)](const Status& st) {
+                   if (!st) return;
+                   {
+                     std::lock_guard lock(t->mu);
+                     u.applyTo(t->task);
+                     if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
+                   }
+                   for (auto& e : evs) bus.publish(e);
+                 });
 }
 
 asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
@@ -280,11 +280,11 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     t->task.attempts = 1;
     t->queued = false;
     auto* routes = routesOf(t->task);
-    events.push_back({"status", json::object{{"status", "running"},
-                                             {"route", routes && !routes->empty()
-                                                           ? routeKey(routes->at(0))
-                                                           : std::string()},
-                                             {"attempt", 1}}});
+    events.push_back(
+        {"status", json::object{{"status", "running"},
+                                {"route", routes && !routes->empty() ? routeKey(routes->at(0))
+                                                                     : std::string()},
+                                {"attempt", 1}}});
   }
   std::vector<store::Event> evs;
   store::Write w;
@@ -306,17 +306,17 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     for (auto& e : evs) d_.bus.publish(e);
   } else {
     auto commit = [this, t, evs, w = std::move(w)](auto done) mutable {
-      d_.store.write(std::move(w), [this, t, evs = std::move(evs),
-                                    done = std::move(done)](const Status& st) {
-        if (st) {
-          {
-            std::lock_guard lock(mu_);
-            active_[t->task.id] = t;
-          }
-          for (auto& e : evs) d_.bus.publish(e);
-        }
-        done(st);
-      });
+      d_.store.write(std::move(w),
+                     [this, t, evs = std::move(evs), done = std::move(done)](const Status& st) {
+                       if (st) {
+                         {
+                           std::lock_guard lock(mu_);
+                           active_[t->task.id] = t;
+                         }
+                         for (auto& e : evs) d_.bus.publish(e);
+                       }
+                       done(st);
+                     });
     };
     auto st = co_await callbackAsync<Status>(asio::use_awaitable, std::move(commit));
     if (!st) {
@@ -511,8 +511,9 @@ Status Orchestrator::recover(std::vector<store::Task> tasks) {
     std::vector<EventDraft> evs;
     if (!row.cancelRequested && idempotent && row.attempts <= 1) {
       u.status = TaskStatus::kQueued;
-      evs.push_back({"status", json::object{{"status", "queued"},
-                                            {"reason", "interrupted by a restart; retrying once"}}});
+      evs.push_back(
+          {"status", json::object{{"status", "queued"},
+                                  {"reason", "interrupted by a restart; retrying once"}}});
       if (auto st = wait(t, u, evs); !st) return st;
       ++requeued;
       continue;
@@ -575,8 +576,7 @@ asio::awaitable<void> Orchestrator::watchdog(TaskPtr t) {
   }
   t->cancel = true;
   t->stop.request_stop();
-  co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)),
-                  std::nullopt, errorJson(e));
+  co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)), std::nullopt, errorJson(e));
 }
 
 asio::awaitable<void> Orchestrator::run(TaskPtr t) {
@@ -606,8 +606,7 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
   }
   if (task.deadlineMs && nowMs() >= task.deadlineMs) {
     Error e(ErrorCode::kTimeout, "task expired before a worker was free");
-    co_await finish(t, TaskStatus::kExpired, errorEvents(errorJson(e)),
-                    std::nullopt, errorJson(e));
+    co_await finish(t, TaskStatus::kExpired, errorEvents(errorJson(e)), std::nullopt, errorJson(e));
     co_return;
   }
   auto here = co_await asio::this_coro::executor;
@@ -636,8 +635,7 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
     progress(t, std::move(running), std::move(toRunning));
   } else if (auto st = co_await record(t, toRunning, std::move(running)); !st) {
     Error e(ErrorCode::kUnavailable, "the store refused the task's start: " + st.error().message);
-    co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)),
-                    std::nullopt, errorJson(e));
+    co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)), std::nullopt, errorJson(e));
     co_return;
   }
 
@@ -658,7 +656,8 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t, store::Task task) {
     std::string target(r.at("target").as_string());
     std::string key = kind + ":" + target;
     int64_t remaining = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
-    Result<json::value> out = fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
+    Result<json::value> out =
+        fail(ErrorCode::kTimeout, "task deadline reached before route " + key);
     if (remaining > 0 && !t->cancel) {
       int64_t began = steadyUs();
       if (kind == "module") {
@@ -709,8 +708,8 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t, store::Task task) {
   if (!last) last = Error(ErrorCode::kNoRoute, "the plan has no routes");
   auto err = errorJson(*last);
   if (failures.size() > 1) err["attempts"] = failures;
-  co_await finish(t, TaskStatus::kFailed, errorEvents(err), std::nullopt,
-                  err, std::move(spend.usage), spend.usd, spend.estimated);
+  co_await finish(t, TaskStatus::kFailed, errorEvents(err), std::nullopt, err,
+                  std::move(spend.usage), spend.usd, spend.estimated);
 }
 
 }  // namespace aion::control

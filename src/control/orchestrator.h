@@ -11,10 +11,10 @@
 // Every task ends in a terminal state: deadlines bound each wait, a
 // watchdog closes a task whose call never returns, and an exception ends it
 // failed.
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -44,15 +44,15 @@ struct EventDraft {
 //! A task while this process owns it.
 struct ActiveTask {
   std::mutex mu;
-  store::Task task;      // as followers and GET see it (after commit when durable)
-  int64_t nextSeq = 1;   // the next event's seq
-  bool behind = false;   // written behind (not durable before it runs)
-  bool queued = true;    // waiting for a slot
+  store::Task task;     // as followers and GET see it (after commit when durable)
+  int64_t nextSeq = 1;  // the next event's seq
+  bool behind = false;  // written behind (not durable before it runs)
+  bool queued = true;   // waiting for a slot
   bool finishing = false;
-  std::stop_source stop;  // cancel: provider calls, retries
-  std::atomic<bool> cancel{false};  // the same, for module hosts (polled)
-  std::string cancelReason;  // why stop was requested
-  int64_t acceptedUs = 0;    // steady clock, for the overhead figure
+  std::stop_source stop;               // cancel: provider calls, retries
+  std::atomic<bool> cancel{false};     // the same, for module hosts (polled)
+  std::string cancelReason;            // why stop was requested
+  int64_t acceptedUs = 0;              // steady clock, for the overhead figure
   std::atomic<int64_t> upstreamUs{0};  // time inside modules and provider calls
   bool recovered = false;  // taken over at start-up (its running state is a previous run's)
   std::atomic<bool> holdsSlot{false};  // a lane slot, given back as soon as it has finished
@@ -62,9 +62,9 @@ struct ActiveTask {
 class Orchestrator {
  public:
   struct Options {
-    size_t moduleSlots = 2;         // AION_WORKERS
-    size_t modelSlots = 1024;       // AION_MODEL_CONCURRENCY
-    size_t queueMax = 1024;         // AION_QUEUE_MAX
+    size_t moduleSlots = 2;    // AION_WORKERS
+    size_t modelSlots = 1024;  // AION_MODEL_CONCURRENCY
+    size_t queueMax = 1024;    // AION_QUEUE_MAX
     std::chrono::milliseconds watchdogGrace{3000};
   };
   struct Deps {

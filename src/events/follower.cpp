@@ -15,7 +15,7 @@ constexpr int kReplayPage = 500;
 }
 
 BusFollower::BusFollower(store::TaskStore& store, std::string taskId, int64_t afterSeq,
-                   std::shared_ptr<Inbox> inbox)
+                         std::shared_ptr<Inbox> inbox)
     : store_(store), taskId_(std::move(taskId)), last_(afterSeq), inbox_(std::move(inbox)) {}
 
 BusFollower::~BusFollower() {
@@ -23,8 +23,8 @@ BusFollower::~BusFollower() {
 }
 
 asio::awaitable<std::unique_ptr<Follower>> BusFollower::open(EventBus& bus, store::TaskStore& store,
-                                                         const store::Task& task,
-                                                         int64_t afterSeq) {
+                                                             const store::Task& task,
+                                                             int64_t afterSeq) {
   auto inbox = std::make_shared<Inbox>();
   inbox->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
   std::unique_ptr<BusFollower> f(new BusFollower(store, task.id, afterSeq, inbox));
@@ -70,7 +70,8 @@ asio::awaitable<Result<std::vector<store::Event>>> BusFollower::replay(int64_t u
   }
 }
 
-asio::awaitable<Result<std::vector<store::Event>>> BusFollower::next(std::chrono::milliseconds wait) {
+asio::awaitable<Result<std::vector<store::Event>>> BusFollower::next(
+    std::chrono::milliseconds wait) {
   std::vector<store::Event> out;
   if (finished_) co_return out;
   if (!ready_.empty()) {

@@ -68,7 +68,7 @@ class BusFollower final : public Follower {
   std::string taskId_;
   int64_t last_;
   bool finished_ = false;
-  bool replayFirst_ = false;  // the bus had no history: read the store first
+  bool replayFirst_ = false;         // the bus had no history: read the store first
   std::vector<store::Event> ready_;  // history handed over at open
   std::shared_ptr<Inbox> inbox_;
   std::unique_ptr<EventBus::Subscription> sub_;

@@ -10,9 +10,8 @@ namespace aion::gateway {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-Admission::Admission(const auth::KeyRing& keys, RateLimiter& limiter,
-                     IdempotencyStore& idempotency, StreamSlots& streams,
-                     asio::any_io_executor blocking, Options opts)
+Admission::Admission(const auth::KeyRing& keys, RateLimiter& limiter, IdempotencyStore& idempotency,
+                     StreamSlots& streams, asio::any_io_executor blocking, Options opts)
     : keys_(keys),
       limiter_(limiter),
       idempotency_(idempotency),
@@ -23,9 +22,8 @@ Admission::Admission(const auth::KeyRing& keys, RateLimiter& limiter,
 // Redis-backed limits do network I/O: they run on the blocking pool.
 asio::awaitable<RateDecision> Admission::hit(std::string bucket, uint64_t limit) {
   if (!limiter_.blocking()) co_return limiter_.hit(bucket, limit, opts_.rateWindow);
-  co_return co_await offload(blocking_, [this, &bucket, limit] {
-    return limiter_.hit(bucket, limit, opts_.rateWindow);
-  });
+  co_return co_await offload(
+      blocking_, [this, &bucket, limit] { return limiter_.hit(bucket, limit, opts_.rateWindow); });
 }
 
 Error Admission::limited(const RateDecision& d, std::chrono::seconds window,

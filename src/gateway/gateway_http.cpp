@@ -41,9 +41,8 @@ json::object submitAnswer(const store::Task& t) {
 // Streams a task's events as SSE until its "done" event, the client leaving,
 // or an error. A task submitted by this very request (`owned`) is canceled
 // when its client leaves; one merely followed keeps running.
-asio::awaitable<void> streamSse(GatewayDeps d, GatewayOptions o, Exchange& ex,
-                                const Principal& who, const std::string& id, int64_t after,
-                                bool owned) {
+asio::awaitable<void> streamSse(GatewayDeps d, GatewayOptions o, Exchange& ex, const Principal& who,
+                                const std::string& id, int64_t after, bool owned) {
   auto f = co_await d.control.follow(who, id, after);
   std::string head =
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -72,7 +71,8 @@ asio::awaitable<void> streamSse(GatewayDeps d, GatewayOptions o, Exchange& ex,
       if (watch.gone()) break;
       out = http::sseComment("keep-alive");
     } else {
-      for (auto& e : *evs) out += http::sseEvent(std::to_string(e.seq), e.type, jsonText(eventJson(e)));
+      for (auto& e : *evs)
+        out += http::sseEvent(std::to_string(e.seq), e.type, jsonText(eventJson(e)));
     }
     ok = co_await writeAll(ex, std::move(out)) && ok;
   }
@@ -98,8 +98,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
       routes, [&c = d.control] { return c.readiness(); }, d.metrics);
 
   routes.add(
-      bhttp::verb::post, "/v1/tasks",
-      guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
+      bhttp::verb::post, "/v1/tasks", guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
         auto body = http::parseJsonObject(ex.req);
         if (!body) co_return errorOf(body.error(), ex);
         auto req = parseSubmit(*body, a.who);
@@ -124,40 +123,39 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
         if (!answer) co_return errorOf(answer.error(), ex);
         auto r = http::jsonResponse(answer->status, answer->body, ex.requestId);
         if (answer->replayed) r.set("Idempotent-Replayed", "true");
-        if (auto* id = answer->body.is_object() ? answer->body.as_object().if_contains("taskId")
-                                                : nullptr;
+        if (auto* id =
+                answer->body.is_object() ? answer->body.as_object().if_contains("taskId") : nullptr;
             id && id->is_string())
           r.set(bhttp::field::location, "/v1/tasks/" + std::string(id->as_string()));
         co_return r;
       }));
 
-  routes.add(bhttp::verb::get, "/v1/tasks",
-             guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
-               store::ListQuery q;
-               if (ex.query.count("limit")) {
-                 auto v = intQuery(ex, "limit", 1, opts.maxPageSize);
-                 if (!v) co_return errorOf(v.error(), ex);
-                 q.limit = *v;
-               }
-               if (auto it = ex.query.find("status"); it != ex.query.end()) {
-                 q.status = store::parseStatus(it->second);
-                 if (!q.status)
-                   co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
-               }
-               if (auto it = ex.query.find("intent"); it != ex.query.end()) q.intent = it->second;
-               if (auto it = ex.query.find("cursor"); it != ex.query.end()) q.afterId = it->second;
-               auto page = co_await d.control.list(a.who, q);
-               if (!page) co_return errorOf(page.error(), ex);
-               json::array items;
-               for (auto& t : page->items) items.push_back(taskJson(t));
-               co_return http::jsonResponse(
-                   200,
-                   json::object{{"items", items},
-                                {"nextCursor", page->nextCursor.empty()
-                                                   ? json::value(nullptr)
-                                                   : json::value(page->nextCursor)}},
-                   ex.requestId);
-             }));
+  routes.add(
+      bhttp::verb::get, "/v1/tasks", guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
+        store::ListQuery q;
+        if (ex.query.count("limit")) {
+          auto v = intQuery(ex, "limit", 1, opts.maxPageSize);
+          if (!v) co_return errorOf(v.error(), ex);
+          q.limit = *v;
+        }
+        if (auto it = ex.query.find("status"); it != ex.query.end()) {
+          q.status = store::parseStatus(it->second);
+          if (!q.status)
+            co_return errorOf(Error(ErrorCode::kInvalidRequest, "unknown status filter"), ex);
+        }
+        if (auto it = ex.query.find("intent"); it != ex.query.end()) q.intent = it->second;
+        if (auto it = ex.query.find("cursor"); it != ex.query.end()) q.afterId = it->second;
+        auto page = co_await d.control.list(a.who, q);
+        if (!page) co_return errorOf(page.error(), ex);
+        json::array items;
+        for (auto& t : page->items) items.push_back(taskJson(t));
+        co_return http::jsonResponse(
+            200,
+            json::object{{"items", items},
+                         {"nextCursor", page->nextCursor.empty() ? json::value(nullptr)
+                                                                 : json::value(page->nextCursor)}},
+            ex.requestId);
+      }));
 
   routes.add(bhttp::verb::get, "/v1/tasks/{id}",
              guarded(d, [d](Exchange& ex, Admitted& a) -> Reply {
@@ -178,31 +176,31 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
                                      ex.requestId);
       }));
 
-  routes.add(
-      bhttp::verb::get, "/v1/stream/{id}",
-      guarded(
-          d,
-          [d, opts](Exchange& ex, Admitted& a) -> Reply {
-            int64_t last = 0;
-            std::string_view lei = ex.req["Last-Event-ID"];
-            if (lei.empty())
-              if (auto it = ex.query.find("lastEventId"); it != ex.query.end()) lei = it->second;
-            if (!lei.empty()) {
-              auto v = http::parseLastEventId(lei);
-              if (!v)
-                co_return errorOf(
-                    Error(ErrorCode::kInvalidRequest, "Last-Event-ID must be a sequence number"),
-                    ex);
-              last = *v;
-            }
-            // Check the task before answering 200 (unknown ids get a 404).
-            std::string id = ex.params["id"];
-            auto t = co_await d.control.get(a.who, id);
-            if (!t) co_return errorOf(t.error(), ex);
-            co_await streamSse(d, opts, ex, a.who, id, last, false);
-            co_return std::nullopt;
-          },
-          true));
+  routes.add(bhttp::verb::get, "/v1/stream/{id}",
+             guarded(
+                 d,
+                 [d, opts](Exchange& ex, Admitted& a) -> Reply {
+                   int64_t last = 0;
+                   std::string_view lei = ex.req["Last-Event-ID"];
+                   if (lei.empty())
+                     if (auto it = ex.query.find("lastEventId"); it != ex.query.end())
+                       lei = it->second;
+                   if (!lei.empty()) {
+                     auto v = http::parseLastEventId(lei);
+                     if (!v)
+                       co_return errorOf(Error(ErrorCode::kInvalidRequest,
+                                               "Last-Event-ID must be a sequence number"),
+                                         ex);
+                     last = *v;
+                   }
+                   // Check the task before answering 200 (unknown ids get a 404).
+                   std::string id = ex.params["id"];
+                   auto t = co_await d.control.get(a.who, id);
+                   if (!t) co_return errorOf(t.error(), ex);
+                   co_await streamSse(d, opts, ex, a.who, id, last, false);
+                   co_return std::nullopt;
+                 },
+                 true));
 
   routes.add(bhttp::verb::get, "/v1/ws", [d, opts](Exchange& ex) -> Reply {
     if (auto st = co_await d.admission.limitIp(ex.remote); !st) co_return errorOf(st.error(), ex);

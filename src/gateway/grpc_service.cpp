@@ -135,9 +135,9 @@ grpc::Status refused(grpc::CallbackServerContext* ctx, const Credentials& c, con
       return toGrpcStatus(Error(e.code, e.message + "; retry after " + secs + " s", e.details));
     }
   if (e.code == ErrorCode::kUnauthenticated && c.apiKey.empty())
-    return toGrpcStatus(Error(
-        ErrorCode::kUnauthenticated,
-        "missing API key: send metadata 'x-api-key: <key>' (grpcurl -H 'x-api-key: <key>')"));
+    return toGrpcStatus(
+        Error(ErrorCode::kUnauthenticated,
+              "missing API key: send metadata 'x-api-key: <key>' (grpcurl -H 'x-api-key: <key>')"));
   return toGrpcStatus(e);
 }
 
@@ -249,8 +249,7 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
     }
     core->follower = nullptr;
     if (core->canceled) {
-      if (owned && !(*f)->finished())
-        co_await d.control.cancel(a->who, taskId, kClientLeft);
+      if (owned && !(*f)->finished()) co_await d.control.cancel(a->who, taskId, kClientLeft);
       st = grpc::Status(grpc::StatusCode::CANCELLED, "canceled by the client");
     }
     Finish(st);

@@ -69,8 +69,8 @@ bool usageEstimated(const json::value& result) {
 
 std::string finishOf(const json::value& result) {
   if (result.is_object())
-    if (auto* f = result.as_object().if_contains("finishReason"); f && f->is_string() &&
-                                                                   !f->as_string().empty())
+    if (auto* f = result.as_object().if_contains("finishReason");
+        f && f->is_string() && !f->as_string().empty())
       return std::string(f->as_string());
   return "stop";
 }
@@ -177,10 +177,10 @@ std::string finalChunks(const std::string& id, int64_t created, const std::strin
   for (size_t pos = 0; !streamed && pos < answer.size();) {
     size_t next = answer.find(' ', pos + 1);
     if (next == std::string::npos) next = answer.size();
-    out += http::sseEvent({}, {},
-                          jsonText(chunkJson(id, created, model,
-                                             {{"content", answer.substr(pos, next - pos)}},
-                                             nullptr)));
+    out +=
+        http::sseEvent({}, {},
+                       jsonText(chunkJson(id, created, model,
+                                          {{"content", answer.substr(pos, next - pos)}}, nullptr)));
     pos = next;
   }
   out += http::sseEvent(

@@ -35,9 +35,9 @@ boost::json::object chunkJson(const std::string& id, int64_t created, const std:
                               boost::json::object delta, boost::json::value finish);
 //! The chat.completion for a task's result (a provider's answer or a local
 //! module's), with usage (the provider's figures, else estimates).
-boost::json::object completionJson(const std::string& id, int64_t created,
-                                   const std::string& model, const ChatRequest& c,
-                                   const boost::json::value& result, const std::string& taskId);
+boost::json::object completionJson(const std::string& id, int64_t created, const std::string& model,
+                                   const ChatRequest& c, const boost::json::value& result,
+                                   const std::string& taskId);
 //! The end of a stream: the answer in word-sized chunks when nothing was
 //! streamed (a local module answers whole), the finish chunk, the usage
 //! chunk when asked for, and [DONE] — as SSE frames.

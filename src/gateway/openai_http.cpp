@@ -45,7 +45,8 @@ void absorb(Outcome& o, const store::Event& e) {
   } else if (e.type == "result" && e.data.is_object()) {
     auto& d = e.data.as_object();
     if (auto* r = d.if_contains("result")) o.result = *r;
-    if (auto* r = d.if_contains("route"); r && r->is_string()) o.route = std::string(r->as_string());
+    if (auto* r = d.if_contains("route"); r && r->is_string())
+      o.route = std::string(r->as_string());
   } else if (e.type == "error" && e.data.is_object()) {
     if (auto* err = e.data.as_object().if_contains("error"); err && err->is_object())
       o.error = errorFromJson(err->as_object());
@@ -59,8 +60,7 @@ Error outcomeError(const Outcome& o, const std::string& taskId) {
   Error e = o.error.value_or(
       o.status == store::TaskStatus::kCanceled
           ? Error(ErrorCode::kCanceled, "the request was canceled")
-          : Error(ErrorCode::kInternal,
-                  "task ended " + std::string(store::statusName(o.status))));
+          : Error(ErrorCode::kInternal, "task ended " + std::string(store::statusName(o.status))));
   e.details["taskId"] = taskId;
   return e;
 }
@@ -136,8 +136,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                co_return http::jsonResponse(200, json::object{{"object", "list"}, {"data", data}},
                                             ex.requestId);
              }));
-  routes.add(bhttp::verb::get, "/v1/models/{id}",
-             guarded(d, [d](Exchange& ex, Admitted&) -> Reply {
+  routes.add(bhttp::verb::get, "/v1/models/{id}", guarded(d, [d](Exchange& ex, Admitted&) -> Reply {
                auto m = d.control.model(ex.params["id"], "");
                if (!m) co_return openAiErrorResponse(m.error(), ex);
                co_return http::jsonResponse(200, modelJson(*m), ex.requestId);
@@ -212,12 +211,12 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         std::string head =
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             "Connection: close\r\nX-Request-Id: " +
-            ex.requestId + "\r\nx-aion-task-id: " + t->id + "\r\nx-aion-route: " +
-            primaryRoute(*t) + "\r\n\r\n";
-        head += http::sseEvent({}, {},
-                               jsonText(chunkJson(id, created, chat->model,
-                                                  {{"role", "assistant"}, {"content", ""}},
-                                                  nullptr)));
+            ex.requestId + "\r\nx-aion-task-id: " + t->id +
+            "\r\nx-aion-route: " + primaryRoute(*t) + "\r\n\r\n";
+        head +=
+            http::sseEvent({}, {},
+                           jsonText(chunkJson(id, created, chat->model,
+                                              {{"role", "assistant"}, {"content", ""}}, nullptr)));
         bool ok = co_await writeAll(ex, std::move(head));
         while (ok && !follower.finished() && !left) {
           auto evs = co_await follower.next(std::chrono::seconds(15));
@@ -226,10 +225,10 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           for (auto& e : *evs) {
             absorb(out, e);
             if (e.type == "delta")
-              frames += http::sseEvent(
-                  {}, {},
-                  jsonText(chunkJson(id, created, chat->model,
-                                     {{"content", e.data.at("text")}}, nullptr)));
+              frames +=
+                  http::sseEvent({}, {},
+                                 jsonText(chunkJson(id, created, chat->model,
+                                                    {{"content", e.data.at("text")}}, nullptr)));
           }
           if (!frames.empty()) ok = co_await writeAll(ex, std::move(frames));
         }

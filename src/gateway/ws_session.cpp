@@ -1,10 +1,10 @@
-#include "common/json_text.h"
 #include "gateway/ws_session.h"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
 
+#include "common/json_text.h"
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
 #include "http/handler_util.h"
@@ -26,11 +26,7 @@ std::string stringField(const json::object& o, const char* key) {
 
 WsSession::WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream,
                      std::optional<Principal> who)
-    : d_(d),
-      o_(o),
-      ws_(stream),
-      who_(std::move(who)),
-      writeWake_(ws_.get_executor()) {}
+    : d_(d), o_(o), ws_(stream), who_(std::move(who)), writeWake_(ws_.get_executor()) {}
 
 asio::awaitable<void> WsSession::run(const http::Request& req) {
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);

@@ -40,7 +40,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   boost::asio::awaitable<void> handle(const boost::json::object& msg);
   boost::asio::awaitable<void> onSubmit(const boost::json::object& msg, const std::string& id);
   boost::asio::awaitable<void> onSubscribe(const boost::json::object& msg, const std::string& id,
-                                          bool owned = false);
+                                           bool owned = false);
   void send(boost::json::object msg);
   void sendError(const Error& e, const std::string& id);
   //! Sends what is queued (unless `dropQueued`), then a close frame.

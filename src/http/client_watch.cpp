@@ -34,8 +34,7 @@ asio::awaitable<void> ClientWatch::stop() {
   ex_.stream.socket().cancel(ignore);
   // A canceled TLS read may leave the session mid-record: do not reuse it.
   if (ex_.secure) ex_.closeAfter = true;
-  while (!state_->done)
-    co_await state_->finished->async_wait(asio::as_tuple(asio::use_awaitable));
+  while (!state_->done) co_await state_->finished->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 }  // namespace aion::http

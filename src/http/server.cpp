@@ -261,8 +261,8 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     const Request& req = parser.get();
     std::string_view target = req.target();
     auto qpos = target.find('?');
-    Exchange ex{req,    buffer, target.substr(0, qpos),  {},     {}, remote,
-                rid,    stream, stream.tls() != nullptr, limits_};
+    Exchange ex{req, buffer, target.substr(0, qpos),  {},     {}, remote,
+                rid, stream, stream.tls() != nullptr, limits_};
     if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
     auto m = routes_.match(req.method(), ex.path);
     ex.params = m.params;

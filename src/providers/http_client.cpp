@@ -177,8 +177,8 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts
                                                        std::stop_token stop) {
   auto deadline = SteadyClock::now() + t.total;
   std::string origin = req.url.origin();
-  auto msg = std::make_shared<bhttp::request<bhttp::string_body>>(
-      bhttp::string_to_verb(req.method), req.target, 11);
+  auto msg = std::make_shared<bhttp::request<bhttp::string_body>>(bhttp::string_to_verb(req.method),
+                                                                  req.target, 11);
   msg->set(bhttp::field::host, req.url.hostHeader());
   msg->set(bhttp::field::user_agent, "aionOS/0.1");
   for (auto& [k, v] : req.headers) msg->set(k, v);
@@ -267,11 +267,11 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts
       auto [hec, hn] = co_await bhttp::async_read_header(s, conn->buffer, parser,
                                                          asio::as_tuple(asio::use_awaitable));
       if (hec) {
-        Error e = hec == beast::error::timeout
-                      ? Error(ErrorCode::kTimeout, "no response from " + req.url.origin() +
-                                                       " within " +
-                                                       std::to_string(t.read.count()) + " ms")
-                      : ioError("read from " + req.url.origin(), hec);
+        Error e =
+            hec == beast::error::timeout
+                ? Error(ErrorCode::kTimeout, "no response from " + req.url.origin() + " within " +
+                                                 std::to_string(t.read.count()) + " ms")
+                : ioError("read from " + req.url.origin(), hec);
         out.stale = reused && hn == 0 && hec != beast::error::timeout && !conn->abort;
         out.result = std::unexpected(why(e));
         co_return out;

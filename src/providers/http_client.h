@@ -71,8 +71,8 @@ class HttpClient {
  private:
   struct Conn;
   struct Origin;
-  boost::asio::awaitable<std::shared_ptr<Conn>> acquire(const Url& url,
-                                                        std::chrono::steady_clock::time_point until);
+  boost::asio::awaitable<std::shared_ptr<Conn>> acquire(
+      const Url& url, std::chrono::steady_clock::time_point until);
   void release(std::shared_ptr<Conn> c, bool reusable);
 
   boost::asio::any_io_executor ex_;

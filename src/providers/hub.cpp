@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <boost/asio.hpp>
+#include <fstream>
 
 namespace aion::providers {
 namespace json = boost::json;
@@ -131,9 +131,9 @@ asio::awaitable<Result<R>> ProviderHub::withRetries(
   for (int attempt = 0;; ++attempt) {
     auto now = Clock::now();
     if (!br->allow(now)) {
-      co_return fail(ErrorCode::kUnavailable, "provider '" + pol.name + "' model '" + model +
-                                                  "': " +
-                                                  br->openReason(now).value_or("circuit open"));
+      co_return fail(ErrorCode::kUnavailable,
+                     "provider '" + pol.name + "' model '" + model +
+                         "': " + br->openReason(now).value_or("circuit open"));
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ctl.deadline - now);
     if (ctl.deadline != Clock::time_point::max() && left.count() <= 0)
@@ -186,9 +186,8 @@ asio::awaitable<Result<R>> ProviderHub::withRetries(
     auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
     timer->expires_after(delay);
     {
-      std::stop_callback wake(ctl.stop, [timer] {
-        asio::post(timer->get_executor(), [timer] { timer->cancel(); });
-      });
+      std::stop_callback wake(
+          ctl.stop, [timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
       co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     }
     if (ctl.stop.stop_requested()) co_return fail(ErrorCode::kCanceled, "canceled");
@@ -221,9 +220,9 @@ Error transportError(const std::string& provider, Error e) {
 
 }  // namespace
 
-asio::awaitable<Result<ChatResult>> ProviderHub::chat(
-    std::string model, ChatCall call, std::function<void(std::string_view)> onDelta,
-    CallControl ctl) {
+asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCall call,
+                                                      std::function<void(std::string_view)> onDelta,
+                                                      CallControl ctl) {
   std::shared_ptr<const Snapshot> snap;
   {
     std::lock_guard lock(mu_);

@@ -1,8 +1,9 @@
-#include "common/json_text.h"
 #include "providers/wire.h"
 
 #include <boost/json.hpp>
 #include <cmath>
+
+#include "common/json_text.h"
 
 namespace aion::providers {
 namespace json = boost::json;

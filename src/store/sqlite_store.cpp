@@ -189,7 +189,8 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
   if (auto st = execSql(w, "BEGIN IMMEDIATE"); !st) return std::unexpected(st.error());
   Status migrated = execSql(w, kSchema);
   if (migrated && version == 1) migrated = execSql(w, kMigrateFrom1);
-  if (migrated) migrated = execSql(w, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+  if (migrated)
+    migrated = execSql(w, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
   if (!migrated) {
     execSql(w, "ROLLBACK");
     return std::unexpected(migrated.error());
@@ -411,14 +412,19 @@ Status SqliteTaskStore::apply(const Write& w) {
     Stmt ins(stmts, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
     for (auto& e : w.events) {
       ins.reset();
-      ins.bind(1, e.taskId).bind(2, e.seq).bind(3, e.type).bind(4, e.tsMs).bind(5, jsonText(e.data));
+      ins.bind(1, e.taskId)
+          .bind(2, e.seq)
+          .bind(3, e.type)
+          .bind(4, e.tsMs)
+          .bind(5, jsonText(e.data));
       if (ins.step() != SQLITE_DONE) return dbError(db, "insert event");
     }
   }
   if (!w.usage.empty()) {
-    Stmt ins(stmts,
-             "INSERT OR IGNORE INTO usage(id,task_id,ts_ms,day,tenant,key_id,intent,provider,model,"
-             "prompt_tokens,completion_tokens,cost_nusd,estimated) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Stmt ins(
+        stmts,
+        "INSERT OR IGNORE INTO usage(id,task_id,ts_ms,day,tenant,key_id,intent,provider,model,"
+        "prompt_tokens,completion_tokens,cost_nusd,estimated) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (auto& u : w.usage) {
       ins.reset();
       ins.bind(1, u.id).bind(2, u.taskId).bind(3, u.tsMs).bind(4, utcDay(u.tsMs));
@@ -570,7 +576,8 @@ Result<SpendTotals> SqliteTaskStore::spendSince(int64_t sinceMs) {
   Reader r(*this);
   SpendTotals out;
   for (auto [col, into] : {std::pair{"tenant", &out.byTenant}, std::pair{"key_id", &out.byKey}}) {
-    std::string sql = std::string("SELECT ") + col + ",SUM(cost_nusd) FROM usage WHERE ts_ms>=? GROUP BY " + col;
+    std::string sql =
+        std::string("SELECT ") + col + ",SUM(cost_nusd) FROM usage WHERE ts_ms>=? GROUP BY " + col;
     Stmt s(*r->stmts, sql.c_str());
     s.bind(1, sinceMs);
     int rc;

@@ -9,7 +9,7 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets{
 // What aionOS adds is meant to be tens to hundreds of microseconds.
 const prometheus::Histogram::BucketBoundaries kOverheadBuckets{
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1};
-}
+}  // namespace
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
@@ -67,8 +67,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Register(*registry_);
   overhead_ = &BuildHistogram()
                    .Name("aion_gateway_overhead_seconds")
-                   .Help("Time aionOS added to a task (accepted to finished, minus time inside "
-                         "modules and model providers), by surface and route")
+                   .Help(
+                       "Time aionOS added to a task (accepted to finished, minus time inside "
+                       "modules and model providers), by surface and route")
                    .Register(*registry_);
   queueDepth_ = &BuildGauge()
                      .Name("aion_orchestrator_queue_depth")

@@ -2,12 +2,11 @@
 // chunks and errors, as the official SDKs read them.
 #include "gateway/openai_codec.h"
 
-#include "control/model_catalog.h"
-
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
+#include "control/model_catalog.h"
 #include "gateway/openai_http.h"
 #include "http/sse.h"
 
@@ -15,7 +14,9 @@ namespace aion::gateway {
 namespace {
 namespace json = boost::json;
 
-json::object body(const char* text) { return json::parse(text).as_object(); }
+json::object body(const char* text) {
+  return json::parse(text).as_object();
+}
 
 TEST(OpenAiCodec, ParsesChatRequestsAndNamesTheBadParameter) {
   auto r = parseChatRequest(body(R"({"model":"gpt-4o-mini","stream":true,
@@ -42,8 +43,10 @@ TEST(OpenAiCodec, ParsesChatRequestsAndNamesTheBadParameter) {
            {R"({"model":"m","messages":[{"role":"system","content":"x"}]})", "messages"},
            {R"({"model":"m","messages":[{"role":"user","content":7}]})", "messages"},
            {R"({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]})", "stream"},
-           {R"({"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]})", "max_tokens"},
-           {R"({"model":"m","temperature":3,"messages":[{"role":"user","content":"x"}]})", "temperature"}}) {
+           {R"({"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]})",
+            "max_tokens"},
+           {R"({"model":"m","temperature":3,"messages":[{"role":"user","content":"x"}]})",
+            "temperature"}}) {
     auto e = parseChatRequest(body(text));
     ASSERT_FALSE(e) << text;
     EXPECT_EQ(e.error().code, ErrorCode::kInvalidRequest);
@@ -53,12 +56,16 @@ TEST(OpenAiCodec, ParsesChatRequestsAndNamesTheBadParameter) {
 }
 
 TEST(OpenAiCodec, ModelsByIdAliasOrNotFound) {
-  std::vector<control::ModelEntry> models{
-      {.id = "auto", .intent = "chat", .ownedBy = "aionos"},
-      {.id = "gpt-4o-mini", .intent = "chat", .route = "model:gpt-4o-mini", .ownedBy = "openai",
-       .aliases = {"openai/gpt-4o-mini"}},
-      {.id = "text-embedding-3-small", .intent = "embed", .route = "model:text-embedding-3-small",
-       .ownedBy = "openai"}};
+  std::vector<control::ModelEntry> models{{.id = "auto", .intent = "chat", .ownedBy = "aionos"},
+                                          {.id = "gpt-4o-mini",
+                                           .intent = "chat",
+                                           .route = "model:gpt-4o-mini",
+                                           .ownedBy = "openai",
+                                           .aliases = {"openai/gpt-4o-mini"}},
+                                          {.id = "text-embedding-3-small",
+                                           .intent = "embed",
+                                           .route = "model:text-embedding-3-small",
+                                           .ownedBy = "openai"}};
   using control::findModel;
   EXPECT_EQ(findModel(models, "auto", "chat")->route, "");
   EXPECT_EQ(findModel(models, "openai/gpt-4o-mini", "chat")->id, "gpt-4o-mini");
@@ -100,7 +107,8 @@ TEST(OpenAiCodec, StreamEndsWithFinishUsageAndDone) {
   ChatRequest c;
   c.includeUsage = true;
   c.lastUser = "x";
-  auto result = json::parse(R"({"text":"one two","usage":{"promptTokens":1,"completionTokens":2}})");
+  auto result =
+      json::parse(R"({"text":"one two","usage":{"promptTokens":1,"completionTokens":2}})");
   auto tail = finalChunks("id", 1, "m", c, result, /*streamed=*/true);
   std::vector<std::string> datas;
   size_t at = 0;

@@ -99,8 +99,7 @@ struct OrchestratorTest : ::testing::Test {
 
   store::Task task(std::vector<std::string> modulesInPlan, int64_t timeoutMs = 5000) {
     json::array routes;
-    for (auto& m : modulesInPlan)
-      routes.push_back(json::object{{"kind", "module"}, {"target", m}});
+    for (auto& m : modulesInPlan) routes.push_back(json::object{{"kind", "module"}, {"target", m}});
     store::Task t;
     t.id = newTaskId();
     t.tenant = "default";
@@ -197,7 +196,9 @@ TEST_F(OrchestratorTest, AHostExceptionEndsTheTaskFailedNotRunning) {
 
 TEST_F(OrchestratorTest, ACallThatNeverReturnsIsClosedByTheWatchdog) {
   stopAll();
-  start({.moduleSlots = 1, .modelSlots = 4, .queueMax = 3,
+  start({.moduleSlots = 1,
+         .modelSlots = 4,
+         .queueMax = 3,
          .watchdogGrace = std::chrono::milliseconds(100)});
   modules.blockMs = 1500;  // ignores its 200 ms budget and cancellation
   auto t = task({"block"}, 200);
@@ -216,12 +217,12 @@ TEST_F(OrchestratorTest, CancelQueuedNowAndRunningPromptly) {
   ASSERT_TRUE(admit(running));
   ASSERT_TRUE(admit(queued));  // one module slot: it waits
   ASSERT_TRUE(orch->find(queued.id));
-  auto view = asio::co_spawn(io, orch->cancel(queued.id, "canceled by a client"), asio::use_future)
-                  .get();
+  auto view =
+      asio::co_spawn(io, orch->cancel(queued.id, "canceled by a client"), asio::use_future).get();
   ASSERT_TRUE(view);
   EXPECT_EQ(view->status, TaskStatus::kCanceled);
-  auto r = asio::co_spawn(io, orch->cancel(running.id, "canceled by a client"), asio::use_future)
-               .get();
+  auto r =
+      asio::co_spawn(io, orch->cancel(running.id, "canceled by a client"), asio::use_future).get();
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->cancelRequested);
   EXPECT_EQ(finished(running.id, d1).status, TaskStatus::kCanceled);
@@ -261,8 +262,8 @@ TEST_F(OrchestratorTest, RecoveryRetriesModuleTasksOnceAndClosesTheRest) {
   twice.attempts = 2;
   auto model = task({"ok"});
   model.status = TaskStatus::kRunning;
-  model.route = json::object{{"routes", json::array{json::object{{"kind", "model"},
-                                                                  {"target", "m"}}}}};
+  model.route =
+      json::object{{"routes", json::array{json::object{{"kind", "model"}, {"target", "m"}}}}};
   for (auto* t : {&queued, &twice, &model}) {
     std::promise<Status> p;
     db->write({.taskId = t->id, .create = *t}, [&p](const Status& st) { p.set_value(st); });
@@ -326,9 +327,18 @@ TEST(BudgetBook, LoadsThisPeriodsSpendFromTheStore) {
   auto s = store::SqliteTaskStore::open(dir.path() / "aion.db");
   ASSERT_TRUE(s);
   int64_t now = nowMs();
-  store::UsageRecord u{.id = "u1", .taskId = "t", .tsMs = now, .tenant = "acme", .keyId = "k1",
-                       .intent = "chat", .provider = "p", .model = "m", .promptTokens = 1,
-                       .completionTokens = 1, .costNanoUsd = 700, .estimated = false};
+  store::UsageRecord u{.id = "u1",
+                       .taskId = "t",
+                       .tsMs = now,
+                       .tenant = "acme",
+                       .keyId = "k1",
+                       .intent = "chat",
+                       .provider = "p",
+                       .model = "m",
+                       .promptTokens = 1,
+                       .completionTokens = 1,
+                       .costNanoUsd = 700,
+                       .estimated = false};
   std::promise<Status> p;
   (*s)->write({.taskId = "t", .usage = {u}}, [&p](const Status& st) { p.set_value(st); });
   ASSERT_TRUE(p.get_future().get());

@@ -292,7 +292,8 @@ TEST_F(StoreTest, UsageGroupsFiltersSpendAndRejectsUnknownColumns) {
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].group.at("tenant"), "acme");
   EXPECT_EQ((*rows)[0].costNanoUsd, 1012);
-  auto beta = store->usage({.filters = {{"tenant", "beta"}}, .fromDay = "", .toDay = "", .groupBy = {}});
+  auto beta =
+      store->usage({.filters = {{"tenant", "beta"}}, .fromDay = "", .toDay = "", .groupBy = {}});
   ASSERT_TRUE(beta);
   EXPECT_EQ((*beta)[0].costNanoUsd, 11);
   auto spend = store->spendSince(kNow - 86400000);
