@@ -75,7 +75,10 @@ void appendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void appendJson(std::string& out, const json::value& v) {
+namespace {
+
+// `sortKeys`: object members in key order (the canonical form).
+void append(std::string& out, const json::value& v, bool sortKeys) {
   char buf[32];
   switch (v.kind()) {
     case json::kind::null:
@@ -106,20 +109,28 @@ void appendJson(std::string& out, const json::value& v) {
       for (auto& e : v.get_array()) {
         if (!first) out.push_back(',');
         first = false;
-        appendJson(out, e);
+        append(out, e, sortKeys);
       }
       out.push_back(']');
       return;
     }
     case json::kind::object: {
-      out.push_back('{');
       bool first = true;
-      for (auto& kv : v.get_object()) {
+      auto member = [&](const json::key_value_pair& kv) {
         if (!first) out.push_back(',');
         first = false;
         appendJsonString(out, kv.key());
         out.push_back(':');
-        appendJson(out, kv.value());
+        append(out, kv.value(), sortKeys);
+      };
+      out.push_back('{');
+      if (sortKeys) {
+        std::vector<const json::key_value_pair*> kvs;
+        for (auto& kv : v.get_object()) kvs.push_back(&kv);
+        std::sort(kvs.begin(), kvs.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
+        for (auto* kv : kvs) member(*kv);
+      } else {
+        for (auto& kv : v.get_object()) member(kv);
       }
       out.push_back('}');
       return;
@@ -127,44 +138,15 @@ void appendJson(std::string& out, const json::value& v) {
   }
 }
 
-namespace {
-
-void appendCanonical(std::string& out, const json::value& v) {
-  if (v.is_array()) {
-    out.push_back('[');
-    bool first = true;
-    for (auto& e : v.get_array()) {
-      if (!first) out.push_back(',');
-      first = false;
-      appendCanonical(out, e);
-    }
-    out.push_back(']');
-    return;
-  }
-  if (!v.is_object()) {
-    appendJson(out, v);
-    return;
-  }
-  std::vector<const json::key_value_pair*> kvs;
-  for (auto& kv : v.get_object()) kvs.push_back(&kv);
-  std::sort(kvs.begin(), kvs.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
-  out.push_back('{');
-  bool first = true;
-  for (auto* kv : kvs) {
-    if (!first) out.push_back(',');
-    first = false;
-    appendJsonString(out, kv->key());
-    out.push_back(':');
-    appendCanonical(out, kv->value());
-  }
-  out.push_back('}');
-}
-
 }  // namespace
+
+void appendJson(std::string& out, const json::value& v) {
+  append(out, v, false);
+}
 
 std::string canonicalJsonText(const json::value& v) {
   std::string out;
-  appendCanonical(out, v);
+  append(out, v, true);
   return out;
 }
 

@@ -97,14 +97,17 @@ store::Write Orchestrator::buildWrite(ActiveTask& t, store::TaskUpdate u,
   return w;
 }
 
-asio::awaitable<Status> Orchestrator::record(const TaskPtr& t, store::TaskUpdate u,
-                                             std::vector<EventDraft> events,
-                                             std::vector<store::UsageRecord> usage) {
+void Orchestrator::journal(const TaskPtr& t, store::TaskUpdate u, std::vector<EventDraft> events,
+                           std::vector<store::UsageRecord> usage, store::Durability dur,
+                           std::function<void(const Status&)> then) {
   std::vector<store::Event> evs;
   store::Write w;
   {
     std::lock_guard lock(t->mu);
-    w = buildWrite(*t, u, std::move(events), std::move(usage), store::Durability::kDurable, evs);
+    w = buildWrite(*t, u, std::move(events), std::move(usage), dur, evs);
+    if (!(u.status || u.result || u.error || u.startedMs || u.finishedMs || u.attempts ||
+          u.costUsd || u.cancelRequested || u.overheadUs))
+      w.update.reset();  // events only: no row change beyond last_seq
     if (t->behind) {
       u.applyTo(t->task);
       if (!evs.empty()) t->task.lastSeq = evs.back().seq;
@@ -114,55 +117,37 @@ asio::awaitable<Status> Orchestrator::record(const TaskPtr& t, store::TaskUpdate
     // Queued before it is published: a flush after seeing an event covers it.
     d_.store.write(std::move(w), nullptr);
     for (auto& e : evs) d_.bus.publish(e);
-    co_return Status{};
+    if (then) then(Status{});
+    return;
   }
-  // Named, not written inside the co_await: see common/async.h (GCC 12).
-  auto commit = [&store = d_.store, &bus = d_.bus, t, u = std::move(u), evs = std::move(evs),
-                 w = std::move(w)](auto done) mutable {
-    store.write(std::move(w), [&bus, t, u = std::move(u), evs = std::move(evs),
-                               done = std::move(done)](const Status& st) {
-      if (st) {
-        {
-          std::lock_guard lock(t->mu);
-          u.applyTo(t->task);
-          if (!evs.empty()) t->task.lastSeq = evs.back().seq;
-        }
-        for (auto& e : evs) bus.publish(e);
+  // Durable: visible and published only once committed, in commit order.
+  d_.store.write(std::move(w), [&bus = d_.bus, t, u = std::move(u), evs = std::move(evs),
+                                then = std::move(then)](const Status& st) {
+    if (st) {
+      {
+        std::lock_guard lock(t->mu);
+        u.applyTo(t->task);
+        if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
       }
-      done(st);
-    });
+      for (auto& e : evs) bus.publish(e);
+    }
+    if (then) then(st);
+  });
+}
+
+asio::awaitable<Status> Orchestrator::record(const TaskPtr& t, store::TaskUpdate u,
+                                             std::vector<EventDraft> events,
+                                             std::vector<store::UsageRecord> usage) {
+  // Named, not written inside the co_await: see common/async.h (GCC 12).
+  auto commit = [this, &t, &u, &events, &usage](auto done) {
+    journal(t, std::move(u), std::move(events), std::move(usage), store::Durability::kDurable,
+            std::move(done));
   };
-  co_return co_await callbackAsync<Status>(asio::use_awaitable, std::move(commit));
+  co_return co_await callbackAsync<Status>(asio::use_awaitable, commit);
 }
 
 void Orchestrator::progress(const TaskPtr& t, std::vector<EventDraft> events, store::TaskUpdate u) {
-  std::vector<store::Event> evs;
-  store::Write w;
-  bool hasUpdate = u.status || u.startedMs || u.attempts;
-  {
-    std::lock_guard lock(t->mu);
-    w = buildWrite(*t, u, std::move(events), {}, store::Durability::kCommitted, evs);
-    if (!hasUpdate) w.update.reset();
-    if (t->behind) {
-      u.applyTo(t->task);
-      if (!evs.empty()) t->task.lastSeq = evs.back().seq;
-    }
-  }
-  if (t->behind) {
-    d_.store.write(std::move(w), nullptr);
-    for (auto& e : evs) d_.bus.publish(e);
-    return;
-  }
-  d_.store.write(std::move(w),
-                 [&bus = d_.bus, t, u = std::move(u), evs = std::move(evs)](const Status& st) {
-                   if (!st) return;
-                   {
-                     std::lock_guard lock(t->mu);
-                     u.applyTo(t->task);
-                     if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
-                   }
-                   for (auto& e : evs) bus.publish(e);
-                 });
+  journal(t, std::move(u), std::move(events), {}, store::Durability::kCommitted, nullptr);
 }
 
 asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,

@@ -156,6 +156,11 @@ class Orchestrator {
                           std::vector<store::UsageRecord> usage, store::Durability dur,
                           std::vector<store::Event>& published);
   void retire(const std::string& id);
+  //! Numbers `events`, writes them with `u` and `usage` as `dur` asks, and
+  //! publishes them (after commit; behind: at once); `then` gets the outcome.
+  void journal(const TaskPtr& t, store::TaskUpdate u, std::vector<EventDraft> events,
+               std::vector<store::UsageRecord> usage, store::Durability dur,
+               std::function<void(const Status&)> then);
 
   Deps d_;
   Options opts_;

@@ -256,6 +256,20 @@ def aiond(make_aiond):
 
 
 @pytest.fixture
+def fake():
+    """The loopback stand-in for paid model providers (fake_provider.py)."""
+    from fake_provider import FakeProvider
+    f = FakeProvider().start()
+    yield f
+    f.stop()
+
+
+def openai_env(fake, **extra):
+    """aiond's openai provider pointed at `fake`."""
+    return {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": fake.api_key, **extra}
+
+
+@pytest.fixture
 def redis_url(tmp_path):
     """A real redis-server on a free loopback port, stopped after the test."""
     exe = shutil.which("redis-server")

@@ -5,7 +5,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fake_provider import FakeProvider
 
 CHAT = {"messages": [{"role": "user", "content": "hello big world"}], "text": "hello big world"}
 
@@ -20,13 +19,6 @@ def pricey(a, day_usd):
     pol = pol.replace("default_usd: 0.02", "default_usd: 0.2")
     pol += f'budgets:\n  tenants:\n    "*": {{day_usd: {day_usd}}}\n'
     (a.policy_dir / "policies.yml").write_text(pol)
-
-
-@pytest.fixture
-def fake():
-    f = FakeProvider().start()
-    yield f
-    f.stop()
 
 
 def test_concurrent_tasks_never_pass_the_budget_and_usage_adds_up(make_aiond, fake):

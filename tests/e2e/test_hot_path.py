@@ -15,22 +15,11 @@ import openai
 import pytest
 import websocket
 
-from fake_provider import FakeProvider
+from conftest import openai_env
 from test_grpc import GRPCURL, grpcurl, objects
 
 WORDS = " ".join(f"w{i}" for i in range(60))
 CHAT = {"messages": [{"role": "user", "content": WORDS}]}
-
-
-@pytest.fixture
-def fake():
-    f = FakeProvider().start()
-    yield f
-    f.stop()
-
-
-def openai_env(fake, **extra):
-    return {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": fake.api_key, **extra}
 
 
 def client(a, key="demo-key", timeout=30):

@@ -6,20 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import openai_env
 from fake_provider import FakeProvider, make_self_signed_cert
 
 CHAT = {"messages": [{"role": "user", "content": "hello big world"}], "text": "hello big world"}
-
-
-@pytest.fixture
-def fake():
-    f = FakeProvider().start()
-    yield f
-    f.stop()
-
-
-def openai_env(fake, **extra):
-    return {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": fake.api_key, **extra}
 
 
 
