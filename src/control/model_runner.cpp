@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 
+#include "common/async.h"
 #include "common/ids.h"
 #include "common/json_text.h"
 

@@ -82,16 +82,16 @@ Orchestrator::Lane Orchestrator::laneOf(const store::Task& t) const {
 
 store::Write Orchestrator::buildWrite(ActiveTask& t, store::TaskUpdate u,
                                       std::vector<EventDraft> events,
-                                      std::vector<store::UsageRecord> usage, store::Durability dur,
-                                      std::vector<store::Event>& published) {
+                                      std::vector<store::UsageRecord> usage,
+                                      store::Durability dur) {
   store::Write w;
   w.taskId = t.task.id;
   w.durability = t.behind ? store::Durability::kBehind : dur;
   int64_t now = nowMs();
+  w.events.reserve(events.size());
   for (auto& d : events)
-    published.push_back(
+    w.events.push_back(
         store::Event{t.task.id, t.nextSeq++, std::move(d.type), now, std::move(d.data)});
-  w.events = published;
   w.update = std::move(u);
   w.usage = std::move(usage);
   return w;
@@ -100,36 +100,37 @@ store::Write Orchestrator::buildWrite(ActiveTask& t, store::TaskUpdate u,
 void Orchestrator::journal(const TaskPtr& t, store::TaskUpdate u, std::vector<EventDraft> events,
                            std::vector<store::UsageRecord> usage, store::Durability dur,
                            std::function<void(const Status&)> then) {
-  std::vector<store::Event> evs;
   store::Write w;
   {
     std::lock_guard lock(t->mu);
-    w = buildWrite(*t, u, std::move(events), std::move(usage), dur, evs);
+    w = buildWrite(*t, u, std::move(events), std::move(usage), dur);
     if (!(u.status || u.result || u.error || u.startedMs || u.finishedMs || u.attempts ||
           u.costUsd || u.cancelRequested || u.overheadUs))
       w.update.reset();  // events only: no row change beyond last_seq
     if (t->behind) {
       u.applyTo(t->task);
-      if (!evs.empty()) t->task.lastSeq = evs.back().seq;
+      if (!w.events.empty()) t->task.lastSeq = w.events.back().seq;
     }
   }
   if (t->behind) {
     // Queued before it is published: a flush after seeing an event covers it.
+    auto evs = w.events;
     d_.store.write(std::move(w), nullptr);
-    for (auto& e : evs) d_.bus.publish(e);
+    for (auto& e : evs) d_.bus.publish(std::move(e));
     if (then) then(Status{});
     return;
   }
   // Durable: visible and published only once committed, in commit order.
-  d_.store.write(std::move(w), [&bus = d_.bus, t, u = std::move(u), evs = std::move(evs),
-                                then = std::move(then)](const Status& st) {
+  d_.store.write(std::move(w), [&bus = d_.bus, t, u = std::move(u), then = std::move(then)](
+                                   const Status& st, store::Write& done) {
     if (st) {
       {
         std::lock_guard lock(t->mu);
         u.applyTo(t->task);
-        if (!evs.empty()) t->task.lastSeq = std::max(t->task.lastSeq, evs.back().seq);
+        if (!done.events.empty())
+          t->task.lastSeq = std::max(t->task.lastSeq, done.events.back().seq);
       }
-      for (auto& e : evs) bus.publish(e);
+      for (auto& e : done.events) bus.publish(std::move(e));
     }
     if (then) then(st);
   });
@@ -221,7 +222,7 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
   if (t->behind) {
     // Behind: retire once the final write is on disk (GET answers from here until then).
     d_.store.write(store::Write{.taskId = id, .durability = store::Durability::kBehind},
-                   [this, id](const Status&) { retire(id); });
+                   [this, id](const Status&, store::Write&) { retire(id); });
   } else {
     retire(id);
   }
@@ -271,13 +272,12 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
                                                                      : std::string()},
                                 {"attempt", 1}}});
   }
-  std::vector<store::Event> evs;
   store::Write w;
   {
     std::lock_guard lock(t->mu);
-    w = buildWrite(*t, {}, std::move(events), {}, store::Durability::kDurable, evs);
+    w = buildWrite(*t, {}, std::move(events), {}, store::Durability::kDurable);
     w.update.reset();
-    t->task.lastSeq = evs.empty() ? 0 : evs.back().seq;
+    t->task.lastSeq = w.events.empty() ? 0 : w.events.back().seq;
     w.create = t->task;
   }
   std::string id = t->task.id;
@@ -287,18 +287,19 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
       std::lock_guard lock(mu_);
       active_[id] = t;
     }
+    auto evs = w.events;
     d_.store.write(std::move(w), nullptr);
-    for (auto& e : evs) d_.bus.publish(e);
+    for (auto& e : evs) d_.bus.publish(std::move(e));
   } else {
-    auto commit = [this, t, evs, w = std::move(w)](auto done) mutable {
+    auto commit = [this, t, w = std::move(w)](auto done) mutable {
       d_.store.write(std::move(w),
-                     [this, t, evs = std::move(evs), done = std::move(done)](const Status& st) {
+                     [this, t, done = std::move(done)](const Status& st, store::Write& stored) {
                        if (st) {
                          {
                            std::lock_guard lock(mu_);
                            active_[t->task.id] = t;
                          }
-                         for (auto& e : evs) d_.bus.publish(e);
+                         for (auto& e : stored.events) d_.bus.publish(std::move(e));
                        }
                        done(st);
                      });
@@ -464,23 +465,12 @@ Status Orchestrator::recover(std::vector<store::Task> tasks) {
     }
     restart.emplace_back(t, true);
   }
-  // Writes go through the store's writer; wait for each (start-up only).
-  auto wait = [this](TaskPtr t, store::TaskUpdate u, std::vector<EventDraft> evs) {
+  // Writes go through the journal; wait for each (start-up only).
+  auto wait = [this](const TaskPtr& t, store::TaskUpdate u, std::vector<EventDraft> evs) {
     std::promise<Status> done;
-    std::vector<store::Event> published;
-    store::Write w;
-    {
-      std::lock_guard lock(t->mu);
-      w = buildWrite(*t, u, std::move(evs), {}, store::Durability::kDurable, published);
-    }
-    d_.store.write(std::move(w), [&done](const Status& st) { done.set_value(st); });
-    auto st = done.get_future().get();
-    if (st) {
-      std::lock_guard lock(t->mu);
-      u.applyTo(t->task);
-      if (!published.empty()) t->task.lastSeq = published.back().seq;
-    }
-    return st;
+    journal(t, std::move(u), std::move(evs), {}, store::Durability::kDurable,
+            [&done](const Status& st) { done.set_value(st); });
+    return done.get_future().get();
   };
   for (auto& [t, again] : restart) {
     const store::Task& row = t->task;

@@ -152,9 +152,9 @@ class Orchestrator {
   const Deps& deps() const { return d_; }
 
  private:
+  //! The write of `events` (numbered from the task's next seq) with `u`.
   store::Write buildWrite(ActiveTask& t, store::TaskUpdate u, std::vector<EventDraft> events,
-                          std::vector<store::UsageRecord> usage, store::Durability dur,
-                          std::vector<store::Event>& published);
+                          std::vector<store::UsageRecord> usage, store::Durability dur);
   void retire(const std::string& id);
   //! Numbers `events`, writes them with `u` and `usage` as `dur` asks, and
   //! publishes them (after commit; behind: at once); `then` gets the outcome.

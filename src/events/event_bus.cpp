@@ -11,7 +11,7 @@ void EventBus::track(const std::string& taskId, int64_t lastSeq) {
   t.history.clear();
 }
 
-void EventBus::publish(const store::Event& e) {
+void EventBus::publish(store::Event e) {
   auto& s = shard(e.taskId);
   // Listeners are called under the shard lock: that is what makes
   // subscribe's history + live delivery exact. They only queue and wake.
@@ -19,8 +19,8 @@ void EventBus::publish(const store::Event& e) {
   auto it = s.topics.find(e.taskId);
   if (it == s.topics.end()) return;
   auto& t = it->second;
-  if (t.tracked) t.history.push_back(e);
   for (auto& [id, l] : t.listeners) (*l)(e);
+  if (t.tracked) t.history.push_back(std::move(e));
 }
 
 EventBus::Joined EventBus::subscribe(const std::string& taskId, int64_t afterSeq, Listener fn) {

@@ -47,7 +47,7 @@ class EventBus {
   void track(const std::string& taskId, int64_t lastSeq);
   //! Delivers `e` to the task's listeners, in the caller's order. Listeners
   //! run on the publisher's thread and must not block.
-  void publish(const store::Event& e);
+  void publish(store::Event e);
   //! Registers `fn` and returns the history after `afterSeq`, atomically:
   //! no event is both in the history and delivered, and none is in neither.
   Joined subscribe(const std::string& taskId, int64_t afterSeq, Listener fn);

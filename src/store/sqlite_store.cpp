@@ -345,7 +345,7 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch) {
     if (!results[i])
       spdlog::error("store: write for task {} failed: {}", batch[i].w.taskId,
                     results[i].error().message);
-    if (batch[i].done) batch[i].done(results[i]);
+    if (batch[i].done) batch[i].done(results[i], batch[i].w);
   }
 }
 

@@ -7,7 +7,6 @@
 #include <optional>
 #include <vector>
 
-#include "common/async.h"
 #include "common/error.h"
 #include "store/task.h"
 #include "store/usage.h"
@@ -40,8 +39,9 @@ struct Write {
 };
 
 //! Runs on the store's writer thread after the write's transaction
-//! committed (or failed): it must be quick and must not block.
-using WriteDone = std::function<void(const Status&)>;
+//! committed (or failed), with the write itself (its events may be moved
+//! out, e.g. to publish them): it must be quick and must not block.
+using WriteDone = std::function<void(const Status&, Write&)>;
 
 class TaskStore {
  public:
@@ -74,15 +74,5 @@ class TaskStore {
   //! Never blocks.
   virtual std::chrono::milliseconds writeBacklog() const = 0;
 };
-
-//! Awaitable form of TaskStore::write: completes on the awaiting
-//! coroutine's executor.
-template <typename Token>
-auto asyncWrite(TaskStore& store, Write w, Token&& token) {
-  return callbackAsync<Status>(std::forward<Token>(token),
-                               [&store, w = std::move(w)](auto done) mutable {
-                                 store.write(std::move(w), std::move(done));
-                               });
-}
 
 }  // namespace aion::store

@@ -42,7 +42,7 @@ struct FollowerTest : ::testing::Test {
     store::Write w{.taskId = task.id, .events = std::move(evs)};
     if (!created) w.create = task;
     created = true;
-    db->write(std::move(w), [&p](const Status& st) { p.set_value(st); });
+    db->write(std::move(w), [&p](const Status& st, store::Write&) { p.set_value(st); });
     ASSERT_TRUE(p.get_future().get());
   }
   bool created = false;

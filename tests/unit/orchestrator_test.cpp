@@ -266,7 +266,8 @@ TEST_F(OrchestratorTest, RecoveryRetriesModuleTasksOnceAndClosesTheRest) {
       json::object{{"routes", json::array{json::object{{"kind", "model"}, {"target", "m"}}}}};
   for (auto* t : {&queued, &twice, &model}) {
     std::promise<Status> p;
-    db->write({.taskId = t->id, .create = *t}, [&p](const Status& st) { p.set_value(st); });
+    db->write({.taskId = t->id, .create = *t},
+              [&p](const Status& st, store::Write&) { p.set_value(st); });
     ASSERT_TRUE(p.get_future().get());
   }
   auto d1 = doneOf(queued.id);
@@ -340,7 +341,8 @@ TEST(BudgetBook, LoadsThisPeriodsSpendFromTheStore) {
                        .costNanoUsd = 700,
                        .estimated = false};
   std::promise<Status> p;
-  (*s)->write({.taskId = "t", .usage = {u}}, [&p](const Status& st) { p.set_value(st); });
+  (*s)->write({.taskId = "t", .usage = {u}},
+              [&p](const Status& st, store::Write&) { p.set_value(st); });
   ASSERT_TRUE(p.get_future().get());
   BudgetBook b;
   ASSERT_TRUE(b.load(**s, now));

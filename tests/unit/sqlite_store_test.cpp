@@ -67,7 +67,7 @@ struct StoreTest : ::testing::Test {
   //! Writes and waits for the commit.
   Status put(Write w) {
     std::promise<Status> p;
-    store->write(std::move(w), [&p](const Status& st) { p.set_value(st); });
+    store->write(std::move(w), [&p](const Status& st, Write&) { p.set_value(st); });
     return p.get_future().get();
   }
   std::vector<int64_t> seqs(const std::string& id) {
@@ -149,7 +149,7 @@ TEST_F(StoreTest, EveryDurabilitySurvivesReopenAndCommitsInOrder) {
   std::vector<int> order;
   std::mutex mu;
   auto note = [&](int i) {
-    return [&, i](const Status& st) {
+    return [&, i](const Status& st, Write&) {
       EXPECT_TRUE(st);
       std::lock_guard lock(mu);
       order.push_back(i);
@@ -181,7 +181,7 @@ TEST_F(StoreTest, WritesBehindShareOneTransactionWithinTheWindow) {
                   .create = t,
                   .events = events(t.id, 1, {"status"}),
                   .durability = Durability::kBehind},
-                 [&](const Status& st) { done += st.has_value(); });
+                 [&](const Status& st, Write&) { done += st.has_value(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(done.load(), 0);  // still waiting for company
   EXPECT_EQ(store->commitStats().first, 0u);
@@ -217,7 +217,7 @@ TEST_F(StoreTest, OneBadWriteFailsAloneInItsBatch) {
   reopen();
   auto a = makeTask(), b = makeTask();
   std::vector<Status> results(4);
-  auto keep = [&](int i) { return [&, i](const Status& st) { results[i] = st; }; };
+  auto keep = [&](int i) { return [&, i](const Status& st, Write&) { results[i] = st; }; };
   store->write({.taskId = a.id, .create = a, .durability = Durability::kBehind}, keep(0));
   store->write({.taskId = a.id, .create = a, .durability = Durability::kBehind}, keep(1));  // dup
   TaskUpdate u;
