@@ -10,10 +10,10 @@ namespace {
 template <typename T>
 Status readInt(const EnvLookup& env, const char* name, T lo, T hi, T& out) {
   auto v = env(name);
-  if (!v) return {};
+  if (!v || v->empty()) return {};  // unset or empty (as in .env.example): the default
   int64_t x = 0;
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-  if (v->empty() || ec != std::errc() || p != v->data() + v->size() ||
+  if (ec != std::errc() || p != v->data() + v->size() ||
       x < static_cast<int64_t>(lo) || x > static_cast<int64_t>(hi)) {
     return fail(ErrorCode::kInvalidRequest, std::string(name) + ": must be an integer from " +
                                                 std::to_string(lo) + " to " + std::to_string(hi) +

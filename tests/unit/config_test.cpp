@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 
 namespace aion::app {
@@ -58,7 +59,10 @@ TEST(Config, BadValuesNameTheVariable) {
       {"AION_GATEWAY_PORT", "-1"},      {"AION_CONTROL_PORT", "80x"},
       {"TENANCY_MODE", "both"},         {"AION_LOG_LEVEL", "loud"},
       {"AION_GATEWAY_API_KEYS", "bad"}, {"AION_WORKERS", "0"},
-      {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", ""},
+      {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", "10s"},
+      {"AION_DURABILITY", "maybe"},     {"AION_MODEL_CONCURRENCY", "0"},
+      {"AION_STORE_READERS", "100"},    {"AION_WRITE_BEHIND_MS", "0"},
+      {"KAFKA_BROKERS", "k:9092"},      {"AION_CONTROL_POSTGRES_DSN", "postgres://x"},
       {"AION_STORE_SYNC", "off"},       {"AION_MODULES_ALLOW_UNSIGNED", "yes"},
       {"AION_MODULE_HOST_GPUS", "a:b"}, {"AION_MODULE_HOST_GPUS", ":100"},
       {"AION_MODULE_HOST_GPUS", "x:0"}, {"AION_SANDBOX_ALLOW_WEAK", "maybe"}};
@@ -70,6 +74,47 @@ TEST(Config, BadValuesNameTheVariable) {
   auto same = load({{"AION_GATEWAY_PORT", "9000"}, {"AION_CONTROL_PORT", "9000"}});
   ASSERT_FALSE(same);
   EXPECT_EQ(same.error().message.rfind("AION_CONTROL_PORT:", 0), 0u);
+}
+
+TEST(Config, DurabilityAndTheRequestPathKnobs) {
+  auto d = load({});
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->openAiBehind);
+  EXPECT_EQ(d->modelConcurrency, 1024u);
+  EXPECT_EQ(d->storeReaders, 4);
+  EXPECT_EQ(d->writeBehind, std::chrono::milliseconds(100));
+  auto c = load({{"AION_DURABILITY", "async"},
+                 {"AION_MODEL_CONCURRENCY", "64"},
+                 {"AION_STORE_READERS", "2"},
+                 {"AION_WRITE_BEHIND_MS", "20"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->openAiBehind);
+  EXPECT_EQ(c->modelConcurrency, 64u);
+  EXPECT_EQ(c->storeReaders, 2);
+  EXPECT_EQ(c->writeBehind, std::chrono::milliseconds(20));
+  auto kafka = load({{"KAFKA_BROKERS", "localhost:9092"}});
+  ASSERT_FALSE(kafka);
+  EXPECT_NE(kafka.error().message.find("no such engine"), std::string::npos);
+}
+
+// The README's quick start copies .env.example to .env and dev-up.sh exports
+// every line of it: empty values must mean "the default", and every value
+// shown must be accepted.
+TEST(Config, EnvExampleAsIsLoads) {
+  std::ifstream in(std::string(AION_REPO_DIR) + "/.env.example");
+  ASSERT_TRUE(in);
+  std::map<std::string, std::string> vars;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto eq = line.find('=');
+    ASSERT_NE(eq, std::string::npos) << line;
+    vars[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  EXPECT_GT(vars.size(), 30u);
+  auto c = load(vars);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_GE(c->workers, 2);  // AION_WORKERS= (empty): the default
 }
 
 TEST(Config, ModuleTrustGpusAndStoreSync) {
