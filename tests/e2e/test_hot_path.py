@@ -205,7 +205,7 @@ def test_grpc_run_streams_a_task_to_its_end(aiond):
 def test_max_streams_bounds_every_surface(make_aiond, fake):
     fake.token_delay = 0.3
     a = make_aiond(openai_env(fake, AION_MAX_STREAMS="2", AION_WORKERS="1")).start()
-    long_task = a.submit("spin", {"ms": 4000}).json["taskId"]
+    long_task = a.submit("spin", {"ms": 20000}).json["taskId"]  # outlives every surface below
 
     def sse(_):
         c = http.client.HTTPConnection("127.0.0.1", a.gw_port, timeout=10)
@@ -235,7 +235,7 @@ def test_max_streams_bounds_every_surface(make_aiond, fake):
                               "aion.v1.AionTasks/Stream"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
         try:
-            p.wait(2)  # refused calls end at once; admitted ones stream until the task ends
+            p.wait(4)  # refused calls end at once; admitted ones stream until the task ends
             return ("Unavailable" in p.stderr.read()) and 503 or 0, p
         except subprocess.TimeoutExpired:
             return 200, p
@@ -256,11 +256,12 @@ def test_max_streams_bounds_every_surface(make_aiond, fake):
                 h.close()
         wait_until(lambda: "aion_gateway_open_streams 0" in a.request("GET", "/metrics").raw.decode(),
                    what="streams to close")
+    assert a.request("POST", f"/v1/tasks/{long_task}/cancel").status == 202
 
 
 # ---- durability under kill -9 ---------------------------------------------------
 
-def load_and_kill(a, seconds=1.5):
+def load_and_kill(a, seconds=3.0):
     """REST submissions and OpenAI chats at once, then kill -9; returns what
     was acknowledged: 202'd task ids, and (chat task id, completion time)."""
     acked, chats, stop = [], [], threading.Event()
@@ -315,9 +316,11 @@ def test_kill_9_under_load_loses_nothing_the_mode_promises(make_aiond, fake, mod
         # A chat answered is stored and metered before its answer.
         assert not [t for t, _ in chats if t not in stored or t not in metered]
     else:
-        # Written behind: only chats answered within the last window (+ slack) may be missing.
+        # Written behind: only chats answered within the last window (100 ms, plus slack for a
+        # slow disk) may be missing; everything answered before that is stored and metered.
         missing = [(t, at) for t, at in chats if t not in stored or t not in metered]
-        assert all(killed - at < 0.1 + 0.5 for _, at in missing), (len(missing), len(chats))
+        assert all(killed - at < 0.1 + 1.0 for _, at in missing), (len(missing), len(chats))
+        assert [at for _, at in chats if killed - at > 1.1], "load ran long enough to check"
     a.start()  # recovery closes what was running
     for t in acked[-5:]:
         assert a.wait(t)["status"] in ("succeeded", "failed")
