@@ -54,14 +54,14 @@ App::App(Config cfg)
     : cfg_(std::move(cfg)),
       modulePool_(static_cast<size_t>(std::max(1, cfg_.workers))),
       blocking_(4),
-      ioc_(std::max(1, cfg_.ioThreads)) {}
+      io_(cfg_.ioThreads) {}
 
 App::~App() {
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (gateway_) gateway_->stop();
   if (controlHttp_) controlHttp_->stop();
   if (control_) control_->stop(nullptr);
-  ioc_.stop();
+  io_.stop();
   modulePool_.join();
   blocking_.join();
   if (store_) store_->flush();
@@ -83,8 +83,7 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
-  app->providers_ =
-      std::make_unique<providers::ProviderHub>(processEnv, app->metrics_, app->ioc_.get_executor());
+  app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);
 
   auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);
   if (!trusted) return std::unexpected(Errors{"AION_MODULE_TRUSTED_KEYS: " + trusted.error()});
@@ -122,7 +121,7 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
                        .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
       {*app->store_, *app->modules_, app->modulePool_.get_executor(), app->blocking_.get_executor(),
-       *app->providers_, app->bus_, app->metrics_, app->ioc_.get_executor()},
+       *app->providers_, app->bus_, app->metrics_, [p = app.get()] { return p->io_.next(); }},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
@@ -175,9 +174,10 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
       gateway::Admission::Options{.ratePerKey = c.rateLimitPerKey,
                                   .ratePerIp = c.rateLimitPerIp,
                                   .rateWindow = c.rateLimitWindow});
-  gateway::GatewayDeps gwDeps{*app->control_, *app->keys_,      app->blocking_.get_executor(),
-                              app->metrics_,  limiter,          *app->idempotency_,
-                              *app->streams_, *app->admission_, app->ioc_.get_executor()};
+  gateway::GatewayDeps gwDeps{
+      *app->control_, *app->keys_,      app->blocking_.get_executor(),
+      app->metrics_,  limiter,          *app->idempotency_,
+      *app->streams_, *app->admission_, [p = app.get()] { return p->io_.next(); }};
   gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
                                  .ratePerKey = c.rateLimitPerKey,
                                  .ratePerIp = c.rateLimitPerIp,
@@ -185,10 +185,10 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
                                  .wsMaxQueuedBytes = c.wsMaxQueuedBytes,
                                  .openAiBehind = c.openAiBehind};
   auto gwRoutes = gateway::gatewayRoutes(gwDeps, gwOpts);
-  app->gateway_ = std::make_unique<http::Server>(app->ioc_, "gateway", limits, std::move(gwRoutes),
+  app->gateway_ = std::make_unique<http::Server>(app->io_, "gateway", limits, std::move(gwRoutes),
                                                  app->metrics_, tls);
   auto ctlRoutes = control::controlRoutes({*app->control_, *app->keys_, app->metrics_});
-  app->controlHttp_ = std::make_unique<http::Server>(app->ioc_, "control", limits,
+  app->controlHttp_ = std::make_unique<http::Server>(app->io_, "control", limits,
                                                      std::move(ctlRoutes), app->metrics_, tls);
 
   auto gp = app->gateway_->listen(c.bindAddress, c.gatewayPort);
@@ -208,17 +208,14 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
 }
 
 int App::run() {
-  boost::asio::signal_set signals(ioc_, SIGINT, SIGTERM);
+  boost::asio::signal_set signals(io_.loop(0), SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: stopping (running tasks finish; queued ones resume at next start)",
                  sig);
     shutdown();
   });
-  std::vector<std::jthread> threads;
-  for (int i = 1; i < cfg_.ioThreads; ++i) threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
-  for (auto& t : threads) t.join();
+  io_.run();
   return 0;
 }
 
@@ -231,7 +228,7 @@ void App::shutdown() {
     std::thread([this] {
       grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
       store_->flush();  // writes behind reach the disk before the process ends
-      ioc_.stop();
+      io_.stop();
     }).detach();
   };
   auto once = std::make_shared<std::atomic<bool>>(false);
@@ -240,7 +237,7 @@ void App::shutdown() {
   };
   control_->stop(done);
   // Running tasks are bounded by their deadlines; do not wait longer than this.
-  auto timer = std::make_shared<boost::asio::steady_timer>(ioc_, std::chrono::seconds(30));
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_.loop(0), std::chrono::seconds(30));
   timer->async_wait([timer, done](const boost::system::error_code& ec) {
     if (!ec) {
       spdlog::warn("tasks still running after 30 s; stopping anyway (recovered at next start)");

@@ -6,6 +6,7 @@
 
 #include "app/config.h"
 #include "auth/api_keys.h"
+#include "common/io_pool.h"
 #include "control/control_service.h"
 #include "events/event_bus.h"
 #include "gateway/admission.h"
@@ -71,7 +72,7 @@ class App {
   std::atomic<bool> stopping_{false};
   // Last: destroyed first, with the coroutines it still holds, while
   // everything they reference is alive.
-  boost::asio::io_context ioc_;
+  IoPool io_;
 };
 
 }  // namespace aion::app

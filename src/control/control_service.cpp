@@ -51,7 +51,7 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
       registry_(std::move(registry)) {
   orchestrator_ = std::make_unique<Orchestrator>(
       Orchestrator::Deps{d_.store, d_.modules, d_.moduleExec, d_.providers, budgets_, d_.bus,
-                         d_.metrics, latency_, *policies_, d_.io},
+                         d_.metrics, latency_, *policies_, d_.nextIo},
       opts_.orchestrator);
 }
 
@@ -74,7 +74,7 @@ Status ControlService::recover() {
 // Readiness is re-checked in the background: a read on the store's pool and
 // the age of the oldest uncommitted write. The handler reads the outcome.
 void ControlService::checkReadiness() {
-  if (!readyTimer_) readyTimer_ = std::make_shared<asio::steady_timer>(d_.io);
+  if (!readyTimer_) readyTimer_ = std::make_shared<asio::steady_timer>(d_.nextIo());
   auto sent = std::chrono::steady_clock::now();
   auto alive = alive_;
   bool send;

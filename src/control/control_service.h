@@ -45,7 +45,7 @@ class ControlService final : public ControlApi {
     providers::ProviderHub& providers;
     events::EventBus& bus;
     telemetry::Metrics& metrics;
-    boost::asio::any_io_executor io;  // tasks and timers
+    std::function<boost::asio::any_io_executor()> nextIo;  // event loops for tasks and timers
   };
 
   //! Loads policies and modules and this period's spend; fails with every

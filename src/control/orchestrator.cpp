@@ -359,7 +359,7 @@ void Orchestrator::startLocked(TaskPtr t, Lane lane) {
   t->lane = static_cast<size_t>(lane);
   t->holdsSlot = true;
   d_.metrics.runningTasks().Increment();
-  auto strand = asio::make_strand(d_.io);
+  auto strand = asio::make_strand(d_.nextIo());
   asio::co_spawn(strand, run(t), [this, t](std::exception_ptr) { releaseSlot(t); });
 }
 

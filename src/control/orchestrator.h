@@ -77,7 +77,7 @@ class Orchestrator {
     telemetry::Metrics& metrics;
     LatencyTracker& latency;
     const PolicyStore& policies;
-    boost::asio::any_io_executor io;  // tasks run on strands of it
+    std::function<boost::asio::any_io_executor()> nextIo;  // the event loop a queued task runs on
   };
 
   Orchestrator(Deps deps, Options opts);

@@ -35,7 +35,7 @@ struct GatewayDeps {
   IdempotencyStore& idempotency;
   StreamSlots& streams;  // open streams of every kind
   Admission& admission;
-  boost::asio::any_io_executor io;  // the I/O threads (gRPC handlers hop onto them)
+  std::function<boost::asio::any_io_executor()> nextIo;  // an event loop for a gRPC call
 };
 
 http::Routes gatewayRoutes(GatewayDeps deps, GatewayOptions opts);

@@ -181,7 +181,7 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
   //! `submit` set: the Run RPC (submit, then follow; the task belongs to the call).
   EventStream(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId, int64_t after,
               std::optional<v1::SubmitRequest> submit)
-      : core_(std::make_shared<Core>(d.io)) {
+      : core_(std::make_shared<Core>(d.nextIo())) {
     asio::co_spawn(core_->strand, run(d, ctx, std::move(taskId), after, std::move(submit)),
                    asio::detached);
   }
@@ -265,7 +265,7 @@ grpc::ServerUnaryReactor* GrpcTasksService::unary(
     std::function<asio::awaitable<grpc::Status>(const Principal&)> fn) {
   auto* reactor = ctx->DefaultReactor();
   asio::co_spawn(
-      asio::make_strand(d_.io),
+      asio::make_strand(d_.nextIo()),
       [this, ctx, reactor, fn = std::move(fn)]() -> asio::awaitable<void> {
         auto creds = credentialsOf(ctx);
         auto a = co_await d_.admission.admit(creds, false);

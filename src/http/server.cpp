@@ -127,15 +127,15 @@ Response errorResponse(const Error& e, const std::string& requestId) {
   return r;
 }
 
-Server::Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes,
+Server::Server(IoPool& io, std::string name, Limits limits, Routes routes,
                telemetry::Metrics& metrics, std::shared_ptr<asio::ssl::context> tls)
-    : ioc_(ioc),
+    : io_(io),
       name_(std::move(name)),
       limits_(limits),
       routes_(std::move(routes)),
       metrics_(metrics),
       tls_(std::move(tls)),
-      acceptor_(ioc) {}
+      acceptor_(io.loop(0)) {}
 
 Result<uint16_t> Server::listen(const std::string& address, uint16_t port) {
   boost::system::error_code ec;
@@ -150,7 +150,7 @@ Result<uint16_t> Server::listen(const std::string& address, uint16_t port) {
     return fail(ErrorCode::kUnavailable, name_ + ": cannot listen on " + address + ":" +
                                              std::to_string(port) + ": " + ec.message());
   }
-  asio::co_spawn(ioc_, acceptLoop(), asio::detached);
+  asio::co_spawn(io_.loop(0), acceptLoop(), asio::detached);
   return acceptor_.local_endpoint().port();
 }
 
@@ -161,8 +161,8 @@ void Server::stop() {
 
 asio::awaitable<void> Server::acceptLoop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
-                                                        asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(io_.next(), asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("{}: accept: {}", name_, ec.message());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/io_pool.h"
 #include "http/stream.h"
 #include "telemetry/metrics.h"
 
@@ -79,8 +80,10 @@ class Server {
  public:
   //! With `tls`, every connection must be HTTPS (a plain request gets a
   //! 400 saying so).
-  Server(asio::io_context& ioc, std::string name, Limits limits, Routes routes,
-         telemetry::Metrics& metrics, std::shared_ptr<asio::ssl::context> tls = nullptr);
+  //! Accepts on the pool's first loop and hands each connection to the next
+  //! loop round-robin; a connection stays on its loop.
+  Server(IoPool& io, std::string name, Limits limits, Routes routes, telemetry::Metrics& metrics,
+         std::shared_ptr<asio::ssl::context> tls = nullptr);
   //! Binds and starts accepting; returns the bound port (useful with port 0).
   Result<uint16_t> listen(const std::string& address, uint16_t port);
   void stop();
@@ -93,7 +96,7 @@ class Server {
   asio::awaitable<std::optional<Stream>> secure(beast::tcp_stream tcp, beast::flat_buffer& buffer);
   asio::awaitable<Response> dispatch(Exchange& ex, const Routes::Match& m, bool& streamed);
 
-  asio::io_context& ioc_;
+  IoPool& io_;
   std::string name_;
   Limits limits_;
   Routes routes_;

@@ -34,7 +34,8 @@ enum class Abort : int { kNone, kCanceled, kDeadline };
 
 struct HttpClient::Origin {
   std::string key;
-  size_t open = 0;  // connections counted against the cap (idle + busy)
+  asio::any_io_executor loop;  // its connections live on this event loop
+  size_t open = 0;             // connections counted against the cap (idle + busy)
   std::vector<std::shared_ptr<Conn>> idle;
   struct Waiter {
     explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
@@ -46,10 +47,9 @@ struct HttpClient::Origin {
 };
 
 struct HttpClient::Conn {
-  Conn(std::shared_ptr<Origin> o, asio::strand<asio::any_io_executor> s)
-      : origin(std::move(o)), strand(std::move(s)) {}
+  explicit Conn(std::shared_ptr<Origin> o) : origin(std::move(o)), loop(origin->loop) {}
   std::shared_ptr<Origin> origin;
-  asio::strand<asio::any_io_executor> strand;
+  asio::any_io_executor loop;
   std::unique_ptr<http::Stream> stream;
   beast::flat_buffer buffer;
   SteadyClock::time_point lastUsed{};
@@ -57,10 +57,8 @@ struct HttpClient::Conn {
   std::atomic<int> abort{0};
 };
 
-HttpClient::HttpClient(asio::any_io_executor ex, Options opts)
-    : ex_(std::move(ex)),
-      opts_(opts),
-      tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
+HttpClient::HttpClient(Options opts)
+    : opts_(opts), tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
   tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   tls_->set_default_verify_paths();  // honours SSL_CERT_FILE / SSL_CERT_DIR
@@ -80,13 +78,17 @@ size_t HttpClient::openConnections() const {
 asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
     const Url& url, SteadyClock::time_point until) {
   auto ex = co_await asio::this_coro::executor;
+  // One pool per origin and event loop: the caller's loop owns what it uses.
+  auto* loop = &asio::query(ex, asio::execution::context);
+  std::string key = url.origin() + "@" + std::to_string(reinterpret_cast<uintptr_t>(loop));
   std::shared_ptr<Origin::Waiter> waiter;
   {
     std::lock_guard lock(mu_);
-    auto& o = origins_[url.origin()];
+    auto& o = origins_[key];
     if (!o) {
       o = std::make_shared<Origin>();
-      o->key = url.origin();
+      o->key = key;
+      o->loop = ex;
     }
     auto now = SteadyClock::now();
     // Idle connections past the idle timeout are closed, not reused.
@@ -102,7 +104,7 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
     }
     if (o->open < opts_.maxConnsPerOrigin) {
       ++o->open;
-      co_return std::make_shared<Conn>(o, asio::make_strand(ex_));
+      co_return std::make_shared<Conn>(o);
     }
     waiter = std::make_shared<Origin::Waiter>(ex);
     o->waiters.push_back(waiter);
@@ -111,7 +113,7 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
   co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   std::lock_guard lock(mu_);
   if (waiter->conn) co_return std::move(waiter->conn);
-  auto& ws = origins_[url.origin()]->waiters;
+  auto& ws = origins_[key]->waiters;
   std::erase(ws, waiter);
   co_return nullptr;
 }
@@ -121,7 +123,7 @@ void HttpClient::release(std::shared_ptr<Conn> c, bool reusable) {
   auto o = c->origin;
   if (!reusable) {
     // The old one closes when its last owner lets go.
-    c = std::make_shared<Conn>(o, asio::make_strand(ex_));
+    c = std::make_shared<Conn>(o);
   }
   if (!o->waiters.empty()) {
     auto w = std::move(o->waiters.front());
@@ -198,12 +200,12 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts
                                               std::to_string(t.total.count()) + " ms");
     bool reused = conn->connected;
     conn->abort = 0;
-    // Cancellation and the total deadline close the socket on its strand;
-    // the pending operation then fails and the exchange says why.
-    auto strand = conn->strand;
-    std::stop_callback onStop(stop, [conn, strand] {
+    // Cancellation and the total deadline close the socket on its loop; the
+    // pending operation then fails and the exchange says why.
+    auto loop = conn->loop;
+    std::stop_callback onStop(stop, [conn, loop] {
       conn->abort = static_cast<int>(Abort::kCanceled);
-      asio::post(strand, [conn] {
+      asio::post(loop, [conn] {
         if (conn->stream) closeSocket(*conn->stream);
       });
     });
@@ -214,7 +216,7 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts
     };
     auto run = [this, conn, msg, &req, t, reused, deadline, &sink]() -> asio::awaitable<Outcome> {
       Outcome out;
-      asio::steady_timer guard(conn->strand);
+      asio::steady_timer guard(conn->loop);
       guard.expires_at(deadline);
       guard.async_wait([conn](boost::system::error_code ec) {
         if (ec) return;
@@ -235,7 +237,7 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts
         return e;
       };
       if (!reused) {
-        beast::tcp_stream tcpStream(conn->strand);
+        beast::tcp_stream tcpStream(conn->loop);
         conn->stream = req.url.tls ? std::make_unique<http::Stream>(std::move(tcpStream), *tls_)
                                    : std::make_unique<http::Stream>(std::move(tcpStream));
         std::shared_ptr<SSL_SESSION> resume;
@@ -325,17 +327,10 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest req, Timeouts
       out.result = std::move(resp);
       co_return out;
     };
-    auto out = co_await asio::co_spawn(strand, run(), asio::use_awaitable);
+    auto out = co_await run();  // on this loop, which owns the connection
     if (!out.reusable) {
-      // Close on the strand that owns the socket, then hand the slot back.
-      co_await asio::co_spawn(
-          strand,
-          [&conn]() -> asio::awaitable<void> {
-            if (conn->stream) closeSocket(*conn->stream);
-            conn->connected = false;
-            co_return;
-          },
-          asio::use_awaitable);
+      if (conn->stream) closeSocket(*conn->stream);
+      conn->connected = false;
     }
     release(conn, out.reusable);
     if (!out.result && out.stale && attempt == 0) continue;

@@ -1,9 +1,11 @@
 #pragma once
 // HTTP/1.1 client for model providers, as Asio coroutines: Boost.Beast over
 // TCP or TLS (OpenSSL, peer and host name verified), keep-alive connections
-// pooled per origin (bounded, with an idle timeout and TLS session reuse),
-// connect and read-idle timeouts, a total deadline and cancellation. No
-// thread ever blocks on the network: the awaiting coroutine is suspended.
+// pooled per origin and per event loop (bounded, with an idle timeout and
+// TLS session reuse), connect and read-idle timeouts, a total deadline and
+// cancellation. An exchange runs on the calling coroutine's own loop, whose
+// connections are its own: nothing hops threads, and no thread ever blocks on
+// the network. Callers must run on single-threaded event loops (IoPool).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -42,18 +44,17 @@ struct HttpResponse {
 };
 
 //! Receives body bytes of a 2xx response as they arrive; return false to stop
-//! reading (the connection is then dropped). Runs on the connection's strand.
+//! reading (the connection is then dropped). Runs on the caller's loop.
 using BodySink = std::function<bool(std::string_view)>;
 
 class HttpClient {
  public:
   struct Options {
-    size_t maxConnsPerOrigin = 256;  // beyond it, calls wait for a free connection
+    size_t maxConnsPerOrigin = 256;  // per event loop; beyond it, calls wait for a free one
     std::chrono::milliseconds idleTimeout{60000};
   };
-  //! Connections run on strands of `ex` (the I/O threads).
-  HttpClient(boost::asio::any_io_executor ex, Options opts);
-  explicit HttpClient(boost::asio::any_io_executor ex) : HttpClient(std::move(ex), Options{}) {}
+  explicit HttpClient(Options opts);
+  HttpClient() : HttpClient(Options{}) {}
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

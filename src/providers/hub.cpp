@@ -33,9 +33,8 @@ std::string outcomeOf(const Error& e) {
 
 }  // namespace
 
-ProviderHub::ProviderHub(EnvLookup env, telemetry::Metrics& metrics,
-                         boost::asio::any_io_executor io)
-    : env_(std::move(env)), metrics_(metrics), http_(std::move(io)) {}
+ProviderHub::ProviderHub(EnvLookup env, telemetry::Metrics& metrics)
+    : env_(std::move(env)), metrics_(metrics) {}
 
 void ProviderHub::configure(const policy::PolicySet& ps) {
   auto snap = std::make_shared<Snapshot>();

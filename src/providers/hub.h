@@ -34,8 +34,7 @@ struct CallControl {
 
 class ProviderHub {
  public:
-  //! Provider connections run on strands of `io` (the I/O threads).
-  ProviderHub(EnvLookup env, telemetry::Metrics& metrics, boost::asio::any_io_executor io);
+  ProviderHub(EnvLookup env, telemetry::Metrics& metrics);
 
   //! Resolves the providers and models of `ps`; breakers carry over.
   void configure(const policy::PolicySet& ps);
@@ -45,7 +44,7 @@ class ProviderHub {
   std::map<std::string, std::string> unavailableModels() const;
 
   //! A chat completion; text fragments go to `onDelta` as they arrive
-  //! (streamed calls; it runs on the connection's strand). Retries only
+  //! (streamed calls; it runs on the caller's loop). Retries only
   //! before the first fragment.
   boost::asio::awaitable<Result<ChatResult>> chat(std::string model, ChatCall call,
                                                   std::function<void(std::string_view)> onDelta,

@@ -72,7 +72,7 @@ struct HttpClientTest : ::testing::Test {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
   std::vector<std::thread> threads;
   void SetUp() override {
-    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+    threads.emplace_back([this] { io.run(); });  // a single-threaded loop, as IoPool's
   }
   void TearDown() override {
     work.reset();
@@ -94,7 +94,7 @@ struct HttpClientTest : ::testing::Test {
 
 TEST_F(HttpClientTest, ConnectionsAreBoundedPerOriginAndReused) {
   LoopbackServer server(50ms);
-  HttpClient client(io.get_executor(), {.maxConnsPerOrigin = 2, .idleTimeout = 10s});
+  HttpClient client({.maxConnsPerOrigin = 2, .idleTimeout = 10s});
   std::vector<std::future<Result<HttpResponse>>> calls;
   for (int i = 0; i < 8; ++i)
     calls.push_back(
@@ -112,7 +112,7 @@ TEST_F(HttpClientTest, ConnectionsAreBoundedPerOriginAndReused) {
 
 TEST_F(HttpClientTest, IdleConnectionsPastTheTimeoutAreNotReused) {
   LoopbackServer server(0ms);
-  HttpClient client(io.get_executor(), {.maxConnsPerOrigin = 4, .idleTimeout = 50ms});
+  HttpClient client({.maxConnsPerOrigin = 4, .idleTimeout = 50ms});
   ASSERT_TRUE(send(client, get(server.port())));
   std::this_thread::sleep_for(120ms);
   ASSERT_TRUE(send(client, get(server.port())));
@@ -121,7 +121,7 @@ TEST_F(HttpClientTest, IdleConnectionsPastTheTimeoutAreNotReused) {
 
 TEST_F(HttpClientTest, ATotalDeadlineAndACancelBothEndTheCallAndFreeTheSlot) {
   LoopbackServer server(5s);  // never answers in time
-  HttpClient client(io.get_executor(), {.maxConnsPerOrigin = 1, .idleTimeout = 10s});
+  HttpClient client({.maxConnsPerOrigin = 1, .idleTimeout = 10s});
   Timeouts t;
   t.total = 100ms;
   auto late = send(client, get(server.port()), t);
@@ -139,7 +139,7 @@ TEST_F(HttpClientTest, ATotalDeadlineAndACancelBothEndTheCallAndFreeTheSlot) {
 }
 
 TEST_F(HttpClientTest, AnUnreachableOriginIsUnavailable) {
-  HttpClient client(io.get_executor());
+  HttpClient client;
   auto r = send(client, get(9));  // discard port: nothing listens
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);

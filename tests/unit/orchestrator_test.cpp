@@ -76,10 +76,10 @@ struct OrchestratorTest : ::testing::Test {
     ASSERT_TRUE(s) << s.error().message;
     db = std::move(*s);
     hub = std::make_unique<providers::ProviderHub>(
-        [](const char*) { return std::optional<std::string>(); }, metrics, io.get_executor());
+        [](const char*) { return std::optional<std::string>(); }, metrics);
     orch = std::make_unique<Orchestrator>(
         Orchestrator::Deps{*db, modules, modulePool.get_executor(), *hub, budgets, bus, metrics,
-                           latency, policies, io.get_executor()},
+                           latency, policies, [this] { return io.get_executor(); }},
         opts);
     ioThread = std::thread([this] { io.run(); });
   }
