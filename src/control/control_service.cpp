@@ -155,10 +155,12 @@ namespace {
 // The route event carries the plan without its per-candidate explanation:
 // that is on the task (GET /v1/tasks/{id}) and in the dry run, and copying
 // it into every follower of every task was a large part of a call's cost.
-std::vector<EventDraft> firstEvents(json::object plan) {
-  plan.erase("candidates");
+std::vector<EventDraft> firstEvents(const json::object& plan) {
+  json::object brief;
+  for (auto& [k, v] : plan)
+    if (k != "candidates") brief.emplace(k, v);
   return {{"status", json::object{{"status", "queued"}}},
-          {"route", json::object{{"status", "routed"}, {"plan", std::move(plan)}}}};
+          {"route", json::object{{"status", "routed"}, {"plan", std::move(brief)}}}};
 }
 }  // namespace
 
@@ -185,16 +187,20 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.params = std::move(req.params);
   t.status = TaskStatus::kRouted;
   auto planJson = router::toJson(*p);
-  t.route = planJson;
+  auto events = firstEvents(planJson);
+  t.route = std::move(planJson);
   t.createdMs = nowMs();
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
-  auto events = firstEvents(std::move(planJson));
   co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind,
                                           req.attached);
 }
 
 ControlApi::Awaitable ControlService::get(Principal who, std::string id) {
-  std::optional<store::Task> t = orchestrator_->find(id);
+  co_return co_await lookup(std::move(who), std::move(id), false);
+}
+
+ControlApi::Awaitable ControlService::lookup(Principal who, std::string id, bool brief) {
+  std::optional<store::Task> t = orchestrator_->find(id, brief);
   if (!t) {
     auto row = co_await offload(d_.store.readExecutor(), [this, &id] { return d_.store.get(id); });
     if (!row) co_return std::unexpected(row.error());
@@ -227,7 +233,7 @@ ControlApi::Awaitable ControlService::cancel(Principal who, std::string id, std:
 
 asio::awaitable<Result<std::unique_ptr<events::Follower>>> ControlService::follow(
     Principal who, std::string id, int64_t afterSeq) {
-  auto t = co_await get(who, id);
+  auto t = co_await lookup(who, id, /*brief=*/true);
   if (!t) co_return std::unexpected(t.error());
   co_return co_await events::BusFollower::open(d_.bus, d_.store, *t, afterSeq);
 }

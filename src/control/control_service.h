@@ -82,6 +82,8 @@ class ControlService final : public ControlApi {
   BudgetBook& budgets() { return budgets_; }
 
  private:
+  //! brief: only what following needs (see Orchestrator::find).
+  Awaitable lookup(Principal who, std::string id, bool brief);
   ControlService(Deps deps, Options opts, policy::PolicySetPtr initial,
                  std::unique_ptr<ModuleRegistry> registry);
   //! Role, intent, schema and routing checks shared by submit and decide.

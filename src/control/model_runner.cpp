@@ -185,7 +185,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   // Reserve the most this call can cost before it starts.
   auto ps = d.policies.current();
   std::string reservation =
-      task.id + ":" + std::to_string(task.attempts) + ":" + std::to_string(routeIndex);
+      task.id + ":" + std::to_string(t->attempt) + ":" + std::to_string(routeIndex);
   int64_t maxNano = store::toNanoUsd(number(route, "maxCostUsd"));
   if (auto st = d.budgets.reserve(reservation, task.tenant, task.keyId,
                                   budgetScopes(ps->policies, task), maxNano, nowMs());

@@ -397,7 +397,7 @@ void Orchestrator::stop(std::function<void()> drained) {
   if (now && drained) drained();
 }
 
-std::optional<store::Task> Orchestrator::find(const std::string& id) {
+std::optional<store::Task> Orchestrator::find(const std::string& id, bool brief) {
   TaskPtr t;
   {
     std::lock_guard lock(mu_);
@@ -406,7 +406,14 @@ std::optional<store::Task> Orchestrator::find(const std::string& id) {
     t = it->second;
   }
   std::lock_guard lock(t->mu);
-  return t->task;
+  if (!brief) return t->task;
+  const store::Task& x = t->task;
+  store::Task b;
+  b.id = x.id;
+  b.tenant = x.tenant;
+  b.status = x.status;
+  b.lastSeq = x.lastSeq;
+  return b;
 }
 
 asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
@@ -570,10 +577,17 @@ asio::awaitable<void> Orchestrator::run(TaskPtr t) {
 }
 
 asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
-  store::Task task;
+  // The fields others may change, read under the lock; the rest (params and
+  // route are most of a task's size) do not change once admitted.
+  struct {
+    bool cancelRequested;
+    int64_t deadlineMs;
+    TaskStatus status;
+    int attempts;
+  } task;
   {
     std::lock_guard lock(t->mu);
-    task = t->task;
+    task = {t->task.cancelRequested, t->task.deadlineMs, t->task.status, t->task.attempts};
   }
   if (t->cancel || task.cancelRequested) {
     co_await finish(t, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
@@ -587,23 +601,24 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
   auto here = co_await asio::this_coro::executor;
   asio::co_spawn(here, watchdog(t), asio::detached);
 
-  const json::array* routes = routesOf(task);
+  const json::array* routes = routesOf(t->task);
   size_t n = routes ? routes->size() : 0;
   if (task.status == TaskStatus::kRunning && task.attempts == 1 && !t->recovered) {
-    co_await runPlan(t, std::move(task));  // started when it was stored
+    t->attempt = 1;
+    co_await runPlan(t);  // started when it was stored
     co_return;
   }
   store::TaskUpdate toRunning;
   toRunning.status = TaskStatus::kRunning;
   toRunning.startedMs = nowMs();
   toRunning.attempts = task.attempts + 1;
-  task.startedMs = *toRunning.startedMs;
   task.attempts = *toRunning.attempts;
+  t->attempt = task.attempts;
   std::vector<EventDraft> running{
       {"status", json::object{{"status", "running"},
                               {"route", n ? routeKey(routes->at(0)) : ""},
                               {"attempt", task.attempts}}}};
-  if (laneOf(task) == Lane::kModule) {
+  if (laneOf(t->task) == Lane::kModule) {
     // Modules are pure functions of their input: if a crash forgets that
     // this run started, running it again is harmless. Do not hold the module
     // slot for an fsync; the final state is committed after this anyway.
@@ -614,10 +629,14 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
     co_return;
   }
 
-  co_await runPlan(t, std::move(task));
+  co_await runPlan(t);
 }
 
-asio::awaitable<void> Orchestrator::runPlan(TaskPtr t, store::Task task) {
+asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
+  // Read without the lock: what a run reads (id, owner, params, route,
+  // deadline) does not change once admitted; the lock guards the status and
+  // results, which commits and cancel change meanwhile.
+  const store::Task& task = t->task;
   const json::array* routes = routesOf(task);
   size_t n = routes ? routes->size() : 0;
   std::string input = jsonText(task.params);

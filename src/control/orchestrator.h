@@ -57,6 +57,7 @@ struct ActiveTask {
   bool recovered = false;  // taken over at start-up (its running state is a previous run's)
   std::atomic<bool> holdsSlot{false};  // a lane slot, given back as soon as it has finished
   size_t lane = 0;
+  int attempt = 0;  // the current run's attempt: written and read by that run only
 };
 
 class Orchestrator {
@@ -101,7 +102,8 @@ class Orchestrator {
   Status recover(std::vector<store::Task> tasks);
 
   //! The task as it stands, when it is active here.
-  std::optional<store::Task> find(const std::string& id);
+  //! brief: only id, tenant, status and lastSeq (enough to follow it).
+  std::optional<store::Task> find(const std::string& id, bool brief = false);
   //! Cancels an active task: a queued one ends canceled now (its final state
   //! is stored before this returns its view); a running one is asked to stop.
   //! nullopt when the task is not active here.
@@ -126,7 +128,7 @@ class Orchestrator {
   boost::asio::awaitable<void> run(TaskPtr t);
   boost::asio::awaitable<void> runRoutes(TaskPtr t);
   //! The plan's routes, in order, for a task that is running.
-  boost::asio::awaitable<void> runPlan(TaskPtr t, store::Task task);
+  boost::asio::awaitable<void> runPlan(TaskPtr t);
   boost::asio::awaitable<void> watchdog(TaskPtr t);
 
  public:

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <ctime>
+#include <iterator>
+#include <unordered_map>
 
 #include "common/ids.h"
 #include "common/json_text.h"
@@ -236,13 +238,18 @@ Status SqliteTaskStore::setSync(bool full) {
 // ---- writes -----------------------------------------------------------
 
 void SqliteTaskStore::write(Write w, WriteDone done) {
+  bool wake;
   {
     std::lock_guard lock(qmu_);
-    if (w.durability != Durability::kBehind) ++urgent_;
+    bool behind = w.durability == Durability::kBehind;
+    if (!behind) ++urgent_;
     ++queuedTotal_;
+    // A write behind joins a queue whose deadline the writer already waits
+    // for: waking it would only cost a context switch per write.
+    wake = !behind || queue_.empty() || queue_.size() + 1 >= opts_.behindMax;
     queue_.push_back(Pending{std::move(w), std::move(done), std::chrono::steady_clock::now()});
   }
-  qcv_.notify_one();
+  if (wake) qcv_.notify_one();
 }
 
 void SqliteTaskStore::flush() {
@@ -268,9 +275,9 @@ std::chrono::milliseconds SqliteTaskStore::writeBacklog() const {
                   std::chrono::duration_cast<std::chrono::milliseconds>(age));
 }
 
-std::pair<uint64_t, uint64_t> SqliteTaskStore::commitStats() const {
+SqliteTaskStore::CommitStats SqliteTaskStore::commitStats() const {
   std::lock_guard lock(qmu_);
-  return {committedTotal_, transactions_};
+  return {committedTotal_, transactions_, folded_};
 }
 
 void SqliteTaskStore::writerLoop() {
@@ -312,7 +319,55 @@ void SqliteTaskStore::writerLoop() {
   }
 }
 
+namespace {
+
+// Writes behind of one task in one batch become one write: a chat call's
+// create, progress and finish cost one INSERT instead of an INSERT and an
+// UPDATE each. Only writes nobody waits on are folded, and never across a
+// write of the same task that is not behind. Returns, per write, the index
+// of the write it was folded into (its own if none).
+template <typename P>
+std::vector<size_t> foldWritesBehind(std::vector<P>& batch) {
+  std::vector<size_t> into(batch.size());
+  std::unordered_map<std::string_view, size_t> head;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    into[i] = i;
+    Write& w = batch[i].w;
+    auto it = head.find(w.taskId);
+    if (w.durability != Durability::kBehind || batch[i].done) {
+      if (it != head.end()) head.erase(it);
+      continue;
+    }
+    if (it == head.end() || w.create) {
+      head[w.taskId] = i;
+      continue;
+    }
+    Write& h = batch[it->second].w;
+    if (w.update) {
+      if (h.create)
+        w.update->applyTo(*h.create);
+      else if (h.update)
+        h.update->mergeFrom(std::move(*w.update));
+      else
+        h.update = std::move(w.update);
+    }
+    std::move(w.events.begin(), w.events.end(), std::back_inserter(h.events));
+    std::move(w.usage.begin(), w.usage.end(), std::back_inserter(h.usage));
+    into[i] = it->second;
+  }
+  return into;
+}
+
+}  // namespace
+
 void SqliteTaskStore::commit(std::vector<Pending>& batch) {
+  auto into = foldWritesBehind(batch);
+  uint64_t folded = 0;
+  for (size_t i = 0; i < into.size(); ++i) folded += into[i] != i;
+  if (folded) {
+    std::lock_guard lock(qmu_);
+    folded_ += folded;
+  }
   bool durable = false;
   for (auto& p : batch) durable = durable || p.w.durability == Durability::kDurable;
   sqlite3* db = writer_.db;
@@ -320,6 +375,7 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch) {
     if (auto st = setSync(durable); !st) return st;
     if (auto st = execSql(db, "BEGIN IMMEDIATE"); !st) return st;
     for (size_t i = from; i < to; ++i) {
+      if (into[i] != i) continue;
       if (auto st = apply(batch[i].w); !st) {
         execSql(db, "ROLLBACK");
         return st;
@@ -338,11 +394,12 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch) {
     if (batch.size() == 1) {
       results[0] = st;
     } else {
-      for (size_t i = 0; i < batch.size(); ++i) results[i] = run(i, i + 1);
+      for (size_t i = 0; i < batch.size(); ++i)
+        results[i] = into[i] == i ? run(i, i + 1) : results[into[i]];
     }
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (!results[i])
+    if (!results[i] && into[i] == i)
       spdlog::error("store: write for task {} failed: {}", batch[i].w.taskId,
                     results[i].error().message);
     if (batch[i].done) batch[i].done(results[i], batch[i].w);

@@ -54,8 +54,12 @@ class SqliteTaskStore final : public TaskStore {
   Status ping() override;
   std::chrono::milliseconds writeBacklog() const override;
 
-  //! Writes committed so far and transactions used (group-commit ratio).
-  std::pair<uint64_t, uint64_t> commitStats() const;
+  struct CommitStats {
+    uint64_t writes = 0;        // committed (or failed) so far
+    uint64_t transactions = 0;  // used for them (the group-commit ratio)
+    uint64_t folded = 0;        // writes behind folded into an earlier one of their task
+  };
+  CommitStats commitStats() const;
 
  private:
   struct Conn {
@@ -95,7 +99,7 @@ class SqliteTaskStore final : public TaskStore {
   std::condition_variable flushedCv_;
   std::deque<Pending> queue_;
   size_t urgent_ = 0;  // queued writes that are not behind
-  uint64_t queuedTotal_ = 0, committedTotal_ = 0, transactions_ = 0;
+  uint64_t queuedTotal_ = 0, committedTotal_ = 0, transactions_ = 0, folded_ = 0;
   std::chrono::steady_clock::time_point committing_{};  // oldest write of the batch in commit
   bool flushing_ = false;
   bool stopping_ = false;

@@ -33,4 +33,22 @@ void TaskUpdate::applyTo(Task& t) const {
   if (overheadUs) t.overheadUs = *overheadUs;
 }
 
+void TaskUpdate::mergeFrom(TaskUpdate&& later) {
+  auto take = [](auto& mine, auto& theirs) {
+    if (theirs) mine = std::move(theirs);
+  };
+  take(status, later.status);
+  take(route, later.route);
+  take(result, later.result);
+  take(error, later.error);
+  take(startedMs, later.startedMs);
+  take(finishedMs, later.finishedMs);
+  take(attempts, later.attempts);
+  take(costUsd, later.costUsd);
+  take(costEstimated, later.costEstimated);
+  take(cancelRequested, later.cancelRequested);
+  take(upstreamUs, later.upstreamUs);
+  take(overheadUs, later.overheadUs);
+}
+
 }  // namespace aion::store

@@ -76,6 +76,8 @@ struct TaskUpdate {
 
   //! Applies the set fields to `t`.
   void applyTo(Task& t) const;
+  //! Takes the fields `later` sets (a later update wins).
+  void mergeFrom(TaskUpdate&& later);
 };
 
 struct ListQuery {

@@ -184,12 +184,81 @@ TEST_F(StoreTest, WritesBehindShareOneTransactionWithinTheWindow) {
                  [&](const Status& st, Write&) { done += st.has_value(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(done.load(), 0);  // still waiting for company
-  EXPECT_EQ(store->commitStats().first, 0u);
+  EXPECT_EQ(store->commitStats().writes, 0u);
   store->flush();
   EXPECT_EQ(done.load(), 300);
-  auto [writes, txns] = store->commitStats();
-  EXPECT_EQ(writes, 300u);
-  EXPECT_EQ(txns, 1u);
+  auto stats = store->commitStats();
+  EXPECT_EQ(stats.writes, 300u);
+  EXPECT_EQ(stats.transactions, 1u);
+  EXPECT_EQ(stats.folded, 0u);  // one write per task: nothing to fold
+}
+
+TEST_F(StoreTest, WritesBehindOfOneTaskFoldIntoOneButNeverPastAWriteSomeoneWaitsOn) {
+  opts.behindWindow = std::chrono::seconds(30);
+  reopen();
+  auto a = makeTask(), b = makeTask();
+  auto behind = [](Write w) {
+    w.durability = Durability::kBehind;
+    return w;
+  };
+  TaskUpdate running, done, later;
+  running.status = TaskStatus::kRunning;
+  running.startedMs = 5;
+  running.attempts = 1;
+  done.status = TaskStatus::kSucceeded;
+  done.result = json::object{{"text", "ok"}};
+  done.costUsd = 0.25;
+  later.cancelRequested = true;
+  // a: create, then two updates and events, all behind: one row in its final state.
+  store->write(behind({.taskId = a.id, .create = a, .events = events(a.id, 1, {"status"})}), {});
+  store->write(behind({.taskId = b.id, .create = b}), {});
+  store->write(behind({.taskId = a.id, .update = running, .events = events(a.id, 2, {"status"})}),
+               {});
+  store->write(behind({.taskId = a.id,
+                       .update = done,
+                       .events = events(a.id, 3, {"result", "done"}),
+                       .usage = {use(a.id, 7)}}),
+               {});
+  // b: a write someone waits on splits b's writes behind in two.
+  Status waited;
+  store->write(behind({.taskId = b.id, .update = running}), {});
+  store->write(
+      {.taskId = b.id, .events = events(b.id, 1, {"status"}), .durability = Durability::kCommitted},
+      [&](const Status& st, Write&) { waited = st; });
+  store->write(behind({.taskId = b.id, .update = later}), {});
+  store->flush();
+  EXPECT_TRUE(waited);
+  auto stats = store->commitStats();
+  EXPECT_EQ(stats.transactions, 1u);
+  EXPECT_EQ(stats.folded, 3u);  // a's two updates and b's write after the one waited on
+
+  auto ra = **store->get(a.id);
+  EXPECT_EQ(ra.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(ra.startedMs, 5);
+  EXPECT_EQ(ra.attempts, 1);
+  EXPECT_EQ(ra.result, (json::value{{"text", "ok"}}));
+  EXPECT_DOUBLE_EQ(ra.costUsd, 0.25);
+  EXPECT_EQ(ra.lastSeq, 4);
+  EXPECT_EQ(seqs(a.id), (std::vector<int64_t>{1, 2, 3, 4}));
+  auto use_ = store->usage({});
+  ASSERT_TRUE(use_);
+  ASSERT_EQ(use_->size(), 1u);
+  EXPECT_EQ(use_->front().calls, 1);
+  EXPECT_EQ(use_->front().costNanoUsd, 7);
+  auto rb = **store->get(b.id);
+  EXPECT_EQ(rb.status, TaskStatus::kRunning);
+  EXPECT_TRUE(rb.cancelRequested);
+  EXPECT_EQ(rb.lastSeq, 1);
+  // A fold commits or fails whole, alone in its batch: a duplicate create
+  // takes its task's later writes behind with it, not b's.
+  TaskUpdate cancel;
+  cancel.status = TaskStatus::kCanceled;
+  store->write(behind({.taskId = a.id, .create = a}), {});
+  store->write(behind({.taskId = b.id, .update = done}), {});
+  store->write(behind({.taskId = a.id, .update = cancel}), {});
+  store->flush();
+  EXPECT_EQ((**store->get(a.id)).status, TaskStatus::kSucceeded);
+  EXPECT_EQ((**store->get(b.id)).status, TaskStatus::kSucceeded);
 }
 
 TEST_F(StoreTest, GroupCommitBatchesConcurrentDurableWrites) {
@@ -206,10 +275,10 @@ TEST_F(StoreTest, GroupCommitBatchesConcurrentDurableWrites) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), kThreads * kEach);
   store->flush();
-  auto [writes, txns] = store->commitStats();
-  EXPECT_EQ(writes, static_cast<uint64_t>(kThreads * kEach));
+  auto stats = store->commitStats();
+  EXPECT_EQ(stats.writes, static_cast<uint64_t>(kThreads * kEach));
   // Eight writers waiting on fsyncs share transactions: fewer commits than writes.
-  EXPECT_LT(txns, writes);
+  EXPECT_LT(stats.transactions, stats.writes);
 }
 
 TEST_F(StoreTest, OneBadWriteFailsAloneInItsBatch) {
