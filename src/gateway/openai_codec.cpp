@@ -1,11 +1,16 @@
 #include "gateway/openai_codec.h"
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <boost/json.hpp>
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "common/json_text.h"
 #include "http/sse.h"
+#include "trust/signing.h"
 
 namespace aion::gateway {
 namespace json = boost::json;
@@ -16,19 +21,105 @@ std::unexpected<Error> badParam(const std::string& param, std::string msg) {
   return fail(ErrorCode::kInvalidRequest, std::move(msg), {{"param", param}});
 }
 
+std::unexpected<Error> unsupported(const std::string& param, std::string msg) {
+  return fail(ErrorCode::kInvalidRequest, std::move(msg),
+              {{"param", param}, {"openaiCode", "unsupported_parameter"}});
+}
+
+std::unexpected<Error> notYet(const std::string& param) {
+  std::string msg = "'";  // appended, not `"'" + param`: GCC 12 warns falsely (-Wrestrict)
+  msg += param;
+  msg += "' is not supported by aionOS yet";
+  return unsupported(param, std::move(msg));
+}
+
 // Text of one message: a string, or the text parts of a content array.
-std::optional<std::string> contentText(const json::value& c) {
+// Other parts (images, audio, files) are refused, not dropped: no route
+// carries them yet.
+Result<std::string> contentText(const json::value& c) {
+  auto bad = [] {
+    return badParam("messages", "message content must be a string or an array of text parts");
+  };
   if (c.is_string()) return std::string(c.as_string());
-  if (!c.is_array()) return std::nullopt;
+  if (!c.is_array()) return bad();
   std::string out;
   for (auto& part : c.as_array()) {
-    if (!part.is_object()) return std::nullopt;
+    if (!part.is_object()) return bad();
+    auto* type = part.as_object().if_contains("type");
+    if (type && type->is_string() && type->as_string() != "text")
+      return unsupported("messages", "content parts of type '" + std::string(type->as_string()) +
+                                         "' are not supported by aionOS yet; send text parts");
     auto* t = part.as_object().if_contains("text");
-    if (!t || !t->is_string()) continue;
+    if (!t || !t->is_string()) return bad();
     if (!out.empty()) out += '\n';
     out.append(t->as_string());
   }
   return out;
+}
+
+// What a Chat Completions body may carry. Parameters aionOS does not carry
+// to any route yet are refused by name, never dropped: an agent that sends
+// `tools` must not get a plain answer back as if it had sent none. Checked
+// in this order, so the error names the same parameter whatever the body's
+// key order.
+constexpr std::array<std::string_view, 22> kNotYet{"tools",
+                                                   "tool_choice",
+                                                   "parallel_tool_calls",
+                                                   "functions",
+                                                   "function_call",
+                                                   "stop",
+                                                   "seed",
+                                                   "top_logprobs",
+                                                   "top_p",
+                                                   "frequency_penalty",
+                                                   "presence_penalty",
+                                                   "logit_bias",
+                                                   "modalities",
+                                                   "audio",
+                                                   "prediction",
+                                                   "store",
+                                                   "metadata",
+                                                   "reasoning_effort",
+                                                   "service_tier",
+                                                   "web_search_options",
+                                                   "verbosity",
+                                                   "prompt_cache_key"};
+constexpr std::array<std::string_view, 12> kHonoured{
+    "model",       "messages", "stream", "stream_options",    "max_tokens", "max_completion_tokens",
+    "temperature", "n",        "user",   "safety_identifier", "logprobs",   "response_format"};
+
+template <size_t N>
+bool among(const std::array<std::string_view, N>& names, std::string_view k) {
+  return std::find(names.begin(), names.end(), k) != names.end();
+}
+
+Status checkParameters(const json::object& body) {
+  for (std::string_view k : kNotYet)
+    if (auto* v = body.if_contains(k); v && !v->is_null()) return notYet(std::string(k));
+  for (auto& [k, v] : body) {
+    if (v.is_null() || among(kHonoured, k) || among(kNotYet, k)) continue;
+    std::string name(k);
+    return fail(ErrorCode::kInvalidRequest, "Unrecognized request argument supplied: " + name,
+                {{"param", name}, {"openaiCode", "unknown_parameter"}});
+  }
+  // Honoured only at their defaults.
+  if (auto* n = body.if_contains("n"); n && !n->is_null() && !(n->is_int64() && n->as_int64() == 1))
+    return unsupported("n", "only n=1 is supported: one choice per request");
+  if (auto* l = body.if_contains("logprobs");
+      l && !l->is_null() && !(l->is_bool() && !l->as_bool()))
+    return unsupported("logprobs", "logprobs are not supported by aionOS yet");
+  if (auto* rf = body.if_contains("response_format"); rf && !rf->is_null()) {
+    auto* type = rf->is_object() ? rf->as_object().if_contains("type") : nullptr;
+    if (!type || !type->is_string())
+      return badParam("response_format", "response_format must be an object with a type");
+    if (type->as_string() != "text")
+      return unsupported("response_format", "response_format of type '" +
+                                                std::string(type->as_string()) +
+                                                "' is not supported by aionOS yet");
+  }
+  if (auto* u = body.if_contains("user"); u && !u->is_null() && !u->is_string())
+    return badParam("user", "user must be a string");
+  return {};
 }
 
 // The answer text from whatever served the intent: a provider's "text", or
@@ -79,6 +170,7 @@ std::string finishOf(const json::value& result) {
 
 Result<ChatRequest> parseChatRequest(const json::object& body) {
   ChatRequest r;
+  if (auto st = checkParameters(body); !st) return std::unexpected(st.error());
   auto* model = body.if_contains("model");
   if (!model || !model->is_string() || model->as_string().empty())
     return badParam("model", "model is required");
@@ -115,9 +207,10 @@ Result<ChatRequest> parseChatRequest(const json::object& body) {
       return badParam("messages",
                       "message role must be system, developer, user, assistant or tool");
     auto* content = m.as_object().if_contains("content");
-    auto text = content ? contentText(*content) : std::nullopt;
-    if (!text)
+    if (!content)
       return badParam("messages", "message content must be a string or an array of text parts");
+    auto text = contentText(*content);
+    if (!text) return std::unexpected(text.error());
     r.messages.push_back(json::object{{"role", role->as_string()}, {"content", *text}});
     if (role->as_string() == "user") r.lastUser = *text;
   }
@@ -193,6 +286,89 @@ std::string finalChunks(const std::string& id, int64_t created, const std::strin
   }
   out += http::sseEvent({}, {}, "[DONE]");
   return out;
+}
+
+Result<EmbeddingRequest> parseEmbeddingRequest(const json::object& body) {
+  static constexpr std::array<std::string_view, 4> kKnown{"model", "input", "encoding_format",
+                                                          "user"};
+  if (auto* dim = body.if_contains("dimensions"); dim && !dim->is_null())
+    return notYet("dimensions");
+  for (auto& [k, v] : body) {
+    if (v.is_null() || among(kKnown, k) || k == "dimensions") continue;
+    std::string name(k);
+    return fail(ErrorCode::kInvalidRequest, "Unrecognized request argument supplied: " + name,
+                {{"param", name}, {"openaiCode", "unknown_parameter"}});
+  }
+  EmbeddingRequest r;
+  auto* model = body.if_contains("model");
+  if (!model || !model->is_string() || model->as_string().empty())
+    return badParam("model", "model is required");
+  r.model = std::string(model->as_string());
+  auto* input = body.if_contains("input");
+  auto badInput = [] {
+    return badParam("input", "input must be a non-empty string or an array of 1 to 256 of them");
+  };
+  if (!input) return badInput();
+  if (input->is_string()) {
+    if (input->as_string().empty()) return badInput();
+  } else if (input->is_array()) {
+    auto& a = input->as_array();
+    if (a.empty() || a.size() > 256) return badInput();
+    for (auto& v : a) {
+      if (v.is_int64() || v.is_array())
+        return unsupported("input", "token arrays as input are not supported by aionOS yet");
+      if (!v.is_string() || v.as_string().empty()) return badInput();
+    }
+  } else {
+    return badInput();
+  }
+  r.input = *input;
+  if (auto* f = body.if_contains("encoding_format"); f && !f->is_null()) {
+    if (!f->is_string() || (f->as_string() != "float" && f->as_string() != "base64"))
+      return badParam("encoding_format", "encoding_format must be 'float' or 'base64'");
+    r.base64 = f->as_string() == "base64";
+  }
+  if (auto* u = body.if_contains("user"); u && !u->is_null() && !u->is_string())
+    return badParam("user", "user must be a string");
+  return r;
+}
+
+json::object embedParams(const EmbeddingRequest& e) {
+  return {{"input", e.input}};
+}
+
+json::object embeddingsJson(const EmbeddingRequest& e, const json::value& result) {
+  static_assert(std::endian::native == std::endian::little, "base64 embeddings are little-endian");
+  json::array data;
+  int64_t tokens = 0;
+  if (result.is_object()) {
+    auto& r = result.as_object();
+    if (auto* vs = r.if_contains("embeddings"); vs && vs->is_array()) {
+      for (auto& v : vs->as_array()) {
+        json::value emb = v;
+        if (e.base64 && v.is_array()) {
+          std::string bytes;
+          bytes.reserve(v.as_array().size() * 4);
+          for (auto& x : v.as_array()) {
+            auto f = static_cast<float>(x.is_number() ? x.to_number<double>() : 0.0);
+            char b[4];
+            std::memcpy(b, &f, 4);
+            bytes.append(b, 4);
+          }
+          emb = json::string(trust::base64Encode(bytes));
+        }
+        data.push_back(json::object{
+            {"object", "embedding"}, {"index", data.size()}, {"embedding", std::move(emb)}});
+      }
+    }
+    if (auto* u = r.if_contains("usage"); u && u->is_object())
+      if (auto* pt = u->as_object().if_contains("promptTokens"); pt && pt->is_int64())
+        tokens = pt->as_int64();
+  }
+  return {{"object", "list"},
+          {"data", std::move(data)},
+          {"model", e.model},
+          {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
 }
 
 Error errorFromJson(const json::object& e) {

@@ -44,6 +44,21 @@ boost::json::object completionJson(const std::string& id, int64_t created, const
 std::string finalChunks(const std::string& id, int64_t created, const std::string& model,
                         const ChatRequest& c, const boost::json::value& result, bool streamed);
 
+struct EmbeddingRequest {
+  std::string model;
+  boost::json::value input;  // a string, or an array of strings
+  bool base64 = false;       // encoding_format "base64" (the Python SDK's default)
+};
+
+//! Validates an Embeddings body like parseChatRequest (token arrays and
+//! `dimensions` are refused as unsupported, by name).
+Result<EmbeddingRequest> parseEmbeddingRequest(const boost::json::object& body);
+//! The `embed` task's params for `e`.
+boost::json::object embedParams(const EmbeddingRequest& e);
+//! The embeddings list for an `embed` task's result ({"embeddings": [[...]],
+//! "usage": {...}}): float arrays, or little-endian float32 in base64.
+boost::json::object embeddingsJson(const EmbeddingRequest& e, const boost::json::value& result);
+
 //! A task's stored error ({"code","message","details"}) as an Error.
 Error errorFromJson(const boost::json::object& e);
 

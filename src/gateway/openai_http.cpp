@@ -22,6 +22,7 @@ using http::Response;
 namespace {
 
 constexpr const char* kIntent = "chat";
+constexpr const char* kEmbedIntent = "embed";
 
 Response openAiErrorResponse(const Error& e, const Exchange& ex) {
   auto r = http::jsonResponse(openAiStatus(e), openAiError(e), ex.requestId);
@@ -81,6 +82,66 @@ std::string primaryRoute(const store::Task& t) {
   if (!p || !p->is_object()) return {};
   auto& po = p->as_object();
   return std::string(po.at("kind").as_string()) + ":" + std::string(po.at("target").as_string());
+}
+
+// The task an OpenAI-compatible call becomes: the model picks the route,
+// the caller waits for it (attached), written behind in async durability.
+control::SubmitRequest taskFor(const Principal& who, const char* intent, json::object params,
+                               const control::ModelEntry& model, const GatewayOptions& opts) {
+  control::SubmitRequest req;
+  req.principal = who;
+  req.intent = intent;
+  req.params = std::move(params);
+  req.surface = "openai";
+  req.route = model.route;
+  req.behind = opts.openAiBehind;
+  req.attached = true;
+  return req;
+}
+
+// Follows a task this request submitted to its end. nullopt: the client
+// left first; the task is then canceled (what it used is billed).
+asio::awaitable<Result<std::optional<Outcome>>> outcomeOf(const GatewayDeps& d, Exchange& ex,
+                                                          const Principal& who,
+                                                          const std::string& taskId) {
+  auto f = co_await d.control.follow(who, taskId, 0);
+  if (!f) co_return std::unexpected(f.error());
+  auto& follower = **f;
+  Outcome out;
+  bool left = false;
+  http::ClientWatch watch(ex, [&follower, &left] {
+    left = true;
+    follower.interrupt();
+  });
+  while (!follower.finished() && !left) {
+    auto evs = co_await follower.next(std::chrono::seconds(30));
+    if (!evs) {
+      co_await watch.stop();
+      co_return std::unexpected(evs.error());
+    }
+    for (auto& e : *evs) absorb(out, e);
+  }
+  co_await watch.stop();
+  if (left) {
+    co_await d.control.cancel(who, taskId, kClientLeft);
+    ex.closeAfter = true;
+    co_return std::optional<Outcome>();
+  }
+  co_return std::optional<Outcome>(std::move(out));
+}
+
+// The answer to a request that waited for its task: its error when it did
+// not succeed, else `ok(result)`; both with the aionOS headers.
+template <typename Ok>
+Response finalResponse(const Exchange& ex, const std::string& taskId, const Outcome& out, Ok ok) {
+  if (out.status != store::TaskStatus::kSucceeded) {
+    auto r = openAiErrorResponse(outcomeError(out, taskId), ex);
+    setAionHeaders(r, taskId, out);
+    return r;
+  }
+  auto r = http::jsonResponse(200, ok(out.result), ex.requestId);
+  setAionHeaders(r, taskId, out);
+  return r;
 }
 
 }  // namespace
@@ -157,18 +218,20 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           if (!s) co_return openAiErrorResponse(s.error(), ex);
           slot = std::move(*s);
         }
-        control::SubmitRequest req;
-        req.principal = a.who;
-        req.intent = kIntent;
-        req.params = chatParams(*chat);
-        req.surface = "openai";
-        req.route = model->route;
-        req.behind = opts.openAiBehind;
-        req.attached = true;
+        auto req = taskFor(a.who, kIntent, chatParams(*chat), *model, opts);
         auto t = co_await d.control.submit(std::move(req));
         if (!t) co_return openAiErrorResponse(t.error(), ex);
         std::string id = "chatcmpl-" + t->id;
         int64_t created = nowMs() / 1000;
+        if (!chat->stream) {
+          auto o = co_await outcomeOf(d, ex, a.who, t->id);
+          if (!o) co_return openAiErrorResponse(o.error(), ex);
+          if (!*o) co_return std::nullopt;  // nobody to answer
+          co_return finalResponse(ex, t->id, **o, [&](const json::value& result) {
+            return completionJson(id, created, chat->model, *chat, result, t->id);
+          });
+        }
+
         auto f = co_await d.control.follow(a.who, t->id, 0);
         if (!f) co_return openAiErrorResponse(f.error(), ex);
         auto& follower = **f;
@@ -178,34 +241,6 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           left = true;
           follower.interrupt();
         });
-
-        if (!chat->stream) {
-          while (!follower.finished() && !left) {
-            auto evs = co_await follower.next(std::chrono::seconds(30));
-            if (!evs) {
-              co_await watch.stop();
-              co_return openAiErrorResponse(evs.error(), ex);
-            }
-            for (auto& e : *evs) absorb(out, e);
-          }
-          co_await watch.stop();
-          if (left) {
-            // Nobody to answer: stop the upstream call; what it used is billed.
-            co_await d.control.cancel(a.who, t->id, kClientLeft);
-            ex.closeAfter = true;
-            co_return std::nullopt;
-          }
-          if (out.status != store::TaskStatus::kSucceeded) {
-            auto r = openAiErrorResponse(outcomeError(out, t->id), ex);
-            setAionHeaders(r, t->id, out);
-            co_return r;
-          }
-          auto r = http::jsonResponse(
-              200, completionJson(id, created, chat->model, *chat, out.result, t->id),
-              ex.requestId);
-          setAionHeaders(r, t->id, out);
-          co_return r;
-        }
 
         // Streaming: deltas go out as they are published.
         std::string head =
@@ -247,6 +282,25 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           co_await d.control.cancel(a.who, t->id, kClientLeft);
         co_return std::nullopt;
       }));
+
+  routes.add(bhttp::verb::post, "/v1/embeddings",
+             guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
+               auto body = http::parseJsonObject(ex.req);
+               if (!body) co_return openAiErrorResponse(body.error(), ex);
+               auto emb = parseEmbeddingRequest(*body);
+               if (!emb) co_return openAiErrorResponse(emb.error(), ex);
+               auto model = d.control.model(emb->model, kEmbedIntent);
+               if (!model) co_return openAiErrorResponse(model.error(), ex);
+               auto req = taskFor(a.who, kEmbedIntent, embedParams(*emb), *model, opts);
+               auto t = co_await d.control.submit(std::move(req));
+               if (!t) co_return openAiErrorResponse(t.error(), ex);
+               auto o = co_await outcomeOf(d, ex, a.who, t->id);
+               if (!o) co_return openAiErrorResponse(o.error(), ex);
+               if (!*o) co_return std::nullopt;
+               co_return finalResponse(ex, t->id, **o, [&](const json::value& result) {
+                 return embeddingsJson(*emb, result);
+               });
+             }));
 }
 
 }  // namespace aion::gateway

@@ -85,3 +85,38 @@ def test_bad_requests_get_openai_errors(aiond):
     r = aiond.request("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]})
     assert r.status == 400 and r.json["error"]["type"] == "invalid_request_error" and "model" in r.json["error"]["message"]
     assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 0  # nothing stored
+
+
+def test_parameters_no_route_carries_are_refused_by_name(aiond):
+    """tools, response_format, stop, seed, images...: a 400 naming the parameter, never a plain answer."""
+    c = client(aiond)
+    user = [{"role": "user", "content": "What is the weather in Paris?"}]
+    weather = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                                "parameters": {"type": "object",
+                                                               "properties": {"city": {"type": "string"}}}}}
+    refused = [
+        (dict(tools=[weather]), "tools", "unsupported_parameter"),
+        (dict(tools=[weather], tool_choice="required"), "tools", "unsupported_parameter"),
+        (dict(response_format={"type": "json_object"}), "response_format", "unsupported_parameter"),
+        (dict(stop=["\n"]), "stop", "unsupported_parameter"),
+        (dict(seed=7), "seed", "unsupported_parameter"),
+        (dict(n=2), "n", "unsupported_parameter"),
+        (dict(logprobs=True, top_logprobs=2), "top_logprobs", "unsupported_parameter"),
+        (dict(extra_body={"frobnicate": True}), "frobnicate", "unknown_parameter"),
+    ]
+    for kwargs, param, code in refused:
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as e:
+                c.chat.completions.create(model=LOCAL, messages=user, stream=stream, **kwargs)
+            assert e.value.param == param and e.value.code == code, (kwargs, e.value.body)
+            assert e.value.type == "invalid_request_error" and param in e.value.message
+    image = [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                          {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=LOCAL, messages=image)
+    assert e.value.param == "messages" and "image_url" in e.value.message
+    assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 0  # nothing ran, nothing stored
+    # At their defaults they are honoured.
+    r = c.chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": TEXT}], n=1,
+                                  logprobs=False, user="end-user-1", response_format={"type": "text"})
+    assert r.choices[0].message.content and len(r.choices) == 1

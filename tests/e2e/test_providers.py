@@ -215,6 +215,39 @@ def test_embeddings(make_aiond, fake):
     assert fake.chat_requests()[-1]["path"] == "/v1/embeddings"
 
 
+def test_openai_sdk_embeddings_route_meter_and_refuse_by_name(make_aiond, fake):
+    """POST /v1/embeddings through the official SDK: base64 (its default) and float, metered as embed tasks."""
+    openai = pytest.importorskip("openai")
+    from fake_provider import _embedding
+    a = make_aiond(openai_env(fake)).start()
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{a.gw_port}/v1", api_key="demo-key", max_retries=0)
+    r = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["alpha beta", "gamma"])
+    assert fake.chat_requests()[-1]["path"] == "/v1/embeddings"
+    assert r.headers["x-aion-route"] == "model:text-embedding-3-small"
+    emb = r.parse()
+    assert [d.index for d in emb.data] == [0, 1] and emb.model == "text-embedding-3-small"
+    for d, text in zip(emb.data, ["alpha beta", "gamma"]):  # decoded by the SDK from base64 float32
+        assert d.embedding == pytest.approx(_embedding(text, 8), abs=1e-6)
+    assert emb.usage.prompt_tokens == 3 and emb.usage.total_tokens == 3
+    floats = client.embeddings.create(model="auto-embed", input="gamma", encoding_format="float")
+    assert floats.data[0].embedding == pytest.approx(_embedding("gamma", 8), abs=1e-6)
+    # metered like any task
+    task = a.request("GET", f"/v1/tasks/{r.headers['x-aion-task-id']}").json
+    assert task["intent"] == "embed" and task["status"] == "succeeded" and task["cost"]["usd"] > 0
+    # refused by name, nothing sent upstream
+    sent = len(fake.chat_requests())
+    for kwargs, param, err in [(dict(model="no-such-model", input="x"), "model", openai.NotFoundError),
+                               (dict(model="gpt-4o-mini", input="x"), "model", openai.BadRequestError),
+                               (dict(model="text-embedding-3-small", input=""), "input", openai.BadRequestError),
+                               (dict(model="text-embedding-3-small", input=[[1, 2, 3]]), "input", openai.BadRequestError),
+                               (dict(model="text-embedding-3-small", input="x", dimensions=4), "dimensions",
+                                openai.BadRequestError)]:
+        with pytest.raises(err) as e:
+            client.embeddings.create(**kwargs)
+        assert e.value.param == param, (kwargs, e.value.body)
+    assert len(fake.chat_requests()) == sent
+
+
 def test_openai_sdk_streams_provider_tokens_through_the_facade(make_aiond, fake):
     openai = pytest.importorskip("openai")
     a = make_aiond(openai_env(fake)).start()

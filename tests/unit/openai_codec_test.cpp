@@ -55,6 +55,103 @@ TEST(OpenAiCodec, ParsesChatRequestsAndNamesTheBadParameter) {
   }
 }
 
+TEST(OpenAiCodec, RefusesWhatNoRouteCarriesByNameNeverDropsIt) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
+  auto parse = [&](const std::string& extra) {
+    return parseChatRequest(body(("{\"model\":\"m\"," + msgs + extra + "}").c_str()));
+  };
+  // Honoured, or at their defaults; null is as good as absent (SDKs send it).
+  for (const char* ok : {"", R"(,"n":1)", R"(,"logprobs":false)", R"(,"user":"u-1")",
+                         R"(,"response_format":{"type":"text"})", R"(,"tools":null)",
+                         R"(,"seed":null,"stop":null)"}) {
+    auto r = parse(ok);
+    EXPECT_TRUE(r) << ok << ": " << r.error().message;
+  }
+  struct Refused {
+    const char* extra;
+    const char* param;
+    const char* code;
+  };
+  for (auto [extra, param, code] :
+       std::vector<Refused>{{R"(,"tools":[{"type":"function","function":{"name":"f"}}])", "tools",
+                             "unsupported_parameter"},
+                            {R"(,"tool_choice":"auto")", "tool_choice", "unsupported_parameter"},
+                            {R"(,"response_format":{"type":"json_object"})", "response_format",
+                             "unsupported_parameter"},
+                            {R"(,"response_format":"json")", "response_format", "invalid_request"},
+                            {R"(,"stop":["\n"])", "stop", "unsupported_parameter"},
+                            {R"(,"seed":7)", "seed", "unsupported_parameter"},
+                            {R"(,"n":2)", "n", "unsupported_parameter"},
+                            {R"(,"logprobs":true)", "logprobs", "unsupported_parameter"},
+                            {R"(,"user":5)", "user", "invalid_request"},
+                            {R"(,"frobnicate":true)", "frobnicate", "unknown_parameter"}}) {
+    auto e = parse(extra);
+    ASSERT_FALSE(e) << extra;
+    EXPECT_EQ(e.error().details.at("param"), param) << extra;
+    EXPECT_EQ(openAiStatus(e.error()), 400u);
+    auto wire = openAiError(e.error()).at("error").as_object();
+    EXPECT_EQ(wire.at("param"), param);
+    EXPECT_EQ(wire.at("code"), code) << extra;
+    EXPECT_EQ(wire.at("type"), "invalid_request_error");
+  }
+  // An image part is refused, not read as an empty text.
+  auto img = parseChatRequest(body(R"({"model":"m","messages":[{"role":"user","content":[
+      {"type":"text","text":"what is this?"},
+      {"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]})"));
+  ASSERT_FALSE(img);
+  EXPECT_EQ(img.error().details.at("param"), "messages");
+  EXPECT_NE(img.error().message.find("image_url"), std::string::npos);
+}
+
+TEST(OpenAiCodec, EmbeddingRequestsAndTheirListInFloatOrBase64) {
+  auto r = parseEmbeddingRequest(body(R"({"model":"e","input":["a b","c"],"user":"u"})"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->base64);
+  EXPECT_EQ(embedParams(*r).at("input").as_array().size(), 2u);
+  json::value result = json::parse(
+      R"({"embeddings":[[0.5,-1.0],[0.25,2.0]],"usage":{"promptTokens":3,"completionTokens":0}})");
+  auto list = embeddingsJson(*r, result);
+  EXPECT_EQ(list.at("object"), "list");
+  EXPECT_EQ(list.at("model"), "e");
+  EXPECT_EQ(list.at("usage").at("prompt_tokens"), 3);
+  EXPECT_EQ(list.at("usage").at("total_tokens"), 3);
+  auto& data = list.at("data").as_array();
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[1].at("index"), 1);
+  EXPECT_EQ(data[1].at("embedding"), (json::array{0.25, 2.0}));
+  // base64: little-endian float32, as the SDKs decode it (0.5f, -1.0f).
+  auto b = parseEmbeddingRequest(body(R"({"model":"e","input":"x","encoding_format":"base64"})"));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(embeddingsJson(*b, result).at("data").at(0).at("embedding"), "AAAAPwAAgL8=");
+
+  struct Bad {
+    const char* body;
+    const char* param;
+    const char* code;
+  };
+  for (auto [text, param, code] : std::vector<Bad>{
+           {R"({"input":"x"})", "model", "invalid_request"},
+           {R"({"model":"e"})", "input", "invalid_request"},
+           {R"({"model":"e","input":""})", "input", "invalid_request"},
+           {R"({"model":"e","input":[]})", "input", "invalid_request"},
+           {R"({"model":"e","input":["a",7]})", "input", "unsupported_parameter"},
+           {R"({"model":"e","input":[[1,2]]})", "input", "unsupported_parameter"},
+           {R"({"model":"e","input":{"a":1}})", "input", "invalid_request"},
+           {R"({"model":"e","input":"x","encoding_format":"hex"})", "encoding_format",
+            "invalid_request"},
+           {R"({"model":"e","input":"x","dimensions":4})", "dimensions", "unsupported_parameter"},
+           {R"({"model":"e","input":"x","extra":1})", "extra", "unknown_parameter"}}) {
+    auto e = parseEmbeddingRequest(body(text));
+    ASSERT_FALSE(e) << text;
+    auto wire = openAiError(e.error()).at("error").as_object();
+    EXPECT_EQ(wire.at("param"), param) << text;
+    EXPECT_EQ(wire.at("code"), code) << text;
+    EXPECT_EQ(openAiStatus(e.error()), 400u);
+  }
+  json::array many(257, json::value("x"));
+  EXPECT_FALSE(parseEmbeddingRequest(json::object{{"model", "e"}, {"input", many}}));
+}
+
 TEST(OpenAiCodec, ModelsByIdAliasOrNotFound) {
   std::vector<control::ModelEntry> models{{.id = "auto", .intent = "chat", .ownedBy = "aionos"},
                                           {.id = "gpt-4o-mini",
