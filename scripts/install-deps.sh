@@ -14,6 +14,7 @@ apt_packages=(
   rustc cargo libstd-rust-dev-wasm32 lld
   librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
   python3 python3-pytest curl redis-server
+  prometheus  # prometheus + promtool: the observability e2e (deploy/observability)
 )
 
 missing=()
@@ -28,7 +29,7 @@ if ((${#missing[@]})); then
 fi
 
 # The e2e suite runs on whichever python3 is first on PATH (it may not be Debian's).
-for mod in pytest:pytest websocket:websocket-client openai:openai; do
+for mod in pytest:pytest websocket:websocket-client openai:openai yaml:pyyaml; do
   if ! python3 -c "import ${mod%%:*}" >/dev/null 2>&1; then
     log "pip install ${mod#*:}"
     python3 -m pip install -q "${mod#*:}"

@@ -57,6 +57,7 @@ App::App(Config cfg)
       io_(cfg_.ioThreads) {}
 
 App::~App() {
+  metrics_.onScrape(nullptr);
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (gateway_) gateway_->stop();
   if (controlHttp_) controlHttp_->stop();
@@ -80,6 +81,9 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   so.sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
   so.readers = c.storeReaders;
   so.behindWindow = c.writeBehind;
+  so.onCommit = [m = &app->metrics_](double seconds, size_t writes) {
+    m->storeCommit(seconds, writes);
+  };
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
@@ -129,6 +133,11 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
     return std::unexpected(errs);
   }
   app->control_ = std::move(*svc);
+  app->metrics_.queueCapacity().Set(static_cast<double>(c.queueMax));
+  app->metrics_.onScrape([p = app.get()] {
+    p->metrics_.storeBacklog(static_cast<double>(p->store_->writeBacklog().count()) / 1000.0);
+    p->control_->exportBudgets();
+  });
   if (auto r = app->control_->recover(); !r)
     return std::unexpected(Errors{"recovery failed: " + r.error().message});
 
@@ -173,7 +182,8 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
       *app->keys_, limiter, *app->idempotency_, *app->streams_, app->blocking_.get_executor(),
       gateway::Admission::Options{.ratePerKey = c.rateLimitPerKey,
                                   .ratePerIp = c.rateLimitPerIp,
-                                  .rateWindow = c.rateLimitWindow});
+                                  .rateWindow = c.rateLimitWindow,
+                                  .metrics = &app->metrics_});
   gateway::GatewayDeps gwDeps{
       *app->control_, *app->keys_,      app->blocking_.get_executor(),
       app->metrics_,  limiter,          *app->idempotency_,

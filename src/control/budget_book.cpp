@@ -94,6 +94,14 @@ std::pair<int64_t, int64_t> BudgetBook::spent(const BudgetScope& scope, int64_t 
   return {scope.period == "month" ? a.monthSpent : a.daySpent, a.reserved};
 }
 
+std::vector<std::string> BudgetBook::ids(BudgetScope::Kind kind) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (auto& [k, _] : accounts_)
+    if (k.first == kind) out.push_back(k.second);
+  return out;
+}
+
 size_t BudgetBook::openReservations() const {
   std::lock_guard lock(mu_);
   return open_.size();

@@ -43,6 +43,8 @@ class BudgetBook {
   //! Spent in the scope's current period, and reserved now.
   std::pair<int64_t, int64_t> spent(const BudgetScope& scope, int64_t nowMs);
   size_t openReservations() const;
+  //! Tenants (or key ids) with an account: spend or reservations seen.
+  std::vector<std::string> ids(BudgetScope::Kind kind) const;
 
  private:
   struct Account {

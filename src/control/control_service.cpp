@@ -4,6 +4,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
+#include <set>
 
 #include "common/async.h"
 #include "common/ids.h"
@@ -168,7 +169,14 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   auto ps = policies_->current();
   std::string paramsText = jsonText(req.params);
   auto p = plan(req, *ps, paramsText.size());
-  if (!p) co_return std::unexpected(p.error());
+  if (!p) {
+    if (auto* in = ps->intent(req.intent); in && p.error().code == ErrorCode::kNoRoute)
+      d_.metrics.routeDecision(req.intent, "none",
+                               std::string(policy::privacyName(req.privacy.value_or(in->privacy))));
+    co_return std::unexpected(p.error());
+  }
+  d_.metrics.routeDecision(req.intent, p->routes.empty() ? "none" : p->routes.front().key(),
+                           std::string(policy::privacyName(p->privacy)));
   const auto* intent = ps->intent(req.intent);
   if (req.timeoutMs && (*req.timeoutMs <= 0 || *req.timeoutMs > intent->timeoutMs)) {
     co_return fail(ErrorCode::kInvalidRequest, "timeoutMs must be between 1 and the intent's " +
@@ -193,6 +201,31 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
   co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind,
                                           req.attached);
+}
+
+void ControlService::exportBudgets() {
+  auto ps = policies_->current();
+  int64_t now = nowMs();
+  auto each = [&](BudgetScope::Kind kind, const std::map<std::string, policy::PeriodBudget>& caps,
+                  const char* prefix) {
+    std::set<std::string> ids;
+    for (auto& [id, _] : caps)
+      if (id != "*") ids.insert(id);
+    for (auto& id : budgets_.ids(kind)) ids.insert(id);
+    for (auto& id : ids) {
+      auto it = caps.find(id);
+      if (it == caps.end()) it = caps.find("*");
+      if (it == caps.end()) continue;
+      for (auto [period, cap] :
+           {std::pair{"day", it->second.dayUsd}, std::pair{"month", it->second.monthUsd}}) {
+        if (!cap) continue;
+        auto [spent, reserved] = budgets_.spent({kind, id, period, 0}, now);
+        d_.metrics.budget(prefix + id, period, store::fromNanoUsd(spent), *cap);
+      }
+    }
+  };
+  each(BudgetScope::Kind::kTenant, ps->policies.tenantBudgets, "tenant:");
+  each(BudgetScope::Kind::kKey, ps->policies.keyBudgets, "key:");
 }
 
 ControlApi::Awaitable ControlService::get(Principal who, std::string id) {

@@ -80,6 +80,9 @@ class ControlService final : public ControlApi {
 
   policy::PolicySetPtr policies() const { return policies_->current(); }
   BudgetBook& budgets() { return budgets_; }
+  //! Sets the budget gauges: spend and cap of every budget that applies to
+  //! a tenant or key seen so far, and of every one named in policies.yml.
+  void exportBudgets();
 
  private:
   //! brief: only what following needs (see Orchestrator::find).

@@ -697,6 +697,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
     if (retriable && i + 1 < n) attempt["next"] = routeKey(routes->at(i + 1));
     failures.push_back(attempt);
     if (!retriable || i + 1 == n) break;
+    d_.metrics.fallback(task.intent, key, routeKey(routes->at(i + 1)));
     progress(t, {{"attempt", attempt}});
   }
   if (!last) last = Error(ErrorCode::kNoRoute, "the plan has no routes");

@@ -28,6 +28,7 @@ asio::awaitable<RateDecision> Admission::hit(std::string bucket, uint64_t limit)
 
 Error Admission::limited(const RateDecision& d, std::chrono::seconds window,
                          const std::string& what) {
+  count(what == "API key" ? "rate_limit_key" : "rate_limit_ip");
   return Error(ErrorCode::kRateLimited, "rate limit exceeded for this " + what,
                {{"limit", d.limit},
                 {"remaining", d.remaining},
@@ -49,9 +50,20 @@ asio::awaitable<Status> Admission::limitKey(const Principal& who) {
   co_return Status{};
 }
 
+void Admission::count(const char* reason) {
+  if (opts_.metrics) opts_.metrics->rejected(reason);
+}
+
+void Admission::countIdempotency(const char* outcome) {
+  if (opts_.metrics) opts_.metrics->idempotency(outcome);
+}
+
 asio::awaitable<Result<Admitted>> Admission::authenticate(Credentials c) {
   auto who = keys_.authenticate(c.apiKey, c.tenant);
-  if (!who) co_return std::unexpected(who.error());
+  if (!who) {
+    count(who.error().code == ErrorCode::kForbidden ? "forbidden" : "unauthenticated");
+    co_return std::unexpected(who.error());
+  }
   Admitted a;
   a.who = std::move(*who);
   if (opts_.ratePerKey) {
@@ -83,6 +95,7 @@ asio::awaitable<Result<Admitted>> Admission::admit(Credentials c, bool stream) {
 
 Result<std::unique_ptr<StreamSlots::Slot>> Admission::streamSlot() {
   auto slot = streams_.acquire();
+  if (!slot) count("stream_limit");
   if (!slot)
     return fail(ErrorCode::kUnavailable,
                 "too many open streams (" + std::to_string(streams_.max()) + "); retry later",
@@ -112,6 +125,8 @@ asio::awaitable<Result<IdempotentAnswer>> Admission::once(
   };
   IdempotencyStore::Stored prior;
   auto begun = co_await call([&] { return idempotency_.begin(scoped, hash, prior); });
+  constexpr const char* kOutcome[] = {"first", "replayed", "conflict", "in_progress"};
+  countIdempotency(kOutcome[static_cast<int>(begun)]);
   switch (begun) {
     case IdempotencyStore::Begin::kFirst:
       break;

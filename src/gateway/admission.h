@@ -17,6 +17,7 @@
 #include "gateway/idempotency.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/stream_slots.h"
+#include "telemetry/metrics.h"
 
 namespace aion::gateway {
 
@@ -50,6 +51,7 @@ class Admission {
     uint64_t ratePerKey = 0;  // 0: no limit
     uint64_t ratePerIp = 0;
     std::chrono::seconds rateWindow{60};
+    telemetry::Metrics* metrics = nullptr;  // counts refusals and idempotency outcomes
   };
   Admission(const auth::KeyRing& keys, RateLimiter& limiter, IdempotencyStore& idempotency,
             StreamSlots& streams, boost::asio::any_io_executor blocking, Options opts);
@@ -84,7 +86,9 @@ class Admission {
 
  private:
   boost::asio::awaitable<RateDecision> hit(std::string bucket, uint64_t limit);
-  static Error limited(const RateDecision& d, std::chrono::seconds window, const std::string& what);
+  Error limited(const RateDecision& d, std::chrono::seconds window, const std::string& what);
+  void count(const char* reason);
+  void countIdempotency(const char* outcome);
 
   const auth::KeyRing& keys_;
   RateLimiter& limiter_;

@@ -307,7 +307,12 @@ void SqliteTaskStore::writerLoop() {
         queue_.pop_front();
       }
     }
+    auto began = std::chrono::steady_clock::now();
     commit(batch);
+    if (opts_.onCommit)
+      opts_.onCommit(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(),
+          batch.size());
     {
       std::lock_guard lock(qmu_);
       committedTotal_ += batch.size();

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -30,6 +31,8 @@ class SqliteTaskStore final : public TaskStore {
     size_t behindMax = 1000;
     //! Most writes in one transaction.
     size_t maxBatch = 2048;
+    //! Called on the writer thread after each transaction: its duration and writes.
+    std::function<void(double seconds, size_t writes)> onCommit;
   };
 
   static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file,

@@ -76,11 +76,68 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Help("Tasks waiting for a worker")
                      .Register(*registry_)
                      .Add({});
+  queueCapacity_ =
+      &BuildGauge()
+           .Name("aion_orchestrator_queue_capacity")
+           .Help("Tasks that may wait for a slot before submissions get 503 (AION_QUEUE_MAX)")
+           .Register(*registry_)
+           .Add({});
   running_ = &BuildGauge()
                   .Name("aion_orchestrator_running_tasks")
                   .Help("Tasks being executed")
                   .Register(*registry_)
                   .Add({});
+  rejected_ = &BuildCounter()
+                   .Name("aion_gateway_rejections_total")
+                   .Help(
+                       "Requests refused by admission, by reason (rate_limit_ip, rate_limit_key, "
+                       "unauthenticated, stream_limit)")
+                   .Register(*registry_);
+  idempotency_ = &BuildCounter()
+                      .Name("aion_gateway_idempotency_requests_total")
+                      .Help(
+                          "Requests with an Idempotency-Key, by outcome (first, replayed, "
+                          "conflict, in_progress)")
+                      .Register(*registry_);
+  decisions_ = &BuildCounter()
+                    .Name("aion_route_decisions_total")
+                    .Help("Routing decisions by intent, primary route (none: no route) and privacy")
+                    .Register(*registry_);
+  fallbacks_ = &BuildCounter()
+                    .Name("aion_route_fallbacks_total")
+                    .Help("A task's route failed and the next one ran, by intent and routes")
+                    .Register(*registry_);
+  storeCommit_ = &BuildHistogram()
+                      .Name("aion_store_commit_duration_seconds")
+                      .Help("One store transaction (group commit), fsync included when durable")
+                      .Register(*registry_)
+                      .Add({}, kLatencyBuckets);
+  storeWrites_ = &BuildCounter()
+                      .Name("aion_store_writes_total")
+                      .Help("Writes committed to the task store (many share a transaction)")
+                      .Register(*registry_)
+                      .Add({});
+  storeBacklog_ =
+      &BuildGauge()
+           .Name("aion_store_write_backlog_seconds")
+           .Help("Age of the oldest write not yet committed (writes behind: past their window)")
+           .Register(*registry_)
+           .Add({});
+  budgetSpent_ =
+      &BuildGauge()
+           .Name("aion_budget_spent_usd")
+           .Help("Spend in the current period of each budget with a cap, by scope and period")
+           .Register(*registry_);
+  budgetCap_ = &BuildGauge()
+                    .Name("aion_budget_cap_usd")
+                    .Help("Cap of each budget, by scope and period")
+                    .Register(*registry_);
+  BuildGauge()
+      .Name("aion_build_info")
+      .Help("The running aiond's version (value 1)")
+      .Register(*registry_)
+      .Add({{"version", AION_VERSION}})
+      .Set(1);
   streams_ = &BuildGauge()
                   .Name("aion_gateway_open_streams")
                   .Help("Open streams (SSE, WebSocket, OpenAI streaming, gRPC)")
@@ -89,7 +146,50 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 }
 
 std::string Metrics::serialize() const {
+  std::function<void()> refresh;
+  {
+    std::lock_guard lock(mu_);
+    refresh = onScrape_;
+  }
+  if (refresh) refresh();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::onScrape(std::function<void()> refresh) {
+  std::lock_guard lock(mu_);
+  onScrape_ = std::move(refresh);
+}
+
+void Metrics::rejected(const std::string& reason) {
+  rejected_->Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::idempotency(const std::string& outcome) {
+  idempotency_->Add({{"outcome", outcome}}).Increment();
+}
+
+void Metrics::routeDecision(const std::string& intent, const std::string& route,
+                            const std::string& privacy) {
+  decisions_->Add({{"intent", intent}, {"route", route}, {"privacy", privacy}}).Increment();
+}
+
+void Metrics::fallback(const std::string& intent, const std::string& from, const std::string& to) {
+  fallbacks_->Add({{"intent", intent}, {"from", from}, {"to", to}}).Increment();
+}
+
+void Metrics::storeCommit(double seconds, size_t writes) {
+  storeCommit_->Observe(seconds);
+  storeWrites_->Increment(static_cast<double>(writes));
+}
+
+void Metrics::storeBacklog(double seconds) {
+  storeBacklog_->Set(seconds);
+}
+
+void Metrics::budget(const std::string& scope, const std::string& period, double spentUsd,
+                     double capUsd) {
+  budgetSpent_->Add({{"scope", scope}, {"period", period}}).Set(spentUsd);
+  budgetCap_->Add({{"scope", scope}, {"period", period}}).Set(capUsd);
 }
 
 void Metrics::httpRequest(const std::string& listener, const std::string& route, int status,

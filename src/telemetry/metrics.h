@@ -7,7 +7,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace aion::telemetry {
@@ -37,7 +39,24 @@ class Metrics {
   void overhead(const std::string& surface, const std::string& route, double seconds);
   //! A feature served in degraded mode (e.g. Redis down: "ratelimit", "idempotency").
   void degraded(const std::string& feature);
+  //! Admission refused a request: rate_limit_ip, rate_limit_key, unauthenticated, stream_limit.
+  void rejected(const std::string& reason);
+  //! A request with an Idempotency-Key: first, replayed, conflict, in_progress.
+  void idempotency(const std::string& outcome);
+  //! The plan of a submitted task (route "none": every candidate was dropped).
+  void routeDecision(const std::string& intent, const std::string& route,
+                     const std::string& privacy);
+  //! A route failed and the task moved on to the next one.
+  void fallback(const std::string& intent, const std::string& from, const std::string& to);
+  //! One store transaction and the writes it carried.
+  void storeCommit(double seconds, size_t writes);
+  void storeBacklog(double seconds);
+  //! A capped budget's spend in its current period (scope: tenant:<t> or key:<id>).
+  void budget(const std::string& scope, const std::string& period, double spentUsd, double capUsd);
+  //! Runs before each scrape, to set gauges read from elsewhere (one hook).
+  void onScrape(std::function<void()> refresh);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
+  prometheus::Gauge& queueCapacity() { return *queueCapacity_; }
   prometheus::Gauge& runningTasks() { return *running_; }
   prometheus::Gauge& openStreams() { return *streams_; }
 
@@ -57,7 +76,19 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* costUsd_;
   prometheus::Family<prometheus::Histogram>* overhead_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* idempotency_;
+  prometheus::Family<prometheus::Counter>* decisions_;
+  prometheus::Family<prometheus::Counter>* fallbacks_;
+  prometheus::Histogram* storeCommit_;
+  prometheus::Counter* storeWrites_;
+  prometheus::Gauge* storeBacklog_;
+  prometheus::Family<prometheus::Gauge>* budgetSpent_;
+  prometheus::Family<prometheus::Gauge>* budgetCap_;
+  mutable std::mutex mu_;
+  std::function<void()> onScrape_;
   prometheus::Gauge* queueDepth_;
+  prometheus::Gauge* queueCapacity_;
   prometheus::Gauge* running_;
   prometheus::Gauge* streams_;
 };

@@ -25,8 +25,17 @@ struct AdmissionTest : ::testing::Test {
   std::unique_ptr<Admission> adm;
 
   void make(uint64_t perKey, uint64_t perIp) {
-    adm = std::make_unique<Admission>(keys, limiter, idem, streams, blocking.get_executor(),
-                                      Admission::Options{perKey, perIp, std::chrono::seconds(60)});
+    adm = std::make_unique<Admission>(
+        keys, limiter, idem, streams, blocking.get_executor(),
+        Admission::Options{perKey, perIp, std::chrono::seconds(60), &metrics});
+  }
+  //! The value of one series in the exposition ("" when absent).
+  std::string metric(const std::string& series) {
+    auto text = metrics.serialize();
+    auto at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return "";
+    at += series.size() + 2;
+    return text.substr(at, text.find('\n', at) - at);
   }
   template <typename T>
   T run(asio::awaitable<T> a) {
@@ -49,6 +58,8 @@ TEST_F(AdmissionTest, PerIpLimitComesBeforeAuthenticationSoGuessingIsLimited) {
   EXPECT_EQ(third.error().code, ErrorCode::kRateLimited);
   EXPECT_EQ(third.error().details.at("retryAfterSeconds").as_int64(), 20);  // to the window's end
   EXPECT_TRUE(admit("good", false, "10.0.0.2"));  // another address is not affected
+  EXPECT_EQ(metric(R"(aion_gateway_rejections_total{reason="unauthenticated"})"), "2");
+  EXPECT_EQ(metric(R"(aion_gateway_rejections_total{reason="rate_limit_ip"})"), "1");
 }
 
 TEST_F(AdmissionTest, PerKeyLimitAndTheTighterDecisionIsShown) {
@@ -63,6 +74,7 @@ TEST_F(AdmissionTest, PerKeyLimitAndTheTighterDecisionIsShown) {
   EXPECT_TRUE(admit("admin"));  // another key has its own budget
   now += 60000;
   EXPECT_TRUE(admit("good"));  // a new window
+  EXPECT_EQ(metric(R"(aion_gateway_rejections_total{reason="rate_limit_key"})"), "1");
 }
 
 TEST_F(AdmissionTest, StreamSlotsAreTakenOnlyAfterAuthenticationAndFreedWithTheStream) {
@@ -78,6 +90,7 @@ TEST_F(AdmissionTest, StreamSlotsAreTakenOnlyAfterAuthenticationAndFreedWithTheS
   EXPECT_FALSE(adm->streamSlot());  // the same cap for a request that turns out to stream
   s1->slot.reset();
   EXPECT_TRUE(adm->streamSlot());
+  EXPECT_EQ(metric(R"(aion_gateway_rejections_total{reason="stream_limit"})"), "2");
 }
 
 TEST_F(AdmissionTest, IdempotencyComparesParsedJsonAndReplaysTheFirstAnswer) {
@@ -106,6 +119,9 @@ TEST_F(AdmissionTest, IdempotencyComparesParsedJsonAndReplaysTheFirstAnswer) {
   EXPECT_FALSE(run(adm->once(who, std::string(256, 'k'), json::object{}, work)));
   EXPECT_FALSE(run(adm->once(who, "bad key", json::object{}, work)));
   EXPECT_EQ(ran, 2);
+  EXPECT_EQ(metric(R"(aion_gateway_idempotency_requests_total{outcome="first"})"), "2");
+  EXPECT_EQ(metric(R"(aion_gateway_idempotency_requests_total{outcome="replayed"})"), "1");
+  EXPECT_EQ(metric(R"(aion_gateway_idempotency_requests_total{outcome="conflict"})"), "1");
 }
 
 TEST_F(AdmissionTest, AFailedFirstAttemptLetsTheRetryRun) {

@@ -172,6 +172,12 @@ TEST_F(StoreTest, EveryDurabilitySurvivesReopenAndCommitsInOrder) {
 TEST_F(StoreTest, WritesBehindShareOneTransactionWithinTheWindow) {
   opts.behindWindow = std::chrono::seconds(30);  // only flush() or the count sends them
   opts.behindMax = 10000;
+  std::atomic<size_t> reported{0}, commits{0};
+  opts.onCommit = [&](double seconds, size_t writes) {
+    EXPECT_GE(seconds, 0.0);
+    reported += writes;
+    ++commits;
+  };
   reopen();
   std::vector<Task> tasks;
   for (int i = 0; i < 300; ++i) tasks.push_back(makeTask());
@@ -191,6 +197,9 @@ TEST_F(StoreTest, WritesBehindShareOneTransactionWithinTheWindow) {
   EXPECT_EQ(stats.writes, 300u);
   EXPECT_EQ(stats.transactions, 1u);
   EXPECT_EQ(stats.folded, 0u);  // one write per task: nothing to fold
+  EXPECT_EQ(reported.load(), 300u);  // what the metrics hook is told
+  EXPECT_EQ(commits.load(), 1u);
+  store.reset();  // before the counters the hook refers to go
 }
 
 TEST_F(StoreTest, WritesBehindOfOneTaskFoldIntoOneButNeverPastAWriteSomeoneWaitsOn) {

@@ -1,0 +1,207 @@
+"""deploy/observability against the real tools: promtool checks the scrape config and alert rules
+(and runs their unit tests), a real Prometheus scrapes a running aiond, and every query of the
+Grafana dashboards and every metric the alerts read returns data after a short workload."""
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, free_port, openai_env
+
+OBS = REPO / "deploy" / "observability"
+DASHBOARDS = sorted((OBS / "grafana" / "dashboards").glob("*.json"))
+PANEL_TYPES = {"timeseries", "stat", "table", "bargauge", "piechart", "gauge", "text"}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def tool(name):
+    exe = shutil.which(name)
+    if not exe:
+        pytest.fail(f"{name} is not installed (scripts/install-deps.sh installs the Debian package prometheus)")
+    return exe
+
+
+def promtool(*args):
+    r = subprocess.run([tool("promtool"), *args], cwd=OBS, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_scrape_config_and_alert_rules_pass_promtool():
+    assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
+    out = promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 7 rules found" in out
+    assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml")
+
+
+def test_promtool_catches_a_broken_rule(tmp_path):
+    """The check above can fail: a rule with bad PromQL is refused."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("groups:\n- name: x\n  rules:\n  - alert: X\n    expr: rate(aion_http_requests_total[5m) > 1\n")
+    r = subprocess.run([tool("promtool"), "check", "rules", str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "parse error" in (r.stdout + r.stderr)
+
+
+def dashboard_targets():
+    for path in DASHBOARDS:
+        d = json.loads(path.read_text())
+        for p in d["panels"]:
+            for t in p["targets"]:
+                yield path.name, p["title"], t["expr"]
+
+
+def test_dashboards_follow_grafanas_json_model():
+    assert {p.name for p in DASHBOARDS} == {"overview.json", "cost.json", "routing.json", "modules.json",
+                                            "engines.json"}
+    uids = set()
+    for path in DASHBOARDS:
+        d = json.loads(path.read_text())
+        where = path.name
+        assert d["uid"] not in uids and re.fullmatch(r"[a-z0-9-]{1,40}", d["uid"]), where
+        uids.add(d["uid"])
+        assert d["title"].startswith("aionOS / ") and isinstance(d["schemaVersion"], int) and d["schemaVersion"] >= 36
+        variables = {v["name"]: v for v in d["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids)), where
+        cells = set()
+        for p in d["panels"]:
+            assert p["type"] in PANEL_TYPES, (where, p["type"])
+            g = p["gridPos"]
+            assert all(isinstance(g[k], int) for k in "hwxy") and 0 <= g["x"] and g["x"] + g["w"] <= 24, (where, g)
+            cell = (g["x"], g["y"])
+            assert cell not in cells, (where, p["title"], "overlaps another panel")
+            cells.add(cell)
+            assert p["datasource"] == DATASOURCE, (where, p["title"])
+            assert p["targets"], (where, p["title"])
+            refs = [t["refId"] for t in p["targets"]]
+            assert len(refs) == len(set(refs))
+            for t in p["targets"]:
+                assert t["datasource"] == DATASOURCE and t["expr"].strip(), (where, p["title"])
+    ds = yaml.safe_load((OBS / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    assert ds["datasources"][0]["type"] == "prometheus" and ds["datasources"][0]["uid"] == "prometheus"
+    prov = yaml.safe_load((OBS / "grafana" / "provisioning" / "dashboards" / "aionos.yml").read_text())
+    assert prov["providers"][0]["type"] == "file"
+
+
+class Prometheus:
+    def __init__(self, tmp: Path, target_port: int):
+        self.port = free_port()
+        cfg = yaml.safe_load((OBS / "prometheus.yml").read_text())
+        cfg["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        cfg["rule_files"] = [str(OBS / "alerts.yml")]
+        cfg["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{target_port}"]
+        conf = tmp / "prometheus.yml"
+        conf.write_text(yaml.safe_dump(cfg))
+        self.log = open(tmp / "prometheus.log", "w")
+        self.proc = subprocess.Popen([tool("prometheus"), f"--config.file={conf}",
+                                      f"--storage.tsdb.path={tmp / 'tsdb'}",
+                                      f"--web.listen-address=127.0.0.1:{self.port}"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1).status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"prometheus did not become ready: {(tmp / 'prometheus.log').read_text()[-2000:]}")
+
+    def api(self, path, **params):
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.loads(r.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr):
+        return self.api("query", query=expr)["result"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+BUDGETS = """
+budgets:
+  tenants:
+    "*": {day_usd: 20, month_usd: 100}
+"""
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def workload(a, fake, round_):
+    """One of each thing the dashboards and alerts chart."""
+    task = {"schemaVersion": "1.0", "intent": "summarize",
+            "params": {"text": "Metrics are scraped. Dashboards read them. Alerts fire."}}
+    key = {"Idempotency-Key": f"obs-{round_}"}
+    t = a.request("POST", "/v1/tasks", task, headers=key)
+    assert t.status == 202, t
+    again = a.request("POST", "/v1/tasks", task, headers=key)
+    assert again.status == 202 and again.json["taskId"] == t.json["taskId"]  # replayed
+    assert a.wait(t.json["taskId"])["status"] == "succeeded"
+    r = a.request("POST", "/v1/chat/completions", CHAT)
+    assert r.status == 200, r
+    fake.script({"status": 500}, {"status": 502}, {"status": 503})  # openai fails: ollama answers
+    f = a.wait(a.submit("chat", {"text": "fall back please"}).json["taskId"])
+    assert f["status"] == "succeeded" and f["result"]["provider"] == "ollama", f
+    assert a.request("POST", "/v1/chat/completions", {**CHAT, "model": "hf-tgi"}).status == 503  # no route
+    m = a.wait(a.submit("fallback", {"do": "trap", "ms": 0}).json["taskId"])  # a module traps: spin runs
+    assert m["status"] == "succeeded", m
+    assert a.request("GET", "/v1/tasks", key="wrong-key").status == 401
+    assert a.request("POST", "/v1/router/policy/reload", port=a.ctl_port).status == 200
+
+
+def test_prometheus_scrapes_aiond_and_every_dashboard_and_alert_query_has_data(make_aiond, fake, tmp_path):
+    a = make_aiond(openai_env(fake, OLLAMA_HOST=fake.url))
+    with open(a.policy_dir / "policies.yml", "a") as f:
+        f.write(BUDGETS)
+    a.start()
+    prom = Prometheus(tmp_path, a.ctl_port)
+    try:
+        workload(a, fake, 1)
+        time.sleep(2.5)
+        workload(a, fake, 2)  # twice, a few scrapes apart: every rate() has an increase to see
+        deadline = time.time() + 30
+        while time.time() < deadline and not prom.query("aion_route_fallbacks_total >= 2"):
+            time.sleep(0.5)
+        time.sleep(2)  # a couple more scrapes after the last change
+
+        up = prom.query('up{job="aiond"}')
+        assert up and up[0]["value"][1] == "1", up
+
+        empty = []
+        for board, title, expr in dashboard_targets():
+            q = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
+            if not prom.query(q):
+                empty.append(f"{board} / {title}: {q}")
+        assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
+
+        groups = prom.api("rules")["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        assert len(rules) == 7 and all(r["health"] == "ok" for r in rules), rules
+        for r in rules:
+            for metric in set(re.findall(r"\baion_[a-z_]+", r["query"])):
+                assert prom.query(f"count({metric})"), f"alert {r['name']} reads {metric}, which has no series"
+
+        # What the figures say matches what happened.
+        spent = prom.query('aion_budget_spent_usd{scope="tenant:default",period="day"}')
+        cap = prom.query('aion_budget_cap_usd{scope="tenant:default",period="day"}')
+        assert float(spent[0]["value"][1]) > 0 and cap[0]["value"][1] == "20", (spent, cap)
+        fb = prom.query('aion_route_fallbacks_total{intent="chat",from="model:gpt-4o-mini",to="model:ollama-default"}')
+        assert fb and fb[0]["value"][1] == "2", fb
+        idem = prom.query('aion_gateway_idempotency_requests_total{outcome="replayed"}')
+        assert idem and idem[0]["value"][1] == "2", idem
+        none = prom.query('aion_route_decisions_total{intent="chat",route="none"}')
+        assert none and none[0]["value"][1] == "2", none
+    finally:
+        prom.stop()
