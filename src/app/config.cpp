@@ -13,8 +13,8 @@ Status readInt(const EnvLookup& env, const char* name, T lo, T hi, T& out) {
   if (!v || v->empty()) return {};  // unset or empty (as in .env.example): the default
   int64_t x = 0;
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-  if (ec != std::errc() || p != v->data() + v->size() ||
-      x < static_cast<int64_t>(lo) || x > static_cast<int64_t>(hi)) {
+  if (ec != std::errc() || p != v->data() + v->size() || x < static_cast<int64_t>(lo) ||
+      x > static_cast<int64_t>(hi)) {
     return fail(ErrorCode::kInvalidRequest, std::string(name) + ": must be an integer from " +
                                                 std::to_string(lo) + " to " + std::to_string(hi) +
                                                 " (got '" + *v + "')");
@@ -197,6 +197,12 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
           ErrorCode::kInvalidRequest,
           "AION_LOG_LEVEL: must be trace, debug, info, warn, error or off (got '" + *v + "')");
     c.logLevel = *v;
+  }
+  if (auto v = env("AION_LOG_FORMAT"); v && !v->empty()) {
+    if (*v != "text" && *v != "json")
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_LOG_FORMAT: must be text or json (got '" + *v + "')");
+    c.logJson = *v == "json";
   }
   return c;
 }

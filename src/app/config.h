@@ -27,6 +27,7 @@ struct Config {
   std::filesystem::path dataDir = "data";
   std::filesystem::path moduleDir;  // default: <dir of aiond>/modules
   std::string logLevel = "info";
+  bool logJson = false;  // AION_LOG_FORMAT=json: one JSON object per line, plus events
   int workers = 2;
   int ioThreads = 2;
   size_t queueMax = 1024;

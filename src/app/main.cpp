@@ -10,6 +10,7 @@
 #include "app/app.h"
 #include "app/module_cli.h"
 #include "policy/loader.h"
+#include "telemetry/log.h"
 
 namespace {
 
@@ -71,10 +72,9 @@ int main(int argc, char** argv) {
     std::cerr << "aiond: " << cfg.error().message << "\n";
     return 2;
   }
-  auto logger = spdlog::stderr_color_mt("aiond");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(cfg->logLevel));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  aion::telemetry::setupLogging(
+      cfg->logJson ? aion::telemetry::LogFormat::kJson : aion::telemetry::LogFormat::kText,
+      spdlog::level::from_str(cfg->logLevel));
 
   if (*check) return checkPolicies(*cfg);
   if (role != "all") {

@@ -10,6 +10,7 @@
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "control/model_runner.h"
+#include "telemetry/log.h"
 
 namespace aion::control {
 namespace asio = boost::asio;
@@ -80,6 +81,23 @@ Orchestrator::Lane Orchestrator::laneOf(const store::Task& t) const {
 
 // ---- the journal --------------------------------------------------------
 
+namespace {
+// A task's state change as a log event (JSON logs only); `u` is the change.
+void logState(const store::Task& t, const store::TaskUpdate& u) {
+  TaskStatus status = u.status.value_or(t.status);
+  json::object f{{"taskId", t.id},       {"tenant", t.tenant},
+                 {"keyId", t.keyId},     {"intent", t.intent},
+                 {"surface", t.surface}, {"status", store::statusName(status)}};
+  if (auto* routes = routesOf(t); routes && !routes->empty()) f["route"] = routeKey(routes->at(0));
+  if (u.costUsd) f["costUsd"] = *u.costUsd;
+  if (u.costEstimated && *u.costEstimated) f["costEstimated"] = true;
+  if (u.error && u.error->is_object())
+    if (auto* code = u.error->as_object().if_contains("code")) f["error"] = *code;
+  if (u.overheadUs) f["overheadUs"] = *u.overheadUs;
+  telemetry::logEvent("task", f);
+}
+}  // namespace
+
 store::Write Orchestrator::buildWrite(ActiveTask& t, store::TaskUpdate u,
                                       std::vector<EventDraft> events,
                                       std::vector<store::UsageRecord> usage,
@@ -103,6 +121,7 @@ void Orchestrator::journal(const TaskPtr& t, store::TaskUpdate u, std::vector<Ev
   store::Write w;
   {
     std::lock_guard lock(t->mu);
+    if (u.status && telemetry::eventsOn()) logState(t->task, u);
     w = buildWrite(*t, u, std::move(events), std::move(usage), dur);
     if (!(u.status || u.result || u.error || u.startedMs || u.finishedMs || u.attempts ||
           u.costUsd || u.cancelRequested || u.overheadUs))
@@ -279,6 +298,7 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
     w.update.reset();
     t->task.lastSeq = w.events.empty() ? 0 : w.events.back().seq;
     w.create = t->task;
+    if (telemetry::eventsOn()) logState(t->task, {});
   }
   std::string id = t->task.id;
   d_.bus.track(id, 0);

@@ -1,6 +1,7 @@
 #include "gateway/route_guard.h"
 
 #include "http/handler_util.h"
+#include "telemetry/log.h"
 
 namespace aion::gateway {
 namespace asio = boost::asio;
@@ -50,6 +51,10 @@ http::Handler guarded(GatewayDeps d, AdmittedHandler h, bool stream) {
   return [d, h = std::move(h), stream](Exchange& ex) -> Reply {
     auto a = co_await d.admission.admit(credentialsOf(ex), stream);
     if (!a) co_return errorOf(a.error(), ex);
+    if (telemetry::eventsOn()) {
+      ex.logFields["tenant"] = a->who.tenant;
+      ex.logFields["keyId"] = a->who.keyId;
+    }
     auto r = co_await h(ex, *a);
     if (r && a->rate) setRateHeaders(*r, a->rate->limit, a->rate->remaining, a->rate->resetSeconds);
     co_return r;

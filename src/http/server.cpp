@@ -6,6 +6,7 @@
 
 #include "common/ids.h"
 #include "common/json_text.h"
+#include "telemetry/log.h"
 
 namespace aion::http {
 namespace json = boost::json;
@@ -199,6 +200,29 @@ asio::awaitable<Response> Server::dispatch(Exchange& ex, const Routes::Match& m,
   }
 }
 
+void Server::logRequest(Exchange& ex, const std::string& route, int status, double seconds,
+                        const Response* res) {
+  if (!telemetry::eventsOn()) return;
+  json::object f{{"listener", name_},
+                 {"method", std::string(ex.req.method_string())},
+                 {"path", std::string(ex.path)},
+                 {"route", route},
+                 {"status", status},
+                 {"durationMs", seconds * 1000.0},
+                 {"requestId", ex.requestId},
+                 {"remote", ex.remote}};
+  for (auto& [k, v] : ex.logFields) f[k] = v;
+  if (res) {
+    // What served it and what it cost, as the response tells the client.
+    for (auto [header, field] :
+         {std::pair{"x-aion-task-id", "taskId"}, std::pair{"x-aion-route", "taskRoute"}})
+      if (auto it = res->find(header); it != res->end()) f[field] = std::string(it->value());
+    if (auto it = res->find("x-aion-cost-usd"); it != res->end())
+      f["costUsd"] = std::strtod(std::string(it->value()).c_str(), nullptr);
+  }
+  telemetry::logEvent("request", f);
+}
+
 asio::awaitable<void> Server::session(tcp::socket socket) {
   ++*open_;
   struct Closer {
@@ -273,6 +297,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     std::string label = m.handler ? m.pattern : (m.pathKnown ? "(method)" : "(unmatched)");
     if (streamed) {
       metrics_.httpRequest(name_, label, 200, secs);
+      logRequest(ex, label, 200, secs, nullptr);
       break;
     }
     bool keep = req.keep_alive() && res.keep_alive() && !ex.closeAfter;
@@ -280,6 +305,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     stream.expires_after(limits_.writeTimeout);
     auto [wec, _] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
     metrics_.httpRequest(name_, label, res.result_int(), secs);
+    logRequest(ex, label, res.result_int(), secs, &res);
     if (wec || !keep) break;
   }
   if (auto* t = stream.tls()) {

@@ -6,6 +6,7 @@
 // cap on open connections.
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <functional>
@@ -46,7 +47,8 @@ struct Exchange {
   Stream& stream;
   bool secure = false;  // arrived over TLS
   const Limits& limits;
-  bool closeAfter = false;  // set by a handler: close the connection after its answer
+  bool closeAfter = false;          // set by a handler: close the connection after its answer
+  boost::json::object logFields{};  // added to the request's log event (tenant, key id, ...)
 };
 
 //! A handler returns its response, or nullopt after writing to the stream
@@ -91,6 +93,9 @@ class Server {
  private:
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  //! The request's log event (JSON logs only).
+  void logRequest(Exchange& ex, const std::string& route, int status, double seconds,
+                  const Response* res);
   //! The connection's stream: on a TLS listener after detecting and completing
   //! the handshake; nullopt when the connection is already done.
   asio::awaitable<std::optional<Stream>> secure(beast::tcp_stream tcp, beast::flat_buffer& buffer);

@@ -205,3 +205,37 @@ def test_prometheus_scrapes_aiond_and_every_dashboard_and_alert_query_has_data(m
         assert none and none[0]["value"][1] == "2", none
     finally:
         prom.stop()
+
+
+def test_json_logs_one_event_per_request_and_per_task_state(make_aiond):
+    a = make_aiond({"AION_LOG_FORMAT": "json"}).start()
+    t = a.submit("summarize", {"text": "Logs are JSON. Each line is one object."})
+    assert t.status == 202
+    assert a.wait(t.json["taskId"])["status"] == "succeeded"
+    r = a.request("POST", "/v1/chat/completions",
+                  {"model": "module:summarize", "messages": [{"role": "user", "content": "Short. Text."}]})
+    assert r.status == 200
+    assert a.request("GET", "/v1/tasks", key="wrong-key").status == 401
+    time.sleep(0.3)
+    a.stop()
+    text = a.log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
+    assert all(isinstance(x["ts"], str) and x["ts"].endswith("Z") and x["level"] for x in lines)
+    assert "demo-key" not in text and "wrong-key" not in text  # key ids only, never keys
+    tasks = [x for x in lines if x.get("event") == "task" and x["taskId"] == t.json["taskId"]]
+    assert [x["status"] for x in tasks] == ["routed", "running", "succeeded"], tasks
+    assert tasks[0]["route"] == "module:summarize" and tasks[0]["tenant"] == "default" and tasks[0]["keyId"]
+    reqs = [x for x in lines if x.get("event") == "request"]
+    chat = [x for x in reqs if x["path"] == "/v1/chat/completions"][0]
+    assert chat["status"] == 200 and chat["taskRoute"] == "module:summarize" and chat["costUsd"] == 0
+    assert chat["taskId"] == r.headers["x-aion-task-id"] and chat["requestId"] == r.headers["x-request-id"]
+    denied = [x for x in reqs if x["status"] == 401][0]
+    assert "tenant" not in denied and denied["route"] == "/v1/tasks"
+    assert any(x.get("msg") for x in lines)  # ordinary log lines are JSON too
+
+
+def test_log_format_must_be_text_or_json(make_aiond):
+    a = make_aiond({"AION_LOG_FORMAT": "yaml"})
+    with pytest.raises(RuntimeError) as e:
+        a.start()
+    assert "AION_LOG_FORMAT: must be text or json (got 'yaml')" in str(e.value)

@@ -38,6 +38,7 @@ TEST(Config, ReadsEveryVariable) {
                  {"AION_POLICY_DIR", "/p"},
                  {"AION_DATA_DIR", "/d"},
                  {"AION_LOG_LEVEL", "debug"},
+                 {"AION_LOG_FORMAT", "json"},
                  {"AION_WORKERS", "3"},
                  {"AION_MAX_BODY_BYTES", "2048"},
                  {"AION_READ_TIMEOUT_MS", "500"}});
@@ -48,6 +49,7 @@ TEST(Config, ReadsEveryVariable) {
   EXPECT_EQ(c->apiKeys[0].tenant, "t");
   EXPECT_EQ(c->dataDir, "/d");
   EXPECT_EQ(c->logLevel, "debug");
+  EXPECT_TRUE(c->logJson);
   EXPECT_EQ(c->workers, 3);
   EXPECT_EQ(c->maxBodyBytes, 2048u);
   EXPECT_EQ(c->readTimeout.count(), 500);
@@ -65,7 +67,8 @@ TEST(Config, BadValuesNameTheVariable) {
       {"KAFKA_BROKERS", "k:9092"},      {"AION_CONTROL_POSTGRES_DSN", "postgres://x"},
       {"AION_STORE_SYNC", "off"},       {"AION_MODULES_ALLOW_UNSIGNED", "yes"},
       {"AION_MODULE_HOST_GPUS", "a:b"}, {"AION_MODULE_HOST_GPUS", ":100"},
-      {"AION_MODULE_HOST_GPUS", "x:0"}, {"AION_SANDBOX_ALLOW_WEAK", "maybe"}};
+      {"AION_MODULE_HOST_GPUS", "x:0"}, {"AION_SANDBOX_ALLOW_WEAK", "maybe"},
+      {"AION_LOG_FORMAT", "yaml"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
     ASSERT_FALSE(c) << var << "=" << value;
