@@ -27,6 +27,7 @@ struct SubmitRequest {
   std::optional<double> budgetUsd;
   std::optional<int> timeoutMs;  // may only shorten the intent's timeout
   std::string surface = "rest";  // rest | websocket | grpc | openai
+  std::string traceId;           // W3C trace id (empty: a new trace)
   //! Only this route may serve the task ("model:NAME" or "module:NAME"),
   //! still subject to privacy, allowlists and budget; empty: policy decides.
   std::string route;

@@ -11,6 +11,7 @@
 #include "common/json_text.h"
 #include "control/model_catalog.h"
 #include "router/router.h"
+#include "telemetry/trace.h"
 
 namespace aion::control {
 namespace asio = boost::asio;
@@ -192,6 +193,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.keyId = req.principal.keyId;
   t.intent = req.intent;
   t.surface = req.surface;
+  t.traceId = req.traceId.empty() ? telemetry::newTraceId() : req.traceId;
   t.params = std::move(req.params);
   t.status = TaskStatus::kRouted;
   auto planJson = router::toJson(*p);

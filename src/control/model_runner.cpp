@@ -8,6 +8,7 @@
 #include "common/async.h"
 #include "common/ids.h"
 #include "common/json_text.h"
+#include "telemetry/trace.h"
 
 namespace aion::control {
 namespace asio = boost::asio;
@@ -196,6 +197,8 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   providers::CallControl ctl;
   ctl.stop = t->stop.get_token();
   ctl.deadline = providers::Clock::now() + std::chrono::milliseconds(remainingMs);
+  if (!task.traceId.empty())
+    ctl.traceparent = telemetry::traceparent(task.traceId, telemetry::newSpanId());
   ctl.onRetry = [&o, t, key](const json::object& info) {
     o.progress(t, {{"retry", json::object{{"route", key}, {"retry", info}}}});
   };

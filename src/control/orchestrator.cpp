@@ -87,7 +87,8 @@ void logState(const store::Task& t, const store::TaskUpdate& u) {
   TaskStatus status = u.status.value_or(t.status);
   json::object f{{"taskId", t.id},       {"tenant", t.tenant},
                  {"keyId", t.keyId},     {"intent", t.intent},
-                 {"surface", t.surface}, {"status", store::statusName(status)}};
+                 {"surface", t.surface}, {"status", store::statusName(status)},
+                 {"traceId", t.traceId}};
   if (auto* routes = routesOf(t); routes && !routes->empty()) f["route"] = routeKey(routes->at(0));
   if (u.costUsd) f["costUsd"] = *u.costUsd;
   if (u.costEstimated && *u.costEstimated) f["costEstimated"] = true;

@@ -108,11 +108,13 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           auto slot = d.admission.streamSlot();
           if (!slot) co_return errorOf(slot.error(), ex);
           req->attached = true;
+          req->traceId = ex.traceId;
           auto t = co_await d.control.submit(std::move(*req));
           if (!t) co_return errorOf(t.error(), ex);
           co_await streamSse(d, opts, ex, a.who, t->id, 0, true);
           co_return std::nullopt;
         }
+        req->traceId = ex.traceId;
         std::string key(ex.req["Idempotency-Key"]);
         auto answer = co_await d.admission.once(
             a.who, key, *body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {

@@ -14,6 +14,7 @@
 #include "common/json_text.h"
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
+#include "telemetry/trace.h"
 
 namespace aion::gateway {
 namespace json = boost::json;
@@ -141,7 +142,8 @@ grpc::Status refused(grpc::CallbackServerContext* ctx, const Credentials& c, con
   return toGrpcStatus(e);
 }
 
-Result<control::SubmitRequest> submitOf(const v1::SubmitRequest& req, const Principal& who,
+Result<control::SubmitRequest> submitOf(grpc::CallbackServerContext* ctx,
+                                        const v1::SubmitRequest& req, const Principal& who,
                                         json::object& body) {
   body = json::object{{"intent", req.intent()}};
   if (!req.schema_version().empty()) body["schemaVersion"] = req.schema_version();
@@ -152,7 +154,10 @@ Result<control::SubmitRequest> submitOf(const v1::SubmitRequest& req, const Prin
   if (req.budget_usd() != 0) body["budgetUsd"] = req.budget_usd();
   if (req.timeout_ms() != 0) body["timeoutMs"] = req.timeout_ms();
   auto sub = parseSubmit(body, who);
-  if (sub) sub->surface = "grpc";
+  if (!sub) return sub;
+  sub->surface = "grpc";
+  if (auto tp = telemetry::parseTraceparent(metadata(ctx, "traceparent")))
+    sub->traceId = std::move(tp->traceId);
   return sub;
 }
 
@@ -225,7 +230,7 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
     bool owned = submit.has_value();
     if (owned) {
       json::object body;
-      auto req = submitOf(*submit, a->who, body);
+      auto req = submitOf(ctx, *submit, a->who, body);
       if (!req) co_return Finish(toGrpcStatus(req.error()));
       req->attached = true;
       auto t = co_await d.control.submit(std::move(*req));
@@ -279,9 +284,9 @@ grpc::ServerUnaryReactor* GrpcTasksService::unary(
 grpc::ServerUnaryReactor* GrpcTasksService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
+  return unary(ctx, [this, ctx, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
     json::object body;
-    auto sub = submitOf(*req, who, body);
+    auto sub = submitOf(ctx, *req, who, body);
     if (!sub) co_return toGrpcStatus(sub.error());
     auto answer = co_await d_.admission.once(
         who, req->idempotency_key(), body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {

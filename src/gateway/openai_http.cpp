@@ -86,9 +86,11 @@ std::string primaryRoute(const store::Task& t) {
 
 // The task an OpenAI-compatible call becomes: the model picks the route,
 // the caller waits for it (attached), written behind in async durability.
-control::SubmitRequest taskFor(const Principal& who, const char* intent, json::object params,
-                               const control::ModelEntry& model, const GatewayOptions& opts) {
+control::SubmitRequest taskFor(const Exchange& ex, const Principal& who, const char* intent,
+                               json::object params, const control::ModelEntry& model,
+                               const GatewayOptions& opts) {
   control::SubmitRequest req;
+  req.traceId = ex.traceId;
   req.principal = who;
   req.intent = intent;
   req.params = std::move(params);
@@ -218,7 +220,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           if (!s) co_return openAiErrorResponse(s.error(), ex);
           slot = std::move(*s);
         }
-        auto req = taskFor(a.who, kIntent, chatParams(*chat), *model, opts);
+        auto req = taskFor(ex, a.who, kIntent, chatParams(*chat), *model, opts);
         auto t = co_await d.control.submit(std::move(req));
         if (!t) co_return openAiErrorResponse(t.error(), ex);
         std::string id = "chatcmpl-" + t->id;
@@ -247,7 +249,8 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             "Connection: close\r\nX-Request-Id: " +
             ex.requestId + "\r\nx-aion-task-id: " + t->id +
-            "\r\nx-aion-route: " + primaryRoute(*t) + "\r\n\r\n";
+            "\r\nx-aion-route: " + primaryRoute(*t) + "\r\nx-aion-trace-id: " + ex.traceId +
+            "\r\n\r\n";
         head +=
             http::sseEvent({}, {},
                            jsonText(chunkJson(id, created, chat->model,
@@ -291,7 +294,7 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                if (!emb) co_return openAiErrorResponse(emb.error(), ex);
                auto model = d.control.model(emb->model, kEmbedIntent);
                if (!model) co_return openAiErrorResponse(model.error(), ex);
-               auto req = taskFor(a.who, kEmbedIntent, embedParams(*emb), *model, opts);
+               auto req = taskFor(ex, a.who, kEmbedIntent, embedParams(*emb), *model, opts);
                auto t = co_await d.control.submit(std::move(req));
                if (!t) co_return openAiErrorResponse(t.error(), ex);
                auto o = co_await outcomeOf(d, ex, a.who, t->id);

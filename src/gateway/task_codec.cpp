@@ -74,6 +74,7 @@ json::object taskJson(const store::Task& t) {
       {"intent", t.intent},
       {"tenant", t.tenant},
       {"surface", t.surface.empty() ? json::value(nullptr) : json::value(t.surface)},
+      {"traceId", t.traceId.empty() ? json::value(nullptr) : json::value(t.traceId)},
       {"route", t.route},
       {"result", t.result},
       {"error", t.error},

@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "telemetry/log.h"
+#include "telemetry/trace.h"
 
 namespace aion::http {
 namespace json = boost::json;
@@ -210,6 +211,7 @@ void Server::logRequest(Exchange& ex, const std::string& route, int status, doub
                  {"status", status},
                  {"durationMs", seconds * 1000.0},
                  {"requestId", ex.requestId},
+                 {"traceId", ex.traceId},
                  {"remote", ex.remote}};
   for (auto& [k, v] : ex.logFields) f[k] = v;
   if (res) {
@@ -288,6 +290,8 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     Exchange ex{req, buffer, target.substr(0, qpos),  {},     {}, remote,
                 rid, stream, stream.tls() != nullptr, limits_};
     if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
+    auto tp = telemetry::parseTraceparent(req["traceparent"]);
+    ex.traceId = tp ? std::move(tp->traceId) : telemetry::newTraceId();
     auto m = routes_.match(req.method(), ex.path);
     ex.params = m.params;
     bool streamed = false;
@@ -300,6 +304,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
       logRequest(ex, label, 200, secs, nullptr);
       break;
     }
+    res.set("x-aion-trace-id", ex.traceId);
     bool keep = req.keep_alive() && res.keep_alive() && !ex.closeAfter;
     res.keep_alive(keep);
     stream.expires_after(limits_.writeTimeout);

@@ -49,6 +49,7 @@ struct Exchange {
   const Limits& limits;
   bool closeAfter = false;          // set by a handler: close the connection after its answer
   boost::json::object logFields{};  // added to the request's log event (tenant, key id, ...)
+  std::string traceId{};            // W3C trace id: the request's traceparent's, or a new one
 };
 
 //! A handler returns its response, or nullopt after writing to the stream

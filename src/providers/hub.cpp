@@ -239,6 +239,7 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
   std::function<asio::awaitable<Result<ChatResult>>(Timeouts, bool&)> exchange =
       [&](Timeouts t, bool& progressed) -> asio::awaitable<Result<ChatResult>> {
     auto req = chatRequest(ep, call);
+    if (!ctl.traceparent.empty()) req.headers.emplace_back("traceparent", ctl.traceparent);
     auto dec = call.stream ? streamDecoder(ep.protocol) : nullptr;
     std::optional<Error> decodeErr;
     BodySink sink;
@@ -293,6 +294,7 @@ asio::awaitable<Result<EmbedResult>> ProviderHub::embed(std::string model,
       [&](Timeouts t, bool&) -> asio::awaitable<Result<EmbedResult>> {
     auto req = embedRequest(ep, inputs);
     if (!req) co_return std::unexpected(req.error());
+    if (!ctl.traceparent.empty()) req->headers.emplace_back("traceparent", ctl.traceparent);
     auto resp = co_await http_.send(std::move(*req), t, nullptr, ctl.stop);
     if (!resp) co_return std::unexpected(transportError(pname, resp.error()));
     if (resp->status >= 300) co_return std::unexpected(statusError(pname, *resp));

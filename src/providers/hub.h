@@ -30,6 +30,8 @@ struct CallControl {
   Clock::time_point deadline = Clock::time_point::max();
   //! Told about each retry: {"retry", "error", "delayMs"}.
   std::function<void(const boost::json::object&)> onRetry{};
+  //! Sent as the `traceparent` header of each exchange (empty: none).
+  std::string traceparent{};
 };
 
 class ProviderHub {

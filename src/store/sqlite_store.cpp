@@ -17,7 +17,7 @@ namespace json = boost::json;
 namespace {
 using namespace sqlite;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tasks(
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS tasks(
   last_seq INTEGER NOT NULL DEFAULT 0,
   surface TEXT NOT NULL DEFAULT '',
   upstream_us INTEGER NOT NULL DEFAULT 0,
-  overhead_us INTEGER NOT NULL DEFAULT 0
+  overhead_us INTEGER NOT NULL DEFAULT 0,
+  trace_id TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_tenant_id ON tasks(tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks(status) WHERE status IN ('queued','routed','running');
@@ -82,6 +83,11 @@ ALTER TABLE tasks ADD COLUMN overhead_us INTEGER NOT NULL DEFAULT 0;
 DROP TABLE IF EXISTS reservations;
 )sql";
 
+// Version 2 had no trace id.
+constexpr const char* kMigrateFrom2 = R"sql(
+ALTER TABLE tasks ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
+)sql";
+
 json::value parseOrNull(const std::string& s) {
   if (s.empty()) return nullptr;
   boost::system::error_code ec;
@@ -92,7 +98,7 @@ json::value parseOrNull(const std::string& s) {
 constexpr const char* kTaskCols =
     "id,tenant,key_id,intent,params,status,route,result,error,cost_usd,cost_estimated,attempts,"
     "cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,last_seq,surface,upstream_us,"
-    "overhead_us";
+    "overhead_us,trace_id";
 
 Task readTask(const Stmt& s) {
   Task t;
@@ -117,6 +123,7 @@ Task readTask(const Stmt& s) {
   t.surface = s.text(18);
   t.upstreamUs = s.i64(19);
   t.overheadUs = s.i64(20);
+  t.traceId = s.text(21);
   return t;
 }
 
@@ -191,6 +198,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
   if (auto st = execSql(w, "BEGIN IMMEDIATE"); !st) return std::unexpected(st.error());
   Status migrated = execSql(w, kSchema);
   if (migrated && version == 1) migrated = execSql(w, kMigrateFrom1);
+  if (migrated && version >= 1 && version <= 2) migrated = execSql(w, kMigrateFrom2);
   if (migrated)
     migrated = execSql(w, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
   if (!migrated) {
@@ -420,15 +428,15 @@ Status SqliteTaskStore::apply(const Write& w) {
     Stmt s(stmts,
            "INSERT INTO tasks(id,tenant,key_id,intent,params,status,route,result,error,cost_usd,"
            "cost_estimated,attempts,cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,"
-           "last_seq,surface,upstream_us,overhead_us) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "last_seq,surface,upstream_us,overhead_us,trace_id) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(1, t.id).bind(2, t.tenant).bind(3, t.keyId).bind(4, t.intent);
     s.bind(5, jsonText(t.params)).bind(6, statusName(t.status)).bind(7, textOrEmpty(t.route));
     s.bind(8, textOrEmpty(t.result)).bind(9, textOrEmpty(t.error)).bindDouble(10, t.costUsd);
     s.bind(11, int64_t{t.costEstimated}).bind(12, int64_t{t.attempts});
     s.bind(13, int64_t{t.cancelRequested}).bind(14, t.createdMs).bind(15, t.startedMs);
     s.bind(16, t.finishedMs).bind(17, t.deadlineMs).bind(18, std::max(t.lastSeq, lastSeq));
-    s.bind(19, t.surface).bind(20, t.upstreamUs).bind(21, t.overheadUs);
+    s.bind(19, t.surface).bind(20, t.upstreamUs).bind(21, t.overheadUs).bind(22, t.traceId);
     if (s.step() != SQLITE_DONE) return dbError(db, "insert task");
     lastSeq = 0;  // set above
   }

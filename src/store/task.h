@@ -31,6 +31,7 @@ struct Task {
   std::string keyId;
   std::string intent;
   std::string surface;  // rest | websocket | grpc | openai: where it was submitted
+  std::string traceId;  // W3C trace id of the request that submitted it
   boost::json::value params;
   TaskStatus status = TaskStatus::kQueued;
   boost::json::value route;   // the plan (router::toJson), null before routing

@@ -239,3 +239,48 @@ def test_log_format_must_be_text_or_json(make_aiond):
     with pytest.raises(RuntimeError) as e:
         a.start()
     assert "AION_LOG_FORMAT: must be text or json (got 'yaml')" in str(e.value)
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER = f"00-{TRACE}-00f067aa0ba902b7-01"
+
+
+def test_trace_context_joins_the_callers_trace_on_every_surface(make_aiond, fake):
+    """W3C traceparent: accepted on REST, OpenAI, WebSocket and gRPC, on the task record and the
+    response, passed on to the provider; absent or malformed starts a new trace."""
+    from test_grpc import grpcurl, objects
+    import websocket
+    a = make_aiond(openai_env(fake)).start()
+    r = a.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER})
+    assert r.status == 200 and r.headers["x-aion-trace-id"] == TRACE
+    assert a.request("GET", f"/v1/tasks/{r.headers['x-aion-task-id']}").json["traceId"] == TRACE
+    up = fake.chat_requests()[-1]["headers"]["traceparent"]
+    version, trace, parent, flags = up.split("-")
+    assert (version, trace, flags) == ("00", TRACE, "01")
+    assert re.fullmatch(r"[0-9a-f]{16}", parent) and parent != "00f067aa0ba902b7"  # aionOS's own span
+    s = a.request("POST", "/v1/chat/completions", {**CHAT, "stream": True}, headers={"traceparent": CALLER})
+    assert s.status == 200 and s.headers["x-aion-trace-id"] == TRACE and b"[DONE]" in s.raw
+
+    task = {"schemaVersion": "1.0", "intent": "summarize", "params": {"text": "Traced. Twice."}}
+    t = a.request("POST", "/v1/tasks", task, headers={"traceparent": CALLER})
+    assert t.status == 202 and t.headers["x-aion-trace-id"] == TRACE
+    assert a.wait(t.json["taskId"])["traceId"] == TRACE
+    for header in ({}, {"traceparent": "00-zz-00f067aa0ba902b7-01"}):
+        n = a.request("POST", "/v1/tasks", task, headers=header)
+        new = a.wait(n.json["taskId"])["traceId"]
+        assert re.fullmatch(r"[0-9a-f]{32}", new) and new != TRACE and n.headers["x-aion-trace-id"] == new
+
+    rc, out, err = grpcurl(a, "aion.v1.AionTasks/Submit",
+                           '{"schema_version":"1.0","intent":"summarize","params":{"text":"hi"}}',
+                           extra=("-H", f"traceparent: {CALLER}"))
+    assert rc == 0, err
+    assert a.wait(objects(out)[0]["task_id"])["traceId"] == TRACE
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{a.gw_port}/v1/ws",
+                                     header=["X-API-Key: demo-key", f"traceparent: {CALLER}"], timeout=10)
+    assert json.loads(ws.recv())["type"] == "authenticated"
+    ws.send(json.dumps({"type": "submit", "id": "1", "task": task}))
+    sent = json.loads(ws.recv())
+    ws.close()
+    assert sent["type"] == "submitted", sent
+    assert a.wait(sent["taskId"])["traceId"] == TRACE

@@ -81,6 +81,7 @@ struct StoreTest : ::testing::Test {
 
 TEST_F(StoreTest, CreateAndGetRoundTrip) {
   auto t = makeTask();
+  t.traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
   ASSERT_TRUE(put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status", "route"})}));
   auto got = store->get(t.id);
   ASSERT_TRUE(got && *got);
@@ -88,6 +89,7 @@ TEST_F(StoreTest, CreateAndGetRoundTrip) {
   EXPECT_EQ(g.tenant, "default");
   EXPECT_EQ(g.keyId, "abc123");
   EXPECT_EQ(g.surface, "rest");
+  EXPECT_EQ(g.traceId, t.traceId);
   EXPECT_EQ(g.params, t.params);
   EXPECT_EQ(g.status, TaskStatus::kRouted);
   EXPECT_EQ(g.route, t.route);
@@ -196,7 +198,7 @@ TEST_F(StoreTest, WritesBehindShareOneTransactionWithinTheWindow) {
   auto stats = store->commitStats();
   EXPECT_EQ(stats.writes, 300u);
   EXPECT_EQ(stats.transactions, 1u);
-  EXPECT_EQ(stats.folded, 0u);  // one write per task: nothing to fold
+  EXPECT_EQ(stats.folded, 0u);       // one write per task: nothing to fold
   EXPECT_EQ(reported.load(), 300u);  // what the metrics hook is told
   EXPECT_EQ(commits.load(), 1u);
   store.reset();  // before the counters the hook refers to go
@@ -418,6 +420,7 @@ TEST(SqliteStore, MigratesAVersion1DatabaseKeepingItsRows) {
   ASSERT_TRUE(t && *t);
   EXPECT_EQ((*t)->status, TaskStatus::kSucceeded);
   EXPECT_EQ((*t)->surface, "");
+  EXPECT_EQ((*t)->traceId, "");  // versions 1 and 2 had no trace id
   EXPECT_EQ((*s)->events("tsk_old", 0, 10)->size(), 1u);
   s->reset();
   ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
