@@ -49,6 +49,19 @@ if [[ ! -x "$(go env GOPATH)/bin/cosign" ]]; then
   go install github.com/sigstore/cosign/v2/cmd/cosign@v2.4.1
 fi
 
+# Jaeger (Apache-2.0): the trace backend of the tracing e2e (OTLP in, query API
+# out). Its go.mod has replace directives, so `go install` refuses it: build
+# the pinned module from the Go proxy's copy. A long first build, then cached.
+if [[ ! -x "$(go env GOPATH)/bin/jaeger" ]]; then
+  log "building jaeger v1.76.0 (first time only, several minutes)"
+  src="$(go mod download -json github.com/jaegertracing/jaeger@v1.76.0 |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  work="$(mktemp -d)"
+  cp -r "$src/." "$work/" && chmod -R u+w "$work"
+  (cd "$work" && go build -o "$(go env GOPATH)/bin/jaeger" ./cmd/jaeger)
+  rm -rf "$work"
+fi
+
 # wasmtime C API: built once per pinned version into a cache outside the tree.
 wasmtime_dir="$(wasmtime_cache_dir)"
 if [[ ! -f "$wasmtime_dir/lib/libwasmtime.a" ]]; then

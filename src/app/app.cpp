@@ -66,6 +66,7 @@ App::~App() {
   modulePool_.join();
   blocking_.join();
   if (store_) store_->flush();
+  telemetry::setTracer(nullptr);  // then tracer_ exports what is queued as it goes
 }
 
 std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config cfg) {
@@ -87,6 +88,14 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
+  auto traces = telemetry::tracerOptionsFromEnv(processEnv);
+  if (!traces) return std::unexpected(Errors{traces.error().message});
+  app->tracer_ = std::make_unique<telemetry::Tracer>(*traces, app->metrics_);
+  if (app->tracer_->on()) {
+    telemetry::setTracer(app->tracer_.get());
+    spdlog::info("traces: OTLP/HTTP to {} (service {}, sampler {})", traces->endpoint,
+                 traces->serviceName, traces->sampler);
+  }
   app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);
 
   auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);

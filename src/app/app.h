@@ -18,6 +18,7 @@
 #include "providers/hub.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
+#include "telemetry/tracer.h"
 #include "trust/signing.h"
 
 namespace aion::app {
@@ -48,8 +49,9 @@ class App {
 
   Config cfg_;
   telemetry::Metrics metrics_;
-  boost::asio::thread_pool modulePool_;  // module calls: AION_WORKERS threads
-  boost::asio::thread_pool blocking_;    // Redis, policy reloads, registry files
+  std::unique_ptr<telemetry::Tracer> tracer_;  // exports spans; outlives what records them
+  boost::asio::thread_pool modulePool_;        // module calls: AION_WORKERS threads
+  boost::asio::thread_pool blocking_;          // Redis, policy reloads, registry files
   std::unique_ptr<store::SqliteTaskStore> store_;
   events::EventBus bus_;
   std::unique_ptr<modhost::CompositeModuleHost> modules_;

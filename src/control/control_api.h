@@ -28,6 +28,8 @@ struct SubmitRequest {
   std::optional<int> timeoutMs;  // may only shorten the intent's timeout
   std::string surface = "rest";  // rest | websocket | grpc | openai
   std::string traceId;           // W3C trace id (empty: a new trace)
+  std::string parentSpanId;      // the span the task's span hangs under
+  bool sampled = false;          // the trace's sampled flag
   //! Only this route may serve the task ("model:NAME" or "module:NAME"),
   //! still subject to privacy, allowlists and budget; empty: policy decides.
   std::string route;

@@ -201,8 +201,10 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.route = std::move(planJson);
   t.createdMs = nowMs();
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
-  co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind,
-                                          req.attached);
+  // Named, not braced inside the co_await: GCC 12 (common/async.h).
+  TaskSpan span{req.parentSpanId, req.sampled};
+  co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind, req.attached,
+                                          std::move(span));
 }
 
 void ControlService::exportBudgets() {

@@ -9,6 +9,7 @@
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::control {
 namespace asio = boost::asio;
@@ -197,8 +198,11 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   providers::CallControl ctl;
   ctl.stop = t->stop.get_token();
   ctl.deadline = providers::Clock::now() + std::chrono::milliseconds(remainingMs);
+  // The provider call's span: its id goes upstream as the parent of the provider's spans.
+  std::string callSpan = telemetry::newSpanId();
+  int64_t callStartNs = telemetry::recording(t->span.sampled) ? telemetry::unixNanos() : 0;
   if (!task.traceId.empty())
-    ctl.traceparent = telemetry::traceparent(task.traceId, telemetry::newSpanId());
+    ctl.traceparent = telemetry::traceparent(task.traceId, callSpan, t->span.sampled);
   ctl.onRetry = [&o, t, key](const json::object& info) {
     o.progress(t, {{"retry", json::object{{"route", key}, {"retry", info}}}});
   };
@@ -299,6 +303,26 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
                     store::fromNanoUsd(costNano));
     spend.usd += store::fromNanoUsd(costNano);
     spend.estimated = spend.estimated || usage.estimated();
+  }
+  if (telemetry::recording(t->span.sampled)) {
+    // OpenTelemetry GenAI conventions: "{operation} {model}", gen_ai.* attributes.
+    std::string op = embedding ? "embeddings" : "chat";
+    telemetry::Span s{.traceId = task.traceId,
+                      .spanId = callSpan,
+                      .parentSpanId = t->spanId,
+                      .name = op + " " + model,
+                      .kind = telemetry::SpanKind::kClient,
+                      .startNs = callStartNs,
+                      .endNs = telemetry::unixNanos()};
+    s.attributes = {{"gen_ai.operation.name", op},
+                    {"gen_ai.system", provider},
+                    {"gen_ai.request.model", model},
+                    {"gen_ai.usage.input_tokens", usage.promptTokens},
+                    {"gen_ai.usage.output_tokens", usage.completionTokens},
+                    {"aion.route", key},
+                    {"aion.cost_usd", store::fromNanoUsd(costNano)}};
+    if (!out) s.error = out.error().message;
+    telemetry::tracer()->record(std::move(s));
   }
   if (out && out->is_object()) {
     out->as_object()["usage"] = {{"promptTokens", usage.promptTokens},

@@ -11,6 +11,8 @@
 #include "common/json_text.h"
 #include "control/model_runner.h"
 #include "telemetry/log.h"
+#include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::control {
 namespace asio = boost::asio;
@@ -238,6 +240,28 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
     for (auto& e : evs) d_.bus.publish(e);
   }
   d_.metrics.taskFinished(intent, std::string(store::statusName(to)), (now - createdMs) / 1000.0);
+  if (telemetry::recording(t->span.sampled)) {
+    telemetry::Span s{.spanId = t->spanId,
+                      .parentSpanId = t->span.parentSpanId,
+                      .name = "task " + intent,
+                      .startNs = t->startNs,
+                      .endNs = telemetry::unixNanos()};
+    s.traceId = t->task.traceId;  // set at submission, never changed
+    s.attributes = {{"aion.task_id", id},
+                    {"aion.intent", intent},
+                    {"aion.surface", surface},
+                    {"aion.route", route},
+                    {"aion.status", store::statusName(to)},
+                    {"aion.cost_usd", costUsd},
+                    {"aion.overhead_us", overhead}};
+    if (to == TaskStatus::kFailed || to == TaskStatus::kExpired) {
+      s.error = std::string(store::statusName(to));
+      if (u.error && u.error->is_object())
+        if (auto* code = u.error->as_object().if_contains("code"); code && code->is_string())
+          s.error = std::string(code->as_string());
+    }
+    telemetry::tracer()->record(std::move(s));
+  }
   d_.metrics.overhead(surface.empty() ? "rest" : surface, route, overhead / 1e6);
   if (t->behind) {
     // Behind: retire once the final write is on disk (GET answers from here until then).
@@ -260,9 +284,15 @@ void Orchestrator::retire(const std::string& id) {
 
 asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
                                                          std::vector<EventDraft> events,
-                                                         bool behind, bool attached) {
+                                                         bool behind, bool attached,
+                                                         TaskSpan span) {
   auto t = std::make_shared<ActiveTask>();
   t->task = std::move(task);
+  if (span.sampled) {
+    t->span = std::move(span);
+    t->spanId = telemetry::newSpanId();
+    t->startNs = telemetry::unixNanos();
+  }
   t->behind = behind;
   t->acceptedUs = steadyUs();
   // A task whose submitter waits for it starts in the same write as it is
@@ -676,12 +706,24 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
     if (remaining > 0 && !t->cancel) {
       int64_t began = steadyUs();
       if (kind == "module") {
+        int64_t spanStart = telemetry::recording(t->span.sampled) ? telemetry::unixNanos() : 0;
         auto call = co_await offload(d_.moduleExec, [this, &target, &input, remaining, &t] {
           return d_.modules.call(target, input,
                                  {.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel});
         });
         double ms = call ? call->micros / 1000.0 : 0;
         d_.metrics.moduleCall(target, call.has_value(), ms / 1000.0);
+        if (telemetry::recording(t->span.sampled)) {
+          telemetry::Span s{.traceId = task.traceId,
+                            .spanId = telemetry::newSpanId(),
+                            .parentSpanId = t->spanId,
+                            .name = "module " + target,
+                            .startNs = spanStart,
+                            .endNs = telemetry::unixNanos()};
+          s.attributes = {{"aion.module", target}, {"aion.route", key}};
+          if (!call) s.error = call.error().message;
+          telemetry::tracer()->record(std::move(s));
+        }
         if (call) {
           d_.latency.record(key, ms);
           out = std::move(call->output);

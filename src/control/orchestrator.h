@@ -42,6 +42,12 @@ struct EventDraft {
 };
 
 //! A task while this process owns it.
+//! Where a task's span hangs in its trace (store::Task::traceId).
+struct TaskSpan {
+  std::string parentSpanId{};
+  bool sampled = false;  // the trace's sampled flag
+};
+
 struct ActiveTask {
   std::mutex mu;
   store::Task task;     // as followers and GET see it (after commit when durable)
@@ -57,7 +63,10 @@ struct ActiveTask {
   bool recovered = false;  // taken over at start-up (its running state is a previous run's)
   std::atomic<bool> holdsSlot{false};  // a lane slot, given back as soon as it has finished
   size_t lane = 0;
-  int attempt = 0;  // the current run's attempt: written and read by that run only
+  int attempt = 0;     // the current run's attempt: written and read by that run only
+  TaskSpan span;       // sampled: the task's span and its module/provider spans are recorded
+  std::string spanId;  // the task's span
+  int64_t startNs = 0;
 };
 
 class Orchestrator {
@@ -95,7 +104,8 @@ class Orchestrator {
   //! a submission that streams); it then starts at once when a slot is free,
   //! on the submitter's executor.
   boost::asio::awaitable<Result<store::Task>> admit(store::Task t, std::vector<EventDraft> events,
-                                                    bool behind, bool attached = false);
+                                                    bool behind, bool attached = false,
+                                                    TaskSpan span = {});
   //! Takes over unfinished tasks found at start-up (DESIGN.md §4): queued
   //! ones queue again; running ones are retried once when every route is a
   //! module, else closed as interrupted. Blocks until recovery is stored.

@@ -109,12 +109,16 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           if (!slot) co_return errorOf(slot.error(), ex);
           req->attached = true;
           req->traceId = ex.traceId;
+          req->parentSpanId = ex.spanId;
+          req->sampled = ex.sampled;
           auto t = co_await d.control.submit(std::move(*req));
           if (!t) co_return errorOf(t.error(), ex);
           co_await streamSse(d, opts, ex, a.who, t->id, 0, true);
           co_return std::nullopt;
         }
         req->traceId = ex.traceId;
+        req->parentSpanId = ex.spanId;
+        req->sampled = ex.sampled;
         std::string key(ex.req["Idempotency-Key"]);
         auto answer = co_await d.admission.once(
             a.who, key, *body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {

@@ -14,7 +14,7 @@
 #include "common/json_text.h"
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
-#include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::gateway {
 namespace json = boost::json;
@@ -156,8 +156,10 @@ Result<control::SubmitRequest> submitOf(grpc::CallbackServerContext* ctx,
   auto sub = parseSubmit(body, who);
   if (!sub) return sub;
   sub->surface = "grpc";
-  if (auto tp = telemetry::parseTraceparent(metadata(ctx, "traceparent")))
-    sub->traceId = std::move(tp->traceId);
+  auto join = telemetry::joinTrace(metadata(ctx, "traceparent"));
+  sub->traceId = std::move(join.traceId);
+  sub->parentSpanId = std::move(join.parentSpanId);
+  sub->sampled = join.sampled;
   return sub;
 }
 

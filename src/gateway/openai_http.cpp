@@ -91,6 +91,8 @@ control::SubmitRequest taskFor(const Exchange& ex, const Principal& who, const c
                                const GatewayOptions& opts) {
   control::SubmitRequest req;
   req.traceId = ex.traceId;
+  req.parentSpanId = ex.spanId;
+  req.sampled = ex.sampled;
   req.principal = who;
   req.intent = intent;
   req.params = std::move(params);

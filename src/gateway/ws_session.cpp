@@ -8,7 +8,7 @@
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
 #include "http/handler_util.h"
-#include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::gateway {
 namespace asio = boost::asio;
@@ -30,7 +30,10 @@ WsSession::WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream,
     : d_(d), o_(o), ws_(stream), who_(std::move(who)), writeWake_(ws_.get_executor()) {}
 
 asio::awaitable<void> WsSession::run(const http::Request& req) {
-  if (auto tp = telemetry::parseTraceparent(req["traceparent"])) traceId_ = tp->traceId;
+  auto join = telemetry::joinTrace(req["traceparent"]);
+  traceId_ = std::move(join.traceId);
+  parentSpanId_ = std::move(join.parentSpanId);
+  sampled_ = join.sampled;
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.idle_timeout = std::chrono::seconds(60);  // pings after 30 s idle; no answer: closed
   timeouts.keep_alive_pings = true;
@@ -152,6 +155,8 @@ asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::st
   }
   req->surface = "websocket";
   req->traceId = traceId_;
+  req->parentSpanId = parentSpanId_;
+  req->sampled = sampled_;
   auto* wants = msg.if_contains("subscribe");
   req->attached = wants && wants->is_bool() && wants->as_bool();
   auto t = co_await d_.control.submit(std::move(*req));

@@ -52,7 +52,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   GatewayOptions o_;
   Socket ws_;
   std::optional<Principal> who_;
-  std::string traceId_;  // the upgrade request's trace: every task submitted here joins it
+  // The upgrade request's trace: every task submitted here joins it.
+  std::string traceId_, parentSpanId_;
+  bool sampled_ = false;
   boost::asio::steady_timer writeWake_;
   std::deque<std::string> out_;
   size_t outBytes_ = 0;

@@ -8,6 +8,7 @@
 #include "common/json_text.h"
 #include "telemetry/log.h"
 #include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::http {
 namespace json = boost::json;
@@ -201,6 +202,25 @@ asio::awaitable<Response> Server::dispatch(Exchange& ex, const Routes::Match& m,
   }
 }
 
+void Server::spanOf(const Exchange& ex, const std::string& route, int status, int64_t startNs) {
+  if (!telemetry::recording(ex.sampled)) return;
+  telemetry::Span s{.traceId = ex.traceId,
+                    .spanId = ex.spanId,
+                    .parentSpanId = ex.parentSpanId,
+                    .name = std::string(ex.req.method_string()) + " " + route,
+                    .kind = telemetry::SpanKind::kServer,
+                    .startNs = startNs,
+                    .endNs = telemetry::unixNanos()};
+  s.attributes = {{"http.request.method", std::string(ex.req.method_string())},
+                  {"http.route", route},
+                  {"url.path", std::string(ex.path)},
+                  {"http.response.status_code", status},
+                  {"aion.listener", name_},
+                  {"aion.request_id", ex.requestId}};
+  if (status >= 500) s.error = "HTTP " + std::to_string(status);
+  telemetry::tracer()->record(std::move(s));
+}
+
 void Server::logRequest(Exchange& ex, const std::string& route, int status, double seconds,
                         const Response* res) {
   if (!telemetry::eventsOn()) return;
@@ -290,8 +310,12 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     Exchange ex{req, buffer, target.substr(0, qpos),  {},     {}, remote,
                 rid, stream, stream.tls() != nullptr, limits_};
     if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
-    auto tp = telemetry::parseTraceparent(req["traceparent"]);
-    ex.traceId = tp ? std::move(tp->traceId) : telemetry::newTraceId();
+    auto join = telemetry::joinTrace(req["traceparent"]);
+    ex.traceId = std::move(join.traceId);
+    ex.parentSpanId = std::move(join.parentSpanId);
+    ex.spanId = telemetry::newSpanId();
+    ex.sampled = join.sampled;
+    int64_t startNs = telemetry::recording(ex.sampled) ? telemetry::unixNanos() : 0;
     auto m = routes_.match(req.method(), ex.path);
     ex.params = m.params;
     bool streamed = false;
@@ -302,6 +326,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     if (streamed) {
       metrics_.httpRequest(name_, label, 200, secs);
       logRequest(ex, label, 200, secs, nullptr);
+      spanOf(ex, label, 200, startNs);
       break;
     }
     res.set("x-aion-trace-id", ex.traceId);
@@ -311,6 +336,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     auto [wec, _] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
     metrics_.httpRequest(name_, label, res.result_int(), secs);
     logRequest(ex, label, res.result_int(), secs, &res);
+    spanOf(ex, label, res.result_int(), startNs);
     if (wec || !keep) break;
   }
   if (auto* t = stream.tls()) {

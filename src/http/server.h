@@ -50,6 +50,9 @@ struct Exchange {
   bool closeAfter = false;          // set by a handler: close the connection after its answer
   boost::json::object logFields{};  // added to the request's log event (tenant, key id, ...)
   std::string traceId{};            // W3C trace id: the request's traceparent's, or a new one
+  std::string spanId{};             // this request's server span
+  std::string parentSpanId{};       // the caller's span, if it sent one
+  bool sampled = false;             // spans of this request (and its tasks) are exported
 };
 
 //! A handler returns its response, or nullopt after writing to the stream
@@ -94,6 +97,8 @@ class Server {
  private:
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  //! The request's server span (sampled requests only).
+  void spanOf(const Exchange& ex, const std::string& route, int status, int64_t startNs);
   //! The request's log event (JSON logs only).
   void logRequest(Exchange& ex, const std::string& route, int status, double seconds,
                   const Response* res);

@@ -132,6 +132,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Name("aion_budget_cap_usd")
                     .Help("Cap of each budget, by scope and period")
                     .Register(*registry_);
+  spans_ = &BuildCounter()
+                .Name("aion_trace_spans_total")
+                .Help(
+                    "Trace spans by outcome: exported, failed (collector down or refusing), "
+                    "dropped (queue full)")
+                .Register(*registry_);
   BuildGauge()
       .Name("aion_build_info")
       .Help("The running aiond's version (value 1)")
@@ -158,6 +164,10 @@ std::string Metrics::serialize() const {
 void Metrics::onScrape(std::function<void()> refresh) {
   std::lock_guard lock(mu_);
   onScrape_ = std::move(refresh);
+}
+
+void Metrics::spans(const std::string& outcome, size_t n) {
+  spans_->Add({{"outcome", outcome}}).Increment(static_cast<double>(n));
 }
 
 void Metrics::rejected(const std::string& reason) {

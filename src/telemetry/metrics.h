@@ -53,6 +53,8 @@ class Metrics {
   void storeBacklog(double seconds);
   //! A capped budget's spend in its current period (scope: tenant:<t> or key:<id>).
   void budget(const std::string& scope, const std::string& period, double spentUsd, double capUsd);
+  //! Spans by outcome: exported, failed (the collector refused or was down), dropped (queue full).
+  void spans(const std::string& outcome, size_t n);
   //! Runs before each scrape, to set gauges read from elsewhere (one hook).
   void onScrape(std::function<void()> refresh);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
@@ -85,6 +87,7 @@ class Metrics {
   prometheus::Gauge* storeBacklog_;
   prometheus::Family<prometheus::Gauge>* budgetSpent_;
   prometheus::Family<prometheus::Gauge>* budgetCap_;
+  prometheus::Family<prometheus::Counter>* spans_;
   mutable std::mutex mu_;
   std::function<void()> onScrape_;
   prometheus::Gauge* queueDepth_;

@@ -51,12 +51,12 @@ std::string newSpanId() {
   return randomHex(8);
 }
 
-std::string traceparent(std::string_view traceId, std::string_view spanId) {
+std::string traceparent(std::string_view traceId, std::string_view spanId, bool sampled) {
   std::string out = "00-";
   out.append(traceId);
   out += '-';
   out.append(spanId);
-  out += "-01";
+  out += sampled ? "-01" : "-00";
   return out;
 }
 

@@ -23,7 +23,8 @@ std::optional<TraceParent> parseTraceparent(std::string_view header);
 std::string newTraceId();
 std::string newSpanId();
 
-//! "00-<traceId>-<spanId>-01": the header for a call made inside `traceId`.
-std::string traceparent(std::string_view traceId, std::string_view spanId);
+//! "00-<traceId>-<spanId>-01" (-00 when not sampled): the header for a call
+//! made inside `traceId`.
+std::string traceparent(std::string_view traceId, std::string_view spanId, bool sampled = true);
 
 }  // namespace aion::telemetry

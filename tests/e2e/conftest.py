@@ -105,7 +105,7 @@ class Aiond:
     def env(self):
         # Provider variables of the machine running the tests must never reach a real provider.
         e = {k: v for k, v in os.environ.items()
-             if not k.startswith(("AION_", "OPENAI_", "AZURE_OPENAI_", "HF_", "VLLM_", "OLLAMA_"))
+             if not k.startswith(("AION_", "OPENAI_", "AZURE_OPENAI_", "HF_", "VLLM_", "OLLAMA_", "OTEL_"))
              and k != "TENANCY_MODE"}
         e.update({
             "AION_GATEWAY_PORT": str(self.gw_port),

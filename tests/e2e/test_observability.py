@@ -2,6 +2,7 @@
 (and runs their unit tests), a real Prometheus scrapes a running aiond, and every query of the
 Grafana dashboards and every metric the alerts read returns data after a short workload."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -284,3 +285,146 @@ def test_trace_context_joins_the_callers_trace_on_every_surface(make_aiond, fake
     ws.close()
     assert sent["type"] == "submitted", sent
     assert a.wait(sent["taskId"])["traceId"] == TRACE
+
+
+JAEGER_CONFIG = """
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics: {{level: none}}
+    logs: {{level: warn}}
+extensions:
+  jaeger_query:
+    storage: {{traces: mem}}
+    http: {{endpoint: "127.0.0.1:{query}"}}
+    grpc: {{endpoint: "127.0.0.1:{grpc}"}}
+  jaeger_storage:
+    backends:
+      mem: {{memory: {{max_traces: 10000}}}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{otlp}"}}
+processors:
+  batch: {{timeout: 100ms}}
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: mem
+"""
+
+
+class Jaeger:
+    def __init__(self, tmp: Path):
+        exe = shutil.which("jaeger") or str(Path.home() / "go" / "bin" / "jaeger")
+        if not Path(exe).exists():
+            pytest.fail("jaeger is not installed (scripts/install-deps.sh builds it)")
+        self.query, self.otlp = free_port(), free_port()
+        conf = tmp / "jaeger.yaml"
+        conf.write_text(JAEGER_CONFIG.format(query=self.query, otlp=self.otlp, grpc=free_port()))
+        self.log = open(tmp / "jaeger.log", "w")
+        env = {**os.environ, "OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"}  # Jaeger's own traces
+        self.proc = subprocess.Popen([exe, "--config", str(conf)], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.query}/api/services", timeout=1)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.3)
+        self.stop()
+        pytest.fail(f"jaeger did not start: {(tmp / 'jaeger.log').read_text()[-3000:]}")
+
+    def trace(self, trace_id, want, timeout=20):
+        """The trace's spans by name, once `want` names are all there."""
+        deadline = time.time() + timeout
+        spans = {}
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.query}/api/traces/{trace_id}", timeout=5) as r:
+                    data = json.loads(r.read())["data"]
+                spans = {s["operationName"]: s for t in data for s in t["spans"]}
+                if want <= set(spans):
+                    return spans
+            except urllib.error.HTTPError as e:
+                if e.code != 404:
+                    raise
+            time.sleep(0.3)
+        raise AssertionError(f"trace {trace_id}: wanted {want}, got {sorted(spans)}")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def parent_of(span):
+    refs = [r for r in span.get("references", []) if r["refType"] == "CHILD_OF"]
+    return refs[0]["spanID"] if refs else None
+
+
+def tags(span):
+    return {t["key"]: t["value"] for t in span["tags"]}
+
+
+def test_spans_reach_jaeger_as_one_tree_under_the_callers_span(make_aiond, fake, tmp_path):
+    jaeger = Jaeger(tmp_path)
+    try:
+        a = make_aiond(openai_env(fake, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{jaeger.otlp}",
+                                  OTEL_SERVICE_NAME="aiond-e2e")).start()
+        r = a.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER})
+        assert r.status == 200
+        spans = jaeger.trace(TRACE, {"POST /v1/chat/completions", "task chat", "chat gpt-4o-mini"})
+        server, task, call = (spans[n] for n in ("POST /v1/chat/completions", "task chat", "chat gpt-4o-mini"))
+        assert parent_of(server) == "00f067aa0ba902b7"  # the caller's span
+        assert parent_of(task) == server["spanID"] and parent_of(call) == task["spanID"]
+        t = tags(call)
+        assert t["gen_ai.system"] == "openai" and t["gen_ai.request.model"] == "gpt-4o-mini"
+        assert t["gen_ai.usage.input_tokens"] == 2 and t["gen_ai.usage.output_tokens"] == 3
+        assert tags(server)["http.response.status_code"] == 200
+        assert tags(task)["aion.task_id"] == r.headers["x-aion-task-id"]
+        # The provider saw aionOS's call span as its parent.
+        assert fake.chat_requests()[-1]["headers"]["traceparent"] == f"00-{TRACE}-{call['spanID']}-01"
+
+        other = "5bf92f3577b34da6a3ce929d0e0e4737"
+        t2 = a.request("POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "fallback",
+                                             "params": {"do": "trap", "ms": 0}},
+                       headers={"traceparent": f"00-{other}-00f067aa0ba902b7-01"})
+        a.wait(t2.json["taskId"])
+        spans = jaeger.trace(other, {"POST /v1/tasks", "task fallback", "module hostile", "module spin"})
+        assert parent_of(spans["module spin"]) == spans["task fallback"]["spanID"]
+        assert tags(spans["module hostile"])["error"] is True  # the trap, with its status
+
+        # A caller that did not sample: nothing recorded (parent-based sampling).
+        unsampled = "6bf92f3577b34da6a3ce929d0e0e4738"
+        a.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": f"00-{unsampled}-00f067aa0ba902b7-00"})
+        assert fake.chat_requests()[-1]["headers"]["traceparent"].endswith("-00")
+        time.sleep(1.5)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{jaeger.query}/api/traces/{unsampled}", timeout=5)
+        exported = [l for l in a.request("GET", "/metrics").raw.decode().splitlines()
+                    if l.startswith('aion_trace_spans_total{outcome="exported"}')]
+        assert exported and float(exported[0].split()[-1]) >= 7, exported
+    finally:
+        jaeger.stop()
+
+
+def test_bad_tracing_variables_stop_start_up(make_aiond):
+    for env, needle in [({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+                        ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"),
+                        ({"OTEL_TRACES_SAMPLER_ARG": "2"}, "OTEL_TRACES_SAMPLER_ARG")]:
+        a = make_aiond(env, subdir=needle + env[next(iter(env))][:3])
+        with pytest.raises(RuntimeError) as e:
+            a.start()
+        assert needle in str(e.value), e.value

@@ -240,8 +240,9 @@ TEST_F(StoreTest, WritesBehindOfOneTaskFoldIntoOneButNeverPastAWriteSomeoneWaits
   store->flush();
   EXPECT_TRUE(waited);
   auto stats = store->commitStats();
-  EXPECT_EQ(stats.transactions, 1u);
-  EXPECT_EQ(stats.folded, 3u);  // a's two updates and b's write after the one waited on
+  // The write waited on sends the batch at once: b's last write may or may not make it.
+  EXPECT_LE(stats.transactions, 2u);
+  EXPECT_EQ(stats.folded, 3u);  // a's two updates and b's first update; never b's last
 
   auto ra = **store->get(a.id);
   EXPECT_EQ(ra.status, TaskStatus::kSucceeded);

@@ -1,7 +1,10 @@
 // W3C trace context parsing and the ids aionOS makes.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::telemetry {
 namespace {
@@ -43,6 +46,71 @@ TEST(Trace, NewIdsAreValidAndDistinct) {
   EXPECT_EQ(back->traceId, a);
   EXPECT_EQ(back->parentId, span);
   EXPECT_TRUE(back->sampled);
+}
+
+}  // namespace
+}  // namespace aion::telemetry
+
+namespace aion::telemetry {
+namespace {
+
+std::optional<std::string> none(const char*) {
+  return std::nullopt;
+}
+
+TEST(Tracer, OptionsFromTheStandardVariables) {
+  auto off = tracerOptionsFromEnv(none);
+  ASSERT_TRUE(off);
+  EXPECT_TRUE(off->endpoint.empty());
+  std::map<std::string, std::string> env{{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"},
+                                         {"OTEL_SERVICE_NAME", "gw"},
+                                         {"OTEL_TRACES_SAMPLER", "traceidratio"},
+                                         {"OTEL_TRACES_SAMPLER_ARG", "0.25"}};
+  auto look = [&](const char* k) -> std::optional<std::string> {
+    auto it = env.find(k);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto o = tracerOptionsFromEnv(look);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->endpoint, "http://c:4318/v1/traces");
+  EXPECT_EQ(o->serviceName, "gw");
+  EXPECT_DOUBLE_EQ(o->ratio, 0.25);
+  env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://t:1/x";  // the signal's own wins
+  EXPECT_EQ(tracerOptionsFromEnv(look)->endpoint, "http://t:1/x");
+  env["OTEL_SDK_DISABLED"] = "true";
+  EXPECT_TRUE(tracerOptionsFromEnv(look)->endpoint.empty());
+  env.erase("OTEL_SDK_DISABLED");
+  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://t:1/x"},
+           {"OTEL_TRACES_SAMPLER", "sometimes"},
+           {"OTEL_TRACES_SAMPLER_ARG", "1.5"},
+           {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}) {
+    auto saved = env;
+    env[k] = v;
+    auto bad = tracerOptionsFromEnv(look);
+    ASSERT_FALSE(bad) << k;
+    EXPECT_EQ(bad.error().message.rfind(k.substr(0, 26), 0), 0u) << bad.error().message;
+    env = saved;
+  }
+}
+
+TEST(Tracer, SamplersFollowTheParentOrTheRatio) {
+  Metrics m;
+  TracerOptions o;
+  o.endpoint = "http://127.0.0.1:9/v1/traces";  // never reached: nothing is recorded here
+  Tracer parentBased(o, m);
+  EXPECT_TRUE(parentBased.sample(newTraceId(), std::nullopt));
+  EXPECT_FALSE(parentBased.sample(newTraceId(), false));
+  EXPECT_TRUE(parentBased.sample(newTraceId(), true));
+  o.sampler = "traceidratio";
+  o.ratio = 0.5;
+  Tracer ratio(o, m);
+  EXPECT_TRUE(ratio.sample("00000000000000000000000000000001", false));  // ignores the parent
+  EXPECT_FALSE(ratio.sample("0000000000000000ffffffffffffffff", true));
+  o.sampler = "always_off";
+  EXPECT_FALSE(Tracer(o, m).sample(newTraceId(), true));
+  TracerOptions off;
+  EXPECT_FALSE(Tracer(off, m).sample(newTraceId(), true));
 }
 
 }  // namespace
