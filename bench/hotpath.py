@@ -22,6 +22,8 @@ as such and the others are still measured; the exit status is then 1.
 
   bench/hotpath.py --build /work/base/build --build build --label before --label after
   bench/hotpath.py --variant sync:build:AION_DURABILITY=sync --variant async:build:AION_DURABILITY=async
+  bench/hotpath.py --variant off:build:AION_DURABILITY=async \
+      --variant traced:build:AION_DURABILITY=async,OTEL_EXPORTER_OTLP_ENDPOINT={upstream}
 """
 import argparse
 import json
@@ -106,7 +108,9 @@ def policy_dir(args, build):
 
 # -- one variant ----------------------------------------------------------------------
 def start_aiond(b, v):
-    """aiond with the variant's variables; AION_MODULES_ALLOW_UNSIGNED only if modules were refused."""
+    """aiond with the variant's variables ({upstream} in a value: the instant upstream's URL, which is
+    also an OTLP/HTTP sink); AION_MODULES_ALLOW_UNSIGNED only if modules were refused."""
+    v.env = {k: val.replace("{upstream}", f"http://127.0.0.1:{b.up_port}") for k, val in v.env.items()}
     b.start_aiond(v.env)
     _, data = request(b.gw, "GET", "/readyz")
     try:

@@ -66,6 +66,7 @@ struct Responses {
   std::string chat = rawResponse(200, "OK", "application/json", chatBody());
   std::string chatStream = rawResponse(200, "OK", "text/event-stream", chatStreamBody());
   std::string health = rawResponse(200, "OK", "text/plain", "ok");
+  std::string accepted = rawResponse(200, "OK", "application/json", "{}");
   std::string notFound =
       rawResponse(404, "Not Found", "application/json",
                   R"({"error":{"message":"not found","type":"invalid_request_error"}})");
@@ -89,6 +90,8 @@ asio::awaitable<void> serve(tcp::socket s, const Responses& r, std::atomic<uint6
       out = wantsStream(req.body()) ? &r.chatStream : &r.chat;
     } else if (req.method() == bhttp::verb::get && req.target() == "/healthz") {
       out = &r.health;
+    } else if (req.method() == bhttp::verb::post && req.target() == "/v1/traces") {
+      out = &r.accepted;  // an OTLP/HTTP sink: spans are read and dropped (tracing overhead runs)
     } else if (req.method() == bhttp::verb::get && req.target() == "/bench/stats") {
       stats = rawResponse(200, "OK", "application/json",
                           "{\"chat\":" + std::to_string(chats.load()) + "}");
