@@ -42,29 +42,48 @@ std::optional<Endpoint> parseHttpUrl(const std::string& url) {
   return e;
 }
 
-json::object attrValue(const json::value& v) {
-  if (v.is_bool()) return {{"boolValue", v.as_bool()}};
-  if (v.is_int64()) return {{"intValue", std::to_string(v.as_int64())}};
-  if (v.is_uint64()) return {{"intValue", std::to_string(v.as_uint64())}};
-  if (v.is_double()) return {{"doubleValue", v.as_double()}};
-  if (v.is_string()) return {{"stringValue", v.as_string()}};
-  return {{"stringValue", jsonText(v)}};
+// OTLP/JSON written straight to text: no JSON objects built per span.
+void appendAttr(std::string& out, std::string_view key, const json::value& v) {
+  out += R"({"key":)";
+  appendJsonString(out, key);
+  out += R"(,"value":{)";
+  if (v.is_bool()) {
+    out += v.as_bool() ? R"("boolValue":true)" : R"("boolValue":false)";
+  } else if (v.is_int64() || v.is_uint64()) {
+    out += R"("intValue":")";
+    out += v.is_int64() ? std::to_string(v.as_int64()) : std::to_string(v.as_uint64());
+    out += '"';
+  } else if (v.is_double()) {
+    out += R"("doubleValue":)";
+    appendJson(out, v);
+  } else {
+    out += R"("stringValue":)";
+    appendJsonString(out, v.is_string() ? std::string_view(v.as_string()) : jsonText(v));
+  }
+  out += "}}";
 }
 
-json::object spanJson(const Span& s) {
-  json::array attrs;
-  for (auto& [k, v] : s.attributes)
-    attrs.push_back(json::object{{"key", k}, {"value", attrValue(v)}});
-  json::object o{{"traceId", s.traceId},
-                 {"spanId", s.spanId},
-                 {"name", s.name},
-                 {"kind", static_cast<int>(s.kind)},
-                 {"startTimeUnixNano", std::to_string(s.startNs)},
-                 {"endTimeUnixNano", std::to_string(s.endNs)},
-                 {"attributes", std::move(attrs)}};
-  if (!s.parentSpanId.empty()) o["parentSpanId"] = s.parentSpanId;
-  if (!s.error.empty()) o["status"] = json::object{{"code", 2}, {"message", s.error}};
-  return o;
+void appendSpan(std::string& out, const Span& s) {
+  out += R"({"traceId":")" + s.traceId + R"(","spanId":")" + s.spanId + '"';
+  if (!s.parentSpanId.empty()) out += R"(,"parentSpanId":")" + s.parentSpanId + '"';
+  out += R"(,"name":)";
+  appendJsonString(out, s.name);
+  out += R"(,"kind":)" + std::to_string(static_cast<int>(s.kind));
+  out += R"(,"startTimeUnixNano":")" + std::to_string(s.startNs);
+  out += R"(","endTimeUnixNano":")" + std::to_string(s.endNs) + R"(","attributes":[)";
+  bool first = true;
+  for (auto& [k, v] : s.attributes) {
+    if (!first) out += ',';
+    first = false;
+    appendAttr(out, k, v);
+  }
+  out += ']';
+  if (!s.error.empty()) {
+    out += R"(,"status":{"code":2,"message":)";
+    appendJsonString(out, s.error);
+    out += '}';
+  }
+  out += '}';
 }
 
 }  // namespace
@@ -197,46 +216,53 @@ void Tracer::run() {
 }
 
 bool Tracer::exportBatch(std::deque<Span>& batch) {
-  json::array spans;
-  for (auto& s : batch) spans.push_back(spanJson(s));
-  json::object body{{"resourceSpans",
-                     json::array{json::object{
-                         {"resource",
-                          {{"attributes", json::array{json::object{
-                                              {"key", "service.name"},
-                                              {"value", {{"stringValue", opts_.serviceName}}}}}}}},
-                         {"scopeSpans", json::array{json::object{{"scope", {{"name", "aionos"}}},
-                                                                 {"spans", std::move(spans)}}}}}}}};
-  auto ep = parseHttpUrl(opts_.endpoint);
-  try {
-    // A thread of its own, off the request path: a plain blocking exchange,
-    // bounded by socket timeouts.
-    asio::io_context io;
-    asio::ip::tcp::resolver resolver(io);
-    asio::ip::tcp::socket sock(io);
-    asio::connect(sock, resolver.resolve(ep->host, ep->port));
-    timeval tv{5, 0};
-    ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    bhttp::request<bhttp::string_body> req{bhttp::verb::post, ep->target, 11};
-    req.set(bhttp::field::host, ep->host + ":" + ep->port);
-    req.set(bhttp::field::content_type, "application/json");
-    req.body() = jsonText(body);
-    req.prepare_payload();
-    bhttp::write(sock, req);
-    boost::beast::flat_buffer buf;
-    bhttp::response<bhttp::string_body> res;
-    bhttp::read(sock, buf, res);
-    if (res.result_int() >= 300) {
-      spdlog::warn("traces: {} answered {}: {}", opts_.endpoint, res.result_int(),
-                   res.body().substr(0, 200));
-      return false;
-    }
-    return true;
-  } catch (const std::exception& e) {
-    spdlog::warn("traces: cannot export to {}: {}", opts_.endpoint, e.what());
-    return false;
+  std::string body = R"({"resourceSpans":[{"resource":{"attributes":[)";
+  appendAttr(body, "service.name", json::string(opts_.serviceName));
+  body += R"(]},"scopeSpans":[{"scope":{"name":"aionos"},"spans":[)";
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (i) body += ',';
+    appendSpan(body, batch[i]);
   }
+  body += "]}]}]}";
+  auto ep = parseHttpUrl(opts_.endpoint);
+  // A thread of its own, off the request path: plain blocking exchanges on
+  // one kept-alive connection, bounded by socket timeouts; reconnects once
+  // when the collector closed it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      if (!sock_ || !sock_->is_open()) {
+        sock_ = std::make_unique<asio::ip::tcp::socket>(io_);
+        asio::ip::tcp::resolver resolver(io_);
+        asio::connect(*sock_, resolver.resolve(ep->host, ep->port));
+        timeval tv{5, 0};
+        ::setsockopt(sock_->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ::setsockopt(sock_->native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      }
+      bhttp::request<bhttp::string_body> req{bhttp::verb::post, ep->target, 11};
+      req.set(bhttp::field::host, ep->host + ":" + ep->port);
+      req.set(bhttp::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+      bhttp::write(*sock_, req);
+      boost::beast::flat_buffer buf;
+      bhttp::response<bhttp::string_body> res;
+      bhttp::read(*sock_, buf, res);
+      if (!res.keep_alive()) sock_.reset();
+      if (res.result_int() >= 300) {
+        spdlog::warn("traces: {} answered {}: {}", opts_.endpoint, res.result_int(),
+                     res.body().substr(0, 200));
+        return false;
+      }
+      return true;
+    } catch (const std::exception& e) {
+      sock_.reset();
+      if (attempt == 1) {
+        spdlog::warn("traces: cannot export to {}: {}", opts_.endpoint, e.what());
+        return false;
+      }
+    }
+  }
+  return false;
 }
 
 TraceJoin joinTrace(std::string_view header) {

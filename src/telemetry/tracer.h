@@ -4,6 +4,8 @@
 // batches. Recording never blocks: past the queue's bound a span is dropped
 // and counted. Configured by the standard OpenTelemetry variables; without
 // an endpoint nothing is recorded.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json/object.hpp>
 #include <condition_variable>
 #include <cstdint>
@@ -71,6 +73,9 @@ class Tracer {
   std::condition_variable cv_;
   std::deque<Span> queue_;
   bool stopping_ = false;
+  // The exporter thread's own connection to the collector.
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::ip::tcp::socket> sock_;
   std::thread thread_;
 };
 
