@@ -26,27 +26,28 @@ asio::awaitable<RateDecision> Admission::hit(std::string bucket, uint64_t limit)
       blocking_, [this, &bucket, limit] { return limiter_.hit(bucket, limit, opts_.rateWindow); });
 }
 
-Error Admission::limited(const RateDecision& d, std::chrono::seconds window,
-                         const std::string& what) {
-  count(what == "API key" ? "rate_limit_key" : "rate_limit_ip");
-  return Error(ErrorCode::kRateLimited, "rate limit exceeded for this " + what,
+Error Admission::limited(const RateDecision& d, Bucket bucket) {
+  bool key = bucket == Bucket::kKey;
+  count(key ? "rate_limit_key" : "rate_limit_ip");
+  return Error(ErrorCode::kRateLimited,
+               std::string("rate limit exceeded for this ") + (key ? "API key" : "client address"),
                {{"limit", d.limit},
                 {"remaining", d.remaining},
-                {"windowSeconds", window.count()},
+                {"windowSeconds", opts_.rateWindow.count()},
                 {"retryAfterSeconds", d.resetSeconds}});
 }
 
 asio::awaitable<Status> Admission::limitIp(std::string ip) {
   if (!opts_.ratePerIp || ip.empty()) co_return Status{};
   auto dec = co_await hit(std::string("ip:") + ip, opts_.ratePerIp);
-  if (!dec.allowed) co_return std::unexpected(limited(dec, opts_.rateWindow, "client address"));
+  if (!dec.allowed) co_return std::unexpected(limited(dec, Bucket::kIp));
   co_return Status{};
 }
 
 asio::awaitable<Status> Admission::limitKey(const Principal& who) {
   if (!opts_.ratePerKey) co_return Status{};
   auto dec = co_await hit("key:" + who.keyId, opts_.ratePerKey);
-  if (!dec.allowed) co_return std::unexpected(limited(dec, opts_.rateWindow, "API key"));
+  if (!dec.allowed) co_return std::unexpected(limited(dec, Bucket::kKey));
   co_return Status{};
 }
 
@@ -68,7 +69,7 @@ asio::awaitable<Result<Admitted>> Admission::authenticate(Credentials c) {
   a.who = std::move(*who);
   if (opts_.ratePerKey) {
     auto dec = co_await hit("key:" + a.who.keyId, opts_.ratePerKey);
-    if (!dec.allowed) co_return std::unexpected(limited(dec, opts_.rateWindow, "API key"));
+    if (!dec.allowed) co_return std::unexpected(limited(dec, Bucket::kKey));
     a.rate = dec;
   }
   co_return a;
@@ -79,7 +80,7 @@ asio::awaitable<Result<Admitted>> Admission::admit(Credentials c, bool stream) {
   std::optional<RateDecision> ipDec;
   if (opts_.ratePerIp && !c.remoteIp.empty()) {
     auto dec = co_await hit("ip:" + c.remoteIp, opts_.ratePerIp);
-    if (!dec.allowed) co_return std::unexpected(limited(dec, opts_.rateWindow, "client address"));
+    if (!dec.allowed) co_return std::unexpected(limited(dec, Bucket::kIp));
     ipDec = dec;
   }
   auto a = co_await authenticate(std::move(c));

@@ -86,7 +86,9 @@ class Admission {
 
  private:
   boost::asio::awaitable<RateDecision> hit(std::string bucket, uint64_t limit);
-  Error limited(const RateDecision& d, std::chrono::seconds window, const std::string& what);
+  enum class Bucket { kIp, kKey };
+  //! The 429 for a bucket over its limit (counted by reason).
+  Error limited(const RateDecision& d, Bucket bucket);
   void count(const char* reason);
   void countIdempotency(const char* outcome);
 

@@ -134,18 +134,22 @@ asio::awaitable<Result<std::optional<Outcome>>> outcomeOf(const GatewayDeps& d, 
   co_return std::optional<Outcome>(std::move(out));
 }
 
-// The answer to a request that waited for its task: its error when it did
-// not succeed, else `ok(result)`; both with the aionOS headers.
+// Waits for a task this request submitted and answers: its error when it did
+// not succeed, else `ok(result)`, both with the aionOS headers; nullopt when
+// the client left first (outcomeOf canceled the task).
 template <typename Ok>
-Response finalResponse(const Exchange& ex, const std::string& taskId, const Outcome& out, Ok ok) {
-  if (out.status != store::TaskStatus::kSucceeded) {
-    auto r = openAiErrorResponse(outcomeError(out, taskId), ex);
-    setAionHeaders(r, taskId, out);
-    return r;
-  }
-  auto r = http::jsonResponse(200, ok(out.result), ex.requestId);
+asio::awaitable<std::optional<Response>> answerWhenDone(const GatewayDeps& d, Exchange& ex,
+                                                        const Principal& who,
+                                                        const std::string& taskId, Ok ok) {
+  auto o = co_await outcomeOf(d, ex, who, taskId);
+  if (!o) co_return openAiErrorResponse(o.error(), ex);
+  if (!*o) co_return std::nullopt;
+  const Outcome& out = **o;
+  Response r = out.status == store::TaskStatus::kSucceeded
+                   ? http::jsonResponse(200, ok(out.result), ex.requestId)
+                   : openAiErrorResponse(outcomeError(out, taskId), ex);
   setAionHeaders(r, taskId, out);
-  return r;
+  co_return r;
 }
 
 }  // namespace
@@ -228,12 +232,11 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         std::string id = "chatcmpl-" + t->id;
         int64_t created = nowMs() / 1000;
         if (!chat->stream) {
-          auto o = co_await outcomeOf(d, ex, a.who, t->id);
-          if (!o) co_return openAiErrorResponse(o.error(), ex);
-          if (!*o) co_return std::nullopt;  // nobody to answer
-          co_return finalResponse(ex, t->id, **o, [&](const json::value& result) {
+          // Named, not written in the co_await: GCC 12 (common/async.h).
+          auto completion = [&](const json::value& result) {
             return completionJson(id, created, chat->model, *chat, result, t->id);
-          });
+          };
+          co_return co_await answerWhenDone(d, ex, a.who, t->id, completion);
         }
 
         auto f = co_await d.control.follow(a.who, t->id, 0);
@@ -299,12 +302,8 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                auto req = taskFor(ex, a.who, kEmbedIntent, embedParams(*emb), *model, opts);
                auto t = co_await d.control.submit(std::move(req));
                if (!t) co_return openAiErrorResponse(t.error(), ex);
-               auto o = co_await outcomeOf(d, ex, a.who, t->id);
-               if (!o) co_return openAiErrorResponse(o.error(), ex);
-               if (!*o) co_return std::nullopt;
-               co_return finalResponse(ex, t->id, **o, [&](const json::value& result) {
-                 return embeddingsJson(*emb, result);
-               });
+               auto list = [&](const json::value& result) { return embeddingsJson(*emb, result); };
+               co_return co_await answerWhenDone(d, ex, a.who, t->id, list);
              }));
 }
 

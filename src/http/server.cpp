@@ -313,9 +313,11 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     auto join = telemetry::joinTrace(req["traceparent"]);
     ex.traceId = std::move(join.traceId);
     ex.parentSpanId = std::move(join.parentSpanId);
-    ex.spanId = telemetry::newSpanId();
     ex.sampled = join.sampled;
-    int64_t startNs = telemetry::recording(ex.sampled) ? telemetry::unixNanos() : 0;
+    // A span id only when spans are recorded: nothing else reads it.
+    bool recorded = telemetry::recording(ex.sampled);
+    if (recorded) ex.spanId = telemetry::newSpanId();
+    int64_t startNs = recorded ? telemetry::unixNanos() : 0;
     auto m = routes_.match(req.method(), ex.path);
     ex.params = m.params;
     bool streamed = false;

@@ -87,13 +87,11 @@ struct TraceJoin {
 };
 TraceJoin joinTrace(std::string_view traceparentHeader);
 
-//! Whether spans of a trace with this sampled flag are recorded here.
-inline bool recording(bool sampled);
-
 //! The process's tracer (null: tracing off). Set once at start-up.
 Tracer* tracer();
 void setTracer(Tracer* t);
 
+//! Whether spans of a trace with this sampled flag are recorded here.
 inline bool recording(bool sampled) {
   return sampled && tracer() != nullptr;
 }
