@@ -18,9 +18,9 @@ using store::TaskStatus;
 
 namespace {
 
-// Chat messages from a task's params: `messages` as given (content parts
-// other than text are passed on as they are), else one user message from
-// `prompt` or `text`.
+// Chat messages from a task's params: `messages` in OpenAI's shape (role,
+// content, name, tool_calls, tool_call_id; text-only part arrays joined into
+// a string), else one user message from `prompt` or `text`.
 json::array chatMessages(const json::object& params) {
   if (auto* m = params.if_contains("messages"); m && m->is_array()) {
     json::array out;
@@ -29,18 +29,27 @@ json::array chatMessages(const json::object& params) {
       auto& o = v.as_object();
       json::object msg{{"role", o.contains("role") ? o.at("role") : json::value("user")}};
       auto* c = o.if_contains("content");
-      if (c && c->is_string()) {
+      if (c && (c->is_string() || c->is_null())) {
         msg["content"] = *c;
-      } else if (c && c->is_array()) {  // OpenAI content parts: keep the text ones
+      } else if (c && c->is_array()) {
         std::string text;
-        for (auto& part : c->as_array())
-          if (part.is_object())
-            if (auto* tx = part.as_object().if_contains("text"); tx && tx->is_string())
-              text.append(text.empty() ? "" : "\n").append(tx->as_string());
-        msg["content"] = text;
+        bool textOnly = true;
+        for (auto& part : c->as_array()) {
+          if (!part.is_object()) continue;
+          auto* type = part.as_object().if_contains("type");
+          if (type && type->is_string() && type->as_string() != "text") textOnly = false;
+          if (auto* tx = part.as_object().if_contains("text"); tx && tx->is_string())
+            text.append(text.empty() ? "" : "\n").append(tx->as_string());
+        }
+        if (textOnly)
+          msg["content"] = text;
+        else
+          msg["content"] = *c;  // images and the like: the provider decides (checkChat)
       } else {
         msg["content"] = "";
       }
+      for (const char* k : {"name", "tool_calls", "tool_call_id"})
+        if (auto* x = o.if_contains(k); x && !x->is_null()) msg[k] = *x;
       out.push_back(std::move(msg));
     }
     if (!out.empty()) return out;
@@ -212,17 +221,17 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   auto text = std::make_shared<std::string>();
   auto hydrate = std::make_shared<Rehydrator>(rehydrate ? &redactMap : nullptr);
   auto deltaIndex = std::make_shared<int64_t>(0);
-  auto sendDelta = [&o, t, key, deltaIndex](std::string piece) {
-    if (piece.empty()) return;
-    o.progress(
-        t,
-        {{"delta",
-          json::object{{"route", key}, {"index", (*deltaIndex)++}, {"text", std::move(piece)}}}});
+  auto sendDelta = [&o, t, key, deltaIndex](std::string piece, const providers::Delta* more) {
+    if (piece.empty() && (!more || (!more->toolCalls && !more->logprobs))) return;
+    json::object d{{"route", key}, {"index", (*deltaIndex)++}, {"text", std::move(piece)}};
+    if (more && more->toolCalls) d["toolCalls"] = *more->toolCalls;
+    if (more && more->logprobs) d["logprobs"] = *more->logprobs;
+    o.progress(t, {{"delta", std::move(d)}});
   };
-  auto onDelta = [text, hydrate, sendDelta, &streamed](std::string_view piece) {
+  auto onDelta = [text, hydrate, sendDelta, &streamed](const providers::Delta& piece) {
     streamed = true;
-    text->append(piece);
-    sendDelta(hydrate->feed(piece));
+    text->append(piece.text);
+    sendDelta(hydrate->feed(piece.text), &piece);
   };
 
   providers::Usage usage;
@@ -252,9 +261,11 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
       call.maxTokens = static_cast<int>(std::min<int64_t>(mt->as_int64(), maxOut));
     if (params.contains("temperature")) call.temperature = number(params, "temperature");
     if (auto* st = params.if_contains("stream"); st && st->is_bool()) call.stream = st->as_bool();
+    for (auto k : providers::kChatOptions)
+      if (auto* v = params.if_contains(k); v && !v->is_null()) call.options[k] = *v;
     auto messages = call.messages;
     auto r = co_await d.providers.chat(model, std::move(call), onDelta, ctl);
-    sendDelta(hydrate->flush());
+    sendDelta(hydrate->flush(), nullptr);
     if (r) {
       usage = r->usage;
       std::string answer = r->text;
@@ -262,11 +273,16 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
         Rehydrator whole(&redactMap);
         answer = whole.feed(r->text) + whole.flush();
       }
-      out = json::object{{"text", answer},
-                         {"message", {{"role", "assistant"}, {"content", answer}}},
-                         {"finishReason", r->finishReason},
-                         {"model", r->model},
-                         {"provider", provider}};
+      json::object message{{"role", "assistant"}, {"content", answer}};
+      if (!r->toolCalls.empty()) message["tool_calls"] = r->toolCalls;
+      json::object res{{"text", answer},
+                       {"message", std::move(message)},
+                       {"finishReason", r->finishReason},
+                       {"model", r->model},
+                       {"provider", provider}};
+      if (!r->toolCalls.empty()) res["toolCalls"] = std::move(r->toolCalls);
+      if (!r->logprobs.is_null()) res["logprobs"] = std::move(r->logprobs);
+      out = std::move(res);
     } else {
       out = std::unexpected(r.error());
       if (!text->empty()) {

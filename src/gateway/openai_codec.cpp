@@ -6,10 +6,12 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstring>
+#include <regex>
 #include <set>
 
 #include "common/json_text.h"
 #include "http/sse.h"
+#include "providers/wire.h"
 #include "trust/signing.h"
 
 namespace aion::gateway {
@@ -33,92 +35,255 @@ std::unexpected<Error> notYet(const std::string& param) {
   return unsupported(param, std::move(msg));
 }
 
-// Text of one message: a string, or the text parts of a content array.
-// Other parts (images, audio, files) are refused, not dropped: no route
-// carries them yet.
-Result<std::string> contentText(const json::value& c) {
+bool isString(const json::value* v) {
+  return v && v->is_string();
+}
+
+// One message's content: a string, null beside tool calls, or text and
+// image_url parts (which routes carry images is the route's to say).
+// Returns the text for `lastUser`.
+Result<std::string> checkContent(const json::value* c, bool mayBeNull) {
   auto bad = [] {
-    return badParam("messages", "message content must be a string or an array of text parts");
+    return badParam("messages", "message content must be a string or an array of content parts");
   };
-  if (c.is_string()) return std::string(c.as_string());
-  if (!c.is_array()) return bad();
+  if (!c || c->is_null()) {
+    if (mayBeNull) return std::string();
+    return bad();
+  }
+  if (c->is_string()) return std::string(c->as_string());
+  if (!c->is_array()) return bad();
   std::string out;
-  for (auto& part : c.as_array()) {
+  for (auto& part : c->as_array()) {
     if (!part.is_object()) return bad();
-    auto* type = part.as_object().if_contains("type");
-    if (type && type->is_string() && type->as_string() != "text")
-      return unsupported("messages", "content parts of type '" + std::string(type->as_string()) +
-                                         "' are not supported by aionOS yet; send text parts");
-    auto* t = part.as_object().if_contains("text");
-    if (!t || !t->is_string()) return bad();
-    if (!out.empty()) out += '\n';
-    out.append(t->as_string());
+    auto& po = part.as_object();
+    auto* type = po.if_contains("type");
+    std::string_view t = isString(type) ? std::string_view(type->as_string()) : "text";
+    if (t == "text") {
+      auto* tx = po.if_contains("text");
+      if (!isString(tx)) return bad();
+      if (!out.empty()) out += '\n';
+      out.append(tx->as_string());
+    } else if (t == "image_url") {
+      auto* iu = po.if_contains("image_url");
+      if (!iu || !iu->is_object() || !isString(iu->as_object().if_contains("url")))
+        return badParam("messages", "an image_url part needs image_url.url");
+    } else {
+      return unsupported("messages", "content parts of type '" + std::string(t) +
+                                         "' are not supported by aionOS yet");
+    }
+  }
+  return out;
+}
+
+Status checkToolCalls(const json::value& v) {
+  auto bad = [] {
+    return badParam("messages",
+                    "tool_calls must be [{id, type: \"function\", function: {name, arguments}}]");
+  };
+  if (!v.is_array()) return bad();
+  for (auto& tc : v.as_array()) {
+    if (!tc.is_object()) return bad();
+    auto& o = tc.as_object();
+    auto* f = o.if_contains("function");
+    if (!isString(o.if_contains("id")) || !f || !f->is_object() ||
+        !isString(f->as_object().if_contains("name")) ||
+        !isString(f->as_object().if_contains("arguments")))
+      return bad();
+  }
+  return {};
+}
+
+// Validates and copies one message, keeping only the fields of its role.
+Result<json::object> checkMessage(const json::value& m, std::string& text) {
+  static const std::set<std::string> kRoles{"system", "developer", "user", "assistant", "tool"};
+  if (!m.is_object()) return badParam("messages", "each message must be an object");
+  auto& mo = m.as_object();
+  auto* role = mo.if_contains("role");
+  if (!isString(role) || !kRoles.count(std::string(role->as_string())))
+    return badParam("messages", "message role must be system, developer, user, assistant or tool");
+  std::string_view r = role->as_string();
+  json::object out{{"role", *role}};
+  auto* calls = mo.if_contains("tool_calls");
+  bool hasCalls = r == "assistant" && calls && !calls->is_null();
+  auto content = checkContent(mo.if_contains("content"), hasCalls);
+  if (!content) return std::unexpected(content.error());
+  text = std::move(*content);
+  auto* c = mo.if_contains("content");
+  out["content"] = c ? *c : json::value(nullptr);
+  if (hasCalls) {
+    if (auto st = checkToolCalls(*calls); !st) return std::unexpected(st.error());
+    out["tool_calls"] = *calls;
+  }
+  if (r == "tool") {
+    auto* id = mo.if_contains("tool_call_id");
+    if (!isString(id)) return badParam("messages", "a tool message needs tool_call_id");
+    out["tool_call_id"] = *id;
+  }
+  if (auto* n = mo.if_contains("name"); n && !n->is_null()) {
+    if (!n->is_string()) return badParam("messages", "message name must be a string");
+    out["name"] = *n;
   }
   return out;
 }
 
 // What a Chat Completions body may carry. Parameters aionOS does not carry
-// to any route yet are refused by name, never dropped: an agent that sends
-// `tools` must not get a plain answer back as if it had sent none. Checked
-// in this order, so the error names the same parameter whatever the body's
-// key order.
-constexpr std::array<std::string_view, 22> kNotYet{"tools",
-                                                   "tool_choice",
-                                                   "parallel_tool_calls",
-                                                   "functions",
-                                                   "function_call",
-                                                   "stop",
-                                                   "seed",
-                                                   "top_logprobs",
-                                                   "top_p",
-                                                   "frequency_penalty",
-                                                   "presence_penalty",
-                                                   "logit_bias",
-                                                   "modalities",
-                                                   "audio",
-                                                   "prediction",
-                                                   "store",
-                                                   "metadata",
-                                                   "reasoning_effort",
-                                                   "service_tier",
-                                                   "web_search_options",
-                                                   "verbosity",
-                                                   "prompt_cache_key"};
-constexpr std::array<std::string_view, 12> kHonoured{
-    "model",       "messages", "stream", "stream_options",    "max_tokens", "max_completion_tokens",
-    "temperature", "n",        "user",   "safety_identifier", "logprobs",   "response_format"};
+// to any route yet are refused by name, never dropped. Checked in this
+// order, so the error names the same parameter whatever the body's key order.
+constexpr std::array<std::string_view, 12> kNotYet{
+    "functions",    "function_call",      "logit_bias", "modalities",
+    "audio",        "prediction",         "store",      "reasoning_effort",
+    "service_tier", "web_search_options", "verbosity",  "prompt_cache_key"};
+constexpr std::array<std::string_view, 11> kHonoured{
+    "model",          "messages",   "stream",
+    "stream_options", "max_tokens", "max_completion_tokens",
+    "temperature",    "n",          "safety_identifier",
+    "metadata",       "logprobs"};
 
 template <size_t N>
 bool among(const std::array<std::string_view, N>& names, std::string_view k) {
   return std::find(names.begin(), names.end(), k) != names.end();
 }
 
+Status checkTools(const json::value& v) {
+  static const std::regex kName("^[a-zA-Z0-9_-]{1,64}$");
+  if (!v.is_array() || v.as_array().size() > 128)
+    return badParam("tools", "tools must be an array of at most 128 function tools");
+  for (auto& t : v.as_array()) {
+    auto* type = t.is_object() ? t.as_object().if_contains("type") : nullptr;
+    if (!isString(type)) return badParam("tools", "each tool needs a type");
+    if (type->as_string() != "function")
+      return unsupported("tools", "tools of type '" + std::string(type->as_string()) +
+                                      "' are not supported by aionOS yet; use function tools");
+    auto* f = t.as_object().if_contains("function");
+    if (!f || !f->is_object()) return badParam("tools", "a function tool needs function");
+    auto& fo = f->as_object();
+    auto* name = fo.if_contains("name");
+    if (!isString(name) || !std::regex_match(std::string(name->as_string()), kName))
+      return badParam("tools", "function.name must be 1-64 letters, digits, _ or -");
+    if (auto* p = fo.if_contains("parameters"); p && !p->is_null() && !p->is_object())
+      return badParam("tools", "function.parameters must be a JSON schema object");
+  }
+  return {};
+}
+
+bool hasToolNamed(const json::object& body, std::string_view name) {
+  auto* tools = body.if_contains("tools");
+  if (!tools || !tools->is_array()) return false;
+  for (auto& t : tools->as_array())
+    if (t.as_object().at("function").as_object().at("name").as_string() == name) return true;
+  return false;
+}
+
+Status checkToolChoice(const json::object& body, const json::value& v) {
+  if (v.is_string()) {
+    std::string_view s = v.as_string();
+    if (s != "none" && s != "auto" && s != "required")
+      return badParam("tool_choice", "tool_choice must be none, auto, required or a function");
+    if (s == "required" && !body.contains("tools"))
+      return badParam("tool_choice", "tool_choice 'required' needs tools");
+    return {};
+  }
+  auto* type = v.is_object() ? v.as_object().if_contains("type") : nullptr;
+  auto* f = v.is_object() ? v.as_object().if_contains("function") : nullptr;
+  auto* name = f && f->is_object() ? f->as_object().if_contains("name") : nullptr;
+  if (!isString(name) || !isString(type) || type->as_string() != "function")
+    return badParam(
+        "tool_choice",
+        "tool_choice must be none, auto, required or {type: function, function: {name}}");
+  if (!hasToolNamed(body, name->as_string()))
+    return badParam("tool_choice", "tool_choice names a function that is not in tools");
+  return {};
+}
+
+Status checkResponseFormat(const json::value& rf) {
+  auto* type = rf.is_object() ? rf.as_object().if_contains("type") : nullptr;
+  if (!isString(type))
+    return badParam("response_format", "response_format must be an object with a type");
+  std::string_view t = type->as_string();
+  if (t == "text" || t == "json_object") return {};
+  if (t != "json_schema")
+    return badParam("response_format",
+                    "response_format type must be text, json_object or json_schema");
+  auto* js = rf.as_object().if_contains("json_schema");
+  if (!js || !js->is_object() || !isString(js->as_object().if_contains("name")))
+    return badParam("response_format", "json_schema needs a name");
+  if (auto* sc = js->as_object().if_contains("schema"); sc && !sc->is_object())
+    return badParam("response_format", "json_schema.schema must be an object");
+  return {};
+}
+
+Status checkNumber(const json::object& body, std::string_view k, double lo, double hi) {
+  auto* v = body.if_contains(k);
+  if (!v || v->is_null()) return {};
+  if (!v->is_number() || v->to_number<double>() < lo || v->to_number<double>() > hi) {
+    std::string msg(k);
+    msg += " must be a number from ";
+    msg += jsonText(json::value(lo));
+    msg += " to ";
+    msg += jsonText(json::value(hi));
+    return badParam(std::string(k), std::move(msg));
+  }
+  return {};
+}
+
 Status checkParameters(const json::object& body) {
   for (std::string_view k : kNotYet)
     if (auto* v = body.if_contains(k); v && !v->is_null()) return notYet(std::string(k));
   for (auto& [k, v] : body) {
-    if (v.is_null() || among(kHonoured, k) || among(kNotYet, k)) continue;
+    if (v.is_null() || among(kHonoured, k) || among(providers::kChatOptions, k) ||
+        among(kNotYet, k))
+      continue;
     std::string name(k);
     return fail(ErrorCode::kInvalidRequest, "Unrecognized request argument supplied: " + name,
                 {{"param", name}, {"openaiCode", "unknown_parameter"}});
   }
-  // Honoured only at their defaults.
-  if (auto* n = body.if_contains("n"); n && !n->is_null() && !(n->is_int64() && n->as_int64() == 1))
+  auto get = [&](std::string_view k) -> const json::value* {
+    auto* v = body.if_contains(k);
+    return v && !v->is_null() ? v : nullptr;
+  };
+  if (auto* n = get("n"); n && !(n->is_int64() && n->as_int64() == 1))
     return unsupported("n", "only n=1 is supported: one choice per request");
-  if (auto* l = body.if_contains("logprobs");
-      l && !l->is_null() && !(l->is_bool() && !l->as_bool()))
-    return unsupported("logprobs", "logprobs are not supported by aionOS yet");
-  if (auto* rf = body.if_contains("response_format"); rf && !rf->is_null()) {
-    auto* type = rf->is_object() ? rf->as_object().if_contains("type") : nullptr;
-    if (!type || !type->is_string())
-      return badParam("response_format", "response_format must be an object with a type");
-    if (type->as_string() != "text")
-      return unsupported("response_format", "response_format of type '" +
-                                                std::string(type->as_string()) +
-                                                "' is not supported by aionOS yet");
+  if (auto* t = get("tools"))
+    if (auto st = checkTools(*t); !st) return st;
+  if (auto* tc = get("tool_choice"))
+    if (auto st = checkToolChoice(body, *tc); !st) return st;
+  if (auto* p = get("parallel_tool_calls"); p && !p->is_bool())
+    return badParam("parallel_tool_calls", "parallel_tool_calls must be true or false");
+  if (auto* rf = get("response_format"))
+    if (auto st = checkResponseFormat(*rf); !st) return st;
+  if (auto* stop = get("stop")) {
+    bool ok = stop->is_string() ||
+              (stop->is_array() && !stop->as_array().empty() && stop->as_array().size() <= 4 &&
+               std::all_of(stop->as_array().begin(), stop->as_array().end(),
+                           [](const json::value& x) { return x.is_string(); }));
+    if (!ok) return badParam("stop", "stop must be a string or an array of 1 to 4 strings");
   }
-  if (auto* u = body.if_contains("user"); u && !u->is_null() && !u->is_string())
-    return badParam("user", "user must be a string");
+  if (auto* seed = get("seed"); seed && !seed->is_int64() && !seed->is_uint64())
+    return badParam("seed", "seed must be an integer");
+  if (auto st = checkNumber(body, "top_p", 0, 1); !st) return st;
+  if (auto st = checkNumber(body, "frequency_penalty", -2, 2); !st) return st;
+  if (auto st = checkNumber(body, "presence_penalty", -2, 2); !st) return st;
+  auto* lp = get("logprobs");
+  if (lp && !lp->is_bool()) return badParam("logprobs", "logprobs must be true or false");
+  if (auto* tl = get("top_logprobs")) {
+    if (!tl->is_int64() || tl->as_int64() < 0 || tl->as_int64() > 20)
+      return badParam("top_logprobs", "top_logprobs must be an integer from 0 to 20");
+    if (!lp || !lp->as_bool())
+      return badParam("top_logprobs", "top_logprobs needs logprobs set to true");
+  }
+  for (const char* k : {"user", "safety_identifier"})
+    if (auto* u = get(k); u && !u->is_string())
+      return badParam(k, std::string(k) + " must be a string");
+  if (auto* md = get("metadata")) {
+    bool ok = md->is_object() && md->as_object().size() <= 16;
+    if (ok)
+      for (auto& [mk, mv] : md->as_object())
+        ok = ok && mk.size() <= 64 && mv.is_string() && mv.as_string().size() <= 512;
+    if (!ok)
+      return badParam("metadata",
+                      "metadata must be an object of at most 16 string values (keys up to 64 "
+                      "characters, values up to 512)");
+  }
   return {};
 }
 
@@ -131,6 +296,13 @@ std::string answerOf(const json::value& result) {
         return std::string(v->as_string());
   }
   return jsonText(result);
+}
+
+// A field of a task result object, when present and not null.
+const json::value* field(const json::value& result, std::string_view k) {
+  if (!result.is_object()) return nullptr;
+  auto* v = result.as_object().if_contains(k);
+  return v && !v->is_null() ? v : nullptr;
 }
 
 int64_t estimateTokens(size_t bytes) {
@@ -199,23 +371,18 @@ Result<ChatRequest> parseChatRequest(const json::object& body) {
   auto* msgs = body.if_contains("messages");
   if (!msgs || !msgs->is_array() || msgs->as_array().empty())
     return badParam("messages", "messages must be a non-empty array");
-  static const std::set<std::string> kRoles{"system", "developer", "user", "assistant", "tool"};
   for (auto& m : msgs->as_array()) {
-    if (!m.is_object()) return badParam("messages", "each message must be an object");
-    auto* role = m.as_object().if_contains("role");
-    if (!role || !role->is_string() || !kRoles.count(std::string(role->as_string())))
-      return badParam("messages",
-                      "message role must be system, developer, user, assistant or tool");
-    auto* content = m.as_object().if_contains("content");
-    if (!content)
-      return badParam("messages", "message content must be a string or an array of text parts");
-    auto text = contentText(*content);
-    if (!text) return std::unexpected(text.error());
-    r.messages.push_back(json::object{{"role", role->as_string()}, {"content", *text}});
-    if (role->as_string() == "user") r.lastUser = *text;
+    std::string text;
+    auto msg = checkMessage(m, text);
+    if (!msg) return std::unexpected(msg.error());
+    if (msg->at("role").as_string() == "user") r.lastUser = std::move(text);
+    r.messages.push_back(std::move(*msg));
   }
   if (r.lastUser.empty())
     return badParam("messages", "messages need at least one non-empty user message");
+  for (auto k : providers::kChatOptions)
+    if (auto* v = body.if_contains(k); v && !v->is_null()) r.options[k] = *v;
+  if (auto* md = body.if_contains("metadata"); md && !md->is_null()) r.metadata = *md;
   return r;
 }
 
@@ -224,6 +391,8 @@ json::object chatParams(const ChatRequest& c) {
   json::object p{{"messages", c.messages}, {"text", c.lastUser}, {"stream", c.stream}};
   if (c.maxTokens) p["max_tokens"] = *c.maxTokens;
   if (c.temperature) p["temperature"] = *c.temperature;
+  for (auto& [k, v] : c.options) p[k] = v;
+  if (!c.metadata.is_null()) p["metadata"] = c.metadata;
   return p;
 }
 
@@ -250,22 +419,55 @@ json::object completionJson(const std::string& id, int64_t created, const std::s
                             const ChatRequest& c, const json::value& result,
                             const std::string& taskId) {
   std::string answer = answerOf(result);
+  const json::value* calls = field(result, "toolCalls");
+  json::object message{{"role", "assistant"}};
+  // OpenAI sends null content beside tool calls, not "".
+  message["content"] = answer.empty() && calls ? json::value(nullptr) : json::value(answer);
+  message["refusal"] = nullptr;
+  if (calls) message["tool_calls"] = *calls;
+  const json::value* lp = field(result, "logprobs");
   return {{"id", id},
           {"object", "chat.completion"},
           {"created", created},
           {"model", model},
-          {"choices",
-           json::array{json::object{{"index", 0},
-                                    {"message", {{"role", "assistant"}, {"content", answer}}},
-                                    {"finish_reason", finishOf(result)}}}},
+          {"choices", json::array{json::object{{"index", 0},
+                                               {"message", std::move(message)},
+                                               {"logprobs", lp ? *lp : json::value(nullptr)},
+                                               {"finish_reason", finishOf(result)}}}},
           {"usage", usageOf(result, c, answer)},
           {"aion", {{"taskId", taskId}, {"usageEstimated", usageEstimated(result)}}}};
+}
+
+std::string deltaChunk(const std::string& id, int64_t created, const std::string& model,
+                       const json::value& delta) {
+  if (!delta.is_object()) return {};
+  auto& d = delta.as_object();
+  json::object out;
+  if (auto* t = d.if_contains("text"); t && t->is_string() && !t->as_string().empty())
+    out["content"] = *t;
+  if (auto* tc = d.if_contains("toolCalls"); tc && tc->is_array()) out["tool_calls"] = *tc;
+  auto* lp = d.if_contains("logprobs");
+  if (out.empty() && !lp) return {};
+  auto chunk = chunkJson(id, created, model, std::move(out), nullptr);
+  if (lp) chunk["choices"].as_array()[0].as_object()["logprobs"] = *lp;
+  return http::sseEvent({}, {}, jsonText(chunk));
 }
 
 std::string finalChunks(const std::string& id, int64_t created, const std::string& model,
                         const ChatRequest& c, const json::value& result, bool streamed) {
   std::string out;
   std::string answer = answerOf(result);
+  if (const json::value* calls = field(result, "toolCalls"); calls && !streamed) {
+    json::array indexed;
+    for (auto& tc : calls->as_array()) {
+      json::object o = tc.as_object();
+      o["index"] = indexed.size();
+      indexed.push_back(std::move(o));
+    }
+    out += http::sseEvent(
+        {}, {},
+        jsonText(chunkJson(id, created, model, {{"tool_calls", std::move(indexed)}}, nullptr)));
+  }
   // Local modules answer whole; send it in word-sized pieces as clients expect deltas.
   for (size_t pos = 0; !streamed && pos < answer.size();) {
     size_t next = answer.find(' ', pos + 1);

@@ -18,8 +18,10 @@ struct ChatRequest {
   bool includeUsage = false;  // stream_options.include_usage
   std::optional<int64_t> maxTokens;
   std::optional<double> temperature;
-  boost::json::array messages;  // [{role, content (text)}]
+  boost::json::array messages;  // OpenAI's shape, validated, unknown keys dropped
   std::string lastUser;
+  boost::json::object options;  // the providers::kChatOptions given
+  boost::json::value metadata;  // kept on the task, not sent upstream
 };
 
 //! Validates a Chat Completions body; kInvalidRequest names the field
@@ -38,6 +40,10 @@ boost::json::object chunkJson(const std::string& id, int64_t created, const std:
 boost::json::object completionJson(const std::string& id, int64_t created, const std::string& model,
                                    const ChatRequest& c, const boost::json::value& result,
                                    const std::string& taskId);
+//! The SSE frame for one `delta` event of a chat task (text, tool-call
+//! fragments, logprobs); empty when it carries nothing to send.
+std::string deltaChunk(const std::string& id, int64_t created, const std::string& model,
+                       const boost::json::value& delta);
 //! The end of a stream: the answer in word-sized chunks when nothing was
 //! streamed (a local module answers whole), the finish chunk, the usage
 //! chunk when asked for, and [DONE] — as SSE frames.

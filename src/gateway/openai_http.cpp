@@ -11,6 +11,7 @@
 #include "http/client_watch.h"
 #include "http/handler_util.h"
 #include "http/sse.h"
+#include "providers/wire.h"
 
 namespace aion::gateway {
 namespace asio = boost::asio;
@@ -36,13 +37,20 @@ struct Outcome {
   store::TaskStatus status = store::TaskStatus::kFailed;
   json::value result;
   std::optional<Error> error;
-  std::string route;  // the route that answered
+  std::string route;                // the route that answered
+  std::vector<std::string> failed;  // routes that failed before it, in order
   bool sawDelta = false;
 };
 
 void absorb(Outcome& o, const store::Event& e) {
   if (e.type == "delta") {
     o.sawDelta = true;
+    if (o.route.empty() && e.data.is_object())
+      if (auto* r = e.data.as_object().if_contains("route"); r && r->is_string())
+        o.route = std::string(r->as_string());
+  } else if (e.type == "attempt" && e.data.is_object()) {
+    if (auto* r = e.data.as_object().if_contains("route"); r && r->is_string())
+      o.failed.emplace_back(r->as_string());
   } else if (e.type == "result" && e.data.is_object()) {
     auto& d = e.data.as_object();
     if (auto* r = d.if_contains("result")) o.result = *r;
@@ -66,9 +74,21 @@ Error outcomeError(const Outcome& o, const std::string& taskId) {
   return e;
 }
 
+// The routes that failed before the one that answered: a fallback is
+// never silent.
+std::string fallbackHeader(const Outcome& o) {
+  std::string out;
+  for (auto& f : o.failed) {
+    if (!out.empty()) out += ", ";
+    out += f;
+  }
+  return out;
+}
+
 void setAionHeaders(Response& r, const std::string& taskId, const Outcome& o) {
   r.set("x-aion-task-id", taskId);
   if (!o.route.empty()) r.set("x-aion-route", o.route);
+  if (!o.failed.empty()) r.set("x-aion-fallback-from", fallbackHeader(o));
   double cost = 0;
   if (o.result.is_object())
     if (auto* c = o.result.as_object().if_contains("costUsd"); c && c->is_number())
@@ -76,12 +96,25 @@ void setAionHeaders(Response& r, const std::string& taskId, const Outcome& o) {
   r.set("x-aion-cost-usd", jsonText(json::value(cost)));
 }
 
-std::string primaryRoute(const store::Task& t) {
-  if (!t.route.is_object()) return {};
-  auto* p = t.route.as_object().if_contains("primary");
-  if (!p || !p->is_object()) return {};
-  auto& po = p->as_object();
-  return std::string(po.at("kind").as_string()) + ":" + std::string(po.at("target").as_string());
+// The head of a streamed answer, written with its first frame: by then the
+// route that answers is known, and a failure before it is a plain HTTP error.
+std::string streamHead(const Exchange& ex, const std::string& taskId, const Outcome& o) {
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Connection: close\r\nX-Request-Id: ";
+  head += ex.requestId;
+  head += "\r\nx-aion-task-id: ";
+  head += taskId;
+  head += "\r\nx-aion-route: ";
+  head += o.route;
+  if (!o.failed.empty()) {
+    head += "\r\nx-aion-fallback-from: ";
+    head += fallbackHeader(o);
+  }
+  head += "\r\nx-aion-trace-id: ";
+  head += ex.traceId;
+  head += "\r\n\r\n";
+  return head;
 }
 
 // The task an OpenAI-compatible call becomes: the model picks the route,
@@ -220,6 +253,14 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
         if (!chat) co_return openAiErrorResponse(chat.error(), ex);
         auto model = d.control.model(chat->model, kIntent);
         if (!model) co_return openAiErrorResponse(model.error(), ex);
+        if (model->route.starts_with("module:")) {
+          // A local module answers text only; what it cannot honour is refused here.
+          providers::ChatCall probe;
+          probe.messages = chat->messages;
+          probe.options = chat->options;
+          if (auto st = providers::checkChat(std::nullopt, probe); !st)
+            co_return openAiErrorResponse(st.error(), ex);
+        }
         std::unique_ptr<StreamSlots::Slot> slot;
         if (chat->stream) {
           auto s = d.admission.streamSlot();
@@ -249,40 +290,43 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
           follower.interrupt();
         });
 
-        // Streaming: deltas go out as they are published.
-        std::string head =
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            "Connection: close\r\nX-Request-Id: " +
-            ex.requestId + "\r\nx-aion-task-id: " + t->id +
-            "\r\nx-aion-route: " + primaryRoute(*t) + "\r\nx-aion-trace-id: " + ex.traceId +
-            "\r\n\r\n";
-        head +=
+        // Deltas go out as they are published; the head goes with the first.
+        bool ok = true, headSent = false;
+        std::string roleChunk =
             http::sseEvent({}, {},
                            jsonText(chunkJson(id, created, chat->model,
                                               {{"role", "assistant"}, {"content", ""}}, nullptr)));
-        bool ok = co_await writeAll(ex, std::move(head));
         while (ok && !follower.finished() && !left) {
           auto evs = co_await follower.next(std::chrono::seconds(15));
           if (!evs) break;
           std::string frames;
           for (auto& e : *evs) {
             absorb(out, e);
-            if (e.type == "delta")
-              frames +=
-                  http::sseEvent({}, {},
-                                 jsonText(chunkJson(id, created, chat->model,
-                                                    {{"content", e.data.at("text")}}, nullptr)));
+            if (e.type == "delta") frames += deltaChunk(id, created, chat->model, e.data);
           }
-          if (!frames.empty()) ok = co_await writeAll(ex, std::move(frames));
+          if (frames.empty()) continue;
+          if (!headSent) {
+            frames = streamHead(ex, t->id, out) + roleChunk + frames;
+            headSent = true;
+          }
+          ok = co_await writeAll(ex, std::move(frames));
         }
         if (ok && !left && follower.finished()) {
-          std::string tail;
-          if (out.status != store::TaskStatus::kSucceeded) {
-            // A cut stream is never a clean finish: an error event, no [DONE].
-            tail = http::sseEvent({}, {}, jsonText(openAiError(outcomeError(out, t->id))));
-          } else {
-            tail = finalChunks(id, created, chat->model, *chat, out.result, out.sawDelta);
+          bool succeeded = out.status == store::TaskStatus::kSucceeded;
+          if (!headSent && !succeeded) {
+            // Nothing sent yet: an HTTP error, as OpenAI answers a stream
+            // refused before its first byte.
+            co_await watch.stop();
+            Response r = openAiErrorResponse(outcomeError(out, t->id), ex);
+            setAionHeaders(r, t->id, out);
+            co_return r;
           }
+          std::string tail = headSent ? std::string() : streamHead(ex, t->id, out) + roleChunk;
+          // A stream cut after its first byte is never a clean finish: an
+          // error event, no [DONE].
+          tail += succeeded
+                      ? finalChunks(id, created, chat->model, *chat, out.result, out.sawDelta)
+                      : http::sseEvent({}, {}, jsonText(openAiError(outcomeError(out, t->id))));
           ok = co_await writeAll(ex, std::move(tail));
         }
         co_await watch.stop();

@@ -220,8 +220,7 @@ Error transportError(const std::string& provider, Error e) {
 }  // namespace
 
 asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCall call,
-                                                      std::function<void(std::string_view)> onDelta,
-                                                      CallControl ctl) {
+                                                      DeltaSink onDelta, CallControl ctl) {
   std::shared_ptr<const Snapshot> snap;
   {
     std::lock_guard lock(mu_);
@@ -239,13 +238,14 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
   std::function<asio::awaitable<Result<ChatResult>>(Timeouts, bool&)> exchange =
       [&](Timeouts t, bool& progressed) -> asio::awaitable<Result<ChatResult>> {
     auto req = chatRequest(ep, call);
-    if (!ctl.traceparent.empty()) req.headers.emplace_back("traceparent", ctl.traceparent);
+    if (!req) co_return std::unexpected(req.error());
+    if (!ctl.traceparent.empty()) req->headers.emplace_back("traceparent", ctl.traceparent);
     auto dec = call.stream ? streamDecoder(ep.protocol) : nullptr;
     std::optional<Error> decodeErr;
     BodySink sink;
     if (dec) {
       sink = [&](std::string_view bytes) {
-        auto s = dec->feed(bytes, [&](std::string_view d) {
+        auto s = dec->feed(bytes, [&](const Delta& d) {
           progressed = true;
           onDelta(d);
         });
@@ -253,7 +253,7 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
         return s.has_value();
       };
     }
-    auto resp = co_await http_.send(std::move(req), t, std::move(sink), ctl.stop);
+    auto resp = co_await http_.send(std::move(*req), t, std::move(sink), ctl.stop);
     if (!resp) co_return std::unexpected(transportError(pname, resp.error()));
     if (resp->status >= 300) co_return std::unexpected(statusError(pname, *resp));
     if (decodeErr) {

@@ -45,12 +45,11 @@ class ProviderHub {
   //! Model name → why it cannot be used now (open circuit).
   std::map<std::string, std::string> unavailableModels() const;
 
-  //! A chat completion; text fragments go to `onDelta` as they arrive
-  //! (streamed calls; it runs on the caller's loop). Retries only
-  //! before the first fragment.
+  //! A chat completion; fragments go to `onDelta` as they arrive (streamed
+  //! calls; it runs on the caller's loop). Retries only before the first
+  //! fragment. A route that cannot honour the call is kInvalidRequest.
   boost::asio::awaitable<Result<ChatResult>> chat(std::string model, ChatCall call,
-                                                  std::function<void(std::string_view)> onDelta,
-                                                  CallControl ctl);
+                                                  DeltaSink onDelta, CallControl ctl);
   boost::asio::awaitable<Result<EmbedResult>> embed(std::string model,
                                                     std::vector<std::string> inputs,
                                                     CallControl ctl);

@@ -2,7 +2,9 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <map>
 
+#include "common/ids.h"
 #include "common/json_text.h"
 
 namespace aion::providers {
@@ -55,13 +57,28 @@ void settleUsage(Usage& u, std::optional<int64_t> prompt, std::optional<int64_t>
   }
 }
 
+// The text of a message's content: a string, or its text parts joined.
+std::string contentText(const json::value* c) {
+  if (!c) return {};
+  if (c->is_string()) return std::string(c->as_string());
+  std::string out;
+  if (c->is_array())
+    for (auto& part : c->as_array())
+      if (part.is_object())
+        if (auto* t = part.as_object().if_contains("text"); t && t->is_string()) {
+          if (!out.empty()) out += '\n';
+          out.append(t->as_string());
+        }
+  return out;
+}
+
 // TGI takes one prompt string: a plain role-tagged transcript.
 std::string transcript(const json::array& messages) {
   std::string out;
   for (auto& m : messages) {
     if (!m.is_object()) continue;
     auto role = str(m.as_object(), "role");
-    auto content = str(m.as_object(), "content");
+    auto content = contentText(m.as_object().if_contains("content"));
     out += (role.empty() ? "user" : role) + ": " + content + "\n";
   }
   out += "assistant:";
@@ -84,6 +101,117 @@ std::optional<Error> inlineError(const json::object& o) {
                     : e->is_object() ? str(e->as_object(), "message")
                                      : "error";
   return Error(ErrorCode::kProviderError, "provider stream error: " + msg);
+}
+
+bool hasOption(const ChatCall& c, std::string_view k) {
+  auto* v = c.options.if_contains(k);
+  return v && !v->is_null();
+}
+
+// An option at the value that asks for nothing, which any route honours.
+bool atDefault(std::string_view k, const json::value& v) {
+  if (k == "logprobs") return v.is_bool() && !v.as_bool();
+  if (k == "parallel_tool_calls") return v.is_bool() && v.as_bool();
+  if (k == "tools") return v.is_array() && v.as_array().empty();
+  if (k == "tool_choice") return v.is_string() && v.as_string() == "none";
+  if (k == "response_format")
+    return v.is_object() && v.as_object().contains("type") && v.as_object().at("type") == "text";
+  return false;
+}
+
+const char* protocolName(std::optional<Protocol> p) {
+  if (!p) return "a local module";
+  switch (*p) {
+    case Protocol::kOpenAi:
+      return "the OpenAI protocol";
+    case Protocol::kAzure:
+      return "Azure OpenAI";
+    case Protocol::kTgi:
+      return "Hugging Face TGI";
+    case Protocol::kOllama:
+      return "Ollama";
+  }
+  return "this route";
+}
+
+std::unexpected<Error> cannot(std::optional<Protocol> p, const std::string& param,
+                              const std::string& what = {}) {
+  std::string msg = "'";
+  msg += param;
+  msg += "'";
+  msg += what;
+  msg += " is not supported by ";
+  msg += protocolName(p);
+  msg += ", the route that serves this model";
+  return fail(ErrorCode::kInvalidRequest, std::move(msg),
+              {{"param", param}, {"openaiCode", "unsupported_parameter"}});
+}
+
+// OpenAI tool calls as Ollama takes them back: arguments as an object.
+json::array ollamaToolCalls(const json::array& calls) {
+  json::array out;
+  for (auto& tc : calls) {
+    if (!tc.is_object()) continue;
+    auto* f = tc.as_object().if_contains("function");
+    if (!f || !f->is_object()) continue;
+    json::value args = json::object();
+    if (auto a = parseObject(str(f->as_object(), "arguments"))) args = std::move(*a);
+    out.push_back(json::object{
+        {"function", {{"name", str(f->as_object(), "name")}, {"arguments", std::move(args)}}}});
+  }
+  return out;
+}
+
+// Ollama's tool calls (arguments as an object) in OpenAI's shape, numbered
+// from `first` as stream indexes.
+json::array openAiToolCalls(const json::array& calls, size_t first) {
+  json::array out;
+  for (auto& tc : calls) {
+    if (!tc.is_object()) continue;
+    auto* f = tc.as_object().if_contains("function");
+    if (!f || !f->is_object()) continue;
+    auto* a = f->as_object().if_contains("arguments");
+    std::string args = !a ? "{}" : a->is_string() ? std::string(a->as_string()) : jsonText(*a);
+    std::string id = newRequestId();
+    out.push_back(json::object{
+        {"index", first + out.size()},
+        {"id", "call_" + id},
+        {"type", "function"},
+        {"function", {{"name", str(f->as_object(), "name")}, {"arguments", std::move(args)}}}});
+  }
+  return out;
+}
+
+// Accumulates OpenAI tool-call fragments ({index, id?, function{name?,
+// arguments}}) into whole calls.
+void mergeToolCalls(json::array& into, const json::array& fragments) {
+  for (auto& fr : fragments) {
+    if (!fr.is_object()) continue;
+    auto& f = fr.as_object();
+    auto idx = integer(f, "index").value_or(static_cast<int64_t>(into.size()));
+    if (idx < 0 || idx > 127) continue;
+    while (into.size() <= static_cast<size_t>(idx))
+      into.push_back(json::object{
+          {"id", ""}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}});
+    auto& call = into[static_cast<size_t>(idx)].as_object();
+    if (auto id = str(f, "id"); !id.empty()) call["id"] = id;
+    if (auto* fn = f.if_contains("function"); fn && fn->is_object()) {
+      auto& cf = call["function"].as_object();
+      if (auto n = str(fn->as_object(), "name"); !n.empty()) cf["name"] = n;
+      if (auto a = str(fn->as_object(), "arguments"); !a.empty())
+        cf["arguments"].as_string().append(a);
+    }
+  }
+}
+
+// Appends a chunk's logprobs.content entries to the answer's.
+void mergeLogprobs(json::value& into, const json::value& lp) {
+  if (!lp.is_object()) return;
+  auto* c = lp.as_object().if_contains("content");
+  if (!c || !c->is_array()) return;
+  if (!into.is_object()) into = json::object{{"content", json::array()}, {"refusal", nullptr}};
+  auto& dst = into.as_object()["content"].as_array();
+  for (auto& e : c->as_array()) dst.push_back(e);
 }
 
 // Splits a byte stream into lines (SSE and NDJSON are both line-based).
@@ -117,8 +245,7 @@ class LineSplitter {
 
 class OpenAiDecoder : public StreamDecoder {
  public:
-  Status feed(std::string_view bytes,
-              const std::function<void(std::string_view)>& onDelta) override {
+  Status feed(std::string_view bytes, const DeltaSink& onDelta) override {
     return lines_.feed(bytes, [&](std::string_view line) -> Status {
       if (!line.starts_with("data:")) return {};  // comments, event:, id:, blank lines
       auto data = line.substr(5);
@@ -136,13 +263,23 @@ class OpenAiDecoder : public StreamDecoder {
       if (ch && ch->is_array() && !ch->as_array().empty() && ch->as_array()[0].is_object()) {
         auto& c0 = ch->as_array()[0].as_object();
         if (auto fr = str(c0, "finish_reason"); !fr.empty()) finish_ = fr;
-        if (auto* d = c0.if_contains("delta"); d && d->is_object()) {
-          auto t = str(d->as_object(), "content");
-          if (!t.empty()) {
-            text_ += t;
-            onDelta(t);
+        Delta d;
+        std::string t;
+        if (auto* dl = c0.if_contains("delta"); dl && dl->is_object()) {
+          t = str(dl->as_object(), "content");
+          d.text = t;
+          if (auto* tc = dl->as_object().if_contains("tool_calls");
+              tc && tc->is_array() && !tc->as_array().empty()) {
+            mergeToolCalls(tools_, tc->as_array());
+            d.toolCalls = &tc->as_array();
           }
         }
+        if (auto* lp = c0.if_contains("logprobs"); lp && lp->is_object()) {
+          mergeLogprobs(logprobs_, *lp);
+          d.logprobs = lp;
+        }
+        text_ += t;
+        if (!d.empty()) onDelta(d);
       }
       return {};
     });
@@ -150,7 +287,7 @@ class OpenAiDecoder : public StreamDecoder {
   Result<ChatResult> finish(const ChatCall& call) override {
     if (!done_)
       return fail(ErrorCode::kProviderError, "provider stream ended before [DONE] (cut upstream)");
-    ChatResult r{text_, finish_.empty() ? "stop" : finish_, model_, {}};
+    ChatResult r{text_, finish_.empty() ? "stop" : finish_, model_, {}, tools_, logprobs_};
     settleUsage(r.usage, prompt_, completion_, call, text_);
     return r;
   }
@@ -158,14 +295,15 @@ class OpenAiDecoder : public StreamDecoder {
  private:
   LineSplitter lines_;
   std::string text_, finish_, model_;
+  json::array tools_;
+  json::value logprobs_;
   std::optional<int64_t> prompt_, completion_;
   bool done_ = false;
 };
 
 class TgiDecoder : public StreamDecoder {
  public:
-  Status feed(std::string_view bytes,
-              const std::function<void(std::string_view)>& onDelta) override {
+  Status feed(std::string_view bytes, const DeltaSink& onDelta) override {
     return lines_.feed(bytes, [&](std::string_view line) -> Status {
       if (!line.starts_with("data:")) return {};
       auto data = line.substr(5);
@@ -180,7 +318,7 @@ class TgiDecoder : public StreamDecoder {
         auto text = str(t, "text");
         if (!special && !text.empty()) {
           text_ += text;
-          onDelta(text);
+          onDelta(Delta{.text = text});
         }
       }
       if (auto* g = o->if_contains("generated_text"); g && g->is_string()) {
@@ -197,7 +335,7 @@ class TgiDecoder : public StreamDecoder {
     if (!done_)
       return fail(ErrorCode::kProviderError,
                   "provider stream ended before its final event (cut upstream)");
-    ChatResult r{text_, finish_ == "length" ? "length" : "stop", "", {}};
+    ChatResult r{text_, finish_ == "length" ? "length" : "stop", "", {}, {}, nullptr};
     settleUsage(r.usage, std::nullopt, completion_, call, text_);
     return r;
   }
@@ -211,8 +349,7 @@ class TgiDecoder : public StreamDecoder {
 
 class OllamaDecoder : public StreamDecoder {
  public:
-  Status feed(std::string_view bytes,
-              const std::function<void(std::string_view)>& onDelta) override {
+  Status feed(std::string_view bytes, const DeltaSink& onDelta) override {
     return lines_.feed(bytes, [&](std::string_view line) -> Status {
       if (line.empty()) return {};
       auto o = parseObject(line);
@@ -220,11 +357,19 @@ class OllamaDecoder : public StreamDecoder {
       if (auto e = inlineError(*o)) return std::unexpected(*e);
       if (model_.empty()) model_ = str(*o, "model");
       if (auto* m = o->if_contains("message"); m && m->is_object()) {
+        Delta d;
         auto t = str(m->as_object(), "content");
-        if (!t.empty()) {
-          text_ += t;
-          onDelta(t);
+        d.text = t;
+        json::array calls;
+        if (auto* tc = m->as_object().if_contains("tool_calls"); tc && tc->is_array()) {
+          calls = openAiToolCalls(tc->as_array(), tools_.size());
+          if (!calls.empty()) {
+            for (auto& c : calls) tools_.push_back(c);
+            d.toolCalls = &calls;
+          }
         }
+        text_ += t;
+        if (!d.empty()) onDelta(d);
       }
       if (auto* d = o->if_contains("done"); d && d->is_bool() && d->as_bool()) {
         done_ = true;
@@ -240,19 +385,26 @@ class OllamaDecoder : public StreamDecoder {
       // A last line without its newline is still a line.
       auto rest = lines_.takeRest();
       rest += "\n";
-      if (auto s = feed(rest, [](std::string_view) {}); !s) return std::unexpected(s.error());
+      if (auto s = feed(rest, [](const Delta&) {}); !s) return std::unexpected(s.error());
     }
     if (!done_)
       return fail(ErrorCode::kProviderError,
                   "provider stream ended before \"done\": true (cut upstream)");
-    ChatResult r{text_, finish_.empty() ? "stop" : finish_, model_, {}};
+    for (auto& c : tools_) c.as_object().erase("index");
+    ChatResult r{text_, finishReason(finish_, tools_), model_, {}, tools_, nullptr};
     settleUsage(r.usage, prompt_, completion_, call, text_);
     return r;
+  }
+  // Ollama says "stop" when it called tools; OpenAI's clients look for "tool_calls".
+  static std::string finishReason(const std::string& done, const json::array& tools) {
+    if (!tools.empty() && (done.empty() || done == "stop")) return "tool_calls";
+    return done.empty() ? "stop" : done;
   }
 
  private:
   LineSplitter lines_;
   std::string text_, finish_, model_;
+  json::array tools_;
   std::optional<int64_t> prompt_, completion_;
   bool done_ = false;
 };
@@ -270,15 +422,102 @@ int64_t estimateTokens(std::string_view text) {
 int64_t estimateTokens(const json::array& messages) {
   int64_t n = 0;
   for (auto& m : messages)
-    if (m.is_object()) n += 4 + estimateTokens(str(m.as_object(), "content"));
+    if (m.is_object()) n += 4 + estimateTokens(contentText(m.as_object().if_contains("content")));
   return std::max<int64_t>(n, 1);
 }
 
-HttpRequest chatRequest(const Endpoint& e, const ChatCall& c) {
+Status checkChat(std::optional<Protocol> p, const ChatCall& c) {
+  bool remoteOpenAi = p && (*p == Protocol::kOpenAi || *p == Protocol::kAzure);
+  if (!remoteOpenAi) {
+    for (auto& m : c.messages) {
+      auto* content = m.is_object() ? m.as_object().if_contains("content") : nullptr;
+      if (!content || !content->is_array()) continue;
+      for (auto& part : content->as_array()) {
+        auto type = part.is_object() ? str(part.as_object(), "type") : std::string();
+        if (!type.empty() && type != "text")
+          return cannot(p, "messages", " with content parts of type '" + type + "'");
+      }
+    }
+  }
+  auto refuse = [&](std::initializer_list<std::string_view> names) -> Status {
+    for (auto k : names)
+      if (hasOption(c, k) && !atDefault(k, c.options.at(k))) return cannot(p, std::string(k));
+    return {};
+  };
+  if (!p)
+    return refuse({"tools", "tool_choice", "parallel_tool_calls", "response_format", "stop",
+                   "top_p", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs"});
+  switch (*p) {
+    case Protocol::kOpenAi:
+    case Protocol::kAzure:
+      return {};
+    case Protocol::kOllama: {
+      if (hasOption(c, "tool_choice")) {
+        auto& tc = c.options.at("tool_choice");
+        if (!tc.is_string() || (tc.as_string() != "auto" && tc.as_string() != "none"))
+          return cannot(p, "tool_choice", " other than \"auto\" or \"none\"");
+      }
+      return refuse({"parallel_tool_calls", "logprobs", "top_logprobs"});
+    }
+    case Protocol::kTgi:
+      return refuse({"tools", "tool_choice", "parallel_tool_calls", "frequency_penalty",
+                     "presence_penalty", "logprobs", "top_logprobs"});
+  }
+  return {};
+}
+
+namespace {
+
+json::array stopList(const json::value& v) {
+  if (v.is_string()) return json::array{v};
+  return v.is_array() ? v.as_array() : json::array();
+}
+
+// The JSON schema a response_format asks for; nullopt: free text.
+std::optional<json::value> wantedSchema(const json::object& options) {
+  auto* rf = options.if_contains("response_format");
+  if (!rf || !rf->is_object()) return std::nullopt;
+  auto type = str(rf->as_object(), "type");
+  if (type == "json_object") return json::value(json::object{{"type", "object"}});
+  if (type == "json_schema")
+    if (auto* js = rf->as_object().if_contains("json_schema"); js && js->is_object())
+      if (auto* sc = js->as_object().if_contains("schema")) return *sc;
+  return std::nullopt;
+}
+
+// OpenAI messages as Ollama takes them: text content, tool calls with
+// object arguments, tool results named after the call they answer.
+json::array ollamaMessages(const json::array& messages) {
+  std::map<std::string, std::string> toolNames;  // call id → function name
+  json::array out;
+  for (auto& v : messages) {
+    if (!v.is_object()) continue;
+    auto& m = v.as_object();
+    json::object o{{"role", str(m, "role")}, {"content", contentText(m.if_contains("content"))}};
+    if (auto* tc = m.if_contains("tool_calls"); tc && tc->is_array()) {
+      for (auto& call : tc->as_array())
+        if (call.is_object())
+          if (auto* f = call.as_object().if_contains("function"); f && f->is_object())
+            toolNames[str(call.as_object(), "id")] = str(f->as_object(), "name");
+      o["tool_calls"] = ollamaToolCalls(tc->as_array());
+    }
+    if (auto id = str(m, "tool_call_id"); !id.empty())
+      if (auto it = toolNames.find(id); it != toolNames.end()) o["tool_name"] = it->second;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<HttpRequest> chatRequest(const Endpoint& e, const ChatCall& c) {
+  if (auto st = checkChat(e.protocol, c); !st) return std::unexpected(st.error());
   HttpRequest r;
   r.url = e.base;
   r.headers.push_back({"Content-Type", "application/json"});
   json::object body;
+  const auto& opt = c.options;
+  auto has = [&](std::string_view k) { return hasOption(c, k); };
   switch (e.protocol) {
     case Protocol::kOpenAi:
     case Protocol::kAzure: {
@@ -294,6 +533,8 @@ HttpRequest chatRequest(const Endpoint& e, const ChatCall& c) {
       body["messages"] = c.messages;
       body["max_tokens"] = c.maxTokens;
       if (c.temperature) body["temperature"] = *c.temperature;
+      for (auto k : kChatOptions)
+        if (has(k)) body[k] = opt.at(k);
       body["stream"] = c.stream;
       if (c.stream) body["stream_options"] = {{"include_usage", true}};
       break;
@@ -303,6 +544,13 @@ HttpRequest chatRequest(const Endpoint& e, const ChatCall& c) {
       if (!e.credential.empty()) r.headers.push_back({"Authorization", "Bearer " + e.credential});
       json::object params{{"max_new_tokens", c.maxTokens}, {"details", true}};
       if (c.temperature && *c.temperature > 0) params["temperature"] = *c.temperature;
+      if (has("stop")) params["stop"] = stopList(opt.at("stop"));
+      if (has("seed")) params["seed"] = opt.at("seed");
+      // TGI takes top_p only inside (0, 1); 1 means no nucleus cut anyway.
+      if (has("top_p") && opt.at("top_p").is_number() && opt.at("top_p").to_number<double>() < 1)
+        params["top_p"] = opt.at("top_p");
+      if (auto schema = wantedSchema(opt))
+        params["grammar"] = {{"type", "json"}, {"value", std::move(*schema)}};
       body["inputs"] = transcript(c.messages);
       body["parameters"] = std::move(params);
       break;
@@ -312,8 +560,17 @@ HttpRequest chatRequest(const Endpoint& e, const ChatCall& c) {
       if (!e.credential.empty()) r.headers.push_back({"Authorization", "Bearer " + e.credential});
       json::object opts{{"num_predict", c.maxTokens}};
       if (c.temperature) opts["temperature"] = *c.temperature;
+      if (has("stop")) opts["stop"] = stopList(opt.at("stop"));
+      for (const char* k : {"seed", "top_p", "frequency_penalty", "presence_penalty"})
+        if (has(k)) opts[k] = opt.at(k);
       body["model"] = e.model;
-      body["messages"] = c.messages;
+      body["messages"] = ollamaMessages(c.messages);
+      bool toolsOff = has("tool_choice") && opt.at("tool_choice") == "none";
+      if (has("tools") && !toolsOff) body["tools"] = opt.at("tools");
+      if (auto schema = wantedSchema(opt)) {
+        auto& rf = opt.at("response_format").as_object();
+        body["format"] = str(rf, "type") == "json_object" ? json::value("json") : *schema;
+      }
       body["stream"] = c.stream;  // Ollama streams unless told not to
       body["options"] = std::move(opts);
       break;
@@ -342,6 +599,9 @@ Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& 
       auto* m = c0.if_contains("message");
       if (!m || !m->is_object()) return std::unexpected(malformed("choice has no message"));
       r.text = str(m->as_object(), "content");
+      if (auto* tc = m->as_object().if_contains("tool_calls"); tc && tc->is_array())
+        r.toolCalls = tc->as_array();
+      if (auto* lp = c0.if_contains("logprobs"); lp && lp->is_object()) r.logprobs = *lp;
       r.finishReason = str(c0, "finish_reason");
       r.model = str(*o, "model");
       openAiUsage(*o, prompt, completion);
@@ -361,8 +621,12 @@ Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& 
       auto* m = o->if_contains("message");
       if (!m || !m->is_object()) return std::unexpected(malformed("no message"));
       r.text = str(m->as_object(), "content");
+      if (auto* tc = m->as_object().if_contains("tool_calls"); tc && tc->is_array()) {
+        r.toolCalls = openAiToolCalls(tc->as_array(), 0);
+        for (auto& c : r.toolCalls) c.as_object().erase("index");
+      }
       r.model = str(*o, "model");
-      r.finishReason = str(*o, "done_reason");
+      r.finishReason = OllamaDecoder::finishReason(str(*o, "done_reason"), r.toolCalls);
       prompt = integer(*o, "prompt_eval_count");
       completion = integer(*o, "eval_count");
       break;

@@ -3,7 +3,9 @@
 // request, and how the answer (whole or streamed) becomes text and usage.
 // OpenAI's protocol also serves vLLM and Hugging Face's OpenAI-compatible
 // routes; Azure OpenAI, TGI and Ollama have their own.
+#include <array>
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,11 +29,26 @@ struct Endpoint {
 };
 
 struct ChatCall {
-  boost::json::array messages;  // [{role, content}]
+  //! OpenAI's message shape: {role, content (text, or text/image_url parts;
+  //! null beside tool_calls), name, tool_calls, tool_call_id}.
+  boost::json::array messages;
   int maxTokens = 256;
   std::optional<double> temperature;
   bool stream = true;
+  //! Options by their OpenAI names (kChatOptions), as the caller gave them.
+  //! Each protocol maps what it can honour and refuses the rest by name.
+  boost::json::object options;
 };
+
+//! The Chat Completions options a provider route may honour, beyond
+//! messages, max tokens, temperature and stream.
+inline constexpr std::array<std::string_view, 12> kChatOptions{
+    "tools", "tool_choice",       "parallel_tool_calls", "response_format", "stop",         "seed",
+    "top_p", "frequency_penalty", "presence_penalty",    "logprobs",        "top_logprobs", "user"};
+
+//! Whether `p` (nullopt: a local module) can honour `c`'s options and
+//! messages; kInvalidRequest naming the first parameter it cannot.
+Status checkChat(std::optional<Protocol> p, const ChatCall& c);
 
 struct Usage {
   int64_t promptTokens = 0;
@@ -46,7 +63,19 @@ struct ChatResult {
   std::string finishReason;
   std::string model;
   Usage usage;
+  boost::json::array toolCalls;  // OpenAI shape: [{id, type, function: {name, arguments}}]
+  boost::json::value logprobs;   // OpenAI's choice logprobs ({content: [...]}), or null
 };
+
+//! One streamed piece of an answer: text, tool-call fragments and log
+//! probabilities, in the shapes of OpenAI's stream chunks.
+struct Delta {
+  std::string_view text;
+  const boost::json::array* toolCalls = nullptr;  // [{index, id?, type?, function}]
+  const boost::json::value* logprobs = nullptr;   // {content: [...]}
+  bool empty() const { return text.empty() && !toolCalls && !logprobs; }
+};
+using DeltaSink = std::function<void(const Delta&)>;
 
 struct EmbedResult {
   boost::json::array vectors;
@@ -62,16 +91,16 @@ int64_t estimateTokens(const boost::json::array& messages);
 class StreamDecoder {
  public:
   virtual ~StreamDecoder() = default;
-  //! Feeds body bytes; calls `onDelta` per text fragment. An error means the
+  //! Feeds body bytes; calls `onDelta` per fragment. An error means the
   //! stream is malformed or carried an error event.
-  virtual Status feed(std::string_view bytes,
-                      const std::function<void(std::string_view)>& onDelta) = 0;
+  virtual Status feed(std::string_view bytes, const DeltaSink& onDelta) = 0;
   //! After the body ended: the result, or an error if the stream never
   //! reached its terminal event (cut upstream).
   virtual Result<ChatResult> finish(const ChatCall& call) = 0;
 };
 
-HttpRequest chatRequest(const Endpoint& e, const ChatCall& c);
+//! The request for `c`, or checkChat's refusal.
+Result<HttpRequest> chatRequest(const Endpoint& e, const ChatCall& c);
 Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& c);
 std::unique_ptr<StreamDecoder> streamDecoder(Protocol p);
 

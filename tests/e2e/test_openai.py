@@ -87,8 +87,9 @@ def test_bad_requests_get_openai_errors(aiond):
     assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 0  # nothing stored
 
 
-def test_parameters_no_route_carries_are_refused_by_name(aiond):
-    """tools, response_format, stop, seed, images...: a 400 naming the parameter, never a plain answer."""
+def test_what_the_local_route_cannot_honour_is_refused_by_name(aiond):
+    """tools, response_format, stop, logprobs, images to a local module: a 400 naming the
+    parameter, never a plain answer. (Each provider route: test_openai_golden.py.)"""
     c = client(aiond)
     user = [{"role": "user", "content": "What is the weather in Paris?"}]
     weather = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
@@ -99,9 +100,9 @@ def test_parameters_no_route_carries_are_refused_by_name(aiond):
         (dict(tools=[weather], tool_choice="required"), "tools", "unsupported_parameter"),
         (dict(response_format={"type": "json_object"}), "response_format", "unsupported_parameter"),
         (dict(stop=["\n"]), "stop", "unsupported_parameter"),
-        (dict(seed=7), "seed", "unsupported_parameter"),
         (dict(n=2), "n", "unsupported_parameter"),
-        (dict(logprobs=True, top_logprobs=2), "top_logprobs", "unsupported_parameter"),
+        (dict(logprobs=True, top_logprobs=2), "logprobs", "unsupported_parameter"),
+        (dict(top_p=0.5), "top_p", "unsupported_parameter"),
         (dict(extra_body={"frobnicate": True}), "frobnicate", "unknown_parameter"),
     ]
     for kwargs, param, code in refused:
@@ -117,6 +118,7 @@ def test_parameters_no_route_carries_are_refused_by_name(aiond):
     assert e.value.param == "messages" and "image_url" in e.value.message
     assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 0  # nothing ran, nothing stored
     # At their defaults they are honoured.
-    r = c.chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": TEXT}], n=1,
-                                  logprobs=False, user="end-user-1", response_format={"type": "text"})
+    r = c.chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": TEXT}], n=1, seed=7,
+                                  logprobs=False, user="end-user-1", response_format={"type": "text"},
+                                  metadata={"team": "search"})
     assert r.choices[0].message.content and len(r.choices) == 1

@@ -55,36 +55,70 @@ TEST(OpenAiCodec, ParsesChatRequestsAndNamesTheBadParameter) {
   }
 }
 
-TEST(OpenAiCodec, RefusesWhatNoRouteCarriesByNameNeverDropsIt) {
+TEST(OpenAiCodec, CarriesOptionsAndRefusesWhatNoRouteCarriesByName) {
   const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
   auto parse = [&](const std::string& extra) {
     return parseChatRequest(body(("{\"model\":\"m\"," + msgs + extra + "}").c_str()));
   };
-  // Honoured, or at their defaults; null is as good as absent (SDKs send it).
-  for (const char* ok : {"", R"(,"n":1)", R"(,"logprobs":false)", R"(,"user":"u-1")",
-                         R"(,"response_format":{"type":"text"})", R"(,"tools":null)",
-                         R"(,"seed":null,"stop":null)"}) {
+  const std::string tools = R"(,"tools":[{"type":"function","function":{"name":"get_weather",
+      "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}])";
+  // Carried to the route (which may still refuse them), or at their
+  // defaults; null is as good as absent (SDKs send it).
+  for (std::string ok :
+       {std::string(), std::string(R"(,"n":1)"), std::string(R"(,"logprobs":false)"),
+        std::string(R"(,"user":"u-1")"), std::string(R"(,"response_format":{"type":"text"})"),
+        std::string(R"(,"tools":null)"), std::string(R"(,"seed":null,"stop":null)"),
+        tools + R"(,"tool_choice":"auto","parallel_tool_calls":false)",
+        tools + R"(,"tool_choice":{"type":"function","function":{"name":"get_weather"}})",
+        std::string(R"(,"response_format":{"type":"json_object"})"),
+        std::string(R"(,"response_format":{"type":"json_schema","json_schema":{"name":"w",
+            "strict":true,"schema":{"type":"object"}}})"),
+        std::string(R"(,"stop":["\n","END"],"seed":7,"top_p":0.5,"frequency_penalty":-1)"),
+        std::string(R"(,"presence_penalty":2,"logprobs":true,"top_logprobs":3)"),
+        std::string(R"(,"metadata":{"team":"search"},"safety_identifier":"h")")}) {
     auto r = parse(ok);
     EXPECT_TRUE(r) << ok << ": " << r.error().message;
   }
+  auto full = parse(tools + R"(,"stop":"END","seed":7,"metadata":{"team":"search"})");
+  ASSERT_TRUE(full);
+  auto p = chatParams(*full);
+  EXPECT_EQ(p.at("stop"), "END");
+  EXPECT_EQ(p.at("seed"), 7);
+  EXPECT_EQ(p.at("tools").as_array().size(), 1u);
+  EXPECT_EQ(p.at("metadata").at("team"), "search");
+
   struct Refused {
-    const char* extra;
+    std::string extra;
     const char* param;
     const char* code;
   };
-  for (auto [extra, param, code] :
-       std::vector<Refused>{{R"(,"tools":[{"type":"function","function":{"name":"f"}}])", "tools",
-                             "unsupported_parameter"},
-                            {R"(,"tool_choice":"auto")", "tool_choice", "unsupported_parameter"},
-                            {R"(,"response_format":{"type":"json_object"})", "response_format",
-                             "unsupported_parameter"},
-                            {R"(,"response_format":"json")", "response_format", "invalid_request"},
-                            {R"(,"stop":["\n"])", "stop", "unsupported_parameter"},
-                            {R"(,"seed":7)", "seed", "unsupported_parameter"},
-                            {R"(,"n":2)", "n", "unsupported_parameter"},
-                            {R"(,"logprobs":true)", "logprobs", "unsupported_parameter"},
-                            {R"(,"user":5)", "user", "invalid_request"},
-                            {R"(,"frobnicate":true)", "frobnicate", "unknown_parameter"}}) {
+  for (auto [extra, param, code] : std::vector<Refused>{
+           {R"(,"tools":[{"type":"custom","custom":{"name":"f"}}])", "tools",
+            "unsupported_parameter"},
+           {R"(,"tools":[{"type":"function","function":{"name":"bad name"}}])", "tools",
+            "invalid_request"},
+           {R"(,"tools":{"type":"function"})", "tools", "invalid_request"},
+           {R"(,"tool_choice":"always")", "tool_choice", "invalid_request"},
+           {tools + R"(,"tool_choice":{"type":"function","function":{"name":"other"}})",
+            "tool_choice", "invalid_request"},
+           {R"(,"tool_choice":"required")", "tool_choice", "invalid_request"},
+           {R"(,"parallel_tool_calls":"yes")", "parallel_tool_calls", "invalid_request"},
+           {R"(,"response_format":"json")", "response_format", "invalid_request"},
+           {R"(,"response_format":{"type":"json_schema","json_schema":{}})", "response_format",
+            "invalid_request"},
+           {R"(,"response_format":{"type":"yaml"})", "response_format", "invalid_request"},
+           {R"(,"stop":["a","b","c","d","e"])", "stop", "invalid_request"},
+           {R"(,"stop":[1])", "stop", "invalid_request"},
+           {R"(,"seed":1.5)", "seed", "invalid_request"},
+           {R"(,"top_p":1.5)", "top_p", "invalid_request"},
+           {R"(,"presence_penalty":-3)", "presence_penalty", "invalid_request"},
+           {R"(,"top_logprobs":2)", "top_logprobs", "invalid_request"},
+           {R"(,"logprobs":true,"top_logprobs":21)", "top_logprobs", "invalid_request"},
+           {R"(,"metadata":{"a":1})", "metadata", "invalid_request"},
+           {R"(,"n":2)", "n", "unsupported_parameter"},
+           {R"(,"functions":[])", "functions", "unsupported_parameter"},
+           {R"(,"user":5)", "user", "invalid_request"},
+           {R"(,"frobnicate":true)", "frobnicate", "unknown_parameter"}}) {
     auto e = parse(extra);
     ASSERT_FALSE(e) << extra;
     EXPECT_EQ(e.error().details.at("param"), param) << extra;
@@ -94,13 +128,75 @@ TEST(OpenAiCodec, RefusesWhatNoRouteCarriesByNameNeverDropsIt) {
     EXPECT_EQ(wire.at("code"), code) << extra;
     EXPECT_EQ(wire.at("type"), "invalid_request_error");
   }
-  // An image part is refused, not read as an empty text.
+  // Audio parts are refused, not read as an empty text; image parts are the route's to judge.
+  auto audio = parseChatRequest(body(R"({"model":"m","messages":[{"role":"user","content":[
+      {"type":"text","text":"what is this?"},
+      {"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]})"));
+  ASSERT_FALSE(audio);
+  EXPECT_EQ(audio.error().details.at("param"), "messages");
+  EXPECT_NE(audio.error().message.find("input_audio"), std::string::npos);
   auto img = parseChatRequest(body(R"({"model":"m","messages":[{"role":"user","content":[
       {"type":"text","text":"what is this?"},
       {"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]})"));
-  ASSERT_FALSE(img);
-  EXPECT_EQ(img.error().details.at("param"), "messages");
-  EXPECT_NE(img.error().message.find("image_url"), std::string::npos);
+  ASSERT_TRUE(img) << img.error().message;
+  EXPECT_EQ(img->lastUser, "what is this?");
+  EXPECT_TRUE(img->messages[0].at("content").is_array());
+}
+
+TEST(OpenAiCodec, ToolConversationsKeepTheirCallsAndIds) {
+  auto r = parseChatRequest(body(R"({"model":"m","messages":[
+      {"role":"user","content":"weather in Paris?","extra":"dropped"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+          "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+      {"role":"tool","tool_call_id":"call_1","content":"18C"}]})"));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->messages.size(), 3u);
+  EXPECT_FALSE(r->messages[0].as_object().contains("extra"));
+  EXPECT_TRUE(r->messages[1].at("content").is_null());
+  EXPECT_EQ(r->messages[1].at("tool_calls").at(0).at("id"), "call_1");
+  EXPECT_EQ(r->messages[2].at("tool_call_id"), "call_1");
+  EXPECT_EQ(r->lastUser, "weather in Paris?");
+  for (
+      const char* bad :
+      {R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"tool","content":"y"}]})",
+       R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null}]})",
+       R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant",
+               "content":null,"tool_calls":[{"id":"c","function":{"name":"f"}}]}]})"}) {
+    auto e = parseChatRequest(body(bad));
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().details.at("param"), "messages") << bad;
+  }
+}
+
+TEST(OpenAiCodec, ToolCallsAndLogprobsInCompletionsAndChunks) {
+  auto c = parseChatRequest(body(R"({"model":"m","messages":[{"role":"user","content":"x"}]})"));
+  ASSERT_TRUE(c);
+  json::value result = json::parse(R"({"text":"","finishReason":"tool_calls",
+      "toolCalls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}],
+      "logprobs":{"content":[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[]}]},
+      "usage":{"promptTokens":3,"completionTokens":1}})");
+  auto done = completionJson("chatcmpl-1", 1, "m", *c, result, "tsk_1");
+  auto& choice = done.at("choices").at(0).as_object();
+  EXPECT_TRUE(choice.at("message").at("content").is_null());  // null beside tool calls
+  EXPECT_EQ(choice.at("message").at("tool_calls").at(0).at("function").at("name"), "f");
+  EXPECT_EQ(choice.at("finish_reason"), "tool_calls");
+  EXPECT_EQ(choice.at("logprobs").at("content").at(0).at("token"), "a");
+  // A delta event carrying a tool-call fragment and logprobs becomes one chunk.
+  auto frame = deltaChunk("chatcmpl-1", 1, "m", json::parse(R"({"route":"model:x","index":0,
+      "text":"","toolCalls":[{"index":0,"function":{"arguments":"{\"ci"}}],
+      "logprobs":{"content":[]}})"));
+  ASSERT_TRUE(frame.starts_with("data: ")) << frame;
+  auto chunk = json::parse(frame.substr(6)).as_object();
+  auto& ch = chunk.at("choices").at(0).as_object();
+  EXPECT_FALSE(ch.at("delta").as_object().contains("content"));
+  EXPECT_EQ(ch.at("delta").at("tool_calls").at(0).at("function").at("arguments"), "{\"ci");
+  EXPECT_TRUE(ch.at("logprobs").is_object());
+  EXPECT_TRUE(deltaChunk("i", 1, "m", json::parse(R"({"route":"r","text":""})")).empty());
+  // An answer that arrived whole (not streamed) still streams its tool calls, indexed.
+  auto tail = finalChunks("chatcmpl-1", 1, "m", *c, result, false);
+  EXPECT_NE(tail.find("\"tool_calls\":[{\"id\":\"call_1\""), std::string::npos) << tail;
+  EXPECT_NE(tail.find("\"index\":0"), std::string::npos);
+  EXPECT_NE(tail.find("\"finish_reason\":\"tool_calls\""), std::string::npos);
 }
 
 TEST(OpenAiCodec, EmbeddingRequestsAndTheirListInFloatOrBase64) {

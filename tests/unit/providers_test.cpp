@@ -24,14 +24,18 @@ ChatCall call(bool stream = true) {
 struct Collected {
   std::string text;
   int deltas = 0;
+  size_t toolFragments = 0;
+  int logprobChunks = 0;
 };
 
 Result<ChatResult> decodeAll(Protocol p, const std::vector<std::string>& pieces, Collected& got) {
   auto d = streamDecoder(p);
   for (auto& piece : pieces) {
-    auto s = d->feed(piece, [&](std::string_view t) {
-      got.text += t;
+    auto s = d->feed(piece, [&](const Delta& t) {
+      got.text += t.text;
       ++got.deltas;
+      if (t.toolCalls) got.toolFragments += t.toolCalls->size();
+      if (t.logprobs) ++got.logprobChunks;
     });
     if (!s) return std::unexpected(s.error());
   }
@@ -58,7 +62,7 @@ TEST(Url, ParsesSchemesPortsAndPaths) {
 
 TEST(Wire, OpenAiRequestCarriesModelStreamingAndKey) {
   Endpoint e{Protocol::kOpenAi, *parseUrl("https://api.openai.com/v1"), "sk-x", "gpt-4o-mini", ""};
-  auto r = chatRequest(e, call());
+  auto r = *chatRequest(e, call());
   EXPECT_EQ(r.target, "/v1/chat/completions");
   auto body = json::parse(r.body).as_object();
   EXPECT_EQ(body.at("model").as_string(), "gpt-4o-mini");
@@ -72,7 +76,7 @@ TEST(Wire, OpenAiRequestCarriesModelStreamingAndKey) {
 
 TEST(Wire, AzureUsesDeploymentPathApiVersionAndApiKeyHeader) {
   Endpoint e{Protocol::kAzure, *parseUrl("https://r.openai.azure.com"), "k", "dep1", "2024-10-21"};
-  auto r = chatRequest(e, call(false));
+  auto r = *chatRequest(e, call(false));
   EXPECT_EQ(r.target, "/openai/deployments/dep1/chat/completions?api-version=2024-10-21");
   auto body = json::parse(r.body).as_object();
   EXPECT_FALSE(body.contains("model"));
@@ -83,16 +87,147 @@ TEST(Wire, AzureUsesDeploymentPathApiVersionAndApiKeyHeader) {
 
 TEST(Wire, TgiAndOllamaRequests) {
   Endpoint t{Protocol::kTgi, *parseUrl("http://tgi:8080"), "", "tgi", ""};
-  auto r = chatRequest(t, call());
+  auto r = *chatRequest(t, call());
   EXPECT_EQ(r.target, "/generate_stream");
   auto body = json::parse(r.body).as_object();
   EXPECT_EQ(body.at("parameters").at("max_new_tokens").as_int64(), 64);
   EXPECT_NE(std::string(body.at("inputs").as_string()).find("user: hello there"),
             std::string::npos);
   Endpoint o{Protocol::kOllama, *parseUrl("http://o:11434"), "", "llama3.2", ""};
-  auto ro = chatRequest(o, call(false));
+  auto ro = *chatRequest(o, call(false));
   EXPECT_EQ(ro.target, "/api/chat");
   EXPECT_FALSE(json::parse(ro.body).at("stream").as_bool());  // Ollama streams unless told
+}
+
+ChatCall withOptions(const char* options) {
+  ChatCall c = call(false);
+  c.options = json::parse(options).as_object();
+  return c;
+}
+
+TEST(Wire, EachProtocolHonoursOrRefusesOptionsByName) {
+  struct Case {
+    std::optional<Protocol> protocol;
+    const char* options;
+    const char* refused;  // nullptr: honoured
+  };
+  const char* tools = R"({"tools":[{"type":"function","function":{"name":"f"}}]})";
+  for (auto [p, options, refused] : std::vector<Case>{
+           {Protocol::kOpenAi, tools, nullptr},
+           {Protocol::kAzure, R"({"logprobs":true,"top_logprobs":2,"n":1})", nullptr},
+           {Protocol::kOllama, tools, nullptr},
+           {Protocol::kOllama, R"({"tool_choice":"required"})", "tool_choice"},
+           {Protocol::kOllama, R"({"parallel_tool_calls":false})", "parallel_tool_calls"},
+           {Protocol::kOllama, R"({"parallel_tool_calls":true,"stop":"x"})", nullptr},
+           {Protocol::kOllama, R"({"logprobs":true})", "logprobs"},
+           {Protocol::kTgi, tools, "tools"},
+           {Protocol::kTgi, R"({"response_format":{"type":"json_object"},"seed":1})", nullptr},
+           {Protocol::kTgi, R"({"presence_penalty":1})", "presence_penalty"},
+           {std::nullopt, R"({"seed":1,"user":"u","logprobs":false})", nullptr},
+           {std::nullopt, R"({"stop":"x"})", "stop"},
+           {std::nullopt, R"({"response_format":{"type":"json_object"}})", "response_format"}}) {
+    auto st = checkChat(p, withOptions(options));
+    if (!refused) {
+      EXPECT_TRUE(st) << options << ": " << st.error().message;
+      continue;
+    }
+    ASSERT_FALSE(st) << options;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_EQ(st.error().details.at("param"), refused) << options;
+    EXPECT_EQ(st.error().details.at("openaiCode"), "unsupported_parameter");
+  }
+  // Images travel only where the protocol carries them.
+  ChatCall img = call(false);
+  img.messages = {json::parse(R"({"role":"user","content":[{"type":"text","text":"what?"},
+      {"type":"image_url","image_url":{"url":"https://x/a.png"}}]})")};
+  EXPECT_TRUE(checkChat(Protocol::kOpenAi, img));
+  auto e = checkChat(Protocol::kOllama, img);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().details.at("param"), "messages");
+}
+
+TEST(Wire, OptionsMapToEachProtocolsOwnFields) {
+  Endpoint oa{Protocol::kOpenAi, *parseUrl("http://x/v1"), "", "m", ""};
+  auto c = withOptions(R"({"tools":[{"type":"function","function":{"name":"f"}}],
+      "tool_choice":"auto","stop":"END","seed":7,"logprobs":true,"top_logprobs":2,"user":"u"})");
+  auto body = json::parse(chatRequest(oa, c)->body).as_object();
+  for (auto k : {"tools", "tool_choice", "stop", "seed", "logprobs", "top_logprobs", "user"})
+    EXPECT_TRUE(body.contains(k)) << k;
+
+  Endpoint ol{Protocol::kOllama, *parseUrl("http://o:11434"), "", "llama3.2", ""};
+  auto oc = withOptions(R"({"tools":[{"type":"function","function":{"name":"get_weather"}}],
+      "stop":"END","seed":7,"top_p":0.5,"response_format":{"type":"json_schema",
+      "json_schema":{"name":"w","schema":{"type":"object","properties":{"t":{"type":"number"}}}}}})");
+  oc.messages = json::parse(R"([{"role":"user","content":"weather?"},
+      {"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function",
+          "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+      {"role":"tool","tool_call_id":"call_9","content":"18C"}])")
+                    .as_array();
+  auto ob = json::parse(chatRequest(ol, oc)->body).as_object();
+  EXPECT_EQ(ob.at("tools").at(0).at("function").at("name"), "get_weather");
+  EXPECT_EQ(ob.at("options").at("stop"), (json::array{"END"}));
+  EXPECT_EQ(ob.at("options").at("seed"), 7);
+  EXPECT_EQ(ob.at("format").at("properties").at("t").at("type"), "number");
+  auto& msgs = ob.at("messages").as_array();
+  EXPECT_EQ(msgs[1].at("content"), "");  // Ollama takes text, never null
+  EXPECT_EQ(msgs[1].at("tool_calls").at(0).at("function").at("arguments").at("city"), "Paris");
+  EXPECT_EQ(msgs[2].at("tool_name"), "get_weather");
+  auto json = withOptions(R"({"response_format":{"type":"json_object"}})");
+  EXPECT_EQ(json::parse(chatRequest(ol, json)->body).at("format"), "json");
+
+  Endpoint tg{Protocol::kTgi, *parseUrl("http://tgi:8080"), "", "tgi", ""};
+  auto tc = withOptions(R"({"stop":["a","b"],"seed":3,"top_p":1,"response_format":
+      {"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object"}}}})");
+  auto params = json::parse(chatRequest(tg, tc)->body).at("parameters").as_object();
+  EXPECT_EQ(params.at("stop"), (json::array{"a", "b"}));
+  EXPECT_EQ(params.at("seed"), 3);
+  EXPECT_FALSE(params.contains("top_p"));  // TGI refuses 1; it means no cut anyway
+  EXPECT_EQ(params.at("grammar").at("type"), "json");
+  EXPECT_TRUE(chatRequest(tg, withOptions(R"({"tools":[]})")));  // asks for nothing
+  EXPECT_FALSE(chatRequest(tg, withOptions(R"({"logprobs":true})")));
+}
+
+TEST(Wire, ToolCallFragmentsAndLogprobsAccumulateAcrossChunks) {
+  std::string s =
+      "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+      "[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+      "\"arguments\":\"\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+      "{\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+      "{\"arguments\":\"1}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\","
+      "\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{},\"logprobs\":{\"content\":[{\"token\":\"x\","
+      "\"logprob\":-1}]},\"finish_reason\":\"tool_calls\"}]}\n\n"
+      "data: [DONE]\n\n";
+  Collected got;
+  auto r = decodeAll(Protocol::kOpenAi, {s}, got);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(got.toolFragments, 4u);
+  EXPECT_EQ(got.logprobChunks, 1);
+  ASSERT_EQ(r->toolCalls.size(), 2u);
+  EXPECT_EQ(r->toolCalls[0].at("id"), "call_1");
+  EXPECT_EQ(r->toolCalls[0].at("function").at("arguments"), "{\"a\":1}");
+  EXPECT_EQ(r->toolCalls[1].at("function").at("name"), "g");
+  EXPECT_EQ(r->finishReason, "tool_calls");
+  EXPECT_EQ(r->logprobs.at("content").at(0).at("token"), "x");
+
+  // Ollama sends whole calls with object arguments, and says "stop".
+  Collected og;
+  auto o = decodeAll(Protocol::kOllama,
+                     {"{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{"
+                      "\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}}"
+                      "]},\"done\":false}\n",
+                      "{\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n"},
+                     og);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(og.toolFragments, 1u);
+  ASSERT_EQ(o->toolCalls.size(), 1u);
+  EXPECT_TRUE(std::string(o->toolCalls[0].at("id").as_string()).starts_with("call_"));
+  EXPECT_EQ(o->toolCalls[0].at("function").at("arguments"), "{\"city\":\"Paris\"}");
+  EXPECT_FALSE(o->toolCalls[0].as_object().contains("index"));
+  EXPECT_EQ(o->finishReason, "tool_calls");
 }
 
 TEST(Wire, OpenAiStreamSplitAnywhereDecodesDeltasAndUsage) {
