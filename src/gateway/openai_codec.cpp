@@ -139,11 +139,6 @@ constexpr std::array<std::string_view, 11> kHonoured{
     "temperature",    "n",          "safety_identifier",
     "metadata",       "logprobs"};
 
-template <size_t N>
-bool among(const std::array<std::string_view, N>& names, std::string_view k) {
-  return std::find(names.begin(), names.end(), k) != names.end();
-}
-
 Status checkTools(const json::value& v) {
   static const std::regex kName("^[a-zA-Z0-9_-]{1,64}$");
   if (!v.is_array() || v.as_array().size() > 128)
@@ -227,16 +222,8 @@ Status checkNumber(const json::object& body, std::string_view k, double lo, doub
 }
 
 Status checkParameters(const json::object& body) {
-  for (std::string_view k : kNotYet)
-    if (auto* v = body.if_contains(k); v && !v->is_null()) return notYet(std::string(k));
-  for (auto& [k, v] : body) {
-    if (v.is_null() || among(kHonoured, k) || among(providers::kChatOptions, k) ||
-        among(kNotYet, k))
-      continue;
-    std::string name(k);
-    return fail(ErrorCode::kInvalidRequest, "Unrecognized request argument supplied: " + name,
-                {{"param", name}, {"openaiCode", "unknown_parameter"}});
-  }
+  if (auto st = screenParameters(body, kNotYet, {kHonoured, providers::kChatOptions}); !st)
+    return st;
   auto get = [&](std::string_view k) -> const json::value* {
     auto* v = body.if_contains(k);
     return v && !v->is_null() ? v : nullptr;
@@ -287,9 +274,15 @@ Status checkParameters(const json::object& body) {
   return {};
 }
 
+int64_t estimateTokens(size_t bytes) {
+  return static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / 4.0));
+}
+
+}  // namespace
+
 // The answer text from whatever served the intent: a provider's "text", or
 // a local module's "summary".
-std::string answerOf(const json::value& result) {
+std::string answerText(const json::value& result) {
   if (result.is_object()) {
     for (const char* k : {"text", "content", "summary"})
       if (auto* v = result.as_object().if_contains(k); v && v->is_string())
@@ -299,18 +292,14 @@ std::string answerOf(const json::value& result) {
 }
 
 // A field of a task result object, when present and not null.
-const json::value* field(const json::value& result, std::string_view k) {
+const json::value* resultField(const json::value& result, std::string_view k) {
   if (!result.is_object()) return nullptr;
   auto* v = result.as_object().if_contains(k);
   return v && !v->is_null() ? v : nullptr;
 }
 
-int64_t estimateTokens(size_t bytes) {
-  return static_cast<int64_t>(std::ceil(static_cast<double>(bytes) / 4.0));
-}
-
-json::object usageOf(const json::value& result, const ChatRequest& chat,
-                     const std::string& answer) {
+json::object usageJson(const json::value& result, const ChatRequest& chat,
+                       const std::string& answer) {
   int64_t pt = estimateTokens(chat.lastUser.size()), ct = estimateTokens(answer.size());
   if (result.is_object())
     if (auto* u = result.as_object().if_contains("usage"); u && u->is_object()) {
@@ -330,7 +319,7 @@ bool usageEstimated(const json::value& result) {
   return true;
 }
 
-std::string finishOf(const json::value& result) {
+std::string finishReasonOf(const json::value& result) {
   if (result.is_object())
     if (auto* f = result.as_object().if_contains("finishReason");
         f && f->is_string() && !f->as_string().empty())
@@ -338,7 +327,23 @@ std::string finishOf(const json::value& result) {
   return "stop";
 }
 
-}  // namespace
+Status screenParameters(const json::object& body, std::span<const std::string_view> refused,
+                        std::initializer_list<std::span<const std::string_view>> known) {
+  auto among = [](std::span<const std::string_view> names, std::string_view k) {
+    return std::find(names.begin(), names.end(), k) != names.end();
+  };
+  for (std::string_view k : refused)
+    if (auto* v = body.if_contains(k); v && !v->is_null()) return notYet(std::string(k));
+  for (auto& [k, v] : body) {
+    if (v.is_null() || among(refused, k) ||
+        std::any_of(known.begin(), known.end(), [&](auto names) { return among(names, k); }))
+      continue;
+    std::string name(k);
+    return fail(ErrorCode::kInvalidRequest, "Unrecognized request argument supplied: " + name,
+                {{"param", name}, {"openaiCode", "unknown_parameter"}});
+  }
+  return {};
+}
 
 Result<ChatRequest> parseChatRequest(const json::object& body) {
   ChatRequest r;
@@ -418,14 +423,14 @@ json::object chunkJson(const std::string& id, int64_t created, const std::string
 json::object completionJson(const std::string& id, int64_t created, const std::string& model,
                             const ChatRequest& c, const json::value& result,
                             const std::string& taskId) {
-  std::string answer = answerOf(result);
-  const json::value* calls = field(result, "toolCalls");
+  std::string answer = answerText(result);
+  const json::value* calls = resultField(result, "toolCalls");
   json::object message{{"role", "assistant"}};
   // OpenAI sends null content beside tool calls, not "".
   message["content"] = answer.empty() && calls ? json::value(nullptr) : json::value(answer);
   message["refusal"] = nullptr;
   if (calls) message["tool_calls"] = *calls;
-  const json::value* lp = field(result, "logprobs");
+  const json::value* lp = resultField(result, "logprobs");
   return {{"id", id},
           {"object", "chat.completion"},
           {"created", created},
@@ -433,8 +438,8 @@ json::object completionJson(const std::string& id, int64_t created, const std::s
           {"choices", json::array{json::object{{"index", 0},
                                                {"message", std::move(message)},
                                                {"logprobs", lp ? *lp : json::value(nullptr)},
-                                               {"finish_reason", finishOf(result)}}}},
-          {"usage", usageOf(result, c, answer)},
+                                               {"finish_reason", finishReasonOf(result)}}}},
+          {"usage", usageJson(result, c, answer)},
           {"aion", {{"taskId", taskId}, {"usageEstimated", usageEstimated(result)}}}};
 }
 
@@ -456,8 +461,8 @@ std::string deltaChunk(const std::string& id, int64_t created, const std::string
 std::string finalChunks(const std::string& id, int64_t created, const std::string& model,
                         const ChatRequest& c, const json::value& result, bool streamed) {
   std::string out;
-  std::string answer = answerOf(result);
-  if (const json::value* calls = field(result, "toolCalls"); calls && !streamed) {
+  std::string answer = answerText(result);
+  if (const json::value* calls = resultField(result, "toolCalls"); calls && !streamed) {
     json::array indexed;
     for (auto& tc : calls->as_array()) {
       json::object o = tc.as_object();
@@ -479,11 +484,11 @@ std::string finalChunks(const std::string& id, int64_t created, const std::strin
     pos = next;
   }
   out += http::sseEvent(
-      {}, {}, jsonText(chunkJson(id, created, model, {}, json::string(finishOf(result)))));
+      {}, {}, jsonText(chunkJson(id, created, model, {}, json::string(finishReasonOf(result)))));
   if (c.includeUsage) {
     auto u = chunkJson(id, created, model, {}, nullptr);
     u["choices"] = json::array();
-    u["usage"] = usageOf(result, c, answer);
+    u["usage"] = usageJson(result, c, answer);
     out += http::sseEvent({}, {}, jsonText(u));
   }
   out += http::sseEvent({}, {}, "[DONE]");
@@ -493,14 +498,8 @@ std::string finalChunks(const std::string& id, int64_t created, const std::strin
 Result<EmbeddingRequest> parseEmbeddingRequest(const json::object& body) {
   static constexpr std::array<std::string_view, 4> kKnown{"model", "input", "encoding_format",
                                                           "user"};
-  if (auto* dim = body.if_contains("dimensions"); dim && !dim->is_null())
-    return notYet("dimensions");
-  for (auto& [k, v] : body) {
-    if (v.is_null() || among(kKnown, k) || k == "dimensions") continue;
-    std::string name(k);
-    return fail(ErrorCode::kInvalidRequest, "Unrecognized request argument supplied: " + name,
-                {{"param", name}, {"openaiCode", "unknown_parameter"}});
-  }
+  static constexpr std::array<std::string_view, 1> kNotYet{"dimensions"};
+  if (auto st = screenParameters(body, kNotYet, {kKnown}); !st) return std::unexpected(st.error());
   EmbeddingRequest r;
   auto* model = body.if_contains("model");
   if (!model || !model->is_string() || model->as_string().empty())

@@ -3,7 +3,9 @@
 // chat request, naming models, and writing completions, stream chunks and
 // errors. openai_http.cpp does the I/O around them.
 #include <boost/json/object.hpp>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,13 @@ struct ChatRequest {
   boost::json::value metadata;  // kept on the task, not sent upstream
 };
 
+//! Refuses what an OpenAI body must not carry: the first of `refused` present
+//! (400 unsupported_parameter; checked in that order, so the error names the
+//! same parameter whatever the key order), then any name in none of `known`
+//! (400 unknown_parameter). null counts as absent.
+Status screenParameters(const boost::json::object& body, std::span<const std::string_view> refused,
+                        std::initializer_list<std::span<const std::string_view>> known);
+
 //! Validates a Chat Completions body; kInvalidRequest names the field
 //! (details.param) of the first problem.
 Result<ChatRequest> parseChatRequest(const boost::json::object& body);
@@ -31,6 +40,17 @@ Result<ChatRequest> parseChatRequest(const boost::json::object& body);
 boost::json::object chatParams(const ChatRequest& c);
 
 boost::json::object modelJson(const control::ModelEntry& m);
+
+//! A chat task's result, read: the answer text (a provider's "text", a
+//! local module's "summary"), a field when present and not null, usage in
+//! OpenAI's names (the provider's figures, else estimates), whether they
+//! are estimates, and the finish reason.
+std::string answerText(const boost::json::value& result);
+const boost::json::value* resultField(const boost::json::value& result, std::string_view k);
+boost::json::object usageJson(const boost::json::value& result, const ChatRequest& c,
+                              const std::string& answer);
+bool usageEstimated(const boost::json::value& result);
+std::string finishReasonOf(const boost::json::value& result);
 
 //! One chat.completion.chunk.
 boost::json::object chunkJson(const std::string& id, int64_t created, const std::string& model,

@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "gateway/openai_codec.h"
+#include "gateway/responses_codec.h"
 #include "gateway/route_guard.h"
 #include "http/client_watch.h"
 #include "http/handler_util.h"
@@ -185,6 +186,142 @@ asio::awaitable<std::optional<Response>> answerWhenDone(const GatewayDeps& d, Ex
   co_return r;
 }
 
+// What a streamed answer writes at each step: chat.completion.chunk frames,
+// or the Responses API's typed events. Each opens its stream with its first
+// frames.
+class StreamFramer {
+ public:
+  virtual ~StreamFramer() = default;
+  virtual std::string delta(const json::value& deltaEvent) = 0;
+  virtual std::string done(const json::value& result, bool streamed) = 0;
+  virtual std::string failed(const json::object& openAiError) = 0;
+};
+
+class ChatFramer : public StreamFramer {
+ public:
+  ChatFramer(std::string id, int64_t created, const ChatRequest& c)
+      : id_(std::move(id)), created_(created), chat_(c) {}
+  std::string delta(const json::value& d) override {
+    auto frame = deltaChunk(id_, created_, chat_.model, d);
+    if (frame.empty()) return frame;
+    auto* text = d.as_object().if_contains("text");
+    bool toolsFirst = d.as_object().contains("toolCalls") &&
+                      (!text || !text->is_string() || text->as_string().empty());
+    return open(toolsFirst) + frame;
+  }
+  std::string done(const json::value& result, bool streamed) override {
+    bool toolsFirst = !streamed && answerText(result).empty() && resultField(result, "toolCalls");
+    return open(toolsFirst) + finalChunks(id_, created_, chat_.model, chat_, result, streamed);
+  }
+  std::string failed(const json::object& err) override {
+    return open(false) + http::sseEvent({}, {}, jsonText(err));
+  }
+
+ private:
+  // The role chunk; its content is null when tool calls come first, as OpenAI's.
+  std::string open(bool toolsFirst) {
+    if (std::exchange(opened_, true)) return {};
+    json::object delta{{"role", "assistant"}};
+    delta["content"] = toolsFirst ? json::value(nullptr) : json::value("");
+    return http::sseEvent({}, {}, jsonText(chunkJson(id_, created_, chat_.model, delta, nullptr)));
+  }
+  std::string id_;
+  int64_t created_;
+  const ChatRequest& chat_;
+  bool opened_ = false;
+};
+
+class ResponsesFramer : public StreamFramer {
+ public:
+  explicit ResponsesFramer(ResponsesStream& s) : s_(s) {}
+  std::string delta(const json::value& d) override { return open() + s_.delta(d); }
+  std::string done(const json::value& result, bool streamed) override {
+    return open() + s_.done(result, streamed);
+  }
+  std::string failed(const json::object& err) override { return open() + s_.failed(err); }
+
+ private:
+  std::string open() { return std::exchange(opened_, true) ? std::string() : s_.open(); }
+  ResponsesStream& s_;
+  bool opened_ = false;
+};
+
+// Streams a task this request submitted, the one way for every OpenAI
+// stream: frames go out as events are published, the head with the first
+// (by then the answering route is known, and a failure before it is a plain
+// HTTP error); a failure after it ends with an error frame, never a clean
+// finish. The task is canceled if the client leaves.
+asio::awaitable<std::optional<Response>> streamTask(const GatewayDeps& d, Exchange& ex,
+                                                    const Principal& who, const std::string& taskId,
+                                                    StreamFramer& framer) {
+  auto f = co_await d.control.follow(who, taskId, 0);
+  if (!f) co_return openAiErrorResponse(f.error(), ex);
+  auto& follower = **f;
+  Outcome out;
+  bool left = false;
+  http::ClientWatch watch(ex, [&follower, &left] {
+    left = true;
+    follower.interrupt();
+  });
+  bool ok = true, headSent = false;
+  while (ok && !follower.finished() && !left) {
+    auto evs = co_await follower.next(std::chrono::seconds(15));
+    if (!evs) break;
+    std::string frames;
+    for (auto& e : *evs) {
+      absorb(out, e);
+      if (e.type == "delta") frames += framer.delta(e.data);
+    }
+    if (frames.empty()) continue;
+    if (!headSent) {
+      frames = streamHead(ex, taskId, out) + frames;
+      headSent = true;
+    }
+    ok = co_await writeAll(ex, std::move(frames));
+  }
+  if (ok && !left && follower.finished()) {
+    bool succeeded = out.status == store::TaskStatus::kSucceeded;
+    if (!headSent && !succeeded) {
+      co_await watch.stop();
+      Response r = openAiErrorResponse(outcomeError(out, taskId), ex);
+      setAionHeaders(r, taskId, out);
+      co_return r;
+    }
+    std::string tail = headSent ? std::string() : streamHead(ex, taskId, out);
+    tail += succeeded ? framer.done(out.result, out.sawDelta)
+                      : framer.failed(openAiError(outcomeError(out, taskId)));
+    ok = co_await writeAll(ex, std::move(tail));
+  }
+  co_await watch.stop();
+  if (left || !ok || !follower.finished()) co_await d.control.cancel(who, taskId, kClientLeft);
+  co_return std::nullopt;
+}
+
+// Submits the chat task of an OpenAI request (chat or Responses): the model
+// picks the route, a local module refuses what it cannot honour, a stream
+// takes a slot that lives as long as `slot`.
+asio::awaitable<Result<store::Task>> submitChat(const GatewayDeps& d, const GatewayOptions& opts,
+                                                const Exchange& ex, const Principal& who,
+                                                const ChatRequest& chat,
+                                                std::unique_ptr<StreamSlots::Slot>& slot) {
+  auto model = d.control.model(chat.model, kIntent);
+  if (!model) co_return std::unexpected(model.error());
+  if (model->route.starts_with("module:")) {
+    providers::ChatCall probe;
+    probe.messages = chat.messages;
+    probe.options = chat.options;
+    if (auto st = providers::checkChat(std::nullopt, probe); !st)
+      co_return std::unexpected(st.error());
+  }
+  if (chat.stream) {
+    auto s = d.admission.streamSlot();
+    if (!s) co_return std::unexpected(s.error());
+    slot = std::move(*s);
+  }
+  auto req = taskFor(ex, who, kIntent, chatParams(chat), *model, opts);
+  co_return co_await d.control.submit(std::move(req));
+}
+
 }  // namespace
 
 unsigned openAiStatus(const Error& e) {
@@ -244,96 +381,48 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                co_return http::jsonResponse(200, modelJson(*m), ex.requestId);
              }));
 
-  routes.add(
-      bhttp::verb::post, "/v1/chat/completions",
-      guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
-        auto body = http::parseJsonObject(ex.req);
-        if (!body) co_return openAiErrorResponse(body.error(), ex);
-        auto chat = parseChatRequest(*body);
-        if (!chat) co_return openAiErrorResponse(chat.error(), ex);
-        auto model = d.control.model(chat->model, kIntent);
-        if (!model) co_return openAiErrorResponse(model.error(), ex);
-        if (model->route.starts_with("module:")) {
-          // A local module answers text only; what it cannot honour is refused here.
-          providers::ChatCall probe;
-          probe.messages = chat->messages;
-          probe.options = chat->options;
-          if (auto st = providers::checkChat(std::nullopt, probe); !st)
-            co_return openAiErrorResponse(st.error(), ex);
-        }
-        std::unique_ptr<StreamSlots::Slot> slot;
-        if (chat->stream) {
-          auto s = d.admission.streamSlot();
-          if (!s) co_return openAiErrorResponse(s.error(), ex);
-          slot = std::move(*s);
-        }
-        auto req = taskFor(ex, a.who, kIntent, chatParams(*chat), *model, opts);
-        auto t = co_await d.control.submit(std::move(req));
-        if (!t) co_return openAiErrorResponse(t.error(), ex);
-        std::string id = "chatcmpl-" + t->id;
-        int64_t created = nowMs() / 1000;
-        if (!chat->stream) {
-          // Named, not written in the co_await: GCC 12 (common/async.h).
-          auto completion = [&](const json::value& result) {
-            return completionJson(id, created, chat->model, *chat, result, t->id);
-          };
-          co_return co_await answerWhenDone(d, ex, a.who, t->id, completion);
-        }
+  routes.add(bhttp::verb::post, "/v1/chat/completions",
+             guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
+               auto body = http::parseJsonObject(ex.req);
+               if (!body) co_return openAiErrorResponse(body.error(), ex);
+               auto chat = parseChatRequest(*body);
+               if (!chat) co_return openAiErrorResponse(chat.error(), ex);
+               std::unique_ptr<StreamSlots::Slot> slot;
+               auto t = co_await submitChat(d, opts, ex, a.who, *chat, slot);
+               if (!t) co_return openAiErrorResponse(t.error(), ex);
+               std::string id = "chatcmpl-" + t->id;
+               int64_t created = nowMs() / 1000;
+               if (chat->stream) {
+                 ChatFramer framer(id, created, *chat);
+                 co_return co_await streamTask(d, ex, a.who, t->id, framer);
+               }
+               // Named, not written in the co_await: GCC 12 (common/async.h).
+               auto completion = [&](const json::value& result) {
+                 return completionJson(id, created, chat->model, *chat, result, t->id);
+               };
+               co_return co_await answerWhenDone(d, ex, a.who, t->id, completion);
+             }));
 
-        auto f = co_await d.control.follow(a.who, t->id, 0);
-        if (!f) co_return openAiErrorResponse(f.error(), ex);
-        auto& follower = **f;
-        Outcome out;
-        bool left = false;
-        http::ClientWatch watch(ex, [&follower, &left] {
-          left = true;
-          follower.interrupt();
-        });
-
-        // Deltas go out as they are published; the head goes with the first.
-        bool ok = true, headSent = false;
-        std::string roleChunk =
-            http::sseEvent({}, {},
-                           jsonText(chunkJson(id, created, chat->model,
-                                              {{"role", "assistant"}, {"content", ""}}, nullptr)));
-        while (ok && !follower.finished() && !left) {
-          auto evs = co_await follower.next(std::chrono::seconds(15));
-          if (!evs) break;
-          std::string frames;
-          for (auto& e : *evs) {
-            absorb(out, e);
-            if (e.type == "delta") frames += deltaChunk(id, created, chat->model, e.data);
-          }
-          if (frames.empty()) continue;
-          if (!headSent) {
-            frames = streamHead(ex, t->id, out) + roleChunk + frames;
-            headSent = true;
-          }
-          ok = co_await writeAll(ex, std::move(frames));
-        }
-        if (ok && !left && follower.finished()) {
-          bool succeeded = out.status == store::TaskStatus::kSucceeded;
-          if (!headSent && !succeeded) {
-            // Nothing sent yet: an HTTP error, as OpenAI answers a stream
-            // refused before its first byte.
-            co_await watch.stop();
-            Response r = openAiErrorResponse(outcomeError(out, t->id), ex);
-            setAionHeaders(r, t->id, out);
-            co_return r;
-          }
-          std::string tail = headSent ? std::string() : streamHead(ex, t->id, out) + roleChunk;
-          // A stream cut after its first byte is never a clean finish: an
-          // error event, no [DONE].
-          tail += succeeded
-                      ? finalChunks(id, created, chat->model, *chat, out.result, out.sawDelta)
-                      : http::sseEvent({}, {}, jsonText(openAiError(outcomeError(out, t->id))));
-          ok = co_await writeAll(ex, std::move(tail));
-        }
-        co_await watch.stop();
-        if (left || !ok || !follower.finished())
-          co_await d.control.cancel(a.who, t->id, kClientLeft);
-        co_return std::nullopt;
-      }));
+  routes.add(bhttp::verb::post, "/v1/responses",
+             guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {
+               auto body = http::parseJsonObject(ex.req);
+               if (!body) co_return openAiErrorResponse(body.error(), ex);
+               auto rr = parseResponsesRequest(*body);
+               if (!rr) co_return openAiErrorResponse(rr.error(), ex);
+               std::unique_ptr<StreamSlots::Slot> slot;
+               auto t = co_await submitChat(d, opts, ex, a.who, rr->chat, slot);
+               if (!t) co_return openAiErrorResponse(t.error(), ex);
+               int64_t created = nowMs() / 1000;
+               if (rr->chat.stream) {
+                 ResponsesStream events(t->id, created, *rr);
+                 ResponsesFramer framer(events);
+                 co_return co_await streamTask(d, ex, a.who, t->id, framer);
+               }
+               auto response = [&](const json::value& result) {
+                 return responseJson(t->id, created, *rr, result);
+               };
+               co_return co_await answerWhenDone(d, ex, a.who, t->id, response);
+             }));
 
   routes.add(bhttp::verb::post, "/v1/embeddings",
              guarded(d, [d, opts](Exchange& ex, Admitted& a) -> Reply {

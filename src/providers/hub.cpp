@@ -234,6 +234,9 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
     co_return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
   Endpoint ep = *p.endpoint;
   ep.model = mit->second.model.upstream;
+  // A route that cannot honour the call is not a provider failure: no
+  // breaker count, no retry.
+  if (auto st = checkChat(ep.protocol, call); !st) co_return std::unexpected(st.error());
   const std::string& pname = p.provider.name;
   std::function<asio::awaitable<Result<ChatResult>>(Timeouts, bool&)> exchange =
       [&](Timeouts t, bool& progressed) -> asio::awaitable<Result<ChatResult>> {
