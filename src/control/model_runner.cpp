@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <map>
 
 #include "common/async.h"
 #include "common/ids.h"
@@ -219,19 +220,24 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   // Each fragment becomes a delta event: committed (not fsynced) in order,
   // then pushed to followers. Group commit batches a fast stream's deltas.
   auto text = std::make_shared<std::string>();
-  auto hydrate = std::make_shared<Rehydrator>(rehydrate ? &redactMap : nullptr);
+  // One rehydrator per choice (n > 1): placeholders may straddle fragments.
+  auto hydrate = std::make_shared<std::map<int64_t, Rehydrator>>();
+  const json::object* hydrateMap = rehydrate ? &redactMap : nullptr;
   auto deltaIndex = std::make_shared<int64_t>(0);
-  auto sendDelta = [&o, t, key, deltaIndex](std::string piece, const providers::Delta* more) {
+  auto sendDelta = [&o, t, key, deltaIndex](std::string piece, int64_t choice,
+                                            const providers::Delta* more) {
     if (piece.empty() && (!more || (!more->toolCalls && !more->logprobs))) return;
     json::object d{{"route", key}, {"index", (*deltaIndex)++}, {"text", std::move(piece)}};
+    if (choice) d["choice"] = choice;
     if (more && more->toolCalls) d["toolCalls"] = *more->toolCalls;
     if (more && more->logprobs) d["logprobs"] = *more->logprobs;
     o.progress(t, {{"delta", std::move(d)}});
   };
-  auto onDelta = [text, hydrate, sendDelta, &streamed](const providers::Delta& piece) {
+  auto onDelta = [text, hydrate, hydrateMap, sendDelta, &streamed](const providers::Delta& piece) {
     streamed = true;
     text->append(piece.text);
-    sendDelta(hydrate->feed(piece.text), &piece);
+    auto& h = hydrate->try_emplace(piece.choice, hydrateMap).first->second;
+    sendDelta(h.feed(piece.text), piece.choice, &piece);
   };
 
   providers::Usage usage;
@@ -265,14 +271,15 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
       if (auto* v = params.if_contains(k); v && !v->is_null()) call.options[k] = *v;
     auto messages = call.messages;
     auto r = co_await d.providers.chat(model, std::move(call), onDelta, ctl);
-    sendDelta(hydrate->flush(), nullptr);
+    for (auto& [choice, h] : *hydrate) sendDelta(h.flush(), choice, nullptr);
+    auto restore = [&](const std::string& s) {
+      if (!rehydrate) return s;
+      Rehydrator whole(&redactMap);
+      return whole.feed(s) + whole.flush();
+    };
     if (r) {
       usage = r->usage;
-      std::string answer = r->text;
-      if (rehydrate) {
-        Rehydrator whole(&redactMap);
-        answer = whole.feed(r->text) + whole.flush();
-      }
+      std::string answer = restore(r->text);
       json::object message{{"role", "assistant"}, {"content", answer}};
       if (!r->toolCalls.empty()) message["tool_calls"] = r->toolCalls;
       json::object res{{"text", answer},
@@ -282,6 +289,13 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
                        {"provider", provider}};
       if (!r->toolCalls.empty()) res["toolCalls"] = std::move(r->toolCalls);
       if (!r->logprobs.is_null()) res["logprobs"] = std::move(r->logprobs);
+      if (!r->choices.empty()) {
+        for (auto& c : r->choices)
+          if (auto* m = c.as_object().if_contains("message"); m && m->is_object())
+            if (auto* ct = m->as_object().if_contains("content"); ct && ct->is_string())
+              *ct = restore(std::string(ct->as_string()));
+        res["choices"] = std::move(r->choices);
+      }
       out = std::move(res);
     } else {
       out = std::unexpected(r.error());

@@ -133,11 +133,11 @@ constexpr std::array<std::string_view, 12> kNotYet{
     "functions",    "function_call",      "logit_bias", "modalities",
     "audio",        "prediction",         "store",      "reasoning_effort",
     "service_tier", "web_search_options", "verbosity",  "prompt_cache_key"};
-constexpr std::array<std::string_view, 11> kHonoured{
-    "model",          "messages",   "stream",
-    "stream_options", "max_tokens", "max_completion_tokens",
-    "temperature",    "n",          "safety_identifier",
-    "metadata",       "logprobs"};
+constexpr std::array<std::string_view, 10> kHonoured{"model",       "messages",
+                                                     "stream",      "stream_options",
+                                                     "max_tokens",  "max_completion_tokens",
+                                                     "temperature", "safety_identifier",
+                                                     "metadata",    "logprobs"};
 
 Status checkTools(const json::value& v) {
   static const std::regex kName("^[a-zA-Z0-9_-]{1,64}$");
@@ -228,8 +228,8 @@ Status checkParameters(const json::object& body) {
     auto* v = body.if_contains(k);
     return v && !v->is_null() ? v : nullptr;
   };
-  if (auto* n = get("n"); n && !(n->is_int64() && n->as_int64() == 1))
-    return unsupported("n", "only n=1 is supported: one choice per request");
+  if (auto* n = get("n"); n && !(n->is_int64() && n->as_int64() >= 1 && n->as_int64() <= 128))
+    return badParam("n", "n must be an integer from 1 to 128");
   if (auto* t = get("tools"))
     if (auto st = checkTools(*t); !st) return st;
   if (auto* tc = get("tool_choice"))
@@ -411,34 +411,63 @@ json::object modelJson(const control::ModelEntry& m) {
 }
 
 json::object chunkJson(const std::string& id, int64_t created, const std::string& model,
-                       json::object delta, json::value finish) {
-  return {{"id", id},
-          {"object", "chat.completion.chunk"},
-          {"created", created},
-          {"model", model},
-          {"choices", json::array{json::object{
-                          {"index", 0}, {"delta", std::move(delta)}, {"finish_reason", finish}}}}};
+                       json::object delta, json::value finish, int64_t index) {
+  return {
+      {"id", id},
+      {"object", "chat.completion.chunk"},
+      {"created", created},
+      {"model", model},
+      {"choices", json::array{json::object{
+                      {"index", index}, {"delta", std::move(delta)}, {"finish_reason", finish}}}}};
 }
+
+namespace {
+
+std::string finishOfChoice(const json::value& choice) {
+  auto* fr = choice.is_object() ? choice.as_object().if_contains("finish_reason") : nullptr;
+  return fr && fr->is_string() && !fr->as_string().empty() ? std::string(fr->as_string()) : "stop";
+}
+
+// One choice of a completion: null content beside tool calls, as OpenAI's.
+json::object choiceJson(int64_t index, const std::string& answer, const json::value* calls,
+                        const json::value* logprobs, std::string finish) {
+  json::object message{{"role", "assistant"}};
+  message["content"] = answer.empty() && calls ? json::value(nullptr) : json::value(answer);
+  message["refusal"] = nullptr;
+  if (calls) message["tool_calls"] = *calls;
+  return {{"index", index},
+          {"message", std::move(message)},
+          {"logprobs", logprobs ? *logprobs : json::value(nullptr)},
+          {"finish_reason", std::move(finish)}};
+}
+
+}  // namespace
 
 json::object completionJson(const std::string& id, int64_t created, const std::string& model,
                             const ChatRequest& c, const json::value& result,
                             const std::string& taskId) {
   std::string answer = answerText(result);
-  const json::value* calls = resultField(result, "toolCalls");
-  json::object message{{"role", "assistant"}};
-  // OpenAI sends null content beside tool calls, not "".
-  message["content"] = answer.empty() && calls ? json::value(nullptr) : json::value(answer);
-  message["refusal"] = nullptr;
-  if (calls) message["tool_calls"] = *calls;
-  const json::value* lp = resultField(result, "logprobs");
+  json::array choices;
+  if (auto* all = resultField(result, "choices"); all && all->is_array()) {
+    for (auto& ch : all->as_array()) {
+      auto& co = ch.as_object();
+      const json::value& msg = co.contains("message") ? co.at("message") : json::value();
+      std::string text = resultField(msg, "content") && msg.at("content").is_string()
+                             ? std::string(msg.at("content").as_string())
+                             : std::string();
+      choices.push_back(choiceJson(static_cast<int64_t>(choices.size()), text,
+                                   resultField(msg, "tool_calls"), resultField(ch, "logprobs"),
+                                   finishOfChoice(ch)));
+    }
+  } else {
+    choices.push_back(choiceJson(0, answer, resultField(result, "toolCalls"),
+                                 resultField(result, "logprobs"), finishReasonOf(result)));
+  }
   return {{"id", id},
           {"object", "chat.completion"},
           {"created", created},
           {"model", model},
-          {"choices", json::array{json::object{{"index", 0},
-                                               {"message", std::move(message)},
-                                               {"logprobs", lp ? *lp : json::value(nullptr)},
-                                               {"finish_reason", finishReasonOf(result)}}}},
+          {"choices", std::move(choices)},
           {"usage", usageJson(result, c, answer)},
           {"aion", {{"taskId", taskId}, {"usageEstimated", usageEstimated(result)}}}};
 }
@@ -453,7 +482,8 @@ std::string deltaChunk(const std::string& id, int64_t created, const std::string
   if (auto* tc = d.if_contains("toolCalls"); tc && tc->is_array()) out["tool_calls"] = *tc;
   auto* lp = d.if_contains("logprobs");
   if (out.empty() && !lp) return {};
-  auto chunk = chunkJson(id, created, model, std::move(out), nullptr);
+  int64_t index = d.contains("choice") && d.at("choice").is_int64() ? d.at("choice").as_int64() : 0;
+  auto chunk = chunkJson(id, created, model, std::move(out), nullptr, index);
   if (lp) chunk["choices"].as_array()[0].as_object()["logprobs"] = *lp;
   return http::sseEvent({}, {}, jsonText(chunk));
 }
@@ -483,8 +513,17 @@ std::string finalChunks(const std::string& id, int64_t created, const std::strin
                                           {{"content", answer.substr(pos, next - pos)}}, nullptr)));
     pos = next;
   }
-  out += http::sseEvent(
-      {}, {}, jsonText(chunkJson(id, created, model, {}, json::string(finishReasonOf(result)))));
+  if (auto* all = resultField(result, "choices"); all && all->is_array()) {
+    int64_t index = 0;
+    for (auto& ch : all->as_array())
+      out += http::sseEvent(
+          {}, {},
+          jsonText(chunkJson(id, created, model, {}, json::string(finishOfChoice(ch)), index++)));
+  } else {
+    out += http::sseEvent(
+        {}, {},
+        jsonText(chunkJson(id, created, model, {}, json::string(finishReasonOf(result)), 0)));
+  }
   if (c.includeUsage) {
     auto u = chunkJson(id, created, model, {}, nullptr);
     u["choices"] = json::array();

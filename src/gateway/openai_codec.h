@@ -54,7 +54,8 @@ std::string finishReasonOf(const boost::json::value& result);
 
 //! One chat.completion.chunk.
 boost::json::object chunkJson(const std::string& id, int64_t created, const std::string& model,
-                              boost::json::object delta, boost::json::value finish);
+                              boost::json::object delta, boost::json::value finish,
+                              int64_t index = 0);
 //! The chat.completion for a task's result (a provider's answer or a local
 //! module's), with usage (the provider's figures, else estimates).
 boost::json::object completionJson(const std::string& id, int64_t created, const std::string& model,

@@ -204,31 +204,36 @@ class ChatFramer : public StreamFramer {
   std::string delta(const json::value& d) override {
     auto frame = deltaChunk(id_, created_, chat_.model, d);
     if (frame.empty()) return frame;
-    auto* text = d.as_object().if_contains("text");
-    bool toolsFirst = d.as_object().contains("toolCalls") &&
-                      (!text || !text->is_string() || text->as_string().empty());
-    return open(toolsFirst) + frame;
+    auto& o = d.as_object();
+    auto* text = o.if_contains("text");
+    bool toolsFirst =
+        o.contains("toolCalls") && (!text || !text->is_string() || text->as_string().empty());
+    int64_t choice =
+        o.contains("choice") && o.at("choice").is_int64() ? o.at("choice").as_int64() : 0;
+    return open(choice, toolsFirst) + frame;
   }
   std::string done(const json::value& result, bool streamed) override {
     bool toolsFirst = !streamed && answerText(result).empty() && resultField(result, "toolCalls");
-    return open(toolsFirst) + finalChunks(id_, created_, chat_.model, chat_, result, streamed);
+    return open(0, toolsFirst) + finalChunks(id_, created_, chat_.model, chat_, result, streamed);
   }
   std::string failed(const json::object& err) override {
-    return open(false) + http::sseEvent({}, {}, jsonText(err));
+    return open(0, false) + http::sseEvent({}, {}, jsonText(err));
   }
 
  private:
-  // The role chunk; its content is null when tool calls come first, as OpenAI's.
-  std::string open(bool toolsFirst) {
-    if (std::exchange(opened_, true)) return {};
+  // Each choice's role chunk, before its first delta; its content is null
+  // when tool calls come first, as OpenAI's.
+  std::string open(int64_t choice, bool toolsFirst) {
+    if (!opened_.insert(choice).second) return {};
     json::object delta{{"role", "assistant"}};
     delta["content"] = toolsFirst ? json::value(nullptr) : json::value("");
-    return http::sseEvent({}, {}, jsonText(chunkJson(id_, created_, chat_.model, delta, nullptr)));
+    return http::sseEvent({}, {},
+                          jsonText(chunkJson(id_, created_, chat_.model, delta, nullptr, choice)));
   }
   std::string id_;
   int64_t created_;
   const ChatRequest& chat_;
-  bool opened_ = false;
+  std::set<int64_t> opened_;
 };
 
 class ResponsesFramer : public StreamFramer {

@@ -197,9 +197,16 @@ namespace {
 
 Error statusError(const std::string& provider, const HttpResponse& r) {
   auto msg = errorMessage(r.body);
-  ErrorCode code = r.status == 429 ? ErrorCode::kRateLimited : ErrorCode::kProviderError;
+  // 400/422: the provider refused what the caller asked for (a parameter,
+  // the messages), so the caller gets a 400, not a 502.
+  bool refused = r.status == 400 || r.status == 422;
+  ErrorCode code = r.status == 429 ? ErrorCode::kRateLimited
+                   : refused       ? ErrorCode::kInvalidRequest
+                                   : ErrorCode::kProviderError;
   Error e(code, "provider '" + provider + "' answered " + std::to_string(r.status) + ": " + msg);
   e.details["providerStatus"] = r.status;
+  if (refused)
+    if (auto param = errorParam(r.body); !param.empty()) e.details["param"] = param;
   if (r.status == 408 || r.status == 429 || r.status >= 500) e.details["retriable"] = true;
   if (auto it = r.headers.find("retry-after"); it != r.headers.end())
     if (auto d = parseRetryAfter(it->second, std::chrono::system_clock::now())) {
@@ -243,7 +250,7 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
     auto req = chatRequest(ep, call);
     if (!req) co_return std::unexpected(req.error());
     if (!ctl.traceparent.empty()) req->headers.emplace_back("traceparent", ctl.traceparent);
-    auto dec = call.stream ? streamDecoder(ep.protocol) : nullptr;
+    auto dec = call.stream ? streamDecoder(ep.protocol, call) : nullptr;
     std::optional<Error> decodeErr;
     BodySink sink;
     if (dec) {

@@ -72,6 +72,26 @@ std::string contentText(const json::value* c) {
   return out;
 }
 
+// The stop sequences a call asks for.
+std::vector<std::string> stopStrings(const ChatCall& c) {
+  std::vector<std::string> out;
+  auto* v = c.options.if_contains("stop");
+  if (!v) return out;
+  if (v->is_string()) out.emplace_back(v->as_string());
+  if (v->is_array())
+    for (auto& x : v->as_array())
+      if (x.is_string() && !x.as_string().empty()) out.emplace_back(x.as_string());
+  return out;
+}
+
+// TGI ends text that hit a stop sequence with the sequence itself (finish
+// reason "stop_sequence"); OpenAI's clients expect it cut.
+std::string cutStop(std::string text, const std::vector<std::string>& stops) {
+  for (auto& s : stops)
+    if (text.ends_with(s)) return text.substr(0, text.size() - s.size());
+  return text;
+}
+
 // TGI takes one prompt string: a plain role-tagged transcript.
 std::string transcript(const json::array& messages) {
   std::string out;
@@ -111,6 +131,7 @@ bool hasOption(const ChatCall& c, std::string_view k) {
 // An option at the value that asks for nothing, which any route honours.
 bool atDefault(std::string_view k, const json::value& v) {
   if (k == "logprobs") return v.is_bool() && !v.as_bool();
+  if (k == "n") return v.is_int64() && v.as_int64() == 1;
   if (k == "parallel_tool_calls") return v.is_bool() && v.as_bool();
   if (k == "tools") return v.is_array() && v.as_array().empty();
   if (k == "tool_choice") return v.is_string() && v.as_string() == "none";
@@ -243,6 +264,29 @@ class LineSplitter {
   std::string buf_;
 };
 
+// One choice of an OpenAI answer as it accumulates.
+struct ChoiceState {
+  std::string text, finish;
+  json::array tools;
+  json::value logprobs;
+};
+
+// Every choice in OpenAI's shape, for n > 1.
+json::array choicesJson(const std::map<int64_t, ChoiceState>& states) {
+  json::array out;
+  for (auto& [index, c] : states) {
+    json::object message{{"role", "assistant"}};
+    message["content"] =
+        c.text.empty() && !c.tools.empty() ? json::value(nullptr) : json::value(c.text);
+    if (!c.tools.empty()) message["tool_calls"] = c.tools;
+    out.push_back(json::object{{"index", index},
+                               {"message", std::move(message)},
+                               {"logprobs", c.logprobs},
+                               {"finish_reason", c.finish.empty() ? "stop" : c.finish}});
+  }
+  return out;
+}
+
 class OpenAiDecoder : public StreamDecoder {
  public:
   Status feed(std::string_view bytes, const DeltaSink& onDelta) override {
@@ -260,25 +304,31 @@ class OpenAiDecoder : public StreamDecoder {
       if (model_.empty()) model_ = str(*o, "model");
       openAiUsage(*o, prompt_, completion_);
       auto* ch = o->if_contains("choices");
-      if (ch && ch->is_array() && !ch->as_array().empty() && ch->as_array()[0].is_object()) {
-        auto& c0 = ch->as_array()[0].as_object();
-        if (auto fr = str(c0, "finish_reason"); !fr.empty()) finish_ = fr;
+      if (!ch || !ch->is_array()) return {};
+      for (auto& cv : ch->as_array()) {
+        if (!cv.is_object()) continue;
+        auto& c = cv.as_object();
+        int64_t index = integer(c, "index").value_or(0);
+        if (index < 0 || index > 127) return std::unexpected(malformed("choice index"));
+        auto& st = choices_[index];
+        if (auto fr = str(c, "finish_reason"); !fr.empty()) st.finish = fr;
         Delta d;
+        d.choice = index;
         std::string t;
-        if (auto* dl = c0.if_contains("delta"); dl && dl->is_object()) {
+        if (auto* dl = c.if_contains("delta"); dl && dl->is_object()) {
           t = str(dl->as_object(), "content");
           d.text = t;
           if (auto* tc = dl->as_object().if_contains("tool_calls");
               tc && tc->is_array() && !tc->as_array().empty()) {
-            mergeToolCalls(tools_, tc->as_array());
+            mergeToolCalls(st.tools, tc->as_array());
             d.toolCalls = &tc->as_array();
           }
         }
-        if (auto* lp = c0.if_contains("logprobs"); lp && lp->is_object()) {
-          mergeLogprobs(logprobs_, *lp);
+        if (auto* lp = c.if_contains("logprobs"); lp && lp->is_object()) {
+          mergeLogprobs(st.logprobs, *lp);
           d.logprobs = lp;
         }
-        text_ += t;
+        st.text += t;
         if (!d.empty()) onDelta(d);
       }
       return {};
@@ -287,22 +337,29 @@ class OpenAiDecoder : public StreamDecoder {
   Result<ChatResult> finish(const ChatCall& call) override {
     if (!done_)
       return fail(ErrorCode::kProviderError, "provider stream ended before [DONE] (cut upstream)");
-    ChatResult r{text_, finish_.empty() ? "stop" : finish_, model_, {}, tools_, logprobs_};
-    settleUsage(r.usage, prompt_, completion_, call, text_);
+    auto& c0 = choices_[0];
+    ChatResult r{c0.text, c0.finish.empty() ? "stop" : c0.finish, model_, {}, c0.tools, c0.logprobs,
+                 {}};
+    std::string all;
+    for (auto& [i, c] : choices_) all += c.text;
+    if (choices_.size() > 1) r.choices = choicesJson(choices_);
+    settleUsage(r.usage, prompt_, completion_, call, all);
     return r;
   }
 
  private:
   LineSplitter lines_;
-  std::string text_, finish_, model_;
-  json::array tools_;
-  json::value logprobs_;
+  std::string model_;
+  std::map<int64_t, ChoiceState> choices_;
   std::optional<int64_t> prompt_, completion_;
   bool done_ = false;
 };
 
 class TgiDecoder : public StreamDecoder {
  public:
+  explicit TgiDecoder(std::vector<std::string> stops) : stops_(std::move(stops)) {
+    for (auto& s : stops_) hold_ = std::max(hold_, s.size());
+  }
   Status feed(std::string_view bytes, const DeltaSink& onDelta) override {
     return lines_.feed(bytes, [&](std::string_view line) -> Status {
       if (!line.starts_with("data:")) return {};
@@ -317,8 +374,16 @@ class TgiDecoder : public StreamDecoder {
             t.if_contains("special") && t.at("special").is_bool() && t.at("special").as_bool();
         auto text = str(t, "text");
         if (!special && !text.empty()) {
-          text_ += text;
-          onDelta(Delta{.text = text});
+          // The tail that may turn out to be a stop sequence waits for the end.
+          held_ += text;
+          size_t cut = held_.size() > hold_ ? held_.size() - hold_ : 0;
+          while (cut > 0 && (static_cast<unsigned char>(held_[cut]) & 0xC0) == 0x80) --cut;
+          if (cut > 0) {  // never inside a UTF-8 sequence
+            std::string out = held_.substr(0, cut);
+            held_.erase(0, cut);
+            text_ += out;
+            onDelta(Delta{.text = out});
+          }
         }
       }
       if (auto* g = o->if_contains("generated_text"); g && g->is_string()) {
@@ -326,6 +391,12 @@ class TgiDecoder : public StreamDecoder {
         if (auto* d = o->if_contains("details"); d && d->is_object()) {
           completion_ = integer(d->as_object(), "generated_tokens");
           finish_ = str(d->as_object(), "finish_reason");
+        }
+        std::string rest = finish_ == "stop_sequence" ? cutStop(held_, stops_) : held_;
+        held_.clear();
+        if (!rest.empty()) {
+          text_ += rest;
+          onDelta(Delta{.text = rest});
         }
       }
       return {};
@@ -335,14 +406,16 @@ class TgiDecoder : public StreamDecoder {
     if (!done_)
       return fail(ErrorCode::kProviderError,
                   "provider stream ended before its final event (cut upstream)");
-    ChatResult r{text_, finish_ == "length" ? "length" : "stop", "", {}, {}, nullptr};
+    ChatResult r{text_, finish_ == "length" ? "length" : "stop", "", {}, {}, nullptr, {}};
     settleUsage(r.usage, std::nullopt, completion_, call, text_);
     return r;
   }
 
  private:
   LineSplitter lines_;
-  std::string text_, finish_;
+  std::vector<std::string> stops_;
+  size_t hold_ = 0;
+  std::string text_, finish_, held_;
   std::optional<int64_t> completion_;
   bool done_ = false;
 };
@@ -391,7 +464,7 @@ class OllamaDecoder : public StreamDecoder {
       return fail(ErrorCode::kProviderError,
                   "provider stream ended before \"done\": true (cut upstream)");
     for (auto& c : tools_) c.as_object().erase("index");
-    ChatResult r{text_, finishReason(finish_, tools_), model_, {}, tools_, nullptr};
+    ChatResult r{text_, finishReason(finish_, tools_), model_, {}, tools_, nullptr, {}};
     settleUsage(r.usage, prompt_, completion_, call, text_);
     return r;
   }
@@ -446,7 +519,8 @@ Status checkChat(std::optional<Protocol> p, const ChatCall& c) {
   };
   if (!p)
     return refuse({"tools", "tool_choice", "parallel_tool_calls", "response_format", "stop",
-                   "top_p", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs"});
+                   "top_p", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs",
+                   "n"});
   switch (*p) {
     case Protocol::kOpenAi:
     case Protocol::kAzure:
@@ -457,11 +531,11 @@ Status checkChat(std::optional<Protocol> p, const ChatCall& c) {
         if (!tc.is_string() || (tc.as_string() != "auto" && tc.as_string() != "none"))
           return cannot(p, "tool_choice", " other than \"auto\" or \"none\"");
       }
-      return refuse({"parallel_tool_calls", "logprobs", "top_logprobs"});
+      return refuse({"parallel_tool_calls", "logprobs", "top_logprobs", "n"});
     }
     case Protocol::kTgi:
       return refuse({"tools", "tool_choice", "parallel_tool_calls", "frequency_penalty",
-                     "presence_penalty", "logprobs", "top_logprobs"});
+                     "presence_penalty", "logprobs", "top_logprobs", "n"});
   }
   return {};
 }
@@ -604,6 +678,7 @@ Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& 
       if (auto* lp = c0.if_contains("logprobs"); lp && lp->is_object()) r.logprobs = *lp;
       r.finishReason = str(c0, "finish_reason");
       r.model = str(*o, "model");
+      if (ch->as_array().size() > 1) r.choices = ch->as_array();
       openAiUsage(*o, prompt, completion);
       break;
     }
@@ -613,7 +688,9 @@ Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& 
       r.text = std::string(g->as_string());
       if (auto* d = o->if_contains("details"); d && d->is_object()) {
         completion = integer(d->as_object(), "generated_tokens");
-        r.finishReason = str(d->as_object(), "finish_reason") == "length" ? "length" : "stop";
+        auto fr = str(d->as_object(), "finish_reason");
+        r.finishReason = fr == "length" ? "length" : "stop";
+        if (fr == "stop_sequence") r.text = cutStop(std::move(r.text), stopStrings(c));
       }
       break;
     }
@@ -637,10 +714,10 @@ Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& 
   return r;
 }
 
-std::unique_ptr<StreamDecoder> streamDecoder(Protocol p) {
+std::unique_ptr<StreamDecoder> streamDecoder(Protocol p, const ChatCall& c) {
   switch (p) {
     case Protocol::kTgi:
-      return std::make_unique<TgiDecoder>();
+      return std::make_unique<TgiDecoder>(stopStrings(c));
     case Protocol::kOllama:
       return std::make_unique<OllamaDecoder>();
     default:
@@ -701,6 +778,12 @@ Result<EmbedResult> parseEmbed(std::string_view body, const std::vector<std::str
     r.usage.promptEstimated = true;
   }
   return r;
+}
+
+std::string errorParam(std::string_view body) {
+  if (auto o = parseObject(body))
+    if (auto* e = o->if_contains("error"); e && e->is_object()) return str(e->as_object(), "param");
+  return {};
 }
 
 std::string errorMessage(std::string_view body) {

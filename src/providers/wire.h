@@ -42,9 +42,10 @@ struct ChatCall {
 
 //! The Chat Completions options a provider route may honour, beyond
 //! messages, max tokens, temperature and stream.
-inline constexpr std::array<std::string_view, 12> kChatOptions{
+inline constexpr std::array<std::string_view, 13> kChatOptions{
     "tools", "tool_choice",       "parallel_tool_calls", "response_format", "stop",         "seed",
-    "top_p", "frequency_penalty", "presence_penalty",    "logprobs",        "top_logprobs", "user"};
+    "top_p", "frequency_penalty", "presence_penalty",    "logprobs",        "top_logprobs", "user",
+    "n"};
 
 //! Whether `p` (nullopt: a local module) can honour `c`'s options and
 //! messages; kInvalidRequest naming the first parameter it cannot.
@@ -65,6 +66,9 @@ struct ChatResult {
   Usage usage;
   boost::json::array toolCalls;  // OpenAI shape: [{id, type, function: {name, arguments}}]
   boost::json::value logprobs;   // OpenAI's choice logprobs ({content: [...]}), or null
+  //! With n > 1, every choice in OpenAI's shape ({index, message, logprobs,
+  //! finish_reason}); the fields above are then choice 0's.
+  boost::json::array choices;
 };
 
 //! One streamed piece of an answer: text, tool-call fragments and log
@@ -73,6 +77,7 @@ struct Delta {
   std::string_view text;
   const boost::json::array* toolCalls = nullptr;  // [{index, id?, type?, function}]
   const boost::json::value* logprobs = nullptr;   // {content: [...]}
+  int64_t choice = 0;                             // which of n choices
   bool empty() const { return text.empty() && !toolCalls && !logprobs; }
 };
 using DeltaSink = std::function<void(const Delta&)>;
@@ -102,7 +107,8 @@ class StreamDecoder {
 //! The request for `c`, or checkChat's refusal.
 Result<HttpRequest> chatRequest(const Endpoint& e, const ChatCall& c);
 Result<ChatResult> parseChat(Protocol p, std::string_view body, const ChatCall& c);
-std::unique_ptr<StreamDecoder> streamDecoder(Protocol p);
+//! `c`'s stop sequences are cut from TGI's text, which keeps them.
+std::unique_ptr<StreamDecoder> streamDecoder(Protocol p, const ChatCall& c);
 
 //! Embeddings (OpenAI and Azure protocols).
 Result<HttpRequest> embedRequest(const Endpoint& e, const std::vector<std::string>& inputs);
@@ -111,5 +117,7 @@ Result<EmbedResult> parseEmbed(std::string_view body, const std::vector<std::str
 //! The message of a provider's error body (any of the four shapes), else a
 //! prefix of the body.
 std::string errorMessage(std::string_view body);
+//! The parameter an OpenAI-style error body names (error.param), if any.
+std::string errorParam(std::string_view body);
 
 }  // namespace aion::providers

@@ -75,7 +75,8 @@ TEST(OpenAiCodec, CarriesOptionsAndRefusesWhatNoRouteCarriesByName) {
             "strict":true,"schema":{"type":"object"}}})"),
         std::string(R"(,"stop":["\n","END"],"seed":7,"top_p":0.5,"frequency_penalty":-1)"),
         std::string(R"(,"presence_penalty":2,"logprobs":true,"top_logprobs":3)"),
-        std::string(R"(,"metadata":{"team":"search"},"safety_identifier":"h")")}) {
+        std::string(R"(,"metadata":{"team":"search"},"safety_identifier":"h")"),
+        std::string(R"(,"n":3)")}) {
     auto r = parse(ok);
     EXPECT_TRUE(r) << ok << ": " << r.error().message;
   }
@@ -115,7 +116,8 @@ TEST(OpenAiCodec, CarriesOptionsAndRefusesWhatNoRouteCarriesByName) {
            {R"(,"top_logprobs":2)", "top_logprobs", "invalid_request"},
            {R"(,"logprobs":true,"top_logprobs":21)", "top_logprobs", "invalid_request"},
            {R"(,"metadata":{"a":1})", "metadata", "invalid_request"},
-           {R"(,"n":2)", "n", "unsupported_parameter"},
+           {R"(,"n":0)", "n", "invalid_request"},
+           {R"(,"n":1.5)", "n", "invalid_request"},
            {R"(,"functions":[])", "functions", "unsupported_parameter"},
            {R"(,"user":5)", "user", "invalid_request"},
            {R"(,"frobnicate":true)", "frobnicate", "unknown_parameter"}}) {
@@ -166,6 +168,26 @@ TEST(OpenAiCodec, ToolConversationsKeepTheirCallsAndIds) {
     ASSERT_FALSE(e) << bad;
     EXPECT_EQ(e.error().details.at("param"), "messages") << bad;
   }
+}
+
+TEST(OpenAiCodec, SeveralChoicesEachWithItsIndexAndFinish) {
+  auto c =
+      parseChatRequest(body(R"({"model":"m","n":2,"messages":[{"role":"user","content":"x"}]})"));
+  ASSERT_TRUE(c);
+  json::value result = json::parse(R"({"text":"a","finishReason":"stop","choices":[
+      {"index":0,"message":{"role":"assistant","content":"a"},"finish_reason":"stop"},
+      {"index":1,"message":{"role":"assistant","content":"b"},"finish_reason":"length"}]})");
+  auto done = completionJson("chatcmpl-1", 1, "m", *c, result, "tsk_1");
+  auto& choices = done.at("choices").as_array();
+  ASSERT_EQ(choices.size(), 2u);
+  EXPECT_EQ(choices[1].at("index"), 1);
+  EXPECT_EQ(choices[1].at("message").at("content"), "b");
+  EXPECT_EQ(choices[1].at("finish_reason"), "length");
+  auto frame = deltaChunk("i", 1, "m", json::parse(R"({"text":"b","choice":1})"));
+  EXPECT_EQ(json::parse(frame.substr(6)).at("choices").at(0).at("index"), 1);
+  auto tail = finalChunks("i", 1, "m", *c, result, true);
+  EXPECT_NE(tail.find("\"index\":1,\"delta\":{},\"finish_reason\":\"length\""), std::string::npos)
+      << tail;
 }
 
 TEST(OpenAiCodec, ToolCallsAndLogprobsInCompletionsAndChunks) {

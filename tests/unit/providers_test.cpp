@@ -29,7 +29,7 @@ struct Collected {
 };
 
 Result<ChatResult> decodeAll(Protocol p, const std::vector<std::string>& pieces, Collected& got) {
-  auto d = streamDecoder(p);
+  auto d = streamDecoder(p, call());
   for (auto& piece : pieces) {
     auto s = d->feed(piece, [&](const Delta& t) {
       got.text += t.text;
@@ -125,6 +125,10 @@ TEST(Wire, EachProtocolHonoursOrRefusesOptionsByName) {
            {Protocol::kTgi, R"({"presence_penalty":1})", "presence_penalty"},
            {std::nullopt, R"({"seed":1,"user":"u","logprobs":false})", nullptr},
            {std::nullopt, R"({"stop":"x"})", "stop"},
+           {Protocol::kOpenAi, R"({"n":3})", nullptr},
+           {Protocol::kTgi, R"({"n":2})", "n"},
+           {Protocol::kOllama, R"({"n":2})", "n"},
+           {Protocol::kOllama, R"({"n":1})", nullptr},
            {std::nullopt, R"({"response_format":{"type":"json_object"}})", "response_format"}}) {
     auto st = checkChat(p, withOptions(options));
     if (!refused) {
@@ -212,6 +216,48 @@ TEST(Wire, ToolCallFragmentsAndLogprobsAccumulateAcrossChunks) {
   EXPECT_EQ(r->toolCalls[1].at("function").at("name"), "g");
   EXPECT_EQ(r->finishReason, "tool_calls");
   EXPECT_EQ(r->logprobs.at("content").at(0).at("token"), "x");
+
+  // TGI keeps a stop sequence in its text; it is cut, however the tokens split it.
+  for (std::string tokens : {"ab|cE|ND", "abcEND", "a|b|c|E|N|D"}) {
+    auto c = withOptions(R"({"stop":["END","XY"]})");
+    auto d = streamDecoder(Protocol::kTgi, c);
+    std::string got;
+    for (size_t at = 0; at <= tokens.size();) {
+      size_t bar = std::min(tokens.find('|', at), tokens.size());
+      std::string frame = "data:{\"token\":{\"text\":\"" + tokens.substr(at, bar - at) + "\"}}\n\n";
+      ASSERT_TRUE(d->feed(frame, [&](const Delta& x) { got += x.text; }));
+      at = bar + 1;
+    }
+    ASSERT_TRUE(
+        d->feed("data:{\"generated_text\":\"abcEND\",\"details\":{\"finish_reason\":"
+                "\"stop_sequence\",\"generated_tokens\":3}}\n\n",
+                [&](const Delta& x) { got += x.text; }));
+    auto r = d->finish(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(got, "abc") << tokens;
+    EXPECT_EQ(r->text, "abc");
+    EXPECT_EQ(r->finishReason, "stop");
+  }
+  auto whole = parseChat(
+      Protocol::kTgi, R"({"generated_text":"abcXY","details":{"finish_reason":"stop_sequence"}})",
+      withOptions(R"({"stop":["END","XY"]})"));
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->text, "abc");
+
+  // Several choices (n > 1) accumulate apart.
+  Collected nc;
+  auto n = decodeAll(Protocol::kOpenAi,
+                     {"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}},"
+                      "{\"index\":1,\"delta\":{\"content\":\"b\"}}]}\n\n"
+                      "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"c\"},"
+                      "\"finish_reason\":\"length\"},{\"index\":0,\"delta\":{},"
+                      "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"},
+                     nc);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n->text, "a");
+  ASSERT_EQ(n->choices.size(), 2u);
+  EXPECT_EQ(n->choices[1].at("message").at("content"), "bc");
+  EXPECT_EQ(n->choices[1].at("finish_reason"), "length");
 
   // Ollama sends whole calls with object arguments, and says "stop".
   Collected og;
