@@ -36,6 +36,17 @@ for mod in pytest:pytest websocket:websocket-client openai:openai yaml:pyyaml; d
   fi
 done
 
+# The official openai Node SDK for the OpenAI conformance e2e
+# (tests/e2e/test_openai_golden.py), pinned by its lock file; reinstalled only
+# when the lock file changes.
+node_dir="$here/tests/e2e/openai_node"
+if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.aion-installed-lock.json"; then
+  command -v npm >/dev/null || { log "error: npm (Node.js 20+) is needed for tests/e2e/openai_node"; exit 1; }
+  log "npm ci in tests/e2e/openai_node"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$node_dir/package-lock.json" "$node_dir/node_modules/.aion-installed-lock.json"
+fi
+
 # grpcurl for the gRPC e2e tests (and the seed's example), pinned.
 if [[ ! -x "$(go env GOPATH)/bin/grpcurl" ]]; then
   log "go install grpcurl"

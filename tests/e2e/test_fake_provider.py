@@ -1,7 +1,9 @@
 """Tests of the fake provider itself (tests/e2e/fake_provider.py), with plain
-http.client / urllib / sockets, so a protocol mistake in the fake is caught
-here rather than blamed on aionOS's clients. Needs no aiond build."""
+http.client / urllib / sockets, and the official openai Python SDK where the
+fake speaks OpenAI, so a protocol mistake in the fake is caught here rather
+than blamed on aionOS's clients. Needs no aiond build."""
 import base64
+import re
 import http.client
 import json
 import socket
@@ -562,3 +564,409 @@ def test_tls_with_generated_cert(tmp_path):
 def test_tokenize_matches_the_documented_split():
     assert tokenize("echo: hello big world") == ["echo: ", "hello ", "big ", "world"]
     assert "".join(tokenize("a  b\nc ")) == "a  b\nc " and tokenize("") == []
+
+
+# -- OpenAI features (tools, formats, stop, logprobs, n...), driven by the official SDK ------------
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather of a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"], "additionalProperties": False},
+                                            "strict": True}}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+PARIS = {"tool_calls": [{"name": "get_weather", "arguments": '{"city": "Paris"}'}]}
+USER = [{"role": "user", "content": "hello big world"}]
+
+
+@pytest.fixture
+def sdk(fake):
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=fake.url + "/v1", api_key="sk-test", max_retries=0, timeout=10)
+
+
+def bad_request(sdk, **kwargs):
+    """The 400 body OpenAI's SDK raised for these chat arguments."""
+    import openai
+    kwargs.setdefault("messages", USER)
+    with pytest.raises(openai.BadRequestError) as e:
+        sdk.chat.completions.create(model="gpt-4o-mini", **kwargs)
+    assert e.value.type == "invalid_request_error"
+    return e.value
+
+
+def test_scripted_tool_call(fake, sdk):
+    fake.script(PARIS)
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER, TIME])
+    (choice,) = r.choices
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    assert re.fullmatch(r"call_[0-9a-f]{24}", call.id)
+    fake.script(PARIS)  # deterministic ids
+    again = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER])
+    assert again.choices[0].message.tool_calls[0].id == call.id
+    # a request without the tool (a proxy that dropped `tools`) gets text; so does tool_choice none
+    fake.script(PARIS, PARIS)
+    assert sdk.chat.completions.create(model="gpt-4o-mini", messages=USER).choices[0].message.content == \
+        "echo: hello big world"
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER], tool_choice="none")
+    assert r.choices[0].finish_reason == "stop" and r.choices[0].message.tool_calls is None
+
+
+def test_tool_choice_forces_and_parallel_tool_calls(fake, sdk):
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER, TIME], tool_choice="required")
+    call = r.choices[0].message.tool_calls[0].function
+    assert (call.name, call.arguments) == ("get_weather", "{}")
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER, TIME],
+                                    tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert r.choices[0].message.tool_calls[0].function.name == "get_time"
+    two = {"tool_calls": [{"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                          {"name": "get_time", "arguments": {"city": "Rome"}}]}  # an object is sent as its text
+    fake.script(two, two)
+    calls = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER, TIME]) \
+        .choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"] and len({c.id for c in calls}) == 2
+    assert json.loads(calls[1].function.arguments) == {"city": "Rome"}
+    one = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=[WEATHER, TIME],
+                                      parallel_tool_calls=False).choices[0].message.tool_calls
+    assert [c.function.name for c in one] == ["get_weather"]
+
+
+def test_streamed_tool_calls_are_shaped_like_openai(fake, sdk):
+    two = {"tool_calls": [{"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                          {"name": "get_time", "arguments": '{"city": "Rome"}'}]}
+    fake.script(two)
+    _, _, raw = post(fake, "/v1/chat/completions", {**CHAT, "stream": True, "tools": [WEATHER, TIME]})
+    events = [json.loads(d) for d in sse_data(raw)[:-1]]
+    deltas = [e["choices"][0]["delta"] for e in events]
+    first = deltas[0]
+    assert first["role"] == "assistant" and first["content"] is None
+    head = first["tool_calls"][0]
+    assert head["index"] == 0 and head["type"] == "function" and head["id"].startswith("call_")
+    assert head["function"] == {"name": "get_weather", "arguments": ""}
+    second = [i for i, d in enumerate(deltas) if d.get("tool_calls", [{}])[0].get("id")][1]
+    assert deltas[second]["tool_calls"][0]["index"] == 1 and deltas[second]["tool_calls"][0]["function"]["name"] == \
+        "get_time"
+    fragments = [d["tool_calls"][0] for d in deltas[1:second]]
+    assert len(fragments) >= 2 and all(set(f) == {"index", "function"} and f["index"] == 0 for f in fragments)
+    assert "".join(f["function"]["arguments"] for f in fragments) == '{"city": "Paris"}'
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls" and deltas[-1] == {}
+    fake.script(two)  # the SDK's accumulator agrees
+    with sdk.chat.completions.stream(model="gpt-4o-mini", messages=USER, tools=[WEATHER, TIME]) as s:
+        final = s.get_final_completion()
+    assert [json.loads(c.function.arguments)["city"] for c in final.choices[0].message.tool_calls] == ["Paris", "Rome"]
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_tools_are_checked_like_openai(sdk):
+    for tools, param, code in [
+        ([{"type": "function", "function": {"description": "no name"}}], "tools[0].function.name",
+         "missing_required_parameter"),
+        ([{"type": "function", "function": {"name": "has space"}}], "tools[0].function.name", "invalid_value"),
+        ([{"type": "retrieval"}], "tools[0].type", "invalid_value"),
+        ([{"function": {"name": "f"}}], "tools[0].type", "missing_required_parameter"),
+        ([], "tools", "empty_array"),
+        ([{"type": "function", "function": {"name": "f", "strict": True, "parameters": {
+            "type": "object", "properties": {"a": {"type": "string"}}}}}],
+         "tools[0].function.parameters", "invalid_function_parameters"),
+    ]:
+        e = bad_request(sdk, tools=tools)
+        assert (e.param, e.code) == (param, code), e.body
+    assert bad_request(sdk, tool_choice="auto").param == "tool_choice"  # without tools
+    assert bad_request(sdk, tools=[WEATHER], tool_choice="always").param == "tool_choice"
+    assert bad_request(sdk, tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}}).param \
+        == "tool_choice"
+    assert bad_request(sdk, parallel_tool_calls=False).param == "parallel_tool_calls"
+
+
+def test_tool_messages_must_answer_earlier_calls(fake, sdk):
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+    convo = [USER[0], {"role": "assistant", "content": None, "tool_calls": [call]},
+             {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=convo, tools=[WEATHER])
+    assert r.choices[0].message.content == "echo: sunny" and r.choices[0].finish_reason == "stop"
+    e = bad_request(sdk, messages=[*convo[:2], {**convo[2], "tool_call_id": "call_other"}])
+    assert e.param == "messages.[2].role" and "preceeding" in e.message  # OpenAI's spelling
+    e = bad_request(sdk, messages=[USER[0], {"role": "tool", "content": "x"}])
+    assert e.param == "messages.[1].tool_call_id"
+    e = bad_request(sdk, messages=convo[:2])  # a call nobody answered
+    assert e.param == "messages.[1].role" and "call_1" in e.message
+    assert bad_request(sdk, messages=[{"role": "user", "content": None}]).param == "messages.[0].content"
+
+
+def test_response_formats(fake, sdk):
+    r = sdk.chat.completions.create(model="gpt-4o-mini", response_format={"type": "json_object"},
+                                    messages=[{"role": "user", "content": "Reply in JSON please"}])
+    assert json.loads(r.choices[0].message.content) == {"echo": "Reply in JSON please"}
+    e = bad_request(sdk, response_format={"type": "json_object"})
+    assert e.param == "messages" and "must contain the word 'json'" in e.message
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"},
+                                               "ok": {"type": "boolean"}, "tags": {"type": "array"},
+                                               "sky": {"enum": ["clear", "cloudy"]}, "v": {"const": 3}},
+              "required": ["city", "n", "ok", "tags", "sky", "v"], "additionalProperties": False}
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, response_format={
+        "type": "json_schema", "json_schema": {"name": "w", "schema": schema, "strict": True}})
+    assert json.loads(r.choices[0].message.content) == {"city": "echo", "n": 0, "ok": False, "tags": [],
+                                                        "sky": "clear", "v": 3}
+    loose = {"type": "object", "properties": {"a": {"type": "string"}}}
+    e = bad_request(sdk, response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": loose,
+                                                                                  "strict": True}})
+    assert (e.param, e.code) == ("response_format", "invalid_json_schema")
+    assert bad_request(sdk, response_format={"type": "json_schema", "json_schema": {"schema": loose}}).param == \
+        "response_format.json_schema.name"
+    assert bad_request(sdk, response_format={"type": "yaml"}).param == "response_format.type"
+    assert sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, response_format={"type": "text"}) \
+        .choices[0].message.content == "echo: hello big world"
+
+
+def test_schema_instances():
+    from fake_provider import _schema_instance
+    assert _schema_instance({"type": "object", "properties": {
+        "a": {"type": ["string", "null"]}, "b": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "c": {"$ref": "#/$defs/C"}, "d": {"type": "object", "properties": {"e": {"type": "boolean"}}}},
+        "$defs": {"C": {"type": "integer"}}}) == {"a": "echo", "b": 0, "c": 0, "d": {"e": False}}
+    assert _schema_instance({"type": "array", "items": {"type": "string"}}) == []
+    assert _schema_instance({"type": "object"}) == {}
+
+
+def test_stop_seed_and_sampling_parameters(fake, sdk):
+    fake.script({"content": "one two STOP three"}, {"content": "a b. c"}, {"content": "one two STOP three"})
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, stop=["STOP"], seed=7)
+    assert r.choices[0].message.content == "one two " and r.choices[0].finish_reason == "stop"
+    assert r.system_fingerprint == "fp_fake"
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, stop=".")
+    assert r.choices[0].message.content == "a b"
+    text = "".join(c.choices[0].delta.content or "" for c in sdk.chat.completions.create(
+        model="gpt-4o-mini", messages=USER, stop="STOP", stream=True) if c.choices)
+    assert text == "one two "
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, top_p=0.3, frequency_penalty=-2,
+                                    presence_penalty=2, user="u-1", metadata={"k": "v"}, max_completion_tokens=50)
+    assert r.choices[0].message.content == "echo: hello big world"
+    for kwargs, param, code in [(dict(top_p=1.5), "top_p", "decimal_above_max_value"),
+                                (dict(frequency_penalty=-2.5), "frequency_penalty", "decimal_below_min_value"),
+                                (dict(presence_penalty=3), "presence_penalty", "decimal_above_max_value"),
+                                (dict(seed="7"), "seed", "invalid_type"),
+                                (dict(stop=["a", "b", "c", "d", "e"]), "stop", "array_above_max_length"),
+                                (dict(user=5), "user", "invalid_type"),
+                                (dict(metadata={"k": 1}), "metadata.k", "invalid_type"),
+                                (dict(n=9), "n", "integer_above_max_value")]:
+        e = bad_request(sdk, **kwargs)
+        assert (e.param, e.code) == (param, code), (kwargs, e.body)
+    e = bad_request(sdk, extra_body={"frobnicate": True})  # OpenAI names neither param nor code here
+    assert (e.param, e.code) == (None, None) and "Unrecognized request argument supplied: frobnicate" in e.message
+
+
+def test_logprobs(fake, sdk):
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, logprobs=True, top_logprobs=3)
+    lp = r.choices[0].logprobs
+    assert lp.refusal is None and [t.token for t in lp.content] == ["echo: ", "hello ", "big ", "world"]
+    assert [t.logprob for t in lp.content] == [-0.01, -0.02, -0.03, -0.04]
+    assert lp.content[1].bytes == list(b"hello ") and len(lp.content[1].top_logprobs) == 3
+    assert lp.content[1].top_logprobs[0].token == "hello "
+    assert sdk.chat.completions.create(model="gpt-4o-mini", messages=USER).choices[0].logprobs is None
+    chunks = [c for c in sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, logprobs=True,
+                                                     stream=True) if c.choices and c.choices[0].delta.content]
+    assert [c.choices[0].logprobs.content[0].token for c in chunks] == ["echo: ", "hello ", "big ", "world"]
+    assert all(len(c.choices[0].logprobs.content) == 1 for c in chunks)
+    assert bad_request(sdk, logprobs=True, top_logprobs=21).code == "integer_above_max_value"
+    assert bad_request(sdk, top_logprobs=2).param == "top_logprobs"  # without logprobs: true
+
+
+def test_n_choices(fake, sdk):
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, n=3)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert {c.message.content for c in r.choices} == {"echo: hello big world"}
+    assert r.usage.completion_tokens == 12
+    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, n=2, stream=True))
+    order = [c.choices[0].index for c in chunks]
+    assert order[:4] == [0, 1, 0, 1] and order.count(0) == order.count(1)  # interleaved, as OpenAI's
+    for i in (0, 1):
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices[0].index == i) == \
+            "echo: hello big world"
+
+
+def test_image_parts_are_echoed_and_recorded(fake, sdk):
+    url = "https://example.com/cat.png"
+    r = sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is"}, {"type": "image_url", "image_url": {"url": url}},
+        {"type": "text", "text": "this?"}]}])
+    assert r.choices[0].message.content == "echo: What is this?"
+    assert fake.requests[-1]["images"] == [url]
+    assert fake.requests[0]["images"] == [url] and len(fake.requests) == 1
+    e = bad_request(sdk, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}])
+    assert e.param == "messages[0].content[0].image_url.url"
+    assert bad_request(sdk, messages=[{"role": "user", "content": [{"type": "video"}]}]).param == \
+        "messages[0].content[0].type"
+
+
+def test_known_models_only(fake, sdk):
+    import openai
+    fake.known_models_only = True
+    with pytest.raises(openai.NotFoundError) as e:
+        sdk.chat.completions.create(model="gpt-9", messages=USER)
+    assert e.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        sdk.embeddings.create(model="nope", input="x")
+    assert sdk.chat.completions.create(model="gpt-4o-mini", messages=USER).choices
+
+
+def test_azure_tool_calls(fake):
+    fake.script(PARIS, PARIS)
+    r = json.loads(post(fake, AZ_CHAT, {"messages": CHAT["messages"], "tools": [WEATHER]}, headers=AZURE)[2])
+    assert r["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert r["choices"][0]["content_filter_results"]
+    _, _, raw = post(fake, AZ_CHAT, {"messages": CHAT["messages"], "tools": [WEATHER], "stream": True},
+                     headers=AZURE)
+    events = [json.loads(d) for d in sse_data(raw)[:-1]]
+    assert events[0]["choices"] == [] and events[1]["choices"][0]["delta"]["tool_calls"][0]["id"].startswith("call_")
+
+
+# -- the Responses API -----------------------------------------------------------------------
+
+def test_responses_create(fake, sdk):
+    r = sdk.responses.create(model="gpt-4o-mini", input="hello big world", instructions="Be brief.")
+    assert r.object == "response" and r.status == "completed" and r.id.startswith("resp_")
+    assert r.output_text == "echo: hello big world" and r.instructions == "Be brief."
+    (msg,) = r.output
+    assert msg.type == "message" and msg.role == "assistant" and msg.content[0].type == "output_text"
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (5, 4)
+    r = sdk.responses.create(model="gpt-4o-mini", input="hello big world", max_output_tokens=16)
+    assert r.status == "completed"
+    fake.script({"content": " ".join(["w"] * 20)})
+    r = sdk.responses.create(model="gpt-4o-mini", input="x", max_output_tokens=16)
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+
+
+def test_responses_stream_events(fake, sdk):
+    status, h, raw = post(fake, "/v1/responses", {"model": "gpt-4o-mini", "input": "hello big world", "stream": True})
+    assert status == 200 and h["content-type"].startswith("text/event-stream")
+    blocks = raw.decode().split("\n\n")[:-1]
+    kinds = [b.split("\n")[0].removeprefix("event: ") for b in blocks]
+    events = [json.loads(b.split("\n")[1].removeprefix("data: ")) for b in blocks]
+    assert [e["type"] for e in events] == kinds
+    assert kinds == ["response.created", "response.in_progress", "response.output_item.added",
+                     "response.content_part.added"] + ["response.output_text.delta"] * 4 + [
+                        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+                        "response.completed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "echo: hello big world"
+    assert events[0]["response"]["status"] == "in_progress" and events[-1]["response"]["status"] == "completed"
+    with sdk.responses.stream(model="gpt-4o-mini", input="hello big world") as s:
+        assert s.get_final_response().output_text == "echo: hello big world"
+
+
+def test_responses_function_calls(fake, sdk):
+    import openai
+    tool = {"type": "function", "name": "get_weather", "parameters": WEATHER["function"]["parameters"], "strict": True}
+    fake.script(PARIS, PARIS)
+    r = sdk.responses.create(model="gpt-4o-mini", input="weather?", tools=[tool, {"type": "web_search"}])
+    (call,) = r.output
+    assert call.type == "function_call" and call.name == "get_weather" and call.call_id.startswith("call_")
+    assert json.loads(call.arguments) == {"city": "Paris"} and call.id.startswith("fc_")
+    with sdk.responses.stream(model="gpt-4o-mini", input="weather?", tools=[tool]) as s:
+        kinds = [e.type for e in s]
+        final = s.get_final_response()
+    assert "response.function_call_arguments.delta" in kinds and final.output[0].arguments == '{"city": "Paris"}'
+    items = [{"role": "user", "content": "weather?"},
+             {"type": "function_call", "call_id": call.call_id, "name": "get_weather", "arguments": call.arguments},
+             {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}]
+    assert sdk.responses.create(model="gpt-4o-mini", input=items, tools=[tool]).output_text == "echo: sunny"
+    r = sdk.responses.create(model="gpt-4o-mini", input=[{"type": "function_call_output", "call_id": call.call_id,
+                                                          "output": "rainy"}], previous_response_id=r.id, tools=[tool])
+    assert r.output_text == "echo: rainy"  # the call came from the stored previous response
+    for kwargs, param, code in [
+        (dict(input=[{"type": "function_call_output", "call_id": "call_x", "output": "?"}]), "input", None),
+        (dict(input="x", previous_response_id="resp_nope"), "previous_response_id", "previous_response_not_found"),
+        (dict(input="x", extra_body={"frobnicate": 1}), "frobnicate", "unknown_parameter"),
+        (dict(input="x", tools=[{"type": "function"}]), "tools[0].name", "missing_required_parameter"),
+        (dict(input="x", text={"format": {"type": "json_object"}}), "input", None),
+    ]:
+        with pytest.raises(openai.BadRequestError) as e:
+            sdk.responses.create(model="gpt-4o-mini", **kwargs)
+        assert (e.value.param, e.value.code) == (param, code), (kwargs, e.value.body)
+    r = sdk.responses.create(model="gpt-4o-mini", input="weather?", text={"format": {
+        "type": "json_schema", "name": "w", "schema": WEATHER["function"]["parameters"], "strict": True}})
+    assert json.loads(r.output_text) == {"city": "echo"}
+
+
+def test_azure_responses(fake):
+    status, _, raw = post(fake, "/openai/responses?api-version=2025-03-01-preview",
+                          {"model": "my-dep", "input": "hello big world"}, headers=AZURE)
+    r = json.loads(raw)
+    assert status == 200 and r["model"] == "my-dep" and r["output"][0]["content"][0]["text"] == "echo: hello big world"
+
+
+# -- Ollama and TGI features ----------------------------------------------------------------------
+
+def test_ollama_tools(fake):
+    fake.script(PARIS)
+    r = json.loads(post(fake, "/api/chat", {**OLLAMA, "stream": False, "tools": [WEATHER]}, headers={})[2])
+    assert r["message"]["tool_calls"] == [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    assert r["message"]["content"] == "" and r["done_reason"] == "stop"
+    fake.script(PARIS)
+    lines = [json.loads(x) for x in post(fake, "/api/chat", {**OLLAMA, "tools": [WEATHER]}, headers={})[2].split(b"\n")
+             if x]
+    assert lines[0]["message"]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
+    assert lines[0]["done"] is False and lines[-1]["done"] is True and len(lines) == 2
+    convo = [*OLLAMA["messages"], {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}]
+    r = json.loads(post(fake, "/api/chat", {**OLLAMA, "messages": convo, "stream": False}, headers={})[2])
+    assert r["message"]["content"] == "echo: sunny"
+    convo[-2]["tool_calls"][0]["function"]["arguments"] = '{"city": "Paris"}'  # OpenAI's text: Ollama refuses it
+    status, _, raw = post(fake, "/api/chat", {**OLLAMA, "messages": convo, "stream": False}, headers={})
+    assert status == 400 and "cannot unmarshal string" in json.loads(raw)["error"]
+
+
+def test_ollama_format_and_options(fake):
+    def chat(**extra):
+        return json.loads(post(fake, "/api/chat", {**OLLAMA, "stream": False, **extra}, headers={})[2])
+
+    assert json.loads(chat(format="json")["message"]["content"]) == {"echo": "hello big world"}
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "t": {"type": "number"}}}
+    assert json.loads(chat(format=schema)["message"]["content"]) == {"city": "echo", "t": 0}
+    fake.script({"content": "one two STOP three"})
+    r = chat(options={"stop": ["STOP"], "seed": 1, "top_p": 0.5, "frequency_penalty": 1, "presence_penalty": 1})
+    assert r["message"]["content"] == "one two " and r["done_reason"] == "stop"
+    assert post(fake, "/api/chat", {**OLLAMA, "format": "yaml"}, headers={})[0] == 400
+    fake.reset()
+    post(fake, "/api/chat", {**OLLAMA, "stream": False, "messages": [{"role": "user", "content": "x",
+                                                                      "images": ["aGVsbG8="]}]}, headers={})
+    assert fake.requests[-1]["images"] == ["aGVsbG8="]
+
+
+def test_tgi_stop_seed_and_grammar(fake):
+    fake.script({"content": "one two STOP three"})
+    body = {"inputs": "user: count\nassistant:", "parameters": {"stop": ["STOP"], "seed": 5, "details": True,
+                                                                "top_p": 0.5, "frequency_penalty": 0.5}}
+    r = json.loads(post(fake, "/generate", body, headers=HF)[2])
+    assert r["generated_text"] == "one two STOP"  # TGI keeps the stop sequence
+    assert r["details"]["finish_reason"] == "stop_sequence" and r["details"]["seed"] == 5
+    fake.script({"content": "one two STOP three"})
+    events = [json.loads(d) for d in sse_data(post(fake, "/generate_stream", body, headers=HF)[2])]
+    assert events[-1]["generated_text"] == "one two STOP" and events[-1]["details"]["finish_reason"] == \
+        "stop_sequence"
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    for value in (schema, json.dumps(schema)):
+        r = json.loads(post(fake, "/generate", {"inputs": "x", "parameters": {"grammar": {"type": "json",
+                                                                                         "value": value}}},
+                            headers=HF)[2])
+        assert json.loads(r["generated_text"]) == {"ok": False}
+    for params in ({"grammar": {"type": "xml", "value": "x"}}, {"stop": ["a", "b", "c", "d", "e"]}, {"seed": -1},
+                   {"stop": "STOP"}):
+        status, _, raw = post(fake, "/generate", {"inputs": "x", "parameters": params}, headers=HF)
+        assert status == 422 and json.loads(raw)["error_type"] == "validation", params
+
+
+# -- scripting from another process ---------------------------------------------------------------
+
+def test_control_endpoints_script_and_reset(fake):
+    status, _, raw = post(fake, "/_fake/script", [{"content": "first"}, {"status": 500}], headers={})
+    assert status == 200 and json.loads(raw) == {"queued": 2} and fake.pending_steps() == 2
+    assert json.loads(post(fake, "/_fake/script", [{"content": "third"}], headers={})[2]) == {"queued": 3}
+    assert fake.requests == []  # control calls are neither recorded nor steps
+    assert json.loads(post(fake, "/v1/chat/completions", CHAT)[2])["choices"][0]["message"]["content"] == "first"
+    assert post(fake, "/_fake/reset", {}, headers={})[0] == 200 and fake.pending_steps() == 0
+    assert post(fake, "/v1/chat/completions", CHAT)[0] == 200 and len(fake.requests) == 2
+    for bad in ({"content": "x"}, [1, 2], b"{nope"):
+        assert post(fake, "/_fake/script", bad, headers={})[0] == 400
+    assert request(fake, "GET", "/_fake/script")[0] == 404
