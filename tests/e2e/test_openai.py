@@ -122,3 +122,65 @@ def test_what_the_local_route_cannot_honour_is_refused_by_name(aiond):
                                   logprobs=False, user="end-user-1", response_format={"type": "text"},
                                   metadata={"team": "search"})
     assert r.choices[0].message.content and len(r.choices) == 1
+
+
+def test_a_fallback_is_visible_in_the_response(make_aiond, fake):
+    """openai fails (1 try + 2 retries), ollama answers: the answer names both, plain and streamed."""
+    from conftest import openai_env
+    a = make_aiond(openai_env(fake, OLLAMA_HOST=fake.url)).start()
+    c = client(a)
+    user = [{"role": "user", "content": "hello big world"}]
+    fake.script({"status": 500}, {"status": 502}, {"status": 503})
+    r = c.chat.completions.with_raw_response.create(model="auto", messages=user)
+    assert r.headers["x-aion-route"] == "model:ollama-default"
+    assert r.headers["x-aion-fallback-from"] == "model:gpt-4o-mini"
+    assert r.parse().choices[0].message.content == "echo: hello big world"
+    fake.script({"status": 500}, {"status": 502}, {"status": 503})
+    with c.chat.completions.with_streaming_response.create(model="auto", messages=user, stream=True) as s:
+        assert s.headers["x-aion-route"] == "model:ollama-default"  # the head waits for the first token
+        assert s.headers["x-aion-fallback-from"] == "model:gpt-4o-mini"
+        text = "".join(ch.choices[0].delta.content or "" for ch in s.parse() if ch.choices)
+    assert text == "echo: hello big world"
+    # six failures opened openai's circuit: the plan now skips it, which is no fallback
+    plain = c.chat.completions.with_raw_response.create(model="auto", messages=user)
+    assert "x-aion-fallback-from" not in plain.headers and plain.headers["x-aion-route"] == "model:ollama-default"
+
+
+def test_a_stream_cut_upstream_raises_in_the_sdk_not_a_clean_finish(make_aiond, fake):
+    from conftest import openai_env
+    a = make_aiond(openai_env(fake)).start()
+    fake.script({"cut_after_chunks": 2})
+    got = []
+    with pytest.raises(openai.APIError) as e:
+        for ch in client(a).chat.completions.create(model="gpt-4o-mini", stream=True,
+                                                    messages=[{"role": "user", "content": "hello big world"}]):
+            got.extend(c.delta.content or "" for c in ch.choices)
+    assert "".join(got) == "echo: hello "  # what arrived before the cut, then the error
+    assert "cut" in str(e.value) and e.value.code == "provider_error"
+
+
+def test_an_upstream_refusal_before_the_first_token_is_an_http_error_even_streamed(make_aiond, fake):
+    from conftest import openai_env
+    a = make_aiond(openai_env(fake)).start()
+    for stream in (False, True):
+        fake.script({"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 1},
+                    {"status": 429, "retry_after": 1})  # more than aiond's own retries
+        with pytest.raises(openai.RateLimitError) as e:
+            client(a).chat.completions.create(model="gpt-4o-mini", stream=stream,
+                                              messages=[{"role": "user", "content": "hi"}])
+        assert e.value.response.headers["retry-after"] == "1"
+        assert e.value.response.headers["x-request-id"]
+
+
+def test_the_sdk_honours_retry_after_from_aionos(make_aiond, fake):
+    """An upstream 429 outlasting aiond's retries reaches the SDK with Retry-After; the SDK waits
+    and retries, and the retry is answered."""
+    from conftest import openai_env
+    a = make_aiond(openai_env(fake)).start()
+    fake.script(*[{"status": 429, "retry_after": 1}] * 3)
+    c = openai.OpenAI(base_url=f"http://127.0.0.1:{a.gw_port}/v1", api_key="demo-key", max_retries=1, timeout=30)
+    r = c.chat.completions.with_raw_response.create(model="gpt-4o-mini",
+                                                    messages=[{"role": "user", "content": "hello big world"}])
+    assert r.retries_taken == 1 and r.parse().choices[0].message.content == "echo: hello big world"
+    times = [q["time"] for q in fake.chat_requests()]
+    assert len(times) == 4 and times[3] - times[2] >= 0.95  # the SDK waited as told
