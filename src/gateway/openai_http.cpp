@@ -366,7 +366,14 @@ json::object openAiError(const Error& e) {
       type = "api_error";
   }
   json::value param = nullptr;
-  if (auto* p = e.details.if_contains("param"); p && p->is_string()) param = *p;
+  if (auto* p = e.details.if_contains("param"); p && p->is_string()) {
+    param = *p;
+  } else if (e.code == ErrorCode::kInvalidParams && e.message.starts_with("params.")) {
+    // The intent's schema names the field ("params.max_tokens: greater than
+    // maximum 512"): its top-level name is the request's parameter.
+    auto name = e.message.substr(7, e.message.find_first_of(".[: ", 7) - 7);
+    if (!name.empty()) param = json::string(name);
+  }
   std::string code(errorCodeName(e.code));
   if (auto* c = e.details.if_contains("openaiCode"); c && c->is_string())
     code = std::string(c->as_string());

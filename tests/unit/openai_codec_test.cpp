@@ -145,6 +145,21 @@ TEST(OpenAiCodec, CarriesOptionsAndRefusesWhatNoRouteCarriesByName) {
   EXPECT_TRUE(img->messages[0].at("content").is_array());
 }
 
+TEST(OpenAiCodec, ASchemaErrorNamesTheRequestParameter) {
+  auto wire =
+      openAiError(Error(ErrorCode::kInvalidParams, "params.max_tokens: greater than maximum 512"))
+          .at("error")
+          .as_object();
+  EXPECT_EQ(wire.at("param"), "max_tokens");
+  EXPECT_EQ(openAiStatus(Error(ErrorCode::kInvalidParams, "x")), 400u);
+  auto nested = openAiError(Error(ErrorCode::kInvalidParams, "params.messages[3].role: bad"));
+  EXPECT_EQ(nested.at("error").at("param"), "messages");
+  EXPECT_TRUE(openAiError(Error(ErrorCode::kInvalidParams, "params must be a JSON object"))
+                  .at("error")
+                  .at("param")
+                  .is_null());
+}
+
 TEST(OpenAiCodec, ToolConversationsKeepTheirCallsAndIds) {
   auto r = parseChatRequest(body(R"({"model":"m","messages":[
       {"role":"user","content":"weather in Paris?","extra":"dropped"},
