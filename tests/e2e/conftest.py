@@ -257,7 +257,7 @@ def aiond(make_aiond):
 
 @pytest.fixture
 def fake():
-    """The loopback stand-in for paid model providers (fake_provider.py)."""
+    """The loopback stand-in for paid model providers (tests/e2e/fake_provider/)."""
     from fake_provider import FakeProvider
     f = FakeProvider().start()
     yield f

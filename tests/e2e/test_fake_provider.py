@@ -1,4 +1,4 @@
-"""Tests of the fake provider itself (tests/e2e/fake_provider.py), with plain
+"""Tests of the fake provider itself (tests/e2e/fake_provider/), with plain
 http.client / urllib / sockets, and the official openai Python SDK where the
 fake speaks OpenAI, so a protocol mistake in the fake is caught here rather
 than blamed on aionOS's clients. Needs no aiond build."""

@@ -1,5 +1,5 @@
 """Model providers end to end: a real aiond calls the loopback fake provider
-(tests/e2e/fake_provider.py) over HTTP and TLS with its real client code."""
+(tests/e2e/fake_provider/) over HTTP and TLS with its real client code."""
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
