@@ -66,6 +66,8 @@ App::~App() {
   modulePool_.join();
   blocking_.join();
   if (store_) store_->flush();
+  kafkaPoke_.store(nullptr);
+  if (kafka_) kafka_->drain(std::chrono::seconds(5));  // what it cannot send stays in the outbox
   telemetry::setTracer(nullptr);  // then tracer_ exports what is queued as it goes
 }
 
@@ -82,12 +84,25 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   so.sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
   so.readers = c.storeReaders;
   so.behindWindow = c.writeBehind;
-  so.onCommit = [m = &app->metrics_](double seconds, size_t writes) {
+  so.outbox = !c.kafkaBrokers.empty();
+  so.onCommit = [m = &app->metrics_, k = &app->kafkaPoke_](double seconds, size_t writes) {
     m->storeCommit(seconds, writes);
+    if (auto* relay = k->load(std::memory_order_acquire)) relay->poke();
   };
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
   app->store_ = std::move(*st);
+  if (so.outbox) {
+    auto relay =
+        events::KafkaRelay::start({.brokers = c.kafkaBrokers}, *app->store_, app->metrics_);
+    if (!relay) return std::unexpected(Errors{relay.error().message});
+    app->kafka_ = std::move(*relay);
+    app->kafkaPoke_.store(app->kafka_.get(), std::memory_order_release);
+    spdlog::info(
+        "events: task events and usage to Kafka at {} (topics aion.task-events, "
+        "aion.usage)",
+        c.kafkaBrokers);
+  }
   auto traces = telemetry::tracerOptionsFromEnv(processEnv);
   if (!traces) return std::unexpected(Errors{traces.error().message});
   app->tracer_ = std::make_unique<telemetry::Tracer>(*traces, app->metrics_);

@@ -9,6 +9,7 @@
 #include "common/io_pool.h"
 #include "control/control_service.h"
 #include "events/event_bus.h"
+#include "events/kafka_relay.h"
 #include "gateway/admission.h"
 #include "gateway/grpc_service.h"
 #include "gateway/idempotency.h"
@@ -53,6 +54,8 @@ class App {
   boost::asio::thread_pool modulePool_;        // module calls: AION_WORKERS threads
   boost::asio::thread_pool blocking_;          // Redis, policy reloads, registry files
   std::unique_ptr<store::SqliteTaskStore> store_;
+  std::unique_ptr<events::KafkaRelay> kafka_;  // relays the store's outbox; before store_ dies
+  std::atomic<events::KafkaRelay*> kafkaPoke_{nullptr};
   events::EventBus bus_;
   std::unique_ptr<modhost::CompositeModuleHost> modules_;
   std::unique_ptr<providers::ProviderHub> providers_;

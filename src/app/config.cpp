@@ -169,13 +169,33 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   // Engines of the scale-out profile that this build does not have: a value
   // set for one must not be silently ignored.
-  for (const char* name : {"AION_CONTROL_POSTGRES_DSN", "AION_CONTROL_MONGO_DSN",
-                           "AION_CONTROL_QDRANT_URL", "KAFKA_BROKERS"}) {
+  for (const char* name :
+       {"AION_CONTROL_POSTGRES_DSN", "AION_CONTROL_MONGO_DSN", "AION_CONTROL_QDRANT_URL"}) {
     if (auto v = env(name); v && !v->empty())
       return fail(ErrorCode::kInvalidRequest,
                   std::string(name) +
                       ": this build has no such engine yet (the embedded profile stores tasks in "
                       "SQLite and publishes events in-process); unset it");
+  }
+  if (auto v = env("KAFKA_BROKERS"); v && !v->empty()) {
+    // host:port[,host:port...]: checked here so a typo fails start-up by name.
+    size_t start = 0;
+    while (start <= v->size()) {
+      size_t end = std::min(v->find(',', start), v->size());
+      std::string b = v->substr(start, end - start);
+      size_t colon = b.rfind(':');
+      int port = 0;
+      bool ok = colon != std::string::npos && colon > 0 && colon + 1 < b.size();
+      if (ok) {
+        auto [p, ec] = std::from_chars(b.data() + colon + 1, b.data() + b.size(), port);
+        ok = ec == std::errc() && p == b.data() + b.size() && port >= 1 && port <= 65535;
+      }
+      if (!ok)
+        return fail(ErrorCode::kInvalidRequest,
+                    "KAFKA_BROKERS: '" + b + "' is not host:port (a comma-separated list)");
+      start = end + 1;
+    }
+    c.kafkaBrokers = *v;
   }
   if (!(s = readBool(env, "AION_SANDBOX_ALLOW_WEAK", c.allowWeakSandbox)))
     return std::unexpected(s.error());

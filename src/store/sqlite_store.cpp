@@ -17,7 +17,7 @@ namespace json = boost::json;
 namespace {
 using namespace sqlite;
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tasks(
@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS usage(
 CREATE INDEX IF NOT EXISTS usage_tenant_ts ON usage(tenant, ts_ms);
 CREATE INDEX IF NOT EXISTS usage_key_ts ON usage(key_id, ts_ms);
 CREATE INDEX IF NOT EXISTS usage_day ON usage(day);
+CREATE TABLE IF NOT EXISTS outbox(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic TEXT NOT NULL,
+  key TEXT NOT NULL,
+  payload TEXT NOT NULL
+);
 )sql";
 
 // Version 1 (before group commit) kept budget reservations in a table and
@@ -87,6 +93,29 @@ DROP TABLE IF EXISTS reservations;
 constexpr const char* kMigrateFrom2 = R"sql(
 ALTER TABLE tasks ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
 )sql";
+
+// What a sink relays: an event as its SSE/WebSocket form, a usage record
+// with its cost in USD.
+std::string eventPayload(const Event& e) {
+  return jsonText(json::object{
+      {"taskId", e.taskId}, {"seq", e.seq}, {"type", e.type}, {"ts", e.tsMs}, {"data", e.data}});
+}
+
+std::string usagePayload(const UsageRecord& u) {
+  return jsonText(json::object{{"id", u.id},
+                               {"taskId", u.taskId},
+                               {"ts", u.tsMs},
+                               {"day", utcDay(u.tsMs)},
+                               {"tenant", u.tenant},
+                               {"keyId", u.keyId},
+                               {"intent", u.intent},
+                               {"provider", u.provider},
+                               {"model", u.model},
+                               {"promptTokens", u.promptTokens},
+                               {"completionTokens", u.completionTokens},
+                               {"costUsd", fromNanoUsd(u.costNanoUsd)},
+                               {"estimated", u.estimated}});
+}
 
 json::value parseOrNull(const std::string& s) {
   if (s.empty()) return nullptr;
@@ -478,6 +507,24 @@ Status SqliteTaskStore::apply(const Write& w) {
     if (sqlite3_changes(db) != 1)
       return fail(ErrorCode::kNotFound, "store: no task '" + w.taskId + "' to update");
   }
+  if (opts_.outbox) {
+    Stmt out(stmts, "INSERT INTO outbox(topic,key,payload) VALUES(?,?,?)");
+    for (auto& e : w.events) {
+      out.reset();
+      out.bind(1, std::string("aion.task-events")).bind(2, e.taskId).bind(3, eventPayload(e));
+      if (out.step() != SQLITE_DONE) return dbError(db, "insert outbox event");
+    }
+    for (auto& u : w.usage) {
+      out.reset();
+      out.bind(1, std::string("aion.usage")).bind(2, u.taskId).bind(3, usagePayload(u));
+      if (out.step() != SQLITE_DONE) return dbError(db, "insert outbox usage");
+    }
+  }
+  if (w.trimOutboxTo) {
+    Stmt del(stmts, "DELETE FROM outbox WHERE id<=?");
+    del.bind(1, *w.trimOutboxTo);
+    if (del.step() != SQLITE_DONE) return dbError(db, "trim outbox");
+  }
   if (!w.events.empty()) {
     Stmt ins(stmts, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
     for (auto& e : w.events) {
@@ -654,6 +701,21 @@ Result<SpendTotals> SqliteTaskStore::spendSince(int64_t sinceMs) {
     while ((rc = s.step()) == SQLITE_ROW) (*into)[s.text(0)] = s.i64(1);
     if (rc != SQLITE_DONE) return dbError(r->db, "sum usage");
   }
+  return out;
+}
+
+Result<std::vector<OutboxRecord>> SqliteTaskStore::outbox(int64_t afterId, int limit) {
+  Reader r(*this);
+  Stmt s(*r->stmts,
+         "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id FROM outbox o "
+         "LEFT JOIN tasks t ON t.id=o.key WHERE o.id>? ORDER BY o.id LIMIT ?");
+  s.bind(1, afterId).bind(2, int64_t{limit});
+  std::vector<OutboxRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    out.push_back(
+        OutboxRecord{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)});
+  if (rc != SQLITE_DONE) return std::unexpected(dbError(r->db, "read outbox").error());
   return out;
 }
 

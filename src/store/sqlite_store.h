@@ -33,6 +33,9 @@ class SqliteTaskStore final : public TaskStore {
     size_t maxBatch = 2048;
     //! Called on the writer thread after each transaction: its duration and writes.
     std::function<void(double seconds, size_t writes)> onCommit;
+    //! Also write every event and usage record to the outbox, in the same
+    //! transaction, for a sink to relay (KAFKA_BROKERS).
+    bool outbox = false;
   };
 
   static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file,
@@ -55,6 +58,7 @@ class SqliteTaskStore final : public TaskStore {
   Result<std::vector<UsageRow>> usage(const UsageQuery& q) override;
   Result<SpendTotals> spendSince(int64_t sinceMs) override;
   Status ping() override;
+  Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) override;
   std::chrono::milliseconds writeBacklog() const override;
 
   struct CommitStats {

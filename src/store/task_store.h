@@ -36,6 +36,18 @@ struct Write {
   std::vector<Event> events{};
   std::vector<UsageRecord> usage{};
   Durability durability = Durability::kDurable;
+  //! Outbox records up to this id were delivered: remove them (no task part).
+  std::optional<int64_t> trimOutboxTo{};
+};
+
+//! One record of the outbox: an event or usage record committed with the
+//! change it belongs to, waiting to be relayed to an event sink (Kafka).
+struct OutboxRecord {
+  int64_t id = 0;                       // commit order
+  std::string topic;                    // aion.task-events | aion.usage
+  std::string key;                      // the task id: one task's records stay in order
+  std::string payload;                  // a JSON object, text
+  std::string tenant, intent, traceId;  // of the task, for consumers
 };
 
 //! Runs on the store's writer thread after the write's transaction
@@ -70,6 +82,9 @@ class TaskStore {
   virtual Result<SpendTotals> spendSince(int64_t sinceMs) = 0;
   //! Cheap liveness probe of the backing store.
   virtual Status ping() = 0;
+  //! Outbox records with id > afterId, in commit order, at most `limit`
+  //! (empty unless the store was opened with an outbox).
+  virtual Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) = 0;
   //! How long the oldest write not yet committed has waited (0: none).
   //! Never blocks.
   virtual std::chrono::milliseconds writeBacklog() const = 0;

@@ -138,6 +138,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     "Trace spans by outcome: exported, failed (collector down or refusing), "
                     "dropped (queue full)")
                 .Register(*registry_);
+  sinkMessages_ = &BuildCounter()
+                       .Name("aion_sink_messages_total")
+                       .Help(
+                           "Outbox records relayed to an event sink, by sink and outcome: "
+                           "delivered, failed (kept in the outbox and retried)")
+                       .Register(*registry_);
+  sinkUp_ = &BuildGauge()
+                 .Name("aion_sink_up")
+                 .Help("1 when the event sink acknowledged its last batch, 0 while it fails")
+                 .Register(*registry_);
   BuildGauge()
       .Name("aion_build_info")
       .Help("The running aiond's version (value 1)")
@@ -168,6 +178,15 @@ void Metrics::onScrape(std::function<void()> refresh) {
 
 void Metrics::spans(const std::string& outcome, size_t n) {
   spans_->Add({{"outcome", outcome}}).Increment(static_cast<double>(n));
+}
+
+void Metrics::sinkMessages(const std::string& sink, const std::string& outcome, size_t n) {
+  if (n)
+    sinkMessages_->Add({{"sink", sink}, {"outcome", outcome}}).Increment(static_cast<double>(n));
+}
+
+void Metrics::sinkUp(const std::string& sink, bool up) {
+  sinkUp_->Add({{"sink", sink}}).Set(up ? 1 : 0);
 }
 
 void Metrics::rejected(const std::string& reason) {

@@ -55,6 +55,10 @@ class Metrics {
   void budget(const std::string& scope, const std::string& period, double spentUsd, double capUsd);
   //! Spans by outcome: exported, failed (the collector refused or was down), dropped (queue full).
   void spans(const std::string& outcome, size_t n);
+  //! Records relayed to an event sink (kafka): delivered or failed (retried).
+  void sinkMessages(const std::string& sink, const std::string& outcome, size_t n);
+  //! Whether the sink's last batch was acknowledged.
+  void sinkUp(const std::string& sink, bool up);
   //! Runs before each scrape, to set gauges read from elsewhere (one hook).
   void onScrape(std::function<void()> refresh);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
@@ -88,6 +92,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* budgetSpent_;
   prometheus::Family<prometheus::Gauge>* budgetCap_;
   prometheus::Family<prometheus::Counter>* spans_;
+  prometheus::Family<prometheus::Counter>* sinkMessages_;
+  prometheus::Family<prometheus::Gauge>* sinkUp_;
   mutable std::mutex mu_;
   std::function<void()> onScrape_;
   prometheus::Gauge* queueDepth_;
