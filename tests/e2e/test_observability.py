@@ -38,7 +38,7 @@ def promtool(*args):
 def test_scrape_config_and_alert_rules_pass_promtool():
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
     out = promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 7 rules found" in out
+    assert "SUCCESS: 8 rules found" in out
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml")
 
 
