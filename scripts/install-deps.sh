@@ -29,7 +29,8 @@ if ((${#missing[@]})); then
 fi
 
 # The e2e suite runs on whichever python3 is first on PATH (it may not be Debian's).
-for mod in pytest:pytest websocket:websocket-client openai:openai yaml:pyyaml; do
+for mod in pytest:pytest websocket:websocket-client openai:openai yaml:pyyaml \
+  confluent_kafka:confluent-kafka==2.16.1; do
   if ! python3 -c "import ${mod%%:*}" >/dev/null 2>&1; then
     log "pip install ${mod#*:}"
     python3 -m pip install -q "${mod#*:}"
@@ -70,6 +71,45 @@ if [[ ! -x "$(go env GOPATH)/bin/jaeger" ]]; then
   work="$(mktemp -d)"
   cp -r "$src/." "$work/" && chmod -R u+w "$work"
   (cd "$work" && go build -o "$(go env GOPATH)/bin/jaeger" ./cmd/jaeger)
+  rm -rf "$work"
+fi
+
+# Apache Kafka (Apache-2.0): the real broker of the Kafka sink e2e
+# (tests/e2e/kafka_broker.py runs it as `java -cp '<libs>/*' kafka.Kafka`, KRaft,
+# on loopback). The pinned kafka_2.13 jar and its runtime dependencies, plus the
+# log4j binding the release tarball ships, are copied from Maven Central into a
+# cache outside the tree; done once per version, when the libs dir lacks its
+# .complete marker. Keep kafka_version in step with KAFKA_VERSION in kafka_broker.py.
+kafka_version=4.4.0
+kafka_libs="$(aion_cache_root)/kafka-$kafka_version/libs"
+if [[ ! -f "$kafka_libs/.complete" ]]; then
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    log "apt-get install openjdk-17-jre-headless maven"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven >/dev/null
+  fi
+  log "fetching kafka_2.13 $kafka_version and its dependencies into $kafka_libs (first time only)"
+  work="$(mktemp -d)"
+  cat >"$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>aionos.deps</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$kafka_version</version></dependency>
+    <!-- kafka logs through slf4j 1.7: this binds it to the log4j2 core kafka brings. -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.25.5</version></dependency>
+  </dependencies>
+</project>
+POM
+  rm -rf "$kafka_libs.tmp"
+  if ! mvn -B -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$kafka_libs.tmp" >"$work/mvn.log" 2>&1; then
+    tail -n 40 "$work/mvn.log" >&2; log "error: fetching kafka_2.13 $kafka_version failed"; exit 1
+  fi
+  touch "$kafka_libs.tmp/.complete"
+  rm -rf "$kafka_libs" && mv "$kafka_libs.tmp" "$kafka_libs"
   rm -rf "$work"
 fi
 
