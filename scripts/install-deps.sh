@@ -76,10 +76,10 @@ fi
 
 # Apache Kafka (Apache-2.0): the real broker of the Kafka sink e2e
 # (tests/e2e/kafka_broker.py runs it as `java -cp '<libs>/*' kafka.Kafka`, KRaft,
-# on loopback). The pinned kafka_2.13 jar and its runtime dependencies, plus the
-# log4j binding the release tarball ships, are copied from Maven Central into a
-# cache outside the tree; done once per version, when the libs dir lacks its
-# .complete marker. Keep kafka_version in step with KAFKA_VERSION in kafka_broker.py.
+# on loopback). The pinned kafka_2.13 jar and its runtime dependencies, plus a
+# log4j2 binding for its logging, are copied from Maven Central into a cache
+# outside the tree; done once per version, when the libs dir lacks its .complete
+# marker. Keep kafka_version in step with KAFKA_VERSION in kafka_broker.py.
 kafka_version=4.4.0
 kafka_libs="$(aion_cache_root)/kafka-$kafka_version/libs"
 if [[ ! -f "$kafka_libs/.complete" ]]; then

@@ -12,6 +12,7 @@
 #include "control/model_catalog.h"
 #include "router/router.h"
 #include "telemetry/trace.h"
+#include "telemetry/tracer.h"
 
 namespace aion::control {
 namespace asio = boost::asio;
@@ -166,10 +167,48 @@ std::vector<EventDraft> firstEvents(const json::object& plan) {
 }
 }  // namespace
 
+namespace {
+// The routing decision as a span: the chosen route and why, the fallbacks,
+// and each dropped candidate's reason.
+void describePlan(telemetry::ScopedSpan& span, const Result<router::Plan>& p) {
+  if (!span.on()) return;
+  if (!p) {
+    span.fail(p.error().message);
+    return;
+  }
+  std::string chosen = p->routes.empty() ? "none" : p->routes.front().key();
+  span.attr("aion.route", chosen);
+  span.attr("aion.privacy", policy::privacyName(p->privacy));
+  std::string fallbacks, dropped;
+  for (size_t i = 1; i < p->routes.size(); ++i) {
+    if (!fallbacks.empty()) fallbacks += ", ";
+    fallbacks += p->routes[i].key();
+  }
+  for (auto& c : p->candidates) {
+    if (c.kept) {
+      if (c.route.key() == chosen) span.attr("aion.route.why", c.reason);
+      continue;
+    }
+    if (!dropped.empty()) dropped += "; ";
+    dropped += c.route.key() + ": " + c.reason;
+  }
+  span.attr("aion.route.fallbacks", fallbacks);
+  span.attr("aion.route.dropped", dropped);
+}
+}  // namespace
+
 ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   auto ps = policies_->current();
   std::string paramsText = jsonText(req.params);
-  auto p = plan(req, *ps, paramsText.size());
+  if (req.traceId.empty()) req.traceId = telemetry::newTraceId();
+  // The task span's id is drawn now: the routing span, which comes first, is its child.
+  std::string taskSpanId = telemetry::recording(req.sampled) ? telemetry::newSpanId() : "";
+  Result<router::Plan> p = fail(ErrorCode::kInternal, "not planned");
+  {
+    telemetry::ScopedSpan span(req.traceId, taskSpanId, req.sampled, "route " + req.intent);
+    p = plan(req, *ps, paramsText.size());
+    describePlan(span, p);
+  }
   if (!p) {
     if (auto* in = ps->intent(req.intent); in && p.error().code == ErrorCode::kNoRoute)
       d_.metrics.routeDecision(req.intent, "none",
@@ -193,7 +232,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.keyId = req.principal.keyId;
   t.intent = req.intent;
   t.surface = req.surface;
-  t.traceId = req.traceId.empty() ? telemetry::newTraceId() : req.traceId;
+  t.traceId = req.traceId;
   t.params = std::move(req.params);
   t.status = TaskStatus::kRouted;
   auto planJson = router::toJson(*p);
@@ -202,7 +241,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.createdMs = nowMs();
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
   // Named, not braced inside the co_await: GCC 12 (common/async.h).
-  TaskSpan span{req.parentSpanId, req.sampled};
+  TaskSpan span{req.parentSpanId, req.sampled, std::move(taskSpanId)};
   co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind, req.attached,
                                           std::move(span));
 }

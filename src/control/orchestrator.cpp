@@ -289,8 +289,8 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
   auto t = std::make_shared<ActiveTask>();
   t->task = std::move(task);
   if (span.sampled) {
+    t->spanId = span.spanId.empty() ? telemetry::newSpanId() : span.spanId;
     t->span = std::move(span);
-    t->spanId = telemetry::newSpanId();
     t->startNs = telemetry::unixNanos();
   }
   t->behind = behind;
@@ -406,6 +406,20 @@ void Orchestrator::enqueue(TaskPtr t) {
 
 void Orchestrator::startLocked(TaskPtr t, Lane lane) {
   ++busy_[static_cast<size_t>(lane)];
+  if (t->queued && telemetry::recording(t->span.sampled)) {
+    // The wait for a slot, when there was one worth showing (1 ms or more).
+    int64_t now = telemetry::unixNanos();
+    if (now - t->startNs >= 1'000'000) {
+      telemetry::Span s{.traceId = t->task.traceId,
+                        .spanId = telemetry::newSpanId(),
+                        .parentSpanId = t->spanId,
+                        .name = "queue wait",
+                        .startNs = t->startNs,
+                        .endNs = now};
+      s.attributes = {{"aion.lane", lane == Lane::kModule ? "module" : "model"}};
+      telemetry::tracer()->record(std::move(s));
+    }
+  }
   t->queued = false;
   t->lane = static_cast<size_t>(lane);
   t->holdsSlot = true;

@@ -46,6 +46,7 @@ struct EventDraft {
 struct TaskSpan {
   std::string parentSpanId{};
   bool sampled = false;  // the trace's sampled flag
+  std::string spanId{};  // the task span's id when drawn before admission (its children came first)
 };
 
 struct ActiveTask {

@@ -73,6 +73,10 @@ Result<std::unique_ptr<KafkaRelay>> KafkaRelay::start(KafkaOptions opts, store::
   bool ok = set("bootstrap.servers", opts.brokers) && set("client.id", opts.clientId) &&
             set("enable.idempotence", "true") && set("acks", "all") && set("linger.ms", "5") &&
             set("message.timeout.ms", std::to_string(opts.deliveryTimeout.count())) &&
+            set("compression.type", "lz4") &&
+            // The key's partition as Java clients compute it, so consumers agree.
+            set("partitioner", "murmur2_random") && set("queue.buffering.max.kbytes", "65536") &&
+            set("reconnect.backoff.max.ms", "2000") && set("socket.keepalive.enable", "true") &&
             set("log_level", "3");
   if (!ok) {
     rd_kafka_conf_destroy(conf);

@@ -5,6 +5,7 @@
 #include "common/async.h"
 #include "common/digest.h"
 #include "common/json_text.h"
+#include "telemetry/tracer.h"
 
 namespace aion::gateway {
 namespace asio = boost::asio;
@@ -59,7 +60,37 @@ void Admission::countIdempotency(const char* outcome) {
   if (opts_.metrics) opts_.metrics->idempotency(outcome);
 }
 
+namespace {
+
+// The admission span's outcome: who was admitted, or why not.
+void describe(telemetry::ScopedSpan& span, const Result<Admitted>& a) {
+  if (!span.on()) return;
+  if (!a) {
+    span.attr("aion.refused", std::string(errorCodeName(a.error().code)));
+    span.fail(a.error().message);
+    return;
+  }
+  span.attr("aion.tenant", a->who.tenant);
+  span.attr("aion.key_id", a->who.keyId);
+}
+
+}  // namespace
+
 asio::awaitable<Result<Admitted>> Admission::authenticate(Credentials c) {
+  telemetry::ScopedSpan span(c.traceId, c.parentSpanId, c.sampled, "admission");
+  auto a = co_await authSteps(std::move(c));
+  describe(span, a);
+  co_return a;
+}
+
+asio::awaitable<Result<Admitted>> Admission::admit(Credentials c, bool stream) {
+  telemetry::ScopedSpan span(c.traceId, c.parentSpanId, c.sampled, "admission");
+  auto a = co_await admitSteps(std::move(c), stream);
+  describe(span, a);
+  co_return a;
+}
+
+asio::awaitable<Result<Admitted>> Admission::authSteps(Credentials c) {
   auto who = keys_.authenticate(c.apiKey, c.tenant);
   if (!who) {
     count(who.error().code == ErrorCode::kForbidden ? "forbidden" : "unauthenticated");
@@ -75,7 +106,7 @@ asio::awaitable<Result<Admitted>> Admission::authenticate(Credentials c) {
   co_return a;
 }
 
-asio::awaitable<Result<Admitted>> Admission::admit(Credentials c, bool stream) {
+asio::awaitable<Result<Admitted>> Admission::admitSteps(Credentials c, bool stream) {
   // Per IP first: key guessing is limited too.
   std::optional<RateDecision> ipDec;
   if (opts_.ratePerIp && !c.remoteIp.empty()) {
@@ -83,7 +114,7 @@ asio::awaitable<Result<Admitted>> Admission::admit(Credentials c, bool stream) {
     if (!dec.allowed) co_return std::unexpected(limited(dec, Bucket::kIp));
     ipDec = dec;
   }
-  auto a = co_await authenticate(std::move(c));
+  auto a = co_await authSteps(std::move(c));
   if (!a) co_return a;
   if (ipDec && (!a->rate || ipDec->remaining < a->rate->remaining)) a->rate = ipDec;
   if (stream) {

@@ -30,6 +30,9 @@ struct Credentials {
   std::string apiKey;    // X-API-Key, "Authorization: Bearer", x-api-key metadata, auth message
   std::string tenant;    // X-Tenant-Id (multi-tenant mode)
   std::string remoteIp;  // for the per-IP limit; empty: not applied
+  // The trace the request belongs to: admission is a span of it.
+  std::string traceId{}, parentSpanId{};
+  bool sampled = false;
 };
 
 struct Admitted {
@@ -86,6 +89,8 @@ class Admission {
 
  private:
   boost::asio::awaitable<RateDecision> hit(std::string bucket, uint64_t limit);
+  boost::asio::awaitable<Result<Admitted>> admitSteps(Credentials c, bool stream);
+  boost::asio::awaitable<Result<Admitted>> authSteps(Credentials c);
   enum class Bucket { kIp, kKey };
   //! The 429 for a bucket over its limit (counted by reason).
   Error limited(const RateDecision& d, Bucket bucket);

@@ -47,7 +47,8 @@ asio::awaitable<void> streamSse(GatewayDeps d, GatewayOptions o, Exchange& ex, c
   std::string head =
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
       "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
-      ex.requestId + "\r\nX-Aion-Task-Id: " + id + "\r\n\r\n";
+      ex.requestId + "\r\nX-Aion-Task-Id: " + id + "\r\nx-aion-trace-id: " + ex.traceId +
+      "\r\n\r\n";
   head += http::sseRetry(2000);
   if (!f) {
     head += http::sseEvent({}, "error", jsonText(json::object{{"error", toJson(f.error())}}));
@@ -226,7 +227,9 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     auto slot = d.admission.streamSlot();
     if (!slot) co_return errorOf(slot.error(), ex);
     auto session = std::make_shared<WsSession>(d, opts, ex.stream, who);
-    co_await session->run(ex.req);
+    telemetry::TraceJoin trace{ex.traceId, ex.spanId.empty() ? ex.parentSpanId : ex.spanId,
+                               ex.sampled};
+    co_await session->run(ex.req, std::move(trace));
     co_return std::nullopt;
   });
   addOpenAiRoutes(routes, d, opts);

@@ -117,13 +117,14 @@ grpc::Status toGrpcStatus(const Error& e) {
 
 namespace {
 
-Credentials credentialsOf(grpc::CallbackServerContext* ctx) {
+Credentials credentialsOf(grpc::CallbackServerContext* ctx, const telemetry::TraceJoin& trace) {
   std::string key = metadata(ctx, "x-api-key");
   if (key.empty()) {
     auto authz = metadata(ctx, "authorization");
     if (authz.rfind("Bearer ", 0) == 0 || authz.rfind("bearer ", 0) == 0) key = authz.substr(7);
   }
-  return {std::move(key), metadata(ctx, "x-tenant-id"), peerIp(ctx)};
+  return {std::move(key), metadata(ctx, "x-tenant-id"), peerIp(ctx),
+          trace.traceId,  trace.parentSpanId,           trace.sampled};
 }
 
 // The admission error as gRPC says it: a missing key names the metadata to
@@ -142,9 +143,8 @@ grpc::Status refused(grpc::CallbackServerContext* ctx, const Credentials& c, con
   return toGrpcStatus(e);
 }
 
-Result<control::SubmitRequest> submitOf(grpc::CallbackServerContext* ctx,
-                                        const v1::SubmitRequest& req, const Principal& who,
-                                        json::object& body) {
+Result<control::SubmitRequest> submitOf(const v1::SubmitRequest& req, const Principal& who,
+                                        const telemetry::TraceJoin& trace, json::object& body) {
   body = json::object{{"intent", req.intent()}};
   if (!req.schema_version().empty()) body["schemaVersion"] = req.schema_version();
   auto params = toJson(req.params());
@@ -156,12 +156,31 @@ Result<control::SubmitRequest> submitOf(grpc::CallbackServerContext* ctx,
   auto sub = parseSubmit(body, who);
   if (!sub) return sub;
   sub->surface = "grpc";
-  auto join = telemetry::joinTrace(metadata(ctx, "traceparent"));
-  sub->traceId = std::move(join.traceId);
-  sub->parentSpanId = std::move(join.parentSpanId);
-  sub->sampled = join.sampled;
+  sub->traceId = trace.traceId;
+  sub->parentSpanId = trace.parentSpanId;
+  sub->sampled = trace.sampled;
   return sub;
 }
+
+// An RPC's server span, and the trace its work joins (parent: that span).
+struct RpcSpan {
+  RpcSpan(grpc::CallbackServerContext* ctx, const char* method)
+      : join(telemetry::joinTrace(metadata(ctx, "traceparent"))),
+        span(join.traceId, join.parentSpanId, join.sampled,
+             std::string("aion.v1.AionTasks/") + method, telemetry::SpanKind::kServer),
+        inner{join.traceId, span.idOr(join.parentSpanId), join.sampled} {
+    span.attr("rpc.system", "grpc");
+    span.attr("rpc.service", "aion.v1.AionTasks");
+    span.attr("rpc.method", method);
+  }
+  void end(const grpc::Status& st) {
+    span.attr("rpc.grpc.status_code", static_cast<int64_t>(st.error_code()));
+    if (!st.ok()) span.fail(st.error_message());
+  }
+  telemetry::TraceJoin join;
+  telemetry::ScopedSpan span;
+  telemetry::TraceJoin inner;
+};
 
 v1::Event eventOf(const store::Event& e) {
   v1::Event out;
@@ -223,24 +242,29 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
   asio::awaitable<void> run(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId,
                             int64_t after, std::optional<v1::SubmitRequest> submit) {
     auto core = core_;  // Finish may end the reactor: keep the state alive
-    auto creds = credentialsOf(ctx);
+    RpcSpan rpc(ctx, submit ? "Run" : "Stream");
+    auto finish = [&](grpc::Status st) {
+      rpc.end(st);
+      Finish(st);
+    };
+    auto creds = credentialsOf(ctx, rpc.inner);
     auto a = co_await d.admission.admit(creds, true);
-    if (!a) co_return Finish(refused(ctx, creds, a.error()));
+    if (!a) co_return finish(refused(ctx, creds, a.error()));
     if (after < 0)
-      co_return Finish(
+      co_return finish(
           toGrpcStatus(Error(ErrorCode::kInvalidRequest, "after_seq must not be negative")));
     bool owned = submit.has_value();
     if (owned) {
       json::object body;
-      auto req = submitOf(ctx, *submit, a->who, body);
-      if (!req) co_return Finish(toGrpcStatus(req.error()));
+      auto req = submitOf(*submit, a->who, rpc.inner, body);
+      if (!req) co_return finish(toGrpcStatus(req.error()));
       req->attached = true;
       auto t = co_await d.control.submit(std::move(*req));
-      if (!t) co_return Finish(toGrpcStatus(t.error()));
+      if (!t) co_return finish(toGrpcStatus(t.error()));
       taskId = t->id;
     }
     auto f = co_await d.control.follow(a->who, taskId, after);
-    if (!f) co_return Finish(toGrpcStatus(f.error()));
+    if (!f) co_return finish(toGrpcStatus(f.error()));
     core->follower = f->get();
     grpc::Status st = grpc::Status::OK;
     while (!(*f)->finished() && !core->canceled) {
@@ -259,7 +283,7 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
       if (owned && !(*f)->finished()) co_await d.control.cancel(a->who, taskId, kClientLeft);
       st = grpc::Status(grpc::StatusCode::CANCELLED, "canceled by the client");
     }
-    Finish(st);
+    finish(st);
   }
 
   std::shared_ptr<Core> core_;
@@ -268,16 +292,24 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
 }  // namespace
 
 grpc::ServerUnaryReactor* GrpcTasksService::unary(
-    grpc::CallbackServerContext* ctx,
-    std::function<asio::awaitable<grpc::Status>(const Principal&)> fn) {
+    grpc::CallbackServerContext* ctx, const char* method,
+    std::function<asio::awaitable<grpc::Status>(const Principal&, const telemetry::TraceJoin&)>
+        fn) {
   auto* reactor = ctx->DefaultReactor();
   asio::co_spawn(
       asio::make_strand(d_.nextIo()),
-      [this, ctx, reactor, fn = std::move(fn)]() -> asio::awaitable<void> {
-        auto creds = credentialsOf(ctx);
+      [this, ctx, method, reactor, fn = std::move(fn)]() -> asio::awaitable<void> {
+        RpcSpan rpc(ctx, method);
+        auto creds = credentialsOf(ctx, rpc.inner);
         auto a = co_await d_.admission.admit(creds, false);
-        if (!a) co_return reactor->Finish(refused(ctx, creds, a.error()));
-        reactor->Finish(co_await fn(a->who));
+        if (!a) {
+          auto st = refused(ctx, creds, a.error());
+          rpc.end(st);
+          co_return reactor->Finish(st);
+        }
+        auto st = co_await fn(a->who, rpc.inner);
+        rpc.end(st);
+        reactor->Finish(st);
       },
       asio::detached);
   return reactor;
@@ -286,77 +318,89 @@ grpc::ServerUnaryReactor* GrpcTasksService::unary(
 grpc::ServerUnaryReactor* GrpcTasksService::Submit(grpc::CallbackServerContext* ctx,
                                                    const v1::SubmitRequest* req,
                                                    v1::SubmitResponse* resp) {
-  return unary(ctx, [this, ctx, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
-    json::object body;
-    auto sub = submitOf(ctx, *req, who, body);
-    if (!sub) co_return toGrpcStatus(sub.error());
-    auto answer = co_await d_.admission.once(
-        who, req->idempotency_key(), body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {
-          auto t = co_await d_.control.submit(std::move(*sub));
-          if (!t) co_return std::unexpected(t.error());
-          co_return IdempotentAnswer{
-              202, json::object{{"taskId", t->id}, {"status", store::statusName(t->status)}}};
-        });
-    if (!answer) {
-      auto& e = answer.error();
-      if (e.code == ErrorCode::kConflict)
-        co_return grpc::Status(e.details.contains("retryAfterSeconds")
-                                   ? grpc::StatusCode::ABORTED
-                                   : grpc::StatusCode::ALREADY_EXISTS,
-                               "conflict: " + e.message);
-      co_return toGrpcStatus(e);
-    }
-    auto& v = answer->body.as_object();
-    resp->set_task_id(std::string(v.at("taskId").as_string()));
-    resp->set_status(std::string(v.at("status").as_string()));
-    co_return grpc::Status::OK;
-  });
+  return unary(
+      ctx, "Submit",
+      [this, req, resp](const Principal& who,
+                        const telemetry::TraceJoin& trace) -> asio::awaitable<grpc::Status> {
+        json::object body;
+        auto sub = submitOf(*req, who, trace, body);
+        if (!sub) co_return toGrpcStatus(sub.error());
+        auto answer = co_await d_.admission.once(
+            who, req->idempotency_key(), body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {
+              auto t = co_await d_.control.submit(std::move(*sub));
+              if (!t) co_return std::unexpected(t.error());
+              co_return IdempotentAnswer{
+                  202, json::object{{"taskId", t->id}, {"status", store::statusName(t->status)}}};
+            });
+        if (!answer) {
+          auto& e = answer.error();
+          if (e.code == ErrorCode::kConflict)
+            co_return grpc::Status(e.details.contains("retryAfterSeconds")
+                                       ? grpc::StatusCode::ABORTED
+                                       : grpc::StatusCode::ALREADY_EXISTS,
+                                   "conflict: " + e.message);
+          co_return toGrpcStatus(e);
+        }
+        auto& v = answer->body.as_object();
+        resp->set_task_id(std::string(v.at("taskId").as_string()));
+        resp->set_status(std::string(v.at("status").as_string()));
+        co_return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::Get(grpc::CallbackServerContext* ctx,
                                                 const v1::GetRequest* req, v1::Task* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
-    auto t = co_await d_.control.get(who, req->task_id());
-    if (!t) co_return toGrpcStatus(t.error());
-    fillTask(*t, resp);
-    co_return grpc::Status::OK;
-  });
+  return unary(ctx, "Get",
+               [this, req, resp](const Principal& who,
+                                 const telemetry::TraceJoin&) -> asio::awaitable<grpc::Status> {
+                 auto t = co_await d_.control.get(who, req->task_id());
+                 if (!t) co_return toGrpcStatus(t.error());
+                 fillTask(*t, resp);
+                 co_return grpc::Status::OK;
+               });
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::List(grpc::CallbackServerContext* ctx,
                                                  const v1::ListRequest* req,
                                                  v1::ListResponse* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
-    store::ListQuery q;
-    q.limit = req->limit() == 0 ? 20 : req->limit();
-    if (q.limit < 1 || q.limit > o_.maxPageSize)
-      co_return toGrpcStatus(Error(ErrorCode::kInvalidRequest,
-                                   "limit must be from 1 to " + std::to_string(o_.maxPageSize)));
-    if (!req->status().empty()) {
-      q.status = store::parseStatus(req->status());
-      if (!q.status)
-        co_return toGrpcStatus(Error(ErrorCode::kInvalidRequest, "unknown status filter"));
-    }
-    q.intent = req->intent();
-    q.afterId = req->cursor();
-    auto page = co_await d_.control.list(who, q);
-    if (!page) co_return toGrpcStatus(page.error());
-    for (auto& t : page->items) fillTask(t, resp->add_items());
-    resp->set_next_cursor(page->nextCursor);
-    co_return grpc::Status::OK;
-  });
+  return unary(
+      ctx, "List",
+      [this, req, resp](const Principal& who,
+                        const telemetry::TraceJoin&) -> asio::awaitable<grpc::Status> {
+        store::ListQuery q;
+        q.limit = req->limit() == 0 ? 20 : req->limit();
+        if (q.limit < 1 || q.limit > o_.maxPageSize)
+          co_return toGrpcStatus(
+              Error(ErrorCode::kInvalidRequest,
+                    "limit must be from 1 to " + std::to_string(o_.maxPageSize)));
+        if (!req->status().empty()) {
+          q.status = store::parseStatus(req->status());
+          if (!q.status)
+            co_return toGrpcStatus(Error(ErrorCode::kInvalidRequest, "unknown status filter"));
+        }
+        q.intent = req->intent();
+        q.afterId = req->cursor();
+        auto page = co_await d_.control.list(who, q);
+        if (!page) co_return toGrpcStatus(page.error());
+        for (auto& t : page->items) fillTask(t, resp->add_items());
+        resp->set_next_cursor(page->nextCursor);
+        co_return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* GrpcTasksService::Cancel(grpc::CallbackServerContext* ctx,
                                                    const v1::CancelRequest* req, v1::Task* resp) {
-  return unary(ctx, [this, req, resp](const Principal& who) -> asio::awaitable<grpc::Status> {
-    if (!who.hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
-      co_return toGrpcStatus(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"));
-    auto t = co_await d_.control.cancel(who, req->task_id(), kCanceledByClient);
-    if (!t) co_return toGrpcStatus(t.error());
-    fillTask(*t, resp);
-    co_return grpc::Status::OK;
-  });
+  return unary(
+      ctx, "Cancel",
+      [this, req, resp](const Principal& who,
+                        const telemetry::TraceJoin&) -> asio::awaitable<grpc::Status> {
+        if (!who.hasAny(roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser)))
+          co_return toGrpcStatus(Error(ErrorCode::kForbidden, "viewers cannot cancel tasks"));
+        auto t = co_await d_.control.cancel(who, req->task_id(), kCanceledByClient);
+        if (!t) co_return toGrpcStatus(t.error());
+        fillTask(*t, resp);
+        co_return grpc::Status::OK;
+      });
 }
 
 grpc::ServerWriteReactor<v1::Event>* GrpcTasksService::Stream(grpc::CallbackServerContext* ctx,

@@ -11,6 +11,7 @@
 
 #include "aion/v1/tasks.grpc.pb.h"
 #include "gateway/gateway_http.h"
+#include "telemetry/tracer.h"
 
 namespace aion::gateway {
 
@@ -32,11 +33,13 @@ class GrpcTasksService final : public aion::v1::AionTasks::CallbackService {
                                            const v1::SubmitRequest* req) override;
 
  private:
-  //! Runs the admission chain, then `fn` on the I/O threads; `fn` returns
-  //! the RPC's status.
-  grpc::ServerUnaryReactor* unary(
-      grpc::CallbackServerContext* ctx,
-      std::function<boost::asio::awaitable<grpc::Status>(const Principal&)> fn);
+  //! Runs the admission chain, then `fn` on the I/O threads, inside the
+  //! RPC's server span (`fn` gets the trace with that span as parent); `fn`
+  //! returns the RPC's status.
+  grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, const char* method,
+                                  std::function<boost::asio::awaitable<grpc::Status>(
+                                      const Principal&, const telemetry::TraceJoin&)>
+                                      fn);
 
   GatewayDeps d_;
   GatewayOptions o_;

@@ -44,7 +44,13 @@ Credentials credentialsOf(const Exchange& ex) {
     if (authz.size() > 7 && (authz.starts_with("Bearer ") || authz.starts_with("bearer ")))
       key = authz.substr(7);
   }
-  return {std::string(key), std::string(ex.req["X-Tenant-Id"]), ex.remote};
+  // Admission's span is a child of the request's server span.
+  return {std::string(key),
+          std::string(ex.req["X-Tenant-Id"]),
+          ex.remote,
+          ex.traceId,
+          ex.spanId.empty() ? ex.parentSpanId : ex.spanId,
+          ex.sampled};
 }
 
 http::Handler guarded(GatewayDeps d, AdmittedHandler h, bool stream) {

@@ -29,11 +29,10 @@ WsSession::WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream,
                      std::optional<Principal> who)
     : d_(d), o_(o), ws_(stream), who_(std::move(who)), writeWake_(ws_.get_executor()) {}
 
-asio::awaitable<void> WsSession::run(const http::Request& req) {
-  auto join = telemetry::joinTrace(req["traceparent"]);
-  traceId_ = std::move(join.traceId);
-  parentSpanId_ = std::move(join.parentSpanId);
-  sampled_ = join.sampled;
+asio::awaitable<void> WsSession::run(const http::Request& req, telemetry::TraceJoin trace) {
+  traceId_ = std::move(trace.traceId);
+  parentSpanId_ = std::move(trace.parentSpanId);
+  sampled_ = trace.sampled;
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.idle_timeout = std::chrono::seconds(60);  // pings after 30 s idle; no answer: closed
   timeouts.keep_alive_pings = true;
@@ -100,6 +99,9 @@ asio::awaitable<void> WsSession::handle(const json::object& msg) {
     Credentials creds;
     creds.apiKey = stringField(msg, "apiKey");
     creds.tenant = stringField(msg, "tenant");
+    creds.traceId = traceId_;
+    creds.parentSpanId = parentSpanId_;
+    creds.sampled = sampled_;
     auto p = co_await d_.admission.authenticate(std::move(creds));
     if (!p) {
       sendError(p.error(), id);

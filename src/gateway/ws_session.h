@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "gateway/gateway_http.h"
+#include "telemetry/tracer.h"
 
 namespace aion::gateway {
 
@@ -25,7 +26,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream, std::optional<Principal> who);
   //! Completes the upgrade of `req`, then serves until either side closes.
-  boost::asio::awaitable<void> run(const http::Request& req);
+  //! Serves the connection; its tasks and admission spans join `trace`
+  //! (parent: the upgrade request's server span).
+  boost::asio::awaitable<void> run(const http::Request& req, telemetry::TraceJoin trace);
 
  private:
   struct Sub {

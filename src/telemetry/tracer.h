@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "telemetry/metrics.h"
+#include "telemetry/trace.h"
 
 namespace aion::telemetry {
 
@@ -95,5 +96,46 @@ void setTracer(Tracer* t);
 inline bool recording(bool sampled) {
   return sampled && tracer() != nullptr;
 }
+
+//! A span of one scope: started when made, recorded when it ends, and only
+//! when its trace is recorded here (otherwise it costs a branch).
+class ScopedSpan {
+ public:
+  ScopedSpan(std::string_view traceId, std::string_view parentSpanId, bool sampled,
+             std::string name, SpanKind kind = SpanKind::kInternal) {
+    if (!recording(sampled)) return;
+    s_.emplace(Span{.traceId = std::string(traceId),
+                    .spanId = newSpanId(),
+                    .parentSpanId = std::string(parentSpanId),
+                    .name = std::move(name),
+                    .kind = kind,
+                    .startNs = unixNanos()});
+  }
+  ~ScopedSpan() {
+    if (!s_) return;
+    s_->endNs = unixNanos();
+    if (auto* t = tracer()) t->record(std::move(*s_));
+  }
+  ScopedSpan(const ScopedSpan&) = delete;
+  ScopedSpan& operator=(const ScopedSpan&) = delete;
+
+  bool on() const { return s_.has_value(); }
+  //! This span's id, the parent of what runs inside it; empty when not
+  //! recorded (then `or` is the parent to pass on).
+  std::string idOr(const std::string& other) const { return s_ ? s_->spanId : other; }
+  void attr(std::string_view k, boost::json::value v) {
+    if (s_) s_->attributes[k] = std::move(v);
+  }
+  void attr(std::string_view k, std::string_view v) {
+    if (s_) s_->attributes[k] = boost::json::string(v);
+  }
+  void attr(std::string_view k, const char* v) { attr(k, std::string_view(v)); }
+  void fail(std::string message) {
+    if (s_) s_->error = std::move(message);
+  }
+
+ private:
+  std::optional<Span> s_;
+};
 
 }  // namespace aion::telemetry
