@@ -175,7 +175,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
       return d.modules.call(module, input,
                             {.timeoutMs = static_cast<int>(remainingMs), .cancel = &t->cancel});
     });
-    d.metrics.moduleCall(module, red.has_value(), red ? red->micros / 1e6 : 0);
+    countModuleCall(d.metrics, module, red);
     if (!red || !red->output.is_object() || !red->output.as_object().contains("map"))
       co_return fail(
           ErrorCode::kModuleFailed,

@@ -43,6 +43,11 @@ struct EventDraft {
 
 //! A task while this process owns it.
 //! Where a task's span hangs in its trace (store::Task::traceId).
+//! Counts a module call in `m`: outcome, latency, fuel, memory, and the
+//! limit or sandbox refusal that stopped it.
+void countModuleCall(telemetry::Metrics& m, const std::string& module,
+                     const Result<modhost::CallResult>& r);
+
 struct TaskSpan {
   std::string parentSpanId{};
   bool sampled = false;  // the trace's sampled flag

@@ -22,7 +22,12 @@ struct CallResult {
   boost::json::value output;  // the module's stdout, parsed
   int64_t micros = 0;         // instantiate + run
   std::string stderrTail;     // last bytes the module wrote to stderr
+  int64_t fuelUsed = -1;      // WASM with limits.fuel: units consumed; else -1
+  int64_t memoryBytes = -1;   // WASM: linear memory at the end (its peak); subprocess: peak RSS
 };
+
+//! A call stopped by one of its limits or by the sandbox carries
+//! details.limit: fuel, wall_time, cpu_time, memory, output or syscall.
 
 class ModuleHost {
  public:
@@ -35,7 +40,8 @@ class ModuleHost {
 
   //! Runs module `name` with `input` (a JSON document) on stdin. Errors:
   //! kNotFound, kTimeout, kCanceled, kInvalidParams (the module rejected its
-  //! input: exit status 2), kModuleFailed (trap, other exit, bad output).
+  //! input: exit status 2), kModuleFailed (trap, other exit, bad output);
+  //! details.limit when a limit or the sandbox stopped it.
   //! Thread-safe; blocks the calling thread for the module's run.
   virtual Result<CallResult> call(const std::string& name, std::string_view input,
                                   const CallOptions& opts) = 0;

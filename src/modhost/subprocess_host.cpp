@@ -136,24 +136,29 @@ Result<CallResult> toResult(const std::string& name, const policy::ModuleLimits&
   }
   if (r.canceled) return failed(ErrorCode::kCanceled, "canceled while running " + who);
   if (r.timedOut) {
+    details["limit"] = "wall_time";
     return failed(ErrorCode::kTimeout,
                   who + " exceeded its wall-time limit (" + std::to_string(timeoutMs) + " ms)");
   }
   if (r.outputExceeded) {
+    details["limit"] = "output";
     return failed(ErrorCode::kModuleFailed,
                   who + " wrote more than " + std::to_string(lim.outputBytes) + " bytes of output");
   }
   std::string memory;
   if (looksLikeMemoryLimit(r, lim.memoryMb)) {
     memory = " (memory limit of " + std::to_string(lim.memoryMb) + " MiB reached)";
+    details["limit"] = "memory";
   }
   if (r.signal != 0) {
     details["signal"] = r.signal;
     int64_t cpuLimitUs = cpuSeconds(lim) * int64_t{1000000};
     if (r.signal == SIGXCPU || (r.signal == SIGKILL && r.cpuMicros >= cpuLimitUs)) {
+      details["limit"] = "cpu_time";
       return failed(ErrorCode::kTimeout, who + " exceeded its CPU-time limit (" +
                                              std::to_string(cpuSeconds(lim)) + " s)");
     }
+    if (r.signal == SIGSYS) details["limit"] = "syscall";  // the seccomp filter refused a call
     std::string msg =
         who + " killed by signal " + std::to_string(r.signal) + " (" + signalName(r.signal) + ")";
     msg += memory;
@@ -183,6 +188,7 @@ Result<CallResult> toResult(const std::string& name, const policy::ModuleLimits&
   res.output = std::move(out);
   res.micros = r.micros;
   res.stderrTail = std::move(r.errTail);
+  res.memoryBytes = r.maxRssKb * 1024;
   return res;
 }
 

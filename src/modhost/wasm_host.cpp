@@ -241,6 +241,7 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
 
   std::optional<Error> failure;
   int exitCode = 0;
+  int64_t memoryBytes = -1;
   if (auto* wasiErr = wasmtime_context_set_wasi(ctx, wasi)) {
     failure = Error(ErrorCode::kInternal, "wasi setup: " + takeMessage(wasiErr));
   } else {
@@ -253,6 +254,11 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
       failure = Error(ErrorCode::kModuleFailed, "module exports no _start (not a WASI command)");
     } else if (!err && !trap) {
       err = wasmtime_func_call(ctx, &start_fn.of.func, nullptr, 0, nullptr, 0, &trap);
+      // Linear memory only grows: its size at the end is the run's peak.
+      wasmtime_extern_t mem;
+      if (wasmtime_instance_export_get(ctx, &instance, "memory", 6, &mem) &&
+          mem.kind == WASMTIME_EXTERN_MEMORY)
+        memoryBytes = static_cast<int64_t>(wasmtime_memory_data_size(ctx, &mem.of.memory));
     }
     if (!failure) {
       std::string why;
@@ -268,10 +274,13 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
       if (st.canceled) {
         failure = Error(ErrorCode::kCanceled, "canceled while running module '" + name + "'");
       } else if (st.timedOut) {
-        failure = Error(ErrorCode::kTimeout, "module '" + name + "' exceeded its wall-time limit");
+        failure = Error(ErrorCode::kTimeout, "module '" + name + "' exceeded its wall-time limit",
+                        {{"limit", "wall_time"}});
       } else if (exitCode == -1 && entry->code->fuel && fuelLeft(ctx) == 0) {
-        failure = Error(ErrorCode::kModuleFailed, "module '" + name + "' used up its fuel (" +
-                                                      std::to_string(lim.fuel) + " units)");
+        failure =
+            Error(ErrorCode::kModuleFailed,
+                  "module '" + name + "' used up its fuel (" + std::to_string(lim.fuel) + " units)",
+                  {{"limit", "fuel"}});
       } else if (exitCode == -1) {
         // Memory growth past the limiter surfaces as a trap or allocation failure.
         failure =
@@ -279,15 +288,19 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
       }
     }
   }
+  int64_t fuelUsed = entry->code->fuel ? static_cast<int64_t>(lim.fuel - fuelLeft(ctx)) : -1;
   wasmtime_store_delete(store);
 
   CallResult res;
+  res.fuelUsed = fuelUsed;
+  res.memoryBytes = memoryBytes;
   res.micros = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::steady_clock::now() - start)
                    .count();
   res.stderrTail = st.io.stderrTail();
   if (failure) {
     failure->details["module"] = name;
+    if (fuelUsed >= 0) failure->details["fuelUsed"] = fuelUsed;  // burned even when it failed
     if (!res.stderrTail.empty()) failure->details["stderr"] = res.stderrTail;
     return std::unexpected(*failure);
   }
@@ -295,7 +308,7 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
     return fail(ErrorCode::kModuleFailed,
                 "module '" + name + "' wrote more than " + std::to_string(lim.outputBytes) +
                     " bytes of output",
-                {{"module", name}});
+                {{"module", name}, {"limit", "output"}});
   }
   boost::system::error_code ec;
   json::value out = json::parse(st.io.out, ec);

@@ -41,6 +41,20 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("aion_module_call_duration_seconds")
                         .Help("Module call latency")
                         .Register(*registry_);
+  moduleFuel_ = &BuildCounter()
+                     .Name("aion_module_fuel_consumed_total")
+                     .Help("WASM fuel consumed by modules metered with limits.fuel")
+                     .Register(*registry_);
+  moduleMemory_ = &BuildHistogram()
+                       .Name("aion_module_memory_bytes")
+                       .Help("Peak memory of a module call: WASM linear memory, subprocess RSS")
+                       .Register(*registry_);
+  moduleLimits_ = &BuildCounter()
+                       .Name("aion_module_limit_hits_total")
+                       .Help(
+                           "Module calls stopped by a limit or the sandbox, by limit: fuel, "
+                           "wall_time, cpu_time, memory, output, syscall (seccomp)")
+                       .Register(*registry_);
   reloads_ = &BuildCounter()
                   .Name("aion_policy_reloads_total")
                   .Help("Policy reloads by result")
@@ -238,9 +252,17 @@ void Metrics::taskFinished(const std::string& intent, const std::string& status,
   taskSeconds_->Add({{"intent", intent}}, kLatencyBuckets).Observe(seconds);
 }
 
-void Metrics::moduleCall(const std::string& module, bool ok, double seconds) {
+void Metrics::moduleCall(const std::string& module, bool ok, double seconds, int64_t fuel,
+                         int64_t memoryBytes, const std::string& limit) {
+  static const prometheus::Histogram::BucketBoundaries kMemoryBuckets{
+      1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30, 4.0 * (1 << 30)};
   moduleCalls_->Add({{"module", module}, {"outcome", ok ? "ok" : "error"}}).Increment();
   moduleSeconds_->Add({{"module", module}}, kLatencyBuckets).Observe(seconds);
+  if (fuel >= 0) moduleFuel_->Add({{"module", module}}).Increment(static_cast<double>(fuel));
+  if (memoryBytes >= 0)
+    moduleMemory_->Add({{"module", module}}, kMemoryBuckets)
+        .Observe(static_cast<double>(memoryBytes));
+  if (!limit.empty()) moduleLimits_->Add({{"module", module}, {"limit", limit}}).Increment();
 }
 
 void Metrics::overhead(const std::string& surface, const std::string& route, double seconds) {

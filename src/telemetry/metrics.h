@@ -26,7 +26,10 @@ class Metrics {
                    double seconds);
   void taskSubmitted(const std::string& intent);
   void taskFinished(const std::string& intent, const std::string& status, double seconds);
-  void moduleCall(const std::string& module, bool ok, double seconds);
+  //! A module call: outcome and latency; fuel used and memory (-1: not
+  //! known); the limit that stopped it (empty: none).
+  void moduleCall(const std::string& module, bool ok, double seconds, int64_t fuel = -1,
+                  int64_t memoryBytes = -1, const std::string& limit = {});
   void policyReload(bool ok);
   //! One HTTP exchange with a model provider (each retry counts).
   void providerCall(const std::string& provider, const std::string& model,
@@ -74,6 +77,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* finished_;
   prometheus::Family<prometheus::Histogram>* taskSeconds_;
   prometheus::Family<prometheus::Counter>* moduleCalls_;
+  prometheus::Family<prometheus::Counter>* moduleFuel_;
+  prometheus::Family<prometheus::Histogram>* moduleMemory_;
+  prometheus::Family<prometheus::Counter>* moduleLimits_;
   prometheus::Family<prometheus::Histogram>* moduleSeconds_;
   prometheus::Family<prometheus::Counter>* reloads_;
   prometheus::Family<prometheus::Counter>* degraded_;

@@ -100,6 +100,9 @@ def test_misbehaving_module_fails_its_task_only(aiond, what, code, needle):
     ok = aiond.submit("summarize", {"text": "The host is fine."}).json["taskId"]
     assert aiond.wait(ok)["status"] == "succeeded"
     assert aiond.request("GET", "/readyz").status == 200
+    if what == "loop":  # a limit that stopped a module is counted by name
+        assert 'aion_module_limit_hits_total{limit="wall_time",module="hostile"} 1' in \
+            aiond.request("GET", "/metrics").raw.decode()
 
 
 def test_open_streams_are_capped(make_aiond):

@@ -419,6 +419,13 @@ def test_fuel_limit_stops_a_wasm_loop(make_aiond):
     assert t["status"] == "failed" and "used up its fuel (2000000 units)" in t["error"]["message"], t
     t = run_task(a, "metered", {"ms": 0})
     assert t["status"] == "succeeded", t
+    # Metered: the limit that stopped the first run, the fuel both burned, their memory.
+    m = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+         for l in a.request("GET", "/metrics").raw.decode().splitlines() if l.startswith("aion_module_")}
+    assert m['aion_module_limit_hits_total{limit="fuel",module="metered"}'] == 1
+    assert m['aion_module_fuel_consumed_total{module="metered"}'] >= 2000000
+    assert m['aion_module_memory_bytes_count{module="metered"}'] == 1  # the run that finished
+    assert m['aion_module_memory_bytes_sum{module="metered"}'] >= 64 * 1024  # at least one wasm page
 
 
 def test_output_schema_is_enforced(make_aiond):

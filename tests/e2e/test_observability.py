@@ -158,6 +158,8 @@ def workload(a, fake, round_):
     assert a.request("POST", "/v1/chat/completions", {**CHAT, "model": "hf-tgi"}).status == 503  # no route
     m = a.wait(a.submit("fallback", {"do": "trap", "ms": 0}).json["taskId"])  # a module traps: spin runs
     assert m["status"] == "succeeded", m
+    loop = a.wait(a.submit("hostile", {"do": "loop"}).json["taskId"])  # stopped by its wall-time limit
+    assert loop["status"] == "failed", loop
     assert a.request("GET", "/v1/tasks", key="wrong-key").status == 401
     assert a.request("POST", "/v1/router/policy/reload", port=a.ctl_port).status == 200
 
