@@ -342,29 +342,7 @@ unsigned openAiStatus(const Error& e) {
 }
 
 json::object openAiError(const Error& e) {
-  std::string_view type;
-  switch (openAiStatus(e)) {
-    case 401:
-      type = "authentication_error";
-      break;
-    case 403:
-      type = "permission_error";
-      break;
-    case 404:
-      type = "invalid_request_error";
-      break;
-    case 429:
-      type = "rate_limit_error";
-      break;
-    case 400:
-    case 409:
-    case 413:
-    case 422:
-      type = "invalid_request_error";
-      break;
-    default:
-      type = "api_error";
-  }
+  std::string_view type = http::errorType(openAiStatus(e));
   json::value param = nullptr;
   if (auto* p = e.details.if_contains("param"); p && p->is_string()) {
     param = *p;

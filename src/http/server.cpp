@@ -120,9 +120,36 @@ Response jsonResponse(unsigned status, const json::value& body, const std::strin
   return r;
 }
 
+std::string_view errorType(unsigned status) {
+  switch (status) {
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 429:
+      return "rate_limit_error";
+    case 400:
+    case 404:
+    case 405:
+    case 409:
+    case 413:
+    case 422:
+    case 431:
+      return "invalid_request_error";
+    default:
+      return "api_error";
+  }
+}
+
 Response errorResponse(const Error& e, const std::string& requestId) {
-  auto r = jsonResponse(httpStatus(e.code),
-                        json::object{{"error", toJson(e)}, {"requestId", requestId}}, requestId);
+  auto status = static_cast<unsigned>(httpStatus(e.code));
+  auto body = toJson(e);
+  // OpenAI's fields too, so its SDKs read any aionOS error (a 413 before routing included).
+  body["type"] = errorType(status);
+  auto* p = e.details.if_contains("param");
+  body["param"] = p && p->is_string() ? *p : json::value(nullptr);
+  auto r = jsonResponse(status, json::object{{"error", std::move(body)}, {"requestId", requestId}},
+                        requestId);
   if (e.code == ErrorCode::kUnauthenticated)
     r.set(bhttp::field::www_authenticate, "ApiKey header=\"X-API-Key\"");
   if (auto* ra = e.details.if_contains("retryAfterSeconds"); ra && ra->is_int64())

@@ -121,6 +121,10 @@ class Server {
 Response jsonResponse(unsigned status, const boost::json::value& body,
                       const std::string& requestId);
 //! DESIGN.md §7 error body with the matching status.
+//! OpenAI's error `type` for an HTTP status (authentication_error, ...).
+std::string_view errorType(unsigned status);
+//! The error body every surface answers with: {"error": {code, message,
+//! details, type, param}, "requestId"} — aionOS's fields and OpenAI's.
 Response errorResponse(const Error& e, const std::string& requestId);
 
 }  // namespace aion::http

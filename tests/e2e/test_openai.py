@@ -184,3 +184,11 @@ def test_the_sdk_honours_retry_after_from_aionos(make_aiond, fake):
     assert r.retries_taken == 1 and r.parse().choices[0].message.content == "echo: hello big world"
     times = [q["time"] for q in fake.chat_requests()]
     assert len(times) == 4 and times[3] - times[2] >= 0.95  # the SDK waited as told
+
+
+def test_an_oversized_body_is_a_413_in_openais_shape(aiond):
+    with pytest.raises(openai.APIStatusError) as e:
+        client(aiond).chat.completions.create(model=LOCAL, messages=[{"role": "user", "content": "x" * 2_000_000}])
+    assert e.value.status_code == 413 and e.value.code == "payload_too_large"
+    assert e.value.type == "invalid_request_error" and e.value.response.headers["x-request-id"]
+    assert len(aiond.request("GET", "/v1/tasks").json["items"]) == 0  # nothing stored
