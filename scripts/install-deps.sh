@@ -15,6 +15,7 @@ apt_packages=(
   librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
   python3 python3-pytest curl redis-server
   prometheus  # prometheus + promtool: the observability e2e (deploy/observability)
+  postgresql  # PostgreSQL 15 server binaries: the PgTaskStore conformance e2e (tests/e2e/postgres_server.py)
 )
 
 missing=()

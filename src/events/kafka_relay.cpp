@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "common/json_text.h"
+#include "store/outbox.h"
 #include "telemetry/trace.h"
 
 namespace aion::events {
@@ -46,7 +47,7 @@ void onLog(const rd_kafka_t*, int level, const char* facility, const char* line)
 // tenant, intent and trace id in front (consumers need no join).
 std::string envelope(const store::OutboxRecord& r) {
   json::object head{{"schemaVersion", kSchemaVersion}};
-  if (r.topic == "aion.task-events") {
+  if (r.topic == store::kTaskEventsTopic) {
     head["tenant"] = r.tenant;
     head["intent"] = r.intent;
     head["traceId"] = r.traceId;
@@ -189,13 +190,28 @@ bool KafkaRelay::pastStop() {
 }
 
 void KafkaRelay::loop() {
-  int64_t cursor = 0;
+  int64_t cursor = 0, trimmed = 0;
+  auto lastTrim = std::chrono::steady_clock::now();
+  // Delivered records leave the outbox at most once a second (and at the
+  // end): a trim per batch would double the store's write transactions. What
+  // a crash leaves untrimmed is sent again (at least once).
+  auto trim = [&](bool now) {
+    if (cursor == trimmed) return;
+    if (!now && std::chrono::steady_clock::now() - lastTrim < std::chrono::seconds(1)) return;
+    store::Write w;
+    w.trimOutboxTo = cursor;
+    w.durability = store::Durability::kCommitted;
+    store_.write(std::move(w), nullptr);
+    trimmed = cursor;
+    lastTrim = std::chrono::steady_clock::now();
+  };
   auto backoff = std::chrono::milliseconds(200);
   for (;;) {
     if (pastStop()) break;
     auto records = store_.outbox(cursor, opts_.batch);
     if (!records) spdlog::warn("kafka: reading the outbox: {}", records.error().message);
     if (!records || records->empty()) {
+      trim(true);  // caught up
       std::unique_lock lock(mu_);
       if (stopping_) break;  // drained
       cv_.wait_for(lock, std::chrono::seconds(1), [&] { return poked_ || stopping_; });
@@ -204,10 +220,7 @@ void KafkaRelay::loop() {
     }
     if (deliver(*records)) {
       cursor = records->back().id;
-      store::Write trim;
-      trim.trimOutboxTo = cursor;
-      trim.durability = store::Durability::kCommitted;
-      store_.write(std::move(trim), nullptr);
+      trim(false);
       metrics_.sinkUp("kafka", true);
       backoff = std::chrono::milliseconds(200);
       continue;
@@ -217,6 +230,7 @@ void KafkaRelay::loop() {
     cv_.wait_for(lock, backoff, [&] { return stopping_; });
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
+  trim(true);
 }
 
 }  // namespace aion::events

@@ -11,6 +11,7 @@
 
 #include "common/ids.h"
 #include "common/json_text.h"
+#include "store/outbox.h"
 
 namespace aion::store {
 namespace json = boost::json;
@@ -93,29 +94,6 @@ DROP TABLE IF EXISTS reservations;
 constexpr const char* kMigrateFrom2 = R"sql(
 ALTER TABLE tasks ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
 )sql";
-
-// What a sink relays: an event as its SSE/WebSocket form, a usage record
-// with its cost in USD.
-std::string eventPayload(const Event& e) {
-  return jsonText(json::object{
-      {"taskId", e.taskId}, {"seq", e.seq}, {"type", e.type}, {"ts", e.tsMs}, {"data", e.data}});
-}
-
-std::string usagePayload(const UsageRecord& u) {
-  return jsonText(json::object{{"id", u.id},
-                               {"taskId", u.taskId},
-                               {"ts", u.tsMs},
-                               {"day", utcDay(u.tsMs)},
-                               {"tenant", u.tenant},
-                               {"keyId", u.keyId},
-                               {"intent", u.intent},
-                               {"provider", u.provider},
-                               {"model", u.model},
-                               {"promptTokens", u.promptTokens},
-                               {"completionTokens", u.completionTokens},
-                               {"costUsd", fromNanoUsd(u.costNanoUsd)},
-                               {"estimated", u.estimated}});
-}
 
 json::value parseOrNull(const std::string& s) {
   if (s.empty()) return nullptr;
@@ -242,17 +220,19 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
     s->readers_.push_back(Conn{*r, std::make_unique<StmtCache>(*r)});
   }
   for (auto& c : s->readers_) s->idleReaders_.push_back(&c);
-  s->writerThread_ = std::thread([p = s.get()] { p->writerLoop(); });
+  s->writes_ = std::make_unique<WriteQueue>(
+      WriteQueue::Options{.behindWindow = opts.behindWindow,
+                          .behindMax = opts.behindMax,
+                          .maxBatch = opts.maxBatch,
+                          .onCommit = opts.onCommit},
+      [p = s.get()](std::vector<Pending>& batch, const std::vector<size_t>& into) {
+        p->commit(batch, into);
+      });
   return s;
 }
 
 SqliteTaskStore::~SqliteTaskStore() {
-  {
-    std::lock_guard lock(qmu_);
-    stopping_ = true;
-  }
-  qcv_.notify_all();
-  if (writerThread_.joinable()) writerThread_.join();
+  writes_.reset();  // commits what is queued
   readPool_.join();
   for (auto* c : {&writer_}) {
     c->stmts.reset();
@@ -274,142 +254,7 @@ Status SqliteTaskStore::setSync(bool full) {
 
 // ---- writes -----------------------------------------------------------
 
-void SqliteTaskStore::write(Write w, WriteDone done) {
-  bool wake;
-  {
-    std::lock_guard lock(qmu_);
-    bool behind = w.durability == Durability::kBehind;
-    if (!behind) ++urgent_;
-    ++queuedTotal_;
-    // A write behind joins a queue whose deadline the writer already waits
-    // for: waking it would only cost a context switch per write.
-    wake = !behind || queue_.empty() || queue_.size() + 1 >= opts_.behindMax;
-    queue_.push_back(Pending{std::move(w), std::move(done), std::chrono::steady_clock::now()});
-  }
-  if (wake) qcv_.notify_one();
-}
-
-void SqliteTaskStore::flush() {
-  std::unique_lock lock(qmu_);
-  uint64_t target = queuedTotal_;
-  flushing_ = true;
-  qcv_.notify_one();
-  flushedCv_.wait(lock, [&] { return committedTotal_ >= target; });
-  flushing_ = false;
-}
-
-std::chrono::milliseconds SqliteTaskStore::writeBacklog() const {
-  std::lock_guard lock(qmu_);
-  auto oldest = committing_;
-  if (oldest == std::chrono::steady_clock::time_point{} && !queue_.empty()) {
-    // Writes behind wait on purpose; only their wait past the window counts.
-    oldest = queue_.front().queued;
-    if (!urgent_) oldest += opts_.behindWindow;
-  }
-  if (oldest == std::chrono::steady_clock::time_point{}) return {};
-  auto age = std::chrono::steady_clock::now() - oldest;
-  return std::max(std::chrono::milliseconds(0),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(age));
-}
-
-SqliteTaskStore::CommitStats SqliteTaskStore::commitStats() const {
-  std::lock_guard lock(qmu_);
-  return {committedTotal_, transactions_, folded_};
-}
-
-void SqliteTaskStore::writerLoop() {
-  std::vector<Pending> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(qmu_);
-      for (;;) {
-        if (queue_.empty()) {
-          if (stopping_) return;
-          qcv_.wait(lock);
-          continue;
-        }
-        // Writes behind wait for company (bounded); anything else goes now.
-        auto due = queue_.front().queued + opts_.behindWindow;
-        if (urgent_ || stopping_ || flushing_ || queue_.size() >= opts_.behindMax ||
-            std::chrono::steady_clock::now() >= due)
-          break;
-        qcv_.wait_until(lock, due);
-      }
-      size_t n = std::min(queue_.size(), opts_.maxBatch);
-      committing_ = queue_.front().queued;
-      batch.reserve(n);
-      for (size_t i = 0; i < n; ++i) {
-        if (queue_.front().w.durability != Durability::kBehind) --urgent_;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    auto began = std::chrono::steady_clock::now();
-    commit(batch);
-    if (opts_.onCommit)
-      opts_.onCommit(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(),
-          batch.size());
-    {
-      std::lock_guard lock(qmu_);
-      committedTotal_ += batch.size();
-      ++transactions_;
-      committing_ = {};
-    }
-    flushedCv_.notify_all();
-    batch.clear();
-  }
-}
-
-namespace {
-
-// Writes behind of one task in one batch become one write: a chat call's
-// create, progress and finish cost one INSERT instead of an INSERT and an
-// UPDATE each. Only writes nobody waits on are folded, and never across a
-// write of the same task that is not behind. Returns, per write, the index
-// of the write it was folded into (its own if none).
-template <typename P>
-std::vector<size_t> foldWritesBehind(std::vector<P>& batch) {
-  std::vector<size_t> into(batch.size());
-  std::unordered_map<std::string_view, size_t> head;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    into[i] = i;
-    Write& w = batch[i].w;
-    auto it = head.find(w.taskId);
-    if (w.durability != Durability::kBehind || batch[i].done) {
-      if (it != head.end()) head.erase(it);
-      continue;
-    }
-    if (it == head.end() || w.create) {
-      head[w.taskId] = i;
-      continue;
-    }
-    Write& h = batch[it->second].w;
-    if (w.update) {
-      if (h.create)
-        w.update->applyTo(*h.create);
-      else if (h.update)
-        h.update->mergeFrom(std::move(*w.update));
-      else
-        h.update = std::move(w.update);
-    }
-    std::move(w.events.begin(), w.events.end(), std::back_inserter(h.events));
-    std::move(w.usage.begin(), w.usage.end(), std::back_inserter(h.usage));
-    into[i] = it->second;
-  }
-  return into;
-}
-
-}  // namespace
-
-void SqliteTaskStore::commit(std::vector<Pending>& batch) {
-  auto into = foldWritesBehind(batch);
-  uint64_t folded = 0;
-  for (size_t i = 0; i < into.size(); ++i) folded += into[i] != i;
-  if (folded) {
-    std::lock_guard lock(qmu_);
-    folded_ += folded;
-  }
+void SqliteTaskStore::commit(std::vector<Pending>& batch, const std::vector<size_t>& into) {
   bool durable = false;
   for (auto& p : batch) durable = durable || p.w.durability == Durability::kDurable;
   sqlite3* db = writer_.db;
@@ -511,12 +356,12 @@ Status SqliteTaskStore::apply(const Write& w) {
     Stmt out(stmts, "INSERT INTO outbox(topic,key,payload) VALUES(?,?,?)");
     for (auto& e : w.events) {
       out.reset();
-      out.bind(1, std::string("aion.task-events")).bind(2, e.taskId).bind(3, eventPayload(e));
+      out.bind(1, std::string(kTaskEventsTopic)).bind(2, e.taskId).bind(3, outboxPayload(e));
       if (out.step() != SQLITE_DONE) return dbError(db, "insert outbox event");
     }
     for (auto& u : w.usage) {
       out.reset();
-      out.bind(1, std::string("aion.usage")).bind(2, u.taskId).bind(3, usagePayload(u));
+      out.bind(1, std::string(kUsageTopic)).bind(2, u.taskId).bind(3, outboxPayload(u));
       if (out.step() != SQLITE_DONE) return dbError(db, "insert outbox usage");
     }
   }

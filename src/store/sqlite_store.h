@@ -11,6 +11,7 @@
 
 #include "store/sqlite_util.h"
 #include "store/task_store.h"
+#include "store/write_queue.h"
 
 struct sqlite3;
 
@@ -21,7 +22,7 @@ namespace aion::store {
 //! (one transaction and one fsync for everything queued while the previous
 //! commit ran); reads run on a pool of read connections, which WAL lets
 //! proceed while the writer commits.
-class SqliteTaskStore final : public TaskStore {
+class SqliteTaskStore final : public QueuedTaskStore {
  public:
   struct Options {
     sqlite::Sync sync = sqlite::Sync::kFull;
@@ -46,9 +47,6 @@ class SqliteTaskStore final : public TaskStore {
   //! Commits what is queued, then closes.
   ~SqliteTaskStore() override;
 
-  void write(Write w, WriteDone done) override;
-  void flush() override;
-
   boost::asio::any_io_executor readExecutor() override { return readPool_.get_executor(); }
   Result<std::optional<Task>> get(const std::string& id) override;
   Result<TaskPage> list(const ListQuery& q) override;
@@ -59,25 +57,13 @@ class SqliteTaskStore final : public TaskStore {
   Result<SpendTotals> spendSince(int64_t sinceMs) override;
   Status ping() override;
   Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) override;
-  std::chrono::milliseconds writeBacklog() const override;
-
-  struct CommitStats {
-    uint64_t writes = 0;        // committed (or failed) so far
-    uint64_t transactions = 0;  // used for them (the group-commit ratio)
-    uint64_t folded = 0;        // writes behind folded into an earlier one of their task
-  };
-  CommitStats commitStats() const;
 
  private:
   struct Conn {
     sqlite3* db = nullptr;
     std::unique_ptr<sqlite::StmtCache> stmts;
   };
-  struct Pending {
-    Write w;
-    WriteDone done;
-    std::chrono::steady_clock::time_point queued;
-  };
+  using Pending = WriteQueue::Pending;
   //! A read connection for the scope of one call.
   class Reader {
    public:
@@ -92,25 +78,13 @@ class SqliteTaskStore final : public TaskStore {
   };
 
   explicit SqliteTaskStore(Options opts);
-  void writerLoop();
-  void commit(std::vector<Pending>& batch);
+  void commit(std::vector<Pending>& batch, const std::vector<size_t>& into);
   Status apply(const Write& w);
   Status setSync(bool full);
 
   Options opts_;
   Conn writer_;
   int writerSync_ = -1;  // the writer's synchronous setting: 1 FULL, 0 NORMAL, -1 unknown
-
-  mutable std::mutex qmu_;
-  std::condition_variable qcv_;
-  std::condition_variable flushedCv_;
-  std::deque<Pending> queue_;
-  size_t urgent_ = 0;  // queued writes that are not behind
-  uint64_t queuedTotal_ = 0, committedTotal_ = 0, transactions_ = 0, folded_ = 0;
-  std::chrono::steady_clock::time_point committing_{};  // oldest write of the batch in commit
-  bool flushing_ = false;
-  bool stopping_ = false;
-  std::thread writerThread_;
 
   std::mutex rmu_;
   std::condition_variable rcv_;

@@ -1,0 +1,141 @@
+#include "store/write_queue.h"
+
+#include <unordered_map>
+
+namespace aion::store {
+
+WriteQueue::WriteQueue(Options opts, Commit commit)
+    : opts_(std::move(opts)), commit_(std::move(commit)), thread_([this] { loop(); }) {}
+
+WriteQueue::~WriteQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void WriteQueue::push(Write w, WriteDone done) {
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    bool behind = w.durability == Durability::kBehind;
+    if (!behind) ++urgent_;
+    ++queuedTotal_;
+    // A write behind joins a queue whose deadline the writer already waits
+    // for: waking it would only cost a context switch per write.
+    wake = !behind || queue_.empty() || queue_.size() + 1 >= opts_.behindMax;
+    queue_.push_back(Pending{std::move(w), std::move(done), std::chrono::steady_clock::now()});
+  }
+  if (wake) cv_.notify_one();
+}
+
+void WriteQueue::flush() {
+  std::unique_lock lock(mu_);
+  uint64_t target = queuedTotal_;
+  flushing_ = true;
+  cv_.notify_one();
+  flushedCv_.wait(lock, [&] { return committedTotal_ >= target; });
+  flushing_ = false;
+}
+
+std::chrono::milliseconds WriteQueue::backlog() const {
+  std::lock_guard lock(mu_);
+  auto oldest = committing_;
+  if (oldest == std::chrono::steady_clock::time_point{} && !queue_.empty()) {
+    // Writes behind wait on purpose; only their wait past the window counts.
+    oldest = queue_.front().queued;
+    if (!urgent_) oldest += opts_.behindWindow;
+  }
+  if (oldest == std::chrono::steady_clock::time_point{}) return {};
+  auto age = std::chrono::steady_clock::now() - oldest;
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(age));
+}
+
+WriteQueue::Stats WriteQueue::stats() const {
+  std::lock_guard lock(mu_);
+  return {committedTotal_, transactions_, folded_};
+}
+
+void WriteQueue::loop() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      for (;;) {
+        if (queue_.empty()) {
+          if (stopping_) return;
+          cv_.wait(lock);
+          continue;
+        }
+        // Writes behind wait for company (bounded); anything else goes now.
+        auto due = queue_.front().queued + opts_.behindWindow;
+        if (urgent_ || stopping_ || flushing_ || queue_.size() >= opts_.behindMax ||
+            std::chrono::steady_clock::now() >= due)
+          break;
+        cv_.wait_until(lock, due);
+      }
+      size_t n = std::min(queue_.size(), opts_.maxBatch);
+      committing_ = queue_.front().queued;
+      batch.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (queue_.front().w.durability != Durability::kBehind) --urgent_;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    auto into = foldWritesBehind(batch);
+    uint64_t folded = 0;
+    for (size_t i = 0; i < into.size(); ++i) folded += into[i] != i;
+    auto began = std::chrono::steady_clock::now();
+    commit_(batch, into);
+    if (opts_.onCommit)
+      opts_.onCommit(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count(),
+          batch.size());
+    {
+      std::lock_guard lock(mu_);
+      committedTotal_ += batch.size();
+      folded_ += folded;
+      ++transactions_;
+      committing_ = {};
+    }
+    flushedCv_.notify_all();
+    batch.clear();
+  }
+}
+
+std::vector<size_t> foldWritesBehind(std::vector<WriteQueue::Pending>& batch) {
+  std::vector<size_t> into(batch.size());
+  std::unordered_map<std::string_view, size_t> head;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    into[i] = i;
+    Write& w = batch[i].w;
+    auto it = head.find(w.taskId);
+    if (w.durability != Durability::kBehind || batch[i].done) {
+      if (it != head.end()) head.erase(it);
+      continue;
+    }
+    if (it == head.end() || w.create) {
+      head[w.taskId] = i;
+      continue;
+    }
+    Write& h = batch[it->second].w;
+    if (w.update) {
+      if (h.create)
+        w.update->applyTo(*h.create);
+      else if (h.update)
+        h.update->mergeFrom(std::move(*w.update));
+      else
+        h.update = std::move(w.update);
+    }
+    std::move(w.events.begin(), w.events.end(), std::back_inserter(h.events));
+    std::move(w.usage.begin(), w.usage.end(), std::back_inserter(h.usage));
+    into[i] = it->second;
+  }
+  return into;
+}
+
+}  // namespace aion::store

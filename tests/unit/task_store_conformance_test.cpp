@@ -1,0 +1,740 @@
+// The TaskStore contract (src/store/task_store.h), one suite run against
+// every implementation (STYLE.md §3): SqliteTaskStore always, PgTaskStore
+// when AION_TEST_POSTGRES_DSN names a server (tests/e2e/test_store_postgres.py
+// starts one). Each PostgreSQL test gets a schema of its own, dropped after.
+// What only one engine has (SQLite's file, WAL, migrations of old files)
+// stays in that engine's own test.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <future>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/ids.h"
+#include "store/pg_store.h"
+#include "store/sqlite_store.h"
+#include "temp_dir.h"
+
+namespace aion::store {
+namespace {
+namespace json = boost::json;
+
+constexpr int64_t kNow = 1795600000000;  // 2026-11-25T...Z
+
+// ---- backends: how each implementation opens a fresh, empty store ---------
+
+struct SqliteBackend {
+  using Store = SqliteTaskStore;
+  testing::TempDir dir;
+  static std::string unavailable() { return {}; }
+  Result<std::unique_ptr<Store>> open(Store::Options opts) {
+    return Store::open(dir.path() / "aion.db", std::move(opts));
+  }
+};
+
+const char* postgresDsn() {
+  const char* dsn = std::getenv("AION_TEST_POSTGRES_DSN");
+  return dsn && *dsn ? dsn : nullptr;
+}
+
+//! Runs SQL as the test's admin; "" on success, else the server's message.
+std::string adminExec(const std::string& sql) {
+  PGconn* c = PQconnectdb(postgresDsn());
+  std::string err;
+  if (PQstatus(c) != CONNECTION_OK) {
+    err = PQerrorMessage(c);
+  } else {
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);  // "drop cascades to …"
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+      err = PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  PQfinish(c);
+  return err;
+}
+
+struct PostgresBackend {
+  using Store = PgTaskStore;
+  std::string schema;
+  static std::string unavailable() {
+    return postgresDsn() ? std::string()
+                         : "AION_TEST_POSTGRES_DSN not set: tests/e2e/test_store_postgres.py "
+                           "runs this suite against a real PostgreSQL";
+  }
+  PostgresBackend() {
+    if (!postgresDsn()) return;
+    std::random_device rd;
+    schema = "t_" + std::to_string(rd()) + std::to_string(rd());
+    auto err = adminExec("CREATE SCHEMA " + schema);
+    EXPECT_EQ(err, "");
+  }
+  ~PostgresBackend() {
+    if (!schema.empty()) {
+      EXPECT_EQ(adminExec("DROP SCHEMA " + schema + " CASCADE"), "");
+    }
+  }
+  std::string dsn() const {
+    // The application name finds this test's connections in pg_stat_activity.
+    return std::string(postgresDsn()) + " options=-csearch_path=" + schema +
+           " application_name=" + schema;
+  }
+  Result<std::unique_ptr<Store>> open(Store::Options opts) {
+    opts.dsn = dsn();
+    return Store::open(std::move(opts));
+  }
+};
+
+// ---- fixtures ------------------------------------------------------------
+
+Task makeTask(const std::string& tenant = "default", TaskStatus st = TaskStatus::kRouted) {
+  Task t;
+  t.id = newTaskId();
+  t.tenant = tenant;
+  t.keyId = "abc123";
+  t.intent = "summarize";
+  t.surface = "rest";
+  t.params = json::object{{"text", "héllo"}, {"budget", 0.02}};
+  t.status = st;
+  t.route = json::object{{"routes", json::array{}}};
+  t.createdMs = nowMs();
+  t.deadlineMs = t.createdMs + 1000;
+  return t;
+}
+
+std::vector<Event> events(const std::string& id, int64_t from, std::vector<std::string> types) {
+  std::vector<Event> out;
+  for (auto& t : types) out.push_back({id, from++, t, kNow, json::object{{"n", from}}});
+  return out;
+}
+
+UsageRecord use(const std::string& id, int64_t nano, const std::string& tenant = "acme",
+                int64_t ts = kNow) {
+  return {.id = id,
+          .taskId = id,
+          .tsMs = ts,
+          .tenant = tenant,
+          .keyId = "k1",
+          .intent = "chat",
+          .provider = "openai",
+          .model = "m",
+          .promptTokens = 3,
+          .completionTokens = 4,
+          .costNanoUsd = nano,
+          .estimated = false};
+}
+
+UsageQuery usageQuery(std::map<std::string, std::string> filters,
+                      std::vector<std::string> groupBy = {}, std::string fromDay = "",
+                      std::string toDay = "") {
+  return {.filters = std::move(filters),
+          .fromDay = std::move(fromDay),
+          .toDay = std::move(toDay),
+          .groupBy = std::move(groupBy)};
+}
+
+Status putAndWait(TaskStore& store, Write w) {
+  std::promise<Status> p;
+  store.write(std::move(w), [&p](const Status& st, Write&) { p.set_value(st); });
+  return p.get_future().get();
+}
+
+Write behind(Write w) {
+  w.durability = Durability::kBehind;
+  return w;
+}
+
+template <typename B>
+struct TaskStoreConformance : ::testing::Test {
+  using Store = typename B::Store;
+  B backend;
+  std::unique_ptr<Store> store;
+  typename Store::Options opts;
+
+  void SetUp() override {
+    if (auto why = B::unavailable(); !why.empty()) GTEST_SKIP() << why;
+    reopen();
+  }
+  void TearDown() override { store.reset(); }  // before the backend drops its data
+  void reopen() {
+    store.reset();
+    auto s = backend.open(opts);
+    ASSERT_TRUE(s) << s.error().message;
+    store = std::move(*s);
+  }
+  //! Writes and waits for the commit.
+  Status put(Write w) {
+    std::promise<Status> p;
+    store->write(std::move(w), [&p](const Status& st, Write&) { p.set_value(st); });
+    return p.get_future().get();
+  }
+  std::vector<int64_t> seqs(const std::string& id) {
+    std::vector<int64_t> out;
+    auto evs = store->events(id, 0, 1000);
+    EXPECT_TRUE(evs);
+    if (evs) {
+      for (auto& e : *evs) out.push_back(e.seq);
+    }
+    return out;
+  }
+};
+
+struct BackendNames {
+  template <typename B>
+  static std::string GetName(int) {
+    return std::is_same_v<B, SqliteBackend> ? "Sqlite" : "Postgres";
+  }
+};
+using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
+TYPED_TEST_SUITE(TaskStoreConformance, Backends, BackendNames);
+
+// ---- the contract ----------------------------------------------------------
+
+TYPED_TEST(TaskStoreConformance, CreateAndGetRoundTrip) {
+  auto t = makeTask();
+  t.traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+  t.costUsd = 0.1 + 0.2;  // not a short decimal: must come back bit for bit
+  t.costEstimated = true;
+  t.upstreamUs = 1234567890123;
+  t.error = json::object{{"code", "x"}, {"message", "quote ' and \" and \\ and ; DROP"}};
+  ASSERT_TRUE(
+      this->put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status", "route"})}));
+  auto got = this->store->get(t.id);
+  ASSERT_TRUE(got && *got) << (got ? "missing" : got.error().message);
+  const Task& g = **got;
+  EXPECT_EQ(g.id, t.id);
+  EXPECT_EQ(g.tenant, "default");
+  EXPECT_EQ(g.keyId, "abc123");
+  EXPECT_EQ(g.intent, "summarize");
+  EXPECT_EQ(g.surface, "rest");
+  EXPECT_EQ(g.traceId, t.traceId);
+  EXPECT_EQ(g.params, t.params);
+  EXPECT_EQ(json::serialize(g.params), json::serialize(t.params));  // key order kept
+  EXPECT_EQ(g.status, TaskStatus::kRouted);
+  EXPECT_EQ(g.route, t.route);
+  EXPECT_TRUE(g.result.is_null());
+  EXPECT_EQ(g.error, t.error);
+  EXPECT_EQ(g.costUsd, t.costUsd);
+  EXPECT_TRUE(g.costEstimated);
+  EXPECT_FALSE(g.cancelRequested);
+  EXPECT_EQ(g.createdMs, t.createdMs);
+  EXPECT_EQ(g.deadlineMs, t.deadlineMs);
+  EXPECT_EQ(g.upstreamUs, t.upstreamUs);
+  EXPECT_EQ(g.lastSeq, 2);
+  auto missing = this->store->get("tsk_missing");
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(*missing);
+  auto evs = *this->store->events(t.id, 0, 10);
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].taskId, t.id);
+  EXPECT_EQ(evs[0].type, "status");
+  EXPECT_EQ(evs[1].type, "route");
+  EXPECT_EQ(evs[1].tsMs, kNow);
+  EXPECT_EQ(evs[1].data, (json::value{{"n", 3}}));
+}
+
+TYPED_TEST(TaskStoreConformance, UpdateAppliesOnlySetColumnsWithItsEventsAndUsage) {
+  auto t = makeTask();
+  ASSERT_TRUE(this->put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}));
+  TaskUpdate run;
+  run.status = TaskStatus::kRunning;
+  run.startedMs = 5;
+  run.attempts = 1;
+  ASSERT_TRUE(this->put({.taskId = t.id, .update = run, .events = events(t.id, 2, {"status"})}));
+  TaskUpdate done;
+  done.status = TaskStatus::kSucceeded;
+  done.result = json::object{{"summary", "x"}};
+  done.finishedMs = 9;
+  done.costUsd = 0.5;
+  done.overheadUs = 42;
+  done.error = nullptr;
+  ASSERT_TRUE(this->put({.taskId = t.id,
+                         .update = done,
+                         .events = events(t.id, 3, {"result", "done"}),
+                         .usage = {use("u1", 500)}}));
+  EXPECT_EQ(this->seqs(t.id), (std::vector<int64_t>{1, 2, 3, 4}));
+  auto g = **this->store->get(t.id);
+  EXPECT_EQ(g.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(g.result.at("summary"), "x");
+  EXPECT_TRUE(g.error.is_null());
+  EXPECT_EQ(g.startedMs, 5);
+  EXPECT_EQ(g.finishedMs, 9);
+  EXPECT_EQ(g.attempts, 1);
+  EXPECT_EQ(g.costUsd, 0.5);
+  EXPECT_EQ(g.overheadUs, 42);
+  EXPECT_EQ(g.lastSeq, 4);
+  EXPECT_EQ(g.route, t.route);  // untouched
+  EXPECT_EQ(g.params, t.params);
+  // Events without an update move last_seq forward, never back.
+  ASSERT_TRUE(this->put({.taskId = t.id, .events = events(t.id, 5, {"delta"})}));
+  EXPECT_EQ((**this->store->get(t.id)).lastSeq, 5);
+  auto rows = this->store->usage(usageQuery({}));
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].costNanoUsd, 500);
+  EXPECT_EQ((*rows)[0].promptTokens, 3);
+  EXPECT_EQ((*rows)[0].completionTokens, 4);
+}
+
+TYPED_TEST(TaskStoreConformance, EventsAfterSeqInOrderWithLimit) {
+  auto t = makeTask();
+  ASSERT_TRUE(this->put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"a", "b", "c"})}));
+  ASSERT_TRUE(this->put({.taskId = t.id, .events = events(t.id, 4, {"d", "e"})}));
+  auto tail = *this->store->events(t.id, 2, 10);
+  ASSERT_EQ(tail.size(), 3u);
+  EXPECT_EQ(tail[0].seq, 3);
+  EXPECT_EQ(tail[0].type, "c");
+  EXPECT_EQ(tail[2].type, "e");
+  auto two = *this->store->events(t.id, 1, 2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].seq, 2);
+  EXPECT_EQ(two[1].seq, 3);
+  EXPECT_TRUE(this->store->events(t.id, 5, 10)->empty());
+  EXPECT_TRUE(this->store->events("tsk_none", 0, 10)->empty());
+  // A seq written twice fails the write, and nothing of it is applied.
+  auto dup = this->put({.taskId = t.id, .events = events(t.id, 5, {"again"})});
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(this->store->events(t.id, 0, 100)->size(), 5u);
+}
+
+TYPED_TEST(TaskStoreConformance, EveryDurabilityCommitsInOrderAndSurvivesReopen) {
+  auto t = makeTask();
+  std::vector<int> order;
+  std::mutex mu;
+  auto note = [&](int i) {
+    return [&, i](const Status& st, Write&) {
+      EXPECT_TRUE(st);
+      std::lock_guard lock(mu);
+      order.push_back(i);
+    };
+  };
+  this->store->write({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}, note(0));
+  int64_t seq = 2;
+  for (int i = 1; i <= 6; ++i) {
+    auto dur = i % 3 == 0 ? Durability::kDurable
+                          : (i % 3 == 1 ? Durability::kCommitted : Durability::kBehind);
+    this->store->write(
+        {.taskId = t.id, .events = events(t.id, seq++, {"delta"}), .durability = dur}, note(i));
+  }
+  this->store->flush();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  this->reopen();
+  EXPECT_EQ(this->seqs(t.id), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ((**this->store->get(t.id)).lastSeq, 7);
+}
+
+TYPED_TEST(TaskStoreConformance, FlushWaitsForWritesBehind) {
+  this->opts.behindWindow = std::chrono::seconds(30);  // only flush() sends them
+  this->reopen();
+  auto t = makeTask();
+  std::atomic<int> done{0};
+  this->store->write(behind({.taskId = t.id, .create = t}),
+                     [&](const Status& st, Write&) { done += st.has_value(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(done.load(), 0);  // still waiting for company
+  EXPECT_FALSE(*this->store->get(t.id));
+  EXPECT_GE(this->store->writeBacklog().count(), 0);
+  this->store->flush();
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_TRUE(*this->store->get(t.id));
+  EXPECT_EQ(this->store->writeBacklog().count(), 0);
+  this->store->flush();  // nothing queued: returns at once
+}
+
+TYPED_TEST(TaskStoreConformance, WritesBehindShareOneTransactionWithinTheWindow) {
+  this->opts.behindWindow = std::chrono::seconds(30);
+  this->opts.behindMax = 10000;
+  std::atomic<size_t> reported{0}, commits{0};
+  this->opts.onCommit = [&](double seconds, size_t writes) {
+    EXPECT_GE(seconds, 0.0);
+    reported += writes;
+    ++commits;
+  };
+  this->reopen();
+  std::vector<Task> tasks;
+  for (int i = 0; i < 300; ++i) tasks.push_back(makeTask());
+  std::atomic<int> done{0};
+  for (auto& t : tasks)
+    this->store->write(behind({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}),
+                       [&](const Status& st, Write&) { done += st.has_value(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_EQ(this->store->commitStats().writes, 0u);
+  this->store->flush();
+  EXPECT_EQ(done.load(), 300);
+  auto stats = this->store->commitStats();
+  EXPECT_EQ(stats.writes, 300u);
+  EXPECT_EQ(stats.transactions, 1u);
+  EXPECT_EQ(stats.folded, 0u);
+  EXPECT_EQ(reported.load(), 300u);
+  EXPECT_EQ(commits.load(), 1u);
+  this->store.reset();  // before the counters the hook refers to go
+}
+
+TYPED_TEST(TaskStoreConformance, WritesBehindOfOneTaskFoldButNeverPastAWriteSomeoneWaitsOn) {
+  this->opts.behindWindow = std::chrono::seconds(30);
+  this->reopen();
+  auto& store = this->store;
+  auto a = makeTask(), b = makeTask();
+  TaskUpdate running, done, later;
+  running.status = TaskStatus::kRunning;
+  running.startedMs = 5;
+  running.attempts = 1;
+  done.status = TaskStatus::kSucceeded;
+  done.result = json::object{{"text", "ok"}};
+  done.costUsd = 0.25;
+  later.cancelRequested = true;
+  store->write(behind({.taskId = a.id, .create = a, .events = events(a.id, 1, {"status"})}), {});
+  store->write(behind({.taskId = b.id, .create = b}), {});
+  store->write(behind({.taskId = a.id, .update = running, .events = events(a.id, 2, {"status"})}),
+               {});
+  store->write(behind({.taskId = a.id,
+                       .update = done,
+                       .events = events(a.id, 3, {"result", "done"}),
+                       .usage = {use(a.id, 7)}}),
+               {});
+  Status waited;
+  store->write(behind({.taskId = b.id, .update = running}), {});
+  store->write(
+      {.taskId = b.id, .events = events(b.id, 1, {"status"}), .durability = Durability::kCommitted},
+      [&](const Status& st, Write&) { waited = st; });
+  store->write(behind({.taskId = b.id, .update = later}), {});
+  store->flush();
+  EXPECT_TRUE(waited);
+  auto stats = store->commitStats();
+  EXPECT_LE(stats.transactions, 2u);
+  EXPECT_EQ(stats.folded, 3u);
+
+  auto ra = **store->get(a.id);
+  EXPECT_EQ(ra.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(ra.startedMs, 5);
+  EXPECT_EQ(ra.attempts, 1);
+  EXPECT_EQ(ra.result, (json::value{{"text", "ok"}}));
+  EXPECT_DOUBLE_EQ(ra.costUsd, 0.25);
+  EXPECT_EQ(ra.lastSeq, 4);
+  EXPECT_EQ(this->seqs(a.id), (std::vector<int64_t>{1, 2, 3, 4}));
+  auto use_ = store->usage(usageQuery({}));
+  ASSERT_TRUE(use_);
+  ASSERT_EQ(use_->size(), 1u);
+  EXPECT_EQ(use_->front().calls, 1);
+  EXPECT_EQ(use_->front().costNanoUsd, 7);
+  auto rb = **store->get(b.id);
+  EXPECT_EQ(rb.status, TaskStatus::kRunning);
+  EXPECT_TRUE(rb.cancelRequested);
+  EXPECT_EQ(rb.lastSeq, 1);
+  // A fold commits or fails whole: a duplicate create takes its task's later
+  // writes behind with it, not b's.
+  TaskUpdate cancel;
+  cancel.status = TaskStatus::kCanceled;
+  store->write(behind({.taskId = a.id, .create = a}), {});
+  store->write(behind({.taskId = b.id, .update = done}), {});
+  store->write(behind({.taskId = a.id, .update = cancel}), {});
+  store->flush();
+  EXPECT_EQ((**store->get(a.id)).status, TaskStatus::kSucceeded);
+  EXPECT_EQ((**store->get(b.id)).status, TaskStatus::kSucceeded);
+}
+
+TYPED_TEST(TaskStoreConformance, GroupCommitBatchesConcurrentDurableWrites) {
+  constexpr int kThreads = 8, kEach = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&] {
+      for (int j = 0; j < kEach; ++j) {
+        auto t = makeTask();
+        ok += this->put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})})
+                  .has_value();
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  this->store->flush();
+  auto stats = this->store->commitStats();
+  EXPECT_EQ(stats.writes, static_cast<uint64_t>(kThreads * kEach));
+  EXPECT_LT(stats.transactions, stats.writes);
+}
+
+TYPED_TEST(TaskStoreConformance, OneBadWriteFailsAloneInItsBatch) {
+  this->opts.behindWindow = std::chrono::seconds(30);
+  this->reopen();
+  auto a = makeTask(), b = makeTask();
+  std::vector<Status> results(4);
+  auto keep = [&](int i) { return [&, i](const Status& st, Write&) { results[i] = st; }; };
+  this->store->write(behind({.taskId = a.id, .create = a}), keep(0));
+  this->store->write(behind({.taskId = a.id, .create = a}), keep(1));  // duplicate
+  TaskUpdate u;
+  u.status = TaskStatus::kFailed;
+  this->store->write(
+      behind({.taskId = "tsk_none", .update = u, .events = events("tsk_none", 1, {"status"})}),
+      keep(2));
+  this->store->write(behind({.taskId = b.id, .create = b}), keep(3));
+  this->store->flush();
+  EXPECT_TRUE(results[0]);
+  EXPECT_FALSE(results[1]);
+  ASSERT_FALSE(results[2]);
+  EXPECT_EQ(results[2].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(results[3]);
+  EXPECT_TRUE(*this->store->get(a.id));
+  EXPECT_TRUE(*this->store->get(b.id));
+  EXPECT_TRUE(this->store->events("tsk_none", 0, 10)->empty());  // nothing of it applied
+  EXPECT_EQ((**this->store->get(a.id)).status, TaskStatus::kRouted);
+}
+
+TYPED_TEST(TaskStoreConformance, ListPaginatesNewestFirstWithFilters) {
+  std::vector<std::string> acme;
+  for (int i = 0; i < 25; ++i) {
+    auto t = makeTask(i % 5 == 0 ? "globex" : "acme");
+    if (i % 2) t.intent = "chat";
+    ASSERT_TRUE(this->put({.taskId = t.id, .create = t}));
+    if (t.tenant == "acme") acme.push_back(t.id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::vector<std::string> seen;
+  ListQuery q{.tenant = "acme", .limit = 7};
+  for (;;) {
+    auto page = this->store->list(q);
+    ASSERT_TRUE(page);
+    EXPECT_LE(page->items.size(), 7u);
+    for (auto& t : page->items) {
+      EXPECT_EQ(t.tenant, "acme");
+      seen.push_back(t.id);
+    }
+    if (page->nextCursor.empty()) break;
+    q.afterId = page->nextCursor;
+  }
+  std::reverse(acme.begin(), acme.end());
+  EXPECT_EQ(seen, acme);
+  ListQuery g{.tenant = "globex", .status = TaskStatus::kRouted, .limit = 100};
+  EXPECT_EQ(this->store->list(g)->items.size(), 5u);
+  g.status = TaskStatus::kFailed;
+  EXPECT_TRUE(this->store->list(g)->items.empty());
+  auto chats = this->store->list({.tenant = "", .intent = "chat", .limit = 100});
+  ASSERT_TRUE(chats);
+  EXPECT_EQ(chats->items.size(), 12u);
+  for (auto& t : chats->items) EXPECT_EQ(t.intent, "chat");
+  auto all = this->store->list({.tenant = "", .limit = 25});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->items.size(), 25u);
+  EXPECT_TRUE(all->nextCursor.empty());  // exactly one page
+}
+
+TYPED_TEST(TaskStoreConformance, UnfinishedOldestFirstWithCancelFlagAcrossReopen) {
+  auto a = makeTask("t", TaskStatus::kQueued), b = makeTask("t", TaskStatus::kRunning),
+       c = makeTask("t", TaskStatus::kSucceeded);
+  for (auto* t : {&a, &b, &c}) ASSERT_TRUE(this->put({.taskId = t->id, .create = *t}));
+  TaskUpdate flag;
+  flag.cancelRequested = true;
+  ASSERT_TRUE(this->put({.taskId = b.id, .update = flag}));
+  this->reopen();
+  auto u = *this->store->unfinished();
+  ASSERT_EQ(u.size(), 2u);
+  EXPECT_EQ(u[0].id, a.id);
+  EXPECT_EQ(u[1].id, b.id);
+  EXPECT_TRUE(u[1].cancelRequested);
+  EXPECT_FALSE(u[0].cancelRequested);
+  EXPECT_TRUE(this->store->ping());
+  EXPECT_EQ(this->store->writeBacklog().count(), 0);
+}
+
+TYPED_TEST(TaskStoreConformance, UsageGroupsFiltersSpendAndRejectsUnknownColumns) {
+  auto t = makeTask();
+  auto c = use("c", 11, "beta");
+  c.provider = "anthropic";
+  c.estimated = true;
+  ASSERT_TRUE(this->put(
+      {.taskId = t.id,
+       .create = t,
+       .usage = {use("a", 5), use("b", 7), c, use("old", 1000, "acme", kNow - 40LL * 86400000)}}));
+  // A record settled twice counts once.
+  ASSERT_TRUE(this->put({.taskId = t.id, .usage = {use("a", 5)}}));
+  auto& store = this->store;
+  auto rows = store->usage(usageQuery({}, {"tenant"}));
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].group.at("tenant"), "acme");
+  EXPECT_EQ((*rows)[0].calls, 3);
+  EXPECT_EQ((*rows)[0].costNanoUsd, 1012);
+  EXPECT_EQ((*rows)[0].promptTokens, 9);
+  EXPECT_EQ((*rows)[0].completionTokens, 12);
+  EXPECT_EQ((*rows)[0].estimatedCalls, 0);
+  EXPECT_EQ((*rows)[1].group.at("tenant"), "beta");
+  EXPECT_EQ((*rows)[1].estimatedCalls, 1);
+  auto beta = store->usage(usageQuery({{"tenant", "beta"}}));
+  ASSERT_TRUE(beta);
+  ASSERT_EQ(beta->size(), 1u);
+  EXPECT_EQ((*beta)[0].costNanoUsd, 11);
+  auto byDay = store->usage(usageQuery({}, {"day", "provider"}));
+  ASSERT_TRUE(byDay);
+  ASSERT_EQ(byDay->size(), 3u);
+  EXPECT_EQ((*byDay)[0].group.at("day"), utcDay(kNow - 40LL * 86400000));
+  EXPECT_EQ((*byDay)[1].group.at("day"), utcDay(kNow));
+  EXPECT_EQ((*byDay)[1].group.at("provider"), "anthropic");
+  EXPECT_EQ((*byDay)[2].group.at("provider"), "openai");
+  EXPECT_EQ((*byDay)[2].calls, 2);
+  auto recent = store->usage(usageQuery({}, {}, utcDay(kNow), utcDay(kNow)));
+  ASSERT_TRUE(recent);
+  ASSERT_EQ(recent->size(), 1u);
+  EXPECT_EQ((*recent)[0].calls, 3);
+  auto none = store->usage(usageQuery({{"model", "nope"}}));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());  // no row for an aggregate over nothing
+  auto spend = store->spendSince(kNow - 86400000);
+  ASSERT_TRUE(spend);
+  EXPECT_EQ(spend->byTenant.at("acme"), 12);  // the 40-day-old call is outside
+  EXPECT_EQ(spend->byTenant.at("beta"), 11);
+  EXPECT_EQ(spend->byKey.at("k1"), 23);
+  EXPECT_TRUE(store->spendSince(kNow + 1)->byTenant.empty());
+  auto bad = store->usage(usageQuery({{"x; DROP TABLE usage", "1"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_FALSE(store->usage(usageQuery({}, {"colour"})));
+  EXPECT_TRUE(store->usage(usageQuery({{"tenant", "x' OR '1'='1"}}))->empty());
+}
+
+TYPED_TEST(TaskStoreConformance, OutboxKeepsCommitOrderAndTrims) {
+  this->opts.outbox = true;
+  this->reopen();
+  auto t = makeTask("acme");
+  t.traceId = "trace-1";
+  ASSERT_TRUE(this->put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}));
+  ASSERT_TRUE(this->put({.taskId = t.id,
+                         .events = events(t.id, 2, {"result", "done"}),
+                         .usage = {use("u1", 42)},
+                         .durability = Durability::kCommitted}));
+  auto rows = this->store->outbox(0, 100);
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 4u);
+  for (size_t i = 1; i < rows->size(); ++i) EXPECT_LT((*rows)[i - 1].id, (*rows)[i].id);
+  EXPECT_EQ((*rows)[0].topic, "aion.task-events");
+  EXPECT_EQ((*rows)[3].topic, "aion.usage");
+  EXPECT_EQ((*rows)[0].key, t.id);
+  EXPECT_EQ((*rows)[0].tenant, "acme");
+  EXPECT_EQ((*rows)[0].intent, "summarize");
+  EXPECT_EQ((*rows)[0].traceId, "trace-1");
+  auto first = json::parse((*rows)[0].payload).as_object();
+  EXPECT_EQ(first.at("seq"), 1);
+  EXPECT_EQ(first.at("type"), "status");
+  EXPECT_EQ(json::parse((*rows)[2].payload).at("type"), "done");
+  auto u = json::parse((*rows)[3].payload).as_object();
+  EXPECT_EQ(u.at("id"), "u1");
+  EXPECT_EQ(std::string(u.at("day").as_string()), utcDay(kNow));
+  auto after = *this->store->outbox((*rows)[1].id, 1);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].id, (*rows)[2].id);
+  // A relay that delivered the first two trims them.
+  ASSERT_TRUE(this->put({.taskId = "", .trimOutboxTo = (*rows)[1].id}));
+  auto left = *this->store->outbox(0, 100);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, (*rows)[2].id);
+  // Ids keep growing after a trim and a reopen.
+  this->reopen();
+  ASSERT_TRUE(this->put({.taskId = t.id, .events = events(t.id, 4, {"late"})}));
+  auto more = *this->store->outbox((*rows)[3].id, 100);
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_GT(more[0].id, (*rows)[3].id);
+}
+
+TYPED_TEST(TaskStoreConformance, NoOutboxUnlessAsked) {
+  auto t = makeTask();
+  ASSERT_TRUE(this->put({.taskId = t.id, .create = t, .events = events(t.id, 1, {"status"})}));
+  auto rows = this->store->outbox(0, 100);
+  ASSERT_TRUE(rows);
+  EXPECT_TRUE(rows->empty());
+}
+
+TYPED_TEST(TaskStoreConformance, ReadsRunOnTheReadExecutor) {
+  auto t = makeTask();
+  ASSERT_TRUE(this->put({.taskId = t.id, .create = t}));
+  std::vector<std::future<bool>> found;
+  for (int i = 0; i < 16; ++i) {
+    auto p = std::make_shared<std::promise<bool>>();
+    found.push_back(p->get_future());
+    boost::asio::post(this->store->readExecutor(), [this, p, id = t.id] {
+      auto g = this->store->get(id);
+      p->set_value(g && *g && this->store->ping());
+    });
+  }
+  for (auto& f : found) EXPECT_TRUE(f.get());
+}
+
+// ---- PostgreSQL only: what has no SQLite counterpart -----------------------
+
+TEST(PgTaskStore, AnUnreachableServerIsUnavailableWithTheServersMessage) {
+  auto s = PgTaskStore::open("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=2");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(s.error().message.find("cannot connect to PostgreSQL"), std::string::npos)
+      << s.error().message;
+  EXPECT_NE(s.error().message.find("127.0.0.1"), std::string::npos) << s.error().message;
+}
+
+struct PgTaskStoreServer : ::testing::Test {
+  PostgresBackend backend;
+  void SetUp() override {
+    if (auto why = PostgresBackend::unavailable(); !why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+TEST_F(PgTaskStoreServer, ConcurrentOpensMigrateOnceAndRefuseANewerSchema) {
+  std::vector<std::future<Result<std::unique_ptr<PgTaskStore>>>> opens;
+  for (int i = 0; i < 4; ++i)
+    opens.push_back(
+        std::async(std::launch::async, [this] { return backend.open({.dsn = "", .readers = 1}); }));
+  for (auto& f : opens) {
+    auto s = f.get();
+    EXPECT_TRUE(s) << s.error().message;
+  }
+  EXPECT_EQ(adminExec("SET search_path=" + backend.schema +
+                      "; DO $$BEGIN IF (SELECT COUNT(*) FROM schema_migrations) <> 1 THEN "
+                      "RAISE EXCEPTION 'migrated more than once'; END IF; END$$"),
+            "");
+  EXPECT_EQ(adminExec("INSERT INTO " + backend.schema + ".schema_migrations(version) VALUES(99)"),
+            "");
+  auto s = backend.open({});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(s.error().message.find("version 99"), std::string::npos) << s.error().message;
+}
+
+TEST_F(PgTaskStoreServer, ReconnectsAfterTheServerDropsItsConnections) {
+  auto s = backend.open({.dsn = "", .readers = 2});
+  ASSERT_TRUE(s) << s.error().message;
+  auto& store = **s;
+  auto t = makeTask();
+  ASSERT_TRUE(putAndWait(store, {.taskId = t.id, .create = t}));
+  // First the writer and both readers; later those that reconnected since
+  // (readers reconnect when next used).
+  auto killed = [&](const char* atLeast) {
+    EXPECT_EQ(adminExec("DO $$BEGIN IF (SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                        "FROM pg_stat_activity WHERE application_name='" +
+                        backend.schema + "') < " + atLeast +
+                        " THEN RAISE EXCEPTION 'too few connections'; END IF; END$$"),
+              "");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  };
+  killed("3");
+  EXPECT_TRUE(store.ping());
+  auto got = store.get(t.id);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_TRUE(*got);
+  TaskUpdate u;
+  u.status = TaskStatus::kRunning;
+  auto st = putAndWait(store, {.taskId = t.id, .update = u, .events = events(t.id, 1, {"x"})});
+  EXPECT_TRUE(st) << st.error().message;
+  EXPECT_EQ((**store.get(t.id)).status, TaskStatus::kRunning);
+  killed("1");
+  st = putAndWait(store, {.taskId = t.id, .events = events(t.id, 2, {"y"})});
+  EXPECT_TRUE(st) << st.error().message;
+  EXPECT_EQ(store.events(t.id, 0, 10)->size(), 2u);
+}
+
+}  // namespace
+}  // namespace aion::store
