@@ -220,7 +220,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   // Each fragment becomes a delta event: committed (not fsynced) in order,
   // then pushed to followers. Group commit batches a fast stream's deltas.
   auto text = std::make_shared<std::string>();
-  // One rehydrator per choice (n > 1): placeholders may straddle fragments.
+  // One rehydrator per choice (n > 1): a masked token ([EMAIL_1]) may straddle fragments.
   auto hydrate = std::make_shared<std::map<int64_t, Rehydrator>>();
   const json::object* hydrateMap = rehydrate ? &redactMap : nullptr;
   auto deltaIndex = std::make_shared<int64_t>(0);

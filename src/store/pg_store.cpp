@@ -175,14 +175,14 @@ class Params {
     null_.push_back(true);
     return *this;
   }
-  //! Appends `clause` and the placeholder of `v` to `sql`, and `v` here.
+  //! Appends `clause` and the parameter marker ($n) of `v` to `sql`, and `v` here.
   template <typename T>
   void clause(std::string& sql, std::string_view text, const T& v) {
     sql += text;
     sql += next();
     add(v);
   }
-  //! The placeholder of the next value added.
+  //! The parameter marker ($n) of the next value added.
   std::string next() const { return "$" + std::to_string(vals_.size() + 1); }
   int size() const { return static_cast<int>(vals_.size()); }
   std::vector<const char*> pointers() const {

@@ -65,13 +65,7 @@ logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = WARN
 """
 
-try:
-    from conftest import free_port
-except ImportError:  # used outside the e2e suite
-    def free_port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+from conftest import free_port
 
 
 def kafka_libs():

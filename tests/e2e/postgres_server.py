@@ -15,7 +15,6 @@ dir.
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,13 +23,7 @@ from pathlib import Path
 INSTALL_HINT = "scripts/install-deps.sh installs it (apt package postgresql)"
 SERVICE_USER = "aionpg"
 
-try:
-    from conftest import free_port
-except ImportError:  # used outside the e2e suite
-    def free_port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+from conftest import free_port
 
 
 def pg_bin_dir():
