@@ -203,9 +203,9 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   if (req.traceId.empty()) req.traceId = telemetry::newTraceId();
   // The task span's id is drawn now: the routing span, which comes first, is its child.
   std::string taskSpanId = telemetry::recording(req.sampled) ? telemetry::newSpanId() : "";
-  Result<router::Plan> p = fail(ErrorCode::kInternal, "not planned");
+  Result<router::Plan> p;  // set inside the routing span
   {
-    telemetry::ScopedSpan span(req.traceId, taskSpanId, req.sampled, "route " + req.intent);
+    telemetry::ScopedSpan span(req.traceId, taskSpanId, req.sampled, "route ", req.intent);
     p = plan(req, *ps, paramsText.size());
     describePlan(span, p);
   }

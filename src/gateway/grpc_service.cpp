@@ -166,8 +166,8 @@ Result<control::SubmitRequest> submitOf(const v1::SubmitRequest& req, const Prin
 struct RpcSpan {
   RpcSpan(grpc::CallbackServerContext* ctx, const char* method)
       : join(telemetry::joinTrace(metadata(ctx, "traceparent"))),
-        span(join.traceId, join.parentSpanId, join.sampled,
-             std::string("aion.v1.AionTasks/") + method, telemetry::SpanKind::kServer),
+        span(join.traceId, join.parentSpanId, join.sampled, "aion.v1.AionTasks/", method,
+             telemetry::SpanKind::kServer),
         inner{join.traceId, span.idOr(join.parentSpanId), join.sampled} {
     span.attr("rpc.system", "grpc");
     span.attr("rpc.service", "aion.v1.AionTasks");

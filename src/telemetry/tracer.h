@@ -101,13 +101,17 @@ inline bool recording(bool sampled) {
 //! when its trace is recorded here (otherwise it costs a branch).
 class ScopedSpan {
  public:
+  //! The name is `name` followed by `suffix`, joined only when recorded.
   ScopedSpan(std::string_view traceId, std::string_view parentSpanId, bool sampled,
-             std::string name, SpanKind kind = SpanKind::kInternal) {
+             std::string_view name, std::string_view suffix = {},
+             SpanKind kind = SpanKind::kInternal) {
     if (!recording(sampled)) return;
+    std::string full(name);
+    full += suffix;
     s_.emplace(Span{.traceId = std::string(traceId),
                     .spanId = newSpanId(),
                     .parentSpanId = std::string(parentSpanId),
-                    .name = std::move(name),
+                    .name = std::move(full),
                     .kind = kind,
                     .startNs = unixNanos()});
   }
