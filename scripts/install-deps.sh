@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs everything aionOS needs to build and test on a fresh Debian 12
-# machine. Idempotent: a second run with everything present does no work.
+# Installs everything aionOS needs to build, test and release on a fresh Debian
+# 12 machine, at the versions deps/versions.env pins. Idempotent: a second run
+# with everything present only checks (about a second) and does no work.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/lib.sh"
 
+# --- Debian packages (bookworm; versions in package names, see deps/versions.env) ---------------
 apt_packages=(
   build-essential cmake ninja-build pkg-config ccache clang-format
-  libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev
+  "libboost$BOOST_VERSION-dev" "libboost-json$BOOST_VERSION-dev" libssl-dev libsqlite3-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev libjemalloc-dev
@@ -15,12 +17,20 @@ apt_packages=(
   librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
   python3 python3-pytest curl redis-server
   prometheus  # prometheus + promtool: the observability e2e (deploy/observability)
-  postgresql  # PostgreSQL 15 server binaries: the PgTaskStore conformance e2e (tests/e2e/postgres_server.py)
+  "postgresql-$POSTGRESQL_VERSION"  # server binaries: the PgTaskStore conformance e2e (tests/e2e/postgres_server.py)
+  "openjdk-$JDK_VERSION-jre-headless" maven  # runs / fetches the Kafka broker of the e2e
+  # libFuzzer targets with ASan + UBSan (tests/fuzz): clang and libFuzzer; the
+  # sanitizer and fuzzer runtimes (libclang_rt.*) are only a Recommends of clang,
+  # which --no-install-recommends skips; llvm-symbolizer makes the reports readable.
+  "clang-$LLVM_VERSION" "libfuzzer-$LLVM_VERSION-dev" "libclang-rt-$LLVM_VERSION-dev" "llvm-$LLVM_VERSION"
 )
 
+# One dpkg-query for all of them (a query per package costs a second).
+mapfile -t installed < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${apt_packages[@]}" 2>/dev/null |
+  awk '$2 == "installed" {print $1}')
 missing=()
 for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ " ${installed[*]} " == *" $p "* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   log "apt-get install ${missing[*]}"
@@ -29,15 +39,31 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The e2e suite runs on whichever python3 is first on PATH (it may not be Debian's).
-for mod in pytest:pytest websocket:websocket-client openai:openai yaml:pyyaml \
-  confluent_kafka:confluent-kafka==2.16.1; do
-  if ! python3 -c "import ${mod%%:*}" >/dev/null 2>&1; then
-    log "pip install ${mod#*:}"
-    python3 -m pip install -q "${mod#*:}"
-  fi
-done
+# --- PyPI, on whichever python3 is first on PATH (the e2e suite runs on it) ----------------------
+py_pins=(
+  "pytest==$PYTEST_VERSION" "websocket-client==$WEBSOCKET_CLIENT_VERSION" "openai==$OPENAI_PY_VERSION"
+  "pyyaml==$PYYAML_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
+  "cyclonedx-python-lib[json-validation]==$CYCLONEDX_PYTHON_LIB_VERSION"
+)
+# Installed versions are read from package metadata: importing each one (openai) costs seconds.
+mapfile -t py_missing < <(python3 - "${py_pins[@]}" <<'PY'
+import importlib.metadata as md, re, sys
+for spec in sys.argv[1:]:
+    name, version = re.sub(r"\[.*\]", "", spec).split("==")
+    try:
+        ok = md.version(name) == version
+    except md.PackageNotFoundError:
+        ok = False
+    if not ok:
+        print(spec)
+PY
+)
+if ((${#py_missing[@]})); then
+  log "pip install ${py_missing[*]}"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q "${py_missing[@]}"
+fi
 
+# --- npm --------------------------------------------------------------------------------------------
 # The official openai Node SDK for the OpenAI conformance e2e
 # (tests/e2e/test_openai_golden.py), pinned by its lock file; reinstalled only
 # when the lock file changes.
@@ -49,48 +75,55 @@ if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.aion-installe
   cp "$node_dir/package-lock.json" "$node_dir/node_modules/.aion-installed-lock.json"
 fi
 
-# grpcurl for the gRPC e2e tests (and the seed's example), pinned.
-if [[ ! -x "$(go env GOPATH)/bin/grpcurl" ]]; then
-  log "go install grpcurl"
-  go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.1
+# --- Go module proxy --------------------------------------------------------------------------------
+gobin="$(go env GOPATH)/bin"
+# True when $gobin/BIN was built from MODULE at VERSION (go records it in the binary).
+go_tool_is() { go version -m "$gobin/$1" 2>/dev/null | grep -q "^[[:space:]]mod[[:space:]]$2[[:space:]]$3[[:space:]]"; }
+
+# grpcurl for the gRPC e2e tests (and the seed's example).
+if ! go_tool_is grpcurl github.com/fullstorydev/grpcurl "$GRPCURL_VERSION"; then
+  log "go install grpcurl@$GRPCURL_VERSION"
+  go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
 fi
 
 # cosign: the e2e tests check that aiond accepts real `cosign sign-blob`
-# signatures (docs/modules.md). Pinned; a long first build, then cached.
-if [[ ! -x "$(go env GOPATH)/bin/cosign" ]]; then
-  log "go install cosign (first time only, a few minutes)"
-  go install github.com/sigstore/cosign/v2/cmd/cosign@v2.4.1
+# signatures (docs/modules.md); scripts/release.sh signs with it. A long first build.
+if ! go_tool_is cosign github.com/sigstore/cosign/v2 "$COSIGN_VERSION"; then
+  log "go install cosign@$COSIGN_VERSION (first time only, a few minutes)"
+  go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+fi
+
+# helm: `helm lint` and `helm template` of the chart in deploy/helm. A long first build.
+if ! go_tool_is helm helm.sh/helm/v3 "$HELM_VERSION"; then
+  log "go install helm@$HELM_VERSION (first time only, a few minutes)"
+  go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 
 # Jaeger (Apache-2.0): the trace backend of the tracing e2e (OTLP in, query API
 # out). Its go.mod has replace directives, so `go install` refuses it: build
-# the pinned module from the Go proxy's copy. A long first build, then cached.
-if [[ ! -x "$(go env GOPATH)/bin/jaeger" ]]; then
-  log "building jaeger v1.76.0 (first time only, several minutes)"
-  src="$(go mod download -json github.com/jaegertracing/jaeger@v1.76.0 |
+# the pinned module from the Go proxy's copy, stamping its version the way
+# jaeger's own Makefile does (go version -m then shows which one it is).
+jaeger_stamp="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION"
+if ! go version -m "$gobin/jaeger" 2>/dev/null | grep -qF -- "$jaeger_stamp\""; then
+  log "building jaeger $JAEGER_VERSION (first time only, several minutes)"
+  src="$(go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
   work="$(mktemp -d)"
   cp -r "$src/." "$work/" && chmod -R u+w "$work"
-  (cd "$work" && go build -o "$(go env GOPATH)/bin/jaeger" ./cmd/jaeger)
+  (cd "$work" && go build -ldflags "$jaeger_stamp" -o "$gobin/jaeger" ./cmd/jaeger)
   rm -rf "$work"
 fi
 
+# --- Maven Central ------------------------------------------------------------------------------------
 # Apache Kafka (Apache-2.0): the real broker of the Kafka sink e2e
 # (tests/e2e/kafka_broker.py runs it as `java -cp '<libs>/*' kafka.Kafka`, KRaft,
-# on loopback). The pinned kafka_2.13 jar and its runtime dependencies, plus a
-# log4j2 binding for its logging, are copied from Maven Central into a cache
-# outside the tree; done once per version, when the libs dir lacks its .complete
-# marker. Keep kafka_version in step with KAFKA_VERSION in kafka_broker.py.
-kafka_version=4.4.0
-kafka_libs="$(aion_cache_root)/kafka-$kafka_version/libs"
-if [[ ! -f "$kafka_libs/.complete" ]]; then
-  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
-    log "apt-get install openjdk-17-jre-headless maven"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven >/dev/null
-  fi
-  log "fetching kafka_2.13 $kafka_version and its dependencies into $kafka_libs (first time only)"
+# on loopback). The pinned kafka jar and its runtime dependencies, plus a log4j2
+# binding for its logging, are copied from Maven Central into a cache outside
+# the tree; done again only when the pinned jars are not all there.
+kafka_libs="$(aion_cache_root)/kafka-$KAFKA_VERSION/libs"
+if [[ ! -f "$kafka_libs/.complete" || ! -f "$kafka_libs/kafka_$KAFKA_SCALA_VERSION-$KAFKA_VERSION.jar" ||
+      ! -f "$kafka_libs/log4j-slf4j-impl-$LOG4J_SLF4J_VERSION.jar" ]]; then
+  log "fetching kafka_$KAFKA_SCALA_VERSION $KAFKA_VERSION and its dependencies into $kafka_libs (first time only)"
   work="$(mktemp -d)"
   cat >"$work/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -98,34 +131,37 @@ if [[ ! -f "$kafka_libs/.complete" ]]; then
   <groupId>aionos.deps</groupId><artifactId>kafka-broker</artifactId><version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$kafka_version</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_$KAFKA_SCALA_VERSION</artifactId><version>$KAFKA_VERSION</version></dependency>
     <!-- kafka logs through slf4j 1.7: this binds it to the log4j2 core kafka brings. -->
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.25.5</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_SLF4J_VERSION</version></dependency>
   </dependencies>
 </project>
 POM
   rm -rf "$kafka_libs.tmp"
   if ! mvn -B -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$kafka_libs.tmp" >"$work/mvn.log" 2>&1; then
-    tail -n 40 "$work/mvn.log" >&2; log "error: fetching kafka_2.13 $kafka_version failed"; exit 1
+    tail -n 40 "$work/mvn.log" >&2; log "error: fetching kafka_$KAFKA_SCALA_VERSION $KAFKA_VERSION failed"; exit 1
   fi
   touch "$kafka_libs.tmp/.complete"
   rm -rf "$kafka_libs" && mv "$kafka_libs.tmp" "$kafka_libs"
   rm -rf "$work"
 fi
 
-# wasmtime C API: built once per pinned version into a cache outside the tree.
+# --- Rust crate registry: the wasmtime C API -----------------------------------------------------------
+# Built once per pinned version into a cache outside the tree, strictly from
+# deps/wasmtime/Cargo.lock (--locked: never a crate the lock does not name).
+wasmtime_pin_check
 wasmtime_dir="$(wasmtime_cache_dir)"
 if [[ ! -f "$wasmtime_dir/lib/libwasmtime.a" ]]; then
-  log "building wasmtime C API into $wasmtime_dir (first time only, several minutes)"
+  log "building wasmtime C API $WASMTIME_VERSION into $wasmtime_dir (first time only, several minutes)"
   cargo_bin="$(rustup_cargo)"
   work="$wasmtime_dir.build"
-  mkdir -p "$work"
-  cp "$here/deps/wasmtime/Cargo.toml" "$here/deps/wasmtime/Cargo.lock" "$work/" 2>/dev/null ||
-    cp "$here/deps/wasmtime/Cargo.toml" "$work/"
-  mkdir -p "$work/src" && cp "$here/deps/wasmtime/src/lib.rs" "$work/src/"
-  (cd "$work" && CARGO_TARGET_DIR="$work/target" "$cargo_bin" build --release --locked 2>&1 |
-    tail -n 5) || (cd "$work" && CARGO_TARGET_DIR="$work/target" "$cargo_bin" build --release)
+  mkdir -p "$work/src"
+  cp "$here/deps/wasmtime/Cargo.toml" "$here/deps/wasmtime/Cargo.lock" "$work/"
+  cp "$here/deps/wasmtime/src/lib.rs" "$work/src/"
+  if ! (cd "$work" && CARGO_TARGET_DIR="$work/target" "$cargo_bin" build --release --locked >"$work/build.log" 2>&1); then
+    tail -n 30 "$work/build.log" >&2; log "error: building the wasmtime C API failed"; exit 1
+  fi
   src="$(cd "$work" && "$cargo_bin" metadata --format-version 1 --locked |
     python3 -c 'import json,sys,os; m=json.load(sys.stdin); print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"]=="wasmtime-c-api-impl"))')"
   rm -rf "$wasmtime_dir.tmp" && mkdir -p "$wasmtime_dir.tmp/lib"

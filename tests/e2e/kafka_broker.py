@@ -34,8 +34,10 @@ import time
 import uuid
 from pathlib import Path
 
-# Keep in step with kafka_version in scripts/install-deps.sh (test_kafka_broker.py checks it).
-KAFKA_VERSION = "4.4.0"
+# The pinned version, from deps/versions.env (which scripts/install-deps.sh fetches).
+KAFKA_VERSION = next(line.split("=", 1)[1].split()[0]
+                     for line in (Path(__file__).resolve().parents[2] / "deps/versions.env").read_text().splitlines()
+                     if line.startswith("KAFKA_VERSION="))
 
 # One JVM on a 2-core machine: a small heap, the serial collector, and only the
 # C1 compiler (faster start, plenty for a test broker).
