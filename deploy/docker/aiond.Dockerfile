@@ -1,0 +1,95 @@
+# syntax=docker/dockerfile:1.7
+# aiond: one image for every role; the role is the argument (docs/deploy.md).
+#
+#   docker build -f deploy/docker/aiond.Dockerfile -t aionos/aiond:0.1.0 .
+#   docker run --rm -p 8080:8080 -p 8000:8000 -e AION_GATEWAY_API_KEYS='demo-key:admin|manager' \
+#     aionos/aiond:0.1.0                       # embedded profile (--role all)
+#   docker run ... aionos/aiond:0.1.0 --role gateway   # one role (needs issue 12's roles)
+#
+# Build from the repository root (the context); .dockerignore keeps build/,
+# .git and local state out of it. tests/e2e/test_deploy.py lints this file.
+
+# ---------------------------------------------------------------------------
+# Build: Debian 12 (bookworm) with the rustup toolchain the wasmtime C API
+# needs (Debian's Rust 1.63 is too old for it; it still builds the guest
+# modules, as on a developer's machine).
+FROM rust:1.95.0-bookworm AS build
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ENV DEBIAN_FRONTEND=noninteractive
+
+# The build packages of scripts/install-deps.sh: everything there except the
+# tools only tests use (test_deploy.py keeps the two lists in step).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config ccache \
+      libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev \
+      libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
+      prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
+      libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev libjemalloc-dev \
+      rustc cargo libstd-rust-dev-wasm32 lld \
+      librust-serde-dev librust-serde-json-dev librust-serde-derive-dev \
+      python3 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY . .
+# wasmtime (scripts/install-deps.sh's recipe), then aiond and the signed
+# modules (scripts/build.sh); staged under /out. The caches keep the wasmtime
+# build, ccache and the crate downloads between image builds.
+RUN --mount=type=cache,target=/root/.cache \
+    --mount=type=cache,target=/usr/local/cargo/registry \
+    AION_BUILD_DIR=/src/build bash deploy/docker/build-aiond.sh /out
+
+# ---------------------------------------------------------------------------
+# Runtime: Debian 12 slim with only the shared libraries aiond links
+# (`ldd build/aiond` mapped to packages with `dpkg -S`; test_deploy.py checks
+# the list against the built binary) and CA certificates for the providers.
+FROM debian:12.11-slim AS runtime
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates \
+      libabsl20220623 libboost-json1.81.0 libc-ares2 libc6 libfmt9 libgcc-s1 \
+      libgrpc++1.51 libgrpc29 libhiredis0.14 libjemalloc2 liblz4-1 \
+      libprometheus-cpp-core1.0 libprotobuf32 librdkafka1 libre2-9 libsasl2-2 \
+      libseccomp2 libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 libyaml-cpp0.7 \
+      libzstd1 zlib1g \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 aion \
+ && useradd --system --uid 10001 --gid aion --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin aion \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/aionos
+
+# Read-only at run time: the binary, the modules and their trusted key, the
+# shipped policies. Everything aiond writes goes under AION_DATA_DIR (the
+# SQLite database, registered modules), a volume; nothing else is written, so
+# the root filesystem can be mounted read-only (a tmpfs on /tmp is still wise).
+COPY --from=build /out /opt/aionos
+COPY deploy/docker/healthcheck.sh /opt/aionos/bin/healthcheck
+
+ENV AION_POLICY_DIR=/opt/aionos/policies \
+    AION_MODULE_DIR=/opt/aionos/modules \
+    AION_DATA_DIR=/var/lib/aionos \
+    AION_BIND_ADDRESS=0.0.0.0 \
+    AION_LOG_FORMAT=json
+
+VOLUME ["/var/lib/aionos"]
+WORKDIR /var/lib/aionos
+# gateway REST+SSE, gateway gRPC, control admin REST, control gRPC, module host gRPC
+EXPOSE 8080 50051 8000 50052 50053
+
+LABEL org.opencontainers.image.title="aiond" \
+      org.opencontainers.image.description="aionOS daemon: gateway, control plane and module host" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="0.1.0"
+
+USER 10001:10001
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/opt/aionos/bin/healthcheck"]
+# SIGTERM: stop accepting, let running tasks finish (up to 30 s), write what is
+# behind; give it 40 s or more before SIGKILL.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/opt/aionos/bin/aiond"]
+CMD ["--role", "all"]

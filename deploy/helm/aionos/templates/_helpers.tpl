@@ -1,0 +1,292 @@
+{{/*
+Names, labels and the pieces every role's Deployment shares. A "role" here is
+one of embedded (aiond --role all), gateway, control, modhost; its values live
+under .Values.<role>.
+*/}}
+
+{{- define "aionos.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "aionos.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "aionos.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The roles this release runs, as a JSON list. */}}
+{{- define "aionos.roles" -}}
+{{- if eq .Values.mode "split" -}}
+["gateway","control","modhost"]
+{{- else -}}
+["embedded"]
+{{- end -}}
+{{- end }}
+
+{{/* Name of a role's objects: the embedded aiond takes the release's name. */}}
+{{- define "aionos.roleName" -}}
+{{- $root := .root }}
+{{- if eq .role "embedded" }}
+{{- include "aionos.fullname" $root }}
+{{- else }}
+{{- printf "%s-%s" (include "aionos.fullname" $root | trunc 54 | trimSuffix "-") .role }}
+{{- end }}
+{{- end }}
+
+{{/* aiond's --role for a chart role. */}}
+{{- define "aionos.cliRole" -}}
+{{- if eq . "embedded" }}all{{ else }}{{ . }}{{ end }}
+{{- end }}
+
+{{- define "aionos.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "aionos.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{- define "aionos.labels" -}}
+helm.sh/chart: {{ include "aionos.chart" .root }}
+{{ include "aionos.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: aionos
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/* Labels of objects that belong to no one role (ConfigMap, ServiceAccount). */}}
+{{- define "aionos.commonLabels" -}}
+helm.sh/chart: {{ include "aionos.chart" . }}
+app.kubernetes.io/name: {{ include "aionos.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: aionos
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "aionos.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "aionos.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "aionos.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "aionos.policiesConfigMap" -}}
+{{- default (printf "%s-policies" (include "aionos.fullname" .)) .Values.policies.existingConfigMap }}
+{{- end }}
+
+{{/* The policy files: the chart's copy of policies/ plus overrides. */}}
+{{- define "aionos.policyFiles" -}}
+{{- $files := dict }}
+{{- range $path, $_ := .Files.Glob "files/policies/*.yml" }}
+{{- $_ := set $files (base $path) ($.Files.Get $path) }}
+{{- end }}
+{{- range $name, $content := .Values.policies.overrides }}
+{{- $_ := set $files $name $content }}
+{{- end }}
+{{- toYaml $files }}
+{{- end }}
+
+{{- define "aionos.postgresEnabled" -}}
+{{- if or .Values.engines.postgres.existingSecret .Values.engines.postgres.dsn }}true{{ end }}
+{{- end }}
+
+{{/* Does this role keep its data on a PersistentVolumeClaim? */}}
+{{- define "aionos.persistent" -}}
+{{- $root := .root }}
+{{- if and $root.Values.persistence.enabled (or (eq .role "embedded") (and (eq .role "control") (not (include "aionos.postgresEnabled" $root)))) }}true{{ end }}
+{{- end }}
+
+{{- define "aionos.claimName" -}}
+{{- default (printf "%s-data" (include "aionos.roleName" .)) .root.Values.persistence.existingClaim }}
+{{- end }}
+
+{{/* Container ports of a role: name -> port. */}}
+{{- define "aionos.ports" -}}
+{{- $p := .root.Values.ports }}
+{{- if eq .role "embedded" }}
+{"http": {{ $p.gateway }}, "grpc": {{ $p.gatewayGrpc }}, "admin": {{ $p.control }}}
+{{- else if eq .role "gateway" }}
+{"http": {{ $p.gateway }}, "grpc": {{ $p.gatewayGrpc }}}
+{{- else if eq .role "control" }}
+{"admin": {{ $p.control }}, "grpc": {{ $p.controlGrpc }}}
+{{- else }}
+{"grpc": {{ $p.modhostGrpc }}}
+{{- end }}
+{{- end }}
+
+{{/* The port serving /healthz, /readyz and /metrics (none for modhost). */}}
+{{- define "aionos.httpPort" -}}
+{{- if or (eq .role "embedded") (eq .role "gateway") }}http{{ else if eq .role "control" }}admin{{ end }}
+{{- end }}
+
+{{/* The port Prometheus scrapes: one per process (the embedded aiond serves one
+registry on both ports; docs/observability.md scrapes the control port). */}}
+{{- define "aionos.metricsPort" -}}
+{{- if or (eq .role "embedded") (eq .role "control") }}admin{{ else if eq .role "gateway" }}http{{ end }}
+{{- end }}
+
+{{- define "aionos.runsModules" -}}
+{{- if or (eq .role "embedded") (eq .role "modhost") }}true{{ end }}
+{{- end }}
+
+{{- define "aionos.callsProviders" -}}
+{{- if or (eq .role "embedded") (eq .role "control") }}true{{ end }}
+{{- end }}
+
+{{- define "aionos.servesGateway" -}}
+{{- if or (eq .role "embedded") (eq .role "gateway") }}true{{ end }}
+{{- end }}
+
+{{- define "aionos.servesControl" -}}
+{{- if or (eq .role "embedded") (eq .role "control") }}true{{ end }}
+{{- end }}
+
+{{/* Environment of a role's aiond container. */}}
+{{- define "aionos.env" -}}
+{{- $root := .root }}
+{{- $role := .role }}
+{{- $v := $root.Values -}}
+- name: AION_BIND_ADDRESS
+  value: 0.0.0.0
+- name: AION_POLICY_DIR
+  value: /etc/aionos/policies
+- name: AION_DATA_DIR
+  value: /var/lib/aionos
+{{- range $name, $value := $v.config }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- if include "aionos.servesGateway" . }}
+- name: AION_GATEWAY_PORT
+  value: {{ $v.ports.gateway | quote }}
+- name: AION_GATEWAY_GRPC_PORT
+  value: {{ $v.ports.gatewayGrpc | quote }}
+{{- end }}
+{{- if include "aionos.servesControl" . }}
+- name: AION_CONTROL_PORT
+  value: {{ $v.ports.control | quote }}
+{{- end }}
+{{- if and $v.secrets.apiKeys.existingSecret (or (include "aionos.servesGateway" .) (include "aionos.servesControl" .)) }}
+- name: AION_GATEWAY_API_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.secrets.apiKeys.existingSecret }}
+      key: {{ $v.secrets.apiKeys.key }}
+{{- end }}
+{{- if eq $role "gateway" }}
+- name: AION_CONTROL_GRPC
+  value: {{ printf "%s:%v" (include "aionos.roleName" (dict "root" $root "role" "control")) $v.ports.controlGrpc | quote }}
+{{- end }}
+{{- if eq $role "control" }}
+- name: AION_CONTROL_GRPC
+  value: {{ printf "0.0.0.0:%v" $v.ports.controlGrpc | quote }}
+- name: AION_MODHOST_GRPC
+  value: {{ printf "%s:%v" (include "aionos.roleName" (dict "root" $root "role" "modhost")) $v.ports.modhostGrpc | quote }}
+{{- end }}
+{{- if eq $role "modhost" }}
+- name: AION_MODHOST_GRPC
+  value: {{ printf "0.0.0.0:%v" $v.ports.modhostGrpc | quote }}
+{{- end }}
+{{- if include "aionos.runsModules" . }}
+- name: AION_SANDBOX_ALLOW_WEAK
+  value: {{ $v.sandbox.allowWeak | quote }}
+{{- end }}
+{{- if include "aionos.servesControl" . }}
+{{- with $v.engines.postgres }}
+{{- if .existingSecret }}
+- name: AION_CONTROL_POSTGRES_DSN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- else if .dsn }}
+- name: AION_CONTROL_POSTGRES_DSN
+  value: {{ .dsn | quote }}
+{{- end }}
+{{- end }}
+{{- with $v.engines.kafka.brokers }}
+- name: KAFKA_BROKERS
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- if or (include "aionos.servesGateway" .) (include "aionos.servesControl" .) }}
+{{- with $v.engines.redis }}
+{{- if .existingSecret }}
+- name: AION_CONTROL_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- else if .url }}
+- name: AION_CONTROL_REDIS_URL
+  value: {{ .url | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $v.secrets.tls.existingSecret }}
+- name: AION_TLS_CERT
+  value: /etc/aionos/tls/tls.crt
+- name: AION_TLS_KEY
+  value: /etc/aionos/tls/tls.key
+{{- end }}
+{{- with $v.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Probes of a role: HTTP on /healthz and /readyz, TCP for the module host;
+.Values.<role>.probes replaces any of them. */}}
+{{- define "aionos.probes" -}}
+{{- $root := .root }}
+{{- $rv := index $root.Values .role }}
+{{- $port := include "aionos.httpPort" . }}
+{{- $scheme := ternary "HTTPS" "HTTP" (not (empty $root.Values.secrets.tls.existingSecret)) }}
+{{- $probes := dict }}
+{{- if $port }}
+{{- $_ := set $probes "startupProbe" (dict "httpGet" (dict "path" "/healthz" "port" $port "scheme" $scheme) "periodSeconds" 2 "failureThreshold" 60 "timeoutSeconds" 2) }}
+{{- $_ := set $probes "livenessProbe" (dict "httpGet" (dict "path" "/healthz" "port" $port "scheme" $scheme) "periodSeconds" 10 "failureThreshold" 3 "timeoutSeconds" 2) }}
+{{- $_ := set $probes "readinessProbe" (dict "httpGet" (dict "path" "/readyz" "port" $port "scheme" $scheme) "periodSeconds" 5 "failureThreshold" 2 "timeoutSeconds" 2) }}
+{{- else }}
+{{- $_ := set $probes "startupProbe" (dict "tcpSocket" (dict "port" "grpc") "periodSeconds" 2 "failureThreshold" 60 "timeoutSeconds" 2) }}
+{{- $_ := set $probes "livenessProbe" (dict "tcpSocket" (dict "port" "grpc") "periodSeconds" 10 "failureThreshold" 3 "timeoutSeconds" 2) }}
+{{- $_ := set $probes "readinessProbe" (dict "tcpSocket" (dict "port" "grpc") "periodSeconds" 5 "failureThreshold" 2 "timeoutSeconds" 2) }}
+{{- end }}
+{{- range $k, $p := $rv.probes }}
+{{- $_ := set $probes $k $p }}
+{{- end }}
+{{- toYaml $probes }}
+{{- end }}
+
+{{/* Refuse values that cannot work, with the reason. */}}
+{{- define "aionos.validate" -}}
+{{- $v := .Values }}
+{{- if eq $v.mode "split" }}
+{{- if and (or $v.control.autoscaling.enabled (gt (int $v.control.replicas) 1)) (not (include "aionos.postgresEnabled" .)) }}
+{{- fail "control: more than one replica (or autoscaling) needs engines.postgres: without it the control plane keeps its tasks in SQLite, one process's file (use values-engines.yaml)" }}
+{{- end }}
+{{- end }}
+{{- if and $v.engines.postgres.existingSecret $v.engines.postgres.dsn }}
+{{- fail "engines.postgres: set existingSecret or dsn, not both" }}
+{{- end }}
+{{- if and $v.engines.redis.existingSecret $v.engines.redis.url }}
+{{- fail "engines.redis: set existingSecret or url, not both" }}
+{{- end }}
+{{- if and $v.sandbox.hostUsers (eq $v.sandbox.procMount "Unmasked") }}
+{{- fail "sandbox.procMount: Unmasked needs sandbox.hostUsers: false (a Kubernetes user namespace)" }}
+{{- end }}
+{{- end }}
