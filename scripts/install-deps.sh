@@ -7,6 +7,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/lib.sh"
 
 # --- Debian packages (bookworm; versions in package names, see deps/versions.env) ---------------
+if [[ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" != "$DEBIAN_RELEASE" ]]; then
+  log "warning: this is not Debian $DEBIAN_RELEASE, which the package names below assume (deps/versions.env)"
+fi
 apt_packages=(
   build-essential cmake ninja-build pkg-config ccache clang-format
   "libboost$BOOST_VERSION-dev" "libboost-json$BOOST_VERSION-dev" libssl-dev libsqlite3-dev libyaml-cpp-dev
@@ -180,6 +183,8 @@ for line in open(sys.argv[1]):
 open(sys.argv[2], "w").write("".join(out))
 PY
   cp "$work/target/release/libaion_wasmtime.a" "$wasmtime_dir.tmp/lib/libwasmtime.a"
+  # The Rust standard library is linked in too: the release SBOM names its version.
+  "$(dirname "$cargo_bin")/rustc" -V >"$wasmtime_dir.tmp/rustc-version"
   rm -rf "$wasmtime_dir" && mv "$wasmtime_dir.tmp" "$wasmtime_dir"
   rm -rf "$work"
 fi
