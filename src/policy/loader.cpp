@@ -92,7 +92,7 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       std::string f = "providers." + p.name;
       if (!std::regex_match(p.name, kNameRe)) c.err(it->first, f, "invalid name");
       if (!c.isMap(it->second, f)) continue;
-      auto& n = it->second;
+      auto n = it->second;  // a handle, not a reference: it->second is a temporary's member
       c.onlyKeys(
           n, f,
           {"kind", "base_url", "base_url_env", "local", "credential_env", "credential_file",
@@ -154,7 +154,7 @@ void loadModels(const YAML::Node& root, FileCtx& c, PolicySet& s) {
       m.name = it->first.Scalar();
       std::string f = "models." + m.name;
       if (!c.isMap(it->second, f)) continue;
-      auto& n = it->second;
+      auto n = it->second;  // a handle, not a reference: it->second is a temporary's member
       c.onlyKeys(n, f,
                  {"provider", "model", "model_env", "type", "tier", "price_in_per_mtok",
                   "price_out_per_mtok", "context_window", "latency_ms"});
@@ -216,7 +216,7 @@ void loadModules(const YAML::Node& root, FileCtx& c, PolicySet& s, const LoadOpt
       std::string f = "modules." + name;
       if (!std::regex_match(name, kNameRe)) c.err(it->first, f, "invalid name");
       if (!c.isMap(it->second, f)) continue;
-      auto& n = it->second;
+      auto n = it->second;  // a handle, not a reference: it->second is a temporary's member
       Module m;
       if (n["manifest"].IsDefined()) {
         c.onlyKeys(n, f, {"manifest", "intents", "description"});
@@ -266,7 +266,7 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     if (!std::regex_match(in.name, kNameRe))
       c.err(it->first, f, "invalid name (lowercase letters, digits, . _ -)");
     if (!c.isMap(it->second, f)) continue;
-    auto& n = it->second;
+    auto n = it->second;  // a handle, not a reference: it->second is a temporary's member
     c.onlyKeys(n, f,
                {"description", "privacy", "roles", "candidates", "params_schema", "timeout_ms",
                 "max_output_tokens", "vectors", "budget_usd", "latency_target_ms", "redaction"});
