@@ -12,18 +12,22 @@
 # ---------------------------------------------------------------------------
 # Build: Debian 12 (bookworm) with the rustup toolchain the wasmtime C API
 # needs (Debian's Rust 1.63 is too old for it; it still builds the guest
-# modules, as on a developer's machine).
+# modules, as on a developer's machine). The tag follows deps/versions.env
+# (RUST_VERSION, DEBIAN_RELEASE); test_deploy.py checks they agree.
 FROM rust:1.95.0-bookworm AS build
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
 
-# The build packages of scripts/install-deps.sh: everything there except the
-# tools only tests use (test_deploy.py keeps the two lists in step).
-RUN apt-get update \
+# The build packages of scripts/install-deps.sh, at the versions of
+# deps/versions.env: everything there except the tools only tests use
+# (test_deploy.py keeps the two lists in step).
+COPY deps/versions.env /tmp/versions.env
+RUN . /tmp/versions.env \
+ && apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ccache \
-      libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libyaml-cpp-dev \
+      "libboost${BOOST_VERSION}-dev" "libboost-json${BOOST_VERSION}-dev" libssl-dev libsqlite3-dev libyaml-cpp-dev \
       libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
       prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
       libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev libjemalloc-dev \
@@ -48,15 +52,17 @@ RUN --mount=type=cache,target=/root/.cache \
 FROM debian:12.11-slim AS runtime
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN apt-get update \
+COPY deps/versions.env /tmp/versions.env
+RUN . /tmp/versions.env \
+ && apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libabsl20220623 libboost-json1.81.0 libc-ares2 libc6 libfmt9 libgcc-s1 \
+      libabsl20220623 "libboost-json${BOOST_VERSION}.0" libc-ares2 libc6 libfmt9 libgcc-s1 \
       libgrpc++1.51 libgrpc29 libhiredis0.14 libjemalloc2 liblz4-1 \
       libprometheus-cpp-core1.0 libprotobuf32 librdkafka1 libre2-9 libsasl2-2 \
       libseccomp2 libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 libyaml-cpp0.7 \
       libzstd1 zlib1g \
- && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/* /tmp/versions.env \
  && groupadd --system --gid 10001 aion \
  && useradd --system --uid 10001 --gid aion --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin aion \

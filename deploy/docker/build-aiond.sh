@@ -16,12 +16,13 @@ source "$here/scripts/lib.sh"
 build_dir="${AION_BUILD_DIR:-$here/build}"
 
 # The wasmtime C API, built by the block of scripts/install-deps.sh that
-# developers run: taken from that file at build time (from its comment line to
-# its closing `fi`), not copied, so the image links the same pinned wasmtime.
+# developers run: taken from that file at build time (from its comment line
+# naming "wasmtime C API" to its closing `fi`), not copied, so the image links
+# the same pinned wasmtime (deps/versions.env, deps/wasmtime/Cargo.lock).
 # tests/e2e/test_deploy.py checks the block is still there and parses.
-wasmtime_block="$(sed -n '/^# wasmtime C API/,/^fi$/p' "$here/scripts/install-deps.sh")"
-if [[ -z "$wasmtime_block" ]]; then
-  log "error: no '# wasmtime C API' block in scripts/install-deps.sh (see deploy/docker/build-aiond.sh)"
+wasmtime_block="$(sed -n '/^#.*wasmtime C API/,/^fi$/p' "$here/scripts/install-deps.sh")"
+if [[ -z "$wasmtime_block" || "$wasmtime_block" != *libwasmtime.a* ]]; then
+  log "error: no wasmtime C API block in scripts/install-deps.sh (see deploy/docker/build-aiond.sh)"
   exit 1
 fi
 eval "$wasmtime_block"

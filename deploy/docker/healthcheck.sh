@@ -9,6 +9,9 @@
 # of the aiond process found in /proc (compose and Kubernetes run it as PID 1,
 # or under an init). Exit 0: healthy; 1: not.
 set -uo pipefail
+# A peer that closes early (a gRPC port, a dying aiond) must give exit 1, not
+# death by SIGPIPE: Docker reads any status but 0 and 1 as an error of the check.
+trap '' PIPE
 
 role="${1:-}"
 if [[ -z "$role" ]]; then
@@ -44,9 +47,10 @@ fi
 if [[ "$role" == modhost || -n "${AION_TLS_CERT:-}" ]]; then
   exit 0
 fi
-printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
 status=""
-IFS= read -r -t 3 status <&3
+if printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' 2>/dev/null >&3; then
+  IFS= read -r -t 3 status <&3
+fi
 if [[ "$status" =~ ^HTTP/1\.[01]\ 200 ]]; then
   exit 0
 fi
