@@ -40,6 +40,36 @@ json::value yamlToJson(const YAML::Node& n) {
   }
 }
 
+namespace {
+
+// Aliases make a YAML document a graph: a node can be its own descendant (the
+// loaders would recurse forever, or edit a map they are iterating), and a few
+// bytes can expand to billions of nodes. Refuses cycles, nesting deeper than
+// JSON bodies may (64), and more nodes, aliases expanded, than `budget`.
+std::optional<std::string> shapeProblem(const YAML::Node& n, std::vector<YAML::Node>& path,
+                                        size_t& budget) {
+  if (budget == 0) return "too many nodes once aliases are expanded";
+  --budget;
+  if (!n.IsMap() && !n.IsSequence()) return std::nullopt;
+  for (auto& up : path)
+    if (up.is(n)) return "an alias refers to a node that contains it";
+  if (path.size() >= 64) return "nested deeper than 64 levels";
+  path.push_back(n);
+  std::optional<std::string> why;
+  for (auto it = n.begin(); it != n.end() && !why; ++it) {
+    if (n.IsMap()) {
+      why = shapeProblem(it->first, path, budget);
+      if (!why) why = shapeProblem(it->second, path, budget);
+    } else {
+      why = shapeProblem(*it, path, budget);
+    }
+  }
+  path.pop_back();
+  return why;
+}
+
+}  // namespace
+
 // Reads a YAML mapping of at most maxBytes; `raw` receives the bytes.
 std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t maxBytes,
                                    std::string& raw, bool policyVersion) {
@@ -59,6 +89,12 @@ std::optional<YAML::Node> readYaml(const fs::path& path, FileCtx& ctx, size_t ma
     auto root = YAML::Load(raw);
     if (!root.IsMap()) {
       ctx.errFile("top level must be a mapping");
+      return std::nullopt;
+    }
+    std::vector<YAML::Node> ancestors;
+    size_t budget = 4 * raw.size() + 1024;  // far more than the file holds without aliases
+    if (auto why = shapeProblem(root, ancestors, budget)) {
+      ctx.errFile("yaml: " + *why);
       return std::nullopt;
     }
     auto v = root["version"];

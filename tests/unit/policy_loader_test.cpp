@@ -251,6 +251,63 @@ TEST_F(Fixture, HostileInputDoesNotCrash) {
   }
 }
 
+// Found by the policy_yaml fuzz target: aliases make a document a graph. A
+// node that contains itself sent yamlToJson into endless recursion (a stack
+// overflow) and made the loaders insert into a map they were iterating; a
+// few lines of aliases expanded to millions of nodes.
+TEST_F(Fixture, AliasCyclesDepthAndExpansionAreRefused) {
+  write(R"(version: 1
+intents:
+  summarize:
+    privacy: local-only
+    params_schema: &s {type: object, properties: {a: *s}}
+    candidates: [{module: summarize}]
+)",
+        kPolicies, kModels, kModules);
+  auto e = errors();
+  EXPECT_NE(join(e).find("intents.yml: yaml: an alias refers to a node that contains it"),
+            std::string::npos)
+      << join(e);
+
+  write(kIntents, kPolicies, "version: 1\nproviders: &p {a: *p, b: {kind: openai}}\n", kModules);
+  e = errors();
+  EXPECT_NE(join(e).find("models.yml: yaml: an alias"), std::string::npos) << join(e);
+
+  std::string laughs = "version: 1\nintents:\n  summarize:\n    privacy: local-only\n";
+  laughs += "    candidates: [{module: summarize}]\n    params_schema:\n      type: object\n";
+  laughs += "      title: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 6; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    laughs += "      t" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) laughs += (j ? ", " : "") + prev;
+    laughs += "]\n";
+  }
+  write(laughs.c_str(), kPolicies, kModels, kModules);
+  e = errors();
+  EXPECT_NE(join(e).find("intents.yml: yaml: too many nodes once aliases are expanded"),
+            std::string::npos)
+      << join(e);
+
+  std::string deep = "version: 1\nbudget: {default_usd: 0.01}\ntenants: {t: {x: ";
+  deep += std::string(70, '[') + std::string(70, ']') + "}}\n";
+  write(kIntents, deep.c_str(), kModels, kModules);
+  e = errors();
+  EXPECT_NE(join(e).find("policies.yml: yaml: nested deeper than 64 levels"), std::string::npos)
+      << join(e);
+
+  // Aliases that form no cycle stay allowed.
+  write(R"(version: 1
+intents:
+  summarize:
+    privacy: local-only
+    params_schema: {type: object, properties: {a: &str {type: string}, b: *str}}
+    candidates: [{module: summarize}]
+)",
+        kPolicies, kModels, kModules);
+  auto r = load();
+  EXPECT_TRUE(r) << join(r.error());
+}
+
 TEST(ShippedPolicies, LoadWithBuiltModules) {
   TempDir mods;
   mods.write("summarize.wasm", "x");

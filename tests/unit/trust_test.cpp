@@ -274,6 +274,21 @@ TEST_F(SignedModule, ManifestErrorsNameTheField) {
   EXPECT_FALSE(policy::loadManifest(dir.path() / "huge.yml"));
 }
 
+// Found by the module_manifest fuzz target: a schema that contains itself
+// through an alias recursed until the stack overflowed.
+TEST_F(SignedModule, SelfReferentialSchemaIsRefused) {
+  auto p = dir.write("cycle.module.yml",
+                     "name: demo\nversion: 1.0.0\nkind: wasm\nartifact: demo.wasm\n"
+                     "sha256: " +
+                         sha256Hex(artifact) +
+                         "\ninput_schema: &s {type: object, properties: {a: *s}}\n");
+  auto r = policy::loadManifest(p);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().front().find("yaml: an alias refers to a node that contains it"),
+            std::string::npos)
+      << r.error().front();
+}
+
 TEST_F(SignedModule, DigestCannotBeSwitchedOffAndHugeVersionsAreRejected) {
   auto sig = trust::signBlob(key.privatePem, artifact).value();
   dir.write("demo.wasm", artifact);
