@@ -3,7 +3,8 @@
 # has no curl). Checks the role this container runs:
 #   all, gateway  GET /healthz on AION_GATEWAY_PORT (8080)
 #   control       GET /healthz on AION_CONTROL_PORT (8000)
-#   modhost       a TCP connect to the port of AION_MODHOST_GRPC (50053)
+#   modhost       a TCP connect to AION_MODHOST_GRPC_PORT (else the port of
+#                 AION_MODHOST_GRPC, else 50053)
 # With AION_TLS_CERT set the listeners speak TLS only, which bash cannot: then
 # a TCP connect is the check. The role is the first argument, else the --role
 # of the aiond process found in /proc (compose and Kubernetes run it as PID 1,
@@ -33,7 +34,7 @@ fi
 case "$role" in
   all | gateway) port="${AION_GATEWAY_PORT:-8080}" ;;
   control) port="${AION_CONTROL_PORT:-8000}" ;;
-  modhost) addr="${AION_MODHOST_GRPC:-127.0.0.1:50053}"; port="${addr##*:}" ;;
+  modhost) addr="${AION_MODHOST_GRPC:-127.0.0.1:50053}"; port="${AION_MODHOST_GRPC_PORT:-${addr##*:}}" ;;
   *) echo "healthcheck: unknown role '$role'" >&2; exit 1 ;;
 esac
 

@@ -27,8 +27,10 @@ under .Values.<role>.
 
 {{/* The roles this release runs, as a JSON list. */}}
 {{- define "aionos.roles" -}}
-{{- if eq .Values.mode "split" -}}
+{{- if and (eq .Values.mode "split") .Values.modhost.enabled -}}
 ["gateway","control","modhost"]
+{{- else if eq .Values.mode "split" -}}
+["gateway","control"]
 {{- else -}}
 ["embedded"]
 {{- end -}}
@@ -140,8 +142,9 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
 {{- if or (eq .role "embedded") (eq .role "control") }}admin{{ else if eq .role "gateway" }}http{{ end }}
 {{- end }}
 
+{{/* Roles that run modules: the module host, or control while there is none. */}}
 {{- define "aionos.runsModules" -}}
-{{- if or (eq .role "embedded") (eq .role "modhost") }}true{{ end }}
+{{- if or (eq .role "embedded") (eq .role "modhost") (and (eq .role "control") (not .root.Values.modhost.enabled)) }}true{{ end }}
 {{- end }}
 
 {{- define "aionos.callsProviders" -}}
@@ -193,14 +196,16 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
   value: {{ printf "%s:%v" (include "aionos.roleName" (dict "root" $root "role" "control")) $v.ports.controlGrpc | quote }}
 {{- end }}
 {{- if eq $role "control" }}
-- name: AION_CONTROL_GRPC
-  value: {{ printf "0.0.0.0:%v" $v.ports.controlGrpc | quote }}
+- name: AION_CONTROL_GRPC_PORT
+  value: {{ $v.ports.controlGrpc | quote }}
+{{- if $v.modhost.enabled }}
 - name: AION_MODHOST_GRPC
   value: {{ printf "%s:%v" (include "aionos.roleName" (dict "root" $root "role" "modhost")) $v.ports.modhostGrpc | quote }}
 {{- end }}
+{{- end }}
 {{- if eq $role "modhost" }}
-- name: AION_MODHOST_GRPC
-  value: {{ printf "0.0.0.0:%v" $v.ports.modhostGrpc | quote }}
+- name: AION_MODHOST_GRPC_PORT
+  value: {{ $v.ports.modhostGrpc | quote }}
 {{- end }}
 {{- if include "aionos.runsModules" . }}
 - name: AION_SANDBOX_ALLOW_WEAK
@@ -243,6 +248,14 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
   value: /etc/aionos/tls/tls.crt
 - name: AION_TLS_KEY
   value: /etc/aionos/tls/tls.key
+{{- end }}
+{{- if and $v.secrets.internalTls.existingSecret (ne $role "embedded") }}
+- name: AION_INTERNAL_TLS_CERT
+  value: /etc/aionos/internal-tls/tls.crt
+- name: AION_INTERNAL_TLS_KEY
+  value: /etc/aionos/internal-tls/tls.key
+- name: AION_INTERNAL_TLS_CA
+  value: /etc/aionos/internal-tls/ca.crt
 {{- end }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
