@@ -116,12 +116,10 @@ def _strict(node):
     return node
 
 
-def _list_map_errors(schema, doc, components, path="", seen=None):
+def _list_map_errors(schema, doc, components, path=""):
     """x-kubernetes-list-type: map lists must not repeat their keys (the API
     server refuses a duplicate port, volume or container name)."""
     errors = []
-    if seen is None:
-        seen = set()
     while isinstance(schema, dict) and ("$ref" in schema or "allOf" in schema):
         if "$ref" in schema:
             schema = components[schema["$ref"].rsplit("/", 1)[1]]
@@ -135,7 +133,7 @@ def _list_map_errors(schema, doc, components, path="", seen=None):
             if sub is None and isinstance(schema.get("additionalProperties"), dict):
                 sub = schema["additionalProperties"]
             if sub is not None:
-                errors += _list_map_errors(sub, v, components, f"{path}.{k}", seen)
+                errors += _list_map_errors(sub, v, components, f"{path}.{k}")
     elif isinstance(doc, list):
         keys = schema.get("x-kubernetes-list-map-keys")
         if schema.get("x-kubernetes-list-type") == "map" and keys:
@@ -146,7 +144,7 @@ def _list_map_errors(schema, doc, components, path="", seen=None):
                     errors.append(f"{path}: duplicate {dict(zip(keys, key))}")
                 found.add(key)
         for i, item in enumerate(doc):
-            errors += _list_map_errors(schema.get("items", {}), item, components, f"{path}[{i}]", seen)
+            errors += _list_map_errors(schema.get("items", {}), item, components, f"{path}[{i}]")
     return errors
 
 
