@@ -27,7 +27,11 @@ std::string sha256Hex(std::string_view data) {
 std::optional<std::string> readFile(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return std::nullopt;
-  return std::string((std::istreambuf_iterator<char>(in)), {});
+  try {
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  } catch (const std::ios_base::failure&) {
+    return std::nullopt;  // libstdc++ throws on a read error, e.g. a directory (EISDIR)
+  }
 }
 
 bool writeFile(const std::filesystem::path& p, std::string_view bytes, std::filesystem::perms perms,

@@ -8,6 +8,7 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/ids.h"
+#include "temp_dir.h"
 
 namespace aion {
 
@@ -44,6 +45,16 @@ TEST(Ids, FormatTime) {
 TEST(Digest, Sha256KnownVector) {
   EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+// Found by the config_env fuzz target (AION_INTERNAL_TLS_KEY=/): libstdc++
+// opens a directory, then throws from the read; readFile must not throw.
+TEST(Digest, ReadFileOfADirectoryIsNothing) {
+  testing::TempDir dir;
+  auto f = dir.write("f.txt", "bytes");
+  EXPECT_EQ(readFile(f), "bytes");
+  EXPECT_EQ(readFile(dir.path()), std::nullopt);
+  EXPECT_EQ(readFile(dir.path() / "missing"), std::nullopt);
 }
 
 TEST(Error, CodesMapToStatuses) {

@@ -192,6 +192,12 @@ TEST_F(Fixture, MissingArtifact) {
   auto& v = (*r)->modules.at("summarize").verification;
   EXPECT_FALSE((*r)->modules.at("summarize").usable());
   EXPECT_NE(v.reason.find("artifact not found"), std::string::npos) << v.reason;
+  // A directory is refused the same way (reading one used to throw out of the loader).
+  std::filesystem::create_directories(dir.path() / "mods/summarize.wasm");
+  r = load();
+  ASSERT_TRUE(r) << join(r.error());
+  EXPECT_NE((*r)->modules.at("summarize").verification.reason.find("artifact not found"),
+            std::string::npos);
 }
 
 TEST_F(Fixture, UnsignedRefusedUnlessAllowed) {
