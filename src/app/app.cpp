@@ -50,8 +50,22 @@ std::expected<std::vector<trust::PublicKey>, std::string> loadTrustedKeys(
   return keys;
 }
 
-App::App(Config cfg)
+namespace {
+
+http::Limits httpLimits(const Config& c) {
+  http::Limits limits;
+  limits.maxBodyBytes = c.maxBodyBytes;
+  limits.maxHeaderBytes = c.maxHeaderBytes;
+  limits.readTimeout = c.readTimeout;
+  limits.maxConnections = c.maxConnections;
+  return limits;
+}
+
+}  // namespace
+
+App::App(Config cfg, Role role)
     : cfg_(std::move(cfg)),
+      role_(role),
       modulePool_(static_cast<size_t>(std::max(1, cfg_.workers))),
       blocking_(4),
       io_(cfg_.ioThreads) {}
@@ -59,6 +73,9 @@ App::App(Config cfg)
 App::~App() {
   metrics_.onScrape(nullptr);
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (controlGrpc_)
+    controlGrpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (remote_) remote_->stop();
   if (gateway_) gateway_->stop();
   if (controlHttp_) controlHttp_->stop();
   if (control_) control_->stop(nullptr);
@@ -71,10 +88,9 @@ App::~App() {
   telemetry::setTracer(nullptr);  // then tracer_ exports what is queued as it goes
 }
 
-std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config cfg) {
+std::expected<void, std::vector<std::string>> App::openControl() {
   using Errors = std::vector<std::string>;
-  std::unique_ptr<App> app(new App(std::move(cfg)));
-  const auto& c = app->cfg_;
+  const auto& c = cfg_;
   std::error_code ec;
   std::filesystem::create_directories(c.dataDir, ec);
   if (ec)
@@ -85,33 +101,24 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
   so.readers = c.storeReaders;
   so.behindWindow = c.writeBehind;
   so.outbox = !c.kafkaBrokers.empty();
-  so.onCommit = [m = &app->metrics_, k = &app->kafkaPoke_](double seconds, size_t writes) {
+  so.onCommit = [m = &metrics_, k = &kafkaPoke_](double seconds, size_t writes) {
     m->storeCommit(seconds, writes);
     if (auto* relay = k->load(std::memory_order_acquire)) relay->poke();
   };
   auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
   if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
-  app->store_ = std::move(*st);
+  store_ = std::move(*st);
   if (so.outbox) {
-    auto relay =
-        events::KafkaRelay::start({.brokers = c.kafkaBrokers}, *app->store_, app->metrics_);
+    auto relay = events::KafkaRelay::start({.brokers = c.kafkaBrokers}, *store_, metrics_);
     if (!relay) return std::unexpected(Errors{relay.error().message});
-    app->kafka_ = std::move(*relay);
-    app->kafkaPoke_.store(app->kafka_.get(), std::memory_order_release);
+    kafka_ = std::move(*relay);
+    kafkaPoke_.store(kafka_.get(), std::memory_order_release);
     spdlog::info(
         "events: task events and usage to Kafka at {} (topics aion.task-events, "
         "aion.usage)",
         c.kafkaBrokers);
   }
-  auto traces = telemetry::tracerOptionsFromEnv(processEnv);
-  if (!traces) return std::unexpected(Errors{traces.error().message});
-  app->tracer_ = std::make_unique<telemetry::Tracer>(*traces, app->metrics_);
-  if (app->tracer_->on()) {
-    telemetry::setTracer(app->tracer_.get());
-    spdlog::info("traces: OTLP/HTTP to {} (service {}, sampler {})", traces->endpoint,
-                 traces->serviceName, traces->sampler);
-  }
-  app->providers_ = std::make_unique<providers::ProviderHub>(processEnv, app->metrics_);
+  providers_ = std::make_unique<providers::ProviderHub>(processEnv, metrics_);
 
   auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);
   if (!trusted) return std::unexpected(Errors{"AION_MODULE_TRUSTED_KEYS: " + trusted.error()});
@@ -132,7 +139,7 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
           weak);
   }
   hosts["subprocess"] = std::move(sub);
-  app->modules_ = std::make_unique<modhost::CompositeModuleHost>(std::move(hosts), gpus);
+  modules_ = std::make_unique<modhost::CompositeModuleHost>(std::move(hosts), gpus);
 
   control::ControlService::Options opts;
   opts.policyDir = c.policyDir;
@@ -148,22 +155,90 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax};
   auto svc = control::ControlService::create(
-      {*app->store_, *app->modules_, app->modulePool_.get_executor(), app->blocking_.get_executor(),
-       *app->providers_, app->bus_, app->metrics_, [p = app.get()] { return p->io_.next(); }},
+      {*store_, *modules_, modulePool_.get_executor(), blocking_.get_executor(), *providers_, bus_,
+       metrics_, [p = this] { return p->io_.next(); }},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
     for (auto& e : svc.error()) errs.push_back("  " + e);
     return std::unexpected(errs);
   }
-  app->control_ = std::move(*svc);
-  app->metrics_.queueCapacity().Set(static_cast<double>(c.queueMax));
-  app->metrics_.onScrape([p = app.get()] {
+  control_ = std::move(*svc);
+  metrics_.queueCapacity().Set(static_cast<double>(c.queueMax));
+  metrics_.onScrape([p = this] {
     p->metrics_.storeBacklog(static_cast<double>(p->store_->writeBacklog().count()) / 1000.0);
     p->control_->exportBudgets();
   });
-  if (auto r = app->control_->recover(); !r)
+  if (auto r = control_->recover(); !r)
     return std::unexpected(Errors{"recovery failed: " + r.error().message});
+
+  return {};
+}
+
+std::expected<void, std::vector<std::string>> App::openGateway(
+    control::ControlApi& control, std::shared_ptr<boost::asio::ssl::context> tls,
+    std::shared_ptr<grpc::ServerCredentials> grpcCreds) {
+  using Errors = std::vector<std::string>;
+  const auto& c = cfg_;
+  localLimiter_ = std::make_unique<gateway::InProcessRateLimiter>(nowMs);
+  if (c.redisUrl) {
+    // Shared by every gateway on this Redis; degrades to per-process limits and
+    // no idempotency while Redis is down.
+    redis_ = std::make_unique<redis::RedisClient>(*c.redisUrl, 8, std::chrono::milliseconds(500));
+    limiter_ = std::make_unique<gateway::RedisRateLimiter>(*redis_, *localLimiter_, metrics_);
+    idempotency_ =
+        std::make_unique<gateway::RedisIdempotencyStore>(*redis_, c.idempotencyTtl, metrics_);
+  } else {
+    idempotency_ = std::make_unique<gateway::InProcessIdempotencyStore>(nowMs, c.idempotencyTtl,
+                                                                        c.idempotencyMaxKeys);
+  }
+  gateway::RateLimiter& limiter = limiter_ ? *limiter_ : *localLimiter_;
+  streams_ = std::make_unique<gateway::StreamSlots>(c.maxStreams, metrics_.openStreams());
+  admission_ = std::make_unique<gateway::Admission>(
+      *keys_, limiter, *idempotency_, *streams_, blocking_.get_executor(),
+      gateway::Admission::Options{.ratePerKey = c.rateLimitPerKey,
+                                  .ratePerIp = c.rateLimitPerIp,
+                                  .rateWindow = c.rateLimitWindow,
+                                  .metrics = &metrics_});
+  gateway::GatewayDeps gwDeps{control,   *keys_,      blocking_.get_executor(),
+                              metrics_,  limiter,     *idempotency_,
+                              *streams_, *admission_, [p = this] { return p->io_.next(); }};
+  gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
+                                 .ratePerKey = c.rateLimitPerKey,
+                                 .ratePerIp = c.rateLimitPerIp,
+                                 .rateWindow = c.rateLimitWindow,
+                                 .wsMaxQueuedBytes = c.wsMaxQueuedBytes,
+                                 .openAiBehind = c.openAiBehind};
+  auto gwRoutes = gateway::gatewayRoutes(gwDeps, gwOpts);
+  gateway_ = std::make_unique<http::Server>(io_, "gateway", httpLimits(c), std::move(gwRoutes),
+                                            metrics_, tls);
+  auto gp = gateway_->listen(c.bindAddress, c.gatewayPort);
+  if (!gp) return std::unexpected(Errors{"AION_GATEWAY_PORT: " + gp.error().message});
+  gatewayPort_ = *gp;
+  grpcService_ = std::make_unique<gateway::GrpcTasksService>(gwDeps, gwOpts);
+  int grpcPort = c.grpcPort;
+  grpc_ = gateway::startGrpcServer(*grpcService_, c.bindAddress, grpcPort, std::move(grpcCreds));
+  if (!grpc_ || grpcPort == 0)
+    return std::unexpected(Errors{"AION_GATEWAY_GRPC_PORT: cannot listen on " + c.bindAddress +
+                                  ":" + std::to_string(c.grpcPort)});
+  grpcPort_ = static_cast<uint16_t>(grpcPort);
+  return {};
+}
+
+std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config cfg, Role role) {
+  using Errors = std::vector<std::string>;
+  std::unique_ptr<App> app(new App(std::move(cfg), role));
+  const auto& c = app->cfg_;
+  auto traces = telemetry::tracerOptionsFromEnv(processEnv);
+  if (!traces) return std::unexpected(Errors{traces.error().message});
+  app->tracer_ = std::make_unique<telemetry::Tracer>(*traces, app->metrics_);
+  if (app->tracer_->on()) {
+    telemetry::setTracer(app->tracer_.get());
+    spdlog::info("traces: OTLP/HTTP to {} (service {}, sampler {})", traces->endpoint,
+                 traces->serviceName, traces->sampler);
+  }
+  if (role != Role::kGateway)
+    if (auto r = app->openControl(); !r) return std::unexpected(r.error());
 
   std::shared_ptr<boost::asio::ssl::context> tls;
   auto grpcCreds = grpc::InsecureServerCredentials();
@@ -178,66 +253,53 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
     o.pem_root_certs = m->clientCaPem;
     grpcCreds = grpc::SslServerCredentials(o);
   }
-
   app->keys_ = std::make_unique<auth::KeyRing>(c.apiKeys, c.tenancy);
-  http::Limits limits;
-  limits.maxBodyBytes = c.maxBodyBytes;
-  limits.maxHeaderBytes = c.maxHeaderBytes;
-  limits.readTimeout = c.readTimeout;
-  limits.maxConnections = c.maxConnections;
+  const auto* itls = c.internalTls ? &*c.internalTls : nullptr;
 
-  app->localLimiter_ = std::make_unique<gateway::InProcessRateLimiter>(nowMs);
-  if (c.redisUrl) {
-    // Shared by every gateway on this Redis; degrades to per-process limits and
-    // no idempotency while Redis is down.
-    app->redis_ =
-        std::make_unique<redis::RedisClient>(*c.redisUrl, 8, std::chrono::milliseconds(500));
-    app->limiter_ = std::make_unique<gateway::RedisRateLimiter>(*app->redis_, *app->localLimiter_,
-                                                                app->metrics_);
-    app->idempotency_ = std::make_unique<gateway::RedisIdempotencyStore>(
-        *app->redis_, c.idempotencyTtl, app->metrics_);
-  } else {
-    app->idempotency_ = std::make_unique<gateway::InProcessIdempotencyStore>(
-        nowMs, c.idempotencyTtl, c.idempotencyMaxKeys);
+  if (role == Role::kGateway) {
+    if (c.controlGrpc.empty())
+      return std::unexpected(
+          Errors{"AION_CONTROL_GRPC: --role gateway needs the control role's host:port"});
+    control::rpc::ClientOptions co{
+        .target = c.controlGrpc,
+        .creds = control::rpc::clientCredentials(itls ? itls->certPem : "",
+                                                 itls ? itls->keyPem : "", itls ? itls->caPem : ""),
+        .callTimeout = c.controlCallTimeout};
+    if (!itls)
+      spdlog::warn("gateway -> control plane at {} without TLS (set AION_INTERNAL_TLS_*)",
+                   c.controlGrpc);
+    app->remote_ = std::make_unique<control::rpc::RemoteControl>(
+        std::move(co), [p = app.get()] { return p->io_.next(); });
+    app->remote_->start();
+    if (auto r = app->openGateway(*app->remote_, tls, grpcCreds); !r)
+      return std::unexpected(r.error());
+    return app;
   }
-  gateway::RateLimiter& limiter = app->limiter_ ? *app->limiter_ : *app->localLimiter_;
-  app->streams_ = std::make_unique<gateway::StreamSlots>(c.maxStreams, app->metrics_.openStreams());
-  app->admission_ = std::make_unique<gateway::Admission>(
-      *app->keys_, limiter, *app->idempotency_, *app->streams_, app->blocking_.get_executor(),
-      gateway::Admission::Options{.ratePerKey = c.rateLimitPerKey,
-                                  .ratePerIp = c.rateLimitPerIp,
-                                  .rateWindow = c.rateLimitWindow,
-                                  .metrics = &app->metrics_});
-  gateway::GatewayDeps gwDeps{
-      *app->control_, *app->keys_,      app->blocking_.get_executor(),
-      app->metrics_,  limiter,          *app->idempotency_,
-      *app->streams_, *app->admission_, [p = app.get()] { return p->io_.next(); }};
-  gateway::GatewayOptions gwOpts{.sseHeartbeat = c.sseHeartbeat,
-                                 .ratePerKey = c.rateLimitPerKey,
-                                 .ratePerIp = c.rateLimitPerIp,
-                                 .rateWindow = c.rateLimitWindow,
-                                 .wsMaxQueuedBytes = c.wsMaxQueuedBytes,
-                                 .openAiBehind = c.openAiBehind};
-  auto gwRoutes = gateway::gatewayRoutes(gwDeps, gwOpts);
-  app->gateway_ = std::make_unique<http::Server>(app->io_, "gateway", limits, std::move(gwRoutes),
-                                                 app->metrics_, tls);
-  auto ctlRoutes = control::controlRoutes({*app->control_, *app->keys_, app->metrics_});
-  app->controlHttp_ = std::make_unique<http::Server>(app->io_, "control", limits,
-                                                     std::move(ctlRoutes), app->metrics_, tls);
+  if (role == Role::kAll)
+    if (auto r = app->openGateway(*app->control_, tls, grpcCreds); !r)
+      return std::unexpected(r.error());
 
-  auto gp = app->gateway_->listen(c.bindAddress, c.gatewayPort);
-  if (!gp) return std::unexpected(Errors{"AION_GATEWAY_PORT: " + gp.error().message});
+  auto ctlRoutes = control::controlRoutes({*app->control_, *app->keys_, app->metrics_});
+  app->controlHttp_ = std::make_unique<http::Server>(app->io_, "control", httpLimits(c),
+                                                     std::move(ctlRoutes), app->metrics_, tls);
   auto cp = app->controlHttp_->listen(c.bindAddress, c.controlPort);
   if (!cp) return std::unexpected(Errors{"AION_CONTROL_PORT: " + cp.error().message});
-  app->gatewayPort_ = *gp;
-  app->grpcService_ = std::make_unique<gateway::GrpcTasksService>(gwDeps, gwOpts);
-  int grpcPort = c.grpcPort;
-  app->grpc_ = gateway::startGrpcServer(*app->grpcService_, c.bindAddress, grpcPort, grpcCreds);
-  if (!app->grpc_ || grpcPort == 0)
-    return std::unexpected(Errors{"AION_GATEWAY_GRPC_PORT: cannot listen on " + c.bindAddress +
-                                  ":" + std::to_string(c.grpcPort)});
-  app->grpcPort_ = static_cast<uint16_t>(grpcPort);
   app->controlPort_ = *cp;
+  if (role == Role::kControl) {
+    if (!itls)
+      spdlog::warn("control plane gRPC for gateways without TLS (set AION_INTERNAL_TLS_*)");
+    app->controlRpc_ = std::make_unique<control::rpc::ControlRpcService>(
+        *app->control_, [p = app.get()] { return p->io_.next(); });
+    int port = c.controlGrpcPort;
+    app->controlGrpc_ = control::rpc::startControlRpcServer(
+        *app->controlRpc_, c.bindAddress, port,
+        control::rpc::serverCredentials(itls ? itls->certPem : "", itls ? itls->keyPem : "",
+                                        itls ? itls->caPem : ""));
+    if (!app->controlGrpc_ || port == 0)
+      return std::unexpected(Errors{"AION_CONTROL_GRPC_PORT: cannot listen on " + c.bindAddress +
+                                    ":" + std::to_string(c.controlGrpcPort)});
+    app->controlGrpcPort_ = static_cast<uint16_t>(port);
+  }
   return app;
 }
 
@@ -255,16 +317,20 @@ int App::run() {
 
 void App::shutdown() {
   if (stopping_.exchange(true)) return;
-  gateway_->stop();
-  controlHttp_->stop();
+  if (gateway_) gateway_->stop();
+  if (controlHttp_) controlHttp_->stop();
   // Blocking steps (gRPC's shutdown, the store's flush) run off the I/O threads.
   auto finish = [this] {
     std::thread([this] {
-      grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-      store_->flush();  // writes behind reach the disk before the process ends
+      auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+      if (grpc_) grpc_->Shutdown(deadline);
+      if (controlGrpc_) controlGrpc_->Shutdown(deadline);
+      if (remote_) remote_->stop();
+      if (store_) store_->flush();  // writes behind reach the disk before the process ends
       io_.stop();
     }).detach();
   };
+  if (!control_) return finish();  // a gateway: the control plane owns the tasks
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto done = [finish, once] {
     if (!once->exchange(true)) finish();

@@ -1,5 +1,6 @@
 #pragma once
-// Wires the three roles together in one process (the embedded profile).
+// Wires aiond's roles: all three in one process (the embedded profile), or
+// one of them, talking to the others over gRPC (docs/roles.md).
 #include <atomic>
 #include <boost/asio.hpp>
 #include <memory>
@@ -8,6 +9,8 @@
 #include "auth/api_keys.h"
 #include "common/io_pool.h"
 #include "control/control_service.h"
+#include "control/rpc/client.h"
+#include "control/rpc/server.h"
 #include "events/event_bus.h"
 #include "events/kafka_relay.h"
 #include "gateway/admission.h"
@@ -29,11 +32,16 @@ namespace aion::app {
 std::expected<std::vector<trust::PublicKey>, std::string> loadTrustedKeys(
     const std::vector<std::filesystem::path>& given, const std::filesystem::path& moduleDir);
 
+//! What one aiond process runs (aiond --role).
+enum class Role { kAll, kGateway, kControl };
+
 class App {
  public:
-  //! Opens the store, loads policies and modules, recovers unfinished tasks
-  //! and binds both listeners. Fails with every problem, one per line.
-  static std::expected<std::unique_ptr<App>, std::vector<std::string>> create(Config cfg);
+  //! For the roles with a control plane: opens the store, loads policies and
+  //! modules, recovers unfinished tasks. Then binds the role's listeners.
+  //! Fails with every problem, one per line.
+  static std::expected<std::unique_ptr<App>, std::vector<std::string>> create(
+      Config cfg, Role role = Role::kAll);
   ~App();
 
   //! Serves until SIGINT/SIGTERM; returns the exit code.
@@ -41,14 +49,22 @@ class App {
   uint16_t gatewayPort() const { return gatewayPort_; }
   uint16_t controlPort() const { return controlPort_; }
   uint16_t grpcPort() const { return grpcPort_; }
+  uint16_t controlGrpcPort() const { return controlGrpcPort_; }
 
  private:
-  explicit App(Config cfg);
+  App(Config cfg, Role role);
+  //! The control plane: store, event sink, providers, modules, ControlService.
+  std::expected<void, std::vector<std::string>> openControl();
+  //! The public surfaces over `control` (in-process or remote).
+  std::expected<void, std::vector<std::string>> openGateway(
+      control::ControlApi& control, std::shared_ptr<boost::asio::ssl::context> tls,
+      std::shared_ptr<grpc::ServerCredentials> grpcCreds);
   //! SIGTERM: stop accepting, let running tasks finish (bounded), write
   //! what is behind, then stop the I/O threads.
   void shutdown();
 
   Config cfg_;
+  Role role_;
   telemetry::Metrics metrics_;
   std::unique_ptr<telemetry::Tracer> tracer_;  // exports spans; outlives what records them
   boost::asio::thread_pool modulePool_;        // module calls: AION_WORKERS threads
@@ -60,6 +76,9 @@ class App {
   std::unique_ptr<modhost::CompositeModuleHost> modules_;
   std::unique_ptr<providers::ProviderHub> providers_;
   std::unique_ptr<control::ControlService> control_;
+  std::unique_ptr<control::rpc::RemoteControl> remote_;          // --role gateway
+  std::unique_ptr<control::rpc::ControlRpcService> controlRpc_;  // --role control
+  std::unique_ptr<grpc::Server> controlGrpc_;
   std::unique_ptr<auth::KeyRing> keys_;
   std::unique_ptr<gateway::InProcessRateLimiter> localLimiter_;
   std::unique_ptr<redis::RedisClient> redis_;
@@ -74,6 +93,7 @@ class App {
   uint16_t gatewayPort_ = 0;
   uint16_t controlPort_ = 0;
   uint16_t grpcPort_ = 0;
+  uint16_t controlGrpcPort_ = 0;
   std::atomic<bool> stopping_{false};
   // Last: destroyed first, with the coroutines it still holds, while
   // everything they reference is alive.

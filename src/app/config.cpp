@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/digest.h"
+
 namespace aion::app {
 namespace {
 
@@ -121,6 +123,45 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
       c.tls = http::TlsFiles{*cert, *key, {}};
       if (ca && !ca->empty()) c.tls->clientCa = *ca;
     }
+  }
+  if (!(s = readInt<int>(env, "AION_CONTROL_GRPC_PORT", 0, 65535, c.controlGrpcPort)))
+    return std::unexpected(s.error());
+  if (!(s = readMs(env, "AION_CONTROL_GRPC_TIMEOUT_MS", 100, 600000, c.controlCallTimeout)))
+    return std::unexpected(s.error());
+  if (auto v = env("AION_CONTROL_GRPC"); v && !v->empty()) {
+    auto colon = v->rfind(':');
+    int port = 0;
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < v->size() &&
+              v->find_first_of(" /\t") == std::string::npos;
+    if (ok) {
+      auto [p, ec] = std::from_chars(v->data() + colon + 1, v->data() + v->size(), port);
+      ok = ec == std::errc() && p == v->data() + v->size() && port > 0 && port <= 65535;
+    }
+    if (!ok)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_CONTROL_GRPC: must be host:port of the control role (got '" + *v + "')");
+    c.controlGrpc = *v;
+  }
+  {
+    const char* names[] = {"AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY",
+                           "AION_INTERNAL_TLS_CA"};
+    std::string pems[3];
+    int set = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto v = env(names[i]);
+      if (!v || v->empty()) continue;
+      ++set;
+      auto pem = readFile(*v);
+      if (!pem || pem->empty())
+        return fail(ErrorCode::kInvalidRequest,
+                    std::string(names[i]) + ": cannot read '" + *v + "'");
+      pems[i] = std::move(*pem);
+    }
+    if (set != 0 && set != 3)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_INTERNAL_TLS_CERT, AION_INTERNAL_TLS_KEY and AION_INTERNAL_TLS_CA: set all "
+                  "three (mutual TLS between roles) or none");
+    if (set == 3) c.internalTls = Config::InternalTls{pems[0], pems[1], pems[2]};
   }
   if (auto v = env("AION_GATEWAY_API_KEYS"); v && !v->empty()) {
     auto keys = auth::parseApiKeys(*v);

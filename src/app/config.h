@@ -59,6 +59,16 @@ struct Config {
   std::chrono::milliseconds writeBehind{
       100};  // AION_WRITE_BEHIND_MS: longest wait of a write behind
   std::optional<std::vector<modhost::GpuDevice>> gpus;  // AION_MODULE_HOST_GPUS; unset: detect
+
+  // Roles apart (aiond --role, docs/roles.md).
+  std::string controlGrpc;      // AION_CONTROL_GRPC: host:port a gateway dials
+  int controlGrpcPort = 50061;  // AION_CONTROL_GRPC_PORT: where the control role listens
+  //! AION_INTERNAL_TLS_CERT/_KEY/_CA: mutual TLS between roles (PEM contents).
+  struct InternalTls {
+    std::string certPem, keyPem, caPem;
+  };
+  std::optional<InternalTls> internalTls;
+  std::chrono::milliseconds controlCallTimeout{10000};  // AION_CONTROL_GRPC_TIMEOUT_MS
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;

@@ -50,7 +50,8 @@ int checkPolicies(const aion::app::Config& cfg) {
 int main(int argc, char** argv) {
   CLI::App cli{"aionOS daemon: gateway, control plane and module host"};
   std::string role = "all";
-  cli.add_option("--role", role, "Role to run: all (embedded profile)")
+  cli.add_option("--role", role,
+                 "Role to run: all (embedded profile), gateway or control (docs/roles.md)")
       ->check(CLI::IsMember({"all", "gateway", "control", "modhost"}));
   auto* check =
       cli.add_subcommand("check-policies", "Validate the policy files in AION_POLICY_DIR and exit");
@@ -77,27 +78,41 @@ int main(int argc, char** argv) {
       spdlog::level::from_str(cfg->logLevel));
 
   if (*check) return checkPolicies(*cfg);
-  if (role != "all") {
-    std::cerr
-        << "aiond: --role " << role
-        << " (separate processes over gRPC) is not available in this build; run without --role\n";
+  if (role == "modhost") {
+    std::cerr << "aiond: --role modhost is not available yet: the control role runs modules "
+                 "itself (docs/roles.md)\n";
     return 2;
   }
+  auto appRole = role == "gateway"   ? aion::app::Role::kGateway
+                 : role == "control" ? aion::app::Role::kControl
+                                     : aion::app::Role::kAll;
   if (cfg->apiKeys.empty())
     spdlog::warn("AION_GATEWAY_API_KEYS is empty: every API request will get 401");
 
-  auto app = aion::app::App::create(*cfg);
+  auto app = aion::app::App::create(*cfg, appRole);
   if (!app) {
     for (auto& e : app.error()) std::cerr << "aiond: " << e << "\n";
     return 1;
   }
   auto host = hostFor(cfg->bindAddress);
   const char* scheme = cfg->tls ? "https://" : "http://";
-  std::cout << "aiond ready (embedded profile)\n"
-            << "  gateway  " << scheme << host << ":" << (*app)->gatewayPort() << "\n"
-            << "  grpc     " << host << ":" << (*app)->grpcPort() << (cfg->tls ? " TLS" : "")
-            << " (aion.v1.AionTasks, reflection on)\n"
-            << "  control  " << scheme << host << ":" << (*app)->controlPort() << "\n"
-            << std::flush;
+  const char* profile = appRole == aion::app::Role::kAll       ? "embedded profile"
+                        : appRole == aion::app::Role::kGateway ? "role gateway"
+                                                               : "role control";
+  std::cout << "aiond ready (" << profile << ")\n";
+  if (appRole != aion::app::Role::kControl)
+    std::cout << "  gateway  " << scheme << host << ":" << (*app)->gatewayPort() << "\n"
+              << "  grpc     " << host << ":" << (*app)->grpcPort() << (cfg->tls ? " TLS" : "")
+              << " (aion.v1.AionTasks, reflection on)\n";
+  if (appRole == aion::app::Role::kGateway)
+    std::cout << "  control  " << cfg->controlGrpc << " (gRPC"
+              << (cfg->internalTls ? ", mutual TLS" : "") << ")\n";
+  else
+    std::cout << "  control  " << scheme << host << ":" << (*app)->controlPort() << "\n";
+  if (appRole == aion::app::Role::kControl)
+    std::cout << "  internal " << host << ":" << (*app)->controlGrpcPort()
+              << " (aion.internal.v1.Control for gateways"
+              << (cfg->internalTls ? ", mutual TLS" : "") << ")\n";
+  std::cout << std::flush;
   return (*app)->run();
 }

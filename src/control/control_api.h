@@ -52,6 +52,15 @@ struct ModelEntry {
   std::string unavailable{};           // why it cannot serve now; empty when it can
 };
 
+//! The model `name` (id or alias) of `intent` (any intent when empty):
+//! kNotFound (details.openaiCode model_not_found) when no such model,
+//! kInvalidRequest when it serves another intent.
+Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::string& name,
+                             const std::string& intent);
+
+//! What a gateway asks of the control plane. The control plane's own
+//! operations (policies, modules, usage, routing dry runs) are served by the
+//! control role's HTTP API and are not part of this seam.
 class ControlApi {
  public:
   virtual ~ControlApi() = default;
@@ -71,34 +80,13 @@ class ControlApi {
   //! Follows a task's events after `afterSeq` (tenant-checked like get).
   virtual boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
       Principal who, std::string id, int64_t afterSeq) = 0;
-  //! Routing dry run: the plan and the reason for every candidate.
-  virtual Result<boost::json::object> decide(const SubmitRequest& req) = 0;
   //! The models clients may name, from the policy set in force, with why
   //! each cannot serve now (if so).
   virtual std::vector<ModelEntry> models() = 0;
-  //! One model by id or alias, for `intent` (control/model_catalog.h errors).
+  //! One model by id or alias, for `intent` (findModel's errors).
   virtual Result<ModelEntry> model(const std::string& name, const std::string& intent) = 0;
-  //! Reloads all policy files as one set; kInvalidPolicy (details.errors)
-  //! leaves the set in force untouched.
-  virtual boost::asio::awaitable<Result<boost::json::object>> reloadPolicies() = 0;
-  //! Spend and tokens of model calls, grouped and filtered; a non-admin
-  //! sees only their own tenant.
-  virtual boost::asio::awaitable<Result<boost::json::object>> usage(Principal who,
-                                                                    store::UsageQuery q) = 0;
-  //! Every module of the policy set (refused ones included) with its
-  //! verification status and reason, source, enabled flag and limits.
-  virtual boost::json::array modules() = 0;
-  //! Verifies and stores an uploaded module, then reloads the policy set so
-  //! it is served. kInvalidRequest, kModuleRefused, kConflict (the name is
-  //! defined in modules.yml), kInvalidPolicy (the reload failed; nothing kept).
-  virtual boost::asio::awaitable<Result<boost::json::object>> registerModule(
-      boost::json::object body) = 0;
-  //! Disables or re-enables a module: the router drops a disabled module's
-  //! routes with that reason. Persists across restarts. kNotFound.
-  virtual boost::asio::awaitable<Result<boost::json::object>> setModuleEnabled(std::string name,
-                                                                               bool enabled) = 0;
   //! Readiness and its checks, from state refreshed in the background: it
-  //! never waits on the store.
+  //! never waits on the store or the network.
   virtual std::pair<bool, boost::json::object> readiness() = 0;
 };
 

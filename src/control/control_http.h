@@ -1,13 +1,13 @@
 #pragma once
 // The control plane's admin REST surface (port AION_CONTROL_PORT).
 #include "auth/api_keys.h"
-#include "control/control_api.h"
+#include "control/control_service.h"
 #include "http/server.h"
 
 namespace aion::control {
 
 struct ControlHttpDeps {
-  ControlApi& control;
+  ControlService& control;
   const auth::KeyRing& keys;
   telemetry::Metrics& metrics;
 };

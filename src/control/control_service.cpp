@@ -10,6 +10,7 @@
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "control/model_catalog.h"
+#include "events/bus_follower.h"
 #include "router/router.h"
 #include "telemetry/trace.h"
 #include "telemetry/tracer.h"

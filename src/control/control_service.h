@@ -65,18 +65,31 @@ class ControlService final : public ControlApi {
   Awaitable cancel(Principal who, std::string id, std::string reason) override;
   boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
       Principal who, std::string id, int64_t afterSeq) override;
-  Result<boost::json::object> decide(const SubmitRequest& req) override;
   std::vector<ModelEntry> models() override;
   Result<ModelEntry> model(const std::string& name, const std::string& intent) override;
-  boost::asio::awaitable<Result<boost::json::object>> reloadPolicies() override;
-  boost::asio::awaitable<Result<boost::json::object>> usage(Principal who,
-                                                            store::UsageQuery q) override;
-  boost::json::array modules() override;
-  boost::asio::awaitable<Result<boost::json::object>> registerModule(
-      boost::json::object body) override;
-  boost::asio::awaitable<Result<boost::json::object>> setModuleEnabled(std::string name,
-                                                                       bool enabled) override;
   std::pair<bool, boost::json::object> readiness() override;
+
+  // The control role's own operations (control/control_http.h).
+
+  //! Routing dry run: the plan and the reason for every candidate.
+  Result<boost::json::object> decide(const SubmitRequest& req);
+  //! Reloads all policy files as one set; kInvalidPolicy (details.errors)
+  //! leaves the set in force untouched.
+  boost::asio::awaitable<Result<boost::json::object>> reloadPolicies();
+  //! Spend and tokens of model calls, grouped and filtered; a non-admin
+  //! sees only their own tenant.
+  boost::asio::awaitable<Result<boost::json::object>> usage(Principal who, store::UsageQuery q);
+  //! Every module of the policy set (refused ones included) with its
+  //! verification status and reason, source, enabled flag and limits.
+  boost::json::array modules();
+  //! Verifies and stores an uploaded module, then reloads the policy set so
+  //! it is served. kInvalidRequest, kModuleRefused, kConflict (the name is
+  //! defined in modules.yml), kInvalidPolicy (the reload failed; nothing kept).
+  boost::asio::awaitable<Result<boost::json::object>> registerModule(boost::json::object body);
+  //! Disables or re-enables a module: the router drops a disabled module's
+  //! routes with that reason. Persists across restarts. kNotFound.
+  boost::asio::awaitable<Result<boost::json::object>> setModuleEnabled(std::string name,
+                                                                       bool enabled);
 
   policy::PolicySetPtr policies() const { return policies_->current(); }
   BudgetBook& budgets() { return budgets_; }

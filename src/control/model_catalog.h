@@ -11,10 +11,5 @@ namespace aion::control {
 
 //! Every nameable model of `ps` (availability not filled in).
 std::vector<ModelEntry> modelCatalog(const policy::PolicySet& ps);
-//! The model `name` (id or alias) of `intent` (any intent when empty):
-//! kNotFound (details.openaiCode model_not_found) when no such model,
-//! kInvalidRequest when it serves another intent.
-Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::string& name,
-                             const std::string& intent);
 
 }  // namespace aion::control

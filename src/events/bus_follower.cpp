@@ -1,4 +1,4 @@
-#include "events/follower.h"
+#include "events/bus_follower.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>

@@ -84,8 +84,9 @@ class Response:
 class Aiond:
     """One aiond process with its own policy dir, data dir and ports."""
 
-    def __init__(self, tmp: Path, env=None):
+    def __init__(self, tmp: Path, env=None, role=None):
         self.tmp = tmp
+        self.role = role  # None: the embedded profile; else aiond --role ROLE
         self.policy_dir = tmp / "policies"
         self.data_dir = tmp / "data"
         if not self.policy_dir.exists():
@@ -100,6 +101,7 @@ class Aiond:
         self.gw_port = None
         self.ctl_port = None
         self.grpc_port = None
+        self.internal_port = None  # --role control: aion.internal.v1.Control
         self.log_path = tmp / "aiond.log"
 
     def env(self):
@@ -111,6 +113,7 @@ class Aiond:
             "AION_GATEWAY_PORT": str(self.gw_port),
             "AION_CONTROL_PORT": str(self.ctl_port),
             "AION_GATEWAY_GRPC_PORT": str(self.grpc_port or 0),
+            "AION_CONTROL_GRPC_PORT": str(self.internal_port or 0),
             "AION_BIND_ADDRESS": "127.0.0.1",
             "AION_GATEWAY_API_KEYS": KEYS,
             "AION_POLICY_DIR": str(self.policy_dir),
@@ -137,8 +140,10 @@ class Aiond:
     def _start(self, timeout):
         if self.gw_port is None:
             self.gw_port, self.ctl_port, self.grpc_port = free_port(), free_port(), free_port()
+            self.internal_port = free_port()
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(AIOND)], env=self.env(), stdout=subprocess.PIPE, stderr=log)
+        cmd = [str(AIOND)] + (["--role", self.role] if self.role else [])
+        self.proc = subprocess.Popen(cmd, env=self.env(), stdout=subprocess.PIPE, stderr=log)
         deadline = time.time() + timeout
         lines = []
         while time.time() < deadline:
@@ -226,6 +231,51 @@ class Aiond:
         return events, comments, {k.lower(): v for k, v in r.getheaders()}
 
 
+class Split:
+    """aiond with its roles apart: one --role control and `gateways` x --role
+    gateway that reach it over gRPC (docs/roles.md). Quacks like Aiond: the
+    public surfaces are the first gateway's, control() is the control role's."""
+
+    def __init__(self, tmp: Path, env=None, gateways=1, control_env=None, gateway_env=None):
+        self.control_node = Aiond(tmp / "control", {**(env or {}), **(control_env or {})}, role="control")
+        self.gateways = [Aiond(tmp / f"gateway{i}", {**(env or {}), **(gateway_env or {})}, role="gateway")
+                         for i in range(gateways)]
+
+    def start(self, timeout=20):
+        self.control_node.start(timeout)
+        for g in self.gateways:
+            g.tmp.mkdir(parents=True, exist_ok=True)
+            g.extra_env.setdefault("AION_CONTROL_GRPC", f"127.0.0.1:{self.control_node.internal_port}")
+            g.start(timeout)
+        return self
+
+    def stop(self):
+        for g in self.gateways:
+            g.stop()
+        self.control_node.stop()
+
+    def kill9(self):
+        self.control_node.kill9()
+
+    @property
+    def ctl_port(self):
+        return self.control_node.ctl_port
+
+    @property
+    def policy_dir(self):
+        return self.control_node.policy_dir
+
+    @property
+    def data_dir(self):
+        return self.control_node.data_dir
+
+    def control(self, method, path, body=None, key="demo-key", headers=None):
+        return self.control_node.request(method, path, body, key, headers, port=self.ctl_port)
+
+    def __getattr__(self, name):  # gw_port, grpc_port, request, submit, wait, sse, ...
+        return getattr(self.gateways[0], name)
+
+
 def _require_build():
     if not AIOND.exists():
         pytest.exit(f"{AIOND} not built: run ./scripts/build.sh", returncode=2)
@@ -239,9 +289,28 @@ def make_aiond(tmp_path):
     _require_build()
     started = []
 
-    def make(env=None, subdir="node"):
-        a = Aiond(tmp_path / subdir, env)
+    def make(env=None, subdir="node", role=None):
+        a = Aiond(tmp_path / subdir, env, role)
         a.tmp.mkdir(parents=True, exist_ok=True)
+        started.append(a)
+        return a
+
+    yield make
+    for a in started:
+        a.stop()
+
+
+@pytest.fixture(params=["embedded", "split"])
+def make_node(request, tmp_path):
+    """Like make_aiond, once for the embedded profile and once with the roles
+    apart (Split): for the properties every topology must keep."""
+    _require_build()
+    started = []
+
+    def make(env=None, subdir="node"):
+        tmp = tmp_path / subdir
+        tmp.mkdir(parents=True, exist_ok=True)
+        a = Aiond(tmp, env) if request.param == "embedded" else Split(tmp, env)
         started.append(a)
         return a
 

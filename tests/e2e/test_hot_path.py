@@ -59,8 +59,8 @@ def assert_canceled_and_billed(a, fake, task_id):
 
 # ---- every wait has a deadline ------------------------------------------------
 
-def test_hanging_upstream_gives_bounded_errors_on_every_surface(make_aiond, fake):
-    a = make_aiond(openai_env(fake))
+def test_hanging_upstream_gives_bounded_errors_on_every_surface(make_node, fake):
+    a = make_node(openai_env(fake))
     set_chat_timeout(a, 1500)
     a.start()
     fake.stall_timeout = 20
@@ -96,23 +96,25 @@ def test_a_crashing_module_ends_its_task_failed(aiond):
 
 # ---- a client that leaves cancels its work and is billed -------------------------
 
-def test_openai_stream_client_leaving_cancels_and_bills(make_aiond, fake):
+def test_openai_stream_client_leaving_cancels_and_bills(make_node, fake):
     fake.token_delay = 0.2
-    a = make_aiond(openai_env(fake)).start()
+    a = make_node(openai_env(fake)).start()
     s = socket.create_connection(("127.0.0.1", a.gw_port))
     body = json.dumps({"model": "gpt-4o-mini", "stream": True, "messages": CHAT["messages"]})
     s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-key\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
     seen = b""
     while seen.count(b"data: ") < 4:  # role chunk + a few tokens
-        seen += s.recv(4096)
+        chunk = s.recv(4096)
+        assert chunk, seen  # the server must not end the stream first
+        seen += chunk
     task_id = seen.split(b"x-aion-task-id: ")[1].split(b"\r\n")[0].decode()
     s.close()
     assert_canceled_and_billed(a, fake, task_id)
 
 
-def test_openai_nonstream_client_leaving_cancels(make_aiond, fake):
-    a = make_aiond(openai_env(fake)).start()
+def test_openai_nonstream_client_leaving_cancels(make_node, fake):
+    a = make_node(openai_env(fake)).start()
     fake.script({"stall_after_chunks": 0})  # the upstream thinks until the client hangs up
     s = socket.create_connection(("127.0.0.1", a.gw_port))
     body = json.dumps({"model": "gpt-4o-mini", "messages": CHAT["messages"]})
@@ -124,9 +126,9 @@ def test_openai_nonstream_client_leaving_cancels(make_aiond, fake):
     assert a.wait(newest_task(a)["taskId"])["status"] == "canceled"
 
 
-def test_sse_submission_client_leaving_cancels_and_bills(make_aiond, fake):
+def test_sse_submission_client_leaving_cancels_and_bills(make_node, fake):
     fake.token_delay = 0.2
-    a = make_aiond(openai_env(fake)).start()
+    a = make_node(openai_env(fake)).start()
     conn = http.client.HTTPConnection("127.0.0.1", a.gw_port, timeout=10)
     conn.request("POST", "/v1/tasks", body=json.dumps({"intent": "chat", "params": CHAT}),
                  headers={"X-API-Key": "demo-key", "Accept": "text/event-stream",
@@ -143,9 +145,9 @@ def test_sse_submission_client_leaving_cancels_and_bills(make_aiond, fake):
     assert_canceled_and_billed(a, fake, task_id)
 
 
-def test_sse_follower_leaving_does_not_cancel_a_submitted_task(make_aiond, fake):
+def test_sse_follower_leaving_does_not_cancel_a_submitted_task(make_node, fake):
     fake.token_delay = 0.05
-    a = make_aiond(openai_env(fake)).start()
+    a = make_node(openai_env(fake)).start()
     tid = a.submit("chat", {"messages": [{"role": "user", "content": "a b c d e f"}]}).json["taskId"]
     s = socket.create_connection(("127.0.0.1", a.gw_port))
     s.sendall(f"GET /v1/stream/{tid} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n".encode())
@@ -154,9 +156,9 @@ def test_sse_follower_leaving_does_not_cancel_a_submitted_task(make_aiond, fake)
     assert a.wait(tid)["status"] == "succeeded"
 
 
-def test_websocket_client_leaving_cancels_what_it_submitted(make_aiond, fake):
+def test_websocket_client_leaving_cancels_what_it_submitted(make_node, fake):
     fake.token_delay = 0.2
-    a = make_aiond(openai_env(fake)).start()
+    a = make_node(openai_env(fake)).start()
     ws = websocket.create_connection(f"ws://127.0.0.1:{a.gw_port}/v1/ws", header=["X-API-Key: demo-key"],
                                      timeout=10)
     ws.recv()  # authenticated
@@ -173,9 +175,9 @@ def test_websocket_client_leaving_cancels_what_it_submitted(make_aiond, fake):
     assert_canceled_and_billed(a, fake, task_id)
 
 
-def test_grpc_run_canceled_by_the_client_cancels_and_bills(make_aiond, fake):
+def test_grpc_run_canceled_by_the_client_cancels_and_bills(make_node, fake):
     fake.token_delay = 0.2
-    a = make_aiond(openai_env(fake)).start()
+    a = make_node(openai_env(fake)).start()
     req = json.dumps({"intent": "chat", "params": CHAT})
     p = subprocess.Popen([GRPCURL, "-plaintext", "-H", "x-api-key: demo-key", "-d", req,
                           f"localhost:{a.grpc_port}", "aion.v1.AionTasks/Run"],
@@ -202,9 +204,9 @@ def test_grpc_run_streams_a_task_to_its_end(aiond):
 
 # ---- one cap for every kind of stream -------------------------------------------
 
-def test_max_streams_bounds_every_surface(make_aiond, fake):
+def test_max_streams_bounds_every_surface(make_node, fake):
     fake.token_delay = 0.3
-    a = make_aiond(openai_env(fake, AION_MAX_STREAMS="2", AION_WORKERS="1")).start()
+    a = make_node(openai_env(fake, AION_MAX_STREAMS="2", AION_WORKERS="1")).start()
     long_task = a.submit("spin", {"ms": 20000}).json["taskId"]  # outlives every surface below
 
     def sse(_):

@@ -47,8 +47,9 @@ EVENTS = [(f"task-{i % 3}", {"type": "task.succeeded", "n": i, "text": "héllo"}
 
 
 def test_the_pinned_version_is_the_one_install_deps_fetches():
-    m = re.search(r"^kafka_version=(\S+)$", (REPO / "scripts/install-deps.sh").read_text(), re.M)
+    m = re.search(r"^KAFKA_VERSION=(\S+)", (REPO / "deps/versions.env").read_text(), re.M)
     assert m and m.group(1) == KAFKA_VERSION
+    assert "kafka-$KAFKA_VERSION" in (REPO / "scripts/install-deps.sh").read_text()
 
 
 def test_keyed_json_messages_come_back_and_survive_a_restart(kafka_broker):

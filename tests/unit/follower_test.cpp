@@ -1,6 +1,6 @@
 // The one event-follow path: history from the bus while a task is active,
 // the store after it retired, live events pushed, in order and gap-free.
-#include "events/follower.h"
+#include "events/bus_follower.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,36 @@
+#pragma once
+// aionOS's types to and from the messages of aion.internal.v1.Control, and
+// errors to and from gRPC statuses. The one place both roles agree on.
+#include <grpcpp/support/status.h>
+
+#include "aion/internal/v1/control.pb.h"
+#include "common/error.h"
+#include "control/control_api.h"
+
+namespace aion::control::rpc {
+
+namespace pb = aion::internal::v1;
+
+void toProto(const Principal& p, pb::Principal* out);
+Principal fromProto(const pb::Principal& p);
+
+void toProto(const SubmitRequest& r, pb::SubmitRequest* out);
+Result<SubmitRequest> fromProto(const pb::SubmitRequest& r);
+
+void toProto(const store::Task& t, pb::Task* out);
+Result<store::Task> fromProto(const pb::Task& t);
+
+void toProto(const store::Event& e, pb::Event* out);
+Result<store::Event> fromProto(const pb::Event& e);
+
+void toProto(const ModelEntry& m, pb::Model* out);
+ModelEntry fromProto(const pb::Model& m);
+
+//! The status for `e`, with the error JSON as its binary details.
+grpc::Status toStatus(const Error& e);
+//! The error a status carries; a status without aionOS details (the control
+//! plane unreachable, a deadline passed) maps to kUnavailable or kTimeout,
+//! naming `peer`.
+Error fromStatus(const grpc::Status& st, const std::string& peer);
+
+}  // namespace aion::control::rpc

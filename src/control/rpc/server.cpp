@@ -1,0 +1,243 @@
+#include "control/rpc/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/json_text.h"
+#include "control/rpc/codec.h"
+
+namespace aion::control::rpc {
+namespace asio = boost::asio;
+
+namespace {
+
+// Runs `fn` as a coroutine on an I/O thread and finishes the RPC with the
+// status it returns.
+template <typename Fn>
+grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, asio::any_io_executor ex, Fn fn) {
+  auto* reactor = ctx->DefaultReactor();
+  asio::co_spawn(
+      ex,
+      [reactor, fn = std::move(fn)]() mutable -> asio::awaitable<void> {
+        auto st = co_await fn();
+        reactor->Finish(st);
+      },
+      asio::detached);
+  return reactor;
+}
+
+// A server stream written by a coroutine on a strand; gRPC's callbacks only
+// post to that strand.
+template <typename Msg>
+class Writer : public grpc::ServerWriteReactor<Msg> {
+ public:
+  struct Core {
+    explicit Core(asio::any_io_executor ex) : strand(asio::make_strand(ex)), wake(strand) {}
+    asio::strand<asio::any_io_executor> strand;
+    asio::steady_timer wake;
+    bool writeDone = false, writeOk = false, canceled = false;
+    events::Follower* follower = nullptr;
+  };
+
+  explicit Writer(asio::any_io_executor ex) : core_(std::make_shared<Core>(std::move(ex))) {}
+
+  void OnWriteDone(bool ok) override {
+    asio::post(core_->strand, [c = core_, ok] {
+      c->writeDone = true;
+      c->writeOk = ok;
+      c->wake.cancel();
+    });
+  }
+  void OnCancel() override {
+    asio::post(core_->strand, [c = core_] {
+      c->canceled = true;
+      if (c->follower) c->follower->interrupt();
+      c->wake.cancel();
+    });
+  }
+  void OnDone() override { delete this; }
+
+ protected:
+  // False when the client is gone.
+  asio::awaitable<bool> write(const Msg& m) {
+    core_->writeDone = false;
+    this->StartWrite(&m);
+    while (!core_->writeDone) {
+      core_->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await core_->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return core_->writeOk;
+  }
+
+  std::shared_ptr<Core> core_;
+};
+
+class FollowWriter final : public Writer<pb::EventBatch> {
+ public:
+  FollowWriter(ControlService& control, asio::any_io_executor ex, pb::FollowRequest req)
+      : Writer(std::move(ex)) {
+    asio::co_spawn(core_->strand, run(control, std::move(req)), asio::detached);
+  }
+
+ private:
+  asio::awaitable<void> run(ControlService& control, pb::FollowRequest req) {
+    auto core = core_;  // Finish may end the reactor: keep the state alive
+    if (req.after_seq() < 0)
+      co_return Finish(
+          toStatus(Error(ErrorCode::kInvalidRequest, "after_seq must not be negative")));
+    auto f = co_await control.follow(fromProto(req.principal()), req.task_id(), req.after_seq());
+    if (!f) co_return Finish(toStatus(f.error()));
+    core->follower = f->get();
+    pb::EventBatch batch;
+    bool gone = !co_await write(batch);  // opened: found and authorised
+    grpc::Status st = grpc::Status::OK;
+    while (!gone && !core->canceled && !(*f)->finished()) {
+      auto evs = co_await (*f)->next(std::chrono::hours(1));
+      if (!evs) {
+        st = toStatus(evs.error());
+        break;
+      }
+      if (evs->empty()) continue;
+      batch.Clear();
+      for (auto& e : *evs) toProto(e, batch.add_events());
+      gone = !co_await write(batch);
+    }
+    core->follower = nullptr;
+    if (gone || core->canceled) st = grpc::Status(grpc::StatusCode::CANCELLED, "canceled");
+    Finish(st);
+  }
+};
+
+class WatchWriter final : public Writer<pb::Snapshot> {
+ public:
+  WatchWriter(ControlService& control, asio::any_io_executor ex, std::chrono::milliseconds every)
+      : Writer(std::move(ex)) {
+    asio::co_spawn(core_->strand, run(control, every), asio::detached);
+  }
+
+ private:
+  static pb::Snapshot snapshot(ControlService& control) {
+    pb::Snapshot s;
+    for (auto& m : control.models()) toProto(m, s.add_models());
+    auto [ready, body] = control.readiness();
+    // It changes with every task and says nothing to a gateway.
+    if (auto* c = body.if_contains("checks"); c && c->is_object())
+      c->as_object().erase("runningTasks");
+    s.set_ready(ready);
+    s.set_readiness_json(jsonText(body));
+    return s;
+  }
+
+  asio::awaitable<void> run(ControlService& control, std::chrono::milliseconds every) {
+    auto core = core_;
+    std::string last;
+    while (!core->canceled) {
+      auto s = snapshot(control);
+      auto key = s.SerializeAsString();
+      if (key != last) {
+        if (!co_await write(s)) break;
+        last = std::move(key);
+      }
+      core->wake.expires_after(every);
+      co_await core->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "canceled"));
+  }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ControlRpcService::Submit(grpc::CallbackServerContext* ctx,
+                                                    const pb::SubmitRequest* req, pb::Task* resp) {
+  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+    auto sub = fromProto(*req);
+    if (!sub) co_return toStatus(sub.error());
+    auto t = co_await control_.submit(std::move(*sub));
+    if (!t) co_return toStatus(t.error());
+    toProto(*t, resp);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* ControlRpcService::Get(grpc::CallbackServerContext* ctx,
+                                                 const pb::TaskRequest* req, pb::Task* resp) {
+  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+    auto t = co_await control_.get(fromProto(req->principal()), req->task_id());
+    if (!t) co_return toStatus(t.error());
+    toProto(*t, resp);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* ControlRpcService::List(grpc::CallbackServerContext* ctx,
+                                                  const pb::ListRequest* req, pb::TaskPage* resp) {
+  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+    store::ListQuery q;
+    q.tenant = req->tenant();
+    if (!req->status().empty()) {
+      q.status = store::parseStatus(req->status());
+      if (!q.status) co_return toStatus(Error(ErrorCode::kInvalidRequest, "unknown status filter"));
+    }
+    q.intent = req->intent();
+    q.afterId = req->after_id();
+    q.limit = req->limit();
+    auto page = co_await control_.list(fromProto(req->principal()), q);
+    if (!page) co_return toStatus(page.error());
+    for (auto& t : page->items) toProto(t, resp->add_items());
+    resp->set_next_cursor(page->nextCursor);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* ControlRpcService::Cancel(grpc::CallbackServerContext* ctx,
+                                                    const pb::CancelRequest* req, pb::Task* resp) {
+  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+    auto t = co_await control_.cancel(fromProto(req->principal()), req->task_id(), req->reason());
+    if (!t) co_return toStatus(t.error());
+    toProto(*t, resp);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerWriteReactor<pb::EventBatch>* ControlRpcService::Follow(grpc::CallbackServerContext*,
+                                                                    const pb::FollowRequest* req) {
+  return new FollowWriter(control_, nextIo_(), *req);
+}
+
+grpc::ServerWriteReactor<pb::Snapshot>* ControlRpcService::Watch(grpc::CallbackServerContext*,
+                                                                 const pb::WatchRequest*) {
+  return new WatchWriter(control_, nextIo_(), watchEvery_);
+}
+
+std::shared_ptr<grpc::ServerCredentials> serverCredentials(const std::string& certPem,
+                                                           const std::string& keyPem,
+                                                           const std::string& caPem) {
+  if (certPem.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  o.pem_key_cert_pairs.push_back({keyPem, certPem});
+  o.pem_root_certs = caPem;
+  return grpc::SslServerCredentials(o);
+}
+
+std::unique_ptr<grpc::Server> startControlRpcServer(
+    ControlRpcService& service, const std::string& address, int& port,
+    std::shared_ptr<grpc::ServerCredentials> creds) {
+  grpc::ServerBuilder b;
+  b.AddListeningPort(address + ":" + std::to_string(port), std::move(creds), &port);
+  b.RegisterService(&service);
+  b.SetMaxReceiveMessageSize(8 << 20);
+  b.SetMaxSendMessageSize(64 << 20);
+  // Gateways ping every 10 s to notice a dead control plane; allow it.
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  return b.BuildAndStart();
+}
+
+}  // namespace aion::control::rpc
