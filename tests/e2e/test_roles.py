@@ -1,0 +1,219 @@
+"""aiond's roles apart (docs/roles.md): gateways reach one control plane over
+gRPC (aion.internal.v1.Control). A task submitted through any gateway is
+followed, resumed and canceled through any other; a control plane that goes
+away makes gateways unready and their calls fail clearly, and they recover
+when it is back; mutual TLS between roles refuses a gateway with the wrong
+certificate; bad role settings fail start-up with one clear line."""
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import AIOND, Aiond, Split
+from test_grpc import GRPCURL, objects
+from test_hot_path import wait_until
+from test_tls import openssl
+
+SUMMARY = {"text": "Roles apart. Gateways in front. One control plane behind them."}
+
+
+@pytest.fixture
+def make_split(tmp_path):
+    started = []
+
+    def make(env=None, **kw):
+        s = Split(tmp_path / f"split{len(started)}", env, **kw)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def test_a_task_submitted_through_one_gateway_is_followed_resumed_and_canceled_through_another(make_split):
+    s = make_split(gateways=2).start()
+    g1, g2 = s.gateways
+    # submit on g1, read and stream on g2
+    tid = g1.submit("summarize", SUMMARY).json["taskId"]
+    t = g2.wait(tid)
+    assert t["status"] == "succeeded" and t["result"]["summary"], t
+    events, _, headers = g2.sse(tid)
+    assert [e["json"]["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["event"] == "done"
+    # resume after Last-Event-ID on the other gateway: only what follows
+    again, _, _ = g1.sse(tid, last_event_id=2)
+    assert [e["json"]["seq"] for e in again] == [e["json"]["seq"] for e in events[2:]]
+    # a running task canceled through the gateway that did not submit it
+    long = g1.submit("spin", {"ms": 15000}).json["taskId"]
+    g1.wait(long, statuses=("running",))
+    assert g2.request("POST", f"/v1/tasks/{long}/cancel").status == 202
+    assert g1.wait(long, timeout=10)["status"] == "canceled"
+    # both gateways list the same tasks, newest first
+    ids = [x["taskId"] for x in g2.request("GET", "/v1/tasks?limit=5").json["items"]]
+    assert ids[:2] == [long, tid]
+    # errors come back exactly as in the embedded profile
+    r = g2.request("GET", "/v1/tasks/tsk_nope")
+    assert r.status == 404 and r.json["error"]["code"] == "not_found", r
+    r = g1.submit("no-such-intent", {})
+    assert r.status == 422 and r.json["error"]["code"] == "unknown_intent", r
+    r = g1.submit("spin", {"ms": "soon"})
+    assert r.status == 422 and r.json["error"]["code"] == "invalid_params", r
+
+
+def test_grpc_and_openai_surfaces_of_a_gateway_role(make_split, fake):
+    from conftest import openai_env
+    import openai
+    s = make_split(openai_env(fake), gateways=2).start()
+    g1, g2 = s.gateways
+    p = subprocess.run([GRPCURL, "-plaintext", "-H", "x-api-key: demo-key", "-d",
+                        json.dumps({"intent": "summarize", "params": SUMMARY}),
+                        f"localhost:{g1.grpc_port}", "aion.v1.AionTasks/Run"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    evs = objects(p.stdout)
+    assert evs[-1]["type"] == "done" and evs[-1]["data"]["status"] == "succeeded"
+    p = subprocess.run([GRPCURL, "-plaintext", "-H", "x-api-key: demo-key", "-d",
+                        json.dumps({"task_id": evs[0]["task_id"]}),
+                        f"localhost:{g2.grpc_port}", "aion.v1.AionTasks/Get"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "succeeded", p.stderr
+    c = openai.OpenAI(base_url=f"http://127.0.0.1:{g2.gw_port}/v1", api_key="demo-key", max_retries=0)
+    ids = {m.id for m in c.models.list()}
+    assert {"auto", "gpt-4o-mini"} <= ids  # the control plane's catalog, through the Watch stream
+    r = c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a b c"}])
+    assert r.choices[0].message.content == "echo: a b c" and r.usage.total_tokens > 0
+    chunks = list(c.chat.completions.create(model="gpt-4o-mini", stream=True,
+                                            messages=[{"role": "user", "content": "x y"}]))
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "echo: x y"
+    with pytest.raises(openai.NotFoundError) as e:
+        c.chat.completions.create(model="nope", messages=[{"role": "user", "content": "a"}])
+    assert e.value.body["code"] == "model_not_found"
+    # usage is the control plane's, whichever gateway served the calls
+    u = s.control("GET", "/v1/usage?groupBy=model").json
+    assert u["total"]["calls"] >= 2, u
+
+
+def test_multi_tenancy_holds_across_gateways(make_split):
+    keys = "acme-key:user:acme,globex-key:user:globex"
+    s = make_split({"TENANCY_MODE": "multi", "AION_GATEWAY_API_KEYS": keys}, gateways=2).start()
+    g1, g2 = s.gateways
+    tid = g1.submit("summarize", SUMMARY, key="acme-key").json["taskId"]
+    g1.wait(tid, key="acme-key")
+    assert g2.request("GET", f"/v1/tasks/{tid}", key="acme-key").status == 200
+    assert g2.request("GET", f"/v1/tasks/{tid}", key="globex-key").status == 404
+    assert g2.request("POST", f"/v1/tasks/{tid}/cancel", key="globex-key").status == 404
+    assert g2.sse(tid, key="globex-key")[0] == 404
+    assert all(t["taskId"] != tid for t in g2.request("GET", "/v1/tasks", key="globex-key").json["items"])
+
+
+def test_gateways_follow_the_control_plane_down_and_back(make_split):
+    s = make_split().start()
+    g = s.gateways[0]
+    assert g.request("GET", "/readyz").status == 200
+    s.control_node.stop()
+    wait_until(lambda: g.request("GET", "/readyz").status == 503, what="the gateway to turn unready")
+    r = g.request("GET", "/readyz")
+    assert "unreachable" in r.json["checks"]["control"]["status"], r
+    t0 = time.time()
+    r = g.submit("summarize", SUMMARY)
+    assert r.status == 503 and r.json["error"]["code"] == "unavailable", r
+    assert "control plane" in r.json["error"]["message"]
+    assert time.time() - t0 < 12  # bounded by the call deadline, not a hang
+    assert g.request("GET", "/healthz").status == 200  # alive, just not ready
+    s.control_node.start()  # same ports: the gateway reconnects by itself
+    wait_until(lambda: g.request("GET", "/readyz").status == 200, timeout=15, what="the gateway to reconnect")
+    tid = g.submit("summarize", SUMMARY).json["taskId"]
+    assert g.wait(tid)["status"] == "succeeded"
+
+
+def test_a_stream_through_a_gateway_ends_with_an_error_when_the_control_plane_dies(make_split):
+    s = make_split(env={"AION_WORKERS": "1"}).start()
+    g = s.gateways[0]
+    tid = g.submit("spin", {"ms": 15000}).json["taskId"]
+    g.wait(tid, statuses=("running",))
+    out = {}
+
+    def follow():
+        out["sse"] = g.sse(tid, timeout=30)
+
+    th = threading.Thread(target=follow)
+    th.start()
+    time.sleep(0.5)
+    s.control_node.kill9()
+    th.join(30)
+    assert not th.is_alive()
+    events, _, _ = out["sse"]
+    assert events[-1]["event"] == "error", events[-1]
+    err = events[-1]["json"]["error"]
+    assert err["code"] == "unavailable" and "control plane" in err["message"], err
+
+
+@pytest.fixture(scope="module")
+def internal_pki(tmp_path_factory):
+    """A CA with a server certificate for 127.0.0.1 and a client certificate,
+    and a second, unrelated CA with its own client certificate."""
+    d = tmp_path_factory.mktemp("internal-pki")
+    for ca in ("ca", "rogue-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-subj", f"/CN={ca}", "-days", "2", cwd=d)
+    for name, ca, ext in (("control", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                          ("gateway", "ca", "extendedKeyUsage=clientAuth"),
+                          ("rogue", "rogue-ca", "extendedKeyUsage=clientAuth")):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+        (d / f"{name}.ext").write_text(ext + "\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+    return d
+
+
+def tls(d, name, ca="ca"):
+    return {"AION_INTERNAL_TLS_CERT": str(d / f"{name}.pem"), "AION_INTERNAL_TLS_KEY": str(d / f"{name}.key"),
+            "AION_INTERNAL_TLS_CA": str(d / f"{ca}.pem")}
+
+
+def test_mutual_tls_between_roles_refuses_a_gateway_with_the_wrong_certificate(make_split, tmp_path,
+                                                                              internal_pki):
+    s = make_split(control_env=tls(internal_pki, "control"), gateway_env=tls(internal_pki, "gateway")).start()
+    g = s.gateways[0]
+    tid = g.submit("summarize", SUMMARY).json["taskId"]
+    assert g.wait(tid)["status"] == "succeeded"
+    target = f"127.0.0.1:{s.control_node.internal_port}"
+    # a gateway whose certificate another CA signed, and one without TLS
+    for name, env in (("rogue", {**tls(internal_pki, "rogue", ca="ca"), "AION_CONTROL_GRPC": target}),
+                      ("plain", {"AION_CONTROL_GRPC": target})):
+        bad = Aiond(tmp_path / name, env, role="gateway")
+        bad.tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            bad.start()
+            time.sleep(1.0)
+            r = bad.request("GET", "/readyz")
+            assert r.status == 503 and "unreachable" in r.json["checks"]["control"]["status"], (name, r)
+            r = bad.submit("summarize", SUMMARY)
+            assert r.status == 503 and r.json["error"]["code"] == "unavailable", (name, r)
+        finally:
+            bad.stop()
+    # the refused gateways changed nothing: still one task
+    assert len(g.request("GET", "/v1/tasks").json["items"]) == 1
+
+
+@pytest.mark.parametrize("role,env,message", [
+    ("gateway", {}, "AION_CONTROL_GRPC: --role gateway needs"),
+    ("gateway", {"AION_CONTROL_GRPC": "localhost"}, "AION_CONTROL_GRPC: must be host:port"),
+    ("gateway", {"AION_CONTROL_GRPC": "localhost:99999"}, "AION_CONTROL_GRPC: must be host:port"),
+    ("control", {"AION_INTERNAL_TLS_CERT": "/etc/hostname"}, "set all three"),
+    ("control", {"AION_INTERNAL_TLS_CERT": "/nonexistent", "AION_INTERNAL_TLS_KEY": "/nonexistent",
+                 "AION_INTERNAL_TLS_CA": "/nonexistent"}, "AION_INTERNAL_TLS_CERT: cannot read"),
+    ("control", {"AION_CONTROL_GRPC_PORT": "http"}, "AION_CONTROL_GRPC_PORT"),
+    ("modhost", {}, "--role modhost is not available yet"),
+])
+def test_bad_role_settings_fail_start_up_with_one_clear_line(tmp_path, role, env, message):
+    a = Aiond(tmp_path, env, role=role)
+    a.gw_port, a.ctl_port, a.grpc_port, a.internal_port = 0, 0, 0, 0
+    p = subprocess.run([str(AIOND), "--role", role], env=a.env(), capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert message in p.stderr, p.stderr
+    assert "aiond ready" not in p.stdout
