@@ -96,19 +96,33 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   if (ec)
     return std::unexpected(
         Errors{"AION_DATA_DIR: cannot create " + c.dataDir.string() + ": " + ec.message()});
-  store::SqliteTaskStore::Options so;
-  so.sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
-  so.readers = c.storeReaders;
-  so.behindWindow = c.writeBehind;
-  so.outbox = !c.kafkaBrokers.empty();
-  so.onCommit = [m = &metrics_, k = &kafkaPoke_](double seconds, size_t writes) {
+  bool outbox = !c.kafkaBrokers.empty();
+  auto onCommit = [m = &metrics_, k = &kafkaPoke_](double seconds, size_t writes) {
     m->storeCommit(seconds, writes);
     if (auto* relay = k->load(std::memory_order_acquire)) relay->poke();
   };
-  auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
-  if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
-  store_ = std::move(*st);
-  if (so.outbox) {
+  if (!c.postgresDsn.empty()) {
+    auto st = store::PgTaskStore::open({.dsn = c.postgresDsn,
+                                        .readers = c.storeReaders,
+                                        .behindWindow = c.writeBehind,
+                                        .onCommit = onCommit,
+                                        .outbox = outbox,
+                                        .exclusive = true});
+    if (!st) return std::unexpected(Errors{"AION_CONTROL_POSTGRES_DSN: " + st.error().message});
+    store_ = std::move(*st);
+    spdlog::info("store: PostgreSQL (AION_CONTROL_POSTGRES_DSN)");
+  } else {
+    store::SqliteTaskStore::Options so;
+    so.sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
+    so.readers = c.storeReaders;
+    so.behindWindow = c.writeBehind;
+    so.outbox = outbox;
+    so.onCommit = onCommit;
+    auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
+    if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
+    store_ = std::move(*st);
+  }
+  if (outbox) {
     auto relay = events::KafkaRelay::start({.brokers = c.kafkaBrokers}, *store_, metrics_);
     if (!relay) return std::unexpected(Errors{relay.error().message});
     kafka_ = std::move(*relay);

@@ -20,6 +20,7 @@
 #include "http/server.h"
 #include "modhost/composite_host.h"
 #include "providers/hub.h"
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "telemetry/metrics.h"
 #include "telemetry/tracer.h"
@@ -69,7 +70,7 @@ class App {
   std::unique_ptr<telemetry::Tracer> tracer_;  // exports spans; outlives what records them
   boost::asio::thread_pool modulePool_;        // module calls: AION_WORKERS threads
   boost::asio::thread_pool blocking_;          // Redis, policy reloads, registry files
-  std::unique_ptr<store::SqliteTaskStore> store_;
+  std::unique_ptr<store::TaskStore> store_;    // SQLite, or PostgreSQL (AION_CONTROL_POSTGRES_DSN)
   std::unique_ptr<events::KafkaRelay> kafka_;  // relays the store's outbox; before store_ dies
   std::atomic<events::KafkaRelay*> kafkaPoke_{nullptr};
   events::EventBus bus_;

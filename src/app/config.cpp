@@ -210,14 +210,14 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   // Engines of the scale-out profile that this build does not have: a value
   // set for one must not be silently ignored.
-  for (const char* name :
-       {"AION_CONTROL_POSTGRES_DSN", "AION_CONTROL_MONGO_DSN", "AION_CONTROL_QDRANT_URL"}) {
+  for (const char* name : {"AION_CONTROL_MONGO_DSN", "AION_CONTROL_QDRANT_URL"}) {
     if (auto v = env(name); v && !v->empty())
       return fail(ErrorCode::kInvalidRequest,
                   std::string(name) +
-                      ": this build has no such engine yet (the embedded profile stores tasks in "
-                      "SQLite and publishes events in-process); unset it");
+                      ": this build has no such engine yet (tasks are stored in SQLite or "
+                      "PostgreSQL); unset it");
   }
+  if (auto v = env("AION_CONTROL_POSTGRES_DSN"); v && !v->empty()) c.postgresDsn = *v;
   if (auto v = env("KAFKA_BROKERS"); v && !v->empty()) {
     // host:port[,host:port...]: checked here so a typo fails start-up by name.
     size_t start = 0;

@@ -52,6 +52,7 @@ struct Config {
   bool storeSyncFull = true;   // AION_STORE_SYNC: full (fsync per commit) | normal
   bool allowWeakSandbox =
       false;                  // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
+  std::string postgresDsn;    // AION_CONTROL_POSTGRES_DSN: tasks in PostgreSQL, not SQLite
   std::string kafkaBrokers;   // KAFKA_BROKERS: relay task events and usage to Kafka
   bool openAiBehind = false;  // AION_DURABILITY=async: OpenAI-compatible calls written behind
   size_t modelConcurrency = 1024;  // AION_MODEL_CONCURRENCY: model-first tasks running at once

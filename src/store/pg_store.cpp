@@ -326,6 +326,8 @@ Result<std::unique_ptr<PgTaskStore>> PgTaskStore::open(Options opts) {
   if (!w) return std::unexpected(w.error());
   s->writer_ = *w;
   if (auto st = migrate(s->writer_); !st) return std::unexpected(st.error());
+  if (s->opts_.exclusive)
+    if (auto st = s->lockExclusive(); !st) return std::unexpected(st.error());
   for (int i = 0; i < std::max(1, s->opts_.readers); ++i) {
     auto r = connect(s->opts_.dsn);
     if (!r) return std::unexpected(r.error());
@@ -341,6 +343,16 @@ Result<std::unique_ptr<PgTaskStore>> PgTaskStore::open(Options opts) {
         p->commit(batch, into);
       });
   return s;
+}
+
+Status PgTaskStore::lockExclusive() {
+  auto r = exec(writer_, "control-plane lock", "SELECT pg_try_advisory_lock(7240315589013)");
+  if (!r) return std::unexpected(r.error());
+  if (r->text(0, 0) != "t")
+    return fail(ErrorCode::kConflict,
+                "store: another control plane is using this PostgreSQL database (one control "
+                "plane per database: several at once need leases, not built yet)");
+  return {};
 }
 
 PgTaskStore::~PgTaskStore() {
@@ -359,7 +371,11 @@ void PgTaskStore::commit(std::vector<Pending>& batch, const std::vector<size_t>&
   bool commitLost = false;  // the outcome of the last COMMIT is unknown
   bool down = false;        // the server cannot be reached: no write can commit
   auto begin = [&]() -> Status {
+    bool reconnect = PQstatus(c) != CONNECTION_OK;
     if (auto st = ensureConnected(c); !st) return st;
+    // A new session lost the lock: take it again or write nothing.
+    if (reconnect && opts_.exclusive)
+      if (auto st = lockExclusive(); !st) return st;
     return execScript(c, "begin", "BEGIN");
   };
   auto run = [&](size_t from, size_t to) -> Status {

@@ -40,6 +40,10 @@ class PgTaskStore final : public QueuedTaskStore {
     //! Also write every event and usage record to the outbox, in the same
     //! transaction, for a sink to relay (KAFKA_BROKERS).
     bool outbox = false;
+    //! Hold a session advisory lock for as long as the store is open: a
+    //! second store (another control plane) on the same database fails to
+    //! open with kConflict. Several control planes need leases first.
+    bool exclusive = false;
   };
 
   //! Connects (writer and readers) and brings the schema up to date; fails
@@ -82,6 +86,8 @@ class PgTaskStore final : public QueuedTaskStore {
   explicit PgTaskStore(Options opts);
   void commit(std::vector<Pending>& batch, const std::vector<size_t>& into);
   Status apply(const Write& w);
+  //! Takes the exclusive lock on the writer connection (Options::exclusive).
+  Status lockExclusive();
 
   Options opts_;
   pg_conn* writer_ = nullptr;
