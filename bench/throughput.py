@@ -4,7 +4,12 @@ keep-alive connections, wait until all are done, report rates, latencies and
 RSS. Baseline in the same run and on the same connections: GET /healthz (pure
 HTTP + client overhead), so figures read as ratios. Not a test: asserts nothing.
 
-usage: bench/throughput.py [--aiond build/aiond] [--tasks 2000] [--conns 8] [--workers N]
+With --split the same phases run twice in one invocation: once against the
+embedded profile and once against a gateway role in front of a control role
+(aiond --role gateway|control over gRPC), with a GET /v1/tasks/{id} phase
+whose p50 difference is the cost of one gateway -> control hop pair.
+
+usage: bench/throughput.py [--aiond build/aiond] [--tasks 2000] [--conns 8] [--workers N] [--split]
 """
 import argparse
 import http.client
@@ -73,28 +78,36 @@ def rss_kb(pid):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--aiond", default=str(REPO / "build" / "aiond"))
-    ap.add_argument("--tasks", type=int, default=2000)
-    ap.add_argument("--conns", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
+def start(aiond, role, env):
+    argv = [aiond] + (["--role", role] if role else [])
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    while not proc.stdout.readline().decode().strip().startswith("control"):
+        if proc.poll() is not None:
+            raise SystemExit(f"aiond {role or ''} did not start")
+    return proc
 
+
+def run_topology(args, split):
+    """One aiond (or control + gateway roles): the phases; returns a report."""
     tmp = Path(tempfile.mkdtemp(prefix="aion-bench-"))
-    gw, ctl = free_port(), free_port()
+    gw, ctl, internal = free_port(), free_port(), free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AION_")},
            "AION_GATEWAY_PORT": str(gw), "AION_CONTROL_PORT": str(ctl), "AION_BIND_ADDRESS": "127.0.0.1",
+           "AION_GATEWAY_GRPC_PORT": "0", "AION_CONTROL_GRPC_PORT": str(internal),
            "AION_GATEWAY_API_KEYS": "bench-key:admin|manager", "AION_POLICY_DIR": str(REPO / "policies"),
            "AION_DATA_DIR": str(tmp / "data"), "AION_WORKERS": str(args.workers),
            "AION_QUEUE_MAX": str(args.tasks + 100), "AION_LOG_LEVEL": "warn",
            "AION_MODULE_DIR": str(Path(args.aiond).parent / "modules")}
-    proc = subprocess.Popen([args.aiond], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    procs = []
     try:
-        while not proc.stdout.readline().decode().strip().startswith("control"):
-            if proc.poll() is not None:
-                raise SystemExit("aiond did not start")
-        base_rss = rss_kb(proc.pid)
+        if split:
+            procs.append(start(args.aiond, "control", {**env, "AION_GATEWAY_PORT": "0"}))
+            procs.append(start(args.aiond, "gateway", {**env, "AION_CONTROL_PORT": "0",
+                                                      "AION_CONTROL_GRPC": f"127.0.0.1:{internal}"}))
+            time.sleep(0.5)  # the gateway's Watch stream connects
+        else:
+            procs.append(start(args.aiond, None, env))
+        base_rss = [rss_kb(p.pid) for p in procs]
 
         health = lambda: ("GET", "/healthz", None, {})
         run_phase(gw, args.conns, 400, health)  # warm-up
@@ -103,7 +116,7 @@ def main():
         body = json.dumps({"schemaVersion": "1.0", "intent": "summarize", "params": {"text": TEXT}})
         headers = {"X-API-Key": "bench-key", "Content-Type": "application/json"}
         submit = lambda: ("POST", "/v1/tasks", body, headers)
-        start = time.perf_counter()
+        start_t = time.perf_counter()
         s_lat, results, s_secs = run_phase(gw, args.conns, args.tasks, submit)
         accepted = [json.loads(d)["taskId"] for st, d in results if st == 202]
         c = http.client.HTTPConnection("127.0.0.1", gw, timeout=60)
@@ -117,27 +130,54 @@ def main():
 
         while active():
             time.sleep(0.01)
-        e2e_secs = time.perf_counter() - start
-        c.request("GET", "/v1/tasks?status=succeeded&limit=1", headers=headers)
-        ok_sample = json.loads(c.getresponse().read())["items"]
-        rss = rss_kb(proc.pid)
+        e2e_secs = time.perf_counter() - start_t
+        one = accepted[0]
+        get = lambda: ("GET", f"/v1/tasks/{one}", None, headers)
+        g_lat, _, g_secs = run_phase(gw, 1, min(args.tasks, 2000), get)  # one connection: latency
+        rss = [rss_kb(p.pid) for p in procs]
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p in procs[::-1]:
+            p.terminate()
+            p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
+    return {"h_lat": h_lat, "h_secs": h_secs, "s_lat": s_lat, "s_secs": s_secs, "accepted": len(accepted),
+            "e2e_secs": e2e_secs, "g_lat": g_lat, "g_secs": g_secs, "base_rss": base_rss, "rss": rss}
 
-    n = len(accepted)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--aiond", default=str(REPO / "build" / "aiond"))
+    ap.add_argument("--tasks", type=int, default=2000)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--split", action="store_true",
+                    help="also run gateway + control roles over gRPC and compare")
+    args = ap.parse_args()
+
+    reports = [("embedded", run_topology(args, False))]
+    if args.split:
+        reports.append(("split", run_topology(args, True)))
     print(f"aiond: {args.workers} workers, {args.conns} client connections, {args.tasks} requests per phase\n")
-    print(f"{'phase':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 / healthz':>14}")
-    hp50 = pct(h_lat, 0.5)
-    print(f"{'GET /healthz (baseline)':34} {args.tasks / h_secs:9.0f} {hp50:8.2f} {pct(h_lat, .99):8.2f} {1.0:13.1f}x")
-    sp50 = pct(s_lat, 0.5)
-    print(f"{'POST /v1/tasks (202, stored)':34} {args.tasks / s_secs:9.0f} {sp50:8.2f} {pct(s_lat, .99):8.2f} "
-          f"{sp50 / hp50:13.1f}x")
-    print(f"\naccepted {n}/{args.tasks}; submit -> all done: {n / e2e_secs:.0f} tasks/s end to end "
-          f"({e2e_secs:.2f} s); sample status: {ok_sample[0]['status'] if ok_sample else 'none'}")
-    print(f"aiond RSS: {base_rss['VmRSS'] / 1024:.1f} MiB idle -> {rss['VmRSS'] / 1024:.1f} MiB after, "
-          f"peak {rss['VmHWM'] / 1024:.1f} MiB")
+    print(f"{'topology / phase':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in reports:
+        n = r["accepted"]
+        print(f"{name + ': GET /healthz (baseline)':44} {args.tasks / r['h_secs']:9.0f} "
+              f"{pct(r['h_lat'], .5):8.2f} {pct(r['h_lat'], .99):8.2f}")
+        print(f"{name + ': POST /v1/tasks (202, stored)':44} {args.tasks / r['s_secs']:9.0f} "
+              f"{pct(r['s_lat'], .5):8.2f} {pct(r['s_lat'], .99):8.2f}")
+        print(f"{name + ': GET /v1/tasks/{id} (1 conn)':44} {len(r['g_lat']) / r['g_secs']:9.0f} "
+              f"{pct(r['g_lat'], .5):8.3f} {pct(r['g_lat'], .99):8.3f}")
+        print(f"{name + ': submit -> all done, tasks/s':44} {n / r['e2e_secs']:9.0f}   "
+              f"(accepted {n}/{args.tasks})")
+        for i, (b, a) in enumerate(zip(r["base_rss"], r["rss"])):
+            print(f"{'':6}process {i}: RSS {b['VmRSS'] / 1024:.1f} MiB idle -> {a['VmRSS'] / 1024:.1f} MiB, "
+                  f"peak {a['VmHWM'] / 1024:.1f} MiB")
+    if args.split:
+        e, s = reports[0][1], reports[1][1]
+        hop = (pct(s["g_lat"], .5) - pct(e["g_lat"], .5)) * 1000
+        print(f"\nsplit / embedded: submits {(e['s_secs'] / s['s_secs']):.2f}x, "
+              f"submit -> done {(s['accepted'] / s['e2e_secs']) / (e['accepted'] / e['e2e_secs']):.2f}x; "
+              f"one gateway -> control hop pair adds {hop:.0f} us at p50 (GET /v1/tasks/{{id}})")
 
 
 if __name__ == "__main__":

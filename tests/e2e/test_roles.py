@@ -217,3 +217,33 @@ def test_bad_role_settings_fail_start_up_with_one_clear_line(tmp_path, role, env
     assert p.returncode != 0
     assert message in p.stderr, p.stderr
     assert "aiond ready" not in p.stdout
+
+
+def test_one_trace_spans_the_gateway_and_the_control_plane(make_split, fake, tmp_path):
+    import urllib.request
+    from conftest import openai_env
+    from test_observability import CALLER, CHAT, TRACE, Jaeger, parent_of
+    jaeger = Jaeger(tmp_path)
+    try:
+        otlp = f"http://127.0.0.1:{jaeger.otlp}"
+        s = make_split(openai_env(fake, OTEL_EXPORTER_OTLP_ENDPOINT=otlp),
+                       control_env={"OTEL_SERVICE_NAME": "aion-control"},
+                       gateway_env={"OTEL_SERVICE_NAME": "aion-gateway"}).start()
+        r = s.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER})
+        assert r.status == 200, r
+        assert r.headers["x-aion-trace-id"] == TRACE
+        names = ("POST /v1/chat/completions", "admission", "task chat", "route chat", "chat gpt-4o-mini")
+        spans = jaeger.trace(TRACE, set(names))
+        server, admission, task, route, call = (spans[n] for n in names)
+        # the tree crosses the process boundary: surface (gateway) -> task (control)
+        assert parent_of(server) == "00f067aa0ba902b7"
+        assert parent_of(admission) == server["spanID"] and parent_of(task) == server["spanID"]
+        assert parent_of(route) == task["spanID"] and parent_of(call) == task["spanID"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{jaeger.query}/api/traces/{TRACE}", timeout=5) as resp:
+            data = json.loads(resp.read())["data"][0]
+        service = {sp["operationName"]: data["processes"][sp["processID"]]["serviceName"] for sp in data["spans"]}
+        assert service["POST /v1/chat/completions"] == service["admission"] == "aion-gateway", service
+        assert service["task chat"] == service["route chat"] == service["chat gpt-4o-mini"] == "aion-control"
+        assert fake.chat_requests()[-1]["headers"]["traceparent"] == f"00-{TRACE}-{call['spanID']}-01"
+    finally:
+        jaeger.stop()
