@@ -4,7 +4,8 @@
 #   docker build -f deploy/docker/aiond.Dockerfile -t aionos/aiond:0.1.0 .
 #   docker run --rm -p 8080:8080 -p 8000:8000 -e AION_GATEWAY_API_KEYS='demo-key:admin|manager' \
 #     aionos/aiond:0.1.0                       # embedded profile (--role all)
-#   docker run ... aionos/aiond:0.1.0 --role gateway   # one role (needs issue 12's roles)
+#   docker run ... aionos/aiond:0.1.0 --role control   # the roles apart (docs/roles.md):
+#   docker run ... -e AION_CONTROL_GRPC=HOST:50061 aionos/aiond:0.1.0 --role gateway
 #
 # Build from the repository root (the context); .dockerignore keeps build/,
 # .git and local state out of it. tests/e2e/test_deploy.py lints this file.
@@ -57,11 +58,12 @@ RUN . /tmp/versions.env \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libabsl20220623 "libboost-json${BOOST_VERSION}.0" libc-ares2 libc6 libfmt9 libgcc-s1 \
-      libgrpc++1.51 libgrpc29 libhiredis0.14 libjemalloc2 liblz4-1 \
-      libprometheus-cpp-core1.0 libprotobuf32 librdkafka1 libre2-9 libsasl2-2 \
-      libseccomp2 libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 libyaml-cpp0.7 \
-      libzstd1 zlib1g \
+      libabsl20220623 "libboost-json${BOOST_VERSION}.0" libc-ares2 libc6 libcom-err2 libffi8 libfmt9 \
+      libgcc-s1 libgmp10 libgnutls30 libgrpc++1.51 libgrpc29 libgssapi-krb5-2 libhiredis0.14 \
+      libhogweed6 libidn2-0 libjemalloc2 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 \
+      libldap-2.5-0 liblz4-1 libnettle8 libp11-kit0 libpq5 libprometheus-cpp-core1.0 libprotobuf32 \
+      librdkafka1 libre2-9 libsasl2-2 libseccomp2 libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 \
+      libtasn1-6 libunistring2 libyaml-cpp0.7 libzstd1 zlib1g \
  && rm -rf /var/lib/apt/lists/* /tmp/versions.env \
  && groupadd --system --gid 10001 aion \
  && useradd --system --uid 10001 --gid aion --no-create-home --home-dir /nonexistent \
@@ -83,11 +85,14 @@ ENV AION_POLICY_DIR=/opt/aionos/policies \
 
 VOLUME ["/var/lib/aionos"]
 WORKDIR /var/lib/aionos
-# gateway REST+SSE, gateway gRPC, control admin REST, control gRPC, module host gRPC
-EXPOSE 8080 50051 8000 50052 50053
+# The default ports of docs/configuration.md: gateway REST+SSE
+# (AION_GATEWAY_PORT), gateway gRPC (AION_GATEWAY_GRPC_PORT), control admin
+# REST (AION_CONTROL_PORT), control's internal gRPC for gateways
+# (AION_CONTROL_GRPC_PORT, --role control).
+EXPOSE 8080 50051 8000 50061
 
 LABEL org.opencontainers.image.title="aiond" \
-      org.opencontainers.image.description="aionOS daemon: gateway, control plane and module host" \
+      org.opencontainers.image.description="aionOS daemon: gateway and control plane (which runs the modules)" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="0.1.0"
 

@@ -3,8 +3,7 @@
 # has no curl). Checks the role this container runs:
 #   all, gateway  GET /healthz on AION_GATEWAY_PORT (8080)
 #   control       GET /healthz on AION_CONTROL_PORT (8000)
-#   modhost       a TCP connect to AION_MODHOST_GRPC_PORT (else the port of
-#                 AION_MODHOST_GRPC, else 50053)
+# (aiond has no other role: --role modhost exits at start, docs/roles.md.)
 # With AION_TLS_CERT set the listeners speak TLS only, which bash cannot: then
 # a TCP connect is the check. The role is the first argument, else the --role
 # of the aiond process found in /proc (compose and Kubernetes run it as PID 1,
@@ -34,7 +33,6 @@ fi
 case "$role" in
   all | gateway) port="${AION_GATEWAY_PORT:-8080}" ;;
   control) port="${AION_CONTROL_PORT:-8000}" ;;
-  modhost) addr="${AION_MODHOST_GRPC:-127.0.0.1:50053}"; port="${AION_MODHOST_GRPC_PORT:-${addr##*:}}" ;;
   *) echo "healthcheck: unknown role '$role'" >&2; exit 1 ;;
 esac
 
@@ -45,7 +43,7 @@ if ! { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null; then
   echo "healthcheck: $role: nothing listens on $host:$port" >&2
   exit 1
 fi
-if [[ "$role" == modhost || -n "${AION_TLS_CERT:-}" ]]; then
+if [[ -n "${AION_TLS_CERT:-}" ]]; then
   exit 0
 fi
 status=""

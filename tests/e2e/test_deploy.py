@@ -8,6 +8,11 @@ chart, checked without a Docker engine or a cluster (none exists here):
   nothing outside AION_DATA_DIR (what a read-only root needs);
 - docker-compose.yml against the Compose specification's schema, its paths,
   variables and the wiring between services;
+- no file under deploy/, nor docker-compose.yml, names an AION_* variable that
+  docs/configuration.md's table does not list (what aiond reads);
+- the gateway and control roles started with the very environment, arguments
+  and files Compose and the chart give them (paths mapped to temp folders,
+  service names to 127.0.0.1): they start, become ready and run a task;
 - the chart: helm lint, helm template per values profile, every rendered
   manifest against Kubernetes' OpenAPI schema (strict), the ServiceMonitor
   against its CRD schema, and what the chart promises (security contexts,
@@ -37,15 +42,12 @@ HEALTHCHECK = REPO / "deploy" / "docker" / "healthcheck.sh"
 COMPOSE = REPO / "docker-compose.yml"
 CHART = REPO / "deploy" / "helm" / "aionos"
 
-# Variables of issue 12's split roles (DESIGN.md, issue 12 and the roles work
-# under way: a gateway dials control at AION_CONTROL_GRPC, control listens on
-# AION_CONTROL_GRPC_PORT; the module host likewise); allowed here until
-# docs/configuration.md lists them.
-ROLE_VARIABLES = {"AION_CONTROL_GRPC", "AION_CONTROL_GRPC_PORT", "AION_MODHOST_GRPC", "AION_MODHOST_GRPC_PORT",
+# The roles apart (docs/roles.md): a gateway dials the control role at
+# AION_CONTROL_GRPC (host:port); control listens on AION_CONTROL_GRPC_PORT.
+# There is no other internal hop: the control role runs the modules itself.
+ROLE_VARIABLES = {"AION_CONTROL_GRPC", "AION_CONTROL_GRPC_PORT",
                   "AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY", "AION_INTERNAL_TLS_CA"}
-# Where each role listens for the role that dials it.
-LISTEN_PORT = {"AION_CONTROL_GRPC": ("control", "AION_CONTROL_GRPC_PORT"),
-               "AION_MODHOST_GRPC": ("modhost", "AION_MODHOST_GRPC_PORT")}
+INTERNAL_TLS = ("AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY", "AION_INTERNAL_TLS_CA")
 
 # Packages of scripts/install-deps.sh that only tests, fuzzing or releases use
 # (fnmatch patterns, after deps/versions.env is applied): the image's build
@@ -83,16 +85,53 @@ def _doc_vars(name):
     return set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", (REPO / "docs" / name).read_text()))
 
 
+def _configuration_table():
+    """The rows of docs/configuration.md's variable table (| variable | default | meaning |)."""
+    lines = (REPO / "docs" / "configuration.md").read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"\|\s*variable\s*\|\s*default\s*\|", line)), None)
+    assert start is not None, "docs/configuration.md has no | variable | default | meaning | table"
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+@functools.lru_cache(maxsize=None)
+def configuration_table_vars():
+    """What aiond reads: every variable docs/configuration.md's table names (its
+    first column, and variables its other cells add, e.g. OTEL_SERVICE_NAME).
+    Variables the text mentions but the table does not (engines aiond refuses)
+    are not among them."""
+    found = set()
+    for row in _configuration_table():
+        for cell in row:
+            found |= set(re.findall(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`", cell))
+    assert {"AION_GATEWAY_PORT", "AION_CONTROL_GRPC", "AION_CONTROL_GRPC_PORT"} <= found, found
+    return frozenset(found)
+
+
+@functools.lru_cache(maxsize=None)
+def configuration_default(var):
+    """The default column of `var`'s row in docs/configuration.md's table."""
+    for row in _configuration_table():
+        if re.fullmatch(rf"`{var}`", row[0]):
+            return row[1]
+    raise AssertionError(f"docs/configuration.md's table has no row for {var}")
+
+
 @functools.lru_cache(maxsize=None)
 def configuration_vars():
-    return env_example_vars() | _doc_vars("configuration.md")
+    """Names a deploy file may leave to the user (`${VAR}`): .env.example and the table."""
+    return env_example_vars() | configuration_table_vars()
 
 
 @functools.lru_cache(maxsize=None)
 def aiond_vars():
-    """Every variable aiond reads, as documented: configuration.md, .env.example,
-    and the provider variables of policies.md."""
-    return configuration_vars() | _doc_vars("policies.md") | ROLE_VARIABLES
+    """Every variable aiond reads, as documented: docs/configuration.md's table,
+    and the provider variables of docs/policies.md."""
+    return configuration_table_vars() | _doc_vars("policies.md")
 
 
 # ---------------------------------------------------------------------------
@@ -241,8 +280,11 @@ def test_dockerfile_is_multistage_pinned_non_root_with_healthcheck():
     assert entry[0].endswith("/aiond") and cmd[:2] == ["--role", "all"], (entry, cmd)
     assert any(c.startswith("--from=") and c.split()[-1] == str(Path(entry[0]).parent.parent)
                for c in copies), "aiond comes from the build stage"
+    # EXPOSE: the default ports of docs/configuration.md, control's internal gRPC included; nothing else.
     exposed = {p for kw, arg in rt if kw == "EXPOSE" for p in arg.split()}
-    assert {"8080", "50051", "8000"} <= exposed, exposed
+    defaults = {configuration_default(v) for v in ("AION_GATEWAY_PORT", "AION_GATEWAY_GRPC_PORT",
+                                                   "AION_CONTROL_PORT", "AION_CONTROL_GRPC_PORT")}
+    assert exposed == defaults, f"EXPOSE {sorted(exposed)}; aiond's default ports are {sorted(defaults)}"
     assert kws.index("USER") < kws.index("ENTRYPOINT")
 
 
@@ -380,11 +422,12 @@ def test_image_healthcheck_checks_the_role_it_runs(tmp_path):
     try:
         gw, ctl, grpc = ports["AION_GATEWAY_PORT"], ports["AION_CONTROL_PORT"], ports["AION_GATEWAY_GRPC_PORT"]
         for role, env in (("all", {"AION_GATEWAY_PORT": gw}), ("gateway", {"AION_GATEWAY_PORT": gw}),
-                          ("control", {"AION_CONTROL_PORT": ctl}),
-                          ("modhost", {"AION_MODHOST_GRPC_PORT": grpc}),
-                          ("modhost", {"AION_MODHOST_GRPC": f"127.0.0.1:{grpc}"})):
+                          ("control", {"AION_CONTROL_PORT": ctl})):
             r = _healthcheck(role, **env)
             assert r.returncode == 0, f"{role}: {r.stderr}"
+        # aiond has no module-host role: nothing to call healthy.
+        r = _healthcheck("modhost", AION_GATEWAY_PORT=gw, AION_CONTROL_PORT=ctl)
+        assert r.returncode == 1 and "unknown role" in r.stderr, r.stderr
         # A listener that does not answer /healthz with 200 (gRPC), and a closed port.
         r = _healthcheck("gateway", AION_GATEWAY_PORT=grpc)
         assert r.returncode == 1 and "/healthz answered" in r.stderr, r.stderr
@@ -443,7 +486,7 @@ def compose():
     return yaml.safe_load(COMPOSE.read_text())
 
 
-AIOND_SERVICES = ("gateway", "control", "modhost", "embedded")
+AIOND_SERVICES = ("gateway", "control", "embedded")
 VAR_RE = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -528,14 +571,15 @@ def test_compose_variables_are_defined_or_documented():
 
 def test_compose_services_are_wired_together():
     services = compose()["services"]
-    assert {"gateway", "control", "modhost", "postgres", "redis", "kafka", "embedded"} <= set(services)
-    aiond = {n: services[n] for n in AIOND_SERVICES}
+    assert {"gateway", "control", "postgres", "redis", "kafka", "embedded"} <= set(services)
+    aiond = {n: s for n, s in services.items() if s.get("image", "").startswith("aionos/aiond:")}
+    assert set(aiond) == set(AIOND_SERVICES), f"aiond services {set(aiond)}: the tests know {AIOND_SERVICES}"
     images = {(s["image"], json.dumps(s["build"], sort_keys=True)) for s in aiond.values()}
     assert len(images) == 1, f"one aiond image for every role: {images}"
     assert all(s.get("profiles") is None for n, s in services.items() if n != "embedded"), \
         "`docker compose up` runs everything but the embedded profile"
     assert services["embedded"].get("profiles") == ["embedded"]
-    for name, role in (("gateway", "gateway"), ("control", "control"), ("modhost", "modhost"), ("embedded", "all")):
+    for name, role in (("gateway", "gateway"), ("control", "control"), ("embedded", "all")):
         assert services[name]["command"] == ["--role", role], name
         s = services[name]
         assert s.get("read_only") is True and s.get("cap_drop") == ["ALL"], name
@@ -549,27 +593,43 @@ def test_compose_services_are_wired_together():
             container_port = str(p).rsplit(":", 1)[1]
             assert container_port in {env.get("AION_GATEWAY_PORT"), env.get("AION_GATEWAY_GRPC_PORT"),
                                       env.get("AION_CONTROL_PORT")}, f"{name}: publishes {p}, aiond listens elsewhere"
+    # No service for a role aiond does not have: aiond --role modhost exits 2 (docs/roles.md).
+    for name, s in services.items():
+        assert s.get("command", [])[:2] != ["--role", "modhost"], f"{name}: --role modhost does not exist yet"
 
-    gw, ctl, mh = (service_env(services[n]) for n in ("gateway", "control", "modhost"))
-    # gateway -> control -> modhost: each dials the service and port the next one listens on.
-    for client, var in ((gw, "AION_CONTROL_GRPC"), (ctl, "AION_MODHOST_GRPC")):
-        server, listen_var = LISTEN_PORT[var]
-        host, _, port = client[var].rpartition(":")
-        assert host == server and port == service_env(services[server])[listen_var], \
-            f"{var}={client[var]}, but {server} listens on {listen_var}={service_env(services[server]).get(listen_var)}"
-    for env in (gw, ctl):
-        assert re.fullmatch(r"redis://redis:6379/\d+", env["AION_CONTROL_REDIS_URL"])
+    gw, ctl = service_env(services["gateway"]), service_env(services["control"])
+    # gateway -> control: the gateway dials the control service on the port control serves
+    # aion.internal.v1.Control on; that port stays inside the compose network.
+    host, _, port = gw["AION_CONTROL_GRPC"].rpartition(":")
+    assert host == "control" and port == ctl["AION_CONTROL_GRPC_PORT"], \
+        f"AION_CONTROL_GRPC={gw['AION_CONTROL_GRPC']}, but control listens on {ctl.get('AION_CONTROL_GRPC_PORT')}"
+    assert not any(str(p).rsplit(":", 1)[1] == port for p in services["control"].get("ports", [])), \
+        "control's internal gRPC port is not published"
+    assert services["gateway"]["depends_on"]["control"]["condition"] == "service_healthy"
+    assert not (ROLE_VARIABLES - {"AION_CONTROL_GRPC_PORT"}) & set(ctl), "control dials no other role"
+    assert "AION_CONTROL_GRPC_PORT" not in gw, "the gateway serves no internal API"
+    # Modules run in control (and the embedded aiond): they get the sandbox setting; the gateway runs none.
+    for name in ("control", "embedded"):
+        assert "AION_SANDBOX_ALLOW_WEAK" in service_env(services[name]), name
+    assert "AION_SANDBOX_ALLOW_WEAK" not in gw
+    # Redis is the gateways' (rate limits, idempotency); Kafka the control plane's (event stream).
+    assert re.fullmatch(r"redis://redis:6379/\d+", gw["AION_CONTROL_REDIS_URL"])
+    assert "AION_CONTROL_REDIS_URL" not in ctl, "the control role does not use Redis"
+    for var in ("AION_CONTROL_POSTGRES_DSN", "KAFKA_BROKERS"):
+        assert var not in gw, f"the gateway keeps no store and sends no events ({var})"
     pg = service_env(services["postgres"])
     assert ctl["AION_CONTROL_POSTGRES_DSN"] == \
         f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}"
+    assert services["control"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     kafka = service_env(services["kafka"])
     assert "controller" in kafka["KAFKA_PROCESS_ROLES"] and "broker" in kafka["KAFKA_PROCESS_ROLES"], "KRaft"
     assert f"PLAINTEXT://{ctl['KAFKA_BROKERS']}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"].endswith("@kafka:9093")
     from kafka_broker import KAFKA_VERSION
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}", "the broker version the e2e tests run"
-    for dep, cond in services["control"]["depends_on"].items():
-        assert cond["condition"] == "service_healthy" and (services[dep].get("healthcheck") or dep in aiond), dep
+    for name in ("gateway", "control"):
+        for dep, cond in services[name]["depends_on"].items():
+            assert cond["condition"] == "service_healthy" and (services[dep].get("healthcheck") or dep in aiond), dep
     for name, svc in services.items():
         if name in aiond:
             continue
@@ -580,21 +640,263 @@ def test_compose_services_are_wired_together():
 
 
 # ---------------------------------------------------------------------------
+# Variables: what the deploy files name is what aiond reads
+
+AION_NAME_RE = re.compile(r"(?<![A-Za-z0-9_])(AION_[A-Z0-9_]*[A-Z0-9])(_\*)?(?![a-z0-9])")
+
+
+def deploy_files():
+    """docker-compose.yml and every text file under deploy/."""
+    files = [COMPOSE]
+    for path in sorted((REPO / "deploy").rglob("*")):
+        if path.is_file():
+            try:
+                path.read_text()
+            except UnicodeDecodeError:
+                continue
+            files.append(path)
+    return files
+
+
+def unknown_aion_names(text, known):
+    """AION_* names in `text` that are not in `known`; NAME_* stands for every variable it prefixes."""
+    bad = set()
+    for m in AION_NAME_RE.finditer(text):
+        name, star = m.group(1), m.group(2)
+        if star:
+            if not any(k.startswith(name + "_") for k in known):
+                bad.add(name + "_*")
+        elif name not in known:
+            bad.add(name)
+    return bad
+
+
+@functools.lru_cache(maxsize=None)
+def build_script_vars():
+    """AION_* variables of the build (scripts/build.sh, scripts/lib.sh), which the
+    image's build stage runs: AION_BUILD_DIR and the like, not aiond's."""
+    return frozenset(m for f in ("build.sh", "lib.sh")
+                     for m in re.findall(r"\$\{?(AION_[A-Z0-9_]+)", (REPO / "scripts" / f).read_text()))
+
+
+def test_deploy_files_name_only_variables_aiond_reads():
+    """Every AION_* name in docker-compose.yml and under deploy/ (settings,
+    templates, comments, scripts) is a row of docs/configuration.md's table:
+    no guessed variables (say, for a module-host role that does not exist), no engine aiond
+    refuses at start-up. The build stage may also name the build scripts' own
+    variables. docs/deploy.md may discuss only variables docs/configuration.md
+    mentions (and the build's)."""
+    known = configuration_table_vars()
+    assert "AION_BUILD_DIR" in build_script_vars() and not build_script_vars() & known
+    problems = {}
+    for path in deploy_files():
+        allowed = known | (build_script_vars() if path.parent == REPO / "deploy" / "docker" else set())
+        bad = unknown_aion_names(path.read_text(), allowed)
+        if bad:
+            problems[str(path.relative_to(REPO))] = sorted(bad)
+    assert not problems, f"names aiond does not read (docs/configuration.md's table): {problems}"
+    mentioned = configuration_vars() | _doc_vars("configuration.md") | build_script_vars()
+    bad = unknown_aion_names((REPO / "docs" / "deploy.md").read_text(), mentioned)
+    assert not bad, f"docs/deploy.md names variables docs/configuration.md does not: {sorted(bad)}"
+    # The scan finds what it should: a made-up name, a wildcard over nothing, a real one.
+    assert unknown_aion_names("AION_GUESSED_GRPC_PORT=1 `AION_GUESSED_*` AION_GATEWAY_PORT AION_TLS_*", known) \
+        == {"AION_GUESSED_GRPC_PORT", "AION_GUESSED_*"}
+
+
+# ---------------------------------------------------------------------------
+# The roles, run with what the deploy files give them
+
+# Redis and Kafka are not started here: their addresses are dropped (aiond
+# without them keeps limits in-process and sends no events). PostgreSQL is, when
+# its binaries are installed (tests/e2e/postgres_server.py); everything else is
+# used as written.
+ENGINE_VARS = {"AION_CONTROL_REDIS_URL", "KAFKA_BROKERS"}
+PORT_VARS = ("AION_GATEWAY_PORT", "AION_GATEWAY_GRPC_PORT", "AION_CONTROL_PORT", "AION_CONTROL_GRPC_PORT")
+
+
+def image_env():
+    """The runtime stage's ENV: what every container starts with."""
+    env = {}
+    for kw, arg in dockerfile_stages()[-1]["instructions"]:
+        if kw == "ENV":
+            env.update(dict(re.findall(r"(\w+)=(\S+)", arg)))
+    return env
+
+
+def _run_role(tmp, name, args, env, mounts):
+    """aiond with `args` and the container environment `env` (image ENV under it);
+    container paths are mapped through `mounts` (container dir -> local dir)."""
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith(("AION_", "OPENAI_", "AZURE_OPENAI_", "HF_", "VLLM_", "OLLAMA_", "KAFKA_", "OTEL_"))}
+    mounts = {"/opt/aionos/modules": str(MODULES), "/opt/aionos/policies": str(REPO / "policies"), **mounts}
+    for k, v in {**image_env(), **env}.items():
+        if k in ENGINE_VARS:
+            continue
+        for cpath, local in sorted(mounts.items(), key=lambda kv: -len(kv[0])):
+            if v == cpath or v.startswith(cpath + "/"):
+                v = local + v[len(cpath):]
+                break
+        else:
+            assert not v.startswith(("/etc/aionos", "/var/lib/aionos", "/opt/aionos")), \
+                f"{name}: {k}={v}, a path nothing mounts"
+        full[k] = v
+    full["AION_BIND_ADDRESS"] = "127.0.0.1"
+    log = tmp / f"{name}.log"
+    proc = subprocess.Popen([str(AIOND), *args], env=full, cwd=tmp, stdout=subprocess.PIPE, stderr=open(log, "ab"))
+    out = []
+    last = "internal" if args[-1] == "control" else "control"  # the banner's last line
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        out.append(line)
+        if line.strip().startswith(last):
+            return proc, full, "".join(out)
+    proc.kill()
+    proc.wait()
+    raise AssertionError(f"{name} ({' '.join(args)}) did not start:\n{''.join(out)}{log.read_text()}")
+
+
+def _http(port, method, path, body=None):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-API-Key": "demo-key"}
+    if body is not None:
+        body = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body, headers)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, json.loads(data) if data else None
+
+
+def run_gateway_and_control(tmp, roles):
+    """Starts control, then the gateway, each as roles[name] = (args, env, mounts)
+    describes it; local free ports replace the ports the files chose, and
+    127.0.0.1 the control's service name. Checks what a deployment needs of
+    them: the image's healthcheck passes for each, the gateway becomes ready
+    through the control plane, and a task submitted to the gateway runs.
+    Returns the task's id."""
+    if not AIOND.exists():
+        pytest.skip(f"{AIOND} not built (./scripts/build.sh)")
+    (c_args, c_env, c_mounts), (g_args, g_env, g_mounts) = roles["control"], roles["gateway"]
+    assert c_args == ["--role", "control"] and g_args == ["--role", "gateway"]
+    ports = {var: str(free_port()) for var in PORT_VARS}
+    host, _, port = g_env["AION_CONTROL_GRPC"].rpartition(":")
+    assert port == c_env.get("AION_CONTROL_GRPC_PORT", configuration_default("AION_CONTROL_GRPC_PORT")), \
+        f"the gateway dials port {port}; control listens on {c_env.get('AION_CONTROL_GRPC_PORT')}"
+    c_env = {**c_env, **{v: ports[v] for v in PORT_VARS}}
+    g_env = {**g_env, **{v: ports[v] for v in PORT_VARS},
+             "AION_CONTROL_GRPC": f"127.0.0.1:{ports['AION_CONTROL_GRPC_PORT']}"}
+    procs = []
+    try:
+        for name, args, env, mounts in (("control", c_args, c_env, c_mounts), ("gateway", g_args, g_env, g_mounts)):
+            (tmp / name).mkdir(exist_ok=True)
+            proc, full, banner = _run_role(tmp / name, name, args, env, mounts)
+            procs.append(proc)
+            # The internal API is mutual TLS exactly when the files set AION_INTERNAL_TLS_*.
+            assert ("mutual TLS" in banner) == bool(set(INTERNAL_TLS) & set(env)), f"{name}: {banner}"
+            r = _healthcheck(name, **{k: v for k, v in full.items() if k.startswith("AION_")})
+            assert r.returncode == 0, f"{name}: the image's healthcheck: {r.stderr}"
+        gw, ctl = int(ports["AION_GATEWAY_PORT"]), int(ports["AION_CONTROL_PORT"])
+        deadline = time.time() + 10
+        while True:
+            status, ready = _http(gw, "GET", "/readyz")
+            if status == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert status == 200, f"the gateway does not become ready through control: {ready}"
+        assert _http(ctl, "GET", "/readyz")[0] == 200
+        status, task = _http(gw, "POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "summarize",
+                                                        "params": {"text": "One. Two. Three."}})
+        assert status == 202, task
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            status, got = _http(gw, "GET", f"/v1/tasks/{task['taskId']}")
+            if got["status"] in ("succeeded", "failed", "canceled", "expired"):
+                break
+            time.sleep(0.05)
+        assert got["status"] == "succeeded", got
+        # the control plane billed it (its own admin API, on its own port)
+        status, usage = _http(ctl, "GET", "/v1/usage")
+        assert status == 200, usage
+        return task["taskId"]
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_compose_gateway_and_control_run_as_written(tmp_path):
+    """gateway and control as docker-compose.yml runs them, control on a real
+    PostgreSQL with the compose file's DSN (the postgres service's user,
+    password and database) when PostgreSQL is installed, else without it."""
+    services = interpolate(compose(), {})["services"]  # .env absent: the file's own defaults
+    from postgres_server import PostgresServer, pg_bin_dir
+    server = None
+    ctl_env = service_env(services["control"])
+    if pg_bin_dir() and "AION_CONTROL_POSTGRES_DSN" in ctl_env:
+        server = PostgresServer(tmp_path / "pg").start()
+        pg = service_env(services["postgres"])
+        user, password, db = pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"]
+        for q in (f"CREATE ROLE {user} LOGIN PASSWORD '{password}'", f"CREATE DATABASE {db} OWNER {user}"):
+            r = subprocess.run([str(server.bin / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
+                                "-d", "postgres", "-c", q], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+        dsn = ctl_env["AION_CONTROL_POSTGRES_DSN"]
+        assert "@postgres:5432/" in dsn, dsn
+        services["control"]["environment"]["AION_CONTROL_POSTGRES_DSN"] = \
+            dsn.replace("@postgres:5432/", f"@127.0.0.1:{server.port}/")
+    else:
+        services["control"]["environment"].pop("AION_CONTROL_POSTGRES_DSN", None)
+    roles = {}
+    for name in ("gateway", "control"):
+        svc = services[name]
+        mounts = {}
+        for v in svc.get("volumes", []):
+            src, dst = v.split(":")[:2]
+            mounts[dst] = str(REPO / src) if src.startswith(".") else str(tmp_path / name / "volumes" / src)
+        for t in svc.get("tmpfs", []):
+            dst = t.split(":")[0]
+            mounts.setdefault(dst, str(tmp_path / name / "tmpfs" / dst.strip("/").replace("/", "_")))
+        for d in mounts.values():
+            Path(d).mkdir(parents=True, exist_ok=True)
+        roles[name] = (svc["command"], {k: str(v) for k, v in service_env(svc).items()}, mounts)
+    try:
+        task_id = run_gateway_and_control(tmp_path, roles)
+        if server:
+            r = subprocess.run([str(server.bin / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
+                                "-d", db, "-Atc", f"SELECT count(*) FROM tasks WHERE id = '{task_id}'"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0 and r.stdout.strip() == "1", f"the task is not in PostgreSQL: {r}"
+            data = Path(roles["control"][2]["/var/lib/aionos"])
+            assert not (data / "aion.db").exists(), "control kept its tasks in SQLite, not PostgreSQL"
+    finally:
+        if server:
+            server.stop()
+
+
+# ---------------------------------------------------------------------------
 # Helm chart
 
 PROFILES = {
     "embedded": ["-f", "values.yaml"],
+    # gateway + control with one internal TLS Secret for both
     "split": ["-f", "values-split.yaml"],
     "engines": ["-f", "values-engines.yaml"],
-    # Split without a module host (control runs the modules), with mutual TLS between roles.
-    "split-no-modhost": ["-f", "values-split.yaml", "--set", "modhost.enabled=false",
-                         "--set", "secrets.internalTls.existingSecret=aionos-internal-tls"],
+    # gateway + control with a TLS Secret each, and without internal TLS
+    "split-tls-per-role": ["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret=",
+                           "--set", "secrets.internalTls.gatewaySecret=aionos-gateway-tls",
+                           "--set", "secrets.internalTls.controlSecret=aionos-control-tls"],
+    "split-plaintext": ["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret="],
     # The embedded profile with every optional piece on.
     "embedded-full": ["-f", "values.yaml", "--set", "serviceMonitor.enabled=true",
                       "--set", "secrets.tls.existingSecret=aionos-tls",
                       "--set", "secrets.apiKeys.existingSecret=aionos-api-keys",
                       "--set", "secrets.providers.existingSecret=aionos-providers",
                       "--set", "secrets.internalTls.existingSecret=aionos-internal-tls",
+                      "--set", "sandbox.allowWeak=true",
                       "--set", "sandbox.hostUsers=false", "--set", "sandbox.procMount=Unmasked",
                       "--set", "sandbox.seccompProfile.type=Localhost",
                       "--set", "sandbox.seccompProfile.localhostProfile=profiles/aiond-sandbox.json",
@@ -718,10 +1020,9 @@ def test_helm_roles_probes_and_wiring(profile):
     deps = by_kind(docs, "Deployment")
     services = by_kind(docs, "Service")
     roles = {role_of(d): d for d in deps.values()}
-    expected = {"embedded": {"embedded"}, "embedded-full": {"embedded"},
-                "split-no-modhost": {"gateway", "control"}}.get(profile, {"gateway", "control", "modhost"})
-    assert set(roles) == expected
-    cli = {"embedded": "all", "gateway": "gateway", "control": "control", "modhost": "modhost"}
+    expected = {"embedded", "embedded-full"}
+    assert set(roles) == ({"embedded"} if profile in expected else {"gateway", "control"})
+    cli = {"embedded": "all", "gateway": "gateway", "control": "control"}
     tls = profile == "embedded-full"
     for role, dep in roles.items():
         c = container(dep)
@@ -734,15 +1035,14 @@ def test_helm_roles_probes_and_wiring(profile):
             assert str(ports["grpc"]) == env["AION_GATEWAY_GRPC_PORT"]["value"]
         if "admin" in ports:
             assert str(ports["admin"]) == env["AION_CONTROL_PORT"]["value"]
+        if role == "control":
+            assert str(ports["grpc"]) == env["AION_CONTROL_GRPC_PORT"]["value"], "control serves gateways there"
         # Probes: /healthz (liveness, startup) and /readyz (readiness) on the role's HTTP port.
-        http_port = {"embedded": "http", "gateway": "http", "control": "admin"}.get(role)
+        http_port = {"embedded": "http", "gateway": "http", "control": "admin"}[role]
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
             p = c[probe]
-            if http_port:
-                assert p["httpGet"]["path"] == path and p["httpGet"]["port"] == http_port, (role, probe, p)
-                assert p["httpGet"]["scheme"] == ("HTTPS" if tls else "HTTP")
-            else:
-                assert p["tcpSocket"]["port"] == "grpc" and "grpc" in ports, (role, probe, p)
+            assert p["httpGet"]["path"] == path and p["httpGet"]["port"] == http_port, (role, probe, p)
+            assert p["httpGet"]["scheme"] == ("HTTPS" if tls else "HTTP")
         # A Service per role selects exactly its pods and targets declared ports.
         svc = services[dep["metadata"]["name"]]
         pod_labels = pod_of(dep)["metadata"]["labels"]
@@ -753,34 +1053,51 @@ def test_helm_roles_probes_and_wiring(profile):
             assert sp["targetPort"] in ports and sp["port"] == ports[sp["targetPort"]], (role, sp)
         if role != "gateway" and role != "embedded":
             assert svc["spec"]["type"] == "ClusterIP", f"{role} is internal"
-        # Data on a claim only where SQLite lives: the embedded aiond, or control without PostgreSQL.
+        # Data on a claim where SQLite and the registered modules live: the embedded aiond and control.
         data = next(v for v in pod_of(dep)["spec"]["volumes"] if v["name"] == "data")
-        pg = "AION_CONTROL_POSTGRES_DSN" in env
-        wants_claim = profile != "embedded-full" and (role == "embedded" or (role == "control" and not pg))
+        wants_claim = profile != "embedded-full" and role in ("embedded", "control")
         assert ("persistentVolumeClaim" in data) == wants_claim, (role, data)
         if wants_claim:
-            assert dep["spec"]["strategy"]["type"] == "Recreate", f"{role}: one SQLite writer at a time"
             assert data["persistentVolumeClaim"]["claimName"] in by_kind(docs, "PersistentVolumeClaim")
+        if role != "gateway":
+            assert dep["spec"]["strategy"]["type"] == "Recreate", f"{role}: one control plane at a time"
 
     def env_value(role, var):
         return env_of(container(roles[role]))[var]["value"]
 
     if "gateway" in roles:
-        # gateway -> control (-> modhost) over gRPC: each dials a Service port that
-        # reaches the port the next role listens on.
-        for client, var in (("gateway", "AION_CONTROL_GRPC"), ("control", "AION_MODHOST_GRPC")):
-            server, listen_var = LISTEN_PORT[var]
-            if server not in roles:
-                assert var not in env_of(container(roles[client])), f"{client} dials a {server} that is not there"
-                continue
-            host, _, port = env_value(client, var).rpartition(":")
-            svc = services[host]
-            sp = next(p for p in svc["spec"]["ports"] if p["port"] == int(port))
-            server_ports = {p["name"]: p["containerPort"] for p in container(roles[server])["ports"]}
-            assert server_ports[sp["targetPort"]] == int(env_value(server, listen_var)), (var, sp)
-            assert selects(svc["spec"]["selector"], pod_of(roles[server])["metadata"]["labels"])
+        # gateway -> control over gRPC: the gateway dials a Service port that reaches
+        # the port control serves aion.internal.v1.Control on. Nothing else dials anything.
+        host, _, port = env_value("gateway", "AION_CONTROL_GRPC").rpartition(":")
+        svc = services[host]
+        sp = next(p for p in svc["spec"]["ports"] if p["port"] == int(port))
+        server_ports = {p["name"]: p["containerPort"] for p in container(roles["control"])["ports"]}
+        assert server_ports[sp["targetPort"]] == int(env_value("control", "AION_CONTROL_GRPC_PORT")), sp
+        assert selects(svc["spec"]["selector"], pod_of(roles["control"])["metadata"]["labels"])
+        assert svc["spec"]["type"] == "ClusterIP"
+        gw_env, ctl_env = env_of(container(roles["gateway"])), env_of(container(roles["control"]))
+        assert "AION_CONTROL_GRPC_PORT" not in gw_env and "AION_CONTROL_GRPC" not in ctl_env
         for var in ("AION_CONTROL_POSTGRES_DSN", "KAFKA_BROKERS"):
-            assert var not in env_of(container(roles["gateway"])), f"the gateway never touches the store ({var})"
+            assert var not in gw_env, f"the gateway keeps no store and sends no events ({var})"
+        assert "AION_CONTROL_REDIS_URL" not in ctl_env, "the control role does not use Redis"
+        # Mutual TLS: both roles or neither, each with all three files of one mounted Secret.
+        tls_roles = {r for r in roles if set(INTERNAL_TLS) & set(env_of(container(roles[r])))}
+        assert tls_roles == (set() if profile == "split-plaintext" else {"gateway", "control"}), tls_roles
+        secrets = {}
+        for r in tls_roles:
+            c = container(roles[r])
+            env = env_of(c)
+            assert set(INTERNAL_TLS) <= set(env), f"{r}: all three or none"
+            files = {Path(env[v]["value"]).name for v in INTERNAL_TLS}
+            assert files == {"tls.crt", "tls.key", "ca.crt"}, f"{r}: cert-manager's layout: {files}"
+            (mount,) = {str(Path(env[v]["value"]).parent) for v in INTERNAL_TLS}
+            vol = next(m["name"] for m in c["volumeMounts"] if m["mountPath"] == mount)
+            volume = next(v for v in pod_of(roles[r])["spec"]["volumes"] if v["name"] == vol)
+            secrets[r] = volume["secret"]["secretName"]
+        if profile == "split-tls-per-role":
+            assert secrets == {"gateway": "aionos-gateway-tls", "control": "aionos-control-tls"}
+        elif tls_roles:
+            assert set(secrets.values()) == {"aionos-internal-tls"}
     else:
         env = env_of(container(roles["embedded"]))
         assert not ROLE_VARIABLES & set(env), "the embedded aiond calls its roles in-process"
@@ -792,11 +1109,12 @@ def test_helm_roles_probes_and_wiring(profile):
             v = e.get("value", "")
             if v.startswith("/etc/aionos/"):
                 assert any(v.startswith(m.rstrip("/") + "/") or v == m for m in mounts), f"{role}: {e['name']}={v}"
-    # The pods that run modules carry the sandbox settings: control runs them when there is no module host.
-    runs_modules = {"embedded"} if "embedded" in roles else ({"modhost"} if "modhost" in roles else {"control"})
+    # The pods that run modules carry the sandbox settings: the embedded aiond, or control (no module host).
+    runs_modules = {"embedded", "control"}
     if profile == "embedded-full":
         for role, dep in roles.items():
             assert (container(dep)["securityContext"]["seccompProfile"]["type"] == "Localhost") == (role in runs_modules)
+            assert env_of(container(dep))["AION_SANDBOX_ALLOW_WEAK"]["value"] == "true"
     for role, dep in roles.items():
         assert ("AION_SANDBOX_ALLOW_WEAK" in env_of(container(dep))) == (role in runs_modules), role
 
@@ -819,12 +1137,10 @@ def test_helm_environment_is_documented_and_secrets_are_references(profile):
             assert all("secretRef" in e for e in env_from)
     if profile == "engines":
         deps = {role_of(d): d for d in by_kind(docs, "Deployment").values()}
-        ctl = env_of(container(deps["control"]))
+        ctl, gw = env_of(container(deps["control"])), env_of(container(deps["gateway"]))
         assert ctl["AION_CONTROL_POSTGRES_DSN"]["valueFrom"]["secretKeyRef"]["name"] == "aionos-postgres"
-        assert ctl["KAFKA_BROKERS"]["value"] and ctl["AION_CONTROL_REDIS_URL"]["value"].startswith("redis://")
-        assert env_of(container(deps["gateway"]))["AION_CONTROL_REDIS_URL"] == ctl["AION_CONTROL_REDIS_URL"], \
-            "gateways share the Redis limits"
-        assert "AION_CONTROL_REDIS_URL" not in env_of(container(deps["modhost"]))
+        assert ctl["KAFKA_BROKERS"]["value"], "the control plane's event stream"
+        assert gw["AION_CONTROL_REDIS_URL"]["value"].startswith("redis://"), "gateways share the Redis limits"
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -840,12 +1156,11 @@ def test_helm_autoscaling_and_disruption_budgets(profile):
         assert any(m["resource"]["name"] == "cpu" for m in hpa["spec"]["metrics"])
         scaled[role_of(deps[ref["name"]])] = hpa
         assert "replicas" not in deps[ref["name"]]["spec"], f"{name}: the HPA owns the replica count"
-    expected = {"embedded": set(), "embedded-full": set(), "split": {"gateway"}, "split-no-modhost": {"gateway"},
-                "engines": {"gateway", "control"}}
-    assert set(scaled) == expected[profile]
+    # Gateways scale; there is one control plane (docs/roles.md).
+    assert set(scaled) == (set() if profile.startswith("embedded") else {"gateway"})
     for dep in deps.values():
-        if role_of(dep) == "embedded":
-            assert dep["spec"]["replicas"] == 1, "SQLite: one embedded aiond"
+        if role_of(dep) in ("embedded", "control"):
+            assert dep["spec"]["replicas"] == 1, "SQLite: one embedded aiond, one control plane"
     for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
         sel = pdb["spec"]["selector"]["matchLabels"]
         matched = [d for d in deps.values() if selects(sel, pod_of(d)["metadata"]["labels"])]
@@ -853,7 +1168,7 @@ def test_helm_autoscaling_and_disruption_budgets(profile):
     pdb_roles = {role_of(d) for d in deps.values()
                  for p in by_kind(docs, "PodDisruptionBudget").values()
                  if selects(p["spec"]["selector"]["matchLabels"], pod_of(d)["metadata"]["labels"])}
-    if profile in ("split", "engines", "split-no-modhost"):
+    if not profile.startswith("embedded"):
         assert pdb_roles == {r for r in (role_of(d) for d in deps.values())}
 
 
@@ -891,19 +1206,17 @@ def test_helm_network_policies(profile):
         else:
             assert not open_rules, f"{role} is not open to everyone"
         if role == "control":
+            # The gateways reach control's internal gRPC port (AION_CONTROL_GRPC_PORT), and only they.
             gw = [r for r in rules if "from" in r and any("podSelector" in f and "namespaceSelector" not in f
                                                           for f in r["from"])]
-            assert len(gw) == 1 and rule_ports(gw[0]) == {ports["grpc"]}
+            internal = int(env_of(container(deps["control"]))["AION_CONTROL_GRPC_PORT"]["value"])
+            assert len(gw) == 1 and rule_ports(gw[0]) == {ports["grpc"]} == {internal}
+            assert not [r for r in rules if internal in rule_ports(r) and r is not gw[0]]
             assert gw[0]["from"] == [{"podSelector": {"matchLabels": {
                 k: labels["gateway"][k] for k in gw[0]["from"][0]["podSelector"]["matchLabels"]}}}]
             assert selects(gw[0]["from"][0]["podSelector"]["matchLabels"], labels["gateway"])
             for other in set(labels) - {"gateway"}:
                 assert not selects(gw[0]["from"][0]["podSelector"]["matchLabels"], labels[other]), other
-        if role == "modhost":
-            assert len(rules) == 1 and rule_ports(rules[0]) == {ports["grpc"]}
-            sel = rules[0]["from"][0]["podSelector"]["matchLabels"]
-            assert len(rules[0]["from"]) == 1 and selects(sel, labels["control"])
-            assert not selects(sel, labels["gateway"])
         if "admin" in ports:
             admin = [r for r in rules if rule_ports(r) == {ports["admin"]}]
             assert any(prometheus_only(r) for r in admin), f"{role}: metrics from the monitoring namespace"
@@ -958,15 +1271,112 @@ def test_chart_policies_are_the_repository_policies(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def _internal_pki(d, secrets):
+    """Secrets in cert-manager's layout (tls.crt, tls.key, ca.crt) from one CA:
+    secrets[name] = "control" (a server certificate for 127.0.0.1, where the test's
+    gateway dials), "gateway" (a client certificate), or "both" (one certificate
+    for both ends, as one Secret shared by the two roles needs)."""
+    from test_tls import openssl
+    d.mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=aionos-internal-ca", "-days", "2", cwd=d)
+    ext = {"control": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+           "gateway": "extendedKeyUsage=clientAuth",
+           "both": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"}
+    dirs = {}
+    for name, kind in secrets.items():
+        out = d / name
+        out.mkdir()
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", str(out / "tls.key"), "-out", "req.csr", "-subj", f"/CN={name}", cwd=d)
+        (d / "ext.cnf").write_text(ext[kind] + "\n")
+        openssl("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", str(out / "tls.crt"), "-days", "2", "-extfile", "ext.cnf", cwd=d)
+        shutil.copy(d / "ca.pem", out / "ca.crt")
+        dirs[name] = str(out)
+    return dirs
+
+
+@pytest.mark.parametrize("profile, secrets", [
+    ("split", {"aionos-internal-tls": "both"}),
+    ("split-tls-per-role", {"aionos-gateway-tls": "gateway", "aionos-control-tls": "control"}),
+    ("split-plaintext", {}),
+])
+def test_helm_gateway_and_control_run_as_rendered(tmp_path, profile, secrets):
+    """The split profile's two containers, as rendered: their args, environment
+    (Secrets: the API keys, the internal TLS files; the policy ConfigMap as
+    mounted) and volumes, run against each other with mutual TLS."""
+    if not AIOND.exists():
+        pytest.skip(f"{AIOND} not built (./scripts/build.sh)")
+    docs = render(profile)
+    (cm,) = by_kind(docs, "ConfigMap").values()
+    secret_dirs = _internal_pki(tmp_path / "secrets", secrets) if secrets else {}
+    roles = {}
+    for dep in by_kind(docs, "Deployment").values():
+        role = role_of(dep)
+        c = container(dep)
+        volumes = {v["name"]: v for v in pod_of(dep)["spec"]["volumes"]}
+        mounts = {}
+        for m in c["volumeMounts"]:
+            v = volumes[m["name"]]
+            local = tmp_path / role / m["name"]
+            if "configMap" in v:
+                assert v["configMap"]["name"] == cm["metadata"]["name"]
+                local.mkdir(parents=True)
+                for fname, content in cm["data"].items():
+                    (local / fname).write_text(content)
+            elif "secret" in v:
+                local = Path(secret_dirs[v["secret"]["secretName"]])
+            else:
+                local.mkdir(parents=True)
+            mounts[m["mountPath"]] = str(local)
+        env = {}
+        for e in c["env"]:
+            if "value" in e:
+                env[e["name"]] = e["value"]
+            else:
+                ref = e["valueFrom"]["secretKeyRef"]
+                assert (e["name"], ref["name"]) == ("AION_GATEWAY_API_KEYS", "aionos-api-keys"), e
+                env[e["name"]] = "demo-key:admin|manager"
+        roles[role] = (c["args"], env, mounts)
+    assert set(roles) == {"gateway", "control"}
+    host = roles["gateway"][1]["AION_CONTROL_GRPC"].rpartition(":")[0]
+    assert host in by_kind(docs, "Service"), f"the gateway dials {host}, no such Service"
+    run_gateway_and_control(tmp_path, roles)
+
+
+@pytest.mark.parametrize("values", ["values.yaml", "values-split.yaml", "values-engines.yaml"])
+def test_helm_has_no_module_host_role(values):
+    """aiond --role modhost does not exist: every profile leaves modhost.enabled
+    false, renders no such Deployment, and refuses true with the reason."""
+    assert yaml.safe_load((CHART / values).read_text()).get("modhost", {}).get("enabled", False) is False
+    if values == "values.yaml":
+        assert yaml.safe_load((CHART / values).read_text())["modhost"] == {"enabled": False}
+    docs = [d for d in yaml.safe_load_all(helm("template", "rel", ".", "--kube-version", KUBE_VERSION,
+                                                 "-f", values).stdout) if d]
+    assert not [d for d in docs if "modhost" in json.dumps(d)], "nothing rendered names a module host"
+    r = helm("template", "rel", ".", "--kube-version", KUBE_VERSION, "-f", values, "--set", "modhost.enabled=true",
+             check=False)
+    assert r.returncode != 0 and "modhost.enabled: the module-host role is not available yet" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("args, message", [
-    (["-f", "values-split.yaml", "--set", "control.replicas=2"], "needs engines.postgres"),
-    (["-f", "values-split.yaml", "--set", "control.autoscaling.enabled=true"], "needs engines.postgres"),
+    (["-f", "values-split.yaml", "--set", "control.replicas=2"], "control.replicas: one control plane only"),
+    (["-f", "values-engines.yaml", "--set", "control.replicas=3"], "control.replicas: one control plane only"),
+    (["-f", "values-split.yaml", "--set", "control.autoscaling.enabled=true"], "autoscaling"),
+    (["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret=",
+      "--set", "secrets.internalTls.gatewaySecret=gw-tls"], "needs a Secret for both gateway and control"),
+    (["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret=",
+      "--set", "secrets.internalTls.controlSecret=ctl-tls"], "needs a Secret for both gateway and control"),
+    (["--set", "ports.modhostGrpc=50053"], "modhostGrpc"),
+    (["--set", "config.AION_CONTROL_GRPC_PORT=1"], "AION_CONTROL_GRPC_PORT"),
     (["--set", "gateway.replicsa=3"], "replicsa"),
     (["--set", "mode=cluster"], "mode"),
     (["--set", "config.AION_DATA_DIR=/elsewhere"], "AION_DATA_DIR"),
     (["--set", "config.NOT_AIOND=1"], "NOT_AIOND"),
     (["--set", "sandbox.procMount=Unmasked"], "hostUsers"),
     (["--set", "engines.kafka.brokers=kafka"], "brokers"),
+    (["--set", "engines.redis.url=redis://x:6379/0", "--set", "engines.redis.existingSecret=r"], "not both"),
     (["--set", "engines.postgres.dsn=postgresql://x", "--set", "engines.postgres.existingSecret=pg"], "not both"),
 ])
 def test_helm_refuses_values_that_cannot_work(args, message):

@@ -1,7 +1,7 @@
 {{/*
 Names, labels and the pieces every role's Deployment shares. A "role" here is
-one of embedded (aiond --role all), gateway, control, modhost; its values live
-under .Values.<role>.
+one of embedded (aiond --role all), gateway, control; its values live under
+.Values.<role>. (aiond has no module-host role yet: control runs the modules.)
 */}}
 
 {{- define "aionos.name" -}}
@@ -27,9 +27,7 @@ under .Values.<role>.
 
 {{/* The roles this release runs, as a JSON list. */}}
 {{- define "aionos.roles" -}}
-{{- if and (eq .Values.mode "split") .Values.modhost.enabled -}}
-["gateway","control","modhost"]
-{{- else if eq .Values.mode "split" -}}
+{{- if eq .Values.mode "split" -}}
 ["gateway","control"]
 {{- else -}}
 ["embedded"]
@@ -103,14 +101,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toYaml $files }}
 {{- end }}
 
-{{- define "aionos.postgresEnabled" -}}
-{{- if or .Values.engines.postgres.existingSecret .Values.engines.postgres.dsn }}true{{ end }}
-{{- end }}
-
-{{/* Does this role keep its data on a PersistentVolumeClaim? */}}
+{{/* Does this role keep its data on a PersistentVolumeClaim? The embedded
+aiond and control do (SQLite, registered modules); a gateway keeps nothing. */}}
 {{- define "aionos.persistent" -}}
-{{- $root := .root }}
-{{- if and $root.Values.persistence.enabled (or (eq .role "embedded") (and (eq .role "control") (not (include "aionos.postgresEnabled" $root)))) }}true{{ end }}
+{{- if and .root.Values.persistence.enabled (or (eq .role "embedded") (eq .role "control")) }}true{{ end }}
 {{- end }}
 
 {{- define "aionos.claimName" -}}
@@ -126,12 +120,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {"http": {{ $p.gateway }}, "grpc": {{ $p.gatewayGrpc }}}
 {{- else if eq .role "control" }}
 {"admin": {{ $p.control }}, "grpc": {{ $p.controlGrpc }}}
-{{- else }}
-{"grpc": {{ $p.modhostGrpc }}}
 {{- end }}
 {{- end }}
 
-{{/* The port serving /healthz, /readyz and /metrics (none for modhost). */}}
+{{/* The port serving /healthz, /readyz and /metrics. */}}
 {{- define "aionos.httpPort" -}}
 {{- if or (eq .role "embedded") (eq .role "gateway") }}http{{ else if eq .role "control" }}admin{{ end }}
 {{- end }}
@@ -142,9 +134,19 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
 {{- if or (eq .role "embedded") (eq .role "control") }}admin{{ else if eq .role "gateway" }}http{{ end }}
 {{- end }}
 
-{{/* Roles that run modules: the module host, or control while there is none. */}}
+{{/* Roles that run modules: the embedded aiond, and control (there is no
+module-host role yet). */}}
 {{- define "aionos.runsModules" -}}
-{{- if or (eq .role "embedded") (eq .role "modhost") (and (eq .role "control") (not .root.Values.modhost.enabled)) }}true{{ end }}
+{{- if or (eq .role "embedded") (eq .role "control") }}true{{ end }}
+{{- end }}
+
+{{/* The Secret with tls.crt, tls.key and ca.crt for a split role's mutual TLS
+(AION_INTERNAL_TLS_*); empty for the embedded aiond, which has no internal API. */}}
+{{- define "aionos.internalTlsSecret" -}}
+{{- $t := .root.Values.secrets.internalTls }}
+{{- if eq .role "gateway" }}{{ default $t.existingSecret $t.gatewaySecret }}
+{{- else if eq .role "control" }}{{ default $t.existingSecret $t.controlSecret }}
+{{- end }}
 {{- end }}
 
 {{- define "aionos.callsProviders" -}}
@@ -198,14 +200,6 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
 {{- if eq $role "control" }}
 - name: AION_CONTROL_GRPC_PORT
   value: {{ $v.ports.controlGrpc | quote }}
-{{- if $v.modhost.enabled }}
-- name: AION_MODHOST_GRPC
-  value: {{ printf "%s:%v" (include "aionos.roleName" (dict "root" $root "role" "modhost")) $v.ports.modhostGrpc | quote }}
-{{- end }}
-{{- end }}
-{{- if eq $role "modhost" }}
-- name: AION_MODHOST_GRPC_PORT
-  value: {{ $v.ports.modhostGrpc | quote }}
 {{- end }}
 {{- if include "aionos.runsModules" . }}
 - name: AION_SANDBOX_ALLOW_WEAK
@@ -229,7 +223,7 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
   value: {{ . | quote }}
 {{- end }}
 {{- end }}
-{{- if or (include "aionos.servesGateway" .) (include "aionos.servesControl" .) }}
+{{- if include "aionos.servesGateway" . }}
 {{- with $v.engines.redis }}
 {{- if .existingSecret }}
 - name: AION_CONTROL_REDIS_URL
@@ -249,7 +243,7 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
 - name: AION_TLS_KEY
   value: /etc/aionos/tls/tls.key
 {{- end }}
-{{- if and $v.secrets.internalTls.existingSecret (ne $role "embedded") }}
+{{- if include "aionos.internalTlsSecret" . }}
 - name: AION_INTERNAL_TLS_CERT
   value: /etc/aionos/internal-tls/tls.crt
 - name: AION_INTERNAL_TLS_KEY
@@ -262,23 +256,18 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
 {{- end }}
 {{- end }}
 
-{{/* Probes of a role: HTTP on /healthz and /readyz, TCP for the module host;
-.Values.<role>.probes replaces any of them. */}}
+{{/* Probes of a role: HTTP on /healthz and /readyz (a gateway's /readyz is 503
+while it cannot reach the control plane); .Values.<role>.probes replaces any
+of them. */}}
 {{- define "aionos.probes" -}}
 {{- $root := .root }}
 {{- $rv := index $root.Values .role }}
 {{- $port := include "aionos.httpPort" . }}
 {{- $scheme := ternary "HTTPS" "HTTP" (not (empty $root.Values.secrets.tls.existingSecret)) }}
 {{- $probes := dict }}
-{{- if $port }}
 {{- $_ := set $probes "startupProbe" (dict "httpGet" (dict "path" "/healthz" "port" $port "scheme" $scheme) "periodSeconds" 2 "failureThreshold" 60 "timeoutSeconds" 2) }}
 {{- $_ := set $probes "livenessProbe" (dict "httpGet" (dict "path" "/healthz" "port" $port "scheme" $scheme) "periodSeconds" 10 "failureThreshold" 3 "timeoutSeconds" 2) }}
 {{- $_ := set $probes "readinessProbe" (dict "httpGet" (dict "path" "/readyz" "port" $port "scheme" $scheme) "periodSeconds" 5 "failureThreshold" 2 "timeoutSeconds" 2) }}
-{{- else }}
-{{- $_ := set $probes "startupProbe" (dict "tcpSocket" (dict "port" "grpc") "periodSeconds" 2 "failureThreshold" 60 "timeoutSeconds" 2) }}
-{{- $_ := set $probes "livenessProbe" (dict "tcpSocket" (dict "port" "grpc") "periodSeconds" 10 "failureThreshold" 3 "timeoutSeconds" 2) }}
-{{- $_ := set $probes "readinessProbe" (dict "tcpSocket" (dict "port" "grpc") "periodSeconds" 5 "failureThreshold" 2 "timeoutSeconds" 2) }}
-{{- end }}
 {{- range $k, $p := $rv.probes }}
 {{- $_ := set $probes $k $p }}
 {{- end }}
@@ -288,9 +277,17 @@ registry on both ports; docs/observability.md scrapes the control port). */}}
 {{/* Refuse values that cannot work, with the reason. */}}
 {{- define "aionos.validate" -}}
 {{- $v := .Values }}
+{{- if $v.modhost.enabled }}
+{{- fail "modhost.enabled: the module-host role is not available yet (aiond --role modhost exits saying so): the control plane runs the modules itself; leave modhost.enabled false (docs/roles.md)" }}
+{{- end }}
 {{- if eq $v.mode "split" }}
-{{- if and (or $v.control.autoscaling.enabled (gt (int $v.control.replicas) 1)) (not (include "aionos.postgresEnabled" .)) }}
-{{- fail "control: more than one replica (or autoscaling) needs engines.postgres: without it the control plane keeps its tasks in SQLite, one process's file (use values-engines.yaml)" }}
+{{- if gt (int $v.control.replicas) 1 }}
+{{- fail "control.replicas: one control plane only for now: several cannot share a queue yet (SQLite is one process's file; on PostgreSQL a second control plane is refused at start-up), docs/roles.md" }}
+{{- end }}
+{{- $gwTls := include "aionos.internalTlsSecret" (dict "root" . "role" "gateway") }}
+{{- $ctlTls := include "aionos.internalTlsSecret" (dict "root" . "role" "control") }}
+{{- if and (or $gwTls $ctlTls) (not (and $gwTls $ctlTls)) }}
+{{- fail "secrets.internalTls: mutual TLS needs a Secret for both gateway and control (existingSecret, or gatewaySecret and controlSecret): a plaintext side is refused at the handshake" }}
 {{- end }}
 {{- end }}
 {{- if and $v.engines.postgres.existingSecret $v.engines.postgres.dsn }}
