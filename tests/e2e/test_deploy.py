@@ -606,7 +606,9 @@ def test_compose_services_are_wired_together():
     assert not any(str(p).rsplit(":", 1)[1] == port for p in services["control"].get("ports", [])), \
         "control's internal gRPC port is not published"
     assert services["gateway"]["depends_on"]["control"]["condition"] == "service_healthy"
-    assert not (ROLE_VARIABLES - {"AION_CONTROL_GRPC_PORT"}) & set(ctl), "control dials no other role"
+    assert "AION_CONTROL_GRPC" not in ctl, "control dials no other role"
+    assert {v for v in INTERNAL_TLS if v in gw} == {v for v in INTERNAL_TLS if v in ctl}, \
+        "internal TLS on both roles or neither"
     assert "AION_CONTROL_GRPC_PORT" not in gw, "the gateway serves no internal API"
     # Modules run in control (and the embedded aiond): they get the sandbox setting; the gateway runs none.
     for name in ("control", "embedded"):
