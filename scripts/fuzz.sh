@@ -17,8 +17,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/lib.sh"
 build_dir="${AION_FUZZ_BUILD_DIR:-$here/build-fuzz}"
 fuzz_src="$here/tests/fuzz"
-cxx="${AION_FUZZ_CXX:-clang++-16}"
-cc="${AION_FUZZ_CC:-clang-16}"
+cxx="${AION_FUZZ_CXX:-clang++-${LLVM_VERSION:-16}}"  # deps/versions.env
+cc="${AION_FUZZ_CC:-clang-${LLVM_VERSION:-16}}"
 
 targets() { (cd "$fuzz_src" && grep -l LLVMFuzzerTestOneInput -- *.cpp | sed 's/\.cpp$//'); }
 
@@ -29,7 +29,7 @@ usage() {
 
 build() {
   command -v "$cxx" >/dev/null ||
-    { log "error: $cxx not found (apt-get install -y clang-16 libfuzzer-16-dev)"; exit 1; }
+    { log "error: $cxx not found (scripts/install-deps.sh installs it)"; exit 1; }
   local wasmtime_dir
   wasmtime_dir="$(wasmtime_cache_dir)"
   if [[ ! -f "$build_dir/build.ninja" ]] ||

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: C++ unit tests
-# (ctest), guest module tests (cargo test) and end-to-end tests against a
-# real aiond (pytest). Exits 0 only if all pass.
+# (ctest), guest module tests (cargo test), the fuzz targets for a short fixed
+# time (libFuzzer with ASan + UBSan) and end-to-end tests against a real aiond
+# (pytest). Exits 0 only if all pass.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/lib.sh"
@@ -20,6 +21,11 @@ for m in modules/*/; do
   (cd "$m" && RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$here/build/cargo-target-host" \
     /usr/bin/cargo test --offline --release --quiet) || failed+=("cargo:$(basename "$m")")
 done
+
+# Every committed corpus input (crash reproducers included) is replayed, then
+# each target fuzzes for AION_FUZZ_SECONDS; long runs: scripts/fuzz.sh.
+log "fuzz targets (libFuzzer, ASan + UBSan, build-fuzz; docs/fuzzing.md)"
+./scripts/fuzz.sh all "${AION_FUZZ_SECONDS:-15}" || failed+=(fuzz)
 
 log "end-to-end tests (pytest against build/aiond)"
 AION_BUILD_DIR="$here/build" python3 -m pytest -q tests/e2e || failed+=(e2e)
