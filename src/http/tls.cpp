@@ -11,6 +11,16 @@ namespace ssl = boost::asio::ssl;
 
 namespace {
 
+// Forward-secret AEAD suites only (Mozilla "intermediate" without DHE): no CBC,
+// no SHA-1 MACs, no static-RSA key exchange. gRPC's own default list is the
+// same set without ChaCha20 (docs/tls.md).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kTls13Suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 Result<std::string> readPem(const char* var, const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in)
@@ -53,7 +63,15 @@ Result<TlsMaterial> loadServerTls(const TlsFiles& files) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                   ssl::context::single_dh_use);
+                   ssl::context::single_dh_use | ssl::context::no_compression);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1 ||
+      SSL_CTX_set_ciphersuites(native, kTls13Suites) != 1) {
+    ERR_clear_error();
+    return fail(ErrorCode::kInternal, "TLS: this OpenSSL refuses the cipher configuration");
+  }
   const char* step = "AION_TLS_CERT";
   try {
     ctx->use_certificate_chain(boost::asio::buffer(m.certPem));

@@ -25,7 +25,8 @@ struct TlsMaterial {
 
 //! Reads and checks the files: unreadable paths, PEM that does not parse and
 //! a key that does not match the certificate all fail with a message naming
-//! the variable. TLS 1.2 is the minimum version.
+//! the variable. TLS 1.2 is the minimum version, with forward-secret AEAD
+//! suites only (TLS 1.3: its standard suites); docs/tls.md lists them.
 Result<TlsMaterial> loadServerTls(const TlsFiles& files);
 
 }  // namespace aion::http

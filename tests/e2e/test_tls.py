@@ -2,6 +2,7 @@
 (AION_TLS_CLIENT_CA), and clear start-up failures for bad certificate files."""
 import http.client
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -32,6 +33,12 @@ def pki(tmp_path_factory):
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "other.key", cwd=d)
+    # An RSA server certificate too: static-RSA and ECDHE-RSA suites are only
+    # offered by a server with an RSA key.
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-rsa.key", "-out", "server-rsa.csr",
+            "-subj", "/CN=server-rsa", cwd=d)
+    openssl("x509", "-req", "-in", "server-rsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server-rsa.pem", "-days", "2", "-extfile", "server.ext", cwd=d)
     return d
 
 
@@ -172,3 +179,63 @@ def test_bad_tls_files_fail_start_up_clearly(tmp_path, pki):
     for env, expected in cases:
         err = start_fails(tmp_path, env)
         assert expected in err, (env, err)
+
+
+def s_client(pki, port, *args, cert=False):
+    """One `openssl s_client` handshake; returns (protocol, cipher), or None
+    when no cipher was agreed (the handshake failed)."""
+    cmd = ["openssl", "s_client", "-brief", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki / "ca.pem"),
+           "-verify_return_error", *args]
+    if cert:
+        cmd += ["-cert", str(pki / "client.pem"), "-key", str(pki / "client.key")]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    out = p.stderr.decode(errors="replace")  # -brief reports there
+    if p.returncode != 0 or "CONNECTION ESTABLISHED" not in out:
+        return None
+    return (re.search(r"Protocol version: (\S+)", out).group(1),
+            re.search(r"Ciphersuite: (\S+)", out).group(1))
+
+
+# What a client may offer that every listener must refuse. The client side
+# drops to security level 0 so it really offers them (OpenSSL 3 clients do
+# not offer TLS 1.0/1.1 at the default level).
+OLD_PROTOCOLS = [("-tls1", "-cipher", "DEFAULT@SECLEVEL=0"), ("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")]
+WEAK_TLS12_CIPHERS = [
+    "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384",  # CBC, SHA-1/SHA-2 MAC
+    "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384",
+    "AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256",      # static RSA: no forward secrecy
+    "DHE-RSA-AES128-GCM-SHA256",                             # finite-field DHE
+]
+AEAD_TLS12 = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$")
+TLS13_SUITES = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
+
+
+def assert_modern_only(pki, port, cert=False):
+    for offer in OLD_PROTOCOLS:
+        assert s_client(pki, port, *offer, cert=cert) is None, (port, offer)
+    for cipher in WEAK_TLS12_CIPHERS:
+        got = s_client(pki, port, "-tls1_2", "-cipher", f"{cipher}:@SECLEVEL=0", cert=cert)
+        assert got is None, (port, cipher, got)
+    # gRPC needs ALPN h2; the HTTP listeners take http/1.1.
+    proto, cipher = s_client(pki, port, "-tls1_2", "-alpn", "h2,http/1.1", cert=cert) or (None, None)
+    assert proto == "TLSv1.2" and AEAD_TLS12.match(cipher), (port, proto, cipher)
+    proto, cipher = s_client(pki, port, "-tls1_3", "-alpn", "h2,http/1.1", cert=cert) or (None, None)
+    assert proto == "TLSv1.3" and cipher in TLS13_SUITES, (port, proto, cipher)
+
+
+@pytest.mark.parametrize("key_type", ["ec", "rsa"])
+def test_only_tls12_and_13_with_forward_secret_aead_ciphers(make_aiond, pki, key_type):
+    """Every public listener (gateway, control, gRPC) refuses TLS 1.0/1.1,
+    CBC and static-RSA suites; TLS 1.2 agrees an ECDHE AEAD suite; TLS 1.3 works."""
+    name = "server" if key_type == "ec" else "server-rsa"
+    a = make_aiond({"AION_TLS_CERT": str(pki / f"{name}.pem"), "AION_TLS_KEY": str(pki / f"{name}.key")}).start()
+    for port in (a.gw_port, a.ctl_port, a.grpc_port):
+        assert_modern_only(pki, port)
+
+
+def test_internal_grpc_tls_is_modern_only(make_aiond, pki):
+    """The control role's internal gRPC port (mutual TLS between roles)."""
+    a = make_aiond({"AION_INTERNAL_TLS_CERT": str(pki / "server.pem"),
+                    "AION_INTERNAL_TLS_KEY": str(pki / "server.key"),
+                    "AION_INTERNAL_TLS_CA": str(pki / "ca.pem")}, role="control").start()
+    assert_modern_only(pki, a.internal_port, cert=True)
