@@ -14,6 +14,7 @@
 #include "common/json_text.h"
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
+#include "http/handler_util.h"
 #include "telemetry/tracer.h"
 
 namespace aion::gateway {
@@ -31,12 +32,9 @@ void fromJson(const json::value& v, Msg* out) {
 
 Result<json::value> toJson(const pb::Message& m) {
   std::string s;
-  if (!pb::util::MessageToJsonString(m, &s).ok())
-    return fail(ErrorCode::kInvalidRequest, "params are not valid JSON");
-  boost::system::error_code ec;
-  auto v = json::parse(s, ec);
-  if (ec) return fail(ErrorCode::kInvalidRequest, "params are not valid JSON");
-  return v;
+  if (auto st = pb::util::MessageToJsonString(m, &s); !st.ok())  // e.g. protobuf's own depth limit
+    return fail(ErrorCode::kInvalidRequest, "params: " + std::string(st.message()));
+  return http::parseJsonText(s, "params");
 }
 
 void fillTask(const store::Task& t, v1::Task* out) {

@@ -70,16 +70,15 @@ asio::awaitable<void> WsSession::readLoop() {
       buf.consume(buf.size());
       continue;
     }
-    json::parse_options popts;
-    popts.max_depth = 64;
-    boost::system::error_code jec;
-    auto v = json::parse(beast::buffers_to_string(buf.data()), jec, {}, popts);
+    auto v = http::parseJsonText(beast::buffers_to_string(buf.data()), "message");
     buf.consume(buf.size());
-    if (jec || !v.is_object()) {
-      sendError(Error(ErrorCode::kInvalidRequest, "each message must be a JSON object"), "");
+    if (!v || !v->is_object()) {
+      sendError(
+          v ? Error(ErrorCode::kInvalidRequest, "each message must be a JSON object") : v.error(),
+          "");
       continue;
     }
-    co_await handle(v.as_object());
+    co_await handle(v->as_object());
   }
 }
 

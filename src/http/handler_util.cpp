@@ -16,6 +16,18 @@ Result<Principal> principalOf(const auth::KeyRing& keys, const Request& req) {
   return keys.authenticate(key, req["X-Tenant-Id"]);
 }
 
+Result<json::value> parseJsonText(std::string_view text, std::string_view what) {
+  json::parse_options opts;
+  opts.max_depth = kMaxJsonDepth;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, {}, opts);
+  if (ec == json::error::too_deep)
+    return fail(ErrorCode::kInvalidRequest, std::string(what) + " is nested deeper than " +
+                                                std::to_string(kMaxJsonDepth) + " levels");
+  if (ec) return fail(ErrorCode::kInvalidRequest, "malformed JSON: " + ec.message());
+  return v;
+}
+
 Result<json::object> parseJsonObject(const Request& req) {
   std::string_view ct = req[bhttp::field::content_type];
   // curl -d sends x-www-form-urlencoded by default; the body is still JSON.
@@ -25,13 +37,11 @@ Result<json::object> parseJsonObject(const Request& req) {
     return fail(ErrorCode::kInvalidRequest, "Content-Type must be application/json");
   if (req.body().empty())
     return fail(ErrorCode::kInvalidRequest, "request body is empty; expected a JSON object");
-  json::parse_options opts;
-  opts.max_depth = 64;
-  boost::system::error_code ec;
-  json::value v = json::parse(req.body(), ec, {}, opts);
-  if (ec) return fail(ErrorCode::kInvalidRequest, "malformed JSON: " + ec.message());
-  if (!v.is_object()) return fail(ErrorCode::kInvalidRequest, "request body must be a JSON object");
-  return std::move(v.as_object());
+  auto v = parseJsonText(req.body(), "request body");
+  if (!v) return std::unexpected(v.error());
+  if (!v->is_object())
+    return fail(ErrorCode::kInvalidRequest, "request body must be a JSON object");
+  return std::move(v->as_object());
 }
 
 Status requireRole(const Principal& who, RoleSet roles) {

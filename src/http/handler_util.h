@@ -9,6 +9,14 @@ namespace aion::http {
 
 //! Authenticates X-API-Key (or "Authorization: Bearer") and X-Tenant-Id.
 Result<Principal> principalOf(const auth::KeyRing& keys, const Request& req);
+//! Deepest nesting accepted in JSON from clients (request bodies, WebSocket
+//! messages, gRPC params): deeper text is refused by the parser itself, so
+//! nothing downstream (schemas, canonical hashing, stores) recurses further.
+inline constexpr int kMaxJsonDepth = 64;
+//! Parses client JSON with that limit; `what` ("request body", "message")
+//! names it in the error: "... is nested deeper than 64 levels", or
+//! "malformed JSON: ..." for anything else wrong.
+Result<boost::json::value> parseJsonText(std::string_view text, std::string_view what);
 //! Parses a JSON request body (object expected); depth-limited.
 Result<boost::json::object> parseJsonObject(const Request& req);
 //! kForbidden unless `who` has one of `roles`.
