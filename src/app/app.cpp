@@ -11,6 +11,9 @@
 #include "gateway/gateway_http.h"
 #include "gateway/grpc_service.h"
 #include "gateway/redis_limits.h"
+#include "http/handler_util.h"
+#include "modhost/rpc/client.h"
+#include "modhost/rpc/server.h"
 #include "modhost/subprocess_host.h"
 #include "modhost/wasm_host.h"
 #include "trust/signing.h"
@@ -88,6 +91,77 @@ App::~App() {
   telemetry::setTracer(nullptr);  // then tracer_ exports what is queued as it goes
 }
 
+App::LocalModules App::localModules() {
+  const auto& c = cfg_;
+  LocalModules out;
+  out.gpus = c.gpus ? *c.gpus : modhost::detectGpus();
+  std::map<std::string, std::unique_ptr<modhost::ModuleHost>> hosts;
+  hosts["wasm"] = std::make_unique<modhost::WasmModuleHost>();
+  auto sub = std::make_unique<modhost::SubprocessModuleHost>();
+  out.sandbox = sub->sandboxJson();
+  std::string weak = modhost::weakSandboxReason(sub->sandboxCaps());
+  if (!weak.empty()) {
+    out.sandbox.as_object()["weak"] = weak;
+    if (c.allowWeakSandbox) {
+      spdlog::warn("subprocess modules run in a weak sandbox (AION_SANDBOX_ALLOW_WEAK): {}", weak);
+    } else {
+      spdlog::error(
+          "subprocess modules are not routed: {}; AION_SANDBOX_ALLOW_WEAK=true runs them "
+          "anyway",
+          weak);
+      out.blocked = "the sandbox is too weak here: " + weak +
+                    " (AION_SANDBOX_ALLOW_WEAK=true runs subprocess modules anyway)";
+    }
+  }
+  hosts["subprocess"] = std::move(sub);
+  out.host = std::make_unique<modhost::CompositeModuleHost>(std::move(hosts), out.gpus);
+  return out;
+}
+
+std::expected<void, std::vector<std::string>> App::openModhost() {
+  using Errors = std::vector<std::string>;
+  const auto& c = cfg_;
+  auto local = localModules();
+  auto* host = local.host.get();
+  modules_ = std::move(local.host);
+  const auto* itls = c.internalTls ? &*c.internalTls : nullptr;
+  modhostRpc_ = std::make_unique<modhost::rpc::ModuleHostRpcService>(
+      *host, modulePool_.get_executor(), blocking_.get_executor(),
+      modhost::rpc::ServiceOptions{.artifactDir = c.dataDir / "modhost" / "artifacts",
+                                   .sandbox = std::move(local.sandbox),
+                                   .subprocessBlocked = std::move(local.blocked)});
+  if (!itls)
+    spdlog::warn("module host gRPC for control planes without TLS (set AION_INTERNAL_TLS_*)");
+  int port = c.modhostGrpcPort;
+  modhostGrpc_ = modhost::rpc::startModuleHostRpcServer(
+      *modhostRpc_, c.bindAddress, port,
+      control::rpc::serverCredentials(itls ? itls->certPem : "", itls ? itls->keyPem : "",
+                                      itls ? itls->caPem : ""));
+  if (!modhostGrpc_ || port == 0)
+    return std::unexpected(Errors{"AION_MODHOST_GRPC_PORT: cannot listen on " + c.bindAddress +
+                                  ":" + std::to_string(c.modhostGrpcPort)});
+  modhostGrpcPort_ = static_cast<uint16_t>(port);
+  // /healthz, /readyz and /metrics. Ready once listening: the control plane
+  // loads the modules, and it needs the host reachable to do so.
+  http::Routes routes;
+  http::addHealthRoutes(
+      routes,
+      [svc = modhostRpc_.get(), host] {
+        return std::pair{
+            true,
+            json::object{
+                {"status", "ready"},
+                {"checks", {{"loaded", svc->loaded()}, {"modules", host->describe().size()}}}}};
+      },
+      metrics_);
+  modhostHttp_ = std::make_unique<http::Server>(io_, "modhost", httpLimits(c), std::move(routes),
+                                                metrics_, nullptr);
+  auto hp = modhostHttp_->listen(c.bindAddress, c.modhostPort);
+  if (!hp) return std::unexpected(Errors{"AION_MODHOST_PORT: " + hp.error().message});
+  modhostPort_ = *hp;
+  return {};
+}
+
 std::expected<void, std::vector<std::string>> App::openControl() {
   using Errors = std::vector<std::string>;
   const auto& c = cfg_;
@@ -136,25 +210,30 @@ std::expected<void, std::vector<std::string>> App::openControl() {
 
   auto trusted = loadTrustedKeys(c.trustedKeys, c.moduleDir);
   if (!trusted) return std::unexpected(Errors{"AION_MODULE_TRUSTED_KEYS: " + trusted.error()});
-  auto gpus = c.gpus ? *c.gpus : modhost::detectGpus();
-  std::map<std::string, std::unique_ptr<modhost::ModuleHost>> hosts;
-  hosts["wasm"] = std::make_unique<modhost::WasmModuleHost>();
-  auto sub = std::make_unique<modhost::SubprocessModuleHost>();
-  json::value sandbox = sub->sandboxJson();
-  std::string weak = modhost::weakSandboxReason(sub->sandboxCaps());
-  if (!weak.empty()) {
-    sandbox.as_object()["weak"] = weak;
-    if (c.allowWeakSandbox)
-      spdlog::warn("subprocess modules run in a weak sandbox (AION_SANDBOX_ALLOW_WEAK): {}", weak);
-    else
-      spdlog::error(
-          "subprocess modules are not routed: {}; AION_SANDBOX_ALLOW_WEAK=true runs them "
-          "anyway",
-          weak);
+  std::vector<modhost::GpuDevice> gpus;
+  json::value sandbox;
+  std::string blocked;
+  if (!c.modhostGrpc.empty()) {
+    const auto* itls = c.internalTls ? &*c.internalTls : nullptr;
+    auto remote = std::make_unique<modhost::rpc::RemoteModuleHost>(modhost::rpc::ClientOptions{
+        .target = c.modhostGrpc,
+        .creds = control::rpc::clientCredentials(
+            itls ? itls->certPem : "", itls ? itls->keyPem : "", itls ? itls->caPem : "")});
+    auto info = remote->info(std::chrono::seconds(30));  // waits for a module host still starting
+    if (!info) return std::unexpected(Errors{"AION_MODHOST_GRPC: " + info.error().message});
+    gpus = info->gpus;
+    sandbox = info->sandbox;
+    blocked = info->subprocessBlocked;
+    modules_ = std::move(remote);
+    spdlog::info("modules run on the module host at {}{}", c.modhostGrpc,
+                 itls ? " (mutual TLS)" : " (without TLS: set AION_INTERNAL_TLS_*)");
+  } else {
+    auto local = localModules();
+    gpus = local.gpus;
+    sandbox = std::move(local.sandbox);
+    blocked = std::move(local.blocked);
+    modules_ = std::move(local.host);
   }
-  hosts["subprocess"] = std::move(sub);
-  modules_ = std::make_unique<modhost::CompositeModuleHost>(std::move(hosts), gpus);
-
   control::ControlService::Options opts;
   opts.policyDir = c.policyDir;
   opts.moduleStateDir = c.dataDir / "modules";
@@ -162,9 +241,7 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   opts.loadOptions.trust = {*trusted, c.allowUnsigned};
   for (auto& g : gpus) opts.gpus.push_back({g.name, g.memoryMb});
   opts.sandbox = std::move(sandbox);
-  if (!weak.empty() && !c.allowWeakSandbox)
-    opts.subprocessBlocked = "the sandbox is too weak here: " + weak +
-                             " (AION_SANDBOX_ALLOW_WEAK=true runs subprocess modules anyway)";
+  opts.subprocessBlocked = std::move(blocked);
   opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax};
@@ -251,6 +328,10 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
     spdlog::info("traces: OTLP/HTTP to {} (service {}, sampler {})", traces->endpoint,
                  traces->serviceName, traces->sampler);
   }
+  if (role == Role::kModhost) {
+    if (auto r = app->openModhost(); !r) return std::unexpected(r.error());
+    return app;
+  }
   if (role != Role::kGateway)
     if (auto r = app->openControl(); !r) return std::unexpected(r.error());
 
@@ -333,18 +414,20 @@ void App::shutdown() {
   if (stopping_.exchange(true)) return;
   if (gateway_) gateway_->stop();
   if (controlHttp_) controlHttp_->stop();
+  if (modhostHttp_) modhostHttp_->stop();
   // Blocking steps (gRPC's shutdown, the store's flush) run off the I/O threads.
   auto finish = [this] {
     std::thread([this] {
       auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
       if (grpc_) grpc_->Shutdown(deadline);
       if (controlGrpc_) controlGrpc_->Shutdown(deadline);
+      if (modhostGrpc_) modhostGrpc_->Shutdown(deadline);
       if (remote_) remote_->stop();
       if (store_) store_->flush();  // writes behind reach the disk before the process ends
       io_.stop();
     }).detach();
   };
-  if (!control_) return finish();  // a gateway: the control plane owns the tasks
+  if (!control_) return finish();  // a gateway or module host: the control plane owns the tasks
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto done = [finish, once] {
     if (!once->exchange(true)) finish();

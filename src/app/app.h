@@ -19,6 +19,8 @@
 #include "gateway/rate_limiter.h"
 #include "http/server.h"
 #include "modhost/composite_host.h"
+#include "modhost/rpc/client.h"
+#include "modhost/rpc/server.h"
 #include "providers/hub.h"
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
@@ -34,7 +36,7 @@ std::expected<std::vector<trust::PublicKey>, std::string> loadTrustedKeys(
     const std::vector<std::filesystem::path>& given, const std::filesystem::path& moduleDir);
 
 //! What one aiond process runs (aiond --role).
-enum class Role { kAll, kGateway, kControl };
+enum class Role { kAll, kGateway, kControl, kModhost };
 
 class App {
  public:
@@ -51,9 +53,21 @@ class App {
   uint16_t controlPort() const { return controlPort_; }
   uint16_t grpcPort() const { return grpcPort_; }
   uint16_t controlGrpcPort() const { return controlGrpcPort_; }
+  uint16_t modhostGrpcPort() const { return modhostGrpcPort_; }
+  uint16_t modhostPort() const { return modhostPort_; }
 
  private:
   App(Config cfg, Role role);
+  //! This process's module hosts (wasm, subprocess) and what they report.
+  struct LocalModules {
+    std::unique_ptr<modhost::CompositeModuleHost> host;
+    boost::json::value sandbox;
+    std::string blocked;  // why subprocess modules are refused; empty: they run
+    std::vector<modhost::GpuDevice> gpus;
+  };
+  LocalModules localModules();
+  //! --role modhost: the module hosts behind aion.internal.v1.ModuleHost.
+  std::expected<void, std::vector<std::string>> openModhost();
   //! The control plane: store, event sink, providers, modules, ControlService.
   std::expected<void, std::vector<std::string>> openControl();
   //! The public surfaces over `control` (in-process or remote).
@@ -74,12 +88,15 @@ class App {
   std::unique_ptr<events::KafkaRelay> kafka_;  // relays the store's outbox; before store_ dies
   std::atomic<events::KafkaRelay*> kafkaPoke_{nullptr};
   events::EventBus bus_;
-  std::unique_ptr<modhost::CompositeModuleHost> modules_;
+  std::unique_ptr<modhost::ModuleHost> modules_;  // in-process, or a module host's client
   std::unique_ptr<providers::ProviderHub> providers_;
   std::unique_ptr<control::ControlService> control_;
   std::unique_ptr<control::rpc::RemoteControl> remote_;          // --role gateway
   std::unique_ptr<control::rpc::ControlRpcService> controlRpc_;  // --role control
   std::unique_ptr<grpc::Server> controlGrpc_;
+  std::unique_ptr<modhost::rpc::ModuleHostRpcService> modhostRpc_;  // --role modhost
+  std::unique_ptr<grpc::Server> modhostGrpc_;
+  std::unique_ptr<http::Server> modhostHttp_;
   std::unique_ptr<auth::KeyRing> keys_;
   std::unique_ptr<gateway::InProcessRateLimiter> localLimiter_;
   std::unique_ptr<redis::RedisClient> redis_;
@@ -95,6 +112,8 @@ class App {
   uint16_t controlPort_ = 0;
   uint16_t grpcPort_ = 0;
   uint16_t controlGrpcPort_ = 0;
+  uint16_t modhostGrpcPort_ = 0;
+  uint16_t modhostPort_ = 0;
   std::atomic<bool> stopping_{false};
   // Last: destroyed first, with the coroutines it still holds, while
   // everything they reference is alive.

@@ -128,7 +128,10 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   if (!(s = readMs(env, "AION_CONTROL_GRPC_TIMEOUT_MS", 100, 600000, c.controlCallTimeout)))
     return std::unexpected(s.error());
-  if (auto v = env("AION_CONTROL_GRPC"); v && !v->empty()) {
+  for (auto [name, out] : {std::pair{"AION_CONTROL_GRPC", &c.controlGrpc},
+                           std::pair{"AION_MODHOST_GRPC", &c.modhostGrpc}}) {
+    auto v = env(name);
+    if (!v || v->empty()) continue;
     auto colon = v->rfind(':');
     int port = 0;
     bool ok = colon != std::string::npos && colon > 0 && colon + 1 < v->size() &&
@@ -139,9 +142,13 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     }
     if (!ok)
       return fail(ErrorCode::kInvalidRequest,
-                  "AION_CONTROL_GRPC: must be host:port of the control role (got '" + *v + "')");
-    c.controlGrpc = *v;
+                  std::string(name) + ": must be host:port (got '" + *v + "')");
+    *out = *v;
   }
+  if (!(s = readInt<int>(env, "AION_MODHOST_GRPC_PORT", 0, 65535, c.modhostGrpcPort)))
+    return std::unexpected(s.error());
+  if (!(s = readInt<uint16_t>(env, "AION_MODHOST_PORT", 0, 65535, c.modhostPort)))
+    return std::unexpected(s.error());
   {
     const char* names[] = {"AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY",
                            "AION_INTERNAL_TLS_CA"};

@@ -70,6 +70,9 @@ struct Config {
   };
   std::optional<InternalTls> internalTls;
   std::chrono::milliseconds controlCallTimeout{10000};  // AION_CONTROL_GRPC_TIMEOUT_MS
+  std::string modhostGrpc;      // AION_MODHOST_GRPC: host:port the control role runs modules at
+  int modhostGrpcPort = 50071;  // AION_MODHOST_GRPC_PORT: where the modhost role listens
+  uint16_t modhostPort = 8090;  // AION_MODHOST_PORT: the modhost role's /healthz, /readyz, /metrics
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"aionOS daemon: gateway, control plane and module host"};
   std::string role = "all";
   cli.add_option("--role", role,
-                 "Role to run: all (embedded profile), gateway or control (docs/roles.md)")
+                 "Role to run: all (embedded profile), gateway, control or modhost (docs/roles.md)")
       ->check(CLI::IsMember({"all", "gateway", "control", "modhost"}));
   auto* check =
       cli.add_subcommand("check-policies", "Validate the policy files in AION_POLICY_DIR and exit");
@@ -78,13 +78,9 @@ int main(int argc, char** argv) {
       spdlog::level::from_str(cfg->logLevel));
 
   if (*check) return checkPolicies(*cfg);
-  if (role == "modhost") {
-    std::cerr << "aiond: --role modhost is not available yet: the control role runs modules "
-                 "itself (docs/roles.md)\n";
-    return 2;
-  }
   auto appRole = role == "gateway"   ? aion::app::Role::kGateway
                  : role == "control" ? aion::app::Role::kControl
+                 : role == "modhost" ? aion::app::Role::kModhost
                                      : aion::app::Role::kAll;
   if (cfg->apiKeys.empty())
     spdlog::warn("AION_GATEWAY_API_KEYS is empty: every API request will get 401");
@@ -98,8 +94,18 @@ int main(int argc, char** argv) {
   const char* scheme = cfg->tls ? "https://" : "http://";
   const char* profile = appRole == aion::app::Role::kAll       ? "embedded profile"
                         : appRole == aion::app::Role::kGateway ? "role gateway"
-                                                               : "role control";
+                        : appRole == aion::app::Role::kControl ? "role control"
+                                                               : "role modhost";
   std::cout << "aiond ready (" << profile << ")\n";
+  if (appRole == aion::app::Role::kModhost) {
+    std::cout << "  modhost  " << host << ":" << (*app)->modhostGrpcPort()
+              << " (aion.internal.v1.ModuleHost for control planes"
+              << (cfg->internalTls ? ", mutual TLS" : "") << ")\n"
+              << "  health   http://" << host << ":" << (*app)->modhostPort()
+              << " (/healthz, /readyz, /metrics)\n"
+              << std::flush;
+    return (*app)->run();
+  }
   if (appRole != aion::app::Role::kControl)
     std::cout << "  gateway  " << scheme << host << ":" << (*app)->gatewayPort() << "\n"
               << "  grpc     " << host << ":" << (*app)->grpcPort() << (cfg->tls ? " TLS" : "")

@@ -171,10 +171,8 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
       if (auto* v = params.if_contains(k)) in[k] = *v;
     if (in.empty()) in["text"] = jsonText(params);
     std::string input = jsonText(in);
-    auto red = co_await offload(d.moduleExec, [&d, &module, &input, remainingMs, &t] {
-      return d.modules.call(module, input,
-                            {.timeoutMs = static_cast<int>(remainingMs), .cancel = &t->cancel});
-    });
+    modhost::CallOptions opts{.timeoutMs = static_cast<int>(remainingMs), .cancel = &t->cancel};
+    auto red = co_await d.modules.callAsync(module, input, opts, d.moduleExec);
     countModuleCall(d.metrics, module, red);
     if (!red || !red->output.is_object() || !red->output.as_object().contains("map"))
       co_return fail(

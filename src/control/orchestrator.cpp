@@ -735,10 +735,8 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
       int64_t began = steadyUs();
       if (kind == "module") {
         int64_t spanStart = telemetry::recording(t->span.sampled) ? telemetry::unixNanos() : 0;
-        auto call = co_await offload(d_.moduleExec, [this, &target, &input, remaining, &t] {
-          return d_.modules.call(target, input,
-                                 {.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel});
-        });
+        modhost::CallOptions opts{.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel};
+        auto call = co_await d_.modules.callAsync(target, input, opts, d_.moduleExec);
         double ms = call ? call->micros / 1000.0 : 0;
         countModuleCall(d_.metrics, target, call);
         if (telemetry::recording(t->span.sampled)) {

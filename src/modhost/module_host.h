@@ -3,6 +3,8 @@
 // wasmtime implementation in-process; a remote host is another
 // implementation of the same interface.
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 #include <string>
@@ -45,6 +47,12 @@ class ModuleHost {
   //! Thread-safe; blocks the calling thread for the module's run.
   virtual Result<CallResult> call(const std::string& name, std::string_view input,
                                   const CallOptions& opts) = 0;
+  //! The same call as a coroutine, for the request path: an in-process host
+  //! runs call() on `pool` (the module threads); a remote host awaits the
+  //! network instead and leaves `pool` alone. `*opts.cancel` must outlive it.
+  virtual boost::asio::awaitable<Result<CallResult>> callAsync(std::string name, std::string input,
+                                                               CallOptions opts,
+                                                               boost::asio::any_io_executor pool);
 
   //! Loaded modules with digest and limits, for /readyz and listings.
   virtual boost::json::array describe() const = 0;

@@ -114,6 +114,8 @@ class Aiond:
             "AION_CONTROL_PORT": str(self.ctl_port),
             "AION_GATEWAY_GRPC_PORT": str(self.grpc_port or 0),
             "AION_CONTROL_GRPC_PORT": str(self.internal_port or 0),
+            "AION_MODHOST_GRPC_PORT": str(self.internal_port or 0),
+            "AION_MODHOST_PORT": str(self.ctl_port or 0),
             "AION_BIND_ADDRESS": "127.0.0.1",
             "AION_GATEWAY_API_KEYS": KEYS,
             "AION_POLICY_DIR": str(self.policy_dir),
@@ -151,7 +153,7 @@ class Aiond:
             if not line:
                 break
             lines.append(line)
-            if line.strip().startswith("control"):
+            if line.strip().startswith("health" if self.role == "modhost" else "control"):
                 return self
         self.proc.kill()
         raise RuntimeError(f"aiond did not start: {''.join(lines)}\n{self.log_path.read_text()}")
@@ -236,12 +238,20 @@ class Split:
     gateway that reach it over gRPC (docs/roles.md). Quacks like Aiond: the
     public surfaces are the first gateway's, control() is the control role's."""
 
-    def __init__(self, tmp: Path, env=None, gateways=1, control_env=None, gateway_env=None):
+    def __init__(self, tmp: Path, env=None, gateways=1, control_env=None, gateway_env=None, modhost=False,
+                 modhost_env=None):
+        # modhost: modules run in a third process, --role modhost, that the control role reaches
+        self.modhost = Aiond(tmp / "modhost", {**(env or {}), **(modhost_env or {})}, role="modhost") \
+            if modhost else None
         self.control_node = Aiond(tmp / "control", {**(env or {}), **(control_env or {})}, role="control")
         self.gateways = [Aiond(tmp / f"gateway{i}", {**(env or {}), **(gateway_env or {})}, role="gateway")
                          for i in range(gateways)]
 
     def start(self, timeout=20):
+        if self.modhost:
+            self.modhost.tmp.mkdir(parents=True, exist_ok=True)
+            self.modhost.start(timeout)
+            self.control_node.extra_env.setdefault("AION_MODHOST_GRPC", f"127.0.0.1:{self.modhost.internal_port}")
         self.control_node.start(timeout)
         for g in self.gateways:
             g.tmp.mkdir(parents=True, exist_ok=True)
@@ -253,6 +263,8 @@ class Split:
         for g in self.gateways:
             g.stop()
         self.control_node.stop()
+        if self.modhost:
+            self.modhost.stop()
 
     def kill9(self):
         self.control_node.kill9()
@@ -300,17 +312,18 @@ def make_aiond(tmp_path):
         a.stop()
 
 
-@pytest.fixture(params=["embedded", "split"])
+@pytest.fixture(params=["embedded", "split", "split3"])
 def make_node(request, tmp_path):
-    """Like make_aiond, once for the embedded profile and once with the roles
-    apart (Split): for the properties every topology must keep."""
+    """Like make_aiond, for the embedded profile, with gateway and control
+    apart (Split), and with the module host apart too (split3): for the
+    properties every topology must keep."""
     _require_build()
     started = []
 
     def make(env=None, subdir="node"):
         tmp = tmp_path / subdir
         tmp.mkdir(parents=True, exist_ok=True)
-        a = Aiond(tmp, env) if request.param == "embedded" else Split(tmp, env)
+        a = Aiond(tmp, env) if request.param == "embedded" else Split(tmp, env, modhost=request.param == "split3")
         started.append(a)
         return a
 

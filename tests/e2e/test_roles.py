@@ -208,7 +208,8 @@ def test_mutual_tls_between_roles_refuses_a_gateway_with_the_wrong_certificate(m
     ("control", {"AION_INTERNAL_TLS_CERT": "/nonexistent", "AION_INTERNAL_TLS_KEY": "/nonexistent",
                  "AION_INTERNAL_TLS_CA": "/nonexistent"}, "AION_INTERNAL_TLS_CERT: cannot read"),
     ("control", {"AION_CONTROL_GRPC_PORT": "http"}, "AION_CONTROL_GRPC_PORT"),
-    ("modhost", {}, "--role modhost is not available yet"),
+    ("control", {"AION_MODHOST_GRPC": "modhost"}, "AION_MODHOST_GRPC: must be host:port"),
+    ("modhost", {"AION_MODHOST_PORT": "-1"}, "AION_MODHOST_PORT"),
 ])
 def test_bad_role_settings_fail_start_up_with_one_clear_line(tmp_path, role, env, message):
     a = Aiond(tmp_path, env, role=role)
@@ -307,3 +308,57 @@ def test_dev_up_cluster_starts_the_roles_on_real_engines_and_stops_them(tmp_path
     for port in ports.values():
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+
+
+# ---- the module host apart (--role modhost) ------------------------------------------
+
+def test_modules_run_on_the_module_host_and_survive_its_restart(make_split):
+    s = make_split(env={"AION_WORKERS": "1"}, modhost=True).start()
+    m = s.modhost
+    r = m.request("GET", "/readyz", port=m.ctl_port)
+    assert r.status == 200 and r.json["checks"]["loaded"] is True and r.json["checks"]["modules"] >= 5, r
+    tid = s.submit("summarize", SUMMARY).json["taskId"]
+    t = s.wait(tid)
+    assert t["status"] == "succeeded" and t["result"]["summary"], t
+    assert "module host: serving" in m.log_path.read_text()
+    # the control plane ran no module itself: its readiness names the module host's sandbox
+    ready = s.control("GET", "/readyz").json
+    assert ready["checks"]["modules"] >= 5 and ready["checks"]["sandbox"]["layers"], ready
+    # a canceled task stops its module on the module host at once
+    long = s.submit("spin", {"ms": 15000}).json["taskId"]
+    s.wait(long, statuses=("running",))
+    t0 = time.time()
+    assert s.request("POST", f"/v1/tasks/{long}/cancel").status == 202
+    assert s.wait(long, timeout=10)["status"] == "canceled"
+    assert time.time() - t0 < 5
+    after = s.submit("spin", {"ms": 10}).json["taskId"]  # the one module slot is free again
+    assert s.wait(after, timeout=10)["status"] == "succeeded"
+    # the module host goes away: a module task waits for it within its deadline, then fails clearly
+    m.stop()
+    gone = s.wait(s.submit("summarize", SUMMARY).json["taskId"], timeout=30)
+    assert gone["status"] == "failed" and gone["error"]["code"] in ("timeout", "unavailable"), gone
+    assert "module host" in json.dumps(gone["error"])
+    # back with nothing loaded: the control plane loads it again on the next call
+    m.start()
+    again = s.wait(s.submit("summarize", SUMMARY).json["taskId"], timeout=30)
+    assert again["status"] == "succeeded", again
+    assert "loading them again" in s.control_node.log_path.read_text()
+
+
+def test_mutual_tls_to_the_module_host(make_split, internal_pki, tmp_path):
+    # The control role's one certificate (SAN 127.0.0.1, no usage restriction)
+    # is its server certificate for gateways and its client certificate for the
+    # module host; the module host serves the same CA-signed certificate.
+    s = make_split(modhost=True, modhost_env=tls(internal_pki, "control"),
+                   control_env=tls(internal_pki, "control"), gateway_env=tls(internal_pki, "gateway"))
+    s.start()
+    tid = s.submit("summarize", SUMMARY).json["taskId"]
+    assert s.wait(tid)["status"] == "succeeded"
+    # a control plane with a certificate from another CA cannot reach the module host: start-up fails
+    bad = Aiond(tmp_path / "bad-control", {**tls(internal_pki, "rogue"),
+                                           "AION_MODHOST_GRPC": f"127.0.0.1:{s.modhost.internal_port}"},
+                role="control")
+    bad.tmp.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(RuntimeError) as e:
+        bad.start(timeout=60)
+    assert "AION_MODHOST_GRPC" in str(e.value), str(e.value)[-800:]

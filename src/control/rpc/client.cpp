@@ -167,7 +167,7 @@ class RemoteFollower final : public events::Follower {
     if (inbox_->status.ok())
       return Error(ErrorCode::kUnavailable,
                    "the control plane at " + target_ + " ended the event stream early");
-    return fromStatus(inbox_->status, target_);
+    return fromStatus(inbox_->status, "the control plane at " + target_);
   }
 
   std::shared_ptr<FollowReactor::Inbox> inbox_;
@@ -316,7 +316,8 @@ asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start) {
     });
   };
   co_await callbackAsync<>(asio::use_awaitable, std::move(begin));
-  if (!c->status.ok()) co_return std::unexpected(fromStatus(c->status, o_.target));
+  if (!c->status.ok())
+    co_return std::unexpected(fromStatus(c->status, "the control plane at " + o_.target));
   co_return std::move(c->resp);
 }
 

@@ -173,7 +173,7 @@ grpc::Status toStatus(const Error& e) {
   return grpc::Status(code, e.message, jsonText(toJson(e)));
 }
 
-Error fromStatus(const grpc::Status& st, const std::string& peer) {
+Error fromStatus(const grpc::Status& st, const std::string& who) {
   if (!st.error_details().empty()) {
     boost::system::error_code ec;
     auto v = json::parse(st.error_details(), ec);
@@ -190,9 +190,10 @@ Error fromStatus(const grpc::Status& st, const std::string& peer) {
     }
   }
   if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-    return Error(ErrorCode::kTimeout, "the control plane at " + peer + " did not answer in time");
-  return Error(ErrorCode::kUnavailable,
-               "the control plane at " + peer + " is unavailable: " + st.error_message());
+    return Error(ErrorCode::kTimeout, who + " did not answer in time");
+  if (st.error_code() == grpc::StatusCode::CANCELLED)
+    return Error(ErrorCode::kCanceled, "the call to " + who + " was canceled");
+  return Error(ErrorCode::kUnavailable, who + " is unavailable: " + st.error_message());
 }
 
 }  // namespace aion::control::rpc

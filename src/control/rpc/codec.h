@@ -28,9 +28,9 @@ ModelEntry fromProto(const pb::Model& m);
 
 //! The status for `e`, with the error JSON as its binary details.
 grpc::Status toStatus(const Error& e);
-//! The error a status carries; a status without aionOS details (the control
-//! plane unreachable, a deadline passed) maps to kUnavailable or kTimeout,
-//! naming `peer`.
-Error fromStatus(const grpc::Status& st, const std::string& peer);
+//! The error a status carries; a status without aionOS details (the peer
+//! unreachable, a deadline passed, a canceled call) maps to kUnavailable,
+//! kTimeout or kCanceled, naming `who` ("the control plane at HOST:PORT").
+Error fromStatus(const grpc::Status& st, const std::string& who);
 
 }  // namespace aion::control::rpc
