@@ -4,10 +4,12 @@ keep-alive connections, wait until all are done, report rates, latencies and
 RSS. Baseline in the same run and on the same connections: GET /healthz (pure
 HTTP + client overhead), so figures read as ratios. Not a test: asserts nothing.
 
-With --split the same phases run twice in one invocation: once against the
-embedded profile and once against a gateway role in front of a control role
-(aiond --role gateway|control over gRPC), with a GET /v1/tasks/{id} phase
-whose p50 difference is the cost of one gateway -> control hop pair.
+With --split the same phases run three times in one invocation: against the
+embedded profile, a gateway role in front of a control role, and those two
+with a module host (aiond --role gateway|control|modhost over gRPC). The p50
+difference of a GET /v1/tasks/{id} phase is the cost of one gateway ->
+control hop pair; that of the module call time the control plane records per
+task, the cost of one control -> module host hop pair.
 
 usage: bench/throughput.py [--aiond build/aiond] [--tasks 2000] [--conns 8] [--workers N] [--split]
 """
@@ -78,19 +80,19 @@ def rss_kb(pid):
     return out
 
 
-def start(aiond, role, env):
+def start(aiond, role, env, ready="control"):
     argv = [aiond] + (["--role", role] if role else [])
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    while not proc.stdout.readline().decode().strip().startswith("control"):
+    while not proc.stdout.readline().decode().strip().startswith(ready):
         if proc.poll() is not None:
             raise SystemExit(f"aiond {role or ''} did not start")
     return proc
 
 
-def run_topology(args, split):
-    """One aiond (or control + gateway roles): the phases; returns a report."""
+def run_topology(args, split, modhost=False):
+    """One aiond (or control + gateway roles, and a module host): the phases; returns a report."""
     tmp = Path(tempfile.mkdtemp(prefix="aion-bench-"))
-    gw, ctl, internal = free_port(), free_port(), free_port()
+    gw, ctl, internal, mh, mh_http = free_port(), free_port(), free_port(), free_port(), free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("AION_")},
            "AION_GATEWAY_PORT": str(gw), "AION_CONTROL_PORT": str(ctl), "AION_BIND_ADDRESS": "127.0.0.1",
            "AION_GATEWAY_GRPC_PORT": "0", "AION_CONTROL_GRPC_PORT": str(internal),
@@ -100,8 +102,14 @@ def run_topology(args, split):
            "AION_MODULE_DIR": str(Path(args.aiond).parent / "modules")}
     procs = []
     try:
+        if modhost:
+            procs.append(start(args.aiond, "modhost", {**env, "AION_MODHOST_GRPC_PORT": str(mh),
+                                                       "AION_MODHOST_PORT": str(mh_http),
+                                                       "AION_DATA_DIR": str(tmp / "modhost")},
+                               ready="health"))
         if split:
-            procs.append(start(args.aiond, "control", {**env, "AION_GATEWAY_PORT": "0"}))
+            extra = {"AION_MODHOST_GRPC": f"127.0.0.1:{mh}"} if modhost else {}
+            procs.append(start(args.aiond, "control", {**env, "AION_GATEWAY_PORT": "0", **extra}))
             procs.append(start(args.aiond, "gateway", {**env, "AION_CONTROL_PORT": "0",
                                                       "AION_CONTROL_GRPC": f"127.0.0.1:{internal}"}))
             time.sleep(0.5)  # the gateway's Watch stream connects
@@ -134,6 +142,15 @@ def run_topology(args, split):
         one = accepted[0]
         get = lambda: ("GET", f"/v1/tasks/{one}", None, headers)
         g_lat, _, g_secs = run_phase(gw, 1, min(args.tasks, 2000), get)  # one connection: latency
+        upstream = []  # per task: time in the module call as the control plane saw it
+        cursor = ""
+        for _ in range(5):
+            c.request("GET", f"/v1/tasks?limit=100{'&cursor=' + cursor if cursor else ''}", headers=headers)
+            page = json.loads(c.getresponse().read())
+            upstream += [t["timings"]["upstreamMs"] for t in page["items"] if t["status"] == "succeeded"]
+            cursor = page.get("nextCursor", "")
+            if not cursor:
+                break
         rss = [rss_kb(p.pid) for p in procs]
     finally:
         for p in procs[::-1]:
@@ -141,7 +158,8 @@ def run_topology(args, split):
             p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
     return {"h_lat": h_lat, "h_secs": h_secs, "s_lat": s_lat, "s_secs": s_secs, "accepted": len(accepted),
-            "e2e_secs": e2e_secs, "g_lat": g_lat, "g_secs": g_secs, "base_rss": base_rss, "rss": rss}
+            "e2e_secs": e2e_secs, "g_lat": g_lat, "g_secs": g_secs, "base_rss": base_rss, "rss": rss,
+            "upstream": upstream}
 
 
 def main():
@@ -157,6 +175,7 @@ def main():
     reports = [("embedded", run_topology(args, False))]
     if args.split:
         reports.append(("split", run_topology(args, True)))
+        reports.append(("split3", run_topology(args, True, modhost=True)))
     print(f"aiond: {args.workers} workers, {args.conns} client connections, {args.tasks} requests per phase\n")
     print(f"{'topology / phase':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in reports:
@@ -169,15 +188,23 @@ def main():
               f"{pct(r['g_lat'], .5):8.3f} {pct(r['g_lat'], .99):8.3f}")
         print(f"{name + ': submit -> all done, tasks/s':44} {n / r['e2e_secs']:9.0f}   "
               f"(accepted {n}/{args.tasks})")
+        if r["upstream"]:
+            print(f"{name + ': module call as control sees it':44} {'':9} "
+                  f"{pct(r['upstream'], .5):8.3f} {pct(r['upstream'], .99):8.3f}")
         for i, (b, a) in enumerate(zip(r["base_rss"], r["rss"])):
             print(f"{'':6}process {i}: RSS {b['VmRSS'] / 1024:.1f} MiB idle -> {a['VmRSS'] / 1024:.1f} MiB, "
                   f"peak {a['VmHWM'] / 1024:.1f} MiB")
     if args.split:
-        e, s = reports[0][1], reports[1][1]
+        e, s, s3 = reports[0][1], reports[1][1], reports[2][1]
         hop = (pct(s["g_lat"], .5) - pct(e["g_lat"], .5)) * 1000
+        mhop = (pct(s3["upstream"], .5) - pct(e["upstream"], .5)) * 1000
+        rate = lambda r: r["accepted"] / r["e2e_secs"]
         print(f"\nsplit / embedded: submits {(e['s_secs'] / s['s_secs']):.2f}x, "
-              f"submit -> done {(s['accepted'] / s['e2e_secs']) / (e['accepted'] / e['e2e_secs']):.2f}x; "
+              f"submit -> done {rate(s) / rate(e):.2f}x; "
               f"one gateway -> control hop pair adds {hop:.0f} us at p50 (GET /v1/tasks/{{id}})")
+        print(f"split3 / embedded: submits {(e['s_secs'] / s3['s_secs']):.2f}x, "
+              f"submit -> done {rate(s3) / rate(e):.2f}x; "
+              f"one control -> module host hop pair adds {mhop:.0f} us at p50 (module call)")
 
 
 if __name__ == "__main__":
