@@ -216,14 +216,52 @@ Status execScript(PGconn* c, std::string_view what, const char* sql) {
   return {};
 }
 
+// libpq's errors quote what they refuse, and in a DSN that does not parse that
+// may be the password ("invalid percent-encoded token: \"...\"", or the whole
+// URI): keep the reason, not the quoted text. A parsed password is masked too.
+Result<std::string> dsnPassword(const std::string& dsn) {
+  bool connString = dsn.find('=') != std::string::npos || dsn.starts_with("postgres://") ||
+                    dsn.starts_with("postgresql://");
+  if (!connString) return std::string();  // a bare database name
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  if (!opts) {
+    std::string why = err ? oneLine(err) : "out of memory", kept;
+    PQfreemem(err);
+    bool quoted = false;
+    for (char ch : why) {
+      if (ch == '"' && !quoted) kept += "\"...\"";
+      if (ch == '"')
+        quoted = !quoted;
+      else if (!quoted)
+        kept += ch;
+    }
+    return pgError("cannot connect to PostgreSQL", "the connection string does not parse: " + kept);
+  }
+  std::string password;
+  for (auto* o = opts; o->keyword; ++o)
+    if (std::strcmp(o->keyword, "password") == 0 && o->val) password = o->val;
+  PQconninfoFree(opts);
+  return password;
+}
+
+std::string masked(std::string msg, const std::string& secret) {
+  if (secret.size() < 4) return msg;  // libpq does not echo a parsed password; this is a backstop
+  for (size_t at; (at = msg.find(secret)) != std::string::npos;)
+    msg.replace(at, secret.size(), "***");
+  return msg;
+}
+
 Result<PGconn*> connect(const std::string& dsn) {
+  auto password = dsnPassword(dsn);
+  if (!password) return std::unexpected(password.error());
   // A bound on connecting unless the DSN sets its own (it comes later, so it wins).
   const char* keys[] = {"connect_timeout", "dbname", nullptr};
   const char* vals[] = {"10", dsn.c_str(), nullptr};
   PGconn* c = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (!c) return pgError("cannot connect to PostgreSQL", "out of memory");
   if (PQstatus(c) != CONNECTION_OK) {
-    auto e = pgError("cannot connect to PostgreSQL", oneLine(PQerrorMessage(c)));
+    auto e = pgError("cannot connect to PostgreSQL", masked(oneLine(PQerrorMessage(c)), *password));
     PQfinish(c);
     return e;
   }
