@@ -194,6 +194,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     break;
   }
   close(fd);
+  static const bool echo = getenv("AION_FUZZ_HTTP_ECHO") != nullptr;  // to read what came back
+  if (echo)
+    fprintf(stderr, "--- %zu bytes back%s:\n%s\n", wire.size(), reset ? " (reset)" : "",
+            wire.c_str());
   if (!checkResponses(wire, reset)) aion::fuzz::violated("malformed or 5xx HTTP response");
   return 0;
 }
