@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, free_port, openai_env
+from conftest import Split, REPO, free_port, openai_env
 
 OBS = REPO / "deploy" / "observability"
 DASHBOARDS = sorted((OBS / "grafana" / "dashboards").glob("*.json"))
@@ -37,6 +37,7 @@ def promtool(*args):
 
 def test_scrape_config_and_alert_rules_pass_promtool():
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
+    assert "SUCCESS" in promtool("check", "config", "prometheus-split.yml")
     out = promtool("check", "rules", "alerts.yml")
     assert "SUCCESS: 8 rules found" in out
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml")
@@ -93,12 +94,16 @@ def test_dashboards_follow_grafanas_json_model():
 
 
 class Prometheus:
-    def __init__(self, tmp: Path, target_port: int):
+    def __init__(self, tmp: Path, targets, config="prometheus.yml"):
+        """`targets`: {role: [port, ...]} for the scrape config's static_configs, by their role label."""
         self.port = free_port()
-        cfg = yaml.safe_load((OBS / "prometheus.yml").read_text())
+        cfg = yaml.safe_load((OBS / config).read_text())
         cfg["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
         cfg["rule_files"] = [str(OBS / "alerts.yml")]
-        cfg["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{target_port}"]
+        statics = cfg["scrape_configs"][0]["static_configs"]
+        assert {sc["labels"]["role"] for sc in statics} == set(targets), statics
+        for sc in statics:
+            sc["targets"] = [f"127.0.0.1:{p}" for p in targets[sc["labels"]["role"]]]
         conf = tmp / "prometheus.yml"
         conf.write_text(yaml.safe_dump(cfg))
         self.log = open(tmp / "prometheus.log", "w")
@@ -164,12 +169,21 @@ def workload(a, fake, round_):
     assert a.request("POST", "/v1/router/policy/reload", port=a.ctl_port).status == 200
 
 
-def test_prometheus_scrapes_aiond_and_every_dashboard_and_alert_query_has_data(make_aiond, fake, tmp_path):
-    a = make_aiond(openai_env(fake, OLLAMA_HOST=fake.url))
+@pytest.mark.parametrize("topology", ["embedded", "split"])
+def test_prometheus_scrapes_aiond_and_every_dashboard_and_alert_query_has_data(make_aiond, fake, tmp_path,
+                                                                             topology):
+    if topology == "embedded":
+        a = make_aiond(openai_env(fake, OLLAMA_HOST=fake.url))
+    else:  # every role apart, scraped as deploy/observability/prometheus-split.yml says
+        a = Split(tmp_path / "split", openai_env(fake, OLLAMA_HOST=fake.url), gateways=2, modhost=True)
     with open(a.policy_dir / "policies.yml", "a") as f:
         f.write(BUDGETS)
     a.start()
-    prom = Prometheus(tmp_path, a.ctl_port)
+    if topology == "embedded":
+        prom = Prometheus(tmp_path, {"all-in-one": [a.ctl_port]})
+    else:
+        prom = Prometheus(tmp_path, {"gateway": [g.gw_port for g in a.gateways], "control": [a.ctl_port],
+                                     "modhost": [a.modhost.ctl_port]}, config="prometheus-split.yml")
     try:
         workload(a, fake, 1)
         time.sleep(2.5)
@@ -180,7 +194,8 @@ def test_prometheus_scrapes_aiond_and_every_dashboard_and_alert_query_has_data(m
         time.sleep(2)  # a couple more scrapes after the last change
 
         up = prom.query('up{job="aiond"}')
-        assert up and up[0]["value"][1] == "1", up
+        assert up and all(u["value"][1] == "1" for u in up), up
+        assert len(up) == (1 if topology == "embedded" else 4), up
 
         # Series of an engine this aiond does not use exist only with it (test_kafka.py checks them).
         engine_only = {"aion_sink_up", "aion_sink_messages_total"}
@@ -212,6 +227,8 @@ def test_prometheus_scrapes_aiond_and_every_dashboard_and_alert_query_has_data(m
         assert none and none[0]["value"][1] == "2", none
     finally:
         prom.stop()
+        if topology == "split":
+            a.stop()
 
 
 def test_json_logs_one_event_per_request_and_per_task_state(make_aiond):
