@@ -4,7 +4,8 @@
 #   docker build -f deploy/docker/aiond.Dockerfile -t aionos/aiond:0.1.0 .
 #   docker run --rm -p 8080:8080 -p 8000:8000 -e AION_GATEWAY_API_KEYS='demo-key:admin|manager' \
 #     aionos/aiond:0.1.0                       # embedded profile (--role all)
-#   docker run ... aionos/aiond:0.1.0 --role control   # the roles apart (docs/roles.md):
+#   docker run ... aionos/aiond:0.1.0 --role modhost   # the roles apart (docs/roles.md):
+#   docker run ... -e AION_MODHOST_GRPC=HOST:50071 aionos/aiond:0.1.0 --role control
 #   docker run ... -e AION_CONTROL_GRPC=HOST:50061 aionos/aiond:0.1.0 --role gateway
 #
 # Build from the repository root (the context); .dockerignore keeps build/,
@@ -72,8 +73,9 @@ RUN . /tmp/versions.env \
 
 # Read-only at run time: the binary, the modules and their trusted key, the
 # shipped policies. Everything aiond writes goes under AION_DATA_DIR (the
-# SQLite database, registered modules), a volume; nothing else is written, so
-# the root filesystem can be mounted read-only (a tmpfs on /tmp is still wise).
+# SQLite database, registered modules; a module host's received artifacts), a
+# volume; nothing else is written, so the root filesystem can be mounted
+# read-only (a tmpfs on /tmp is still wise).
 COPY --from=build /out /opt/aionos
 COPY deploy/docker/healthcheck.sh /opt/aionos/bin/healthcheck
 
@@ -88,11 +90,13 @@ WORKDIR /var/lib/aionos
 # The default ports of docs/configuration.md: gateway REST+SSE
 # (AION_GATEWAY_PORT), gateway gRPC (AION_GATEWAY_GRPC_PORT), control admin
 # REST (AION_CONTROL_PORT), control's internal gRPC for gateways
-# (AION_CONTROL_GRPC_PORT, --role control).
-EXPOSE 8080 50051 8000 50061
+# (AION_CONTROL_GRPC_PORT, --role control), the module host's internal gRPC for
+# the control plane (AION_MODHOST_GRPC_PORT) and its /healthz, /readyz,
+# /metrics (AION_MODHOST_PORT, --role modhost).
+EXPOSE 8080 50051 8000 50061 50071 8090
 
 LABEL org.opencontainers.image.title="aiond" \
-      org.opencontainers.image.description="aionOS daemon: gateway and control plane (which runs the modules)" \
+      org.opencontainers.image.description="aionOS daemon: gateway, control plane and module host" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="0.1.0"
 

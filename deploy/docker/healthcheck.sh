@@ -3,9 +3,11 @@
 # has no curl). Checks the role this container runs:
 #   all, gateway  GET /healthz on AION_GATEWAY_PORT (8080)
 #   control       GET /healthz on AION_CONTROL_PORT (8000)
-# (aiond has no other role: --role modhost exits at start, docs/roles.md.)
-# With AION_TLS_CERT set the listeners speak TLS only, which bash cannot: then
-# a TCP connect is the check. The role is the first argument, else the --role
+#   modhost       GET /healthz on AION_MODHOST_PORT (8090)
+# With AION_TLS_CERT set the gateway and control listeners speak TLS only,
+# which bash cannot: then a TCP connect is the check. The module host's port
+# is plain HTTP whatever AION_TLS_CERT says (aiond serves it without TLS), so it
+# always gets the GET. The role is the first argument, else the --role
 # of the aiond process found in /proc (compose and Kubernetes run it as PID 1,
 # or under an init). Exit 0: healthy; 1: not.
 set -uo pipefail
@@ -33,6 +35,7 @@ fi
 case "$role" in
   all | gateway) port="${AION_GATEWAY_PORT:-8080}" ;;
   control) port="${AION_CONTROL_PORT:-8000}" ;;
+  modhost) port="${AION_MODHOST_PORT:-8090}" ;;
   *) echo "healthcheck: unknown role '$role'" >&2; exit 1 ;;
 esac
 
@@ -43,7 +46,7 @@ if ! { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null; then
   echo "healthcheck: $role: nothing listens on $host:$port" >&2
   exit 1
 fi
-if [[ -n "${AION_TLS_CERT:-}" ]]; then
+if [[ -n "${AION_TLS_CERT:-}" && "$role" != modhost ]]; then
   exit 0
 fi
 status=""

@@ -10,9 +10,10 @@ chart, checked without a Docker engine or a cluster (none exists here):
   variables and the wiring between services;
 - no file under deploy/, nor docker-compose.yml, names an AION_* variable that
   docs/configuration.md's table does not list (what aiond reads);
-- the gateway and control roles started with the very environment, arguments
-  and files Compose and the chart give them (paths mapped to temp folders,
-  service names to 127.0.0.1): they start, become ready and run a task;
+- the gateway, control and module-host roles started with the very
+  environment, arguments and files Compose and the chart give them (paths
+  mapped to temp folders, service names to 127.0.0.1): they start, become
+  ready and run a task whose modules run on the module host;
 - the chart: helm lint, helm template per values profile, every rendered
   manifest against Kubernetes' OpenAPI schema (strict), the ServiceMonitor
   against its CRD schema, and what the chart promises (security contexts,
@@ -44,9 +45,13 @@ CHART = REPO / "deploy" / "helm" / "aionos"
 
 # The roles apart (docs/roles.md): a gateway dials the control role at
 # AION_CONTROL_GRPC (host:port); control listens on AION_CONTROL_GRPC_PORT.
-# There is no other internal hop: the control role runs the modules itself.
-ROLE_VARIABLES = {"AION_CONTROL_GRPC", "AION_CONTROL_GRPC_PORT",
-                  "AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY", "AION_INTERNAL_TLS_CA"}
+# Control dials the module host at AION_MODHOST_GRPC, which listens on
+# AION_MODHOST_GRPC_PORT (and serves /healthz, /readyz, /metrics on
+# AION_MODHOST_PORT); without AION_MODHOST_GRPC control runs the modules itself.
+ROLE_VARIABLES = {"AION_CONTROL_GRPC", "AION_CONTROL_GRPC_PORT", "AION_MODHOST_GRPC", "AION_MODHOST_GRPC_PORT",
+                  "AION_MODHOST_PORT", "AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY", "AION_INTERNAL_TLS_CA"}
+# What the pod or container that runs the modules gets, and no other.
+SANDBOX_VARIABLES = ("AION_SANDBOX_ALLOW_WEAK", "AION_MODULE_HOST_GPUS")
 INTERNAL_TLS = ("AION_INTERNAL_TLS_CERT", "AION_INTERNAL_TLS_KEY", "AION_INTERNAL_TLS_CA")
 
 # Packages of scripts/install-deps.sh that only tests, fuzzing or releases use
@@ -280,10 +285,12 @@ def test_dockerfile_is_multistage_pinned_non_root_with_healthcheck():
     assert entry[0].endswith("/aiond") and cmd[:2] == ["--role", "all"], (entry, cmd)
     assert any(c.startswith("--from=") and c.split()[-1] == str(Path(entry[0]).parent.parent)
                for c in copies), "aiond comes from the build stage"
-    # EXPOSE: the default ports of docs/configuration.md, control's internal gRPC included; nothing else.
+    # EXPOSE: the default ports of docs/configuration.md, the internal gRPC ports of control and
+    # the module host and the module host's health port included; nothing else.
     exposed = {p for kw, arg in rt if kw == "EXPOSE" for p in arg.split()}
     defaults = {configuration_default(v) for v in ("AION_GATEWAY_PORT", "AION_GATEWAY_GRPC_PORT",
-                                                   "AION_CONTROL_PORT", "AION_CONTROL_GRPC_PORT")}
+                                                   "AION_CONTROL_PORT", "AION_CONTROL_GRPC_PORT",
+                                                   "AION_MODHOST_GRPC_PORT", "AION_MODHOST_PORT")}
     assert exposed == defaults, f"EXPOSE {sorted(exposed)}; aiond's default ports are {sorted(defaults)}"
     assert kws.index("USER") < kws.index("ENTRYPOINT")
 
@@ -399,6 +406,25 @@ def _start_aiond(tmp, env):
     raise AssertionError(f"aiond did not start: {(tmp / 'aiond.log').read_text()}")
 
 
+def _start_modhost(tmp):
+    """aiond --role modhost on free ports; returns the process and its ports."""
+    ports = {"AION_MODHOST_GRPC_PORT": free_port(), "AION_MODHOST_PORT": free_port()}
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("AION_", "OPENAI_", "KAFKA_", "OTEL_"))}
+    full.update({k: str(v) for k, v in ports.items()})
+    full.update({"AION_BIND_ADDRESS": "127.0.0.1", "AION_DATA_DIR": str(tmp / "modhost-data")})
+    proc = subprocess.Popen([str(AIOND), "--role", "modhost"], env=full, cwd=tmp, stdout=subprocess.PIPE,
+                            stderr=open(tmp / "modhost.log", "ab"))
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        if line.strip().startswith("health"):
+            return proc, ports
+    proc.kill()
+    raise AssertionError(f"aiond --role modhost did not start: {(tmp / 'modhost.log').read_text()}")
+
+
 def _stop(proc):
     proc.send_signal(signal.SIGTERM)
     try:
@@ -419,28 +445,45 @@ def test_image_healthcheck_checks_the_role_it_runs(tmp_path):
         pytest.skip(f"{AIOND} not built (./scripts/build.sh)")
     proc, ports = _start_aiond(tmp_path, {"AION_POLICY_DIR": str(REPO / "policies"),
                                           "AION_DATA_DIR": str(tmp_path / "data")})
+    modhost = None
     try:
+        modhost, mh_ports = _start_modhost(tmp_path)
         gw, ctl, grpc = ports["AION_GATEWAY_PORT"], ports["AION_CONTROL_PORT"], ports["AION_GATEWAY_GRPC_PORT"]
+        mh, mh_grpc = mh_ports["AION_MODHOST_PORT"], mh_ports["AION_MODHOST_GRPC_PORT"]
         for role, env in (("all", {"AION_GATEWAY_PORT": gw}), ("gateway", {"AION_GATEWAY_PORT": gw}),
-                          ("control", {"AION_CONTROL_PORT": ctl})):
+                          ("control", {"AION_CONTROL_PORT": ctl}), ("modhost", {"AION_MODHOST_PORT": mh})):
             r = _healthcheck(role, **env)
             assert r.returncode == 0, f"{role}: {r.stderr}"
-        # aiond has no module-host role: nothing to call healthy.
-        r = _healthcheck("modhost", AION_GATEWAY_PORT=gw, AION_CONTROL_PORT=ctl)
-        assert r.returncode == 1 and "unknown role" in r.stderr, r.stderr
+        # Each role is checked on its own port: the module host's is AION_MODHOST_PORT, not the others'.
+        r = _healthcheck("modhost", AION_MODHOST_PORT=free_port(), AION_GATEWAY_PORT=gw, AION_CONTROL_PORT=ctl)
+        assert r.returncode == 1 and "nothing listens" in r.stderr, r.stderr
+        default = configuration_default("AION_MODHOST_PORT")
+        r = _healthcheck("modhost")
+        assert r.returncode == 0 or f"127.0.0.1:{default}" in r.stderr, f"default port {default}: {r.stderr}"
         # A listener that does not answer /healthz with 200 (gRPC), and a closed port.
         r = _healthcheck("gateway", AION_GATEWAY_PORT=grpc)
+        assert r.returncode == 1 and "/healthz answered" in r.stderr, r.stderr
+        r = _healthcheck("modhost", AION_MODHOST_PORT=mh_grpc)
         assert r.returncode == 1 and "/healthz answered" in r.stderr, r.stderr
         closed = free_port()
         r = _healthcheck("control", AION_CONTROL_PORT=closed)
         assert r.returncode == 1 and "nothing listens" in r.stderr, r.stderr
-        # TLS listeners: a connect is the check (bash speaks no TLS).
+        # TLS listeners: a connect is the check (bash speaks no TLS). Not the module host's port,
+        # which is plain HTTP whatever AION_TLS_CERT says: it still gets the GET.
         assert _healthcheck("gateway", AION_GATEWAY_PORT=grpc, AION_TLS_CERT="/x.pem").returncode == 0
-        assert _healthcheck("sidecar").returncode == 1
+        r = _healthcheck("modhost", AION_MODHOST_PORT=mh_grpc, AION_TLS_CERT="/x.pem")
+        assert r.returncode == 1 and "/healthz answered" in r.stderr, r.stderr
+        assert _healthcheck("modhost", AION_MODHOST_PORT=mh, AION_TLS_CERT="/x.pem").returncode == 0
+        r = _healthcheck("sidecar")
+        assert r.returncode == 1 and "unknown role" in r.stderr, r.stderr
     finally:
         _stop(proc)
+        if modhost:
+            _stop(modhost)
     r = _healthcheck("all", AION_GATEWAY_PORT=gw)
     assert r.returncode == 1, "a stopped aiond is unhealthy"
+    r = _healthcheck("modhost", AION_MODHOST_PORT=mh)
+    assert r.returncode == 1, "a stopped module host is unhealthy"
 
 
 def test_aiond_writes_nothing_outside_its_data_dir(tmp_path):
@@ -486,7 +529,9 @@ def compose():
     return yaml.safe_load(COMPOSE.read_text())
 
 
-AIOND_SERVICES = ("gateway", "control", "embedded")
+AIOND_SERVICES = ("gateway", "control", "modhost", "embedded")
+# The path variables of .env.example a role reads: the module host reads no policy files.
+READS_PATHS = {"modhost": {"AION_DATA_DIR"}}
 VAR_RE = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -564,14 +609,16 @@ def test_compose_variables_are_defined_or_documented():
         env = service_env(compose()["services"][name])
         unknown = set(env) - aiond_vars()
         assert not unknown, f"{name}: aiond reads no such variable: {unknown}"
-        # .env.example's host paths (./policies, ./data) must not reach a container.
+        # .env.example's host paths (./policies, ./data) must not reach a container that reads them.
         for var, value in re.findall(r"^([A-Z][A-Z0-9_]*)=(\./.*)$", (REPO / ".env.example").read_text(), re.M):
+            if name in READS_PATHS and var not in READS_PATHS[name]:
+                continue
             assert var in env and env[var].startswith("/"), f"{name}: {var} from .env ({value}) is not overridden"
 
 
 def test_compose_services_are_wired_together():
     services = compose()["services"]
-    assert {"gateway", "control", "postgres", "redis", "kafka", "embedded"} <= set(services)
+    assert {"gateway", "control", "modhost", "postgres", "redis", "kafka", "embedded"} <= set(services)
     aiond = {n: s for n, s in services.items() if s.get("image", "").startswith("aionos/aiond:")}
     assert set(aiond) == set(AIOND_SERVICES), f"aiond services {set(aiond)}: the tests know {AIOND_SERVICES}"
     images = {(s["image"], json.dumps(s["build"], sort_keys=True)) for s in aiond.values()}
@@ -579,12 +626,14 @@ def test_compose_services_are_wired_together():
     assert all(s.get("profiles") is None for n, s in services.items() if n != "embedded"), \
         "`docker compose up` runs everything but the embedded profile"
     assert services["embedded"].get("profiles") == ["embedded"]
-    for name, role in (("gateway", "gateway"), ("control", "control"), ("embedded", "all")):
+    for name, role in (("gateway", "gateway"), ("control", "control"), ("modhost", "modhost"), ("embedded", "all")):
         assert services[name]["command"] == ["--role", role], name
         s = services[name]
         assert s.get("read_only") is True and s.get("cap_drop") == ["ALL"], name
         assert "no-new-privileges:true" in s.get("security_opt", []), name
         assert any(str(t).startswith("/tmp") for t in s.get("tmpfs", [])), f"{name}: /tmp on a tmpfs"
+        # The image's HEALTHCHECK (the role's own port) is what depends_on waits for: not switched off.
+        assert not s.get("healthcheck", {}).get("disable") and "test" not in s.get("healthcheck", {}), name
         env = service_env(s)
         data_dir = env.get("AION_DATA_DIR")
         assert any(str(v).endswith(":" + data_dir) for v in s.get("volumes", [])) or \
@@ -593,11 +642,8 @@ def test_compose_services_are_wired_together():
             container_port = str(p).rsplit(":", 1)[1]
             assert container_port in {env.get("AION_GATEWAY_PORT"), env.get("AION_GATEWAY_GRPC_PORT"),
                                       env.get("AION_CONTROL_PORT")}, f"{name}: publishes {p}, aiond listens elsewhere"
-    # No service for a role aiond does not have: aiond --role modhost exits 2 (docs/roles.md).
-    for name, s in services.items():
-        assert s.get("command", [])[:2] != ["--role", "modhost"], f"{name}: --role modhost does not exist yet"
 
-    gw, ctl = service_env(services["gateway"]), service_env(services["control"])
+    gw, ctl, mh = (service_env(services[n]) for n in ("gateway", "control", "modhost"))
     # gateway -> control: the gateway dials the control service on the port control serves
     # aion.internal.v1.Control on; that port stays inside the compose network.
     host, _, port = gw["AION_CONTROL_GRPC"].rpartition(":")
@@ -606,14 +652,39 @@ def test_compose_services_are_wired_together():
     assert not any(str(p).rsplit(":", 1)[1] == port for p in services["control"].get("ports", [])), \
         "control's internal gRPC port is not published"
     assert services["gateway"]["depends_on"]["control"]["condition"] == "service_healthy"
-    assert "AION_CONTROL_GRPC" not in ctl, "control dials no other role"
-    assert {v for v in INTERNAL_TLS if v in gw} == {v for v in INTERNAL_TLS if v in ctl}, \
-        "internal TLS on both roles or neither"
-    assert "AION_CONTROL_GRPC_PORT" not in gw, "the gateway serves no internal API"
-    # Modules run in control (and the embedded aiond): they get the sandbox setting; the gateway runs none.
-    for name in ("control", "embedded"):
-        assert "AION_SANDBOX_ALLOW_WEAK" in service_env(services[name]), name
-    assert "AION_SANDBOX_ALLOW_WEAK" not in gw
+    # control -> modhost: control dials the modhost service on the port it serves
+    # aion.internal.v1.ModuleHost on, waits for it to be healthy, and runs no module itself.
+    host, _, port = ctl["AION_MODHOST_GRPC"].rpartition(":")
+    assert host == "modhost" and port == mh["AION_MODHOST_GRPC_PORT"], \
+        f"AION_MODHOST_GRPC={ctl['AION_MODHOST_GRPC']}, but modhost listens on {mh.get('AION_MODHOST_GRPC_PORT')}"
+    assert services["control"]["depends_on"]["modhost"]["condition"] == "service_healthy"
+    assert "ports" not in services["modhost"], "the module host publishes nothing: control reaches it inside"
+    assert mh["AION_MODHOST_PORT"] != mh["AION_MODHOST_GRPC_PORT"]
+    assert "AION_CONTROL_GRPC" not in ctl and "AION_MODHOST_GRPC" not in gw and "AION_MODHOST_GRPC" not in mh, \
+        "the gateway dials control, control dials modhost; nobody else dials anything"
+    assert "AION_CONTROL_GRPC_PORT" not in gw and "AION_CONTROL_GRPC_PORT" not in mh, "only control serves Control"
+    assert "AION_MODHOST_GRPC_PORT" not in gw and "AION_MODHOST_GRPC_PORT" not in ctl, "only modhost serves ModuleHost"
+    # The module host holds nothing of the control plane's: no keys, no store, no engines, no policies.
+    for var in ("AION_GATEWAY_API_KEYS", "AION_CONTROL_POSTGRES_DSN", "KAFKA_BROKERS", "AION_CONTROL_REDIS_URL",
+                "AION_POLICY_DIR", "AION_CONTROL_PORT", "AION_GATEWAY_PORT"):
+        assert var not in mh, f"modhost: {var}"
+    assert not any(v.endswith(":/etc/aionos/policies:ro") for v in services["modhost"].get("volumes", []))
+    roles = {"gateway": gw, "control": ctl, "modhost": mh}
+    tls = {name: {v for v in INTERNAL_TLS if v in env} for name, env in roles.items()}
+    assert len({frozenset(t) for t in tls.values()}) == 1, f"internal TLS on every role or none: {tls}"
+    # The modules run in modhost (and the embedded aiond): they get the sandbox settings;
+    # control, which runs none, and the gateway do not.
+    for name in ("modhost", "embedded"):
+        env = service_env(services[name])
+        assert set(SANDBOX_VARIABLES) <= set(env), name
+        assert env["AION_SANDBOX_ALLOW_WEAK"] == "${AION_SANDBOX_ALLOW_WEAK:-false}", "false unless .env says"
+    for name, env in (("control", ctl), ("gateway", gw)):
+        assert not set(SANDBOX_VARIABLES) & set(env), f"{name} runs no module"
+    assert not ROLE_VARIABLES & set(service_env(services["embedded"])), "the embedded aiond calls its roles in-process"
+    # Named volumes: control's (the registered modules) and modhost's (the artifacts it is sent) apart.
+    vols = {n: {str(v).split(":")[0] for v in services[n].get("volumes", []) if not str(v).startswith(".")}
+            for n in ("control", "modhost", "embedded")}
+    assert not (vols["control"] & vols["modhost"]) and vols["modhost"], vols
     # Redis is the gateways' (rate limits, idempotency); Kafka the control plane's (event stream).
     assert re.fullmatch(r"redis://redis:6379/\d+", gw["AION_CONTROL_REDIS_URL"])
     assert "AION_CONTROL_REDIS_URL" not in ctl, "the control role does not use Redis"
@@ -629,9 +700,10 @@ def test_compose_services_are_wired_together():
     assert kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"].endswith("@kafka:9093")
     from kafka_broker import KAFKA_VERSION
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}", "the broker version the e2e tests run"
-    for name in ("gateway", "control"):
-        for dep, cond in services[name]["depends_on"].items():
+    for name in ("gateway", "control", "modhost"):
+        for dep, cond in services[name].get("depends_on", {}).items():
             assert cond["condition"] == "service_healthy" and (services[dep].get("healthcheck") or dep in aiond), dep
+    assert not services["modhost"].get("depends_on"), "the module host waits for nothing"
     for name, svc in services.items():
         if name in aiond:
             continue
@@ -684,8 +756,8 @@ def build_script_vars():
 def test_deploy_files_name_only_variables_aiond_reads():
     """Every AION_* name in docker-compose.yml and under deploy/ (settings,
     templates, comments, scripts) is a row of docs/configuration.md's table:
-    no guessed variables (say, for a module-host role that does not exist), no engine aiond
-    refuses at start-up. The build stage may also name the build scripts' own
+    no guessed variables (say, a module host's address under another name), no
+    engine aiond refuses at start-up. The build stage may also name the build scripts' own
     variables. docs/deploy.md may discuss only variables docs/configuration.md
     mentions (and the build's)."""
     known = configuration_table_vars()
@@ -713,7 +785,10 @@ def test_deploy_files_name_only_variables_aiond_reads():
 # its binaries are installed (tests/e2e/postgres_server.py); everything else is
 # used as written.
 ENGINE_VARS = {"AION_CONTROL_REDIS_URL", "KAFKA_BROKERS"}
-PORT_VARS = ("AION_GATEWAY_PORT", "AION_GATEWAY_GRPC_PORT", "AION_CONTROL_PORT", "AION_CONTROL_GRPC_PORT")
+PORT_VARS = ("AION_GATEWAY_PORT", "AION_GATEWAY_GRPC_PORT", "AION_CONTROL_PORT", "AION_CONTROL_GRPC_PORT",
+             "AION_MODHOST_GRPC_PORT", "AION_MODHOST_PORT")
+# The banner line each role prints last (src/app/main.cpp).
+BANNER_LAST = {"gateway": "control", "control": "internal", "modhost": "health"}
 
 
 def image_env():
@@ -746,8 +821,8 @@ def _run_role(tmp, name, args, env, mounts):
     log = tmp / f"{name}.log"
     proc = subprocess.Popen([str(AIOND), *args], env=full, cwd=tmp, stdout=subprocess.PIPE, stderr=open(log, "ab"))
     out = []
-    last = "internal" if args[-1] == "control" else "control"  # the banner's last line
-    deadline = time.time() + 20
+    last = BANNER_LAST[args[-1]]
+    deadline = time.time() + 40  # control waits up to 30 s for the module host
     while time.time() < deadline:
         line = proc.stdout.readline().decode()
         if not line:
@@ -774,30 +849,61 @@ def _http(port, method, path, body=None):
     return r.status, json.loads(data) if data else None
 
 
-def run_gateway_and_control(tmp, roles):
-    """Starts control, then the gateway, each as roles[name] = (args, env, mounts)
-    describes it; local free ports replace the ports the files chose, and
-    127.0.0.1 the control's service name. Checks what a deployment needs of
-    them: the image's healthcheck passes for each, the gateway becomes ready
-    through the control plane, and a task submitted to the gateway runs.
+def _dials(client, var, server, port_var):
+    """The host `client` dials with `var` (host:port), checking the port is the one
+    `server` listens on (its `port_var`, else aiond's default)."""
+    host, _, port = client[var].rpartition(":")
+    listens = server.get(port_var, configuration_default(port_var))
+    assert port == listens, f"{var}={client[var]}, but the server's {port_var} is {listens}"
+    return host
+
+
+def _wait_task(port, task_id, timeout=15):
+    deadline = time.time() + timeout
+    while True:
+        status, got = _http(port, "GET", f"/v1/tasks/{task_id}")
+        if got["status"] in ("succeeded", "failed", "canceled", "expired") or time.time() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def run_roles(tmp, roles, after=None):
+    """Starts the module host (when `roles` has one), control, then the gateway,
+    each as roles[name] = (args, env, mounts) describes it; local free ports
+    replace the ports the files chose, and 127.0.0.1 the service names. Checks
+    what a deployment needs of them: the image's healthcheck passes for each,
+    mutual TLS is on exactly where the files set it, the gateway becomes ready
+    through the control plane, and a summarize task submitted to the gateway
+    succeeds; with a module host, its modules ran there: control loaded the
+    module host (its artifacts are in the module host's data directory, none in
+    control's). `after(started)`, if given, runs then, with every role still up
+    (it may stop some).
     Returns the task's id."""
     if not AIOND.exists():
         pytest.skip(f"{AIOND} not built (./scripts/build.sh)")
-    (c_args, c_env, c_mounts), (g_args, g_env, g_mounts) = roles["control"], roles["gateway"]
-    assert c_args == ["--role", "control"] and g_args == ["--role", "gateway"]
+    assert set(roles) in ({"gateway", "control"}, {"gateway", "control", "modhost"}), set(roles)
+    for name, (args, _, _) in roles.items():
+        assert args == ["--role", name], (name, args)
+    modhost = "modhost" in roles
+    envs = {name: env for name, (_, env, _) in roles.items()}
+    _dials(envs["gateway"], "AION_CONTROL_GRPC", envs["control"], "AION_CONTROL_GRPC_PORT")
+    # control runs the modules on a module host exactly when there is one to run them
+    assert ("AION_MODHOST_GRPC" in envs["control"]) == modhost, envs["control"]
+    if modhost:
+        _dials(envs["control"], "AION_MODHOST_GRPC", envs["modhost"], "AION_MODHOST_GRPC_PORT")
     ports = {var: str(free_port()) for var in PORT_VARS}
-    host, _, port = g_env["AION_CONTROL_GRPC"].rpartition(":")
-    assert port == c_env.get("AION_CONTROL_GRPC_PORT", configuration_default("AION_CONTROL_GRPC_PORT")), \
-        f"the gateway dials port {port}; control listens on {c_env.get('AION_CONTROL_GRPC_PORT')}"
-    c_env = {**c_env, **{v: ports[v] for v in PORT_VARS}}
-    g_env = {**g_env, **{v: ports[v] for v in PORT_VARS},
-             "AION_CONTROL_GRPC": f"127.0.0.1:{ports['AION_CONTROL_GRPC_PORT']}"}
-    procs = []
+    local = {"AION_CONTROL_GRPC": f"127.0.0.1:{ports['AION_CONTROL_GRPC_PORT']}",
+             "AION_MODHOST_GRPC": f"127.0.0.1:{ports['AION_MODHOST_GRPC_PORT']}"}
+    started = {}
     try:
-        for name, args, env, mounts in (("control", c_args, c_env, c_mounts), ("gateway", g_args, g_env, g_mounts)):
+        for name in ("modhost", "control", "gateway"):
+            if name not in roles:
+                continue
+            args, env, mounts = roles[name]
+            env = {**env, **{v: ports[v] for v in PORT_VARS}, **{k: v for k, v in local.items() if k in env}}
             (tmp / name).mkdir(exist_ok=True)
             proc, full, banner = _run_role(tmp / name, name, args, env, mounts)
-            procs.append(proc)
+            started[name] = (proc, full)
             # The internal API is mutual TLS exactly when the files set AION_INTERNAL_TLS_*.
             assert ("mutual TLS" in banner) == bool(set(INTERNAL_TLS) & set(env)), f"{name}: {banner}"
             r = _healthcheck(name, **{k: v for k, v in full.items() if k.startswith("AION_")})
@@ -811,29 +917,42 @@ def run_gateway_and_control(tmp, roles):
             time.sleep(0.1)
         assert status == 200, f"the gateway does not become ready through control: {ready}"
         assert _http(ctl, "GET", "/readyz")[0] == 200
+        if modhost:
+            status, ready = _http(int(ports["AION_MODHOST_PORT"]), "GET", "/readyz")
+            assert status == 200 and ready["checks"]["loaded"] is True, f"control did not load the module host: {ready}"
         status, task = _http(gw, "POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "summarize",
                                                         "params": {"text": "One. Two. Three."}})
         assert status == 202, task
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            status, got = _http(gw, "GET", f"/v1/tasks/{task['taskId']}")
-            if got["status"] in ("succeeded", "failed", "canceled", "expired"):
-                break
-            time.sleep(0.05)
+        got = _wait_task(gw, task["taskId"])
         assert got["status"] == "succeeded", got
         # the control plane billed it (its own admin API, on its own port)
         status, usage = _http(ctl, "GET", "/v1/usage")
         assert status == 200, usage
+        control_log = (tmp / "control" / "control.log").read_text()
+        control_data = Path(started["control"][1]["AION_DATA_DIR"])
+        if modhost:
+            tls = " (mutual TLS)" if set(INTERNAL_TLS) & set(envs["control"]) else " (without TLS"
+            assert f"modules run on the module host at {local['AION_MODHOST_GRPC']}{tls}" in control_log, control_log
+            assert "module host: serving" in (tmp / "modhost" / "modhost.log").read_text()
+            artifacts = Path(started["modhost"][1]["AION_DATA_DIR"]) / "modhost" / "artifacts"
+            assert artifacts.is_dir() and any(artifacts.iterdir()), f"no artifacts in the module host's {artifacts}"
+        else:
+            assert "modules run on the module host" not in control_log
+        assert not (control_data / "modhost").exists(), "control stored module-host artifacts: it ran modules"
+        if after:
+            after(started)
         return task["taskId"]
     finally:
-        for proc in reversed(procs):
+        for proc, _ in reversed(list(started.values())):
             _stop(proc)
 
 
-def test_compose_gateway_and_control_run_as_written(tmp_path):
-    """gateway and control as docker-compose.yml runs them, control on a real
-    PostgreSQL with the compose file's DSN (the postgres service's user,
-    password and database) when PostgreSQL is installed, else without it."""
+def test_compose_roles_run_as_written(tmp_path):
+    """gateway, control and modhost as docker-compose.yml runs them, control on a
+    real PostgreSQL with the compose file's DSN (the postgres service's user,
+    password and database) when PostgreSQL is installed, else without it. The
+    modules run on the module host: stopped, a module task fails naming it (the
+    control plane does not run the module itself)."""
     services = interpolate(compose(), {})["services"]  # .env absent: the file's own defaults
     from postgres_server import PostgresServer, pg_bin_dir
     server = None
@@ -853,7 +972,7 @@ def test_compose_gateway_and_control_run_as_written(tmp_path):
     else:
         services["control"]["environment"].pop("AION_CONTROL_POSTGRES_DSN", None)
     roles = {}
-    for name in ("gateway", "control"):
+    for name in ("gateway", "control", "modhost"):
         svc = services[name]
         mounts = {}
         for v in svc.get("volumes", []):
@@ -865,8 +984,17 @@ def test_compose_gateway_and_control_run_as_written(tmp_path):
         for d in mounts.values():
             Path(d).mkdir(parents=True, exist_ok=True)
         roles[name] = (svc["command"], {k: str(v) for k, v in service_env(svc).items()}, mounts)
+    def without_the_module_host(started):
+        _stop(started["modhost"][0])
+        gw = int(started["gateway"][1]["AION_GATEWAY_PORT"])
+        status, task = _http(gw, "POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "summarize",
+                                                        "params": {"text": "One. Two. Three."}, "timeoutMs": 1000})
+        assert status == 202, task
+        got = _wait_task(gw, task["taskId"])
+        assert got["status"] == "failed" and "module host" in json.dumps(got["error"]), got
+
     try:
-        task_id = run_gateway_and_control(tmp_path, roles)
+        task_id = run_roles(tmp_path, roles, after=without_the_module_host)
         if server:
             r = subprocess.run([str(server.bin / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
                                 "-d", db, "-Atc", f"SELECT count(*) FROM tasks WHERE id = '{task_id}'"],
@@ -884,21 +1012,27 @@ def test_compose_gateway_and_control_run_as_written(tmp_path):
 
 PROFILES = {
     "embedded": ["-f", "values.yaml"],
-    # gateway + control with one internal TLS Secret for both
+    # gateway + control + modhost with one internal TLS Secret for all three
     "split": ["-f", "values-split.yaml"],
     "engines": ["-f", "values-engines.yaml"],
-    # gateway + control with a TLS Secret each, and without internal TLS
+    # the same with a TLS Secret per role, and without internal TLS
     "split-tls-per-role": ["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret=",
                            "--set", "secrets.internalTls.gatewaySecret=aionos-gateway-tls",
-                           "--set", "secrets.internalTls.controlSecret=aionos-control-tls"],
+                           "--set", "secrets.internalTls.controlSecret=aionos-control-tls",
+                           "--set", "secrets.internalTls.modhostSecret=aionos-modhost-tls"],
     "split-plaintext": ["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret="],
-    # The embedded profile with every optional piece on.
+    # gateway + control without a module host: control runs the modules and takes the sandbox settings
+    "split-no-modhost": ["-f", "values-split.yaml", "--set", "modhost.enabled=false",
+                         "--set", "sandbox.seccompProfile.type=Localhost",
+                         "--set", "sandbox.seccompProfile.localhostProfile=profiles/aiond-sandbox.json",
+                         "--set", "sandbox.gpus=none"],
+    # The embedded and split profiles with every optional piece on.
     "embedded-full": ["-f", "values.yaml", "--set", "serviceMonitor.enabled=true",
                       "--set", "secrets.tls.existingSecret=aionos-tls",
                       "--set", "secrets.apiKeys.existingSecret=aionos-api-keys",
                       "--set", "secrets.providers.existingSecret=aionos-providers",
                       "--set", "secrets.internalTls.existingSecret=aionos-internal-tls",
-                      "--set", "sandbox.allowWeak=true",
+                      "--set", "sandbox.allowWeak=true", "--set", "sandbox.gpus=a100:40960",
                       "--set", "sandbox.hostUsers=false", "--set", "sandbox.procMount=Unmasked",
                       "--set", "sandbox.seccompProfile.type=Localhost",
                       "--set", "sandbox.seccompProfile.localhostProfile=profiles/aiond-sandbox.json",
@@ -906,7 +1040,32 @@ PROFILES = {
                       "--set-json", 'networkPolicy.adminFrom=[{"podSelector":{"matchLabels":{"app":"ops"}}}]',
                       "--set-string", "policies.overrides.extra\\.yml=version: 1",
                       "--set-json", 'extraEnv=[{"name":"OTEL_SERVICE_NAME","value":"aiond"}]'],
+    "split-full": ["-f", "values-split.yaml", "--set", "serviceMonitor.enabled=true",
+                   "--set", "secrets.tls.existingSecret=aionos-tls",
+                   "--set", "sandbox.allowWeak=true", "--set", "sandbox.gpus=a100:40960",
+                   "--set", "sandbox.hostUsers=false", "--set", "sandbox.procMount=Unmasked",
+                   "--set", "sandbox.seccompProfile.type=Localhost",
+                   "--set", "sandbox.seccompProfile.localhostProfile=profiles/aiond-sandbox.json",
+                   "--set", "persistence.enabled=false",
+                   "--set-json", 'networkPolicy.adminFrom=[{"podSelector":{"matchLabels":{"app":"ops"}}}]',
+                   "--set-string", "policies.overrides.extra\\.yml=version: 1",
+                   "--set-json", 'extraEnv=[{"name":"OTEL_SERVICE_NAME","value":"aiond"}]'],
 }
+FULL = {"embedded-full", "split-full"}
+CLI_ROLE = {"embedded": "all", "gateway": "gateway", "control": "control", "modhost": "modhost"}
+
+
+def profile_roles(profile):
+    """The Deployments a profile renders, by role."""
+    if profile.startswith("embedded"):
+        return {"embedded"}
+    return {"gateway", "control"} if profile == "split-no-modhost" else {"gateway", "control", "modhost"}
+
+
+def module_runner(profile):
+    """The role whose pod runs the modules (and so takes the sandbox settings)."""
+    roles = profile_roles(profile)
+    return "embedded" if "embedded" in roles else "modhost" if "modhost" in roles else "control"
 
 
 def helm(*args, check=True):
@@ -979,13 +1138,15 @@ def test_helm_manifests_match_the_kubernetes_schema(profile):
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "ServiceAccount"} <= kinds, kinds
     assert "Secret" not in kinds, "secrets are referenced, never rendered"
-    if profile in ("engines", "embedded-full"):
+    if profile in {"engines"} | FULL:
         assert "ServiceMonitor" in kinds
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_helm_pods_are_locked_down(profile):
+    runner = module_runner(profile)
     for name, dep in by_kind(render(profile), "Deployment").items():
+        role = role_of(dep)
         spec = pod_of(dep)["spec"]
         psc = spec["securityContext"]
         assert psc["runAsNonRoot"] is True and psc["runAsUser"] != 0, name
@@ -997,23 +1158,65 @@ def test_helm_pods_are_locked_down(profile):
         assert sc["allowPrivilegeEscalation"] is False and sc["privileged"] is False, name
         assert sc["readOnlyRootFilesystem"] is True and sc["runAsNonRoot"] is True, name
         assert sc["capabilities"] == {"drop": ["ALL"]}, name
-        if profile != "embedded-full":
-            assert sc["seccompProfile"]["type"] == "RuntimeDefault", name
-        else:
-            # The opted-in sandbox profile: a Localhost seccomp profile in a user namespace.
+        # The opted-in sandbox (a Localhost seccomp profile; in a user namespace with an
+        # unmasked /proc) reaches the pod that runs the modules, and only it.
+        opted = profile in FULL or profile == "split-no-modhost"
+        if role == runner and opted:
             assert sc["seccompProfile"] == {"type": "Localhost", "localhostProfile": "profiles/aiond-sandbox.json"}
-            assert spec["hostUsers"] is False and sc["procMount"] == "Unmasked"
+        else:
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", name
+        if role == runner and profile in FULL:
+            assert spec["hostUsers"] is False and sc["procMount"] == "Unmasked", name
+        else:
+            assert "hostUsers" not in spec and "procMount" not in sc, name
         mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
         volumes = {v["name"]: v for v in spec["volumes"]}
         env = env_of(c)
         assert "emptyDir" in volumes[mounts["/tmp"]["name"]], f"{name}: /tmp is a writable emptyDir"
         data = env["AION_DATA_DIR"]["value"]
         assert data in mounts and not mounts[data].get("readOnly"), f"{name}: AION_DATA_DIR on a volume"
-        policy = env["AION_POLICY_DIR"]["value"]
-        assert mounts[policy].get("readOnly") and "configMap" in volumes[mounts[policy]["name"]], name
+        if role == "modhost":
+            # It reads no policy files: it runs what the control plane sends it.
+            assert "AION_POLICY_DIR" not in env and not any("configMap" in v for v in volumes.values()), name
+        else:
+            policy = env["AION_POLICY_DIR"]["value"]
+            assert mounts[policy].get("readOnly") and "configMap" in volumes[mounts[policy]["name"]], name
         assert c["args"][0] == "--role"
         assert c["resources"].get("requests", {}).get("cpu") and c["resources"].get("limits", {}).get("memory"), \
             f"{name}: CPU requests (HPA needs them) and a memory limit"
+
+
+def _tls_secrets(roles):
+    """role -> the Secret its AION_INTERNAL_TLS_* files come from (all three files of one
+    mounted Secret, cert-manager's layout), for the roles that have them."""
+    secrets = {}
+    for r, dep in roles.items():
+        c = container(dep)
+        env = env_of(c)
+        if not set(INTERNAL_TLS) & set(env):
+            continue
+        assert set(INTERNAL_TLS) <= set(env), f"{r}: all three or none"
+        files = {Path(env[v]["value"]).name for v in INTERNAL_TLS}
+        assert files == {"tls.crt", "tls.key", "ca.crt"}, f"{r}: cert-manager's layout: {files}"
+        (mount,) = {str(Path(env[v]["value"]).parent) for v in INTERNAL_TLS}
+        vol = next(m["name"] for m in c["volumeMounts"] if m["mountPath"] == mount)
+        volume = next(v for v in pod_of(dep)["spec"]["volumes"] if v["name"] == vol)
+        secrets[r] = volume["secret"]["secretName"]
+    return secrets
+
+
+def _wired(services, roles, client, var, server, port_var):
+    """`client` dials `var`=host:port: a ClusterIP Service that selects exactly the
+    `server` pods, whose port reaches the container port `server` listens on
+    (its `port_var`)."""
+    host, _, port = env_of(container(roles[client]))[var]["value"].rpartition(":")
+    svc = services[host]
+    sp = next(p for p in svc["spec"]["ports"] if p["port"] == int(port))
+    server_ports = {p["name"]: p["containerPort"] for p in container(roles[server])["ports"]}
+    listens = int(env_of(container(roles[server]))[port_var]["value"])
+    assert server_ports[sp["targetPort"]] == listens, (client, var, sp, listens)
+    assert [r for r in roles if selects(svc["spec"]["selector"], pod_of(roles[r])["metadata"]["labels"])] == [server]
+    assert svc["spec"]["type"] == "ClusterIP"
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -1022,87 +1225,85 @@ def test_helm_roles_probes_and_wiring(profile):
     deps = by_kind(docs, "Deployment")
     services = by_kind(docs, "Service")
     roles = {role_of(d): d for d in deps.values()}
-    expected = {"embedded", "embedded-full"}
-    assert set(roles) == ({"embedded"} if profile in expected else {"gateway", "control"})
-    cli = {"embedded": "all", "gateway": "gateway", "control": "control"}
-    tls = profile == "embedded-full"
+    assert set(roles) == profile_roles(profile), set(roles)
+    public_tls = profile in FULL
     for role, dep in roles.items():
         c = container(dep)
-        assert c["args"] == ["--role", cli[role]]
+        assert c["args"] == ["--role", CLI_ROLE[role]]
         env = env_of(c)
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         # Ports the container declares are the ones aiond listens on.
-        if "http" in ports:
-            assert str(ports["http"]) == env["AION_GATEWAY_PORT"]["value"]
-            assert str(ports["grpc"]) == env["AION_GATEWAY_GRPC_PORT"]["value"]
-        if "admin" in ports:
-            assert str(ports["admin"]) == env["AION_CONTROL_PORT"]["value"]
-        if role == "control":
-            assert str(ports["grpc"]) == env["AION_CONTROL_GRPC_PORT"]["value"], "control serves gateways there"
-        # Probes: /healthz (liveness, startup) and /readyz (readiness) on the role's HTTP port.
-        http_port = {"embedded": "http", "gateway": "http", "control": "admin"}[role]
+        listens = {"embedded": {"http": "AION_GATEWAY_PORT", "grpc": "AION_GATEWAY_GRPC_PORT",
+                                "admin": "AION_CONTROL_PORT"},
+                   "gateway": {"http": "AION_GATEWAY_PORT", "grpc": "AION_GATEWAY_GRPC_PORT"},
+                   "control": {"admin": "AION_CONTROL_PORT", "grpc": "AION_CONTROL_GRPC_PORT"},
+                   "modhost": {"grpc": "AION_MODHOST_GRPC_PORT", "http": "AION_MODHOST_PORT"}}[role]
+        assert set(ports) == set(listens), (role, ports)
+        for name, var in listens.items():
+            assert str(ports[name]) == env[var]["value"], (role, name, var)
+        # Probes: /healthz (liveness, startup) and /readyz (readiness) on the role's HTTP port;
+        # HTTPS where the public TLS applies (not the module host's plain-HTTP health port).
+        http_port = {"embedded": "http", "gateway": "http", "control": "admin", "modhost": "http"}[role]
+        https = public_tls and role != "modhost"
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
             p = c[probe]
             assert p["httpGet"]["path"] == path and p["httpGet"]["port"] == http_port, (role, probe, p)
-            assert p["httpGet"]["scheme"] == ("HTTPS" if tls else "HTTP")
+            assert p["httpGet"]["scheme"] == ("HTTPS" if https else "HTTP"), (role, probe)
+        assert ("AION_TLS_CERT" in env) == https, f"{role}: the public TLS where it applies"
         # A Service per role selects exactly its pods and targets declared ports.
         svc = services[dep["metadata"]["name"]]
         pod_labels = pod_of(dep)["metadata"]["labels"]
         assert selects(svc["spec"]["selector"], pod_labels)
         assert [d for d in deps.values() if selects(svc["spec"]["selector"], pod_of(d)["metadata"]["labels"])] == [dep]
         assert selects(dep["spec"]["selector"]["matchLabels"], pod_labels)
+        assert {sp["targetPort"] for sp in svc["spec"]["ports"]} == set(ports), role
         for sp in svc["spec"]["ports"]:
             assert sp["targetPort"] in ports and sp["port"] == ports[sp["targetPort"]], (role, sp)
-        if role != "gateway" and role != "embedded":
+            assert sp["appProtocol"] == ("grpc" if sp["name"] == "grpc" else "http"), (role, sp)
+        if role not in ("gateway", "embedded"):
             assert svc["spec"]["type"] == "ClusterIP", f"{role} is internal"
-        # Data on a claim where SQLite and the registered modules live: the embedded aiond and control.
+        # Data on a claim where SQLite and the registered modules live: the embedded aiond and
+        # control. The module host keeps only the artifacts it is sent again after a restart.
         data = next(v for v in pod_of(dep)["spec"]["volumes"] if v["name"] == "data")
-        wants_claim = profile != "embedded-full" and role in ("embedded", "control")
+        wants_claim = profile not in FULL and role in ("embedded", "control")
         assert ("persistentVolumeClaim" in data) == wants_claim, (role, data)
         if wants_claim:
             assert data["persistentVolumeClaim"]["claimName"] in by_kind(docs, "PersistentVolumeClaim")
-        if role != "gateway":
-            assert dep["spec"]["strategy"]["type"] == "Recreate", f"{role}: one control plane at a time"
+        strategy = dep["spec"]["strategy"]
+        if role in ("embedded", "control"):
+            assert strategy["type"] == "Recreate", f"{role}: one control plane at a time"
+        else:
+            assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0, role
 
-    def env_value(role, var):
-        return env_of(container(roles[role]))[var]["value"]
+    def env_names(role):
+        return set(env_of(container(roles[role])))
 
     if "gateway" in roles:
-        # gateway -> control over gRPC: the gateway dials a Service port that reaches
-        # the port control serves aion.internal.v1.Control on. Nothing else dials anything.
-        host, _, port = env_value("gateway", "AION_CONTROL_GRPC").rpartition(":")
-        svc = services[host]
-        sp = next(p for p in svc["spec"]["ports"] if p["port"] == int(port))
-        server_ports = {p["name"]: p["containerPort"] for p in container(roles["control"])["ports"]}
-        assert server_ports[sp["targetPort"]] == int(env_value("control", "AION_CONTROL_GRPC_PORT")), sp
-        assert selects(svc["spec"]["selector"], pod_of(roles["control"])["metadata"]["labels"])
-        assert svc["spec"]["type"] == "ClusterIP"
-        gw_env, ctl_env = env_of(container(roles["gateway"])), env_of(container(roles["control"]))
-        assert "AION_CONTROL_GRPC_PORT" not in gw_env and "AION_CONTROL_GRPC" not in ctl_env
+        # gateway -> control over gRPC, and control -> modhost when there is one.
+        _wired(services, roles, "gateway", "AION_CONTROL_GRPC", "control", "AION_CONTROL_GRPC_PORT")
+        if "modhost" in roles:
+            _wired(services, roles, "control", "AION_MODHOST_GRPC", "modhost", "AION_MODHOST_GRPC_PORT")
+        else:
+            assert "AION_MODHOST_GRPC" not in env_names("control"), "no module host: control runs the modules"
+        dialled = {"gateway": {"AION_CONTROL_GRPC"},
+                   "control": {"AION_MODHOST_GRPC"} if "modhost" in roles else set(), "modhost": set()}
+        served = {"gateway": set(), "control": {"AION_CONTROL_GRPC_PORT"},
+                  "modhost": {"AION_MODHOST_GRPC_PORT", "AION_MODHOST_PORT"}}
+        for role in roles:
+            assert env_names(role) & ROLE_VARIABLES - set(INTERNAL_TLS) == dialled[role] | served[role], role
         for var in ("AION_CONTROL_POSTGRES_DSN", "KAFKA_BROKERS"):
-            assert var not in gw_env, f"the gateway keeps no store and sends no events ({var})"
-        assert "AION_CONTROL_REDIS_URL" not in ctl_env, "the control role does not use Redis"
-        # Mutual TLS: both roles or neither, each with all three files of one mounted Secret.
-        tls_roles = {r for r in roles if set(INTERNAL_TLS) & set(env_of(container(roles[r])))}
-        assert tls_roles == (set() if profile == "split-plaintext" else {"gateway", "control"}), tls_roles
-        secrets = {}
-        for r in tls_roles:
-            c = container(roles[r])
-            env = env_of(c)
-            assert set(INTERNAL_TLS) <= set(env), f"{r}: all three or none"
-            files = {Path(env[v]["value"]).name for v in INTERNAL_TLS}
-            assert files == {"tls.crt", "tls.key", "ca.crt"}, f"{r}: cert-manager's layout: {files}"
-            (mount,) = {str(Path(env[v]["value"]).parent) for v in INTERNAL_TLS}
-            vol = next(m["name"] for m in c["volumeMounts"] if m["mountPath"] == mount)
-            volume = next(v for v in pod_of(roles[r])["spec"]["volumes"] if v["name"] == vol)
-            secrets[r] = volume["secret"]["secretName"]
+            assert var not in env_names("gateway"), f"the gateway keeps no store and sends no events ({var})"
+        assert "AION_CONTROL_REDIS_URL" not in env_names("control"), "the control role does not use Redis"
+        # Mutual TLS: every role or none, each with all three files of one mounted Secret.
+        secrets = _tls_secrets(roles)
+        assert set(secrets) == (set() if profile == "split-plaintext" else set(roles)), secrets
         if profile == "split-tls-per-role":
-            assert secrets == {"gateway": "aionos-gateway-tls", "control": "aionos-control-tls"}
-        elif tls_roles:
+            assert secrets == {"gateway": "aionos-gateway-tls", "control": "aionos-control-tls",
+                               "modhost": "aionos-modhost-tls"}
+        elif secrets:
             assert set(secrets.values()) == {"aionos-internal-tls"}
     else:
-        env = env_of(container(roles["embedded"]))
-        assert not ROLE_VARIABLES & set(env), "the embedded aiond calls its roles in-process"
+        assert not ROLE_VARIABLES & env_names("embedded"), "the embedded aiond calls its roles in-process"
     # Files named by the environment are mounted.
     for role, dep in roles.items():
         c = container(dep)
@@ -1111,14 +1312,18 @@ def test_helm_roles_probes_and_wiring(profile):
             v = e.get("value", "")
             if v.startswith("/etc/aionos/"):
                 assert any(v.startswith(m.rstrip("/") + "/") or v == m for m in mounts), f"{role}: {e['name']}={v}"
-    # The pods that run modules carry the sandbox settings: the embedded aiond, or control (no module host).
-    runs_modules = {"embedded", "control"}
-    if profile == "embedded-full":
-        for role, dep in roles.items():
-            assert (container(dep)["securityContext"]["seccompProfile"]["type"] == "Localhost") == (role in runs_modules)
-            assert env_of(container(dep))["AION_SANDBOX_ALLOW_WEAK"]["value"] == "true"
-    for role, dep in roles.items():
-        assert ("AION_SANDBOX_ALLOW_WEAK" in env_of(container(dep))) == (role in runs_modules), role
+    # The pod that runs modules carries the sandbox settings: the embedded aiond, else the
+    # module host, else (split without one) control. No other pod does.
+    runner = module_runner(profile)
+    for role in roles:
+        env = env_of(container(roles[role]))
+        assert ("AION_SANDBOX_ALLOW_WEAK" in env) == (role == runner), role
+        if role == runner:
+            assert env["AION_SANDBOX_ALLOW_WEAK"]["value"] == ("true" if profile in FULL else "false")
+            gpus = {"embedded-full": "a100:40960", "split-full": "a100:40960", "split-no-modhost": "none"}
+            assert env.get("AION_MODULE_HOST_GPUS", {}).get("value") == gpus.get(profile), (role, profile)
+        else:
+            assert "AION_MODULE_HOST_GPUS" not in env, role
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
@@ -1137,6 +1342,11 @@ def test_helm_environment_is_documented_and_secrets_are_references(profile):
         if env_from:
             assert role in ("control", "embedded"), f"{name}: provider keys only where providers are called"
             assert all("secretRef" in e for e in env_from)
+        if role == "modhost":
+            # The module host holds no key, no store, no engine: it runs what it is sent.
+            held = {"AION_GATEWAY_API_KEYS", "AION_CONTROL_POSTGRES_DSN", "AION_CONTROL_REDIS_URL", "KAFKA_BROKERS",
+                    "AION_TLS_CERT", "AION_TLS_KEY", "AION_CONTROL_PORT", "AION_GATEWAY_PORT"} & set(env)
+            assert not held and not env_from, f"{name}: {held or env_from}"
     if profile == "engines":
         deps = {role_of(d): d for d in by_kind(docs, "Deployment").values()}
         ctl, gw = env_of(container(deps["control"])), env_of(container(deps["gateway"]))
@@ -1158,11 +1368,11 @@ def test_helm_autoscaling_and_disruption_budgets(profile):
         assert any(m["resource"]["name"] == "cpu" for m in hpa["spec"]["metrics"])
         scaled[role_of(deps[ref["name"]])] = hpa
         assert "replicas" not in deps[ref["name"]]["spec"], f"{name}: the HPA owns the replica count"
-    # Gateways scale; there is one control plane (docs/roles.md).
+    # Gateways scale; there is one control plane and one module host (docs/roles.md).
     assert set(scaled) == (set() if profile.startswith("embedded") else {"gateway"})
     for dep in deps.values():
-        if role_of(dep) in ("embedded", "control"):
-            assert dep["spec"]["replicas"] == 1, "SQLite: one embedded aiond, one control plane"
+        if role_of(dep) in ("embedded", "control", "modhost"):
+            assert dep["spec"]["replicas"] == 1, "one embedded aiond, one control plane, one module host"
     for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
         sel = pdb["spec"]["selector"]["matchLabels"]
         matched = [d for d in deps.values() if selects(sel, pod_of(d)["metadata"]["labels"])]
@@ -1198,7 +1408,19 @@ def test_helm_network_policies(profile):
         return (len(rule["from"]) == 1 and "namespaceSelector" in rule["from"][0]
                 and rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"})
 
-    extra_admin = profile == "embedded-full"
+    def only_pods_of(rules, client, server, port_var):
+        """The one rule letting `client` pods reach `server`'s internal gRPC port, and no one else."""
+        internal = int(env_of(container(deps[server]))[port_var]["value"])
+        pod_rules = [r for r in rules if internal in rule_ports(r)]
+        assert len(pod_rules) == 1 and rule_ports(pod_rules[0]) == {ports_of(server)["grpc"]} == {internal}, server
+        assert "namespaceSelector" not in pod_rules[0]["from"][0], f"{server}: pods of this namespace only"
+        sel = pod_rules[0]["from"][0]["podSelector"]["matchLabels"]
+        assert pod_rules[0]["from"] == [{"podSelector": {"matchLabels": sel}}]
+        assert selects(sel, labels[client])
+        for other in set(labels) - {client}:
+            assert not selects(sel, labels[other]), f"{server}'s internal port admits {other}"
+
+    extra_admin = profile in FULL
     for role, rules in policy.items():
         ports = ports_of(role)
         open_rules = [r for r in rules if "from" not in r]
@@ -1209,16 +1431,14 @@ def test_helm_network_policies(profile):
             assert not open_rules, f"{role} is not open to everyone"
         if role == "control":
             # The gateways reach control's internal gRPC port (AION_CONTROL_GRPC_PORT), and only they.
-            gw = [r for r in rules if "from" in r and any("podSelector" in f and "namespaceSelector" not in f
-                                                          for f in r["from"])]
-            internal = int(env_of(container(deps["control"]))["AION_CONTROL_GRPC_PORT"]["value"])
-            assert len(gw) == 1 and rule_ports(gw[0]) == {ports["grpc"]} == {internal}
-            assert not [r for r in rules if internal in rule_ports(r) and r is not gw[0]]
-            assert gw[0]["from"] == [{"podSelector": {"matchLabels": {
-                k: labels["gateway"][k] for k in gw[0]["from"][0]["podSelector"]["matchLabels"]}}}]
-            assert selects(gw[0]["from"][0]["podSelector"]["matchLabels"], labels["gateway"])
-            for other in set(labels) - {"gateway"}:
-                assert not selects(gw[0]["from"][0]["podSelector"]["matchLabels"], labels[other]), other
+            only_pods_of(rules, "gateway", "control", "AION_CONTROL_GRPC_PORT")
+        if role == "modhost":
+            # Control reaches the module host's internal gRPC port (AION_MODHOST_GRPC_PORT), and only it;
+            # its health port serves /metrics to the monitoring namespace (kubelet probes are not peers).
+            only_pods_of(rules, "control", "modhost", "AION_MODHOST_GRPC_PORT")
+            metrics = [r for r in rules if rule_ports(r) == {ports["http"]}]
+            assert len(metrics) == 1 and prometheus_only(metrics[0]), metrics
+            assert len(rules) == 2, rules
         if "admin" in ports:
             admin = [r for r in rules if rule_ports(r) == {ports["admin"]}]
             assert any(prometheus_only(r) for r in admin), f"{role}: metrics from the monitoring namespace"
@@ -1229,19 +1449,23 @@ def test_helm_network_policies(profile):
 
 
 def test_helm_service_monitors_scrape_one_port_per_process():
-    docs = render("engines")
-    deps = {role_of(d): d for d in by_kind(docs, "Deployment").values()}
-    services = by_kind(docs, "Service")
-    sms = by_kind(docs, "ServiceMonitor")
-    scraped = {}
-    for name, sm in sms.items():
-        assert sm["metadata"]["labels"].get("release") == "prometheus"
-        svc = [s for s in services.values() if selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
-        assert len(svc) == 1, name
-        (ep,) = sm["spec"]["endpoints"]
-        assert ep["path"] == "/metrics" and ep["port"] in {p["name"] for p in svc[0]["spec"]["ports"]}
-        scraped[svc[0]["metadata"]["labels"]["app.kubernetes.io/component"]] = ep["port"]
-    assert scraped == {"gateway": "http", "control": "admin"}
+    for profile in ("engines", "split-full"):
+        docs = render(profile)
+        services = by_kind(docs, "Service")
+        scraped = {}
+        for name, sm in by_kind(docs, "ServiceMonitor").items():
+            if profile == "engines":
+                assert sm["metadata"]["labels"].get("release") == "prometheus"
+            svc = [s for s in services.values()
+                   if selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+            assert len(svc) == 1, name
+            (ep,) = sm["spec"]["endpoints"]
+            assert ep["path"] == "/metrics" and ep["port"] in {p["name"] for p in svc[0]["spec"]["ports"]}
+            role = svc[0]["metadata"]["labels"]["app.kubernetes.io/component"]
+            scraped[role] = ep["port"]
+            # HTTPS with the public TLS, but the module host's health port is always plain HTTP.
+            assert ep.get("scheme", "http") == ("https" if profile == "split-full" and role != "modhost" else "http")
+        assert scraped == {"gateway": "http", "control": "admin", "modhost": "http"}, (profile, scraped)
     (sm,) = by_kind(render("embedded-full"), "ServiceMonitor").values()
     assert sm["spec"]["endpoints"][0]["port"] == "admin", "the embedded aiond: its control port only"
     assert sm["spec"]["endpoints"][0]["scheme"] == "https"
@@ -1256,9 +1480,13 @@ def test_chart_policies_are_the_repository_policies(tmp_path):
                                            f"cp policies/*.yml deploy/helm/aionos/files/policies/")
     (cm,) = by_kind(render("embedded"), "ConfigMap").values()
     assert {k: v.encode() for k, v in cm["data"].items()} == repo
-    deps = by_kind(render("embedded"), "Deployment")
-    ann = [pod_of(d)["metadata"]["annotations"]["checksum/policies"] for d in deps.values()]
-    assert all(re.fullmatch(r"[0-9a-f]{64}", a) for a in ann), "a policy change rolls the pods"
+    for profile in ("embedded", "split"):
+        for d in by_kind(render(profile), "Deployment").values():
+            ann = pod_of(d)["metadata"].get("annotations") or {}
+            if role_of(d) == "modhost":
+                assert "checksum/policies" not in ann, "the module host reads no policies: a change does not roll it"
+            else:
+                assert re.fullmatch(r"[0-9a-f]{64}", ann["checksum/policies"]), "a policy change rolls the pods"
     (cm_full,) = by_kind(render("embedded-full"), "ConfigMap").values()
     assert cm_full["data"]["extra.yml"] == "version: 1" and set(repo) < set(cm_full["data"])
     # What the pods mount is a policy set aiond accepts.
@@ -1275,15 +1503,16 @@ def test_chart_policies_are_the_repository_policies(tmp_path):
 
 def _internal_pki(d, secrets):
     """Secrets in cert-manager's layout (tls.crt, tls.key, ca.crt) from one CA:
-    secrets[name] = "control" (a server certificate for 127.0.0.1, where the test's
-    gateway dials), "gateway" (a client certificate), or "both" (one certificate
-    for both ends, as one Secret shared by the two roles needs)."""
+    secrets[name] = "server" (a server certificate for 127.0.0.1, where the test's
+    clients dial), "client" (a client certificate), or "both" (one certificate
+    for both uses: control's, which serves gateways and is the module host's
+    client, and one Secret shared by every role)."""
     from test_tls import openssl
     d.mkdir(parents=True, exist_ok=True)
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
             "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=aionos-internal-ca", "-days", "2", cwd=d)
-    ext = {"control": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
-           "gateway": "extendedKeyUsage=clientAuth",
+    ext = {"server": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+           "client": "extendedKeyUsage=clientAuth",
            "both": "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"}
     dirs = {}
     for name, kind in secrets.items():
@@ -1301,13 +1530,17 @@ def _internal_pki(d, secrets):
 
 @pytest.mark.parametrize("profile, secrets", [
     ("split", {"aionos-internal-tls": "both"}),
-    ("split-tls-per-role", {"aionos-gateway-tls": "gateway", "aionos-control-tls": "control"}),
+    ("split-tls-per-role", {"aionos-gateway-tls": "client", "aionos-control-tls": "both",
+                            "aionos-modhost-tls": "server"}),
     ("split-plaintext", {}),
+    ("split-no-modhost", {"aionos-internal-tls": "both"}),
 ])
-def test_helm_gateway_and_control_run_as_rendered(tmp_path, profile, secrets):
-    """The split profile's two containers, as rendered: their args, environment
-    (Secrets: the API keys, the internal TLS files; the policy ConfigMap as
-    mounted) and volumes, run against each other with mutual TLS."""
+def test_helm_roles_run_as_rendered(tmp_path, profile, secrets):
+    """The split profile's containers (gateway, control and, with modhost.enabled,
+    the module host), as rendered: their args, environment (Secrets: the API
+    keys, the internal TLS files; the policy ConfigMap as mounted) and volumes,
+    run against each other with mutual TLS; the task's modules run on the
+    module host."""
     if not AIOND.exists():
         pytest.skip(f"{AIOND} not built (./scripts/build.sh)")
     docs = render(profile)
@@ -1341,37 +1574,58 @@ def test_helm_gateway_and_control_run_as_rendered(tmp_path, profile, secrets):
                 assert (e["name"], ref["name"]) == ("AION_GATEWAY_API_KEYS", "aionos-api-keys"), e
                 env[e["name"]] = "demo-key:admin|manager"
         roles[role] = (c["args"], env, mounts)
-    assert set(roles) == {"gateway", "control"}
-    host = roles["gateway"][1]["AION_CONTROL_GRPC"].rpartition(":")[0]
-    assert host in by_kind(docs, "Service"), f"the gateway dials {host}, no such Service"
-    run_gateway_and_control(tmp_path, roles)
+    assert set(roles) == profile_roles(profile)
+    for client, var in (("gateway", "AION_CONTROL_GRPC"), ("control", "AION_MODHOST_GRPC")):
+        if var in roles[client][1]:
+            host = roles[client][1][var].rpartition(":")[0]
+            assert host in by_kind(docs, "Service"), f"{client} dials {host}, no such Service"
+    run_roles(tmp_path, roles)
 
 
 @pytest.mark.parametrize("values", ["values.yaml", "values-split.yaml", "values-engines.yaml"])
-def test_helm_has_no_module_host_role(values):
-    """aiond --role modhost does not exist: every profile leaves modhost.enabled
-    false, renders no such Deployment, and refuses true with the reason."""
-    assert yaml.safe_load((CHART / values).read_text()).get("modhost", {}).get("enabled", False) is False
-    if values == "values.yaml":
-        assert yaml.safe_load((CHART / values).read_text())["modhost"] == {"enabled": False}
+def test_helm_module_host_by_profile(values):
+    """The embedded profile has no module host (its aiond runs the modules) and
+    refuses one; the split profiles run one; modhost.enabled: false in split
+    mode leaves the modules to control."""
+    enabled = yaml.safe_load((CHART / values).read_text()).get("modhost", {}).get("enabled", False)
+    assert enabled is (values != "values.yaml"), values
     docs = [d for d in yaml.safe_load_all(helm("template", "rel", ".", "--kube-version", KUBE_VERSION,
                                                  "-f", values).stdout) if d]
-    assert not [d for d in docs if "modhost" in json.dumps(d)], "nothing rendered names a module host"
-    r = helm("template", "rel", ".", "--kube-version", KUBE_VERSION, "-f", values, "--set", "modhost.enabled=true",
-             check=False)
-    assert r.returncode != 0 and "modhost.enabled: the module-host role is not available yet" in r.stderr, r.stderr
+    named = {d["kind"] for d in docs if d["metadata"]["name"] == "rel-aionos-modhost"}
+    if values == "values.yaml":
+        assert not [d for d in docs if "modhost" in json.dumps(d)], "nothing rendered names a module host"
+        r = helm("template", "rel", ".", "--kube-version", KUBE_VERSION, "-f", values,
+                 "--set", "modhost.enabled=true", check=False)
+        assert r.returncode != 0 and "modhost.enabled: the module host serves a control role" in r.stderr, r.stderr
+    else:
+        assert named == {"Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget"} | \
+            ({"ServiceMonitor"} if values == "values-engines.yaml" else set()), named
+        off = [d for d in yaml.safe_load_all(helm("template", "rel", ".", "--kube-version", KUBE_VERSION, "-f",
+                                                  values, "--set", "modhost.enabled=false").stdout) if d]
+        assert not [d for d in off if "modhost" in json.dumps(d)], "modhost.enabled: false renders no module host"
 
 
 @pytest.mark.parametrize("args, message", [
     (["-f", "values-split.yaml", "--set", "control.replicas=2"], "control.replicas: one control plane only"),
     (["-f", "values-engines.yaml", "--set", "control.replicas=3"], "control.replicas: one control plane only"),
     (["-f", "values-split.yaml", "--set", "control.autoscaling.enabled=true"], "autoscaling"),
+    (["-f", "values-split.yaml", "--set", "modhost.replicas=2"], "modhost.replicas: one module host per control"),
+    (["-f", "values-split.yaml", "--set", "modhost.autoscaling.enabled=true"], "autoscaling"),
+    (["--set", "modhost.enabled=true"], "modhost.enabled: the module host serves a control role"),
     (["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret=",
-      "--set", "secrets.internalTls.gatewaySecret=gw-tls"], "needs a Secret for both gateway and control"),
+      "--set", "secrets.internalTls.gatewaySecret=gw-tls", "--set", "secrets.internalTls.controlSecret=ctl-tls"],
+     "needs a Secret for every role (gateway, control, modhost)"),
     (["-f", "values-split.yaml", "--set", "secrets.internalTls.existingSecret=",
-      "--set", "secrets.internalTls.controlSecret=ctl-tls"], "needs a Secret for both gateway and control"),
-    (["--set", "ports.modhostGrpc=50053"], "modhostGrpc"),
+      "--set", "secrets.internalTls.modhostSecret=mh-tls"],
+     "needs a Secret for every role (gateway, control, modhost)"),
+    (["-f", "values-split.yaml", "--set", "modhost.enabled=false", "--set", "secrets.internalTls.existingSecret=",
+      "--set", "secrets.internalTls.gatewaySecret=gw-tls"], "needs a Secret for every role (gateway, control)"),
+    (["--set", "ports.modhostGrpc=0"], "modhostGrpc"),
+    (["--set", "ports.modhostHttp=8090"], "modhostHttp"),
     (["--set", "config.AION_CONTROL_GRPC_PORT=1"], "AION_CONTROL_GRPC_PORT"),
+    (["--set", "config.AION_MODHOST_GRPC=x:1"], "AION_MODHOST_GRPC"),
+    (["--set", "config.AION_MODULE_HOST_GPUS=none"], "AION_MODULE_HOST_GPUS"),
+    (["--set", "sandbox.gpus=a100"], "gpus"),
     (["--set", "gateway.replicsa=3"], "replicsa"),
     (["--set", "mode=cluster"], "mode"),
     (["--set", "config.AION_DATA_DIR=/elsewhere"], "AION_DATA_DIR"),

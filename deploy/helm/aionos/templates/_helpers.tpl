@@ -1,7 +1,8 @@
 {{/*
 Names, labels and the pieces every role's Deployment shares. A "role" here is
-one of embedded (aiond --role all), gateway, control; its values live under
-.Values.<role>. (aiond has no module-host role yet: control runs the modules.)
+one of embedded (aiond --role all), gateway, control, modhost; its values live
+under .Values.<role>. The modules run in the embedded aiond, or in split mode
+in the module host (modhost.enabled) or else in control.
 */}}
 
 {{- define "aionos.name" -}}
@@ -27,7 +28,9 @@ one of embedded (aiond --role all), gateway, control; its values live under
 
 {{/* The roles this release runs, as a JSON list. */}}
 {{- define "aionos.roles" -}}
-{{- if eq .Values.mode "split" -}}
+{{- if and (eq .Values.mode "split") .Values.modhost.enabled -}}
+["gateway","control","modhost"]
+{{- else if eq .Values.mode "split" -}}
 ["gateway","control"]
 {{- else -}}
 ["embedded"]
@@ -120,24 +123,39 @@ aiond and control do (SQLite, registered modules); a gateway keeps nothing. */}}
 {"http": {{ $p.gateway }}, "grpc": {{ $p.gatewayGrpc }}}
 {{- else if eq .role "control" }}
 {"admin": {{ $p.control }}, "grpc": {{ $p.controlGrpc }}}
+{{- else if eq .role "modhost" }}
+{"grpc": {{ $p.modhostGrpc }}, "http": {{ $p.modhost }}}
 {{- end }}
 {{- end }}
 
 {{/* The port serving /healthz, /readyz and /metrics. */}}
 {{- define "aionos.httpPort" -}}
-{{- if or (eq .role "embedded") (eq .role "gateway") }}http{{ else if eq .role "control" }}admin{{ end }}
+{{- if or (eq .role "embedded") (eq .role "gateway") (eq .role "modhost") }}http{{ else if eq .role "control" }}admin{{ end }}
 {{- end }}
 
 {{/* The port Prometheus scrapes: one per process (the embedded aiond serves one
 registry on both ports; docs/observability.md scrapes the control port). */}}
 {{- define "aionos.metricsPort" -}}
-{{- if or (eq .role "embedded") (eq .role "control") }}admin{{ else if eq .role "gateway" }}http{{ end }}
+{{- if or (eq .role "embedded") (eq .role "control") }}admin{{ else if or (eq .role "gateway") (eq .role "modhost") }}http{{ end }}
 {{- end }}
 
-{{/* Roles that run modules: the embedded aiond, and control (there is no
-module-host role yet). */}}
+{{/* Roles that run modules: the embedded aiond; in split mode the module host
+when modhost.enabled, else control. */}}
 {{- define "aionos.runsModules" -}}
-{{- if or (eq .role "embedded") (eq .role "control") }}true{{ end }}
+{{- if or (eq .role "embedded") (eq .role "modhost") (and (eq .role "control") (not .root.Values.modhost.enabled)) }}true{{ end }}
+{{- end }}
+
+{{/* Roles whose listeners take the public TLS of secrets.tls (AION_TLS_*): all
+but the module host, whose health port aiond serves in plain HTTP (its gRPC
+port takes the internal TLS). */}}
+{{- define "aionos.publicTls" -}}
+{{- if and .root.Values.secrets.tls.existingSecret (ne .role "modhost") }}true{{ end }}
+{{- end }}
+
+{{/* Roles that read the policy files: not the module host, which runs only
+what the control plane sends it. */}}
+{{- define "aionos.readsPolicies" -}}
+{{- if ne .role "modhost" }}true{{ end }}
 {{- end }}
 
 {{/* The Secret with tls.crt, tls.key and ca.crt for a split role's mutual TLS
@@ -146,6 +164,7 @@ module-host role yet). */}}
 {{- $t := .root.Values.secrets.internalTls }}
 {{- if eq .role "gateway" }}{{ default $t.existingSecret $t.gatewaySecret }}
 {{- else if eq .role "control" }}{{ default $t.existingSecret $t.controlSecret }}
+{{- else if eq .role "modhost" }}{{ default $t.existingSecret $t.modhostSecret }}
 {{- end }}
 {{- end }}
 
@@ -168,8 +187,10 @@ module-host role yet). */}}
 {{- $v := $root.Values -}}
 - name: AION_BIND_ADDRESS
   value: 0.0.0.0
+{{- if include "aionos.readsPolicies" . }}
 - name: AION_POLICY_DIR
   value: /etc/aionos/policies
+{{- end }}
 - name: AION_DATA_DIR
   value: /var/lib/aionos
 {{- range $name, $value := $v.config }}
@@ -200,10 +221,24 @@ module-host role yet). */}}
 {{- if eq $role "control" }}
 - name: AION_CONTROL_GRPC_PORT
   value: {{ $v.ports.controlGrpc | quote }}
+{{- if $v.modhost.enabled }}
+- name: AION_MODHOST_GRPC
+  value: {{ printf "%s:%v" (include "aionos.roleName" (dict "root" $root "role" "modhost")) $v.ports.modhostGrpc | quote }}
+{{- end }}
+{{- end }}
+{{- if eq $role "modhost" }}
+- name: AION_MODHOST_GRPC_PORT
+  value: {{ $v.ports.modhostGrpc | quote }}
+- name: AION_MODHOST_PORT
+  value: {{ $v.ports.modhost | quote }}
 {{- end }}
 {{- if include "aionos.runsModules" . }}
 - name: AION_SANDBOX_ALLOW_WEAK
   value: {{ $v.sandbox.allowWeak | quote }}
+{{- with $v.sandbox.gpus }}
+- name: AION_MODULE_HOST_GPUS
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- if include "aionos.servesControl" . }}
 {{- with $v.engines.postgres }}
@@ -237,7 +272,7 @@ module-host role yet). */}}
 {{- end }}
 {{- end }}
 {{- end }}
-{{- if $v.secrets.tls.existingSecret }}
+{{- if include "aionos.publicTls" . }}
 - name: AION_TLS_CERT
   value: /etc/aionos/tls/tls.crt
 - name: AION_TLS_KEY
@@ -257,13 +292,14 @@ module-host role yet). */}}
 {{- end }}
 
 {{/* Probes of a role: HTTP on /healthz and /readyz (a gateway's /readyz is 503
-while it cannot reach the control plane); .Values.<role>.probes replaces any
+while it cannot reach the control plane; a module host's is 200 once it
+listens); HTTPS where secrets.tls applies. .Values.<role>.probes replaces any
 of them. */}}
 {{- define "aionos.probes" -}}
 {{- $root := .root }}
 {{- $rv := index $root.Values .role }}
 {{- $port := include "aionos.httpPort" . }}
-{{- $scheme := ternary "HTTPS" "HTTP" (not (empty $root.Values.secrets.tls.existingSecret)) }}
+{{- $scheme := ternary "HTTPS" "HTTP" (not (empty (include "aionos.publicTls" .))) }}
 {{- $probes := dict }}
 {{- $_ := set $probes "startupProbe" (dict "httpGet" (dict "path" "/healthz" "port" $port "scheme" $scheme) "periodSeconds" 2 "failureThreshold" 60 "timeoutSeconds" 2) }}
 {{- $_ := set $probes "livenessProbe" (dict "httpGet" (dict "path" "/healthz" "port" $port "scheme" $scheme) "periodSeconds" 10 "failureThreshold" 3 "timeoutSeconds" 2) }}
@@ -277,17 +313,28 @@ of them. */}}
 {{/* Refuse values that cannot work, with the reason. */}}
 {{- define "aionos.validate" -}}
 {{- $v := .Values }}
-{{- if $v.modhost.enabled }}
-{{- fail "modhost.enabled: the module-host role is not available yet (aiond --role modhost exits saying so): the control plane runs the modules itself; leave modhost.enabled false (docs/roles.md)" }}
+{{- if and $v.modhost.enabled (ne $v.mode "split") }}
+{{- fail "modhost.enabled: the module host serves a control role, so it needs mode: split (the embedded aiond runs the modules in its own process)" }}
 {{- end }}
 {{- if eq $v.mode "split" }}
 {{- if gt (int $v.control.replicas) 1 }}
 {{- fail "control.replicas: one control plane only for now: several cannot share a queue yet (SQLite is one process's file; on PostgreSQL a second control plane is refused at start-up), docs/roles.md" }}
 {{- end }}
-{{- $gwTls := include "aionos.internalTlsSecret" (dict "root" . "role" "gateway") }}
-{{- $ctlTls := include "aionos.internalTlsSecret" (dict "root" . "role" "control") }}
-{{- if and (or $gwTls $ctlTls) (not (and $gwTls $ctlTls)) }}
-{{- fail "secrets.internalTls: mutual TLS needs a Secret for both gateway and control (existingSecret, or gatewaySecret and controlSecret): a plaintext side is refused at the handshake" }}
+{{- if and $v.modhost.enabled (gt (int $v.modhost.replicas) 1) }}
+{{- fail "modhost.replicas: one module host per control plane for now: AION_MODHOST_GRPC names one address, and several module hosts behind one Service would each need the modules loaded (docs/roles.md)" }}
+{{- end }}
+{{- $roles := include "aionos.roles" . | fromJsonArray }}
+{{- $with := list }}
+{{- $without := list }}
+{{- range $role := $roles }}
+{{- if include "aionos.internalTlsSecret" (dict "root" $ "role" $role) }}
+{{- $with = append $with $role }}
+{{- else }}
+{{- $without = append $without $role }}
+{{- end }}
+{{- end }}
+{{- if and $with $without }}
+{{- fail (printf "secrets.internalTls: mutual TLS needs a Secret for every role (%s): existingSecret, or one per role (%sSecret); %s has none, and a plaintext side is refused at the handshake" (join ", " $roles) (join "Secret, " $roles) (join ", " $without)) }}
 {{- end }}
 {{- end }}
 {{- if and $v.engines.postgres.existingSecret $v.engines.postgres.dsn }}
