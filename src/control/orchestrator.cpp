@@ -734,14 +734,17 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
     if (remaining > 0 && !t->cancel) {
       int64_t began = steadyUs();
       if (kind == "module") {
-        int64_t spanStart = telemetry::recording(t->span.sampled) ? telemetry::unixNanos() : 0;
+        bool traced = telemetry::recording(t->span.sampled);
+        int64_t spanStart = traced ? telemetry::unixNanos() : 0;
+        std::string spanId = traced ? telemetry::newSpanId() : std::string();
         modhost::CallOptions opts{.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel};
+        if (traced) opts.traceparent = telemetry::traceparent(task.traceId, spanId);
         auto call = co_await d_.modules.callAsync(target, input, opts, d_.moduleExec);
         double ms = call ? call->micros / 1000.0 : 0;
         countModuleCall(d_.metrics, target, call);
-        if (telemetry::recording(t->span.sampled)) {
+        if (traced && telemetry::tracer()) {
           telemetry::Span s{.traceId = task.traceId,
-                            .spanId = telemetry::newSpanId(),
+                            .spanId = spanId,
                             .parentSpanId = t->spanId,
                             .name = "module " + target,
                             .startNs = spanStart,

@@ -18,6 +18,9 @@ namespace aion::modhost {
 struct CallOptions {
   int timeoutMs = 5000;                       // wall time; the tighter of task and module limit
   const std::atomic<bool>* cancel = nullptr;  // polled while the module runs
+  //! W3C traceparent of the caller's span (empty: none): a remote host passes
+  //! it on, so the module host's span joins the task's trace.
+  std::string traceparent{};
 };
 
 struct CallResult {

@@ -220,16 +220,17 @@ def test_bad_role_settings_fail_start_up_with_one_clear_line(tmp_path, role, env
     assert "aiond ready" not in p.stdout
 
 
-def test_one_trace_spans_the_gateway_and_the_control_plane(make_split, fake, tmp_path):
+def test_one_trace_spans_gateway_control_plane_and_module_host(make_split, fake, tmp_path):
     import urllib.request
     from conftest import openai_env
     from test_observability import CALLER, CHAT, TRACE, Jaeger, parent_of
     jaeger = Jaeger(tmp_path)
     try:
         otlp = f"http://127.0.0.1:{jaeger.otlp}"
-        s = make_split(openai_env(fake, OTEL_EXPORTER_OTLP_ENDPOINT=otlp),
+        s = make_split(openai_env(fake, OTEL_EXPORTER_OTLP_ENDPOINT=otlp), modhost=True,
                        control_env={"OTEL_SERVICE_NAME": "aion-control"},
-                       gateway_env={"OTEL_SERVICE_NAME": "aion-gateway"}).start()
+                       gateway_env={"OTEL_SERVICE_NAME": "aion-gateway"},
+                       modhost_env={"OTEL_SERVICE_NAME": "aion-modhost"}).start()
         r = s.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER})
         assert r.status == 200, r
         assert r.headers["x-aion-trace-id"] == TRACE
@@ -246,6 +247,20 @@ def test_one_trace_spans_the_gateway_and_the_control_plane(make_split, fake, tmp
         assert service["POST /v1/chat/completions"] == service["admission"] == "aion-gateway", service
         assert service["task chat"] == service["route chat"] == service["chat gpt-4o-mini"] == "aion-control"
         assert fake.chat_requests()[-1]["headers"]["traceparent"] == f"00-{TRACE}-{call['spanID']}-01"
+        # a module task: the module host's run hangs under the control plane's module span
+        other = "5bf92f3577b34da6a3ce929d0e0e4737"
+        t = s.request("POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "summarize", "params": SUMMARY},
+                      headers={"traceparent": f"00-{other}-00f067aa0ba902b7-01"})
+        assert s.wait(t.json["taskId"])["status"] == "succeeded"
+        names = ("POST /v1/tasks", "task summarize", "module summarize", "module run summarize")
+        spans = jaeger.trace(other, set(names))
+        server, task, module, run = (spans[n] for n in names)
+        assert parent_of(task) == server["spanID"] and parent_of(module) == task["spanID"]
+        assert parent_of(run) == module["spanID"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{jaeger.query}/api/traces/{other}", timeout=5) as resp:
+            data = json.loads(resp.read())["data"][0]
+        service = {sp["operationName"]: data["processes"][sp["processID"]]["serviceName"] for sp in data["spans"]}
+        assert service["module run summarize"] == "aion-modhost" and service["module summarize"] == "aion-control"
     finally:
         jaeger.stop()
 

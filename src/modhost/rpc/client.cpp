@@ -154,6 +154,7 @@ asio::awaitable<Result<CallResult>> RemoteModuleHost::callAsync(std::string name
                         std::chrono::milliseconds(opts.timeoutMs) + o_.callMargin);
     // A module host that restarts is waited for, within the call's deadline.
     c->ctx.set_wait_for_ready(true);
+    if (!opts.traceparent.empty()) c->ctx.AddMetadata("traceparent", opts.traceparent);
     c->req.set_name(name);
     c->req.set_input(input);
     c->req.set_timeout_ms(opts.timeoutMs);

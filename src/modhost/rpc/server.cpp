@@ -8,6 +8,7 @@
 #include "common/json_text.h"
 #include "control/rpc/codec.h"
 #include "modhost/rpc/codec.h"
+#include "telemetry/tracer.h"
 
 namespace aion::modhost::rpc {
 namespace asio = boost::asio;
@@ -77,17 +78,31 @@ grpc::ServerUnaryReactor* ModuleHostRpcService::Load(grpc::CallbackServerContext
   });
 }
 
-grpc::ServerUnaryReactor* ModuleHostRpcService::Call(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ModuleHostRpcService::Call(grpc::CallbackServerContext* ctx,
                                                      const pb::CallRequest* req,
                                                      pb::CallReply* resp) {
-  return new PoolCall(pool_, [this, req, resp](std::atomic<bool>& cancel) {
+  std::string parent;
+  if (auto it = ctx->client_metadata().find("traceparent"); it != ctx->client_metadata().end())
+    parent.assign(it->second.data(), it->second.size());
+  return new PoolCall(pool_, [this, req, resp, parent](std::atomic<bool>& cancel) {
+    // The run as the module host saw it, under the control plane's module span.
+    auto join = telemetry::joinTrace(parent);
+    telemetry::ScopedSpan span(join.traceId, join.parentSpanId, join.sampled && !parent.empty(),
+                               "module run ", req->name(), telemetry::SpanKind::kServer);
+    span.attr("aion.module", req->name());
+    span.attr("rpc.system", "grpc");
+    span.attr("rpc.method", "aion.internal.v1.ModuleHost/Call");
     if (!loaded_)
       return toStatus(Error(ErrorCode::kUnavailable, "the module host has no modules loaded",
                             {{"notLoaded", true}}));
     auto r = host_.call(
         req->name(), req->input(),
         {.timeoutMs = req->timeout_ms() > 0 ? req->timeout_ms() : 5000, .cancel = &cancel});
-    if (!r) return toStatus(r.error());
+    if (!r) {
+      span.fail(r.error().message);
+      return toStatus(r.error());
+    }
+    if (r->fuelUsed >= 0) span.attr("aion.module.fuel", r->fuelUsed);
     resp->set_output_json(jsonText(r->output));
     resp->set_micros(r->micros);
     resp->set_stderr_tail(r->stderrTail);
