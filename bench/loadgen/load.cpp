@@ -6,7 +6,9 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <iostream>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,6 +26,11 @@ struct ConnStats {
   uint64_t ok = 0;
   uint64_t unsent = 0;  // open loop: scheduled in the window, never sent (client gave up)
   uint64_t warmup = 0;  // sent during the warm-up, not recorded
+  // The current report window (reportEveryS), drained by the reporter thread.
+  std::mutex windowMu;
+  std::vector<int64_t> windowLatency;
+  std::map<int, uint64_t> windowCodes;
+  bool windowed = false;
 };
 
 struct Window {
@@ -44,6 +51,11 @@ void callOnce(Caller& c, const Window& w, ConnStats& s, Clock::time_point due) {
     return;
   }
   ++s.codes[o.code];
+  if (s.windowed) {
+    std::lock_guard lock(s.windowMu);
+    ++s.windowCodes[o.code];
+    if (o.ok) s.windowLatency.push_back(Ns(done - due).count());
+  }
   if (!o.ok) return;  // failures are counted by status, not mixed into latency
   ++s.ok;
   s.latency.push_back(Ns(done - due).count());
@@ -94,6 +106,51 @@ json::object summary(std::vector<int64_t>& v) {
           {"mean", v.empty() ? 0 : us(sum / static_cast<double>(v.size()))}};
 }
 
+// Prints window `k`, `seconds` long and ending `endS` after recording began
+// (the requests that finished since the last one), as a JSON line.
+void reportWindow(int k, double endS, double seconds, std::vector<ConnStats>& stats,
+                  const Caller& labels) {
+  std::vector<int64_t> latency;
+  std::map<int, uint64_t> codes;
+  for (auto& s : stats) {
+    std::lock_guard lock(s.windowMu);
+    latency.insert(latency.end(), s.windowLatency.begin(), s.windowLatency.end());
+    for (auto [code, n] : s.windowCodes) codes[code] += n;
+    s.windowLatency.clear();
+    s.windowCodes.clear();
+  }
+  uint64_t requests = 0;
+  json::object statuses;
+  for (auto [code, n] : codes) {
+    requests += n;
+    statuses[labels.label(code)] = n;
+  }
+  json::object line{
+      {"window", k},          {"t_s", std::llround(endS)},
+      {"requests", requests}, {"ok", latency.size()},
+      {"statuses", statuses}, {"rps", std::llround(static_cast<double>(latency.size()) / seconds)}};
+  line["latency_us"] = summary(latency);
+  std::cout << json::serialize(line) << std::endl;
+}
+
+// Reports every `every` seconds from the start of recording; the last window
+// ends with the run and also takes the answers that arrive after its end.
+void reportWindows(const Window& w, double every, std::vector<ConnStats>& stats,
+                   const Caller& labels, std::stop_token stop) {
+  auto since = [&](Clock::time_point t) {
+    return std::chrono::duration<double>(t - w.measure).count();
+  };
+  for (int k = 1;; ++k) {
+    auto at = w.measure + Ns(static_cast<int64_t>(k * every * 1e9));
+    bool last = at >= w.end;
+    while ((last || Clock::now() < at) && !stop.stop_requested())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    double end = since(last ? w.end : std::min(at, Clock::now()));
+    reportWindow(k, end, end - (k - 1) * every, stats, labels);
+    if (last || stop.stop_requested()) return;
+  }
+}
+
 }  // namespace
 
 json::object runLoad(const LoadPlan& plan, const CallerFactory& make) {
@@ -110,6 +167,12 @@ json::object runLoad(const LoadPlan& plan, const CallerFactory& make) {
   w.giveUp = w.end + std::max(Ns(std::chrono::seconds(2)), w.end - w.start);
 
   std::vector<ConnStats> stats(plan.conns);
+  for (auto& s : stats) s.windowed = plan.reportEveryS > 0;
+  std::jthread reporter;
+  if (plan.reportEveryS > 0)
+    reporter = std::jthread([&](std::stop_token stop) {
+      reportWindows(w, plan.reportEveryS, stats, *callers.front(), stop);
+    });
   std::vector<std::jthread> threads;
   for (int i = 0; i < plan.conns; ++i) {
     threads.emplace_back([&, i] {
@@ -120,6 +183,10 @@ json::object runLoad(const LoadPlan& plan, const CallerFactory& make) {
     });
   }
   threads.clear();  // joins
+  if (reporter.joinable()) {
+    reporter.request_stop();
+    reporter.join();
+  }
 
   ConnStats all;
   for (auto& s : stats) {

@@ -32,15 +32,18 @@ class Caller {
 struct LoadPlan {
   int conns = 16;
   double durationS = 5;
-  double warmupS = 1;  // run, but not recorded
-  double rate = 0;     // requests/s over all connections; 0: closed loop
+  double warmupS = 1;       // run, but not recorded
+  double rate = 0;          // requests/s over all connections; 0: closed loop
+  double reportEveryS = 0;  // > 0: also print one JSON line per window this long (soak)
 };
 
 //! Makes connection `index` (connected, ready to call); throws on failure.
 using CallerFactory = std::function<std::unique_ptr<Caller>(int index)>;
 
 //! Runs the plan and returns the report: counts by status, rps and latency
-//! percentiles in microseconds.
+//! percentiles in microseconds. With reportEveryS, while it runs, one line
+//! per window on stdout: {"window": k, "t_s", "requests", "ok", "statuses",
+//! "rps", "latency_us"} over the requests that finished in that window.
 boost::json::object runLoad(const LoadPlan& plan, const CallerFactory& make);
 
 }  // namespace aion::bench

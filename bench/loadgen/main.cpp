@@ -4,6 +4,7 @@
 //   aion_loadgen upstream [--port P] [--threads N]
 //   aion_loadgen http --url http://127.0.0.1:P/path [--method POST] [--body-file F]
 //                     [--header 'K: V']... [--conns C] [--duration S] [--warmup S] [--rate R]
+//                     [--report-every S]
 //   aion_loadgen grpc --target 127.0.0.1:P --api-key K [--text-file F]
 //                     [--conns C] [--duration S] [--warmup S] [--rate R]
 #include <CLI/CLI.hpp>
@@ -31,11 +32,15 @@ std::string readFile(const std::string& path) {
 void addPlanOptions(CLI::App* cmd, aion::bench::LoadPlan& plan) {
   cmd->add_option("--conns", plan.conns, "connections, one thread each")
       ->check(CLI::Range(1, 4096));
-  cmd->add_option("--duration", plan.durationS, "seconds recorded")->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--duration", plan.durationS, "seconds recorded")
+      ->check(CLI::Range(0.1, 86400.0));
   cmd->add_option("--warmup", plan.warmupS, "seconds run before recording")
       ->check(CLI::Range(0.0, 600.0));
   cmd->add_option("--rate", plan.rate, "requests/s (open loop); 0: as fast as possible")
       ->check(CLI::Range(0.0, 1e7));
+  cmd->add_option("--report-every", plan.reportEveryS,
+                  "seconds: also print one JSON line per window while running (soak)")
+      ->check(CLI::Range(0.0, 3600.0));
 }
 
 }  // namespace
