@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
                  : role == "control" ? aion::app::Role::kControl
                  : role == "modhost" ? aion::app::Role::kModhost
                                      : aion::app::Role::kAll;
-  if (cfg->apiKeys.empty())
+  if (cfg->apiKeys.empty() && appRole != aion::app::Role::kModhost)
     spdlog::warn("AION_GATEWAY_API_KEYS is empty: every API request will get 401");
 
   auto app = aion::app::App::create(*cfg, appRole);

@@ -13,6 +13,7 @@
 
 #include "common/async.h"
 #include "control/rpc/codec.h"
+#include "telemetry/trace.h"
 
 namespace aion::control::rpc {
 namespace asio = boost::asio;
@@ -298,7 +299,7 @@ void RemoteControl::stop() {
 }
 
 template <typename Resp, typename Req, typename Start>
-asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start) {
+asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start, std::string traceparent) {
   struct Call {
     grpc::ClientContext ctx;
     Req req;
@@ -308,6 +309,7 @@ asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start) {
   auto c = std::make_shared<Call>();
   c->req = std::move(req);
   c->ctx.set_deadline(std::chrono::system_clock::now() + o_.callTimeout);
+  if (!traceparent.empty()) c->ctx.AddMetadata("traceparent", traceparent);
   auto* stub = stub_.get();
   auto begin = [c, stub, start](auto done) {
     start(stub, &c->ctx, &c->req, &c->resp, [c, done](grpc::Status st) {
@@ -324,11 +326,14 @@ asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start) {
 ControlApi::Awaitable RemoteControl::submit(SubmitRequest req) {
   pb::SubmitRequest m;
   toProto(req, &m);
+  std::string tp;
+  if (!req.traceId.empty() && !req.parentSpanId.empty())
+    tp = telemetry::traceparent(req.traceId, req.parentSpanId, req.sampled);
   auto start = [](pb::Control::Stub* s, grpc::ClientContext* ctx, const pb::SubmitRequest* r,
                   pb::Task* out, std::function<void(grpc::Status)> done) {
     s->async()->Submit(ctx, r, out, std::move(done));
   };
-  auto t = co_await call<pb::Task>(std::move(m), start);
+  auto t = co_await call<pb::Task>(std::move(m), start, std::move(tp));
   if (!t) co_return std::unexpected(t.error());
   co_return fromProto(*t);
 }

@@ -48,8 +48,10 @@ class RemoteControl final : public ControlApi {
   struct Shared;  // what gRPC's callbacks may outlive this object with
 
  private:
+  //! One unary call with its deadline; `traceparent`, when given, goes as
+  //! gRPC metadata too.
   template <typename Resp, typename Req, typename Start>
-  boost::asio::awaitable<Result<Resp>> call(Req req, Start start);
+  boost::asio::awaitable<Result<Resp>> call(Req req, Start start, std::string traceparent = {});
 
   ClientOptions o_;
   std::function<boost::asio::any_io_executor()> nextIo_;
