@@ -23,6 +23,7 @@ import websocket  # websocket-client
 import conftest
 from conftest import AIOND, Split, free_port, openai_env
 from test_grpc import GRPCURL
+from test_tls import pki  # noqa: F401  (the fixture: a CA, server and client certificates, another key)
 
 SUMMARY_TEXT = "Secrets stay out of logs. Keys are digests. Nothing else is kept."
 
@@ -89,29 +90,6 @@ def redis_pw(tmp_path):
     yield f"redis://:{password}@127.0.0.1:{port}/0", password, port
     proc.kill()
     proc.wait()
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def pki(tmp_path):
-    """A CA; a server certificate (public listeners and the control role's
-    internal port) and a client certificate (a gateway role dialling control)."""
-    d = tmp_path / "pki"
-    d.mkdir()
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=secrets test CA", "-days", "2", cwd=d)
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                      ("client", "extendedKeyUsage=clientAuth")):
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-        (d / f"{name}.ext").write_text(ext + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "other.key", cwd=d)
-    return d
 
 
 def pem_secrets(path):
