@@ -124,7 +124,7 @@ def test_gateways_follow_the_control_plane_down_and_back(make_split):
     assert time.time() - t0 < 12  # bounded by the call deadline, not a hang
     assert g.request("GET", "/healthz").status == 200  # alive, just not ready
     s.control_node.start()  # same ports: the gateway reconnects by itself
-    wait_until(lambda: g.request("GET", "/readyz").status == 200, timeout=15, what="the gateway to reconnect")
+    wait_until(lambda: g.request("GET", "/readyz").status == 200, timeout=30, what="the gateway to reconnect")
     tid = g.submit("summarize", SUMMARY).json["taskId"]
     assert g.wait(tid)["status"] == "succeeded"
 

@@ -230,7 +230,7 @@ class WatchReactor final : public grpc::ClientReadReactor<pb::Snapshot> {
     }
     if (!stopped) {
       auto timer = std::make_shared<asio::steady_timer>(ex_, backoff_);
-      auto next = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+      auto next = std::min(backoff_ * 2, std::chrono::milliseconds(2000));
       timer->async_wait([timer, stub = stub_, shared = shared_, ex = ex_,
                          next](const boost::system::error_code&) {
         {
