@@ -56,20 +56,38 @@ TEST(Config, ReadsEveryVariable) {
 }
 
 TEST(Config, BadValuesNameTheVariable) {
-  std::pair<const char*, const char*> bad[] = {
-      {"AION_GATEWAY_PORT", "abc"},     {"AION_GATEWAY_PORT", "70000"},
-      {"AION_GATEWAY_PORT", "-1"},      {"AION_CONTROL_PORT", "80x"},
-      {"TENANCY_MODE", "both"},         {"AION_LOG_LEVEL", "loud"},
-      {"AION_GATEWAY_API_KEYS", "bad"}, {"AION_WORKERS", "0"},
-      {"AION_MAX_BODY_BYTES", "1"},     {"AION_READ_TIMEOUT_MS", "10s"},
-      {"AION_DURABILITY", "maybe"},     {"AION_MODEL_CONCURRENCY", "0"},
-      {"AION_STORE_READERS", "100"},    {"AION_WRITE_BEHIND_MS", "0"},
-      {"KAFKA_BROKERS", "k"},           {"AION_CONTROL_POSTGRES_DSN", "postgres://x"},
-      {"KAFKA_BROKERS", "k:1,k:99999"}, {"KAFKA_BROKERS", "a:1,,b:2"},
-      {"AION_STORE_SYNC", "off"},       {"AION_MODULES_ALLOW_UNSIGNED", "yes"},
-      {"AION_MODULE_HOST_GPUS", "a:b"}, {"AION_MODULE_HOST_GPUS", ":100"},
-      {"AION_MODULE_HOST_GPUS", "x:0"}, {"AION_SANDBOX_ALLOW_WEAK", "maybe"},
-      {"AION_LOG_FORMAT", "yaml"}};
+  std::pair<const char*, const char*> bad[] = {{"AION_GATEWAY_PORT", "abc"},
+                                               {"AION_GATEWAY_PORT", "70000"},
+                                               {"AION_GATEWAY_PORT", "-1"},
+                                               {"AION_CONTROL_PORT", "80x"},
+                                               {"TENANCY_MODE", "both"},
+                                               {"AION_LOG_LEVEL", "loud"},
+                                               {"AION_GATEWAY_API_KEYS", "bad"},
+                                               {"AION_WORKERS", "0"},
+                                               {"AION_MAX_BODY_BYTES", "1"},
+                                               {"AION_READ_TIMEOUT_MS", "10s"},
+                                               {"AION_DURABILITY", "maybe"},
+                                               {"AION_MODEL_CONCURRENCY", "0"},
+                                               {"AION_STORE_READERS", "100"},
+                                               {"AION_WRITE_BEHIND_MS", "0"},
+                                               {"KAFKA_BROKERS", "k"},
+                                               {"AION_CONTROL_MONGO_DSN", "mongodb://x"},
+                                               {"KAFKA_BROKERS", "k:1,k:99999"},
+                                               {"KAFKA_BROKERS", "a:1,,b:2"},
+                                               {"AION_STORE_SYNC", "off"},
+                                               {"AION_MODULES_ALLOW_UNSIGNED", "yes"},
+                                               {"AION_MODULE_HOST_GPUS", "a:b"},
+                                               {"AION_MODULE_HOST_GPUS", ":100"},
+                                               {"AION_MODULE_HOST_GPUS", "x:0"},
+                                               {"AION_SANDBOX_ALLOW_WEAK", "maybe"},
+                                               {"AION_LOG_FORMAT", "yaml"},
+                                               {"AION_CONTROL_GRPC", "control"},
+                                               {"AION_CONTROL_GRPC", "c:0"},
+                                               {"AION_MODHOST_GRPC", "m:x"},
+                                               {"AION_CONTROL_GRPC_PORT", "-1"},
+                                               {"AION_MODHOST_PORT", "65536"},
+                                               {"AION_CONTROL_GRPC_TIMEOUT_MS", "5"},
+                                               {"AION_INTERNAL_TLS_CERT", "/nonexistent"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
     ASSERT_FALSE(c) << var << "=" << value;
