@@ -47,6 +47,18 @@ build() {
   ninja -C "$build_dir" -j "${AION_FUZZ_JOBS:-2}" fuzz | { grep -vE '^\[[0-9]+/[0-9]+\] ' || true; }
 }
 
+# The targets' scratch files (module fixtures, policy dirs) and the corpus
+# copies go under one directory per invocation, removed after it.
+case "${1:-}" in
+  list | "" | -h | --help) ;;
+  *)
+    mkdir -p "$build_dir/tmp"
+    scratch="$(mktemp -d "$build_dir/tmp/run.XXXXXX")"
+    trap 'rm -rf "$scratch"' EXIT
+    export TMPDIR="$scratch"
+    ;;
+esac
+
 # Sanitizer reports abort, so libFuzzer saves the input; leaks count too.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -82,7 +94,7 @@ run() {
   local t="$1" secs="$2"
   local crashes="$build_dir/crashes/$t" log_file="$build_dir/logs/$t.log" work
   mkdir -p "$crashes" "$build_dir/logs"
-  work="$(mktemp -d "${TMPDIR:-/tmp}/aion-fuzz-$t.XXXXXX")"
+  work="$(mktemp -d "$scratch/corpus-$t.XXXXXX")"
   cp "$fuzz_src/corpus/$t"/* "$work/"
   mapfile -t flags < <(flags_for "$t")
   local rc=0
