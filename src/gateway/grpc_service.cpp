@@ -12,6 +12,7 @@
 #include "common/digest.h"
 #include "common/ids.h"
 #include "common/json_text.h"
+#include "events/stream_writer.h"
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
 #include "http/handler_util.h"
@@ -190,53 +191,18 @@ v1::Event eventOf(const store::Event& e) {
   return out;
 }
 
-// A server stream of a task's events, driven by a coroutine on the I/O
-// threads. gRPC's callbacks (write done, cancel) only post to its strand.
-class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
+// A server stream of a task's events (events/stream_writer.h).
+class EventStream final : public events::StreamWriter<v1::Event> {
  public:
-  struct Core {
-    explicit Core(asio::any_io_executor ex) : strand(asio::make_strand(ex)), wake(strand) {}
-    asio::strand<asio::any_io_executor> strand;
-    asio::steady_timer wake;
-    bool writeDone = false, writeOk = false, canceled = false;
-    events::Follower* follower = nullptr;
-  };
-
   //! `submit` set: the Run RPC (submit, then follow; the task belongs to the call).
   EventStream(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId, int64_t after,
               std::optional<v1::SubmitRequest> submit)
-      : core_(std::make_shared<Core>(d.nextIo())) {
+      : StreamWriter(d.nextIo()) {
     asio::co_spawn(core_->strand, run(d, ctx, std::move(taskId), after, std::move(submit)),
                    asio::detached);
   }
 
-  void OnWriteDone(bool ok) override {
-    asio::post(core_->strand, [c = core_, ok] {
-      c->writeDone = true;
-      c->writeOk = ok;
-      c->wake.cancel();
-    });
-  }
-  void OnCancel() override {
-    asio::post(core_->strand, [c = core_] {
-      c->canceled = true;
-      if (c->follower) c->follower->interrupt();
-      c->wake.cancel();
-    });
-  }
-  void OnDone() override { delete this; }
-
  private:
-  asio::awaitable<bool> write(v1::Event ev) {
-    core_->writeDone = false;
-    StartWrite(&ev);
-    while (!core_->writeDone) {
-      core_->wake.expires_at(asio::steady_timer::time_point::max());
-      co_await core_->wake.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    co_return core_->writeOk;
-  }
-
   asio::awaitable<void> run(GatewayDeps d, grpc::CallbackServerContext* ctx, std::string taskId,
                             int64_t after, std::optional<v1::SubmitRequest> submit) {
     auto core = core_;  // Finish may end the reactor: keep the state alive
@@ -273,7 +239,8 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
       }
       for (auto& e : *evs) {
         if (core->canceled) break;
-        if (!co_await write(eventOf(e))) core->canceled = true;
+        auto ev = eventOf(e);
+        if (!co_await write(ev)) core->canceled = true;
       }
     }
     core->follower = nullptr;
@@ -283,8 +250,6 @@ class EventStream final : public grpc::ServerWriteReactor<v1::Event> {
     }
     finish(st);
   }
-
-  std::shared_ptr<Core> core_;
 };
 
 }  // namespace

@@ -360,15 +360,15 @@ def test_runtime_stage_installs_the_package_of_every_library_aiond_links():
     # One dpkg -S for all (Debian 12 merged /lib into /usr/lib: try the real path, then the linked one).
     owners = {}
     for paths in ({lib: os.path.realpath(lib) for lib in libs}, {lib: lib for lib in libs}):
-        todo = {lib: p for lib, p in paths.items() if lib not in owners}
-        if not todo:
+        unowned = {lib: p for lib, p in paths.items() if lib not in owners}
+        if not unowned:
             break
-        out = subprocess.run(["dpkg", "-S", *sorted(set(todo.values()))], capture_output=True, text=True).stdout
+        out = subprocess.run(["dpkg", "-S", *sorted(set(unowned.values()))], capture_output=True, text=True).stdout
         found = {}
         for line in out.splitlines():
             pkgs_part, _, path = line.rpartition(": ")
             found[path.strip()] = pkgs_part.split(",")[0].split(":")[0].strip()
-        for lib, p in todo.items():
+        for lib, p in unowned.items():
             if p in found:
                 owners[lib] = found[p]
     unowned = [lib for lib in libs if lib not in owners]

@@ -230,7 +230,7 @@ def test_aiond_verifies_every_release_module_with_the_release_key(release):
 
 def blob_manifest(tmp_path, artifact, sig):
     """A manifest that hands any signed release file to aiond's verifier (digest, then the
-    cosign signature with OpenSSL), with a stub SBOM naming it, since aiond wants one."""
+    cosign signature with OpenSSL), with a minimal SBOM naming it, since aiond wants one."""
     (tmp_path / "blob.cdx.json").write_text(json.dumps(
         {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
          "metadata": {"component": {"type": "file", "name": "blob"}}}))

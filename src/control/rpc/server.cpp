@@ -12,6 +12,7 @@
 
 #include "common/json_text.h"
 #include "control/rpc/codec.h"
+#include "events/stream_writer.h"
 
 namespace aion::control::rpc {
 namespace asio = boost::asio;
@@ -33,56 +34,10 @@ grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, asio::any_io_e
   return reactor;
 }
 
-// A server stream written by a coroutine on a strand; gRPC's callbacks only
-// post to that strand.
-template <typename Msg>
-class Writer : public grpc::ServerWriteReactor<Msg> {
- public:
-  struct Core {
-    explicit Core(asio::any_io_executor ex) : strand(asio::make_strand(ex)), wake(strand) {}
-    asio::strand<asio::any_io_executor> strand;
-    asio::steady_timer wake;
-    bool writeDone = false, writeOk = false, canceled = false;
-    events::Follower* follower = nullptr;
-  };
-
-  explicit Writer(asio::any_io_executor ex) : core_(std::make_shared<Core>(std::move(ex))) {}
-
-  void OnWriteDone(bool ok) override {
-    asio::post(core_->strand, [c = core_, ok] {
-      c->writeDone = true;
-      c->writeOk = ok;
-      c->wake.cancel();
-    });
-  }
-  void OnCancel() override {
-    asio::post(core_->strand, [c = core_] {
-      c->canceled = true;
-      if (c->follower) c->follower->interrupt();
-      c->wake.cancel();
-    });
-  }
-  void OnDone() override { delete this; }
-
- protected:
-  // False when the client is gone.
-  asio::awaitable<bool> write(const Msg& m) {
-    core_->writeDone = false;
-    this->StartWrite(&m);
-    while (!core_->writeDone) {
-      core_->wake.expires_at(asio::steady_timer::time_point::max());
-      co_await core_->wake.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    co_return core_->writeOk;
-  }
-
-  std::shared_ptr<Core> core_;
-};
-
-class FollowWriter final : public Writer<pb::EventBatch> {
+class FollowWriter final : public events::StreamWriter<pb::EventBatch> {
  public:
   FollowWriter(ControlService& control, asio::any_io_executor ex, pb::FollowRequest req)
-      : Writer(std::move(ex)) {
+      : StreamWriter(std::move(ex)) {
     asio::co_spawn(core_->strand, run(control, std::move(req)), asio::detached);
   }
 
@@ -115,10 +70,10 @@ class FollowWriter final : public Writer<pb::EventBatch> {
   }
 };
 
-class WatchWriter final : public Writer<pb::Snapshot> {
+class WatchWriter final : public events::StreamWriter<pb::Snapshot> {
  public:
   WatchWriter(ControlService& control, asio::any_io_executor ex, std::chrono::milliseconds every)
-      : Writer(std::move(ex)) {
+      : StreamWriter(std::move(ex)) {
     asio::co_spawn(core_->strand, run(control, every), asio::detached);
   }
 
