@@ -257,12 +257,14 @@ class Split:
             g.tmp.mkdir(parents=True, exist_ok=True)
             g.extra_env.setdefault("AION_CONTROL_GRPC", f"127.0.0.1:{self.control_node.internal_port}")
             g.start(timeout)
-        # A gateway is ready once its Watch stream has the control plane's first snapshot.
+        # A gateway serves once its Watch stream has the control plane's first
+        # snapshot, which it logs (read the log: the listener may be HTTPS).
         deadline = time.time() + timeout
         for g in self.gateways:
-            while g.request("GET", "/readyz").status != 200:
+            while "control plane at 127.0.0.1" not in g.log_path.read_text() or \
+                    ": connected" not in g.log_path.read_text():
                 if time.time() > deadline:
-                    raise RuntimeError(f"gateway on :{g.gw_port} not ready: {g.log_path.read_text()[-2000:]}")
+                    raise RuntimeError(f"gateway on :{g.gw_port} not connected: {g.log_path.read_text()[-2000:]}")
                 time.sleep(0.05)
         return self
 
