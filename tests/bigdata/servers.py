@@ -19,10 +19,12 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "bigdata" / "sql"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import free_port  # noqa: E402
+from e2e import harness  # noqa: E402
+
+free_port = harness.free_port
 
 CACHE = Path(os.environ.get("AION_BIGDATA_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aionos" / "bigdata")

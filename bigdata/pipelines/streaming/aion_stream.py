@@ -15,13 +15,13 @@ and per micro-batch:
    intent is hybrid; else api), the usage cost as integer nano-USD;
 3. writes the valid rows to ClickHouse (`aion.task_events`, `aion.usage`, over
    HTTP, JSONEachRow) and to Parquet in object storage
-   (`s3://BUCKET/PREFIX/<table>/day=YYYY-MM-DD/batch=<id>-part=<p>.parquet`).
+   (`s3://BUCKET/PREFIX/<table>/day=YYYY-MM-DD/batch=<id>-kafka-partition=<p>.parquet`).
 
 Restarts neither lose nor duplicate: Spark writes a batch's Kafka offsets to the
 checkpoint before running it and replays exactly those offsets after a crash.
 The replayed ClickHouse rows carry the same deterministic key (task_id+seq,
 usage id) into a ReplacingMergeTree that every rollup reads with FINAL; the
-Parquet file names are a function of (batch id, partition), so a replay
+Parquet file names are a function of (batch id, Kafka partition), so a replay
 overwrites instead of adding. aiond's own at-least-once duplicates collapse by
 the same keys.
 
@@ -163,6 +163,10 @@ def validated(raw, policies):
             .withColumn("day_s", F.from_unixtime(ts_s, "yyyy-MM-dd")))
 
 
+# Where each row came from: kept in Parquet (lineage; names the files), not sent to ClickHouse.
+PROVENANCE = [F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset")]
+
+
 def event_rows(df, now):
     return df.select(
         F.col("day_s").alias("day"), F.from_unixtime("ts_s", "yyyy-MM-dd HH:mm:ss").alias("ts"),
@@ -174,7 +178,7 @@ def event_rows(df, now):
         F.coalesce(F.col("d.overheadMs"), F.lit(0.0)).alias("overhead_ms"),
         F.coalesce(F.col("r.traceId"), F.lit("")).alias("trace_id"),
         F.col("r.schemaVersion").alias("schema_version"), F.coalesce(F.col("r.data"), F.lit("{}")).alias("data"),
-        F.lit(now).alias("ingested_at"))
+        F.lit(now).alias("ingested_at"), *PROVENANCE)
 
 
 def usage_rows(df, now):
@@ -188,7 +192,7 @@ def usage_rows(df, now):
         F.col("r.promptTokens").alias("prompt_tokens"), F.col("r.completionTokens").alias("completion_tokens"),
         (F.col("r.costUsd") * F.lit(1000000000)).cast("long").alias("cost_nano_usd"),
         F.when(F.coalesce(F.col("r.estimated"), F.lit(False)), 1).otherwise(0).alias("estimated"),
-        F.col("r.schemaVersion").alias("schema_version"), F.lit(now).alias("ingested_at"))
+        F.col("r.schemaVersion").alias("schema_version"), F.lit(now).alias("ingested_at"), *PROVENANCE)
 
 
 def clickhouse_insert(url, table, rows, columns):
@@ -224,28 +228,28 @@ def s3_filesystem(cfg):
                            force_virtual_addressing=False)
 
 
-def parquet_write(cfg, table, rows, batch_id, part):
-    """rows of one partition -> one Parquet file per day, named by (batch, part)."""
+def parquet_write(cfg, table, rows, batch_id):
+    """Rows -> one Parquet file per (day, Kafka partition), named by the batch
+    and the Kafka partition: a replayed batch rewrites the same files."""
     if not rows or not cfg.get("s3_endpoint"):
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
     s3 = s3_filesystem(cfg)
-    by_day = {}
+    groups = {}
     for r in rows:
-        by_day.setdefault(r["day"], []).append(r)
-    for day, day_rows in sorted(by_day.items()):
-        path = f"{cfg['s3_bucket']}/{cfg['s3_prefix']}/{table}/day={day}/batch={batch_id:010d}-part={part:04d}.parquet"
-        pq.write_table(pa.Table.from_pylist(day_rows), path, filesystem=s3, compression="zstd")
+        groups.setdefault((r["day"], r["kafka_partition"]), []).append(r)
+    for (day, kp), group in sorted(groups.items()):
+        path = (f"{cfg['s3_bucket']}/{cfg['s3_prefix']}/{table}/day={day}/"
+                f"batch={batch_id:010d}-kafka-partition={kp:04d}.parquet")
+        pq.write_table(pa.Table.from_pylist(group), path, filesystem=s3, compression="zstd")
 
 
 def make_sink(cfg, batch_id, table, columns):
     def sink(rows_iter):
-        from pyspark import TaskContext
         rows = [r.asDict() for r in rows_iter]
-        part = TaskContext.get().partitionId()
         clickhouse_insert(cfg["clickhouse_url"], f"aion.{table}", rows, columns)
-        parquet_write(cfg, table, rows, batch_id, part)
+        parquet_write(cfg, table, rows, batch_id)
     return sink
 
 
