@@ -46,9 +46,13 @@ struct HttpClient::Origin {
   std::shared_ptr<SSL_SESSION> session;  // resumed by new TLS connections
 };
 
+// Owned by whoever uses it, or by its origin's idle list; it points back at
+// its origin without owning it (the client's origins_ does, for as long as the
+// client lives): an owning pointer made idle connections and their origin a
+// cycle that nothing ever freed, their sockets included.
 struct HttpClient::Conn {
-  explicit Conn(std::shared_ptr<Origin> o) : origin(std::move(o)), loop(origin->loop) {}
-  std::shared_ptr<Origin> origin;
+  explicit Conn(Origin* o) : origin(o), loop(o->loop) {}
+  Origin* origin;
   asio::any_io_executor loop;
   std::unique_ptr<http::Stream> stream;
   beast::flat_buffer buffer;
@@ -104,7 +108,7 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
     }
     if (o->open < opts_.maxConnsPerOrigin) {
       ++o->open;
-      co_return std::make_shared<Conn>(o);
+      co_return std::make_shared<Conn>(o.get());
     }
     waiter = std::make_shared<Origin::Waiter>(ex);
     o->waiters.push_back(waiter);
@@ -120,7 +124,7 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
 
 void HttpClient::release(std::shared_ptr<Conn> c, bool reusable) {
   std::lock_guard lock(mu_);
-  auto o = c->origin;
+  Origin* o = c->origin;
   if (!reusable) {
     // The old one closes when its last owner lets go.
     c = std::make_shared<Conn>(o);

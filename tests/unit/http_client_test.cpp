@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 
 namespace aion::providers {
@@ -34,6 +36,11 @@ class LoopbackServer {
   }
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
   std::atomic<int> accepted{0}, open{0}, maxOpen{0};
+  //! Waits until at most `n` connections are open (the client closed the rest).
+  bool waitOpenAtMost(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return closed_.wait_for(lock, timeout, [&] { return open.load() <= n; });
+  }
 
  private:
   asio::awaitable<void> accept() {
@@ -58,10 +65,16 @@ class LoopbackServer {
           co_await asio::async_write(s, asio::buffer(r), asio::as_tuple(asio::use_awaitable));
       if (wec) break;
     }
-    --open;
+    {
+      std::lock_guard lock(mu_);
+      --open;
+    }
+    closed_.notify_all();
   }
 
   std::chrono::milliseconds delay_;
+  std::mutex mu_;
+  std::condition_variable closed_;
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   std::thread thread_;
@@ -117,6 +130,16 @@ TEST_F(HttpClientTest, IdleConnectionsPastTheTimeoutAreNotReused) {
   std::this_thread::sleep_for(120ms);
   ASSERT_TRUE(send(client, get(server.port())));
   EXPECT_EQ(server.accepted.load(), 2);
+}
+
+TEST_F(HttpClientTest, DestroyingTheClientClosesItsIdleConnections) {
+  LoopbackServer server(0ms);
+  {
+    HttpClient client({.maxConnsPerOrigin = 2, .idleTimeout = 10s});
+    ASSERT_TRUE(send(client, get(server.port())));
+    EXPECT_EQ(server.open.load(), 1);  // kept alive, idle in the pool
+  }
+  EXPECT_TRUE(server.waitOpenAtMost(0, 5s)) << "the pooled connection outlived its client";
 }
 
 TEST_F(HttpClientTest, ATotalDeadlineAndACancelBothEndTheCallAndFreeTheSlot) {
