@@ -144,8 +144,9 @@ struct Report {
   std::string bytes;
   std::string failure;  // the first setup failure, formatted
   Layer layer = Layer::kOther;
-  std::optional<int> status;    // the module's wait status, from the namespace's init
-  std::optional<int> maxRssKb;  // the module's peak RSS, from the namespace's init
+  std::optional<int> status;      // the module's wait status, from the namespace's init
+  std::optional<int> maxRssKb;    // the module's peak RSS, from the namespace's init
+  std::optional<int> execBaseKb;  // the peak RSS it execve'd from (kExecBaseTag)
 
   void parse() {
     size_t pos = 0;
@@ -160,6 +161,8 @@ struct Report {
         status = value;
       } else if (tag == detail::kRssTag) {
         maxRssKb = value;
+      } else if (tag == detail::kExecBaseTag) {
+        execBaseKb = value;
       } else if (failure.empty()) {
         failure = bytes.substr(pos + kHead, n);
         if (value != 0) failure += ": " + errnoName(value) + " (" + std::strerror(value) + ")";
@@ -355,6 +358,11 @@ RunOutcome runInternal(const SandboxSpec& spec, std::string_view input, Clock::t
                   ru.ru_stime.tv_usec;
   // Under a PID namespace `ru` is the init's, a copy of aiond: use the module's.
   res.maxRssKb = caps.pidNs ? rep.maxRssKb.value_or(0) : ru.ru_maxrss;
+  // execve keeps the copy of aiond the module started as in its peak: at or
+  // near that copy's own peak (a few pages of stack between the two), the
+  // module's own peak is somewhere below it, unknown.
+  constexpr int64_t kExecSlackKb = 256;
+  if (rep.execBaseKb && res.maxRssKb <= *rep.execBaseKb + kExecSlackKb) res.maxRssKb = -1;
   if (res.setupError.empty() && !rep.failure.empty()) {
     res.setupError = rep.failure;
     res.out.clear();

@@ -84,6 +84,8 @@ struct RunOutcome {
   bool canceled = false;
   int64_t micros = 0;     // wall time, spawn to reap
   int64_t cpuMicros = 0;  // user + system time of the module's processes
+  //! The module's peak RSS; -1 when it is hidden under the peak of the copy
+  //! of aiond it was started from (execve counts that one in).
   int64_t maxRssKb = 0;
 };
 

@@ -108,6 +108,10 @@ void clearCapabilities(const ChildPlan& p) {
 // The module's own process: its limits, filter and execve. Runs either in
 // the cloned child itself or, under an init, in the vfork()ed PID 2.
 [[noreturn]] void becomeModule(const ChildPlan& p) {
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);  // this address space's high-water mark (kExecBaseTag)
+  writeRecord(p.reportFd, static_cast<int>(std::min<long>(self.ru_maxrss, INT32_MAX)), kExecBaseTag,
+              "");
   for (const auto& [resource, limit] : p.rlimits) {
     if (setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) fail(p, "setrlimit");
   }

@@ -28,6 +28,11 @@ constexpr char kStatusTag = 'x';
 //! The module's peak RSS in KiB (from the init's wait4), so the parent does
 //! not mistake the init's (a copy of aiond) for the module's.
 constexpr char kRssTag = 'm';
+//! The peak RSS in KiB of the address space the module execs from (a copy of
+//! aiond's), sent just before execve: execve folds that old address space's
+//! high-water mark into the process's peak, so a peak no higher than this
+//! says nothing about the module's own memory.
+constexpr char kExecBaseTag = 'b';
 
 struct FsStep {
   enum class Kind { kMkdir, kTouch, kSymlink, kMount } kind;

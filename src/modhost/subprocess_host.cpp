@@ -110,7 +110,7 @@ std::string signalName(int sig) {
 // RLIMIT_AS failures leave no trace of their own: say so when the run looks
 // like one (peak memory near the limit, or an allocator's last words).
 bool looksLikeMemoryLimit(const RunOutcome& r, int memoryMb) {
-  if (r.maxRssKb * 4 >= int64_t(memoryMb) * 1024 * 3) return true;
+  if (r.maxRssKb >= 0 && r.maxRssKb * 4 >= int64_t(memoryMb) * 1024 * 3) return true;
   for (const char* words : {"memory allocation of", "out of memory", "Out of memory",
                             "Cannot allocate memory", "bad_alloc"}) {
     if (r.errTail.find(words) != std::string::npos) return true;
@@ -188,7 +188,7 @@ Result<CallResult> toResult(const std::string& name, const policy::ModuleLimits&
   res.output = std::move(out);
   res.micros = r.micros;
   res.stderrTail = std::move(r.errTail);
-  res.memoryBytes = r.maxRssKb * 1024;
+  res.memoryBytes = r.maxRssKb < 0 ? -1 : r.maxRssKb * 1024;
   return res;
 }
 

@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -277,6 +278,26 @@ TEST_F(SubprocessHostTest, PlainFailureIsNotCalledAMemoryLimit) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kModuleFailed);
   EXPECT_EQ(r.error().message.find("memory limit"), std::string::npos) << r.error().message;
+}
+
+// execve folds the peak of the address space a module starts from (a copy
+// of aiond's) into the module's own: a host holding more than the module's
+// limit must not make every failure a memory limit, nor every call that big.
+TEST_F(SubprocessHostTest, TheHostsOwnMemoryIsNotTakenForTheModules) {
+  std::vector<char> ballast(64 << 20);
+  std::memset(ballast.data(), 1, ballast.size());  // resident, copied into each clone
+  std::string name = unique("nothing");
+  add(name, guest("hostile"), {.memoryMb = 16});
+  add("echo", guest("echo"));
+  loadOk();
+  auto failed = call(name, "{}");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message.find("memory limit"), std::string::npos)
+      << failed.error().message;
+  auto ok = call("echo", "{}");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_LT(ok->memoryBytes, 16 << 20) << "the module's peak RSS includes the host's";
+  EXPECT_EQ(ballast[ballast.size() / 2], 1);
 }
 
 TEST(SandboxCaps, WeakOnlyForNonRootWithoutPidNamespaceOrPrivateRoot) {
