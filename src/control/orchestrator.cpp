@@ -55,7 +55,12 @@ json::object errorJson(const Error& e) {
 
 Orchestrator::Orchestrator(Deps deps, Options opts) : d_(deps), opts_(opts) {}
 
-Orchestrator::~Orchestrator() = default;
+// The store's writer thread may still hold callbacks into this object (a
+// task written behind retires once its last write is on disk, after its slot
+// was given back and stop() reported it drained): they run before it is gone.
+Orchestrator::~Orchestrator() {
+  d_.store.flush();
+}
 
 bool Orchestrator::tryReserve() {
   std::lock_guard lock(mu_);

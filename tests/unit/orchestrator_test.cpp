@@ -55,6 +55,7 @@ class ScriptedModules final : public modhost::ModuleHost {
 struct OrchestratorTest : ::testing::Test {
   testing::TempDir dir;
   std::unique_ptr<store::SqliteTaskStore> db;
+  store::SqliteTaskStore::Options storeOpts;
   ScriptedModules modules;
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -72,7 +73,7 @@ struct OrchestratorTest : ::testing::Test {
   void start(Orchestrator::Options opts) {
     io.restart();
     work.emplace(io.get_executor());
-    auto s = store::SqliteTaskStore::open(dir.path() / "aion.db");
+    auto s = store::SqliteTaskStore::open(dir.path() / "aion.db", storeOpts);
     ASSERT_TRUE(s) << s.error().message;
     db = std::move(*s);
     hub = std::make_unique<providers::ProviderHub>(
@@ -253,6 +254,29 @@ TEST_F(OrchestratorTest, WritesBehindArePublishedAtOnceAndStoredByTheEnd) {
   EXPECT_EQ(row.status, TaskStatus::kSucceeded);
   std::lock_guard lock(mu);
   EXPECT_EQ(seen, types(t.id));
+}
+
+TEST_F(OrchestratorTest, ATaskWrittenBehindRetiresBeforeTheOrchestratorIsGone) {
+  // Its final write waits for company (a long window here): the task is
+  // retired by that write's callback, on the store's writer thread, after
+  // its slot was given back and stop() reported drained.
+  stopAll();
+  storeOpts.behindWindow = std::chrono::seconds(30);
+  start({.moduleSlots = 1, .modelSlots = 4, .queueMax = 3});
+  auto t = task({"ok"});
+  auto done = doneOf(t.id);
+  ASSERT_TRUE(admit(t, /*behind=*/true));
+  ASSERT_EQ(done->get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  std::promise<void> drained;
+  orch->stop([&] { drained.set_value(); });
+  ASSERT_EQ(drained.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  work.reset();
+  ioThread.join();  // the task's coroutine has ended: its final write is queued
+  orch.reset();     // the write's callback runs now, not later on a destroyed orchestrator
+  EXPECT_FALSE(bus.subscribe(t.id, 0, [](const store::Event&) {}).history)
+      << "the task's events are still held: it was never retired";
+  db->flush();
+  EXPECT_EQ((**db->get(t.id)).status, TaskStatus::kSucceeded);
 }
 
 TEST_F(OrchestratorTest, RecoveryRetriesModuleTasksOnceAndClosesTheRest) {
