@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <set>
 
+#include "control/policy_files.h"
 #include "http/handler_util.h"
 
 namespace aion::control {
@@ -62,6 +63,40 @@ Result<store::UsageQuery> parseUsageQuery(const std::map<std::string, std::strin
   if (!q.fromDay.empty() && !q.toDay.empty() && q.fromDay > q.toDay)
     return fail(ErrorCode::kInvalidRequest, "from must not be after to");
   return q;
+}
+
+Result<PolicyFilePut> parsePolicyFilePut(const std::string& name,
+                                         const std::map<std::string, std::string>& query,
+                                         const http::Request& req) {
+  if (auto ok = checkPolicyFileName(name); !ok) return std::unexpected(ok.error());
+  PolicyFilePut put;
+  put.name = name;
+  for (auto& [k, v] : query) {
+    if (k != "dryRun")
+      return fail(ErrorCode::kInvalidRequest, "unknown query parameter '" + k + "' (use dryRun)");
+    if (v != "true" && v != "false" && v != "1" && v != "0")
+      return fail(ErrorCode::kInvalidRequest, "dryRun must be true or false");
+    put.dryRun = v == "true" || v == "1";
+  }
+  auto body = http::parseJsonObject(req);
+  if (!body) return std::unexpected(body.error());
+  for (auto& [k, v] : *body) {
+    if (k == "text") {
+      if (!v.is_string()) return fail(ErrorCode::kInvalidRequest, "text must be a string");
+      put.text = std::string(v.as_string());
+    } else if (k == "expectedSha256") {
+      if (!v.is_string() || (v.as_string().size() != 64 && !v.as_string().empty()))
+        return fail(ErrorCode::kInvalidRequest, "expectedSha256 must be a 64-digit hex string");
+      put.expectedSha256 = std::string(v.as_string());
+    } else {
+      return fail(ErrorCode::kInvalidRequest,
+                  "unknown field '" + std::string(k) + "' (use text, expectedSha256)");
+    }
+  }
+  if (!body->contains("text")) return fail(ErrorCode::kInvalidRequest, "text is required");
+  if (put.text.find('\0') != std::string::npos)
+    return fail(ErrorCode::kInvalidRequest, "text must not contain NUL characters");
+  return put;
 }
 
 http::Routes controlRoutes(ControlHttpDeps d) {
@@ -143,6 +178,47 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     auto r = co_await d.control.registerModule(std::move(*body));
     if (!r) co_return http::errorResponse(r.error(), ex.requestId);
     co_return http::jsonResponse(201, *r, ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/whoami", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    json::array roles;
+    for (auto r : {Role::kAdmin, Role::kManager, Role::kUser, Role::kViewer})
+      if (who->has(r)) roles.push_back(json::string(roleName(r)));
+    co_return http::jsonResponse(
+        200, json::object{{"keyId", who->keyId}, {"tenant", who->tenant}, {"roles", roles}},
+        ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/intents", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    co_return http::jsonResponse(200, json::object{{"items", d.control.intents(*who)}},
+                                 ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/policy/files", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    if (auto ok = http::requireRole(*who, kAdminOrManager); !ok)
+      co_return http::errorResponse(ok.error(), ex.requestId);
+    auto r = co_await d.control.policyFiles();
+    if (!r) co_return http::errorResponse(r.error(), ex.requestId);
+    co_return http::jsonResponse(200, *r, ex.requestId);
+  });
+
+  routes.add(bhttp::verb::put, "/v1/policy/files/{name}", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    if (auto ok = http::requireRole(*who, kAdmin); !ok)
+      co_return http::errorResponse(ok.error(), ex.requestId);
+    auto req = parsePolicyFilePut(ex.params["name"], ex.query, ex.req);
+    if (!req) co_return http::errorResponse(req.error(), ex.requestId);
+    auto r = co_await d.control.putPolicyFile(std::move(req->name), std::move(req->text),
+                                              std::move(req->expectedSha256), req->dryRun);
+    if (!r) co_return http::errorResponse(r.error(), ex.requestId);
+    co_return http::jsonResponse(200, *r, ex.requestId);
   });
 
   for (bool enable : {true, false}) {

@@ -17,4 +17,16 @@ http::Routes controlRoutes(ControlHttpDeps deps);
 //! filters tenant, key, intent, provider, model. Unknown parameters are errors.
 Result<store::UsageQuery> parseUsageQuery(const std::map<std::string, std::string>& query);
 
+//! PUT /v1/policy/files/{name}: body {"text", ["expectedSha256"]}, query
+//! dryRun=true|false. The name must be one of the four policy files.
+struct PolicyFilePut {
+  std::string name;
+  std::string text;
+  std::string expectedSha256;
+  bool dryRun = false;
+};
+Result<PolicyFilePut> parsePolicyFilePut(const std::string& name,
+                                         const std::map<std::string, std::string>& query,
+                                         const http::Request& req);
+
 }  // namespace aion::control

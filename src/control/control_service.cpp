@@ -7,9 +7,11 @@
 #include <set>
 
 #include "common/async.h"
+#include "common/digest.h"
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "control/model_catalog.h"
+#include "control/policy_files.h"
 #include "events/bus_follower.h"
 #include "router/router.h"
 #include "telemetry/trace.h"
@@ -590,6 +592,91 @@ std::pair<bool, json::object> ControlService::readiness() {
                       {"sandbox", opts_.sandbox},
                       {"runningTasks", orchestrator_->running()}};
   return {ok, json::object{{"status", ok ? "ready" : "not_ready"}, {"checks", checks}}};
+}
+
+asio::awaitable<Result<json::object>> ControlService::policyFiles() {
+  co_return co_await offload(d_.blocking, [this]() -> Result<json::object> {
+    std::lock_guard lock(reloadMu_);  // never a file half way through a save
+    json::array files;
+    for (auto name : kPolicyFileNames) {
+      auto text = readPolicyFile(opts_.policyDir, name, opts_.loadOptions.maxFileBytes);
+      if (!text) return std::unexpected(text.error());
+      files.push_back(json::object{
+          {"name", name}, {"text", *text}, {"bytes", text->size()}, {"sha256", sha256Hex(*text)}});
+    }
+    return json::object{{"files", std::move(files)},
+                        {"digest", policies_->current()->digest},
+                        {"maxBytes", opts_.loadOptions.maxFileBytes}};
+  });
+}
+
+asio::awaitable<Result<json::object>> ControlService::putPolicyFile(std::string name,
+                                                                    std::string text,
+                                                                    std::string expectedSha256,
+                                                                    bool dryRun) {
+  if (auto ok = checkPolicyFileName(name); !ok) co_return std::unexpected(ok.error());
+  if (text.size() > opts_.loadOptions.maxFileBytes)
+    co_return fail(
+        ErrorCode::kPayloadTooLarge,
+        name + " is larger than " + std::to_string(opts_.loadOptions.maxFileBytes) + " bytes");
+  co_return co_await offload(d_.blocking, [&, this]() -> Result<json::object> {
+    std::lock_guard lock(reloadMu_);
+    auto old = readPolicyFile(opts_.policyDir, name, opts_.loadOptions.maxFileBytes);
+    if (!old) return std::unexpected(old.error());
+    if (!expectedSha256.empty() && expectedSha256 != sha256Hex(*old))
+      return fail(ErrorCode::kConflict, name + " changed since it was read; reload it first",
+                  {{"sha256", sha256Hex(*old)}});
+    auto checked = validateReplacement(opts_.policyDir, name, text, opts_.loadOptions);
+    if (!checked) {
+      d_.metrics.policyReload(false);
+      json::array errors, locations;
+      for (auto& e : checked.error()) {
+        errors.push_back(json::string(e));
+        locations.push_back(locatePolicyError(e));
+      }
+      spdlog::warn("policy file {} refused ({} problem(s)); nothing changed", name,
+                   checked.error().size());
+      return fail(
+          ErrorCode::kInvalidPolicy, name + " refused; the policy set in force is unchanged",
+          {{"errors", errors}, {"locations", locations}, {"digest", policies_->current()->digest}});
+    }
+    if (dryRun)
+      return json::object{{"status", "valid"}, {"file", name}, {"digest", (*checked)->digest}};
+    auto path = opts_.policyDir / name;
+    if (auto w = writeFileAtomically(path, text); !w) return std::unexpected(w.error());
+    auto reloaded = reloadLocked();
+    if (!reloaded) {
+      if (auto back = writeFileAtomically(path, *old); !back)
+        spdlog::error("could not restore {} after a refused reload: {}", name,
+                      back.error().message);
+      return std::unexpected(reloaded.error());
+    }
+    spdlog::info("policy file {} saved ({} bytes)", name, text.size());
+    (*reloaded)["file"] = name;
+    (*reloaded)["sha256"] = sha256Hex(text);
+    return std::move(*reloaded);
+  });
+}
+
+json::array ControlService::intents(const Principal& who) {
+  auto ps = policies_->current();
+  json::array items;
+  for (auto& [name, in] : ps->intents) {
+    json::array cands;
+    for (auto& c : in.candidates)
+      cands.push_back(json::object{{"kind", policy::routeKindName(c.kind)},
+                                   {"target", c.target},
+                                   {"explicit", c.explicitOnly}});
+    items.push_back(json::object{{"name", name},
+                                 {"description", in.description},
+                                 {"privacy", policy::privacyName(in.privacy)},
+                                 {"roles", roleSetString(in.roles)},
+                                 {"canSubmit", who.hasAny(in.roles)},
+                                 {"timeoutMs", in.timeoutMs},
+                                 {"paramsSchema", in.paramsSchema.raw()},
+                                 {"candidates", std::move(cands)}});
+  }
+  return items;
 }
 
 }  // namespace aion::control

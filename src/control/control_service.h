@@ -91,6 +91,23 @@ class ControlService final : public ControlApi {
   boost::asio::awaitable<Result<boost::json::object>> setModuleEnabled(std::string name,
                                                                        bool enabled);
 
+  //! The four policy files as text ({name, text, bytes, sha256}) and the
+  //! digest of the set in force.
+  boost::asio::awaitable<Result<boost::json::object>> policyFiles();
+  //! Replaces one policy file. The whole set with the new text is validated
+  //! in a scratch copy first: kInvalidPolicy (details.errors, and
+  //! details.locations {file,line,message}) changes nothing. Then the file is
+  //! written atomically and the set reloaded; if the reload is refused (the
+  //! module hosts), the old text is put back. A non-empty expectedSha256
+  //! that no longer matches the file is kConflict. dryRun: validate only.
+  boost::asio::awaitable<Result<boost::json::object>> putPolicyFile(std::string name,
+                                                                    std::string text,
+                                                                    std::string expectedSha256,
+                                                                    bool dryRun);
+  //! The intents in force with their params schema; canSubmit says whether
+  //! `who` may submit each.
+  boost::json::array intents(const Principal& who);
+
   policy::PolicySetPtr policies() const { return policies_->current(); }
   BudgetBook& budgets() { return budgets_; }
   //! Sets the budget gauges: spend and cap of every budget that applies to
