@@ -1,0 +1,6 @@
+import { handle } from "@/lib/route";
+
+export const dynamic = "force-dynamic";
+export async function GET() {
+  return handle("viewModules", (me) => me.control.modules());
+}

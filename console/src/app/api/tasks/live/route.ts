@@ -1,0 +1,87 @@
+// A live list of the tenant's tasks as SSE, without polling: a snapshot of
+// the newest tasks, then every change of an active one (each followed on the
+// gateway's task stream) and every task submitted through this console.
+import { TERMINAL, type TaskEvent } from "@/lib/api/types";
+import { guard } from "@/lib/route";
+import { SseParser, sseFrame } from "@/lib/sse";
+import { listen } from "@/lib/taskbus";
+import { NextResponse } from "next/server";
+
+export const dynamic = "force-dynamic";
+const CHANGES = new Set(["status", "route", "result", "error", "done"]);
+
+export async function GET(req: Request) {
+  const me = await guard();
+  if (me instanceof NextResponse) return me;
+  const enc = new TextEncoder();
+  const followed = new Map<string, AbortController>();
+  let closed = false;
+  let cleanup = () => {};
+  const stream = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      const write = (text: string) => {
+        if (closed) return;
+        try {
+          controller.enqueue(enc.encode(text));
+        } catch {
+          closed = true;
+        }
+      };
+      const sendTask = (id: string) =>
+        me.gateway.get(id).then((t) => write(sseFrame("task", t)), () => undefined);
+      const follow = async (id: string) => {
+        if (followed.has(id) || closed || followed.size >= 50) return;
+        const ac = new AbortController();
+        followed.set(id, ac);
+        try {
+          const res = await me.gateway.stream(id, undefined, ac.signal);
+          const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+          const parser = new SseParser();
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            for (const m of parser.push(value)) {
+              if (!CHANGES.has(m.event)) continue;
+              const ev = JSON.parse(m.data) as TaskEvent;
+              write(sseFrame("change", { taskId: id, type: ev.type, data: ev.data }));
+              if (m.event === "done" || m.event === "status" || m.event === "route") await sendTask(id);
+            }
+          }
+        } catch {
+          /* aborted or the stream ended */
+        } finally {
+          followed.delete(id);
+        }
+      };
+      const unlisten = listen(me.tenant, (id) => {
+        void sendTask(id).then(() => follow(id));
+      });
+      const beat = setInterval(() => write(": keep-alive\n\n"), 15000);
+      cleanup = () => {
+        closed = true;
+        clearInterval(beat);
+        unlisten();
+        for (const ac of followed.values()) ac.abort();
+        try {
+          controller.close();
+        } catch {
+          /* already closed */
+        }
+      };
+      req.signal.addEventListener("abort", cleanup);
+      try {
+        const page = await me.gateway.list({ limit: 25 });
+        write(sseFrame("snapshot", page.items));
+        for (const t of page.items) if (!TERMINAL.has(t.status)) void follow(t.taskId);
+      } catch (e) {
+        write(sseFrame("failure", { message: (e as Error).message }));
+      }
+    },
+    cancel() {
+      cleanup();
+    },
+  });
+  return new Response(stream, {
+    headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no" },
+  });
+}
