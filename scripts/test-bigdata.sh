@@ -96,16 +96,21 @@ log "big data tools ready in $((SECONDS - t0)) s (cache $cache)"
 [[ "${1:-}" == "--install-only" ]] && exit 0
 
 # ---- aiond: a copy of the build, so a rebuild of build/ meanwhile cannot change it -----------------
+# (scripts/test.sh builds build/ first; run alone, the last copy is used if build/ has none now.)
 src="${AION_BUILD_DIR:-$here/build}"
-if [[ ! -x "$src/aiond" ]]; then
-  ./scripts/build.sh
-fi
 bd="$here/build-bd"
-mkdir -p "$bd"
-rm -rf "$bd/modules" "$bd/test-modules"
-cp "$src/aiond" "$bd/aiond.tmp" && mv "$bd/aiond.tmp" "$bd/aiond"
-cp -r "$src/modules" "$bd/modules"
-cp -r "$src/test-modules" "$bd/test-modules"
+if [[ -x "$src/aiond" && -f "$src/modules/summarize.wasm" ]]; then
+  mkdir -p "$bd"
+  rm -rf "$bd/modules" "$bd/test-modules"
+  cp "$src/aiond" "$bd/aiond.tmp" && mv "$bd/aiond.tmp" "$bd/aiond"
+  cp -r "$src/modules" "$bd/modules"
+  cp -r "$src/test-modules" "$bd/test-modules"
+elif [[ -x "$bd/aiond" ]]; then
+  log "no aiond in $src: using the copy in $bd from an earlier run"
+else
+  log "error: no aiond in $src: run ./scripts/build.sh first"
+  exit 1
+fi
 
 log "big data tests (tests/bigdata: Kafka -> Spark -> ClickHouse + S3, Airflow DAGs)"
 AION_BUILD_DIR="$bd" nice python3 -m pytest -q -p no:cacheprovider tests/bigdata "$@"

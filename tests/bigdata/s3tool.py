@@ -19,7 +19,7 @@ def s3():
     scheme = "https" if os.environ["S3_ENDPOINT"].startswith("https") else "http"
     return fs.S3FileSystem(access_key=os.environ["S3_ACCESS_KEY"], secret_key=os.environ["S3_SECRET_KEY"],
                            endpoint_override=host, scheme=scheme, region=os.environ.get("S3_REGION", "us-east-1"),
-                           force_virtual_addressing=False)
+                           force_virtual_addressing=False, allow_bucket_creation=True)
 
 
 def files(f, prefix):

@@ -151,17 +151,23 @@ class SeaweedS3:
             raise RuntimeError(f"no SeaweedFS at {WEED} ({HINT})")
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "data").mkdir(exist_ok=True)
-        ports = [free_port() for _ in range(4)]
-        self.port = ports[3]
+        ports = set()
+        while len(ports) < 8:
+            ports.add(free_port())
+        p = sorted(ports)
+        self.port = p[3]
         cfg = {"identities": [{"name": "aion", "credentials": [
             {"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
         (self.dir / "s3.json").write_text(json.dumps(cfg))
         log = self.dir / "weed.log"
         cmd = [str(WEED), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.dir / 'data'}",
-               f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
-               "-master.volumeSizeLimitMB=64", "-volume.max=8",
-               "-s3", f"-s3.port={self.port}", f"-s3.config={self.dir / 's3.json'}"]
+               # every port explicit (the gRPC ones default to HTTP port + 10000)
+               f"-master.port={p[0]}", f"-master.port.grpc={p[4]}", f"-volume.port={p[1]}",
+               f"-volume.port.grpc={p[5]}", f"-filer.port={p[2]}", f"-filer.port.grpc={p[6]}",
+               "-master.volumeSizeLimitMB=64", "-volume.max=8", "-master.telemetry=false",
+               "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={p[7]}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               f"-s3.config={self.dir / 's3.json'}"]
         self.proc = subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         wait_port(self.port, self.proc, time.time() + timeout, "weed server -s3", log)

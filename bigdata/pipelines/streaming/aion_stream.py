@@ -164,7 +164,8 @@ def validated(raw, policies):
 
 
 # Where each row came from: kept in Parquet (lineage; names the files), not sent to ClickHouse.
-PROVENANCE = [F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset")]
+def provenance():
+    return [F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset")]
 
 
 def event_rows(df, now):
@@ -178,7 +179,7 @@ def event_rows(df, now):
         F.coalesce(F.col("d.overheadMs"), F.lit(0.0)).alias("overhead_ms"),
         F.coalesce(F.col("r.traceId"), F.lit("")).alias("trace_id"),
         F.col("r.schemaVersion").alias("schema_version"), F.coalesce(F.col("r.data"), F.lit("{}")).alias("data"),
-        F.lit(now).alias("ingested_at"), *PROVENANCE)
+        F.lit(now).alias("ingested_at"), *provenance())
 
 
 def usage_rows(df, now):
@@ -192,7 +193,7 @@ def usage_rows(df, now):
         F.col("r.promptTokens").alias("prompt_tokens"), F.col("r.completionTokens").alias("completion_tokens"),
         (F.col("r.costUsd") * F.lit(1000000000)).cast("long").alias("cost_nano_usd"),
         F.when(F.coalesce(F.col("r.estimated"), F.lit(False)), 1).otherwise(0).alias("estimated"),
-        F.col("r.schemaVersion").alias("schema_version"), F.lit(now).alias("ingested_at"), *PROVENANCE)
+        F.col("r.schemaVersion").alias("schema_version"), F.lit(now).alias("ingested_at"), *provenance())
 
 
 def clickhouse_insert(url, table, rows, columns):
