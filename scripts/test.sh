@@ -30,6 +30,8 @@ log "fuzz targets (libFuzzer, ASan + UBSan, build-fuzz; docs/fuzzing.md)"
 log "end-to-end tests (pytest against build/aiond)"
 AION_BUILD_DIR="$here/build" python3 -m pytest -q tests/e2e || failed+=(e2e)
 
+log "big data edition (scripts/test-bigdata.sh: Kafka -> Spark -> ClickHouse + S3, Airflow DAGs)"; ./scripts/test-bigdata.sh || failed+=(bigdata)
+
 if ((${#failed[@]})); then
   log "FAILED: ${failed[*]}"
   exit 1
