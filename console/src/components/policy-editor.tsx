@@ -1,5 +1,5 @@
 "use client";
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import dynamic from "next/dynamic";
 import { Badge, Button, Callout, Card, Flex, Heading, Text } from "@radix-ui/themes";
 import type { PolicyFiles, PolicyLocation } from "@/lib/api/types";
@@ -22,6 +22,7 @@ export function PolicyEditor({ initial, canEdit }: { initial: PolicyFiles; canEd
   const file = files.find((f) => f.name === name)!;
   const draft = drafts[name] ?? "";
   const dirty = draft !== file.text;
+  const fileProblems = useMemo(() => problems.filter((p) => p.file === name || p.file === null), [problems, name]);
 
   async function send(dryRun: boolean) {
     setBusy(true);
@@ -64,7 +65,7 @@ export function PolicyEditor({ initial, canEdit }: { initial: PolicyFiles; canEd
         </div>
         <div role="tabpanel" aria-label={name} style={{ marginBlock: 12 }}>
           {!canEdit && <Text as="p" color="gray" mb="2" data-testid="read-only">{t("viewerReadOnly")}</Text>}
-          <YamlEditor file={name} value={draft} readOnly={!canEdit} problems={problems.filter((p) => p.file === name || p.file === null)}
+          <YamlEditor file={name} value={draft} readOnly={!canEdit} problems={fileProblems}
             onChange={(text) => setDrafts((d) => ({ ...d, [name]: text }))} dark={theme === "dark"} label={`${name} (YAML)`} />
         </div>
         {message && (

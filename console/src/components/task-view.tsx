@@ -4,7 +4,7 @@
 // once and resumes the stream after the last one (Last-Event-ID).
 import { useEffect, useReducer, useRef, useState } from "react";
 import { Badge, Button, Callout, Card, Flex, Heading, Text } from "@radix-ui/themes";
-import type { Task, TaskEvent } from "@/lib/api/types";
+import type { Candidate, Task, TaskEvent } from "@/lib/api/types";
 import { EVENT_TYPES, INITIAL, fold } from "@/lib/events";
 import { formatDateTime, formatMs, formatUsd } from "@/lib/i18n";
 import { usePrefs, useT } from "./prefs";
@@ -21,6 +21,14 @@ function reduce(v: View, a: Action): View {
 
 declare global {
   interface Window { __aionLatencies?: { seq: number; type: string; ms: number }[] }
+}
+
+/** Every candidate with its reason (the stored task's route), else the routes the plan kept. */
+export function routeCandidates(task: Task | null, plan: Record<string, unknown> | null): Candidate[] {
+  const full = (task?.route as { candidates?: Candidate[] } | undefined)?.candidates;
+  if (full?.length) return full;
+  const routes = (plan?.routes as Candidate[] | undefined) ?? [];
+  return routes.map((r) => ({ ...r, kept: true }));
 }
 
 export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) {
@@ -57,6 +65,7 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
         /* storage full: resume still works from the stream */
       }
       dispatch({ type: "event", e });
+      if (e.type === "route") void refresh();
       if (e.type === "done") {
         es.close();
         setConn("closed");
@@ -121,7 +130,7 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
         <Card className="glass panel" asChild>
           <section aria-labelledby="route-h">
             <Heading as="h2" size="4" id="route-h" mb="2">{t("route")}</Heading>
-            <RouteTable candidates={(s.plan.candidates as never) ?? []} />
+            <RouteTable candidates={routeCandidates(task, s.plan)} />
           </section>
         </Card>
       )}
@@ -130,8 +139,8 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
           <section aria-labelledby="result-h">
             <Heading as="h2" size="4" id="result-h" mb="2">{t("result")}</Heading>
             {s.text && <p className="delta-text" data-testid="delta-text">{s.text}</p>}
-            {s.result !== undefined && <pre className="json mono" data-testid="result">{JSON.stringify(s.result, null, 2)}</pre>}
-            {s.error !== undefined && <pre className="json mono bad" data-testid="error">{JSON.stringify(s.error, null, 2)}</pre>}
+            {s.result !== undefined && <pre className="json mono" data-testid="result" tabIndex={0} aria-label={t("result")}>{JSON.stringify(s.result, null, 2)}</pre>}
+            {s.error !== undefined && <pre className="json mono bad" data-testid="error" tabIndex={0} aria-label={t("error")}>{JSON.stringify(s.error, null, 2)}</pre>}
           </section>
         </Card>
       )}

@@ -5,7 +5,7 @@ import { useEffect, useRef } from "react";
 import { EditorView, basicSetup } from "codemirror";
 import { EditorState } from "@codemirror/state";
 import { yaml } from "@codemirror/lang-yaml";
-import { type Diagnostic, forceLinting, linter, lintGutter } from "@codemirror/lint";
+import { type Diagnostic, lintGutter, setDiagnostics } from "@codemirror/lint";
 import type { PolicyLocation } from "@/lib/api/types";
 import { yamlProblems } from "@/lib/yaml-check";
 
@@ -32,6 +32,10 @@ export function YamlEditor({ file, value, readOnly, problems, onChange, dark, la
   const view = useRef<EditorView | null>(null);
   const serverProblems = useRef<PolicyLocation[]>(problems);
   const change = useRef(onChange);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  // the browser's YAML check and the control plane's problems, at their lines
+  const refresh = (v: EditorView) =>
+    v.dispatch(setDiagnostics(v.state, toDiagnostics(v, [...yamlProblems(file, v.state.doc.toString()), ...serverProblems.current])));
   change.current = onChange;
 
   useEffect(() => {
@@ -44,19 +48,28 @@ export function YamlEditor({ file, value, readOnly, problems, onChange, dark, la
           basicSetup,
           yaml(),
           lintGutter(),
-          linter((vw) => toDiagnostics(vw, [...yamlProblems(file, vw.state.doc.toString()), ...serverProblems.current]), { delay: 250 }),
           EditorState.readOnly.of(readOnly),
           EditorView.editable.of(!readOnly),
           EditorView.theme({}, { dark }),
           EditorView.contentAttributes.of({ "aria-label": label, "data-testid": "yaml-editor" }),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) change.current(u.state.doc.toString());
+            if (!u.docChanged) return;
+            change.current(u.state.doc.toString());
+            if (timer.current) clearTimeout(timer.current);
+            timer.current = setTimeout(() => view.current && refresh(view.current), 250);
           }),
         ],
       }),
     });
+    // the scrolling frame is reachable by keyboard too (axe: scrollable-region-focusable)
+    v.scrollDOM.tabIndex = 0;
+    v.scrollDOM.setAttribute("aria-label", label);
     view.current = v;
-    return () => v.destroy();
+    refresh(v);
+    return () => {
+      if (timer.current) clearTimeout(timer.current);
+      v.destroy();
+    };
     // a new editor per file; `value` is the text the file was opened with
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [file, readOnly, dark]);
@@ -68,7 +81,7 @@ export function YamlEditor({ file, value, readOnly, problems, onChange, dark, la
 
   useEffect(() => {
     serverProblems.current = problems;
-    if (view.current) forceLinting(view.current);
+    if (view.current) refresh(view.current);
   }, [problems]);
 
   return <div className="editor" ref={host} />;

@@ -47,7 +47,20 @@ function providers(): NextAuthOptions["providers"] {
     }),
   ];
   if (process.env.GOOGLE_CLIENT_ID && process.env.GOOGLE_CLIENT_SECRET) {
-    list.push(GoogleProvider({ clientId: process.env.GOOGLE_CLIENT_ID, clientSecret: process.env.GOOGLE_CLIENT_SECRET }));
+    // Google's endpoints spelled out instead of its discovery document, so
+    // the sign-in redirect needs no request to Google from this server.
+    list.push(
+      GoogleProvider({
+        clientId: process.env.GOOGLE_CLIENT_ID,
+        clientSecret: process.env.GOOGLE_CLIENT_SECRET,
+        wellKnown: undefined,
+        issuer: "https://accounts.google.com",
+        authorization: { url: "https://accounts.google.com/o/oauth2/v2/auth", params: { scope: "openid email profile" } },
+        token: "https://oauth2.googleapis.com/token",
+        userinfo: "https://openidconnect.googleapis.com/v1/userinfo",
+        jwks_endpoint: "https://www.googleapis.com/oauth2/v3/certs",
+      }),
+    );
   }
   return list;
 }
