@@ -32,6 +32,8 @@ AION_BUILD_DIR="$here/build" python3 -m pytest -q tests/e2e || failed+=(e2e)
 
 log "big data edition (scripts/test-bigdata.sh: Kafka -> Spark -> ClickHouse + S3, Airflow DAGs)"; ./scripts/test-bigdata.sh || failed+=(bigdata)
 
+log "console (Vitest + browser e2e, tests/console)"; ./scripts/test-console.sh || failed+=(console)
+
 if ((${#failed[@]})); then
   log "FAILED: ${failed[*]}"
   exit 1
