@@ -37,6 +37,8 @@ if [[ -z "${AION_GATEWAY_API_KEYS:-}" ]]; then
 fi
 export AION_POLICY_DIR="${AION_POLICY_DIR:-$here/policies}"
 export AION_DATA_DIR="${AION_DATA_DIR:-$here/data}"
+# The web console (production build) on AION_CONSOLE_PORT (3000), stopped with aiond; AION_CONSOLE=0 skips it.
+[[ "${AION_CONSOLE:-1}" == 0 ]] || ./scripts/console-up.sh $$ || log "the console did not start (see above); aiond starts anyway"
 $cluster || exec "$here/build/aiond"
 
 # ---- --cluster ------------------------------------------------------------------------------
