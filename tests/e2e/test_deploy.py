@@ -705,7 +705,7 @@ def test_compose_services_are_wired_together():
             assert cond["condition"] == "service_healthy" and (services[dep].get("healthcheck") or dep in aiond), dep
     assert not services["modhost"].get("depends_on"), "the module host waits for nothing"
     for name, svc in services.items():
-        if name in aiond:
+        if name in aiond or name == "console":  # the console: test_compose_console_service
             continue
         image = svc["image"]
         tag = image.rsplit(":", 1)[1] if ":" in image else ""
@@ -1638,3 +1638,180 @@ def test_helm_module_host_by_profile(values):
 def test_helm_refuses_values_that_cannot_work(args, message):
     r = helm("template", "rel", ".", "--kube-version", KUBE_VERSION, *args, check=False)
     assert r.returncode != 0 and message in r.stderr, r.stderr or r.stdout[:300]
+
+
+# ---------------------------------------------------------------------------
+# The web console's image and service (issue 14, docs/console.md)
+
+CONSOLE_DOCKERFILE = REPO / "deploy" / "docker" / "console.Dockerfile"
+CONSOLE_DOCKERIGNORE = REPO / "deploy" / "docker" / "console.Dockerfile.dockerignore"
+
+
+def console_ignored(rel):
+    """BuildKit's rule for the Dockerfile's own ignore file: the last matching pattern wins."""
+    ignored = False
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    for line in CONSOLE_DOCKERIGNORE.read_text().splitlines():
+        pat = line.strip()
+        if not pat or pat.startswith("#"):
+            continue
+        neg = pat.startswith("!")
+        p = (pat[1:] if neg else pat).strip("/")
+        if p == "*":
+            matched = True
+        elif "**" in p:
+            matched = fnmatch(rel, p.replace("**/", "*")) or fnmatch(rel, p.replace("**/", ""))
+        else:
+            matched = any(fnmatch(pre, p) for pre in prefixes)
+        if matched:
+            ignored = not neg
+    return ignored
+
+
+def test_console_dockerfile_passes_hadolint():
+    hadolint = hadolint_path()
+    r = subprocess.run([hadolint, "--config", str(REPO / "deploy" / "docker" / ".hadolint.yaml"),
+                        "--no-color", str(CONSOLE_DOCKERFILE)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_console_dockerfile_is_multistage_pinned_non_root_with_healthcheck():
+    stages = dockerfile_stages(CONSOLE_DOCKERFILE)
+    assert len(stages) >= 2, "a build stage and a runtime stage"
+    names = {st["name"] for st in stages if st["name"]}
+    node_tags = set()
+    for st in stages:
+        if st["image"] in names:
+            continue
+        m = re.fullmatch(r"node:(\d+)\.(\d+)\.(\d+)-bookworm-slim", st["image"])
+        assert m, f"base image {st['image']}: node:X.Y.Z-bookworm-slim, pinned"
+        node_tags.add(tuple(map(int, m.groups())))
+    # Node satisfies the console's engines (and Next's): >= 20.9
+    engines = json.loads((REPO / "console" / "package.json").read_text())["engines"]["node"]
+    low = tuple(map(int, re.match(r">=(\d+)\.(\d+)\.(\d+)", engines).groups()))
+    assert all(t >= low for t in node_tags), (node_tags, engines)
+    text = " ".join(arg for st in stages for kw, arg in st["instructions"] if kw == "RUN")
+    pnpm = re.search(r'pnpm_version=([0-9.]+)', (REPO / "scripts" / "console-build.sh").read_text()).group(1)
+    assert f"pnpm@{pnpm}" in text, f"pnpm pinned to {pnpm}, as scripts/console-build.sh"
+    assert "pnpm install --frozen-lockfile" in text, "installs from the committed lock only"
+    assert re.search(r'output:\s*"standalone"', (REPO / "console" / "next.config.ts").read_text())
+    runtime = stages[-1]
+    rt = runtime["instructions"]
+    assert "ADD" not in [kw for st in stages for kw, _ in st["instructions"]]
+    users = [arg for kw, arg in rt if kw == "USER"]
+    uid = users[-1].split(":")[0] if users else ""
+    assert uid.isdigit() and int(uid) != 0, f"USER {users}: a numeric non-root uid"
+    rt_run = " ".join(arg for kw, arg in rt if kw == "RUN")
+    assert f"--uid {uid}" in rt_run, f"runtime stage creates no user with uid {uid}"
+    copies = [arg for kw, arg in rt if kw == "COPY"]
+    assert any(c.startswith("--from=") and ".next/standalone" in c for c in copies), "the standalone server"
+    assert any(c.startswith("--from=") and ".next/static" in c for c in copies), "the static files"
+    # Files the server runs are not its own to change: copied without --chown.
+    assert not any("--chown" in c for c in copies), copies
+    assert json.loads(next(arg for kw, arg in rt if kw == "ENTRYPOINT")) == ["node", "server.js"]
+    env = {}
+    for kw, arg in rt:
+        if kw == "ENV":
+            env.update(dict(re.findall(r"(\w+)=(\S+)", arg)))
+    assert env.get("NODE_ENV") == "production" and env.get("HOSTNAME") == "0.0.0.0"
+    exposed = {p for kw, arg in rt if kw == "EXPOSE" for p in arg.split()}
+    assert exposed == {env["PORT"]}, (exposed, env.get("PORT"))
+    hc = [arg for kw, arg in rt if kw == "HEALTHCHECK"]
+    assert len(hc) == 1 and "/api/healthz" in hc[0], hc
+    assert (REPO / "console" / "src" / "app" / "api" / "healthz" / "route.ts").is_file()
+    assert [kw for kw, _ in rt].index("USER") < [kw for kw, _ in rt].index("ENTRYPOINT")
+
+
+def test_console_dockerfile_copy_sources_exist_and_are_in_its_context():
+    seen = set()
+    for st in dockerfile_stages(CONSOLE_DOCKERFILE):
+        for kw, arg in st["instructions"]:
+            if kw != "COPY":
+                continue
+            parts = [p for p in arg.split() if not p.startswith("--")]
+            frm = [f.split("=", 1)[1] for f in arg.split() if f.startswith("--from=")]
+            if frm:
+                assert frm[0] in seen, f"COPY --from={frm[0]}: no earlier stage of that name"
+                continue
+            for src in parts[:-1]:
+                assert (REPO / src).exists(), f"COPY {src}: no such file"
+                assert not console_ignored(src), f"COPY {src}: excluded by {CONSOLE_DOCKERIGNORE.name}"
+        if st["name"]:
+            seen.add(st["name"])
+    for kept_out in ("console/node_modules/next/package.json", "console/.next/BUILD_ID", "console/.env",
+                     ".env", ".git/config", "build/aiond", "src/app/main.cpp", "console/src/lib/sse.test.ts"):
+        assert console_ignored(kept_out), f"{kept_out} must not reach the console's build context"
+    assert not console_ignored("console/src/app/layout.tsx")
+
+
+def test_compose_console_service():
+    services = compose()["services"]
+    c = services["console"]
+    assert c["image"].startswith("aionos/console:") and re.search(r":\d+\.\d+\.\d+$", c["image"])
+    assert c["build"] == {"context": ".", "dockerfile": "deploy/docker/console.Dockerfile"}
+    assert c.get("read_only") is True and c.get("cap_drop") == ["ALL"]
+    assert "no-new-privileges:true" in c.get("security_opt", [])
+    assert any(str(t).startswith("/tmp") for t in c["tmpfs"]) and any(str(t).startswith("/app/.next/cache") for t in c["tmpfs"])
+    assert c.get("profiles") is None, "docker compose up starts the console"
+    env = service_env(c)
+    gw, ctl = service_env(services["gateway"]), service_env(services["control"])
+    # Its server reaches the gateway and the control plane inside the network, on their ports.
+    assert env["NEXT_PUBLIC_GATEWAY_URL"] == f"http://gateway:{gw['AION_GATEWAY_PORT']}"
+    assert env["NEXT_PUBLIC_CONTROL_URL"] == f"http://control:{ctl['AION_CONTROL_PORT']}"
+    for dep in ("gateway", "control"):
+        assert c["depends_on"][dep]["condition"] == "service_healthy"
+    # Published on the port the image listens on; NEXTAUTH_URL names it.
+    rt_env = {}
+    for kw, arg in dockerfile_stages(CONSOLE_DOCKERFILE)[-1]["instructions"]:
+        if kw == "ENV":
+            rt_env.update(dict(re.findall(r"(\w+)=(\S+)", arg)))
+    (port,) = c["ports"]
+    host, _, container = str(port).rpartition(":")
+    assert container == rt_env["PORT"] and env["NEXTAUTH_URL"] == f"http://localhost:{host}"
+    # Its secrets from console/.env only: never aiond's .env (provider and API keys).
+    files = [e if isinstance(e, str) else e["path"] for e in c.get("env_file", [])]
+    assert files == ["console/.env"] and all(not e.get("required", True) for e in c["env_file"] if isinstance(e, dict))
+    assert not any(k.startswith("AION_") or k.endswith("_API_KEY") for k in env), env
+    assert "NEXTAUTH_SECRET" not in env, "the signing secret comes from console/.env, not the compose file"
+    assert (REPO / "console" / ".gitignore").read_text().splitlines().count(".env") == 1, "console/.env stays out of git"
+
+
+def test_console_standalone_server_runs_as_the_image_runs_it(tmp_path):
+    """The built standalone server (the image's /app) with the image's
+    environment: it serves, and the image's healthcheck command reports healthy
+    with NEXTAUTH_SECRET and unhealthy without."""
+    standalone = REPO / "console" / ".next" / "standalone"
+    if not (standalone / "server.js").is_file() or not (REPO / "console" / ".next" / "static").is_dir():
+        pytest.skip("console not built (scripts/console-build.sh runs in scripts/test-console.sh, after this stage)")
+    app = tmp_path / "app"
+    shutil.copytree(standalone, app, symlinks=True)
+    shutil.copytree(REPO / "console" / ".next" / "static", app / ".next" / "static")
+    rt = dockerfile_stages(CONSOLE_DOCKERFILE)[-1]["instructions"]
+    hc = next(arg for kw, arg in rt if kw == "HEALTHCHECK")
+    hc_cmd = json.loads(hc.split("CMD", 1)[1].strip())
+    for secret, healthy in (("s3cret", True), (None, False)):
+        port = free_port()
+        env = {"PATH": os.environ["PATH"], "NODE_ENV": "production", "NEXT_TELEMETRY_DISABLED": "1",
+               "PORT": str(port), "HOSTNAME": "127.0.0.1"}
+        if secret:
+            env["NEXTAUTH_SECRET"] = secret
+        proc = subprocess.Popen(["node", "server.js"], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            import urllib.error
+            import urllib.request
+            deadline, status = time.time() + 30, None
+            while time.time() < deadline and status is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/signin", timeout=5) as page:
+                        status, body = page.status, page.read()
+                except (urllib.error.URLError, ConnectionError):
+                    assert proc.poll() is None, proc.stdout.read().decode()
+                    time.sleep(0.2)
+            assert status == 200 and b"aionOS" in body, status
+            r = subprocess.run(hc_cmd, env=env, capture_output=True, timeout=10)
+            assert (r.returncode == 0) == healthy, (secret, r)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
