@@ -45,7 +45,7 @@ export function LiveTasks() {
             <tbody>
               {tasks.map((x) => (
                 <tr key={x.taskId} data-task={x.taskId}>
-                  <td><Link href={`/tasks/${x.taskId}`} className="mono">{x.taskId.slice(0, 14)}…</Link></td>
+                  <td><Link href={`/tasks/${x.taskId}`} className="mono" dir="ltr">{x.taskId.slice(0, 14)}…</Link></td>
                   <td>{x.intent}</td>
                   <td className={`status-${x.status}`} data-testid="task-status">{x.status}</td>
                   <td>{formatDateTime(lang, x.timings?.createdAt)}</td>

@@ -94,7 +94,7 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
     <div className="content">
       <Card className="glass panel">
         <Flex justify="between" align="center" wrap="wrap" gap="3">
-          <Heading as="h1" size="5">{t("task")} <span className="mono">{id}</span></Heading>
+          <Heading as="h1" size="5">{t("task")} <bdi className="mono">{id}</bdi></Heading>
           <Flex gap="3" align="center">
             <Badge size="2" color={status === "succeeded" ? "green" : finished ? "red" : "indigo"} data-testid="task-status">{status || "…"}</Badge>
             <Badge color={conn === "live" ? "green" : conn === "closed" ? "gray" : "amber"} data-testid="stream-state">

@@ -5,6 +5,7 @@ import { useEffect, useRef } from "react";
 import { EditorView, basicSetup } from "codemirror";
 import { EditorState } from "@codemirror/state";
 import { yaml } from "@codemirror/lang-yaml";
+import { oneDark } from "@codemirror/theme-one-dark";
 import { type Diagnostic, lintGutter, setDiagnostics } from "@codemirror/lint";
 import type { PolicyLocation } from "@/lib/api/types";
 import { yamlProblems } from "@/lib/yaml-check";
@@ -50,7 +51,7 @@ export function YamlEditor({ file, value, readOnly, problems, onChange, dark, la
           lintGutter(),
           EditorState.readOnly.of(readOnly),
           EditorView.editable.of(!readOnly),
-          EditorView.theme({}, { dark }),
+          ...(dark ? [oneDark] : []),
           EditorView.contentAttributes.of({ "aria-label": label, "data-testid": "yaml-editor" }),
           EditorView.updateListener.of((u) => {
             if (!u.docChanged) return;
