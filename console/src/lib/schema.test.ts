@@ -18,6 +18,13 @@ describe("validateParams", () => {
     expect(validateParams(summarize, [])).toEqual(["params: must be object"]);
     expect(validateParams({ type: "array", items: { enum: ["a"] }, maxItems: 1 }, ["b", "a"], "p")).toEqual(["p: must have at most 1 items", 'p[0]: must be one of "a"']);
   });
+  it("knows anyOf and oneOf (chat: messages or text)", () => {
+    const chat = { type: "object", anyOf: [{ required: ["messages"] }, { required: ["text"] }], properties: { messages: { type: "array", minItems: 1 }, text: { type: "string" } } };
+    expect(validateParams(chat, { text: "hi" })).toEqual([]);
+    expect(validateParams(chat, {})).toEqual(["params: must match one or more of: params.messages: is required | params.text: is required"]);
+    expect(validateParams({ oneOf: [{ type: "string" }, { type: "number" }] }, true)).toHaveLength(1);
+    expect(exampleParams(chat)).toEqual({ messages: [{ role: "user", content: "" }] });
+  });
   it("starts params with the required fields", () => {
     expect(exampleParams(summarize)).toEqual({ text: "" });
     expect(exampleParams({ required: ["ms"], properties: { ms: { type: "integer" } } })).toEqual({ ms: 0 });

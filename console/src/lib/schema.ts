@@ -23,6 +23,14 @@ export function validateParams(schema: JsonSchema | null | undefined, value: unk
       return out;
     }
   }
+  for (const key of ["anyOf", "oneOf"] as const) {
+    const branches = schema[key];
+    if (!branches?.length) continue;
+    const results = branches.map((b) => validateParams(b, value, path, []));
+    const ok = results.filter((r) => r.length === 0).length;
+    if (key === "anyOf" ? ok === 0 : ok !== 1)
+      out.push(`${path}: must match ${key === "anyOf" ? "one or more" : "exactly one"} of: ${results.map((r) => r[0] ?? "(valid)").join(" | ")}`);
+  }
   if (schema.enum && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value)))
     out.push(`${path}: must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}`);
   if (typeof value === "string") {
@@ -55,10 +63,11 @@ export function validateParams(schema: JsonSchema | null | undefined, value: unk
 /** A starting params object: every required string property empty. */
 export function exampleParams(schema: JsonSchema | null | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const r of schema?.required ?? []) {
+  const required = schema?.required ?? schema?.anyOf?.[0]?.required ?? schema?.oneOf?.[0]?.required ?? [];
+  for (const r of required) {
     const t = schema?.properties?.[r]?.type;
     const e = schema?.properties?.[r]?.enum;
-    out[r] = e?.length ? e[0] : t === "number" || t === "integer" ? 0 : t === "array" ? [] : t === "object" ? {} : t === "boolean" ? false : "";
+    out[r] = e?.length ? e[0] : r === "messages" && t === "array" ? [{ role: "user", content: "" }] : t === "number" || t === "integer" ? 0 : t === "array" ? [] : t === "object" ? {} : t === "boolean" ? false : "";
   }
   return out;
 }
