@@ -24,6 +24,9 @@ def s3():
 
 def files(f, prefix):
     path = f"{os.environ['S3_BUCKET']}/{prefix}".rstrip("/")
+    info = f.get_file_info(path)
+    if info.type == fs.FileType.File:
+        return [info]
     try:
         infos = f.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
     except FileNotFoundError:
