@@ -228,18 +228,21 @@ test("event latency: gateway timestamp to the page, for live events", async ({ c
   const page = await ctx.newPage();
   const samples = [];
   for (let i = 0; i < 5; i++) {
-    const r = await api(aion.gateway, "POST", "/v1/tasks", "demo-key", { intent: "spin", params: { ms: 900 } });
+    const r = await api(aion.gateway, "POST", "/v1/tasks", "demo-key", { intent: "spin", params: { ms: 1500 } });
     assert(r.status === 202, JSON.stringify(r.json));
     await page.goto(`${url}/tasks/${r.json.taskId}`);
     await page.waitForSelector("[data-testid=events] li[data-type=done]", { timeout: 15000 });
+    await page.waitForFunction(() => (window.__aionLatencies ?? []).some((l) => l.type === "done"));
     const lat = await page.evaluate(() => window.__aionLatencies ?? []);
-    const connectedAt = await page.evaluate(() => performance.timeOrigin);
+    // result and done are emitted while the page is connected: live, not replayed
     for (const l of lat) if (l.type === "done" || l.type === "result") samples.push(l.ms);
-    void connectedAt;
   }
   samples.sort((a, b) => a - b);
-  metrics.liveEventLatency = { n: samples.length, p50Ms: samples[Math.floor(samples.length / 2)], maxMs: samples.at(-1) };
+  const round = (x) => Math.round(x * 10) / 10;
+  metrics.liveEventLatency = { n: samples.length, p50Ms: round(samples[Math.floor(samples.length / 2)]), maxMs: round(samples.at(-1)) };
   assert(samples.length >= 5, "samples: " + samples.length);
+  // the target is 100 ms; twice that fails the test (a loaded 2-core box)
+  assert(metrics.liveEventLatency.p50Ms <= 200, "event latency p50 " + metrics.liveEventLatency.p50Ms + " ms");
   await page.close();
 });
 

@@ -20,7 +20,7 @@ function reduce(v: View, a: Action): View {
 }
 
 declare global {
-  interface Window { __aionLatencies?: { seq: number; type: string; ms: number }[] }
+  interface Window { __aionLatencies?: { seq: number; type: string; ms: number; receivedMs: number }[] }
 }
 
 /** Every candidate with its reason (the stored task's route), else the routes the plan kept. */
@@ -54,8 +54,13 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
     const all: TaskEvent[] = [...saved];
     const onEvent = (m: MessageEvent<string>) => {
       const e = JSON.parse(m.data) as TaskEvent;
-      const shownAt = performance.timeOrigin + performance.now();
-      (window.__aionLatencies ??= []).push({ seq: e.seq, type: e.type, ms: shownAt - Date.parse(e.ts) });
+      // gateway timestamp → on screen: taken at the first frame after this event's render
+      const emitted = Date.parse(e.ts);
+      const received = performance.timeOrigin + performance.now();
+      requestAnimationFrame(() => {
+        const shown = performance.timeOrigin + performance.now();
+        (window.__aionLatencies ??= []).push({ seq: e.seq, type: e.type, ms: shown - emitted, receivedMs: received - emitted });
+      });
       if (e.seq <= lastSeq.current) return;
       lastSeq.current = e.seq;
       all.push(e);
