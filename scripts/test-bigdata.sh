@@ -84,6 +84,15 @@ venv() {  # venv NAME PACKAGE==VER...: created once per set of pins
 venv spark "pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" "pyyaml==$PYYAML_VERSION"
 venv airflow "apache-airflow==$AIRFLOW_VERSION" "apache-airflow-providers-standard==$AIRFLOW_PROVIDERS_STANDARD_VERSION" \
   "pyarrow==$PYARROW_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+# Superset, unless AION_BIGDATA_SUPERSET=0 (the largest install, ~1 GB). The last three pins
+# repair what PyPI resolves for apache-superset 6.1.0 today: rich and cachetools are imported but
+# not declared, and Flask-Caching 2.5 passes an argument Superset's cache does not take.
+if [[ "${AION_BIGDATA_SUPERSET:-1}" != 0 ]]; then
+  venv superset "apache-superset==$SUPERSET_VERSION" "clickhouse-connect==$CLICKHOUSE_CONNECT_VERSION" \
+    "rich==$SUPERSET_RICH_VERSION" "cachetools==$SUPERSET_CACHETOOLS_VERSION" "flask-caching==$SUPERSET_FLASK_CACHING_VERSION"
+else
+  log "AION_BIGDATA_SUPERSET=0: Superset not installed; tests/bigdata/test_3_superset.py skips"
+fi
 
 # ---- Kafka broker jars (tests/e2e/kafka_broker.py) and the test runner's packages ----------------
 if ! compgen -G "$(aion_cache_root)/kafka-$KAFKA_VERSION/libs/kafka_2.13-*.jar" >/dev/null; then
