@@ -18,6 +18,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
 fi
 if [[ ! -x "$AION_BUILD_DIR/aiond" || ! -f "$AION_BUILD_DIR/test-modules/spin.wasm" ]]; then
+  ./scripts/install-deps.sh
   ./scripts/build.sh
 fi
 ./scripts/console-build.sh

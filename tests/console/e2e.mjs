@@ -298,7 +298,8 @@ test("policies: a broken file is refused at its line and the policy in force sta
   assert(fs.readFileSync(file, "utf8") === good, "file on disk unchanged");
   assert((await api(aion.control, "GET", "/v1/policy/files", "demo-key")).json.digest === digest0, "digest unchanged");
   await shot(page, "policies-error-light");
-  const fixed = good + "\n# saved from the console e2e\n";
+  // fixed, with period budgets the usage page shows against spend
+  const fixed = good + "\n# saved from the console e2e\nbudgets:\n  tenants:\n    default: {day_usd: 1, month_usd: 10}\n";
   await editorText(page, fixed);
   await page.click("[data-testid=save]");
   await page.waitForSelector("[data-testid=policy-message]:has-text('reloaded')");
@@ -328,6 +329,9 @@ test("usage: charts of spend with latency and overhead", async ({ ctx, url }) =>
   await page.goto(url + "/usage");
   await page.waitForSelector("[data-testid=usage-totals]");
   await page.waitForSelector(".recharts-wrapper");
+  const budgets = await page.textContent("[data-testid=budgets]");
+  assert(/default/.test(budgets) && /\$1\.00/.test(budgets) && /\$10\.00/.test(budgets), "budgets from policies.yml: " + budgets);
+  assert((await page.$$("[data-testid=budgets] meter")).length === 2, "a meter per budget");
   const lat = await page.textContent("[data-testid=latency]");
   assert(/p50/.test(lat) && !/n = 0/.test(lat), lat);
   await axe(page, "usage");

@@ -3,7 +3,7 @@ import { Bar, BarChart, CartesianGrid, ReferenceLine, ResponsiveContainer, Toolt
 import { Callout, Card, Flex, Heading, Text } from "@radix-ui/themes";
 import type { Task, Usage } from "@/lib/api/types";
 import { formatMs, formatNumber, formatUsd } from "@/lib/i18n";
-import { latencySummary, sumBy } from "@/lib/usage";
+import { type BudgetCaps, budgetRows, latencySummary, sumBy } from "@/lib/usage";
 import { usePrefs, useT } from "./prefs";
 
 function Chart({ title, data, lang, budget }: { title: string; data: { name: string; costUsd: number }[]; lang: "en" | "ar" | "he"; budget?: number }) {
@@ -31,11 +31,24 @@ function Chart({ title, data, lang, budget }: { title: string; data: { name: str
   );
 }
 
-export function UsageCharts({ usage, tasks, from, budgetPerTask, problem }: { usage: Usage | null; tasks: Task[]; from: string; budgetPerTask: number; problem?: string }) {
+function Meter({ spent, cap, lang, label }: { spent: number; cap?: number; lang: "en" | "ar" | "he"; label: string }) {
+  if (cap === undefined) return <>{formatUsd(lang, spent)}</>;
+  return (
+    <span className="field-inline">
+      <meter min={0} max={cap} high={cap * 0.8} value={Math.min(spent, cap)} aria-label={label} />
+      <span className={spent > cap * 0.8 ? "bad" : undefined}>{formatUsd(lang, spent)} / {formatUsd(lang, cap)}</span>
+    </span>
+  );
+}
+
+export function UsageCharts({ usage, tasks, from, today, budgetPerTask, tenantBudgets, problem }: {
+  usage: Usage | null; tasks: Task[]; from: string; today: string; budgetPerTask: number; tenantBudgets?: Record<string, BudgetCaps>; problem?: string;
+}) {
   const t = useT();
   const { lang } = usePrefs();
   const groups = usage?.groups ?? [];
   const lat = latencySummary(tasks);
+  const budgets = budgetRows(groups, tenantBudgets, today);
   return (
     <div className="content">
       <Card className="glass panel">
@@ -55,6 +68,25 @@ export function UsageCharts({ usage, tasks, from, budgetPerTask, problem }: { us
         </Flex>
         {groups.length === 0 && <Text as="p" mt="2" color="gray">{t("noUsage")}</Text>}
       </Card>
+      {budgets.length > 0 && (
+        <Card className="glass panel" asChild>
+          <section aria-labelledby="budgets-h">
+            <Heading as="h2" size="3" id="budgets-h" mb="2">{t("budgets")}</Heading>
+            <table className="data" data-testid="budgets">
+              <thead><tr><th scope="col">{t("tenant")}</th><th scope="col">{t("today")}</th><th scope="col">{t("thisMonth")}</th></tr></thead>
+              <tbody>
+                {budgets.map((b) => (
+                  <tr key={b.scope}>
+                    <td>{b.scope}</td>
+                    <td><Meter spent={b.daySpent} cap={b.dayCap} lang={lang} label={`${b.scope} ${t("today")}`} /></td>
+                    <td><Meter spent={b.monthSpent} cap={b.monthCap} lang={lang} label={`${b.scope} ${t("thisMonth")}`} /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </section>
+        </Card>
+      )}
       <div className="grid2">
         <Chart title={t("spendByDay")} data={sumBy(groups, "day")} lang={lang} />
         <Chart title={t("spendByProvider")} data={sumBy(groups, "provider")} lang={lang} />

@@ -31,6 +31,7 @@ const en = {
   usage: "Usage and cost", spendByDay: "Spend per day", spendByProvider: "Spend per provider", spendByModel: "Spend per model", spendByTenant: "Spend per tenant",
   calls: "Calls", tokens: "Tokens", totalSpend: "Total spend", budgetLine: "Budget per task", noUsage: "No model calls recorded in this period.",
   latency: "Latency", overhead: "Overhead", error: "Error", loading: "Loading…", forbidden: "Not allowed for your role.",
+  budgets: "Budgets (policies.yml)", today: "Today (UTC)", thisMonth: "This month",
 };
 export type Messages = typeof en;
 
@@ -53,6 +54,7 @@ const ar: Messages = {
   usage: "الاستخدام والتكلفة", spendByDay: "الإنفاق يوميًا", spendByProvider: "الإنفاق حسب المزوّد", spendByModel: "الإنفاق حسب النموذج", spendByTenant: "الإنفاق حسب المستأجر",
   calls: "الاستدعاءات", tokens: "الرموز", totalSpend: "إجمالي الإنفاق", budgetLine: "الميزانية لكل مهمة", noUsage: "لا توجد استدعاءات نماذج في هذه الفترة.",
   latency: "زمن الاستجابة", overhead: "الحمل الإضافي", error: "خطأ", loading: "جارٍ التحميل…", forbidden: "غير مسموح لدورك.",
+  budgets: "الميزانيات (policies.yml)", today: "اليوم (UTC)", thisMonth: "هذا الشهر",
 };
 
 const he: Messages = {
@@ -74,6 +76,7 @@ const he: Messages = {
   usage: "שימוש ועלות", spendByDay: "הוצאה ליום", spendByProvider: "הוצאה לפי ספק", spendByModel: "הוצאה לפי מודל", spendByTenant: "הוצאה לפי דייר",
   calls: "קריאות", tokens: "אסימונים", totalSpend: "סך ההוצאה", budgetLine: "תקציב למשימה", noUsage: "לא נרשמו קריאות למודלים בתקופה זו.",
   latency: "השהיה", overhead: "תקורה", error: "שגיאה", loading: "טוען…", forbidden: "אסור לתפקיד שלך.",
+  budgets: "תקציבים (policies.yml)", today: "היום (UTC)", thisMonth: "החודש",
 };
 
 export const MESSAGES: Record<Lang, Messages> = { en, ar, he };

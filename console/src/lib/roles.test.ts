@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { can } from "./roles";
-import { latencySummary, percentile, sumBy } from "./usage";
+import { budgetRows, latencySummary, percentile, sumBy } from "./usage";
 import { yamlProblems } from "./yaml-check";
 
 describe("roles", () => {
@@ -24,6 +24,15 @@ describe("usage summaries", () => {
       { name: "openai", costUsd: 5e-7, calls: 2, tokens: 4 },
       { name: "vllm", costUsd: 1e-7, calls: 1, tokens: 2 },
     ]);
+  });
+  it("sets today's and this month's spend against the tenant budgets", () => {
+    const t = (tenant: string, day: string, nano: number) => ({ ...g("openai", day, nano), tenant });
+    const groups = [t("acme", "2026-11-25", 2e9), t("acme", "2026-11-03", 1e9), t("acme", "2026-10-31", 5e9), t("zeta", "2026-11-25", 1e8)];
+    expect(budgetRows(groups, { "*": { day_usd: 20 }, acme: { day_usd: 1, month_usd: 10 } }, "2026-11-25")).toEqual([
+      { scope: "acme", dayCap: 1, daySpent: 2, monthCap: 10, monthSpent: 3 },
+      { scope: "zeta (*)", dayCap: 20, daySpent: 0.1, monthCap: undefined, monthSpent: 0.1 },
+    ]);
+    expect(budgetRows(groups, undefined, "2026-11-25")).toEqual([]);
   });
   it("takes percentiles of latency and overhead", () => {
     expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);

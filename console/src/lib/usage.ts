@@ -27,3 +27,32 @@ export function latencySummary(tasks: Task[]): { p50?: number; p95?: number; ove
   const over = done.map((t) => t.timings!.overheadMs).filter((x): x is number => typeof x === "number");
   return { p50: percentile(total, 50), p95: percentile(total, 95), overheadP50: percentile(over, 50), overheadP95: percentile(over, 95), n: done.length };
 }
+
+export interface BudgetCaps { day_usd?: number; month_usd?: number }
+export interface BudgetRow { scope: string; dayCap?: number; daySpent: number; monthCap?: number; monthSpent: number }
+
+/** policies.yml's `budgets.tenants` against the spend of today and this month (UTC). "*" applies to
+ * every tenant without its own entry that has spent something. */
+export function budgetRows(groups: UsageGroup[], tenants: Record<string, BudgetCaps> | undefined, today: string): BudgetRow[] {
+  if (!tenants) return [];
+  const month = today.slice(0, 7);
+  const spent = new Map<string, { day: number; month: number }>();
+  for (const g of groups) {
+    const t = g.tenant ?? "default";
+    const e = spent.get(t) ?? { day: 0, month: 0 };
+    if (g.day === today) e.day += g.costNanoUsd / 1e9;
+    if (g.day?.startsWith(month)) e.month += g.costNanoUsd / 1e9;
+    spent.set(t, e);
+  }
+  const rows: BudgetRow[] = [];
+  const named = Object.keys(tenants).filter((k) => k !== "*");
+  for (const name of named) {
+    const s = spent.get(name) ?? { day: 0, month: 0 };
+    rows.push({ scope: name, dayCap: tenants[name]?.day_usd, daySpent: s.day, monthCap: tenants[name]?.month_usd, monthSpent: s.month });
+  }
+  const star = tenants["*"];
+  if (star)
+    for (const [name, s] of spent)
+      if (!named.includes(name)) rows.push({ scope: name + " (*)", dayCap: star.day_usd, daySpent: s.day, monthCap: star.month_usd, monthSpent: s.month });
+  return rows;
+}

@@ -1,6 +1,8 @@
 import { Callout } from "@radix-ui/themes";
 import { UsageCharts } from "@/components/usage-charts";
+import { parse } from "yaml";
 import type { Task, Usage } from "@/lib/api/types";
+import type { BudgetCaps } from "@/lib/usage";
 import { requireUser } from "@/lib/page";
 import { can } from "@/lib/roles";
 
@@ -9,7 +11,10 @@ export const dynamic = "force-dynamic";
 export default async function UsagePage() {
   const me = await requireUser();
   if (!can(me.roles, "viewUsage")) return <Callout.Root color="amber" role="alert"><Callout.Text>Not allowed for your role.</Callout.Text></Callout.Root>;
-  const from = new Date(Date.now() - 29 * 86400e3).toISOString().slice(0, 10);
+  const today = new Date().toISOString().slice(0, 10);
+  const monthStart = today.slice(0, 8) + "01";
+  const back29 = new Date(Date.now() - 29 * 86400e3).toISOString().slice(0, 10);
+  const from = monthStart < back29 ? monthStart : back29;
   let usage: Usage | null = null;
   let tasks: Task[] = [];
   let problem = "";
@@ -22,12 +27,16 @@ export default async function UsagePage() {
     problem = (e as Error).message;
   }
   let budget = 0.02;
+  let tenantBudgets: Record<string, BudgetCaps> | undefined;
   try {
     const files = await me.control.policyFiles();
-    const m = /default_usd:\s*([0-9.]+)/.exec(files.files.find((f) => f.name === "policies.yml")?.text ?? "");
-    if (m?.[1]) budget = Number(m[1]);
+    const doc = parse(files.files.find((f) => f.name === "policies.yml")?.text ?? "") as
+      | { budget?: { default_usd?: number }; budgets?: { tenants?: Record<string, BudgetCaps> } }
+      | null;
+    if (typeof doc?.budget?.default_usd === "number") budget = doc.budget.default_usd;
+    tenantBudgets = doc?.budgets?.tenants;
   } catch {
-    /* managers without the policy files: the seed's default */
+    /* the file cannot be read or parsed: the seed's default, no period budgets */
   }
-  return <UsageCharts usage={usage} tasks={tasks} from={from} budgetPerTask={budget} problem={problem} />;
+  return <UsageCharts usage={usage} tasks={tasks} from={from} today={today} budgetPerTask={budget} tenantBudgets={tenantBudgets} problem={problem} />;
 }
