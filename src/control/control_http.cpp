@@ -1,10 +1,15 @@
 #include "control/control_http.h"
 
 #include <boost/json.hpp>
+#include <deque>
+#include <mutex>
 #include <set>
 
+#include "common/json_text.h"
 #include "control/policy_files.h"
+#include "http/client_watch.h"
 #include "http/handler_util.h"
+#include "http/sse.h"
 
 namespace aion::control {
 namespace json = boost::json;
@@ -23,6 +28,73 @@ bool isDay(const std::string& s) {
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
   int m = std::stoi(s.substr(5, 2)), dd = std::stoi(s.substr(8, 2));
   return m >= 1 && m <= 12 && dd >= 1 && dd <= 31;
+}
+
+constexpr auto kFeedHeartbeat = std::chrono::seconds(15);
+constexpr size_t kFeedMaxQueued = 1000;
+
+asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
+  ex.stream.expires_after(ex.limits.writeTimeout);
+  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data),
+                                            asio::as_tuple(asio::use_awaitable));
+  (void)n;
+  ex.stream.expires_never();
+  co_return !ec;
+}
+
+//! GET /v1/tasks/feed: SSE of every task accepted for the caller's tenant
+//! (`event: created`), keep-alive comments when idle; ends when the client
+//! goes away or reads too slowly (more than kFeedMaxQueued behind).
+asio::awaitable<void> followTaskFeed(ControlService& control, Exchange& ex, const Principal& who) {
+  struct Inbox {
+    std::mutex mu;
+    std::deque<std::string> items;
+    bool overflow = false;
+  };
+  auto inbox = std::make_shared<Inbox>();
+  auto exec = co_await asio::this_coro::executor;
+  auto wake = std::make_shared<asio::steady_timer>(exec);
+  // Listeners run on the submitter's thread: queue, then wake this
+  // connection's coroutine on its own executor.
+  auto sub = control.taskFeed().subscribe(who.tenant, [inbox, wake, exec](const json::object& t) {
+    {
+      std::lock_guard lock(inbox->mu);
+      if (inbox->items.size() >= kFeedMaxQueued)
+        inbox->overflow = true;
+      else
+        inbox->items.push_back(jsonText(t));
+    }
+    asio::post(exec, [wake] { wake->cancel(); });
+  });
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
+      ex.requestId + "\r\n\r\n" + http::sseComment("tenant " + who.tenant);
+  if (!co_await writeAll(ex, std::move(head))) co_return;
+  http::ClientWatch watch(ex, [wake] { wake->cancel(); });
+  bool ok = true;
+  while (ok && !watch.gone()) {
+    std::deque<std::string> items;
+    bool overflow = false;
+    {
+      std::lock_guard lock(inbox->mu);
+      items.swap(inbox->items);
+      overflow = inbox->overflow;
+    }
+    if (overflow) break;
+    if (items.empty()) {
+      wake->expires_after(kFeedHeartbeat);
+      auto [ec] = co_await wake->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (watch.gone()) break;
+      std::lock_guard lock(inbox->mu);
+      if (!ec && inbox->items.empty()) items.push_back({});  // idle: a keep-alive
+    }
+    std::string out;
+    for (auto& item : items)
+      out += item.empty() ? http::sseComment("keep-alive") : http::sseEvent({}, "created", item);
+    if (!out.empty()) ok = co_await writeAll(ex, std::move(out));
+  }
+  co_await watch.stop();
 }
 
 }  // namespace
@@ -196,6 +268,13 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     if (!who) co_return http::errorResponse(who.error(), ex.requestId);
     co_return http::jsonResponse(200, json::object{{"items", d.control.intents(*who)}},
                                  ex.requestId);
+  });
+
+  routes.add(bhttp::verb::get, "/v1/tasks/feed", [d](Exchange& ex) -> Reply {
+    auto who = http::principalOf(d.keys, ex.req);
+    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+    co_await followTaskFeed(d.control, ex, *who);
+    co_return std::nullopt;
   });
 
   routes.add(bhttp::verb::get, "/v1/policy/files", [d](Exchange& ex) -> Reply {

@@ -245,8 +245,42 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.deadlineMs = t.createdMs + req.timeoutMs.value_or(intent->timeoutMs);
   // Named, not braced inside the co_await: GCC 12 (common/async.h).
   TaskSpan span{req.parentSpanId, req.sampled, std::move(taskSpanId)};
-  co_return co_await orchestrator_->admit(std::move(t), std::move(events), req.behind, req.attached,
-                                          std::move(span));
+  auto admitted = co_await orchestrator_->admit(std::move(t), std::move(events), req.behind,
+                                                req.attached, std::move(span));
+  if (admitted)
+    feed_.publish(admitted->tenant, json::object{{"taskId", admitted->id},
+                                                 {"intent", admitted->intent},
+                                                 {"status", store::statusName(admitted->status)},
+                                                 {"surface", admitted->surface},
+                                                 {"createdMs", admitted->createdMs}});
+  co_return admitted;
+}
+
+std::unique_ptr<TaskFeed::Subscription> TaskFeed::subscribe(std::string tenant, Listener fn) {
+  std::lock_guard lock(mu_);
+  auto id = next_++;
+  listeners_.emplace(id, std::pair{std::move(tenant), std::make_shared<Listener>(std::move(fn))});
+  return std::make_unique<Subscription>(this, id);
+}
+
+void TaskFeed::publish(const std::string& tenant, const json::object& item) {
+  std::vector<std::shared_ptr<Listener>> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, l] : listeners_)
+      if (l.first == tenant) targets.push_back(l.second);
+  }
+  for (auto& fn : targets) (*fn)(item);
+}
+
+size_t TaskFeed::followers() const {
+  std::lock_guard lock(mu_);
+  return listeners_.size();
+}
+
+void TaskFeed::drop(uint64_t id) {
+  std::lock_guard lock(mu_);
+  listeners_.erase(id);
 }
 
 void ControlService::exportBudgets() {

@@ -1,6 +1,7 @@
 #pragma once
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 #include "control/budget_book.h"
@@ -17,6 +18,37 @@
 #include "telemetry/metrics.h"
 
 namespace aion::control {
+
+//! Tasks accepted by this control plane, announced to whoever follows their
+//! tenant (GET /v1/tasks/feed: the console's live task list). Thread-safe;
+//! listeners run on the submitting thread and must not block.
+class TaskFeed {
+ public:
+  using Listener = std::function<void(const boost::json::object&)>;
+  //! Stops the listener when destroyed; a publish already under way may
+  //! still call it once, so it should hold only what it shares (shared_ptr).
+  class Subscription {
+   public:
+    Subscription(TaskFeed* feed, uint64_t id) : feed_(feed), id_(id) {}
+    ~Subscription() { feed_->drop(id_); }
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+   private:
+    TaskFeed* feed_;
+    uint64_t id_;
+  };
+  std::unique_ptr<Subscription> subscribe(std::string tenant, Listener fn);
+  //! Calls every listener of `tenant` with `item`.
+  void publish(const std::string& tenant, const boost::json::object& item);
+  size_t followers() const;
+
+ private:
+  void drop(uint64_t id);
+  mutable std::mutex mu_;
+  uint64_t next_ = 1;
+  std::map<uint64_t, std::pair<std::string, std::shared_ptr<Listener>>> listeners_;
+};
 
 //! The in-process control plane: policy store, router, orchestrator, store.
 class ControlService final : public ControlApi {
@@ -108,6 +140,8 @@ class ControlService final : public ControlApi {
   //! `who` may submit each.
   boost::json::array intents(const Principal& who);
 
+  //! Every task this control plane accepts, by tenant.
+  TaskFeed& taskFeed() { return feed_; }
   policy::PolicySetPtr policies() const { return policies_->current(); }
   BudgetBook& budgets() { return budgets_; }
   //! Sets the budget gauges: spend and cap of every budget that applies to
@@ -134,6 +168,7 @@ class ControlService final : public ControlApi {
   std::unique_ptr<Orchestrator> orchestrator_;
   std::mutex reloadMu_;
   std::unique_ptr<ModuleRegistry> registry_;
+  TaskFeed feed_;
 
   //! The catalog of the policy set in force (rebuilt when it changes).
   std::shared_ptr<const std::vector<ModelEntry>> catalog();
