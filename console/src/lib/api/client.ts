@@ -121,6 +121,15 @@ export class ControlClient extends Client {
   setModuleEnabled(name: string, enabled: boolean): Promise<ModuleInfo> {
     return this.call("POST", "/v1/modules/" + encodeURIComponent(name) + (enabled ? "/enable" : "/disable"), {});
   }
+  /** GET /v1/tasks/feed: SSE of the tenant's tasks as they are accepted; the caller owns the body. */
+  async feed(signal?: AbortSignal): Promise<Response> {
+    const res = await this.fetchImpl(this.url + "/v1/tasks/feed", { headers: this.headers({ Accept: "text/event-stream" }), signal, cache: "no-store" });
+    if (!res.ok) {
+      const body = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
+      throw new ApiError(res.status, body?.error.code ?? "http_" + res.status, body?.error.message ?? res.statusText);
+    }
+    return res;
+  }
   usage(q: Record<string, string> = {}): Promise<Usage> {
     const qs = new URLSearchParams(q).toString();
     return this.call("GET", "/v1/usage" + (qs ? "?" + qs : ""));

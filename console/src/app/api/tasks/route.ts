@@ -1,7 +1,6 @@
 import { ApiError } from "@/lib/api/client";
 import type { SubmitBody } from "@/lib/api/types";
 import { handle, readJson } from "@/lib/route";
-import { announce } from "@/lib/taskbus";
 
 export const dynamic = "force-dynamic";
 
@@ -18,8 +17,6 @@ export async function POST(req: Request) {
     const body: SubmitBody = { schemaVersion: "1.0", intent: b.intent, params: b.params as Record<string, unknown> };
     if (typeof b.privacy === "string" && b.privacy) body.privacy = b.privacy;
     if (typeof b.budgetUsd === "number") body.budgetUsd = b.budgetUsd;
-    const r = await me.gateway.submit(body, typeof b.idempotencyKey === "string" ? b.idempotencyKey : undefined);
-    announce(me.tenant, r.taskId);
-    return r;
+    return me.gateway.submit(body, typeof b.idempotencyKey === "string" ? b.idempotencyKey : undefined);
   }, 202);
 }

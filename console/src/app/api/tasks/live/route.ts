@@ -1,10 +1,10 @@
 // A live list of the tenant's tasks as SSE, without polling: a snapshot of
-// the newest tasks, then every change of an active one (each followed on the
-// gateway's task stream) and every task submitted through this console.
+// the newest tasks, then every new task (the control plane's tenant feed,
+// whatever surface it came from) and every change of an active one (each
+// followed on the gateway's task stream).
 import { TERMINAL, type TaskEvent } from "@/lib/api/types";
 import { guard } from "@/lib/route";
 import { SseParser, sseFrame } from "@/lib/sse";
-import { listen } from "@/lib/taskbus";
 import { NextResponse } from "next/server";
 
 export const dynamic = "force-dynamic";
@@ -53,9 +53,28 @@ export async function GET(req: Request) {
           followed.delete(id);
         }
       };
-      const unlisten = listen(me.tenant, (id) => {
-        void sendTask(id).then(() => follow(id));
-      });
+      // The feed first, then the snapshot: a task accepted in between is in one or both.
+      const feedAbort = new AbortController();
+      const readFeed = async (res: Response) => {
+        try {
+          const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+          const parser = new SseParser();
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            for (const m of parser.push(value)) {
+              if (m.event !== "created") continue;
+              const { taskId } = JSON.parse(m.data) as { taskId: string };
+              void sendTask(taskId).then(() => follow(taskId));
+            }
+          }
+        } catch {
+          /* aborted */
+        }
+        // the feed ended (aiond restarted?): end this stream too; the browser reconnects and starts over
+        if (!closed) cleanup();
+      };
+      const unlisten = () => feedAbort.abort();
       const beat = setInterval(() => write(": keep-alive\n\n"), 15000);
       cleanup = () => {
         closed = true;
@@ -70,6 +89,8 @@ export async function GET(req: Request) {
       };
       req.signal.addEventListener("abort", cleanup);
       try {
+        const feed = await me.control.feed(feedAbort.signal);
+        void readFeed(feed);
         const page = await me.gateway.list({ limit: 25 });
         write(sseFrame("snapshot", page.items));
         for (const t of page.items) if (!TERMINAL.has(t.status)) void follow(t.taskId);
