@@ -30,11 +30,38 @@ Error ioError(const std::string& what, const boost::system::error_code& ec) {
 
 // Why the exchange's socket was closed under it, if it was.
 enum class Abort : int { kNone, kCanceled, kDeadline };
+
+// Runs what it was given when its event loop shuts down (the io_context's
+// destructor), before the loop's own services go: a socket or timer must not
+// outlive its loop, and the client may (aiond destroys its loops first).
+class LoopShutdown final : public asio::execution_context::service {
+ public:
+  using key_type = LoopShutdown;
+  static inline asio::execution_context::id id;
+  explicit LoopShutdown(asio::execution_context& ctx) : service(ctx) {}
+  void add(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    fns_.push_back(std::move(fn));
+  }
+
+ private:
+  void shutdown() override {
+    std::vector<std::function<void()>> fns;
+    {
+      std::lock_guard lock(mu_);
+      fns.swap(fns_);
+    }
+    for (auto& fn : fns) fn();
+  }
+  std::mutex mu_;
+  std::vector<std::function<void()>> fns_;
+};
 }  // namespace
 
 struct HttpClient::Origin {
   std::string key;
   asio::any_io_executor loop;  // its connections live on this event loop
+  std::mutex* mu = nullptr;    // the client's, which guards what follows
   size_t open = 0;             // connections counted against the cap (idle + busy)
   std::vector<std::shared_ptr<Conn>> idle;
   struct Waiter {
@@ -93,6 +120,20 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
       o = std::make_shared<Origin>();
       o->key = key;
       o->loop = ex;
+      o->mu = &mu_;
+      // The pool's sockets and timers close with their loop, not after it.
+      asio::use_service<LoopShutdown>(*loop).add([weak = std::weak_ptr<Origin>(o)] {
+        auto dead = weak.lock();
+        if (!dead) return;  // the client went first
+        std::vector<std::shared_ptr<Conn>> idle;
+        std::deque<std::shared_ptr<Origin::Waiter>> waiters;
+        {
+          std::lock_guard lock(*dead->mu);
+          dead->open -= dead->idle.size();
+          idle.swap(dead->idle);
+          waiters.swap(dead->waiters);
+        }
+      });
     }
     auto now = SteadyClock::now();
     // Idle connections past the idle timeout are closed, not reused.

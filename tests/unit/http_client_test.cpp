@@ -142,6 +142,22 @@ TEST_F(HttpClientTest, DestroyingTheClientClosesItsIdleConnections) {
   EXPECT_TRUE(server.waitOpenAtMost(0, 5s)) << "the pooled connection outlived its client";
 }
 
+// aiond destroys its event loops before the client: pooled sockets must close
+// with their loop (after it, closing one reads the loop's freed reactor).
+TEST_F(HttpClientTest, PooledConnectionsCloseWithTheirLoopWhenTheClientOutlivesIt) {
+  LoopbackServer server(0ms);
+  HttpClient client({.maxConnsPerOrigin = 2, .idleTimeout = 10s});
+  auto loop = std::make_unique<asio::io_context>();
+  auto call =
+      asio::co_spawn(*loop, client.send(get(server.port()), {}, nullptr, {}), asio::use_future);
+  loop->run();
+  ASSERT_TRUE(call.get());
+  EXPECT_EQ(server.open.load(), 1);  // idle in the pool
+  loop.reset();
+  EXPECT_TRUE(server.waitOpenAtMost(0, 5s)) << "the pooled connection outlived its loop";
+  EXPECT_EQ(client.openConnections(), 0u);
+}
+
 TEST_F(HttpClientTest, ATotalDeadlineAndACancelBothEndTheCallAndFreeTheSlot) {
   LoopbackServer server(5s);  // never answers in time
   HttpClient client({.maxConnsPerOrigin = 1, .idleTimeout = 10s});
