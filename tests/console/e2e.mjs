@@ -292,7 +292,11 @@ test("policies: a broken file is refused at its line and the policy in force sta
   const digest0 = (await api(aion.control, "GET", "/v1/policy/files", "demo-key")).json.digest;
   const page = await ctx.newPage();
   await page.goto(url + "/policies");
-  await page.click("[data-testid='tab-policies.yml']");
+  // the file tabs work from the keyboard: arrows move between them
+  await page.focus("[data-testid='tab-intents.yml']");
+  await page.keyboard.press("ArrowRight");
+  await page.waitForSelector("[data-testid='tab-policies.yml'][aria-selected=true]");
+  assert(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")) === "tab-policies.yml", "focus follows");
   await page.waitForSelector(".cm-content");
   await axe(page, "policies");
   await shot(page, "policies-light");

@@ -12,15 +12,26 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const BUILD = process.env.AION_BUILD_DIR || path.join(REPO, "build");
 export const KEYS = "demo-key:admin|manager,user-key:user,viewer-key:viewer";
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/** `n` distinct free loopback ports (held open together while picked, so no two are the same). */
+export async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer();
+      await new Promise((resolve, reject) => {
+        s.once("error", reject);
+        s.listen(0, "127.0.0.1", resolve);
+      });
+      servers.push(s);
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
+export async function freePort() {
+  return (await freePorts(1))[0];
 }
 
 /** Resolves when `proc`'s output has a line matching `re`; rejects on exit or timeout. */
@@ -73,7 +84,7 @@ export async function startAiond(tmp) {
     fs.appendFileSync(path.join(policyDir, "modules.yml"), SPIN_MODULE(spin));
     fs.appendFileSync(path.join(policyDir, "intents.yml"), SPIN_INTENT);
   }
-  const [gw, ctl, grpc, internal] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [gw, ctl, grpc, internal] = await freePorts(4);
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(AION_|OPENAI_|AZURE_OPENAI_|HF_|VLLM_|OLLAMA_|OTEL_)/.test(k)));
   Object.assign(env, {
     AION_GATEWAY_PORT: String(gw), AION_CONTROL_PORT: String(ctl), AION_GATEWAY_GRPC_PORT: String(grpc),

@@ -24,6 +24,12 @@ export function PolicyEditor({ initial, canEdit }: { initial: PolicyFiles; canEd
   const dirty = draft !== file.text;
   const fileProblems = useMemo(() => problems.filter((p) => p.file === name || p.file === null), [problems, name]);
 
+  function select(next: string) {
+    setName(next);
+    setProblems([]);
+    setMessage(null);
+  }
+
   async function send(dryRun: boolean) {
     setBusy(true);
     setMessage(null);
@@ -55,10 +61,25 @@ export function PolicyEditor({ initial, canEdit }: { initial: PolicyFiles; canEd
           <Heading as="h1" size="5" id="pol-h">{t("policies")}</Heading>
           <Text size="2" color="gray">{t("digest")}: <span className="mono" data-testid="digest">{digest}</span></Text>
         </Flex>
-        <div role="tablist" aria-label={t("policies")} className="tabs">
+        <div
+          role="tablist"
+          aria-label={t("policies")}
+          className="tabs"
+          onKeyDown={(e) => {
+            // arrows move between the files (mirrored in right-to-left pages), Home/End to the ends
+            const dir = getComputedStyle(e.currentTarget).direction === "rtl" ? -1 : 1;
+            const i = files.findIndex((f) => f.name === name);
+            const next = e.key === "ArrowRight" ? i + dir : e.key === "ArrowLeft" ? i - dir : e.key === "Home" ? 0 : e.key === "End" ? files.length - 1 : null;
+            if (next === null) return;
+            e.preventDefault();
+            const f = files[(next + files.length) % files.length]!;
+            select(f.name);
+            e.currentTarget.querySelector<HTMLElement>(`[data-testid="tab-${f.name}"]`)?.focus();
+          }}
+        >
           {files.map((f) => (
-            <Button key={f.name} role="tab" aria-selected={f.name === name} variant={f.name === name ? "solid" : "soft"} data-testid={`tab-${f.name}`}
-              onClick={() => { setName(f.name); setProblems([]); setMessage(null); }}>
+            <Button key={f.name} role="tab" aria-selected={f.name === name} tabIndex={f.name === name ? 0 : -1} variant={f.name === name ? "solid" : "soft"} data-testid={`tab-${f.name}`}
+              onClick={() => select(f.name)}>
               {f.name}{drafts[f.name] !== f.text ? " •" : ""}
             </Button>
           ))}
