@@ -29,16 +29,25 @@ fi
 # The package starts nothing here (no init); the tests start their own server.
 
 # ---- SeaweedFS's S3 server (go build of the pinned module) ---------------------------------------
+# The one CPU-heavy install (≈10 min on 2 cores): built in the background while the
+# network-bound installs below run, and waited for before the tests.
 weed="$cache/bin/weed"
+weed_pid=""
 if [[ ! -x "$weed" || "$(cat "$cache/bin/weed.version" 2>/dev/null)" != "$SEAWEEDFS_VERSION" ]]; then
   # `go install …/weed@VER` is refused (the module's go.mod has replace
   # directives), so: download the module, build its ./weed from the module cache.
-  log "building SeaweedFS $SEAWEEDFS_VERSION (weed; a first build takes minutes on 2 cores)"
-  mod="github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION"
-  dir="$(go mod download -json "$mod" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-  (cd "$dir" && nice go build -trimpath -o "$weed.tmp" ./weed)
-  mv "$weed.tmp" "$weed"
-  echo "$SEAWEEDFS_VERSION" >"$cache/bin/weed.version"
+  log "building SeaweedFS $SEAWEEDFS_VERSION in the background (log: $cache/weed-build.log)"
+  (
+    set -e
+    mod="github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION"
+    dir="$(go mod download -json "$mod" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    cd "$dir"
+    nice go build -trimpath -o "$weed.tmp" ./weed
+    mv "$weed.tmp" "$weed"
+    echo "$SEAWEEDFS_VERSION" >"$cache/bin/weed.version"
+  ) >"$cache/weed-build.log" 2>&1 &
+  weed_pid=$!
+  trap '[[ -n "$weed_pid" ]] && kill "$weed_pid" 2>/dev/null || true' EXIT
 fi
 
 # ---- Spark's Kafka connector (Maven Central) -----------------------------------------------------
@@ -101,6 +110,11 @@ fi
 python3 -c "import pytest, confluent_kafka, yaml, jsonschema" 2>/dev/null ||
   python3 -m pip install -q "pytest==$PYTEST_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" \
     "pyyaml==$PYYAML_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
+if [[ -n "$weed_pid" ]]; then
+  wait "$weed_pid" || { log "error: the SeaweedFS build failed:"; tail -n 30 "$cache/weed-build.log" >&2; exit 1; }
+  weed_pid=""
+  log "SeaweedFS built"
+fi
 log "big data tools ready in $((SECONDS - t0)) s (cache $cache)"
 [[ "${1:-}" == "--install-only" ]] && exit 0
 
