@@ -17,6 +17,7 @@ const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgrou
 const only = process.argv[2] ? new RegExp(process.argv[2]) : null;
 
 const results = [];
+const pageErrors = [];
 const metrics = {};
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
@@ -72,7 +73,15 @@ async function main() {
     con = await startConsole(tmp, aion);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    const env = { aion, con, ctx, browser, url: con.url };
+    // what the pages themselves get wrong: uncaught exceptions and blocked resources (CSP)
+    const watchPage = (p) => {
+      p.on("pageerror", (e) => pageErrors.push(`${p.url()}: ${e.message}`));
+      p.on("console", (m) => {
+        if (m.type() === "error" && /Content.Security.Policy|Refused to/i.test(m.text())) pageErrors.push(`${p.url()}: ${m.text()}`);
+      });
+    };
+    ctx.on("page", watchPage);
+    const env = { aion, con, ctx, browser, url: con.url, watchPage };
     for (const t of tests) {
       // a filtered run still signs in first: the other tests use that session
       if (only && !only.test(t.name) && !t.name.startsWith("admin signs in")) continue;
@@ -152,6 +161,9 @@ test("admin signs in with a key; the key never reaches the browser", async ({ ct
   assert(!cookies.includes("demo-key"), "cookies carry the key");
   const html = await page.content();
   assert(!html.includes("demo-key"), "page carries the key");
+  const head = await page.request.get(url + "/tasks");
+  const csp = head.headers()["content-security-policy"] ?? "";
+  assert(/connect-src 'self'/.test(csp) && /frame-ancestors 'none'/.test(csp), "CSP: " + csp);
   await page.close();
 });
 
@@ -402,8 +414,9 @@ test("Arabic and Hebrew: dir=rtl, mirrored layout, Intl formatting", async ({ ct
   await page.close();
 });
 
-test("viewer: can look, cannot submit, cancel or edit policies", async ({ browser, url, aion }) => {
+test("viewer: can look, cannot submit, cancel or edit policies", async ({ browser, url, aion, watchPage }) => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  ctx.on("page", watchPage);
   const page = await signIn(ctx, url, "viewer-key");
   assert(await page.isDisabled("[data-testid=submit]"), "submit disabled");
   const nav = await page.textContent("nav");
@@ -447,6 +460,10 @@ test("the task page's first-load JavaScript", async ({ ctx, url }) => {
   metrics.taskPageScripts = scripts.size;
   assert(gz <= 200 * 1024, `task page JS ${metrics.taskPageJsGzipKB} KB gzip > 200 KB`);
   await page.close();
+});
+
+test("no page threw or had anything blocked by its Content-Security-Policy", async () => {
+  assert(pageErrors.length === 0, pageErrors.slice(0, 5).join("\n"));
 });
 
 main().catch((e) => {
