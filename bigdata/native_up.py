@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO / "tests" / "bigdata"))
 
 import e2e  # noqa: E402,F401  (tests/e2e on sys.path)
 sys.modules.setdefault("conftest", e2e.harness)  # kafka_broker.py's `from conftest import free_port`
+from servers import ClickHouseServer, SeaweedS3, StreamJob, SPARK_PY  # noqa: E402  (puts bigdata/sql on sys.path)
 import apply  # noqa: E402  (bigdata/sql/apply.py)
 from kafka_broker import KafkaBroker  # noqa: E402
-from servers import ClickHouseServer, SeaweedS3, StreamJob, SPARK_PY  # noqa: E402
 
 TOPICS = ("aion.task-events", "aion.usage", "aion.dead-letter", "aion.alerts")
 BUCKET = "aion-analytics"
