@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SseParser, sseFrame } from "./sse";
+import { SseParser, readSse, sseFrame } from "./sse";
 
 describe("SseParser", () => {
   it("parses events split across chunks, with ids, names and comments", () => {
@@ -18,5 +18,20 @@ describe("SseParser", () => {
   it("round-trips its own frames", () => {
     const p = new SseParser();
     expect(p.push(sseFrame("task", { x: "a\nb" }, 7))).toEqual([{ id: "7", event: "task", data: '{"x":"a\\nb"}' }]);
+  });
+  it("reads a whole response body, event by event", async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        const enc = new TextEncoder();
+        c.enqueue(enc.encode("event: created\ndata: 1\n\nevent: cre"));
+        c.enqueue(enc.encode("ated\ndata: 2\n\n"));
+        c.close();
+      },
+    });
+    const seen: string[] = [];
+    await readSse(new Response(body), (m) => {
+      seen.push(`${m.event}:${m.data}`);
+    });
+    expect(seen).toEqual(["created:1", "created:2"]);
   });
 });

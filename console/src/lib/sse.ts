@@ -43,3 +43,18 @@ export function sseFrame(event: string, data: unknown, id?: string | number): st
   const lines = JSON.stringify(data).split("\n").map((l) => "data: " + l).join("\n");
   return (id !== undefined ? `id: ${id}\n` : "") + `event: ${event}\n${lines}\n\n`;
 }
+
+/** Reads an SSE response body to its end (or until aborted), calling `onMessage` per event. */
+export async function readSse(res: Response, onMessage: (m: SseMessage) => void | Promise<void>): Promise<void> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const parser = new SseParser();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      for (const m of parser.push(value)) await onMessage(m);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}

@@ -4,7 +4,7 @@
 // followed on the gateway's task stream).
 import { TERMINAL, type TaskEvent } from "@/lib/api/types";
 import { guard } from "@/lib/route";
-import { SseParser, sseFrame } from "@/lib/sse";
+import { readSse, sseFrame } from "@/lib/sse";
 import { NextResponse } from "next/server";
 
 export const dynamic = "force-dynamic";
@@ -35,18 +35,12 @@ export async function GET(req: Request) {
         followed.set(id, ac);
         try {
           const res = await me.gateway.stream(id, undefined, ac.signal);
-          const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-          const parser = new SseParser();
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            for (const m of parser.push(value)) {
-              if (!CHANGES.has(m.event)) continue;
-              const ev = JSON.parse(m.data) as TaskEvent;
-              write(sseFrame("change", { taskId: id, type: ev.type, data: ev.data }));
-              if (m.event === "done" || m.event === "status" || m.event === "route") await sendTask(id);
-            }
-          }
+          await readSse(res, async (m) => {
+            if (!CHANGES.has(m.event)) return;
+            const ev = JSON.parse(m.data) as TaskEvent;
+            write(sseFrame("change", { taskId: id, type: ev.type, data: ev.data }));
+            if (m.event === "done" || m.event === "status" || m.event === "route") await sendTask(id);
+          });
         } catch {
           /* aborted or the stream ended */
         } finally {
@@ -57,17 +51,11 @@ export async function GET(req: Request) {
       const feedAbort = new AbortController();
       const readFeed = async (res: Response) => {
         try {
-          const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-          const parser = new SseParser();
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            for (const m of parser.push(value)) {
-              if (m.event !== "created") continue;
-              const { taskId } = JSON.parse(m.data) as { taskId: string };
-              void sendTask(taskId).then(() => follow(taskId));
-            }
-          }
+          await readSse(res, (m) => {
+            if (m.event !== "created") return;
+            const { taskId } = JSON.parse(m.data) as { taskId: string };
+            void sendTask(taskId).then(() => follow(taskId));
+          });
         } catch {
           /* aborted */
         }
