@@ -29,6 +29,10 @@ beforeAll(async () => {
       }
       if (req.url === "/v1/policy/files/intents.yml?dryRun=true" && req.method === "PUT")
         return json(422, { error: { code: "invalid_policy", message: "refused", details: { locations: [{ file: "intents.yml", line: 3, message: "x" }] } } });
+      if (req.url === "/v1/tasks/feed") {
+        res.writeHead(200, { "Content-Type": "text/event-stream" });
+        return res.end('event: created\ndata: {"taskId":"tsk_9"}\n\n');
+      }
       if (req.url === "/v1/whoami") return json(200, { keyId: "abc", tenant: "default", roles: ["viewer"] });
       if (req.url?.startsWith("/v1/usage?")) return json(200, { groupBy: [], groups: [], total: {} });
       return json(404, { error: { code: "not_found", message: "no such thing" } });
@@ -71,6 +75,15 @@ describe("ControlClient", () => {
     const e = (await new ControlClient({ url: base, apiKey: "k" }).putPolicyFile("intents.yml", "x", { dryRun: true }).catch((x: unknown) => x)) as ApiError;
     expect(e.status).toBe(422);
     expect(e.details.locations).toEqual([{ file: "intents.yml", line: 3, message: "x" }]);
+  });
+  it("opens the tenant's task feed, and refuses a bad key like any call", async () => {
+    const res = await new ControlClient({ url: base, apiKey: "k" }).feed();
+    expect(seen.at(-1)!.headers.accept).toBe("text/event-stream");
+    expect(await res.text()).toContain('"taskId":"tsk_9"');
+    const e = await new ControlClient({ url: base, apiKey: "bad" }).feed().catch((x: unknown) => x);
+    expect(e).toMatchObject({ status: 401, code: "unauthenticated" });
+    const s = await new GatewayClient({ url: base, apiKey: "bad" }).stream("tsk_1", 0).catch((x: unknown) => x);
+    expect(s).toMatchObject({ status: 401 });
   });
   it("escapes path parts and passes usage queries", async () => {
     const c = new ControlClient({ url: base, apiKey: "k" });

@@ -37,6 +37,21 @@ abstract class Client {
     if (this.base.tenant) h["X-Tenant-Id"] = this.base.tenant;
     return h;
   }
+  /** A Server-Sent Events response, or ApiError with aionOS's error. */
+  protected async openStream(path: string, extra: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.url + path, { headers: this.headers({ Accept: "text/event-stream", ...extra }), signal, cache: "no-store" });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new ApiError(503, "unavailable", `cannot reach ${this.url}: ${(e as Error).message}`);
+    }
+    if (!res.ok) {
+      const body = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
+      throw new ApiError(res.status, body?.error.code ?? "http_" + res.status, body?.error.message ?? res.statusText);
+    }
+    return res;
+  }
   protected async call<T>(method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
     let res: Response;
     try {
@@ -81,16 +96,11 @@ export class GatewayClient extends Client {
   cancel(id: string): Promise<Task> {
     return this.call("POST", "/v1/tasks/" + encodeURIComponent(id) + "/cancel", {});
   }
-  /** Opens the task's SSE stream; the caller owns the body. */
-  async stream(id: string, lastEventId: number | undefined, signal?: AbortSignal): Promise<Response> {
-    const h = this.headers({ Accept: "text/event-stream" });
-    if (lastEventId !== undefined && lastEventId > 0) h["Last-Event-ID"] = String(lastEventId);
-    const res = await this.fetchImpl(this.url + "/v1/stream/" + encodeURIComponent(id), { headers: h, signal, cache: "no-store" });
-    if (!res.ok) {
-      const body = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
-      throw new ApiError(res.status, body?.error.code ?? "http_" + res.status, body?.error.message ?? res.statusText);
-    }
-    return res;
+  /** Opens the task's SSE stream (after `lastEventId`, if given); the caller owns the body. */
+  stream(id: string, lastEventId: number | undefined, signal?: AbortSignal): Promise<Response> {
+    const extra: Record<string, string> = {};
+    if (lastEventId !== undefined && lastEventId > 0) extra["Last-Event-ID"] = String(lastEventId);
+    return this.openStream("/v1/stream/" + encodeURIComponent(id), extra, signal);
   }
 }
 
@@ -122,13 +132,8 @@ export class ControlClient extends Client {
     return this.call("POST", "/v1/modules/" + encodeURIComponent(name) + (enabled ? "/enable" : "/disable"), {});
   }
   /** GET /v1/tasks/feed: SSE of the tenant's tasks as they are accepted; the caller owns the body. */
-  async feed(signal?: AbortSignal): Promise<Response> {
-    const res = await this.fetchImpl(this.url + "/v1/tasks/feed", { headers: this.headers({ Accept: "text/event-stream" }), signal, cache: "no-store" });
-    if (!res.ok) {
-      const body = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
-      throw new ApiError(res.status, body?.error.code ?? "http_" + res.status, body?.error.message ?? res.statusText);
-    }
-    return res;
+  feed(signal?: AbortSignal): Promise<Response> {
+    return this.openStream("/v1/tasks/feed", {}, signal);
   }
   usage(q: Record<string, string> = {}): Promise<Usage> {
     const qs = new URLSearchParams(q).toString();
