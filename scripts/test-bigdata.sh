@@ -90,7 +90,7 @@ venv() {  # venv NAME PACKAGE==VER...: created once per set of pins
     echo "$want" >"$dir/.pins"
   fi
 }
-venv spark "pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" "pyyaml==$PYYAML_VERSION"
+venv spark "pyspark==$PYSPARK_VERSION" "pyarrow==$PYARROW_VERSION" "pandas==$PANDAS_VERSION" "pyyaml==$PYYAML_VERSION"
 venv airflow "apache-airflow==$AIRFLOW_VERSION" "apache-airflow-providers-standard==$AIRFLOW_PROVIDERS_STANDARD_VERSION" \
   "pyarrow==$PYARROW_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION"
 # Superset, unless AION_BIGDATA_SUPERSET=0 (the largest install, ~1 GB). The last three pins
