@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
-import { BUILD, REPO, startAiond, startConsole, stop, tempDir } from "./stack.mjs";
+import { BUILD, REPO, startAiond, startConsole, startFakeProvider, stop, tempDir } from "./stack.mjs";
 
 const require = createRequire(path.join(REPO, "console", "package.json"));
 const { chromium } = require("playwright-core");
@@ -52,6 +52,15 @@ async function axe(page, label) {
   assert(bad.length === 0, `axe on ${label}: ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`).join("; ")}`);
 }
 
+/** Latencies (ms, gateway ts → on screen) of the page's events of `types` emitted after its
+ * stream opened: live ones, not replayed history. */
+async function liveLatencies(page, types) {
+  return page.evaluate((ts) => {
+    const opened = window.__aionStreamOpenedAt ?? Infinity;
+    return (window.__aionLatencies ?? []).filter((l) => ts.includes(l.type) && l.emitted >= opened).map((l) => l.ms);
+  }, types);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
 }
@@ -67,9 +76,10 @@ const PAGES = ["/tasks", "/routing", "/policies", "/modules", "/usage"];
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = tempDir();
-  let aion, con, browser;
+  let aion, con, browser, fake;
   try {
-    aion = await startAiond(tmp);
+    fake = await startFakeProvider(tmp);
+    aion = await startAiond(tmp, { OPENAI_BASE_URL: fake.url + "/v1", OPENAI_API_KEY: fake.apiKey });
     con = await startConsole(tmp, aion);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
@@ -100,8 +110,9 @@ async function main() {
     await browser?.close().catch(() => {});
     await stop(con?.proc);
     await stop(aion?.proc);
+    await stop(fake?.proc);
     if (results.some((r) => !r.ok)) {
-      for (const f of ["aiond.log", "console.log"]) {
+      for (const f of ["aiond.log", "console.log", "fake-provider.log"]) {
         const p = path.join(tmp, f);
         if (fs.existsSync(p)) fs.copyFileSync(p, path.join(ARTIFACTS, f));
       }
@@ -236,10 +247,9 @@ test("tasks: cancel a long task; the page resumes after a reload without repeats
   await page.waitForSelector("[data-testid=task-status]:has-text('canceled')");
   const seqs = await page.$$eval("[data-testid=events] li", (els) => els.map((e) => Number(e.dataset.seq)));
   assert(new Set(seqs).size === seqs.length && seqs.length > before, "no repeats after resume: " + seqs);
-  const lat = await page.evaluate(() => window.__aionLatencies ?? []);
-  const live = lat.filter((l) => l.type === "done" || l.type === "error");
+  const live = await liveLatencies(page, ["done", "error"]);
   assert(live.length > 0, "live events measured");
-  metrics.liveEventLatencyMs = live.map((l) => Math.round(l.ms * 10) / 10);
+  metrics.cancelEventLatencyMs = live.map((l) => Math.round(l * 10) / 10);
   assert(await page.$("[data-testid=cancel]") === null, "no cancel button on a finished task");
   await page.close();
 });
@@ -255,9 +265,7 @@ test("event latency: gateway timestamp to the page, for live events", async ({ c
     await page.goto(`${url}/tasks/${r.json.taskId}`);
     await page.waitForSelector("[data-testid=events] li[data-type=done]", { timeout: 15000 });
     await page.waitForFunction(() => (window.__aionLatencies ?? []).some((l) => l.type === "done"));
-    const lat = await page.evaluate(() => window.__aionLatencies ?? []);
-    // result and done are emitted while the page is connected: live, not replayed
-    for (const l of lat) if (l.type === "done" || l.type === "result") samples.push(l.ms);
+    samples.push(...(await liveLatencies(page, ["result", "done"])));
   }
   samples.sort((a, b) => a - b);
   const round = (x) => Math.round(x * 10) / 10;
@@ -265,6 +273,29 @@ test("event latency: gateway timestamp to the page, for live events", async ({ c
   assert(samples.length >= 5, "samples: " + samples.length);
   // the target is 100 ms; twice that fails the test (a loaded 2-core box)
   assert(metrics.liveEventLatency.p50Ms <= 200, "event latency p50 " + metrics.liveEventLatency.p50Ms + " ms");
+  await page.close();
+});
+
+test("tasks: a chat task's tokens stream onto the page as the provider sends them", async ({ ctx, url, aion }) => {
+  const words = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
+  const r = await api(aion.gateway, "POST", "/v1/tasks", "demo-key", { intent: "chat", params: { messages: [{ role: "user", content: words }], stream: true } });
+  assert(r.status === 202, JSON.stringify(r.json));
+  const page = await ctx.newPage();
+  await page.goto(`${url}/tasks/${r.json.taskId}`);
+  // some tokens are on the page while others are still coming (0.05 s apart)
+  await page.waitForSelector("[data-testid=delta-text]", { timeout: 15000 });
+  const partial = await page.textContent("[data-testid=delta-text]");
+  await page.waitForSelector("[data-testid=events] li[data-type=done]", { timeout: 20000 });
+  const full = await page.textContent("[data-testid=delta-text]");
+  assert(full.includes("echo: word0") && full.includes("word39"), "the whole answer: " + full);
+  assert(partial.length < full.length, `tokens arrived one by one (${partial.length} then ${full.length} chars)`);
+  const deltas = await page.$$eval("[data-testid=events] li[data-type=delta]", (els) => els.length);
+  assert(deltas >= 20, "delta events: " + deltas);
+  await page.waitForSelector("[data-testid=task-summary]:has-text('$')");
+  const live = (await liveLatencies(page, ["delta"])).sort((a, b) => a - b);
+  assert(live.length >= 10, "live deltas: " + live.length);
+  metrics.deltaLatency = { n: live.length, p50Ms: Math.round(live[Math.floor(live.length / 2)] * 10) / 10, maxMs: Math.round(live.at(-1) * 10) / 10 };
+  assert(metrics.deltaLatency.p50Ms <= 200, "delta latency p50 " + metrics.deltaLatency.p50Ms);
   await page.close();
 });
 

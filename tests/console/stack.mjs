@@ -74,7 +74,30 @@ const SPIN_INTENT = `
       - module: spin
 `;
 
-export async function startAiond(tmp) {
+/** The project's loopback stand-in for model providers (tests/e2e/fake_provider), so chat
+ * tasks stream real provider tokens (one word per chunk, `tokenDelay` seconds apart) and bill. */
+export async function startFakeProvider(tmp, tokenDelay = 0.05) {
+  const code = [
+    "import sys, signal",
+    `sys.path.insert(0, ${JSON.stringify(path.join(REPO, "tests", "e2e"))})`,
+    "from fake_provider import FakeProvider",
+    "f = FakeProvider()",
+    `f.token_delay = ${Number(tokenDelay)}`,
+    "f.start()",
+    "print('fake', f.url, f.api_key, flush=True)",
+    "signal.signal(signal.SIGTERM, lambda *a: (f.stop(), sys.exit(0)))",
+    "signal.pause()",
+  ].join("\n");
+  const log = path.join(tmp, "fake-provider.log");
+  const proc = spawn("python3", ["-c", code], { stdio: ["ignore", "pipe", fs.openSync(log, "a")] });
+  let out = "";
+  proc.stdout.on("data", (d) => (out += d.toString()));
+  await waitForLine(proc, /^fake /m, "the fake provider", 20000, log);
+  const [, url, apiKey] = /^fake (\S+) (\S+)/m.exec(out);
+  return { proc, url, apiKey };
+}
+
+export async function startAiond(tmp, extraEnv = {}) {
   const aiond = path.join(BUILD, "aiond");
   if (!fs.existsSync(aiond)) throw new Error(`no ${aiond}: build first (scripts/build.sh)`);
   const policyDir = path.join(tmp, "policies");
@@ -91,6 +114,7 @@ export async function startAiond(tmp) {
     AION_CONTROL_GRPC_PORT: String(internal), AION_MODHOST_GRPC_PORT: String(internal), AION_BIND_ADDRESS: "127.0.0.1",
     AION_GATEWAY_API_KEYS: KEYS, AION_POLICY_DIR: policyDir, AION_DATA_DIR: path.join(tmp, "data"),
     AION_MODULE_DIR: path.join(BUILD, "modules"), AION_MODULES_ALLOW_UNSIGNED: "true", AION_LOG_LEVEL: "info",
+    ...extraEnv,
   });
   const log = path.join(tmp, "aiond.log");
   const proc = spawn(aiond, [], { env, stdio: ["ignore", "pipe", fs.openSync(log, "a")] });

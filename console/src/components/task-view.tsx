@@ -2,11 +2,11 @@
 // One task, its events streamed as they happen (SSE through the console's
 // server). Events seen are kept in sessionStorage, so a reload shows them at
 // once and resumes the stream after the last one (Last-Event-ID).
-import { useEffect, useReducer, useRef, useState } from "react";
+import { memo, useEffect, useReducer, useRef, useState } from "react";
 import { Badge, Button, Callout, Card, Flex, Heading, Text } from "@radix-ui/themes";
 import type { Candidate, Task, TaskEvent } from "@/lib/api/types";
 import { EVENT_TYPES, INITIAL, fold } from "@/lib/events";
-import { formatDateTime, formatMs, formatUsd } from "@/lib/i18n";
+import { type Lang, formatDateTime, formatMs, formatUsd } from "@/lib/i18n";
 import { usePrefs, useT } from "./prefs";
 import { RouteTable } from "./route-table";
 
@@ -20,8 +20,24 @@ function reduce(v: View, a: Action): View {
 }
 
 declare global {
-  interface Window { __aionLatencies?: { seq: number; type: string; ms: number; receivedMs: number }[] }
+  interface Window {
+    /** per event: gateway ts → received, → first frame after rendering (the e2e reads these) */
+    __aionLatencies?: { seq: number; type: string; emitted: number; ms: number; receivedMs: number }[];
+    /** when the event stream (re)opened: events emitted before it were replayed, not live */
+    __aionStreamOpenedAt?: number;
+  }
 }
+
+/** One event of the list; memoized: a new event renders only itself. */
+const EventItem = memo(function EventItem({ e, lang }: { e: TaskEvent; lang: Lang }) {
+  return (
+    <li className={`type-${e.type}`} data-seq={e.seq} data-type={e.type}>
+      <Text weight="bold">#{e.seq} {e.type}</Text>{" "}
+      <Text size="1" color="gray">{formatDateTime(lang, e.ts)}</Text>
+      {e.type !== "route" && <pre className="json mono">{JSON.stringify(e.data)}</pre>}
+    </li>
+  );
+});
 
 /** Every candidate with its reason (the stored task's route), else the routes the plan kept. */
 export function routeCandidates(task: Task | null, plan: Record<string, unknown> | null): Candidate[] {
@@ -59,7 +75,7 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
       const received = performance.timeOrigin + performance.now();
       requestAnimationFrame(() => {
         const shown = performance.timeOrigin + performance.now();
-        (window.__aionLatencies ??= []).push({ seq: e.seq, type: e.type, ms: shown - emitted, receivedMs: received - emitted });
+        (window.__aionLatencies ??= []).push({ seq: e.seq, type: e.type, emitted, ms: shown - emitted, receivedMs: received - emitted });
       });
       if (e.seq <= lastSeq.current) return;
       lastSeq.current = e.seq;
@@ -78,7 +94,10 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
       }
     };
     for (const type of EVENT_TYPES) es.addEventListener(type, onEvent as EventListener);
-    es.addEventListener("open", () => setConn("live"));
+    es.addEventListener("open", () => {
+      window.__aionStreamOpenedAt = performance.timeOrigin + performance.now();
+      setConn("live");
+    });
     es.addEventListener("error", () => setConn(es.readyState === EventSource.CLOSED ? "closed" : "reconnecting"));
     const refresh = async () => {
       const r = await fetch(`/api/tasks/${encodeURIComponent(id)}`);
@@ -153,13 +172,7 @@ export function TaskView({ id, canCancel }: { id: string; canCancel: boolean }) 
         <section aria-labelledby="events-h">
           <Heading as="h2" size="4" id="events-h" mb="2">{t("events")}</Heading>
           <ol className="events" data-testid="events" aria-live="polite">
-            {view.events.map((e) => (
-              <li key={e.seq} className={`type-${e.type}`} data-seq={e.seq} data-type={e.type}>
-                <Text weight="bold">#{e.seq} {e.type}</Text>{" "}
-                <Text size="1" color="gray">{formatDateTime(lang, e.ts)}</Text>
-                {e.type !== "route" && <pre className="json mono">{JSON.stringify(e.data)}</pre>}
-              </li>
-            ))}
+            {view.events.map((e) => <EventItem key={e.seq} e={e} lang={lang} />)}
           </ol>
         </section>
       </Card>
