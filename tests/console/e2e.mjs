@@ -386,6 +386,11 @@ test("usage: charts of spend with latency and overhead", async ({ ctx, url }) =>
   await page.goto(url + "/usage");
   await page.waitForSelector("[data-testid=usage-totals]");
   await page.waitForSelector(".recharts-wrapper");
+  // the chat task on the fake provider was billed: it is in the totals and the charts
+  const totals = await page.textContent("[data-testid=usage-totals]");
+  assert(/Calls: [1-9]/.test(totals) && !/Total spend: \$0\.00(?!\d)/.test(totals), "spend recorded: " + totals);
+  const captions = await page.$$eval("figcaption", (els) => els.map((e) => e.textContent).join(" | "));
+  assert(/openai: \$0\.0000\d/.test(captions) && /gpt-4o-mini/.test(captions), "charts: " + captions);
   const budgets = await page.textContent("[data-testid=budgets]");
   assert(/default/.test(budgets) && /\$1\.00/.test(budgets) && /\$10\.00/.test(budgets), "budgets from policies.yml: " + budgets);
   assert((await page.$$("[data-testid=budgets] meter")).length === 2, "a meter per budget");
