@@ -34,8 +34,18 @@ export async function freePort() {
   return (await freePorts(1))[0];
 }
 
-/** Resolves when `proc`'s output has a line matching `re`; rejects on exit or timeout. */
-function waitForLine(proc, re, what, ms, logFile) {
+/** Resolves when `proc`'s output has a line matching `re`; on exit or timeout it kills the
+ * process (nothing is left running) and rejects. */
+async function waitForLine(proc, re, what, ms, logFile) {
+  try {
+    await waitForLineOnly(proc, re, what, ms, logFile);
+  } catch (e) {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+    throw e;
+  }
+}
+
+function waitForLineOnly(proc, re, what, ms, logFile) {
   return new Promise((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => done(new Error(`${what} did not start in ${ms} ms; see ${logFile}`)), ms);
