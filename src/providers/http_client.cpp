@@ -127,11 +127,13 @@ asio::awaitable<std::shared_ptr<HttpClient::Conn>> HttpClient::acquire(
         if (!dead) return;  // the client went first
         std::vector<std::shared_ptr<Conn>> idle;
         std::deque<std::shared_ptr<Origin::Waiter>> waiters;
+        asio::any_io_executor loop;  // a strand's holds on to the loop's strand service
         {
           std::lock_guard lock(*dead->mu);
           dead->open -= dead->idle.size();
           idle.swap(dead->idle);
           waiters.swap(dead->waiters);
+          loop.swap(dead->loop);
         }
       });
     }

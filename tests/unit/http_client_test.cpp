@@ -148,8 +148,9 @@ TEST_F(HttpClientTest, PooledConnectionsCloseWithTheirLoopWhenTheClientOutlivesI
   LoopbackServer server(0ms);
   HttpClient client({.maxConnsPerOrigin = 2, .idleTimeout = 10s});
   auto loop = std::make_unique<asio::io_context>();
-  auto call =
-      asio::co_spawn(*loop, client.send(get(server.port()), {}, nullptr, {}), asio::use_future);
+  // On a strand, as the orchestrator runs tasks: the pool keeps its executor.
+  auto call = asio::co_spawn(asio::make_strand(*loop),
+                             client.send(get(server.port()), {}, nullptr, {}), asio::use_future);
   loop->run();
   ASSERT_TRUE(call.get());
   EXPECT_EQ(server.open.load(), 1);  // idle in the pool
