@@ -63,11 +63,12 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
 
 ControlService::~ControlService() {
   alive_->store(false);
-  if (readyTimer_) readyTimer_->cancel();
+  // On its loop: a live loop runs it; a destroyed one took the timer with it.
+  if (auto t = readyTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
 }
 
 void ControlService::stop(std::function<void()> drained) {
-  if (readyTimer_) asio::post(readyTimer_->get_executor(), [t = readyTimer_] { t->cancel(); });
+  if (auto t = readyTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
   orchestrator_->stop(std::move(drained));
 }
 
@@ -80,7 +81,11 @@ Status ControlService::recover() {
 // Readiness is re-checked in the background: a read on the store's pool and
 // the age of the oldest uncommitted write. The handler reads the outcome.
 void ControlService::checkReadiness() {
-  if (!readyTimer_) readyTimer_ = std::make_shared<asio::steady_timer>(d_.nextIo());
+  auto timer = readyTimer_.lock();
+  if (!timer) {
+    timer = std::make_shared<asio::steady_timer>(d_.nextIo());
+    readyTimer_ = timer;
+  }
   auto sent = std::chrono::steady_clock::now();
   auto alive = alive_;
   bool send;
@@ -102,8 +107,8 @@ void ControlService::checkReadiness() {
       storeOk_ = st.has_value();
       storeProblem_ = st ? "" : st.error().message;
     });
-  readyTimer_->expires_after(opts_.readinessEvery);
-  readyTimer_->async_wait([this, alive](boost::system::error_code ec) {
+  timer->expires_after(opts_.readinessEvery);
+  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
     if (!ec && alive->load()) checkReadiness();
   });
 }

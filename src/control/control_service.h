@@ -182,7 +182,10 @@ class ControlService final : public ControlApi {
   std::string storeProblem_ = "store: not checked yet";
   bool pingPending_ = false;
   std::chrono::steady_clock::time_point pingSent_{};
-  std::shared_ptr<boost::asio::steady_timer> readyTimer_;
+  //! Owned by its pending wait, so it goes with its event loop: aiond
+  //! destroys the loops before this object, and a timer must not outlive its
+  //! loop (touching it then reads the loop's freed timer queue).
+  std::weak_ptr<boost::asio::steady_timer> readyTimer_;
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
