@@ -354,6 +354,9 @@ def test_runtime_stage_installs_the_package_of_every_library_aiond_links():
     if not (shutil.which("ldd") and shutil.which("dpkg")):
         pytest.skip("ldd or dpkg missing: this check maps libraries to Debian packages")
     ldd = subprocess.run(["ldd", str(AIOND)], capture_output=True, text=True, check=True).stdout
+    if re.search(r"lib[at]san\.so", ldd):
+        pytest.skip(f"{AIOND} is a sanitizer build (scripts/sanitize.sh): the image ships the release "
+                    "build, whose libraries differ (the sanitizer runtimes, what -O1 leaves unlinked)")
     libs = sorted({m.group(1) for m in re.finditer(r"=>\s+(/\S+)", ldd)} |
                   {m.group(1) for m in re.finditer(r"^\s+(/\S+)\s+\(", ldd, re.M)})
     assert libs, ldd
