@@ -30,6 +30,7 @@ struct SubmitRequest {
   std::string traceId;           // W3C trace id (empty: a new trace)
   std::string parentSpanId;      // the span the task's span hangs under
   bool sampled = false;          // the trace's sampled flag
+  std::string traceState;        // the caller's W3C tracestate, passed on to every hop
   //! Only this route may serve the task ("model:NAME" or "module:NAME"),
   //! still subject to privacy, allowlists and budget; empty: policy decides.
   std::string route;

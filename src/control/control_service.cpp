@@ -214,6 +214,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   Result<router::Plan> p;  // set inside the routing span
   {
     telemetry::ScopedSpan span(req.traceId, taskSpanId, req.sampled, "route ", req.intent);
+    span.state(req.traceState);
     p = plan(req, *ps, paramsText.size());
     describePlan(span, p);
   }
@@ -241,6 +242,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.intent = req.intent;
   t.surface = req.surface;
   t.traceId = req.traceId;
+  t.traceState = std::move(req.traceState);
   t.params = std::move(req.params);
   t.status = TaskStatus::kRouted;
   auto planJson = router::toJson(*p);

@@ -209,8 +209,10 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   // The provider call's span: its id goes upstream as the parent of the provider's spans.
   std::string callSpan = telemetry::newSpanId();
   int64_t callStartNs = telemetry::recording(t->span.sampled) ? telemetry::unixNanos() : 0;
-  if (!task.traceId.empty())
+  if (!task.traceId.empty()) {
     ctl.traceparent = telemetry::traceparent(task.traceId, callSpan, t->span.sampled);
+    ctl.tracestate = task.traceState;
+  }
   ctl.onRetry = [&o, t, key](const json::object& info) {
     o.progress(t, {{"retry", json::object{{"route", key}, {"retry", info}}}});
   };
@@ -338,6 +340,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
     telemetry::Span s{.traceId = task.traceId,
                       .spanId = callSpan,
                       .parentSpanId = t->spanId,
+                      .traceState = task.traceState,
                       .name = op + " " + model,
                       .kind = telemetry::SpanKind::kClient,
                       .startNs = callStartNs,

@@ -252,6 +252,7 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
                       .startNs = t->startNs,
                       .endNs = telemetry::unixNanos()};
     s.traceId = t->task.traceId;  // set at submission, never changed
+    s.traceState = t->task.traceState;
     s.attributes = {{"aion.task_id", id},
                     {"aion.intent", intent},
                     {"aion.surface", surface},
@@ -432,6 +433,7 @@ void Orchestrator::startLocked(TaskPtr t, Lane lane) {
       telemetry::Span s{.traceId = t->task.traceId,
                         .spanId = telemetry::newSpanId(),
                         .parentSpanId = t->spanId,
+                        .traceState = t->task.traceState,
                         .name = "queue wait",
                         .startNs = t->startNs,
                         .endNs = now};
@@ -743,7 +745,10 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
         int64_t spanStart = traced ? telemetry::unixNanos() : 0;
         std::string spanId = traced ? telemetry::newSpanId() : std::string();
         modhost::CallOptions opts{.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel};
-        if (traced) opts.traceparent = telemetry::traceparent(task.traceId, spanId);
+        if (traced) {
+          opts.traceparent = telemetry::traceparent(task.traceId, spanId);
+          opts.tracestate = task.traceState;
+        }
         auto call = co_await d_.modules.callAsync(target, input, opts, d_.moduleExec);
         double ms = call ? call->micros / 1000.0 : 0;
         countModuleCall(d_.metrics, target, call);
@@ -751,6 +756,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
           telemetry::Span s{.traceId = task.traceId,
                             .spanId = spanId,
                             .parentSpanId = t->spanId,
+                            .traceState = task.traceState,
                             .name = "module " + target,
                             .startNs = spanStart,
                             .endNs = telemetry::unixNanos()};

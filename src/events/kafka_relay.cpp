@@ -140,8 +140,11 @@ bool KafkaRelay::deliver(const std::vector<store::OutboxRecord>& records) {
     if (!r.traceId.empty()) {
       // W3C trace context, so a consumer's spans join the task's trace.
       std::string tp = telemetry::traceparent(r.traceId, telemetry::newSpanId(), true);
-      headers = rd_kafka_headers_new(1);
+      headers = rd_kafka_headers_new(2);
       rd_kafka_header_add(headers, "traceparent", -1, tp.data(), static_cast<ssize_t>(tp.size()));
+      if (!r.traceState.empty())
+        rd_kafka_header_add(headers, "tracestate", -1, r.traceState.data(),
+                            static_cast<ssize_t>(r.traceState.size()));
     }
     for (;;) {
       auto e = rd_kafka_producev(

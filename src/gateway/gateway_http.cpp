@@ -112,6 +112,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           req->traceId = ex.traceId;
           req->parentSpanId = ex.spanId;
           req->sampled = ex.sampled;
+          req->traceState = ex.traceState;
           auto t = co_await d.control.submit(std::move(*req));
           if (!t) co_return errorOf(t.error(), ex);
           co_await streamSse(d, opts, ex, a.who, t->id, 0, true);
@@ -120,6 +121,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
         req->traceId = ex.traceId;
         req->parentSpanId = ex.spanId;
         req->sampled = ex.sampled;
+        req->traceState = ex.traceState;
         std::string key(ex.req["Idempotency-Key"]);
         auto answer = co_await d.admission.once(
             a.who, key, *body, [&]() -> asio::awaitable<Result<IdempotentAnswer>> {
@@ -228,7 +230,7 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     if (!slot) co_return errorOf(slot.error(), ex);
     auto session = std::make_shared<WsSession>(d, opts, ex.stream, who);
     telemetry::TraceJoin trace{ex.traceId, ex.spanId.empty() ? ex.parentSpanId : ex.spanId,
-                               ex.sampled};
+                               ex.sampled, ex.traceState};
     co_await session->run(ex.req, std::move(trace));
     co_return std::nullopt;
   });

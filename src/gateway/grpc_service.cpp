@@ -158,16 +158,19 @@ Result<control::SubmitRequest> submitOf(const v1::SubmitRequest& req, const Prin
   sub->traceId = trace.traceId;
   sub->parentSpanId = trace.parentSpanId;
   sub->sampled = trace.sampled;
+  sub->traceState = trace.traceState;
   return sub;
 }
 
 // An RPC's server span, and the trace its work joins (parent: that span).
 struct RpcSpan {
   RpcSpan(grpc::CallbackServerContext* ctx, const char* method)
-      : join(telemetry::joinTrace(metadata(ctx, "traceparent"))),
+      : join(telemetry::joinTrace(metadata(ctx, "traceparent"), metadata(ctx, "tracestate"))),
         span(join.traceId, join.parentSpanId, join.sampled, "aion.v1.AionTasks/", method,
              telemetry::SpanKind::kServer),
-        inner{join.traceId, span.idOr(join.parentSpanId), join.sampled} {
+        inner{join.traceId, span.idOr(join.parentSpanId), join.sampled, join.traceState} {
+    span.state(join.traceState);
+    ctx->AddInitialMetadata("x-aion-trace-id", join.traceId);
     span.attr("rpc.system", "grpc");
     span.attr("rpc.service", "aion.v1.AionTasks");
     span.attr("rpc.method", method);

@@ -127,6 +127,7 @@ control::SubmitRequest taskFor(const Exchange& ex, const Principal& who, const c
   req.traceId = ex.traceId;
   req.parentSpanId = ex.spanId;
   req.sampled = ex.sampled;
+  req.traceState = ex.traceState;
   req.principal = who;
   req.intent = intent;
   req.params = std::move(params);

@@ -68,7 +68,7 @@ json::object taskJson(const store::Task& t) {
     timings["upstreamMs"] = static_cast<double>(t.upstreamUs) / 1000.0;
     timings["overheadMs"] = static_cast<double>(t.overheadUs) / 1000.0;
   }
-  return json::object{
+  json::object out{
       {"taskId", t.id},
       {"status", store::statusName(t.status)},
       {"intent", t.intent},
@@ -83,6 +83,8 @@ json::object taskJson(const store::Task& t) {
       {"cancelRequested", t.cancelRequested},
       {"timings", timings},
       {"links", {{"self", base}, {"stream", "/v1/stream/" + t.id}, {"cancel", base + "/cancel"}}}};
+  if (!t.traceState.empty()) out["traceState"] = t.traceState;
+  return out;
 }
 
 json::object eventJson(const store::Event& e) {

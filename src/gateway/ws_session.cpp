@@ -33,12 +33,15 @@ asio::awaitable<void> WsSession::run(const http::Request& req, telemetry::TraceJ
   traceId_ = std::move(trace.traceId);
   parentSpanId_ = std::move(trace.parentSpanId);
   sampled_ = trace.sampled;
+  traceState_ = std::move(trace.traceState);
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.idle_timeout = std::chrono::seconds(60);  // pings after 30 s idle; no answer: closed
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(o_.wsMaxQueuedBytes);
   beast::get_lowest_layer(ws_).expires_never();
+  ws_.set_option(websocket::stream_base::decorator(
+      [id = traceId_](websocket::response_type& res) { res.set("x-aion-trace-id", id); }));
   auto [ec] = co_await ws_.async_accept(req, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return;
   auto self = shared_from_this();
@@ -158,6 +161,7 @@ asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::st
   req->traceId = traceId_;
   req->parentSpanId = parentSpanId_;
   req->sampled = sampled_;
+  req->traceState = traceState_;
   auto* wants = msg.if_contains("subscribe");
   req->attached = wants && wants->is_bool() && wants->as_bool();
   auto t = co_await d_.control.submit(std::move(*req));

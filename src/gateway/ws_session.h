@@ -56,7 +56,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Socket ws_;
   std::optional<Principal> who_;
   // The upgrade request's trace: every task submitted here joins it.
-  std::string traceId_, parentSpanId_;
+  std::string traceId_, parentSpanId_, traceState_;
   bool sampled_ = false;
   boost::asio::steady_timer writeWake_;
   std::deque<std::string> out_;

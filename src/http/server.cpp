@@ -40,6 +40,16 @@ int hexVal(char c) {
   return -1;
 }
 
+// A header sent on several lines, as one comma-separated list (RFC 9110 5.3).
+std::string headerList(const Request& req, std::string_view name) {
+  std::string out;
+  for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+    if (!out.empty()) out += ',';
+    out.append(it->value());
+  }
+  return out;
+}
+
 std::string urlDecode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -234,6 +244,7 @@ void Server::spanOf(const Exchange& ex, const std::string& route, int status, in
   telemetry::Span s{.traceId = ex.traceId,
                     .spanId = ex.spanId,
                     .parentSpanId = ex.parentSpanId,
+                    .traceState = ex.traceState,
                     .name = std::string(ex.req.method_string()) + " " + route,
                     .kind = telemetry::SpanKind::kServer,
                     .startNs = startNs,
@@ -337,8 +348,9 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
     Exchange ex{req, buffer, target.substr(0, qpos),  {},     {}, remote,
                 rid, stream, stream.tls() != nullptr, limits_};
     if (qpos != std::string_view::npos) ex.query = parseQuery(target.substr(qpos + 1));
-    auto join = telemetry::joinTrace(req["traceparent"]);
+    auto join = telemetry::joinTrace(req["traceparent"], headerList(req, "tracestate"));
     ex.traceId = std::move(join.traceId);
+    ex.traceState = std::move(join.traceState);
     ex.parentSpanId = std::move(join.parentSpanId);
     ex.sampled = join.sampled;
     // A span id only when spans are recorded: nothing else reads it.

@@ -53,6 +53,7 @@ struct Exchange {
   std::string spanId{};             // this request's server span
   std::string parentSpanId{};       // the caller's span, if it sent one
   bool sampled = false;             // spans of this request (and its tasks) are exported
+  std::string traceState{};         // the caller's W3C tracestate (validated), passed on
 };
 
 //! A handler returns its response, or nullopt after writing to the stream

@@ -21,6 +21,7 @@ struct CallOptions {
   //! W3C traceparent of the caller's span (empty: none): a remote host passes
   //! it on, so the module host's span joins the task's trace.
   std::string traceparent{};
+  std::string tracestate{};  // its W3C tracestate, passed on with it
 };
 
 struct CallResult {

@@ -216,6 +216,13 @@ Error statusError(const std::string& provider, const HttpResponse& r) {
   return e;
 }
 
+// W3C trace context: the provider's spans, if it records any, join the task's trace.
+void addTraceHeaders(HttpRequest& req, const CallControl& ctl) {
+  if (ctl.traceparent.empty()) return;
+  req.headers.emplace_back("traceparent", ctl.traceparent);
+  if (!ctl.tracestate.empty()) req.headers.emplace_back("tracestate", ctl.tracestate);
+}
+
 Error transportError(const std::string& provider, Error e) {
   e.message = "provider '" + provider + "': " + e.message;
   if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kTimeout ||
@@ -249,7 +256,7 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
       [&](Timeouts t, bool& progressed) -> asio::awaitable<Result<ChatResult>> {
     auto req = chatRequest(ep, call);
     if (!req) co_return std::unexpected(req.error());
-    if (!ctl.traceparent.empty()) req->headers.emplace_back("traceparent", ctl.traceparent);
+    addTraceHeaders(*req, ctl);
     auto dec = call.stream ? streamDecoder(ep.protocol, call) : nullptr;
     std::optional<Error> decodeErr;
     BodySink sink;
@@ -304,7 +311,7 @@ asio::awaitable<Result<EmbedResult>> ProviderHub::embed(std::string model,
       [&](Timeouts t, bool&) -> asio::awaitable<Result<EmbedResult>> {
     auto req = embedRequest(ep, inputs);
     if (!req) co_return std::unexpected(req.error());
-    if (!ctl.traceparent.empty()) req->headers.emplace_back("traceparent", ctl.traceparent);
+    addTraceHeaders(*req, ctl);
     auto resp = co_await http_.send(std::move(*req), t, nullptr, ctl.stop);
     if (!resp) co_return std::unexpected(transportError(pname, resp.error()));
     if (resp->status >= 300) co_return std::unexpected(statusError(pname, *resp));

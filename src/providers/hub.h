@@ -30,8 +30,9 @@ struct CallControl {
   Clock::time_point deadline = Clock::time_point::max();
   //! Told about each retry: {"retry", "error", "delayMs"}.
   std::function<void(const boost::json::object&)> onRetry{};
-  //! Sent as the `traceparent` header of each exchange (empty: none).
+  //! Sent as the `traceparent` and `tracestate` headers of each exchange (empty: none).
   std::string traceparent{};
+  std::string tracestate{};
 };
 
 class ProviderHub {

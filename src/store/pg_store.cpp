@@ -85,8 +85,12 @@ CREATE TABLE outbox(
 );
 )sql";
 
+constexpr const char* kMigration2 = R"sql(
+ALTER TABLE tasks ADD COLUMN trace_state TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Index i holds the migration to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2};
 static_assert(std::size(kMigrations) == PgTaskStore::kSchemaVersion);
 
 // Any fixed key: every aiond migrating the same database waits for the first.
@@ -324,7 +328,7 @@ json::value parseOrNull(const PgResult& r, int row, int col) {
 constexpr const char* kTaskCols =
     "id,tenant,key_id,intent,params,status,route,result,error,cost_usd,cost_estimated,attempts,"
     "cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,last_seq,surface,upstream_us,"
-    "overhead_us,trace_id";
+    "overhead_us,trace_id,trace_state";
 
 Task readTask(const PgResult& r, int row) {
   Task t;
@@ -350,6 +354,7 @@ Task readTask(const PgResult& r, int row) {
   t.upstreamUs = r.i64(row, 19);
   t.overheadUs = r.i64(row, 20);
   t.traceId = r.text(row, 21);
+  t.traceState = r.text(row, 22);
   return t;
 }
 
@@ -483,11 +488,11 @@ Status PgTaskStore::apply(const Write& w) {
     p.add(t.costUsd).add(t.costEstimated).add(t.attempts).add(t.cancelRequested);
     p.add(t.createdMs).add(t.startedMs).add(t.finishedMs).add(t.deadlineMs);
     p.add(std::max(t.lastSeq, lastSeq)).add(t.surface).add(t.upstreamUs).add(t.overheadUs);
-    p.add(t.traceId);
+    p.add(t.traceId).add(t.traceState);
     auto r = exec(c, "insert task",
                   std::string("INSERT INTO tasks(") + kTaskCols +
                       ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,"
-                      "$19,$20,$21,$22)",
+                      "$19,$20,$21,$22,$23)",
                   p);
     if (!r) return std::unexpected(r.error());
     lastSeq = 0;  // set above
@@ -721,14 +726,15 @@ Result<SpendTotals> PgTaskStore::spendSince(int64_t sinceMs) {
 Result<std::vector<OutboxRecord>> PgTaskStore::outbox(int64_t afterId, int limit) {
   Reader r(*this);
   auto res = read(r.conn(), "read outbox",
-                  "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id FROM outbox o "
+                  "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id,t.trace_state "
+                  "FROM outbox o "
                   "LEFT JOIN tasks t ON t.id=o.key WHERE o.id>$1 ORDER BY o.id LIMIT $2",
                   Params().add(afterId).add(limit));
   if (!res) return std::unexpected(res.error());
   std::vector<OutboxRecord> out;
   for (int i = 0; i < res->rows(); ++i)
     out.push_back(OutboxRecord{res->i64(i, 0), res->text(i, 1), res->text(i, 2), res->text(i, 3),
-                               res->text(i, 4), res->text(i, 5), res->text(i, 6)});
+                               res->text(i, 4), res->text(i, 5), res->text(i, 6), res->text(i, 7)});
   return out;
 }
 

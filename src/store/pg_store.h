@@ -67,7 +67,7 @@ class PgTaskStore final : public QueuedTaskStore {
   Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) override;
 
   //! The schema version this build migrates to.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   using Pending = WriteQueue::Pending;

@@ -18,7 +18,7 @@ namespace json = boost::json;
 namespace {
 using namespace sqlite;
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS tasks(
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS tasks(
   surface TEXT NOT NULL DEFAULT '',
   upstream_us INTEGER NOT NULL DEFAULT 0,
   overhead_us INTEGER NOT NULL DEFAULT 0,
-  trace_id TEXT NOT NULL DEFAULT ''
+  trace_id TEXT NOT NULL DEFAULT '',
+  trace_state TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_tenant_id ON tasks(tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks(status) WHERE status IN ('queued','routed','running');
@@ -95,6 +96,11 @@ constexpr const char* kMigrateFrom2 = R"sql(
 ALTER TABLE tasks ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Versions up to 4 had no tracestate.
+constexpr const char* kMigrateFrom4 = R"sql(
+ALTER TABLE tasks ADD COLUMN trace_state TEXT NOT NULL DEFAULT '';
+)sql";
+
 json::value parseOrNull(const std::string& s) {
   if (s.empty()) return nullptr;
   boost::system::error_code ec;
@@ -105,7 +111,7 @@ json::value parseOrNull(const std::string& s) {
 constexpr const char* kTaskCols =
     "id,tenant,key_id,intent,params,status,route,result,error,cost_usd,cost_estimated,attempts,"
     "cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,last_seq,surface,upstream_us,"
-    "overhead_us,trace_id";
+    "overhead_us,trace_id,trace_state";
 
 Task readTask(const Stmt& s) {
   Task t;
@@ -131,6 +137,7 @@ Task readTask(const Stmt& s) {
   t.upstreamUs = s.i64(19);
   t.overheadUs = s.i64(20);
   t.traceId = s.text(21);
+  t.traceState = s.text(22);
   return t;
 }
 
@@ -206,6 +213,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
   Status migrated = execSql(w, kSchema);
   if (migrated && version == 1) migrated = execSql(w, kMigrateFrom1);
   if (migrated && version >= 1 && version <= 2) migrated = execSql(w, kMigrateFrom2);
+  if (migrated && version >= 1 && version <= 4) migrated = execSql(w, kMigrateFrom4);
   if (migrated)
     migrated = execSql(w, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
   if (!migrated) {
@@ -302,8 +310,8 @@ Status SqliteTaskStore::apply(const Write& w) {
     Stmt s(stmts,
            "INSERT INTO tasks(id,tenant,key_id,intent,params,status,route,result,error,cost_usd,"
            "cost_estimated,attempts,cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,"
-           "last_seq,surface,upstream_us,overhead_us,trace_id) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+           "last_seq,surface,upstream_us,overhead_us,trace_id,trace_state) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(1, t.id).bind(2, t.tenant).bind(3, t.keyId).bind(4, t.intent);
     s.bind(5, jsonText(t.params)).bind(6, statusName(t.status)).bind(7, textOrEmpty(t.route));
     s.bind(8, textOrEmpty(t.result)).bind(9, textOrEmpty(t.error)).bindDouble(10, t.costUsd);
@@ -311,6 +319,7 @@ Status SqliteTaskStore::apply(const Write& w) {
     s.bind(13, int64_t{t.cancelRequested}).bind(14, t.createdMs).bind(15, t.startedMs);
     s.bind(16, t.finishedMs).bind(17, t.deadlineMs).bind(18, std::max(t.lastSeq, lastSeq));
     s.bind(19, t.surface).bind(20, t.upstreamUs).bind(21, t.overheadUs).bind(22, t.traceId);
+    s.bind(23, t.traceState);
     if (s.step() != SQLITE_DONE) return dbError(db, "insert task");
     lastSeq = 0;  // set above
   }
@@ -552,14 +561,15 @@ Result<SpendTotals> SqliteTaskStore::spendSince(int64_t sinceMs) {
 Result<std::vector<OutboxRecord>> SqliteTaskStore::outbox(int64_t afterId, int limit) {
   Reader r(*this);
   Stmt s(*r->stmts,
-         "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id FROM outbox o "
+         "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id,t.trace_state FROM "
+         "outbox o "
          "LEFT JOIN tasks t ON t.id=o.key WHERE o.id>? ORDER BY o.id LIMIT ?");
   s.bind(1, afterId).bind(2, int64_t{limit});
   std::vector<OutboxRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW)
-    out.push_back(
-        OutboxRecord{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)});
+    out.push_back(OutboxRecord{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5),
+                               s.text(6), s.text(7)});
   if (rc != SQLITE_DONE) return std::unexpected(dbError(r->db, "read outbox").error());
   return out;
 }

@@ -30,8 +30,9 @@ struct Task {
   std::string tenant;
   std::string keyId;
   std::string intent;
-  std::string surface;  // rest | websocket | grpc | openai: where it was submitted
-  std::string traceId;  // W3C trace id of the request that submitted it
+  std::string surface;     // rest | websocket | grpc | openai: where it was submitted
+  std::string traceId;     // W3C trace id of the request that submitted it
+  std::string traceState;  // its W3C tracestate (validated), passed on to every hop
   boost::json::value params;
   TaskStatus status = TaskStatus::kQueued;
   boost::json::value route;   // the plan (router::toJson), null before routing

@@ -48,6 +48,7 @@ struct OutboxRecord {
   std::string key;                      // the task id: one task's records stay in order
   std::string payload;                  // a JSON object, text
   std::string tenant, intent, traceId;  // of the task, for consumers
+  std::string traceState{};             // of the task, passed on as a header
 };
 
 //! Runs on the store's writer thread after the write's transaction

@@ -16,6 +16,13 @@ struct TraceParent {
   bool sampled = false;
 };
 
+//! Validates a `tracestate` header (several header lines joined by commas):
+//! at most 32 `key=value` members with W3C keys and values, no key twice.
+//! Returns the list re-joined without blanks, cut to 512 characters by
+//! dropping members over 128 characters first, then from the end (as the
+//! spec allows); nullopt when malformed: the caller then drops it whole.
+std::optional<std::string> parseTracestate(std::string_view header);
+
 //! Parses a `traceparent` header (version 00, or a later version read as
 //! 00); nullopt when malformed: the caller then starts a new trace.
 std::optional<TraceParent> parseTraceparent(std::string_view header);

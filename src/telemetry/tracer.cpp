@@ -66,6 +66,10 @@ void appendAttr(std::string& out, std::string_view key, const json::value& v) {
 void appendSpan(std::string& out, const Span& s) {
   out += R"({"traceId":")" + s.traceId + R"(","spanId":")" + s.spanId + '"';
   if (!s.parentSpanId.empty()) out += R"(,"parentSpanId":")" + s.parentSpanId + '"';
+  if (!s.traceState.empty()) {
+    out += R"(,"traceState":)";
+    appendJsonString(out, s.traceState);
+  }
   out += R"(,"name":)";
   appendJsonString(out, s.name);
   out += R"(,"kind":)" + std::to_string(static_cast<int>(s.kind));
@@ -265,12 +269,14 @@ bool Tracer::exportBatch(std::deque<Span>& batch) {
   return false;
 }
 
-TraceJoin joinTrace(std::string_view header) {
+TraceJoin joinTrace(std::string_view header, std::string_view state) {
   TraceJoin j;
   auto tp = parseTraceparent(header);
   if (tp) {
     j.traceId = std::move(tp->traceId);
     j.parentSpanId = std::move(tp->parentId);
+    // tracestate belongs to the caller's trace: read only when traceparent is valid
+    if (!state.empty()) j.traceState = parseTracestate(state).value_or("");
   } else {
     j.traceId = newTraceId();
   }

@@ -27,6 +27,7 @@ enum class SpanKind { kInternal = 1, kServer = 2, kClient = 3 };
 
 struct Span {
   std::string traceId{}, spanId{}, parentSpanId{};
+  std::string traceState{};  // the caller's W3C tracestate, passed through
   std::string name{};
   SpanKind kind = SpanKind::kInternal;
   int64_t startNs = 0, endNs = 0;  // unix time
@@ -82,11 +83,14 @@ class Tracer {
 
 //! The trace a request joins: its `traceparent`'s (then its span is the
 //! parent), or a new one; `sampled` says whether its spans are recorded.
+//! `tracestate` is kept (validated, see parseTracestate) only with a valid
+//! `traceparent`; aionOS adds no member of its own and passes it on as is.
 struct TraceJoin {
   std::string traceId, parentSpanId;
   bool sampled = false;
+  std::string traceState{};
 };
-TraceJoin joinTrace(std::string_view traceparentHeader);
+TraceJoin joinTrace(std::string_view traceparentHeader, std::string_view tracestateHeader = {});
 
 //! The process's tracer (null: tracing off). Set once at start-up.
 Tracer* tracer();
@@ -136,6 +140,9 @@ class ScopedSpan {
   void attr(std::string_view k, const char* v) { attr(k, std::string_view(v)); }
   void fail(std::string message) {
     if (s_) s_->error = std::move(message);
+  }
+  void state(std::string_view traceState) {
+    if (s_) s_->traceState = traceState;
   }
 
  private:

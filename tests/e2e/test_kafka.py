@@ -53,7 +53,7 @@ def test_task_events_and_usage_reach_kafka(make_aiond, fake, kafka):
     tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     chat = c.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello big world"}],
-        extra_headers={"traceparent": tp})
+        extra_headers={"traceparent": tp, "tracestate": "congo=t61rcWkgMzE"})
     chat_id = chat.headers["x-aion-task-id"]
     local = a.submit("summarize", {"text": "One sentence. Two sentences."}).json["taskId"]
     a.wait(local)
@@ -66,6 +66,7 @@ def test_task_events_and_usage_reach_kafka(make_aiond, fake, kafka):
     assert v["schemaVersion"] == 1 and v["tenant"] == "default" and v["intent"] == "chat"
     assert v["traceId"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert first["headers"]["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert first["headers"]["tracestate"] == "congo=t61rcWkgMzE"
     usage = [m["value"] for m in kafka.consume("aion.usage", min_count=0, timeout=10)
              if m["value"]["taskId"] == chat_id]
     assert len({u["id"] for u in usage}) == 1, usage

@@ -1,6 +1,7 @@
 """deploy/observability against the real tools: promtool checks the scrape config and alert rules
 (and runs their unit tests), a real Prometheus scrapes a running aiond, and every query of the
 Grafana dashboards and every metric the alerts read returns data after a short workload."""
+import http.client
 import json
 import os
 import re
@@ -267,17 +268,22 @@ def test_log_format_must_be_text_or_json(make_aiond):
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER = f"00-{TRACE}-00f067aa0ba902b7-01"
+STATE = "congo=t61rcWkgMzE , rojo@vendor=00f067aa0ba902b7"  # blanks around a member are not part of it
+STATE_OUT = "congo=t61rcWkgMzE,rojo@vendor=00f067aa0ba902b7"
 
 
 def test_trace_context_joins_the_callers_trace_on_every_surface(make_aiond, fake):
-    """W3C traceparent: accepted on REST, OpenAI, WebSocket and gRPC, on the task record and the
-    response, passed on to the provider; absent or malformed starts a new trace."""
+    """W3C traceparent and tracestate: accepted on REST, OpenAI, WebSocket and gRPC, on the task
+    record and the response, passed on to the provider; absent or malformed traceparent starts a
+    new trace (and drops tracestate); a malformed tracestate is dropped whole."""
     from test_grpc import grpcurl, objects
     import websocket
     a = make_aiond(openai_env(fake)).start()
-    r = a.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER})
+    r = a.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER, "tracestate": STATE})
     assert r.status == 200 and r.headers["x-aion-trace-id"] == TRACE
-    assert a.request("GET", f"/v1/tasks/{r.headers['x-aion-task-id']}").json["traceId"] == TRACE
+    view = a.request("GET", f"/v1/tasks/{r.headers['x-aion-task-id']}").json
+    assert view["traceId"] == TRACE and view["traceState"] == STATE_OUT
+    assert fake.chat_requests()[-1]["headers"]["tracestate"] == STATE_OUT  # passed on, normalised
     up = fake.chat_requests()[-1]["headers"]["traceparent"]
     version, trace, parent, flags = up.split("-")
     assert (version, trace, flags) == ("00", TRACE, "01")
@@ -285,10 +291,29 @@ def test_trace_context_joins_the_callers_trace_on_every_surface(make_aiond, fake
     s = a.request("POST", "/v1/chat/completions", {**CHAT, "stream": True}, headers={"traceparent": CALLER})
     assert s.status == 200 and s.headers["x-aion-trace-id"] == TRACE and b"[DONE]" in s.raw
 
+    # tracestate: malformed is dropped whole, and without a valid traceparent it means nothing
+    for headers in ({"traceparent": CALLER, "tracestate": "Bad Key=1"}, {"tracestate": STATE}):
+        r = a.request("POST", "/v1/chat/completions", CHAT, headers=headers)
+        assert r.status == 200 and "tracestate" not in fake.chat_requests()[-1]["headers"]
+        assert "traceState" not in a.request("GET", f"/v1/tasks/{r.headers['x-aion-task-id']}").json
+    # sent on two header lines: one list, in order
+    conn = http.client.HTTPConnection("127.0.0.1", a.gw_port, timeout=10)
+    conn.putrequest("POST", "/v1/chat/completions")
+    for name, value in (("X-API-Key", "demo-key"), ("Content-Type", "application/json"),
+                        ("traceparent", CALLER), ("tracestate", "congo=t61rcWkgMzE"), ("tracestate", "rojo=1")):
+        conn.putheader(name, value)
+    body = json.dumps(CHAT).encode()
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    assert conn.getresponse().status == 200
+    conn.close()
+    assert fake.chat_requests()[-1]["headers"]["tracestate"] == "congo=t61rcWkgMzE,rojo=1"
+
     task = {"schemaVersion": "1.0", "intent": "summarize", "params": {"text": "Traced. Twice."}}
-    t = a.request("POST", "/v1/tasks", task, headers={"traceparent": CALLER})
+    t = a.request("POST", "/v1/tasks", task, headers={"traceparent": CALLER, "tracestate": STATE})
     assert t.status == 202 and t.headers["x-aion-trace-id"] == TRACE
-    assert a.wait(t.json["taskId"])["traceId"] == TRACE
+    done = a.wait(t.json["taskId"])
+    assert done["traceId"] == TRACE and done["traceState"] == STATE_OUT
     for header in ({}, {"traceparent": "00-zz-00f067aa0ba902b7-01"}):
         n = a.request("POST", "/v1/tasks", task, headers=header)
         new = a.wait(n.json["taskId"])["traceId"]
@@ -299,18 +324,25 @@ def test_trace_context_joins_the_callers_trace_on_every_surface(make_aiond, fake
 
     rc, out, err = grpcurl(a, "aion.v1.AionTasks/Submit",
                            '{"schema_version":"1.0","intent":"summarize","params":{"text":"hi"}}',
-                           extra=("-H", f"traceparent: {CALLER}"))
+                           extra=("-H", f"traceparent: {CALLER}", "-H", f"tracestate: {STATE}"))
     assert rc == 0, err
-    assert a.wait(objects(out)[0]["task_id"])["traceId"] == TRACE
+    done = a.wait(objects(out)[0]["task_id"])
+    assert done["traceId"] == TRACE and done["traceState"] == STATE_OUT
+    rc, out, err = grpcurl(a, "aion.v1.AionTasks/Get", json.dumps({"task_id": done["taskId"]}),
+                           extra=("-v", "-H", f"traceparent: {CALLER}"))
+    assert rc == 0 and f"x-aion-trace-id: {TRACE}" in out, (out, err)  # response metadata
 
     ws = websocket.create_connection(f"ws://127.0.0.1:{a.gw_port}/v1/ws",
-                                     header=["X-API-Key: demo-key", f"traceparent: {CALLER}"], timeout=10)
+                                     header=["X-API-Key: demo-key", f"traceparent: {CALLER}",
+                                             f"tracestate: {STATE}"], timeout=10)
     assert json.loads(ws.recv())["type"] == "authenticated"
+    assert ws.getheaders()["x-aion-trace-id"] == TRACE
     ws.send(json.dumps({"type": "submit", "id": "1", "task": task}))
     sent = json.loads(ws.recv())
     ws.close()
     assert sent["type"] == "submitted", sent
-    assert a.wait(sent["taskId"])["traceId"] == TRACE
+    done = a.wait(sent["taskId"])
+    assert done["traceId"] == TRACE and done["traceState"] == STATE_OUT
 
 
 JAEGER_CONFIG = """

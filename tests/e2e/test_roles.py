@@ -223,7 +223,7 @@ def test_bad_role_settings_fail_start_up_with_one_clear_line(tmp_path, role, env
 def test_one_trace_spans_gateway_control_plane_and_module_host(make_split, fake, tmp_path):
     import urllib.request
     from conftest import openai_env
-    from test_observability import CALLER, CHAT, TRACE, Jaeger, parent_of
+    from test_observability import CALLER, CHAT, STATE, STATE_OUT, TRACE, Jaeger, parent_of
     jaeger = Jaeger(tmp_path)
     try:
         otlp = f"http://127.0.0.1:{jaeger.otlp}"
@@ -231,7 +231,7 @@ def test_one_trace_spans_gateway_control_plane_and_module_host(make_split, fake,
                        control_env={"OTEL_SERVICE_NAME": "aion-control"},
                        gateway_env={"OTEL_SERVICE_NAME": "aion-gateway"},
                        modhost_env={"OTEL_SERVICE_NAME": "aion-modhost"}).start()
-        r = s.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER})
+        r = s.request("POST", "/v1/chat/completions", CHAT, headers={"traceparent": CALLER, "tracestate": STATE})
         assert r.status == 200, r
         assert r.headers["x-aion-trace-id"] == TRACE
         names = ("POST /v1/chat/completions", "admission", "task chat", "route chat", "chat gpt-4o-mini")
@@ -247,10 +247,11 @@ def test_one_trace_spans_gateway_control_plane_and_module_host(make_split, fake,
         assert service["POST /v1/chat/completions"] == service["admission"] == "aion-gateway", service
         assert service["task chat"] == service["route chat"] == service["chat gpt-4o-mini"] == "aion-control"
         assert fake.chat_requests()[-1]["headers"]["traceparent"] == f"00-{TRACE}-{call['spanID']}-01"
+        assert fake.chat_requests()[-1]["headers"]["tracestate"] == STATE_OUT  # through the control plane
         # a module task: the module host's run hangs under the control plane's module span
         other = "5bf92f3577b34da6a3ce929d0e0e4737"
         t = s.request("POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "summarize", "params": SUMMARY},
-                      headers={"traceparent": f"00-{other}-00f067aa0ba902b7-01"})
+                      headers={"traceparent": f"00-{other}-00f067aa0ba902b7-01", "tracestate": STATE})
         assert s.wait(t.json["taskId"])["status"] == "succeeded"
         names = ("POST /v1/tasks", "task summarize", "module summarize", "module run summarize")
         spans = jaeger.trace(other, set(names))
@@ -261,6 +262,12 @@ def test_one_trace_spans_gateway_control_plane_and_module_host(make_split, fake,
             data = json.loads(resp.read())["data"][0]
         service = {sp["operationName"]: data["processes"][sp["processID"]]["serviceName"] for sp in data["spans"]}
         assert service["module run summarize"] == "aion-modhost" and service["module summarize"] == "aion-control"
+        # tracestate crossed both hops: the module host's span carries it (OTLP, Jaeger's api/v3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{jaeger.query}/api/v3/traces/{other}", timeout=5) as resp:
+            otlp_spans = [sp for rs in json.loads(resp.read())["result"]["resourceSpans"]
+                          for ss in rs["scopeSpans"] for sp in ss["spans"]]
+        states = {sp["name"]: sp.get("traceState", "") for sp in otlp_spans}
+        assert states["module run summarize"] == states["task summarize"] == STATE_OUT, states
     finally:
         jaeger.stop()
 

@@ -693,8 +693,9 @@ TEST_F(PgTaskStoreServer, ConcurrentOpensMigrateOnceAndRefuseANewerSchema) {
     EXPECT_TRUE(s) << s.error().message;
   }
   EXPECT_EQ(adminExec("SET search_path=" + backend.schema +
-                      "; DO $$BEGIN IF (SELECT COUNT(*) FROM schema_migrations) <> 1 THEN "
-                      "RAISE EXCEPTION 'migrated more than once'; END IF; END$$"),
+                      "; DO $$BEGIN IF (SELECT COUNT(*) FROM schema_migrations) <> " +
+                      std::to_string(PgTaskStore::kSchemaVersion) +
+                      " THEN RAISE EXCEPTION 'not one row per version'; END IF; END$$"),
             "");
   EXPECT_EQ(adminExec("INSERT INTO " + backend.schema + ".schema_migrations(version) VALUES(99)"),
             "");

@@ -34,6 +34,54 @@ TEST(Trace, ParsesTraceparentAndRefusesWhatTheSpecRefuses) {
   }
 }
 
+TEST(Trace, TracestateIsCheckedAndPassedOnNormalised) {
+  // Several header lines arrive joined by commas; blanks and empty members go.
+  EXPECT_EQ(parseTracestate("congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  EXPECT_EQ(parseTracestate(" ,\tvendor@sys=a b,,"), "vendor@sys=a b");
+  EXPECT_EQ(parseTracestate("0tenant@aws=1"),
+            "0tenant@aws=1");  // a tenant id may start with a digit
+  EXPECT_EQ(parseTracestate(""), "");
+  EXPECT_EQ(parseTracestate("k=v \t"), "k=v");  // blanks around a member are not its value
+  for (const char* bad : {"novalue", "Upper=1", "0key=1", "k=a,k=b", "k=a=b", "k=\x01",
+                          "t@sys-too-long-id=1", "@sys=1", "t@=1", "k= "}) {
+    EXPECT_FALSE(parseTracestate(bad)) << bad;
+  }
+  std::string many;
+  for (int i = 0; i < 33; ++i) many += "k" + std::to_string(i) + "=v,";
+  EXPECT_FALSE(parseTracestate(many)) << "33 members";
+  many.resize(many.rfind("k32"));
+  EXPECT_TRUE(parseTracestate(many)) << "32 members";
+
+  // Over 512 characters: members over 128 characters go first, then from the end.
+  std::string longValue(200, 'x'), mid(100, 'y');
+  std::string big =
+      "a=" + mid + ",b=" + longValue + ",c=" + mid + ",d=" + mid + ",e=" + mid + ",f=" + longValue;
+  auto cut = parseTracestate(big);
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(*cut, "a=" + mid + ",c=" + mid + ",d=" + mid + ",e=" + mid);
+  EXPECT_LE(cut->size(), 512u);
+  std::string small = "a=" + mid;
+  for (char k = 'b'; k <= 'h'; ++k) small += std::string(",") + k + "=" + mid;  // 8 x 102 + 7
+  cut = parseTracestate(small);
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->size(), 4u * 102 + 3) << "whole members from the end (5 would be 514)";
+  EXPECT_EQ(cut->substr(0, 2), "a=");
+}
+
+TEST(Trace, TracestateIsKeptOnlyWithAValidTraceparent) {
+  auto j = joinTrace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "congo=t61");
+  EXPECT_EQ(j.traceId, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(j.traceState, "congo=t61");
+  // A new trace has no caller's state to pass on.
+  EXPECT_EQ(joinTrace("garbage", "congo=t61").traceState, "");
+  EXPECT_EQ(joinTrace("", "congo=t61").traceState, "");
+  // A malformed tracestate is dropped whole; the trace is still joined.
+  j = joinTrace("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "Bad Key=1");
+  EXPECT_EQ(j.traceId, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(j.traceState, "");
+}
+
 TEST(Trace, NewIdsAreValidAndDistinct) {
   auto a = newTraceId(), b = newTraceId();
   EXPECT_EQ(a.size(), 32u);

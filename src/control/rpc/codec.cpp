@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "common/json_text.h"
+#include "telemetry/trace.h"
 
 namespace aion::control::rpc {
 namespace json = boost::json;
@@ -44,6 +45,7 @@ void toProto(const SubmitRequest& r, pb::SubmitRequest* out) {
   out->set_trace_id(r.traceId);
   out->set_parent_span_id(r.parentSpanId);
   out->set_sampled(r.sampled);
+  out->set_trace_state(r.traceState);
   out->set_route(r.route);
   out->set_behind(r.behind);
   out->set_attached(r.attached);
@@ -66,6 +68,8 @@ Result<SubmitRequest> fromProto(const pb::SubmitRequest& r) {
   out.traceId = r.trace_id();
   out.parentSpanId = r.parent_span_id();
   out.sampled = r.sampled();
+  // Checked again: the control plane trusts no header a gateway passes on.
+  out.traceState = telemetry::parseTracestate(r.trace_state()).value_or("");
   out.route = r.route();
   out.behind = r.behind();
   out.attached = r.attached();

@@ -155,6 +155,7 @@ asio::awaitable<Result<CallResult>> RemoteModuleHost::callAsync(std::string name
     // A module host that restarts is waited for, within the call's deadline.
     c->ctx.set_wait_for_ready(true);
     if (!opts.traceparent.empty()) c->ctx.AddMetadata("traceparent", opts.traceparent);
+    if (!opts.tracestate.empty()) c->ctx.AddMetadata("tracestate", opts.tracestate);
     c->req.set_name(name);
     c->req.set_input(input);
     c->req.set_timeout_ms(opts.timeoutMs);

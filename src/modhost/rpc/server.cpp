@@ -81,14 +81,18 @@ grpc::ServerUnaryReactor* ModuleHostRpcService::Load(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ModuleHostRpcService::Call(grpc::CallbackServerContext* ctx,
                                                      const pb::CallRequest* req,
                                                      pb::CallReply* resp) {
-  std::string parent;
-  if (auto it = ctx->client_metadata().find("traceparent"); it != ctx->client_metadata().end())
+  std::string parent, state;
+  auto& md = ctx->client_metadata();
+  if (auto it = md.find("traceparent"); it != md.end())
     parent.assign(it->second.data(), it->second.size());
-  return new PoolCall(pool_, [this, req, resp, parent](std::atomic<bool>& cancel) {
+  if (auto it = md.find("tracestate"); it != md.end())
+    state.assign(it->second.data(), it->second.size());
+  return new PoolCall(pool_, [this, req, resp, parent, state](std::atomic<bool>& cancel) {
     // The run as the module host saw it, under the control plane's module span.
-    auto join = telemetry::joinTrace(parent);
+    auto join = telemetry::joinTrace(parent, state);
     telemetry::ScopedSpan span(join.traceId, join.parentSpanId, join.sampled && !parent.empty(),
                                "module run ", req->name(), telemetry::SpanKind::kServer);
+    span.state(join.traceState);
     span.attr("aion.module", req->name());
     span.attr("rpc.system", "grpc");
     span.attr("rpc.method", "aion.internal.v1.ModuleHost/Call");
