@@ -27,7 +27,12 @@ std::string stringField(const json::object& o, const char* key) {
 
 WsSession::WsSession(GatewayDeps d, GatewayOptions o, http::Stream& stream,
                      std::optional<Principal> who)
-    : d_(d), o_(o), ws_(stream), who_(std::move(who)), writeWake_(ws_.get_executor()) {}
+    : d_(d),
+      o_(o),
+      ws_(stream),
+      who_(std::move(who)),
+      writeWake_(ws_.get_executor()),
+      closeDeadline_(ws_.get_executor()) {}
 
 asio::awaitable<void> WsSession::run(const http::Request& req, telemetry::TraceJoin trace) {
   traceId_ = std::move(trace.traceId);
@@ -52,6 +57,7 @@ asio::awaitable<void> WsSession::run(const http::Request& req, telemetry::TraceJ
           {"roles", roleSetString(who_->roles)}});
   co_await readLoop();
   done_ = true;
+  closeDeadline_.cancel();
   // Tasks this connection submitted and still follows end with it.
   auto subs = std::exchange(subs_, {});
   for (auto& [taskId, sub] : subs) {
@@ -67,7 +73,11 @@ asio::awaitable<void> WsSession::readLoop() {
   beast::flat_buffer buf;
   while (!done_) {
     auto [ec, n] = co_await ws_.async_read(buf, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;  // closed by the peer, timed out, or message over the size limit
+    if (ec) co_return;   // closed by the peer, timed out, or message over the size limit
+    if (closeReason_) {  // closing: only the peer's close reply matters now
+      buf.consume(buf.size());
+      continue;
+    }
     if (!ws_.got_text()) {
       sendError(Error(ErrorCode::kInvalidRequest, "send JSON text messages"), "");
       buf.consume(buf.size());
@@ -235,6 +245,7 @@ void WsSession::send(json::object msg) {
   if (done_ || closeReason_) return;
   std::string text = jsonText(msg);
   if (outBytes_ + text.size() > o_.wsMaxQueuedBytes) {
+    d_.metrics.streamDropped("websocket", "slow_reader");
     closeWith(websocket::close_code::policy_error,
               "slow reader: outgoing queue over " + std::to_string(o_.wsMaxQueuedBytes) + " bytes",
               true);
@@ -258,9 +269,17 @@ void WsSession::closeWith(websocket::close_code code, std::string reason, bool d
   // A close reason is at most 123 bytes on the wire.
   if (reason.size() > 120) reason.resize(120);
   closeReason_ = websocket::close_reason(code, reason);
-  // A write may be stuck on a peer that does not read: bound every pending
-  // and later operation, so the connection ends within 5 s whatever it does.
-  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+  // A write may be stuck on a peer that does not read, and a peer that keeps
+  // sending keeps the reader busy: the connection ends within 5 s whatever
+  // the peer does. (The stream's own expiry is not enough: reads the peer
+  // feeds keep completing.)
+  closeDeadline_.expires_after(std::chrono::seconds(5));
+  closeDeadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->done_) return;
+    self->done_ = true;
+    boost::system::error_code ignore;
+    beast::get_lowest_layer(self->ws_).socket().close(ignore);
+  });
   wake(writeWake_);
 }
 

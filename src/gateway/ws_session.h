@@ -59,6 +59,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::string traceId_, parentSpanId_, traceState_;
   bool sampled_ = false;
   boost::asio::steady_timer writeWake_;
+  boost::asio::steady_timer closeDeadline_;  // ends a connection that ignores our close
   std::deque<std::string> out_;
   size_t outBytes_ = 0;
   std::optional<boost::beast::websocket::close_reason> closeReason_;

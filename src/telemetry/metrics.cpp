@@ -168,6 +168,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Register(*registry_)
       .Add({{"version", AION_VERSION}})
       .Set(1);
+  streamDrops_ = &BuildCounter()
+                      .Name("aion_gateway_stream_drops_total")
+                      .Help("Streams the gateway ended because the client could not keep up")
+                      .Register(*registry_);
   streams_ = &BuildGauge()
                   .Name("aion_gateway_open_streams")
                   .Help("Open streams (SSE, WebSocket, OpenAI streaming, gRPC)")
@@ -205,6 +209,10 @@ void Metrics::sinkUp(const std::string& sink, bool up) {
 
 void Metrics::rejected(const std::string& reason) {
   rejected_->Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::streamDropped(const std::string& surface, const std::string& reason) {
+  streamDrops_->Add({{"surface", surface}, {"reason", reason}}).Increment();
 }
 
 void Metrics::idempotency(const std::string& outcome) {

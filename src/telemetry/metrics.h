@@ -44,6 +44,8 @@ class Metrics {
   void degraded(const std::string& feature);
   //! Admission refused a request: rate_limit_ip, rate_limit_key, unauthenticated, stream_limit.
   void rejected(const std::string& reason);
+  //! A stream the gateway ended on its side (reason: slow_reader).
+  void streamDropped(const std::string& surface, const std::string& reason);
   //! A request with an Idempotency-Key: first, replayed, conflict, in_progress.
   void idempotency(const std::string& outcome);
   //! The plan of a submitted task (route "none": every candidate was dropped).
@@ -89,6 +91,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* costUsd_;
   prometheus::Family<prometheus::Histogram>* overhead_;
   prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* streamDrops_;
   prometheus::Family<prometheus::Counter>* idempotency_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Family<prometheus::Counter>* fallbacks_;
