@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/lib.sh"
 export NEXT_TELEMETRY_DISABLED=1
-pnpm_version=12.4.2
+pnpm_version="$PNPM_VERSION"  # deps/versions.env
 
 if ! command -v node >/dev/null 2>&1; then
   log "installing nodejs and npm (Debian)"

@@ -301,6 +301,9 @@ def test_pins_are_the_versions_used():
     assert KAFKA_VERSION == PINS["KAFKA_VERSION"]
     lock = json.loads((REPO / "tests/e2e/openai_node/package-lock.json").read_text())
     assert lock["packages"]["node_modules/openai"]["version"] == PINS["OPENAI_NODE_VERSION"]
+    console = json.loads((REPO / "console/package.json").read_text())
+    assert console["packageManager"] == f"pnpm@{PINS['PNPM_VERSION']}"
+    assert f"npm install -g pnpm@{PINS['PNPM_VERSION']}\n" in (REPO / "deploy/docker/console.Dockerfile").read_text()
     cargo = (REPO / "deps/wasmtime/Cargo.toml").read_text()
     assert f'wasmtime-c-api-impl = {{ version = "={PINS["WASMTIME_VERSION"]}"' in cargo
     assert f'name = "wasmtime-c-api-impl"\nversion = "{PINS["WASMTIME_VERSION"]}"' in \
