@@ -17,6 +17,7 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using http::Exchange;
 using http::Response;
+using http::writeAll;
 using Reply = asio::awaitable<std::optional<Response>>;
 
 namespace {
@@ -32,15 +33,6 @@ bool isDay(const std::string& s) {
 
 constexpr auto kFeedHeartbeat = std::chrono::seconds(15);
 constexpr size_t kFeedMaxQueued = 1000;
-
-asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
-  ex.stream.expires_after(ex.limits.writeTimeout);
-  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data),
-                                            asio::as_tuple(asio::use_awaitable));
-  (void)n;
-  ex.stream.expires_never();
-  co_return !ec;
-}
 
 //! GET /v1/tasks/feed: SSE of every task accepted for the caller's tenant
 //! (`event: created`), keep-alive comments when idle; ends when the client

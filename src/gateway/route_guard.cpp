@@ -28,15 +28,6 @@ Response errorOf(const Error& e, const Exchange& ex) {
   return r;
 }
 
-asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
-  ex.stream.expires_after(ex.limits.writeTimeout);
-  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data),
-                                            asio::as_tuple(asio::use_awaitable));
-  (void)n;
-  ex.stream.expires_never();
-  co_return !ec;
-}
-
 Credentials credentialsOf(const Exchange& ex) {
   std::string_view key = ex.req["X-API-Key"];
   if (key.empty()) {

@@ -4,6 +4,7 @@
 // admission chain before a handler.
 #include "gateway/admission.h"
 #include "gateway/gateway_http.h"
+#include "http/handler_util.h"
 
 namespace aion::gateway {
 
@@ -11,8 +12,7 @@ using Reply = boost::asio::awaitable<std::optional<http::Response>>;
 using AdmittedHandler = std::function<Reply(http::Exchange&, Admitted&)>;
 
 http::Response errorOf(const Error& e, const http::Exchange& ex);
-//! Writes raw bytes of a streaming response, bounded by the write timeout.
-boost::asio::awaitable<bool> writeAll(http::Exchange& ex, std::string data);
+using http::writeAll;
 //! The credentials an HTTP request presents.
 Credentials credentialsOf(const http::Exchange& ex);
 

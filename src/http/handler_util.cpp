@@ -1,5 +1,6 @@
 #include "http/handler_util.h"
 
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 
 namespace aion::http {
@@ -14,6 +15,15 @@ Result<Principal> principalOf(const auth::KeyRing& keys, const Request& req) {
       key = authz.substr(7);
   }
   return keys.authenticate(key, req["X-Tenant-Id"]);
+}
+
+asio::awaitable<bool> writeAll(Exchange& ex, std::string data) {
+  ex.stream.expires_after(ex.limits.writeTimeout);
+  auto [ec, n] = co_await asio::async_write(ex.stream, asio::buffer(data),
+                                            asio::as_tuple(asio::use_awaitable));
+  (void)n;
+  ex.stream.expires_never();
+  co_return !ec;
 }
 
 Result<json::value> parseJsonText(std::string_view text, std::string_view what) {

@@ -19,6 +19,9 @@ inline constexpr int kMaxJsonDepth = 64;
 Result<boost::json::value> parseJsonText(std::string_view text, std::string_view what);
 //! Parses a JSON request body (object expected); depth-limited.
 Result<boost::json::object> parseJsonObject(const Request& req);
+//! Writes raw bytes of a streaming response (SSE frames, chunks), bounded by
+//! the write timeout; false when the client is gone or too slow.
+boost::asio::awaitable<bool> writeAll(Exchange& ex, std::string data);
 //! kForbidden unless `who` has one of `roles`.
 Status requireRole(const Principal& who, RoleSet roles);
 
