@@ -17,6 +17,8 @@
 #include "modhost/subprocess_host.h"
 #include "modhost/wasm_host.h"
 #include "trust/signing.h"
+#include "vector/memory_index.h"
+#include "vector/qdrant_index.h"
 
 namespace aion::app {
 namespace json = boost::json;
@@ -245,9 +247,10 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax};
+  if (auto st = openVectors(); !st) return std::unexpected(st.error());
   auto svc = control::ControlService::create(
       {*store_, *modules_, modulePool_.get_executor(), blocking_.get_executor(), *providers_, bus_,
-       metrics_, [p = this] { return p->io_.next(); }},
+       metrics_, [p = this] { return p->io_.next(); }, vectors_.get()},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
@@ -263,6 +266,27 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   if (auto r = control_->recover(); !r)
     return std::unexpected(Errors{"recovery failed: " + r.error().message});
 
+  return {};
+}
+
+std::expected<void, std::vector<std::string>> App::openVectors() {
+  const auto& c = cfg_;
+  if (!c.qdrantUrl) {
+    vectors_ = std::make_unique<vector::MemoryIndex>(modulePool_.get_executor());
+    return {};
+  }
+  auto q = std::make_unique<vector::QdrantIndex>(
+      vector::QdrantIndex::Options{.url = *c.qdrantUrl, .apiKey = c.qdrantApiKey});
+  // Reachable now, or start-up fails naming the variable. The probe runs on
+  // a loop of its own: the I/O loops do not run yet.
+  boost::asio::io_context scratch(1);
+  auto probe = boost::asio::co_spawn(scratch, q->probe(), boost::asio::use_future);
+  scratch.run();
+  if (auto st = probe.get(); !st)
+    return std::unexpected(
+        std::vector<std::string>{"AION_CONTROL_QDRANT_URL: " + st.error().message});
+  spdlog::info("vectors: Qdrant at {} (AION_CONTROL_QDRANT_URL)", c.qdrantUrl->origin());
+  vectors_ = std::move(q);
   return {};
 }
 

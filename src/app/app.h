@@ -27,6 +27,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/tracer.h"
 #include "trust/signing.h"
+#include "vector/vector_index.h"
 
 namespace aion::app {
 
@@ -70,6 +71,9 @@ class App {
   std::expected<void, std::vector<std::string>> openModhost();
   //! The control plane: store, event sink, providers, modules, ControlService.
   std::expected<void, std::vector<std::string>> openControl();
+  //! The vector index: Qdrant when AION_CONTROL_QDRANT_URL is set (it must
+  //! answer now), else the in-process index.
+  std::expected<void, std::vector<std::string>> openVectors();
   //! The public surfaces over `control` (in-process or remote).
   std::expected<void, std::vector<std::string>> openGateway(
       control::ControlApi& control, std::shared_ptr<boost::asio::ssl::context> tls,
@@ -90,6 +94,7 @@ class App {
   events::EventBus bus_;
   std::unique_ptr<modhost::ModuleHost> modules_;  // in-process, or a module host's client
   std::unique_ptr<providers::ProviderHub> providers_;
+  std::unique_ptr<vector::VectorIndex> vectors_;  // in-process, or Qdrant (AION_CONTROL_QDRANT_URL)
   std::unique_ptr<control::ControlService> control_;
   std::unique_ptr<control::rpc::RemoteControl> remote_;          // --role gateway
   std::unique_ptr<control::rpc::ControlRpcService> controlRpc_;  // --role control

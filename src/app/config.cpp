@@ -217,7 +217,7 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   // Engines of the scale-out profile that this build does not have: a value
   // set for one must not be silently ignored.
-  for (const char* name : {"AION_CONTROL_MONGO_DSN", "AION_CONTROL_QDRANT_URL"}) {
+  for (const char* name : {"AION_CONTROL_MONGO_DSN"}) {
     if (auto v = env(name); v && !v->empty())
       return fail(ErrorCode::kInvalidRequest,
                   std::string(name) +
@@ -225,6 +225,23 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
                       "PostgreSQL); unset it");
   }
   if (auto v = env("AION_CONTROL_POSTGRES_DSN"); v && !v->empty()) c.postgresDsn = *v;
+  if (auto v = env("AION_CONTROL_QDRANT_URL"); v && !v->empty()) {
+    auto u = providers::parseUrl(*v);
+    if (!u || u->host.empty())
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_CONTROL_QDRANT_URL: must be http(s)://host[:port][/path] (" +
+                      (u ? std::string("no host") : u.error().message) + ")");
+    c.qdrantUrl = *u;
+  }
+  if (auto v = env("AION_CONTROL_QDRANT_API_KEY"); v && !v->empty()) {
+    if (!c.qdrantUrl)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_CONTROL_QDRANT_API_KEY: set only with AION_CONTROL_QDRANT_URL");
+    if (v->find_first_of("\r\n") != std::string::npos)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_CONTROL_QDRANT_API_KEY: must not contain line breaks");
+    c.qdrantApiKey = *v;
+  }
   if (auto v = env("KAFKA_BROKERS"); v && !v->empty()) {
     // host:port[,host:port...]: checked here so a typo fails start-up by name.
     size_t start = 0;

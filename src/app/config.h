@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "http/tls.h"
 #include "modhost/gpu.h"
+#include "providers/url.h"
 #include "redis/redis_client.h"
 
 namespace aion::app {
@@ -51,10 +52,12 @@ struct Config {
   bool allowUnsigned = false;  // AION_MODULES_ALLOW_UNSIGNED: development only
   bool storeSyncFull = true;   // AION_STORE_SYNC: full (fsync per commit) | normal
   bool allowWeakSandbox =
-      false;                  // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
-  std::string postgresDsn;    // AION_CONTROL_POSTGRES_DSN: tasks in PostgreSQL, not SQLite
-  std::string kafkaBrokers;   // KAFKA_BROKERS: relay task events and usage to Kafka
-  bool openAiBehind = false;  // AION_DURABILITY=async: OpenAI-compatible calls written behind
+      false;                 // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
+  std::string postgresDsn;   // AION_CONTROL_POSTGRES_DSN: tasks in PostgreSQL, not SQLite
+  std::string kafkaBrokers;  // KAFKA_BROKERS: relay task events and usage to Kafka
+  std::optional<providers::Url> qdrantUrl;  // AION_CONTROL_QDRANT_URL: vectors in Qdrant
+  std::string qdrantApiKey;                 // AION_CONTROL_QDRANT_API_KEY: its api-key header
+  bool openAiBehind = false;       // AION_DURABILITY=async: OpenAI-compatible calls written behind
   size_t modelConcurrency = 1024;  // AION_MODEL_CONCURRENCY: model-first tasks running at once
   int storeReaders = 4;            // AION_STORE_READERS: read connections
   std::chrono::milliseconds writeBehind{

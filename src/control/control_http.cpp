@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/json_text.h"
+#include "control/collections_http.h"
 #include "control/policy_files.h"
 #include "http/client_watch.h"
 #include "http/handler_util.h"
@@ -291,6 +292,8 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     if (!r) co_return http::errorResponse(r.error(), ex.requestId);
     co_return http::jsonResponse(200, *r, ex.requestId);
   });
+
+  if (auto* r = d.control.retrieval()) addCollectionRoutes(routes, d.keys, *r);
 
   for (bool enable : {true, false}) {
     std::string path = enable ? "/v1/modules/{name}/enable" : "/v1/modules/{name}/disable";

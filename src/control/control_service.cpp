@@ -55,9 +55,12 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
       opts_(std::move(opts)),
       policies_(std::make_unique<PolicyStore>(std::move(initial))),
       registry_(std::move(registry)) {
+  if (d_.vectors)
+    retrieval_ = std::make_unique<Retrieval>(
+        Retrieval::Deps{*d_.vectors, d_.modules, d_.moduleExec, *policies_}, DocumentLimits{});
   orchestrator_ = std::make_unique<Orchestrator>(
       Orchestrator::Deps{d_.store, d_.modules, d_.moduleExec, d_.providers, budgets_, d_.bus,
-                         d_.metrics, latency_, *policies_, d_.nextIo},
+                         d_.metrics, latency_, *policies_, d_.nextIo, retrieval_.get()},
       opts_.orchestrator);
 }
 

@@ -10,6 +10,7 @@
 #include "control/module_registry.h"
 #include "control/orchestrator.h"
 #include "control/policy_store.h"
+#include "control/retrieval.h"
 #include "modhost/module_host.h"
 #include "policy/loader.h"
 #include "providers/hub.h"
@@ -78,6 +79,8 @@ class ControlService final : public ControlApi {
     events::EventBus& bus;
     telemetry::Metrics& metrics;
     std::function<boost::asio::any_io_executor()> nextIo;  // event loops for tasks and timers
+    //! The vector index (in-process or Qdrant); null: no retrieval (tests).
+    vector::VectorIndex* vectors = nullptr;
   };
 
   //! Loads policies and modules and this period's spend; fails with every
@@ -143,6 +146,9 @@ class ControlService final : public ControlApi {
   //! Every task this control plane accepts, by tenant.
   TaskFeed& taskFeed() { return feed_; }
   policy::PolicySetPtr policies() const { return policies_->current(); }
+  //! Collections and documents (control/collections_http.h); null without
+  //! a vector index.
+  Retrieval* retrieval() { return retrieval_.get(); }
   BudgetBook& budgets() { return budgets_; }
   //! Sets the budget gauges: spend and cap of every budget that applies to
   //! a tenant or key seen so far, and of every one named in policies.yml.
@@ -165,6 +171,7 @@ class ControlService final : public ControlApi {
   std::unique_ptr<PolicyStore> policies_;
   LatencyTracker latency_;
   BudgetBook budgets_;
+  std::unique_ptr<Retrieval> retrieval_;
   std::unique_ptr<Orchestrator> orchestrator_;
   std::mutex reloadMu_;
   std::unique_ptr<ModuleRegistry> registry_;

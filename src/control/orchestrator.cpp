@@ -10,6 +10,7 @@
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "control/model_runner.h"
+#include "control/retrieval.h"
 #include "telemetry/log.h"
 #include "telemetry/trace.h"
 #include "telemetry/tracer.h"
@@ -726,6 +727,35 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
   const json::array* routes = routesOf(task);
   size_t n = routes ? routes->size() : 0;
   std::string input = jsonText(task.params);
+  // Vectors (intents.yml `vectors`): a search intent's module embeds the
+  // query and the task answers with the nearest chunks; a chat task's
+  // params.context puts the nearest chunks before its prompt, retrieved once
+  // for every route.
+  bool search = false;
+  std::optional<store::Task> withContext;
+  json::object contextUsed;
+  if (d_.retrieval) {
+    auto ps = d_.policies.current();
+    const auto* in = ps->intent(task.intent);
+    search = in && in->vectors == policy::VectorMode::kSearch;
+    if (search) input = Retrieval::searchInput(task.params);
+    int64_t left = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
+    auto ctx = co_await d_.retrieval->withContext(
+        task, static_cast<int>(std::max<int64_t>(left, 1)), &t->cancel);
+    if (!ctx) {
+      auto err = errorJson(ctx.error());
+      co_await finish(t, TaskStatus::kFailed, errorEvents(err), std::nullopt, err);
+      co_return;
+    }
+    if (*ctx) {
+      withContext = task;
+      withContext->params = std::move((*ctx)->params);
+      contextUsed = std::move((*ctx)->used);
+      input = jsonText(withContext->params);
+      progress(t, {{"context", contextUsed}});
+    }
+  }
+  const store::Task& run = withContext ? *withContext : task;
   Spend spend;
   bool streamed = false;
   json::array failures;
@@ -764,18 +794,22 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
           if (!call) s.error = call.error().message;
           telemetry::tracer()->record(std::move(s));
         }
-        if (call) {
+        if (call && search) {
+          d_.latency.record(key, ms);
+          out = co_await d_.retrieval->answerSearch(task, std::move(call->output));
+        } else if (call) {
           d_.latency.record(key, ms);
           out = std::move(call->output);
         } else {
           out = std::unexpected(call.error());
         }
       } else {
-        out = co_await runModel(*this, t, task, r, i, remaining, spend, streamed);
+        out = co_await runModel(*this, t, run, r, i, remaining, spend, streamed);
       }
       t->upstreamUs += steadyUs() - began;
     }
     if (out) {
+      if (!contextUsed.empty() && out->is_object()) out->as_object()["context"] = contextUsed;
       std::vector<EventDraft> result{{"result", json::object{{"route", key}, {"result", *out}}}};
       co_await finish(t, TaskStatus::kSucceeded, std::move(result), *out, std::nullopt,
                       std::move(spend.usage), spend.usd, spend.estimated);

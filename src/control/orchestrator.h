@@ -36,6 +36,8 @@
 
 namespace aion::control {
 
+class Retrieval;
+
 struct EventDraft {
   std::string type;
   boost::json::value data;
@@ -94,6 +96,8 @@ class Orchestrator {
     LatencyTracker& latency;
     const PolicyStore& policies;
     std::function<boost::asio::any_io_executor()> nextIo;  // the event loop a queued task runs on
+    //! Vector retrieval for intents that use it (intents.yml `vectors`); null: none.
+    Retrieval* retrieval = nullptr;
   };
 
   Orchestrator(Deps deps, Options opts);

@@ -292,8 +292,31 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
     in.timeoutMs = c.num<int>(n, "timeout_ms", f + ".timeout_ms", 1, 3600000).value_or(30000);
     in.maxOutputTokens =
         c.num<int>(n, "max_output_tokens", f + ".max_output_tokens", 1, 1000000).value_or(256);
-    // The seed's "vector usage" flag: validated now, acted on once a vector store exists.
-    (void)c.boolean(n, "vectors", f + ".vectors");
+    // The seed's "vector usage": {mode: search|context, module: NAME}; false or absent: none.
+    if (auto vn = n["vectors"]; vn.IsDefined() && !(vn.IsScalar() && vn.Scalar() == "false")) {
+      if (!vn.IsMap()) {
+        c.err(vn, f + ".vectors", "must be {mode: search|context, module: NAME} or false");
+      } else {
+        c.onlyKeys(vn, f + ".vectors", {"mode", "module"});
+        auto mode = c.str(vn, "mode", f + ".vectors.mode", true).value_or("");
+        if (mode == "search")
+          in.vectors = VectorMode::kSearch;
+        else if (mode == "context")
+          in.vectors = VectorMode::kContext;
+        else if (!mode.empty())
+          c.err(vn["mode"], f + ".vectors.mode", "must be search or context");
+        in.vectorModule = c.str(vn, "module", f + ".vectors.module", true).value_or("");
+        if (!in.vectorModule.empty() && !s.modules.count(in.vectorModule))
+          c.err(vn["module"], f + ".vectors.module",
+                "unknown module '" + in.vectorModule + "' (not in modules.yml)");
+        if (!in.vectorModule.empty() && !s.vectorModule.empty() &&
+            in.vectorModule != s.vectorModule)
+          c.err(vn["module"], f + ".vectors.module",
+                "every intent must embed with the same module ('" + s.vectorModule +
+                    "'), or documents and queries would not share a vector space");
+        if (!in.vectorModule.empty() && s.vectorModule.empty()) s.vectorModule = in.vectorModule;
+      }
+    }
     in.budgetUsd = c.num<double>(n, "budget_usd", f + ".budget_usd", 0.0, 1e6);
     in.latencyTargetMs = c.num<int>(n, "latency_target_ms", f + ".latency_target_ms", 1, 3600000);
     if (auto rd = n["redaction"]; rd.IsDefined() && c.isMap(rd, f + ".redaction")) {
@@ -379,6 +402,12 @@ void loadIntents(const YAML::Node& root, FileCtx& c, PolicySet& s) {
         in.candidates.push_back(cand);
       }
     }
+    if (in.vectors == VectorMode::kSearch)
+      for (auto& cand : in.candidates)
+        if (cand.kind != RouteKind::kModule || cand.target != in.vectorModule)
+          c.err(n["candidates"], f + ".candidates",
+                "a search intent (vectors.mode: search) is served by its embedding module '" +
+                    in.vectorModule + "' only, not '" + cand.target + "'");
     s.intents[in.name] = std::move(in);
   }
 }

@@ -32,6 +32,19 @@ struct Candidate {
   bool explicitOnly = false;  // serves only requests that name it (`explicit: true`)
 };
 
+//! How an intent uses the vector index (intents.yml `vectors`).
+enum class VectorMode {
+  kNone,
+  //! The task is a nearest-neighbour search: its route (the embedding
+  //! module) embeds params.query; the result is the nearest chunks of
+  //! params.collection.
+  kSearch,
+  //! params.context {collection, top_k, query?} is optional: the chunks
+  //! nearest to the query (default: the last user message) go before the
+  //! prompt, as a system message.
+  kContext,
+};
+
 struct Intent {
   std::string name;
   std::string description;
@@ -48,6 +61,8 @@ struct Intent {
   std::string redactModule;
   bool rehydrate = true;
   std::optional<double> budgetUsd;
+  VectorMode vectors = VectorMode::kNone;
+  std::string vectorModule;  // the embedding module (`vectors.module`), when vectors are used
 };
 
 struct ProviderTimeouts {
@@ -187,6 +202,10 @@ struct PolicySet {
   std::map<std::string, Provider> providers;
   std::map<std::string, Model> models;
   std::map<std::string, Module> modules;
+  //! The one embedding module of the vector index: every intent with
+  //! `vectors` names it, so documents and queries share one vector space.
+  //! Empty when no intent uses vectors.
+  std::string vectorModule;
 
   const Intent* intent(const std::string& n) const;
 };

@@ -1,0 +1,161 @@
+#include "vector/memory_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "common/async.h"
+
+namespace aion::vector {
+namespace asio = boost::asio;
+
+namespace {
+
+void normalize(std::vector<float>& v) {
+  double sum = 0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  if (sum <= 0) return;  // a zero vector stays zero: it scores 0 against anything
+  auto inv = static_cast<float>(1.0 / std::sqrt(sum));
+  for (float& x : v) x *= inv;
+}
+
+Error noCollection(const std::string& name) {
+  return Error(ErrorCode::kNotFound, "collection '" + name + "' does not exist");
+}
+
+Error wrongDim(size_t got, int dim) {
+  return Error(ErrorCode::kInvalidRequest, "vector has " + std::to_string(got) +
+                                               " dimensions; the collection has " +
+                                               std::to_string(dim));
+}
+
+}  // namespace
+
+MemoryIndex::MemoryIndex(asio::any_io_executor cpu, Options opts)
+    : cpu_(std::move(cpu)), opts_(opts) {}
+
+asio::awaitable<Status> MemoryIndex::probe() {
+  co_return Status{};
+}
+
+asio::awaitable<Status> MemoryIndex::ensureCollection(std::string tenant, std::string name,
+                                                      int dim) {
+  if (dim <= 0) co_return fail(ErrorCode::kInvalidRequest, "dimension must be positive");
+  std::unique_lock lock(mu_);
+  auto key = Key{tenant, name};
+  if (auto it = collections_.find(key); it != collections_.end()) {
+    if (it->second->dim != dim)
+      co_return fail(ErrorCode::kConflict, "collection '" + name + "' holds " +
+                                               std::to_string(it->second->dim) +
+                                               "-dimensional vectors, not " + std::to_string(dim));
+    co_return Status{};
+  }
+  size_t owned = 0;
+  for (auto it = collections_.lower_bound(Key{tenant, ""});
+       it != collections_.end() && it->first.first == tenant; ++it)
+    ++owned;
+  if (owned >= opts_.maxCollectionsPerTenant)
+    co_return fail(ErrorCode::kPayloadTooLarge, "a tenant may have at most " +
+                                                    std::to_string(opts_.maxCollectionsPerTenant) +
+                                                    " collections in the in-process index");
+  auto c = std::make_shared<Collection>();
+  c->dim = dim;
+  collections_.emplace(std::move(key), std::move(c));
+  co_return Status{};
+}
+
+asio::awaitable<Status> MemoryIndex::upsert(std::string tenant, std::string name,
+                                            std::vector<Point> points) {
+  std::unique_lock lock(mu_);
+  auto it = collections_.find(Key{tenant, name});
+  if (it == collections_.end()) co_return std::unexpected(noCollection(name));
+  auto& c = *it->second;
+  size_t added = 0;
+  for (auto& p : points) {
+    if (p.vector.size() != static_cast<size_t>(c.dim))
+      co_return std::unexpected(wrongDim(p.vector.size(), c.dim));
+    if (!c.points.count(p.id)) ++added;
+  }
+  if (c.points.size() + added > opts_.maxPointsPerCollection)
+    co_return fail(ErrorCode::kPayloadTooLarge, "collection '" + name + "' would hold more than " +
+                                                    std::to_string(opts_.maxPointsPerCollection) +
+                                                    " chunks (the in-process index's limit)");
+  for (auto& p : points) {
+    normalize(p.vector);
+    std::string id = p.id;
+    c.points.insert_or_assign(std::move(id), std::move(p));
+  }
+  co_return Status{};
+}
+
+asio::awaitable<Status> MemoryIndex::deleteDocuments(std::string tenant, std::string name,
+                                                     std::vector<std::string> docIds) {
+  std::unique_lock lock(mu_);
+  auto it = collections_.find(Key{tenant, name});
+  if (it == collections_.end()) co_return std::unexpected(noCollection(name));
+  std::sort(docIds.begin(), docIds.end());
+  std::erase_if(it->second->points, [&](const auto& kv) {
+    return std::binary_search(docIds.begin(), docIds.end(), kv.second.docId);
+  });
+  co_return Status{};
+}
+
+Result<std::vector<Match>> MemoryIndex::searchNow(const Key& key, const std::vector<float>& query,
+                                                  int limit) const {
+  std::shared_lock lock(mu_);
+  auto it = collections_.find(key);
+  if (it == collections_.end()) return std::unexpected(noCollection(key.second));
+  const auto& c = *it->second;
+  if (query.size() != static_cast<size_t>(c.dim))
+    return std::unexpected(wrongDim(query.size(), c.dim));
+  std::vector<float> q = query;
+  normalize(q);
+  std::vector<std::pair<double, const Point*>> scored;
+  scored.reserve(c.points.size());
+  for (const auto& [id, p] : c.points) {
+    double dot = 0;
+    for (size_t i = 0; i < q.size(); ++i) dot += static_cast<double>(q[i]) * p.vector[i];
+    scored.emplace_back(dot, &p);
+  }
+  size_t k = std::min(scored.size(), static_cast<size_t>(std::max(0, limit)));
+  // Ties go to the smaller id, so results are deterministic.
+  auto better = [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second->id < b.second->id;
+  };
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<ptrdiff_t>(k), scored.end(),
+                    better);
+  std::vector<Match> out;
+  out.reserve(k);
+  for (size_t i = 0; i < k; ++i) {
+    Match m;
+    m.point = *scored[i].second;
+    m.point.vector.clear();
+    m.score = scored[i].first;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+VectorIndex::Async<std::vector<Match>> MemoryIndex::search(std::string tenant, std::string name,
+                                                           std::vector<float> query, int limit) {
+  auto job = [this, key = Key{std::move(tenant), std::move(name)}, q = std::move(query), limit] {
+    return searchNow(key, q, limit);
+  };
+  co_return co_await offload(cpu_, std::move(job));
+}
+
+VectorIndex::Async<bool> MemoryIndex::deleteCollection(std::string tenant, std::string name) {
+  std::unique_lock lock(mu_);
+  co_return collections_.erase(Key{tenant, name}) > 0;
+}
+
+VectorIndex::Async<std::vector<CollectionInfo>> MemoryIndex::listCollections(std::string tenant) {
+  std::shared_lock lock(mu_);
+  std::vector<CollectionInfo> out;
+  for (auto it = collections_.lower_bound(Key{tenant, ""});
+       it != collections_.end() && it->first.first == tenant; ++it)
+    out.push_back({it->first.second, it->second->dim, it->second->points.size()});
+  co_return out;
+}
+
+}  // namespace aion::vector

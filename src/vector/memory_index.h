@@ -1,0 +1,52 @@
+#pragma once
+// The embedded default vector index: collections in this process's memory,
+// searched by brute force (exact cosine). Not persisted: a restart empties
+// it (docs/retrieval.md); Qdrant (AION_CONTROL_QDRANT_URL) keeps vectors
+// across restarts. Thread-safe. Searches run on `cpu` (a bounded pool),
+// never on the calling event loop.
+#include <boost/asio/any_io_executor.hpp>
+#include <map>
+#include <shared_mutex>
+
+#include "vector/vector_index.h"
+
+namespace aion::vector {
+
+class MemoryIndex final : public VectorIndex {
+ public:
+  struct Options {
+    size_t maxPointsPerCollection = 200000;
+    size_t maxCollectionsPerTenant = 1000;
+  };
+  MemoryIndex(boost::asio::any_io_executor cpu, Options opts);
+  explicit MemoryIndex(boost::asio::any_io_executor cpu) : MemoryIndex(std::move(cpu), Options{}) {}
+
+  std::string engine() const override { return "in-process"; }
+  boost::asio::awaitable<Status> probe() override;
+  boost::asio::awaitable<Status> ensureCollection(std::string tenant, std::string name,
+                                                  int dim) override;
+  boost::asio::awaitable<Status> upsert(std::string tenant, std::string name,
+                                        std::vector<Point> points) override;
+  boost::asio::awaitable<Status> deleteDocuments(std::string tenant, std::string name,
+                                                 std::vector<std::string> docIds) override;
+  Async<std::vector<Match>> search(std::string tenant, std::string name, std::vector<float> query,
+                                   int limit) override;
+  Async<bool> deleteCollection(std::string tenant, std::string name) override;
+  Async<std::vector<CollectionInfo>> listCollections(std::string tenant) override;
+
+ private:
+  struct Collection {
+    int dim = 0;
+    std::map<std::string, Point> points;  // by id
+  };
+  using Key = std::pair<std::string, std::string>;  // tenant, name
+  Result<std::vector<Match>> searchNow(const Key& key, const std::vector<float>& query,
+                                       int limit) const;
+
+  boost::asio::any_io_executor cpu_;
+  Options opts_;
+  mutable std::shared_mutex mu_;
+  std::map<Key, std::shared_ptr<Collection>> collections_;
+};
+
+}  // namespace aion::vector
