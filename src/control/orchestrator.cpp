@@ -734,11 +734,17 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
   bool search = false;
   std::optional<store::Task> withContext;
   json::object contextUsed;
+  bool wantsContext = false;
   if (d_.retrieval) {
     auto ps = d_.policies.current();
     const auto* in = ps->intent(task.intent);
     search = in && in->vectors == policy::VectorMode::kSearch;
     if (search) input = Retrieval::searchInput(task.params);
+    const auto* po = task.params.if_object();
+    wantsContext =
+        in && in->vectors == policy::VectorMode::kContext && po && po->contains("context");
+  }
+  if (wantsContext) {
     int64_t left = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
     auto ctx = co_await d_.retrieval->withContext(
         task, static_cast<int>(std::max<int64_t>(left, 1)), &t->cancel);

@@ -340,3 +340,14 @@ def test_qdrant_going_away_later_fails_requests_with_503_not_a_fake_answer(make_
     assert a.control("GET", "/v1/collections").status == 503
     t = retrieve(a, "docs", "tomato")
     assert t["status"] == "failed" and t["error"]["code"] == "unavailable", t
+
+
+def test_retrieval_works_with_the_roles_apart(make_node):
+    """Collections live on the control role; the embedding runs where modules run
+    (in-process, or on the module host with --role modhost)."""
+    a = make_node().start()
+    r = index(a, "howto", DOCS)
+    assert r.status == 200, r
+    t = retrieve(a, "howto", "flat bicycle tyre")
+    assert t["status"] == "succeeded", t
+    assert t["result"]["matches"][0]["docId"] == "bike"
