@@ -72,6 +72,10 @@ TEST(Config, BadValuesNameTheVariable) {
                                                {"AION_WRITE_BEHIND_MS", "0"},
                                                {"KAFKA_BROKERS", "k"},
                                                {"AION_CONTROL_MONGO_DSN", "mongodb://x"},
+                                               {"AION_CONTROL_QDRANT_URL", "qdrant:6333"},
+                                               {"AION_CONTROL_QDRANT_URL", "http://"},
+                                               {"AION_CONTROL_QDRANT_URL", "http://h:1?x=1"},
+                                               {"AION_CONTROL_QDRANT_API_KEY", "k"},
                                                {"KAFKA_BROKERS", "k:1,k:99999"},
                                                {"KAFKA_BROKERS", "a:1,,b:2"},
                                                {"AION_STORE_SYNC", "off"},
@@ -162,6 +166,23 @@ TEST(Config, ModuleTrustGpusAndStoreSync) {
   auto none = load({{"AION_MODULE_HOST_GPUS", "none"}});
   ASSERT_TRUE(none && none->gpus);
   EXPECT_TRUE(none->gpus->empty());
+}
+
+TEST(Config, QdrantUrlAndKey) {
+  auto c = load({{"AION_CONTROL_QDRANT_URL", "https://vectors.internal:6334/qdrant"},
+                 {"AION_CONTROL_QDRANT_API_KEY", "secret"}});
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->qdrantUrl);
+  EXPECT_TRUE(c->qdrantUrl->tls);
+  EXPECT_EQ(c->qdrantUrl->host, "vectors.internal");
+  EXPECT_EQ(c->qdrantUrl->port, 6334);
+  EXPECT_EQ(c->qdrantUrl->path, "/qdrant");
+  EXPECT_EQ(c->qdrantApiKey, "secret");
+  auto bad =
+      load({{"AION_CONTROL_QDRANT_URL", "http://h:1"}, {"AION_CONTROL_QDRANT_API_KEY", "a\nb"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.find("secret"), std::string::npos);
+  EXPECT_FALSE(load({})->qdrantUrl);
 }
 
 TEST(Config, TlsNeedsCertAndKeyTogether) {
