@@ -40,64 +40,82 @@ asio::awaitable<Status> MemoryIndex::probe() {
 
 asio::awaitable<Status> MemoryIndex::ensureCollection(std::string tenant, std::string name,
                                                       int dim) {
-  if (dim <= 0) co_return fail(ErrorCode::kInvalidRequest, "dimension must be positive");
+  auto job = [this, tenant = std::move(tenant), name = std::move(name), dim] {
+    return ensureNow(tenant, name, dim);
+  };
+  co_return co_await offload(cpu_, std::move(job));
+}
+
+Status MemoryIndex::ensureNow(const std::string& tenant, const std::string& name, int dim) {
+  if (dim <= 0) return fail(ErrorCode::kInvalidRequest, "dimension must be positive");
   std::unique_lock lock(mu_);
   auto key = Key{tenant, name};
   if (auto it = collections_.find(key); it != collections_.end()) {
     if (it->second->dim != dim)
-      co_return fail(ErrorCode::kConflict, "collection '" + name + "' holds " +
-                                               std::to_string(it->second->dim) +
-                                               "-dimensional vectors, not " + std::to_string(dim));
-    co_return Status{};
+      return fail(ErrorCode::kConflict, "collection '" + name + "' holds " +
+                                            std::to_string(it->second->dim) +
+                                            "-dimensional vectors, not " + std::to_string(dim));
+    return {};
   }
   size_t owned = 0;
   for (auto it = collections_.lower_bound(Key{tenant, ""});
        it != collections_.end() && it->first.first == tenant; ++it)
     ++owned;
   if (owned >= opts_.maxCollectionsPerTenant)
-    co_return fail(ErrorCode::kPayloadTooLarge, "a tenant may have at most " +
-                                                    std::to_string(opts_.maxCollectionsPerTenant) +
-                                                    " collections in the in-process index");
+    return fail(ErrorCode::kPayloadTooLarge, "a tenant may have at most " +
+                                                 std::to_string(opts_.maxCollectionsPerTenant) +
+                                                 " collections in the in-process index");
   auto c = std::make_shared<Collection>();
   c->dim = dim;
   collections_.emplace(std::move(key), std::move(c));
-  co_return Status{};
+  return {};
 }
 
 asio::awaitable<Status> MemoryIndex::upsert(std::string tenant, std::string name,
                                             std::vector<Point> points) {
+  auto job = [this, key = Key{std::move(tenant), std::move(name)},
+              ps = std::move(points)]() mutable { return upsertNow(key, std::move(ps)); };
+  co_return co_await offload(cpu_, std::move(job));
+}
+
+Status MemoryIndex::upsertNow(const Key& key, std::vector<Point> points) {
+  const std::string& name = key.second;
   std::unique_lock lock(mu_);
-  auto it = collections_.find(Key{tenant, name});
-  if (it == collections_.end()) co_return std::unexpected(noCollection(name));
+  auto it = collections_.find(key);
+  if (it == collections_.end()) return std::unexpected(noCollection(name));
   auto& c = *it->second;
   size_t added = 0;
   for (auto& p : points) {
     if (p.vector.size() != static_cast<size_t>(c.dim))
-      co_return std::unexpected(wrongDim(p.vector.size(), c.dim));
+      return std::unexpected(wrongDim(p.vector.size(), c.dim));
     if (!c.points.count(p.id)) ++added;
   }
   if (c.points.size() + added > opts_.maxPointsPerCollection)
-    co_return fail(ErrorCode::kPayloadTooLarge, "collection '" + name + "' would hold more than " +
-                                                    std::to_string(opts_.maxPointsPerCollection) +
-                                                    " chunks (the in-process index's limit)");
+    return fail(ErrorCode::kPayloadTooLarge, "collection '" + name + "' would hold more than " +
+                                                 std::to_string(opts_.maxPointsPerCollection) +
+                                                 " chunks (the in-process index's limit)");
   for (auto& p : points) {
     normalize(p.vector);
     std::string id = p.id;
     c.points.insert_or_assign(std::move(id), std::move(p));
   }
-  co_return Status{};
+  return {};
 }
 
 asio::awaitable<Status> MemoryIndex::deleteDocuments(std::string tenant, std::string name,
                                                      std::vector<std::string> docIds) {
-  std::unique_lock lock(mu_);
-  auto it = collections_.find(Key{tenant, name});
-  if (it == collections_.end()) co_return std::unexpected(noCollection(name));
-  std::sort(docIds.begin(), docIds.end());
-  std::erase_if(it->second->points, [&](const auto& kv) {
-    return std::binary_search(docIds.begin(), docIds.end(), kv.second.docId);
-  });
-  co_return Status{};
+  auto job = [this, key = Key{std::move(tenant), std::move(name)},
+              ids = std::move(docIds)]() mutable {
+    std::unique_lock lock(mu_);
+    auto it = collections_.find(key);
+    if (it == collections_.end()) return Status(std::unexpected(noCollection(key.second)));
+    std::sort(ids.begin(), ids.end());
+    std::erase_if(it->second->points, [&](const auto& kv) {
+      return std::binary_search(ids.begin(), ids.end(), kv.second.docId);
+    });
+    return Status{};
+  };
+  co_return co_await offload(cpu_, std::move(job));
 }
 
 Result<std::vector<Match>> MemoryIndex::searchNow(const Key& key, const std::vector<float>& query,
@@ -145,17 +163,23 @@ VectorIndex::Async<std::vector<Match>> MemoryIndex::search(std::string tenant, s
 }
 
 VectorIndex::Async<bool> MemoryIndex::deleteCollection(std::string tenant, std::string name) {
-  std::unique_lock lock(mu_);
-  co_return collections_.erase(Key{tenant, name}) > 0;
+  auto job = [this, key = Key{std::move(tenant), std::move(name)}] {
+    std::unique_lock lock(mu_);
+    return Result<bool>(collections_.erase(key) > 0);
+  };
+  co_return co_await offload(cpu_, std::move(job));
 }
 
 VectorIndex::Async<std::vector<CollectionInfo>> MemoryIndex::listCollections(std::string tenant) {
-  std::shared_lock lock(mu_);
-  std::vector<CollectionInfo> out;
-  for (auto it = collections_.lower_bound(Key{tenant, ""});
-       it != collections_.end() && it->first.first == tenant; ++it)
-    out.push_back({it->first.second, it->second->dim, it->second->points.size()});
-  co_return out;
+  auto job = [this, tenant = std::move(tenant)] {
+    std::shared_lock lock(mu_);
+    std::vector<CollectionInfo> out;
+    for (auto it = collections_.lower_bound(Key{tenant, ""});
+         it != collections_.end() && it->first.first == tenant; ++it)
+      out.push_back({it->first.second, it->second->dim, it->second->points.size()});
+    return Result<std::vector<CollectionInfo>>(std::move(out));
+  };
+  co_return co_await offload(cpu_, std::move(job));
 }
 
 }  // namespace aion::vector

@@ -2,8 +2,9 @@
 // The embedded default vector index: collections in this process's memory,
 // searched by brute force (exact cosine). Not persisted: a restart empties
 // it (docs/retrieval.md); Qdrant (AION_CONTROL_QDRANT_URL) keeps vectors
-// across restarts. Thread-safe. Searches run on `cpu` (a bounded pool),
-// never on the calling event loop.
+// across restarts. Thread-safe. Every call runs on `cpu` (a bounded pool),
+// never on the calling event loop, which therefore never waits for a lock
+// a long search holds.
 #include <boost/asio/any_io_executor.hpp>
 #include <map>
 #include <shared_mutex>
@@ -40,6 +41,8 @@ class MemoryIndex final : public VectorIndex {
     std::map<std::string, Point> points;  // by id
   };
   using Key = std::pair<std::string, std::string>;  // tenant, name
+  Status ensureNow(const std::string& tenant, const std::string& name, int dim);
+  Status upsertNow(const Key& key, std::vector<Point> points);
   Result<std::vector<Match>> searchNow(const Key& key, const std::vector<float>& query,
                                        int limit) const;
 
