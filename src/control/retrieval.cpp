@@ -209,6 +209,17 @@ asio::awaitable<Result<json::object>> Retrieval::addDocuments(std::string tenant
                    "no intent in intents.yml uses vectors, so no embedding module is configured "
                    "(vectors: {mode: search, module: embed})");
   std::string module = ps->vectorModule;
+  if (indexing_.fetch_add(1) >= limits_.maxConcurrent) {
+    indexing_.fetch_sub(1);
+    co_return fail(ErrorCode::kUnavailable,
+                   "too many indexing requests at once (" + std::to_string(limits_.maxConcurrent) +
+                       "); retry shortly",
+                   json::object{{"retryAfterSeconds", 1}});
+  }
+  struct Release {
+    std::atomic<int>& n;
+    ~Release() { n.fetch_sub(1); }
+  } release{indexing_};
   std::vector<vector::Point> points;
   std::vector<std::string> texts, ids;
   for (auto& d : docs) {

@@ -27,6 +27,9 @@ struct DocumentLimits {
   size_t maxTextBytes = 50000;     // per document (413 beyond)
   size_t maxMetadataBytes = 4096;  // per document, as JSON text (413 beyond)
   size_t chunkBytes = 1000;        // a chunk's most UTF-8 bytes
+  //! Indexing requests embedding at once; beyond, 503 with Retry-After: the
+  //! module pool is shared with tasks and its queue must stay bounded.
+  int maxConcurrent = 4;
 };
 
 //! A validated document of a request.
@@ -108,6 +111,7 @@ class Retrieval {
 
   Deps d_;
   DocumentLimits limits_;
+  std::atomic<int> indexing_{0};
 };
 
 //! {"embeddings": [[...]]} of a module's output as vectors.

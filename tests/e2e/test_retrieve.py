@@ -351,3 +351,28 @@ def test_retrieval_works_with_the_roles_apart(make_node):
     t = retrieve(a, "howto", "flat bicycle tyre")
     assert t["status"] == "succeeded", t
     assert t["result"]["matches"][0]["docId"] == "bike"
+
+
+def test_indexing_at_once_is_bounded_with_503_and_retry_after(make_aiond):
+    """Embedding shares the module pool with tasks: beyond 4 indexing requests at once the
+    answer is 503 with Retry-After, not an unbounded queue."""
+    import threading
+    a = make_aiond({"AION_MAX_BODY_BYTES": str(8 << 20)}).start()
+    text = " ".join(f"word{i} alpha beta gamma" for i in range(2000))[:50000]
+    docs = [{"id": f"d{i}", "text": text} for i in range(100)]
+    results = []
+
+    def send(n):
+        results.append(index(a, f"bulk{n}", docs))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    statuses = sorted(r.status for r in results)
+    assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
+    for r in results:
+        if r.status == 503:
+            assert r.headers.get("retry-after") == "1" and "too many indexing" in r.json["error"]["message"]
+    assert len(collections(a)) == statuses.count(200)
