@@ -272,7 +272,9 @@ std::expected<void, std::vector<std::string>> App::openControl() {
 std::expected<void, std::vector<std::string>> App::openVectors() {
   const auto& c = cfg_;
   if (!c.qdrantUrl) {
-    vectors_ = std::make_unique<vector::MemoryIndex>(modulePool_.get_executor());
+    auto m = vector::MemoryIndex::open(modulePool_.get_executor(), {.dir = c.dataDir / "vectors"});
+    if (!m) return std::unexpected(std::vector<std::string>{"AION_DATA_DIR: " + m.error().message});
+    vectors_ = std::move(*m);
     return {};
   }
   auto q = std::make_unique<vector::QdrantIndex>(

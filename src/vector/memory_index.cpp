@@ -32,7 +32,26 @@ Error wrongDim(size_t got, int dim) {
 }  // namespace
 
 MemoryIndex::MemoryIndex(asio::any_io_executor cpu, Options opts)
-    : cpu_(std::move(cpu)), opts_(opts) {}
+    : cpu_(std::move(cpu)), opts_(std::move(opts)) {
+  if (!opts_.dir.empty()) log_.emplace(opts_.dir);
+}
+
+Result<std::unique_ptr<MemoryIndex>> MemoryIndex::open(asio::any_io_executor cpu, Options opts) {
+  auto index = std::make_unique<MemoryIndex>(std::move(cpu), std::move(opts));
+  if (!index->log_) return index;
+  auto loaded = index->log_->loadAll();
+  if (!loaded) return std::unexpected(loaded.error());
+  for (auto& l : *loaded) {
+    auto c = std::make_shared<Collection>();
+    c->dim = l.dim;
+    for (auto& p : l.points) {
+      std::string id = p.id;
+      c->points.insert_or_assign(std::move(id), std::move(p));
+    }
+    index->collections_.emplace(Key{l.tenant, l.name}, std::move(c));
+  }
+  return index;
+}
 
 asio::awaitable<Status> MemoryIndex::probe() {
   co_return Status{};
@@ -65,6 +84,8 @@ Status MemoryIndex::ensureNow(const std::string& tenant, const std::string& name
     return fail(ErrorCode::kPayloadTooLarge, "a tenant may have at most " +
                                                  std::to_string(opts_.maxCollectionsPerTenant) +
                                                  " collections in the in-process index");
+  if (log_)
+    if (auto st = log_->create(tenant, name, dim); !st) return st;
   auto c = std::make_shared<Collection>();
   c->dim = dim;
   collections_.emplace(std::move(key), std::move(c));
@@ -94,8 +115,10 @@ Status MemoryIndex::upsertNow(const Key& key, std::vector<Point> points) {
     return fail(ErrorCode::kPayloadTooLarge, "collection '" + name + "' would hold more than " +
                                                  std::to_string(opts_.maxPointsPerCollection) +
                                                  " chunks (the in-process index's limit)");
+  for (auto& p : points) normalize(p.vector);
+  if (log_)
+    if (auto st = log_->upsert(key.first, key.second, points); !st) return st;
   for (auto& p : points) {
-    normalize(p.vector);
     std::string id = p.id;
     c.points.insert_or_assign(std::move(id), std::move(p));
   }
@@ -109,6 +132,8 @@ asio::awaitable<Status> MemoryIndex::deleteDocuments(std::string tenant, std::st
     std::unique_lock lock(mu_);
     auto it = collections_.find(key);
     if (it == collections_.end()) return Status(std::unexpected(noCollection(key.second)));
+    if (log_)
+      if (auto st = log_->removeDocuments(key.first, key.second, ids); !st) return st;
     std::sort(ids.begin(), ids.end());
     std::erase_if(it->second->points, [&](const auto& kv) {
       return std::binary_search(ids.begin(), ids.end(), kv.second.docId);
@@ -165,7 +190,12 @@ VectorIndex::Async<std::vector<Match>> MemoryIndex::search(std::string tenant, s
 VectorIndex::Async<bool> MemoryIndex::deleteCollection(std::string tenant, std::string name) {
   auto job = [this, key = Key{std::move(tenant), std::move(name)}] {
     std::unique_lock lock(mu_);
-    return Result<bool>(collections_.erase(key) > 0);
+    if (!collections_.count(key)) return Result<bool>(false);
+    if (log_)
+      if (auto st = log_->drop(key.first, key.second); !st)
+        return Result<bool>(std::unexpected(st.error()));
+    collections_.erase(key);
+    return Result<bool>(true);
   };
   co_return co_await offload(cpu_, std::move(job));
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The embedded default vector index: collections in this process's memory,
-// searched by brute force (exact cosine). Not persisted: a restart empties
-// it (docs/retrieval.md); Qdrant (AION_CONTROL_QDRANT_URL) keeps vectors
+// searched by brute force (exact cosine). With Options::dir, every change is
+// also appended to a log file there (vector/collection_log.h) before it is
+// applied, and open() reloads them: aiond keeps them in AION_DATA_DIR/vectors
 // across restarts. Thread-safe. Every call runs on `cpu` (a bounded pool),
 // never on the calling event loop, which therefore never waits for a lock
 // a long search holds.
@@ -9,6 +10,7 @@
 #include <map>
 #include <shared_mutex>
 
+#include "vector/collection_log.h"
 #include "vector/vector_index.h"
 
 namespace aion::vector {
@@ -18,9 +20,13 @@ class MemoryIndex final : public VectorIndex {
   struct Options {
     size_t maxPointsPerCollection = 200000;
     size_t maxCollectionsPerTenant = 1000;
+    std::filesystem::path dir{};  // empty: in memory only
   };
   MemoryIndex(boost::asio::any_io_executor cpu, Options opts);
   explicit MemoryIndex(boost::asio::any_io_executor cpu) : MemoryIndex(std::move(cpu), Options{}) {}
+  //! An index over `opts.dir`, with what the folder holds loaded.
+  //! kUnavailable when it cannot be created, read or compacted.
+  static Result<std::unique_ptr<MemoryIndex>> open(boost::asio::any_io_executor cpu, Options opts);
 
   std::string engine() const override { return "in-process"; }
   boost::asio::awaitable<Status> probe() override;
@@ -50,6 +56,7 @@ class MemoryIndex final : public VectorIndex {
   Options opts_;
   mutable std::shared_mutex mu_;
   std::map<Key, std::shared_ptr<Collection>> collections_;
+  std::optional<CollectionLog> log_;  // with Options::dir
 };
 
 }  // namespace aion::vector

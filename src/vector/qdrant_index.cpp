@@ -10,16 +10,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string hex(const std::string& s) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
-
 //! Qdrant's own message from an error body {"status":{"error":"..."}}.
 std::string qdrantMessage(const std::string& body) {
   boost::system::error_code ec;
@@ -47,7 +37,7 @@ const std::string kCollections = "/collections";
 }  // namespace
 
 std::string QdrantIndex::prefixOf(const std::string& tenant) {
-  return "aion-" + hex(tenant) + "-";
+  return "aion-" + hexOf(tenant) + "-";
 }
 
 QdrantIndex::QdrantIndex(Options opts)

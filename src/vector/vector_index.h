@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,12 @@ struct CollectionInfo {
 //! same chunk always gets the same id (re-indexing replaces it) and Qdrant
 //! accepts it (ids must be unsigned integers or UUIDs).
 std::string pointId(const std::string& docId, int chunk);
+
+//! `s` as lowercase hex: a tenant's name inside a file or collection name,
+//! unambiguous and within any charset.
+std::string hexOf(const std::string& s);
+//! The inverse of hexOf; nullopt when `h` is not even-length lowercase hex.
+std::optional<std::string> unhex(const std::string& h);
 
 class VectorIndex {
  public:

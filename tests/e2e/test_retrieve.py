@@ -316,18 +316,34 @@ def test_qdrant_api_key_is_sent_and_a_wrong_one_stops_start_up(make_aiond):
         s.stop()
 
 
-def test_qdrant_keeps_vectors_across_restarts_the_in_process_index_does_not(make_aiond, standin):
-    q = make_aiond({"AION_CONTROL_QDRANT_URL": standin.url}, subdir="q").start()
-    assert index(q, "docs", DOCS).status == 200
-    q.stop()
-    q.start()
-    assert retrieve(q, "docs", "bicycle tyre")["result"]["matches"][0]["docId"] == "bike"
+def test_vectors_survive_restarts_and_kill_9_on_both_engines(make_aiond, engine):
+    env, _ = engine
+    a = make_aiond(env).start()
+    assert index(a, "docs", DOCS).status == 200
+    assert index(a, "docs", [{"id": "garden", "text": "now about roses and tulips only"}]).status == 200
+    assert index(a, "other", DOCS[:1]).status == 200
+    assert a.control("DELETE", "/v1/collections/other").status == 200
+    a.stop()
+    a.start()
+    assert retrieve(a, "docs", "bicycle tyre")["result"]["matches"][0]["docId"] == "bike"
+    assert collections(a).keys() == {"docs"} and collections(a)["docs"]["chunks"] == 3
+    # Acknowledged is durable: a kill -9 right after the answer loses nothing.
+    assert index(a, "docs", [{"id": "late", "text": "a late note about sailing boats"}]).status == 200
+    a.kill9()
+    a.start()
+    t = retrieve(a, "docs", "roses and tulips")
+    assert t["result"]["matches"][0]["docId"] == "garden"
+    assert "tomato" not in t["result"]["matches"][0]["text"]  # the replaced text is gone
+    assert retrieve(a, "docs", "sailing boats")["result"]["matches"][0]["docId"] == "late"
 
-    m = make_aiond(subdir="m").start()
-    assert index(m, "docs", DOCS).status == 200
-    m.stop()
-    m.start()
-    assert collections(m) == {}  # documented: the in-process index lives in memory
+
+def test_an_unreadable_vector_folder_stops_start_up_naming_the_variable(make_aiond):
+    a = make_aiond()
+    a.data_dir.mkdir(parents=True, exist_ok=True)
+    (a.data_dir / "vectors").write_text("a file where the folder should be")
+    with pytest.raises(RuntimeError) as e:
+        a.start(timeout=15)
+    assert "AION_DATA_DIR" in str(e.value) and "vectors" in str(e.value)
 
 
 def test_qdrant_going_away_later_fails_requests_with_503_not_a_fake_answer(make_aiond):

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "temp_dir.h"
 #include "vector/memory_index.h"
 #include "vector/qdrant_index.h"
 
@@ -27,10 +28,44 @@ const char* qdrantUrl() {
   return u && *u ? u : nullptr;
 }
 
+//! Runs `a` to its end on `io`, single-threaded (as aiond's I/O loops are).
+template <typename T>
+T runOn(asio::io_context& io, asio::awaitable<T> a) {
+  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
+  io.restart();
+  io.run();
+  return f.get();
+}
+
+//! Chunk `chunk` of document `doc`, with metadata naming both.
+Point makePoint(const std::string& doc, int chunk, std::vector<float> v,
+                const std::string& text = "") {
+  Point p;
+  p.docId = doc;
+  p.chunk = chunk;
+  p.id = pointId(doc, chunk);
+  p.vector = std::move(v);
+  p.text = text.empty() ? doc + "#" + std::to_string(chunk) : text;
+  p.metadata = json::object{{"source", doc}, {"n", chunk}};
+  return p;
+}
+
 struct MemoryBackend {
   static std::string unavailable() { return {}; }
   asio::thread_pool cpu{2};
   std::unique_ptr<VectorIndex> make() { return std::make_unique<MemoryIndex>(cpu.get_executor()); }
+};
+
+//! The in-process index as aiond runs it: every change logged to a folder.
+struct PersistedBackend {
+  static std::string unavailable() { return {}; }
+  asio::thread_pool cpu{2};
+  testing::TempDir dir;
+  std::unique_ptr<VectorIndex> make() {
+    auto m = MemoryIndex::open(cpu.get_executor(), {.dir = dir.path() / "vectors"});
+    EXPECT_TRUE(m);
+    return std::move(*m);
+  }
 };
 
 struct QdrantBackend {
@@ -68,24 +103,13 @@ class VectorIndexConformance : public ::testing::Test {
     }
     index.reset();
   }
-  //! Runs `a` to its end on a single-threaded loop (as aiond's I/O loops are).
   template <typename T>
   T run(asio::awaitable<T> a) {
-    auto f = asio::co_spawn(io, std::move(a), asio::use_future);
-    io.restart();
-    io.run();
-    return f.get();
+    return runOn(io, std::move(a));
   }
   static Point point(const std::string& doc, int chunk, std::vector<float> v,
                      const std::string& text = "") {
-    Point p;
-    p.docId = doc;
-    p.chunk = chunk;
-    p.id = pointId(doc, chunk);
-    p.vector = std::move(v);
-    p.text = text.empty() ? doc + "#" + std::to_string(chunk) : text;
-    p.metadata = json::object{{"source", doc}, {"n", chunk}};
-    return p;
+    return makePoint(doc, chunk, std::move(v), text);
   }
   uint64_t count(const std::string& tenant, const std::string& name) {
     auto cs = run(index->listCollections(tenant));
@@ -104,10 +128,11 @@ class VectorIndexConformance : public ::testing::Test {
 struct BackendNames {
   template <typename B>
   static std::string GetName(int) {
-    return std::is_same_v<B, MemoryBackend> ? "InProcess" : "Qdrant";
+    if (std::is_same_v<B, MemoryBackend>) return "InProcess";
+    return std::is_same_v<B, PersistedBackend> ? "InProcessPersisted" : "Qdrant";
   }
 };
-using Backends = ::testing::Types<MemoryBackend, QdrantBackend>;
+using Backends = ::testing::Types<MemoryBackend, PersistedBackend, QdrantBackend>;
 TYPED_TEST_SUITE(VectorIndexConformance, Backends, BackendNames);
 
 TYPED_TEST(VectorIndexConformance, ProbeAnswers) {
@@ -285,6 +310,93 @@ TYPED_TEST(VectorIndexConformance, LimitCapsTheMatches) {
 }
 
 // ---- not part of the typed contract --------------------------------------
+
+//! The persisted in-process index reopened from its folder holds what it held.
+class MemoryIndexPersistence : public ::testing::Test {
+ protected:
+  template <typename T>
+  T run(asio::awaitable<T> a) {
+    return runOn(io, std::move(a));
+  }
+  std::unique_ptr<MemoryIndex> open() {
+    auto m = MemoryIndex::open(cpu.get_executor(), {.dir = dir.path() / "vectors"});
+    EXPECT_TRUE(m) << m.error().message;
+    return m ? std::move(*m) : nullptr;
+  }
+  static Point point(const std::string& doc, int chunk, std::vector<float> v) {
+    return makePoint(doc, chunk, std::move(v));
+  }
+  asio::io_context io{1};
+  asio::thread_pool cpu{2};
+  testing::TempDir dir;
+};
+
+TEST_F(MemoryIndexPersistence, ReopenedIndexHoldsWhatWasWrittenAndNothingDeleted) {
+  {
+    auto a = open();
+    ASSERT_TRUE(run(a->ensureCollection("acme", "docs", 2)));
+    ASSERT_TRUE(run(a->ensureCollection("acme", "gone", 2)));
+    ASSERT_TRUE(run(a->ensureCollection("glo-bex", "docs-2", 3)));
+    ASSERT_TRUE(run(a->upsert(
+        "acme", "docs", {point("a", 0, {1, 0}), point("a", 1, {1, 1}), point("b", 0, {0, 1})})));
+    ASSERT_TRUE(run(a->upsert("acme", "docs", {point("b", 0, {0.5f, 1})})));  // replaced
+    ASSERT_TRUE(run(a->deleteDocuments("acme", "docs", {"a"})));
+    ASSERT_TRUE(run(a->upsert("glo-bex", "docs-2", {point("g", 0, {0, 0, 1})})));
+    auto gone = run(a->deleteCollection("acme", "gone"));
+    ASSERT_TRUE(gone && *gone);
+  }
+  for (int round = 0; round < 2; ++round) {  // the second open reads the compacted files
+    auto b = open();
+    auto cs = run(b->listCollections("acme"));
+    ASSERT_TRUE(cs);
+    ASSERT_EQ(cs->size(), 1u);
+    EXPECT_EQ((*cs)[0].name, "docs");
+    EXPECT_EQ((*cs)[0].points, 1u);
+    auto hits = run(b->search("acme", "docs", {0.5f, 1}, 5));
+    ASSERT_TRUE(hits);
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ((*hits)[0].point.docId, "b");
+    EXPECT_NEAR((*hits)[0].score, 1.0, 1e-5);
+    EXPECT_EQ(json::value((*hits)[0].point.metadata),
+              json::value(json::object{{"source", "b"}, {"n", 0}}));
+    auto g = run(b->listCollections("glo-bex"));
+    ASSERT_TRUE(g);
+    ASSERT_EQ(g->size(), 1u);
+    EXPECT_EQ((*g)[0].name, "docs-2");
+    EXPECT_EQ((*g)[0].dim, 3);
+  }
+}
+
+TEST_F(MemoryIndexPersistence, ATornLastRecordKeepsWhatCameBefore) {
+  {
+    auto a = open();
+    ASSERT_TRUE(run(a->ensureCollection("t", "docs", 2)));
+    ASSERT_TRUE(run(a->upsert("t", "docs", {point("a", 0, {1, 0})})));
+  }
+  auto file = dir.path() / "vectors" / (hexOf("t") + "-docs.jsonl");
+  ASSERT_TRUE(std::filesystem::exists(file));
+  std::ofstream(file, std::ios::app) << R"({"op":"upsert","points":[{"id":"x)";  // cut mid-write
+  {
+    auto b = open();
+    auto hits = run(b->search("t", "docs", {1, 0}, 5));
+    ASSERT_TRUE(hits);
+    ASSERT_EQ(hits->size(), 1u);
+    EXPECT_EQ((*hits)[0].point.docId, "a");
+    // Written after the repair: not lost behind the torn line.
+    ASSERT_TRUE(run(b->upsert("t", "docs", {point("b", 0, {0, 1})})));
+  }
+  auto c = open();
+  auto hits = run(c->search("t", "docs", {1, 0}, 5));
+  ASSERT_TRUE(hits);
+  EXPECT_EQ(hits->size(), 2u);
+}
+
+TEST(Hex, RoundTrips) {
+  EXPECT_EQ(hexOf("a-b"), "612d62");
+  EXPECT_EQ(unhex("612d62"), "a-b");
+  EXPECT_FALSE(unhex("6"));
+  EXPECT_FALSE(unhex("zz"));
+}
 
 TEST(PointId, IsAStableVersion5UuidPerDocumentAndChunk) {
   auto a = pointId("doc", 0);
