@@ -18,6 +18,7 @@
 #include "modhost/wasm_host.h"
 #include "trust/signing.h"
 #include "vector/memory_index.h"
+#include "vector/metered_index.h"
 #include "vector/qdrant_index.h"
 
 namespace aion::app {
@@ -274,7 +275,7 @@ std::expected<void, std::vector<std::string>> App::openVectors() {
   if (!c.qdrantUrl) {
     auto m = vector::MemoryIndex::open(modulePool_.get_executor(), {.dir = c.dataDir / "vectors"});
     if (!m) return std::unexpected(std::vector<std::string>{"AION_DATA_DIR: " + m.error().message});
-    vectors_ = std::move(*m);
+    vectors_ = std::make_unique<vector::MeteredIndex>(std::move(*m), metrics_);
     return {};
   }
   auto q = std::make_unique<vector::QdrantIndex>(
@@ -288,7 +289,7 @@ std::expected<void, std::vector<std::string>> App::openVectors() {
     return std::unexpected(
         std::vector<std::string>{"AION_CONTROL_QDRANT_URL: " + st.error().message});
   spdlog::info("vectors: Qdrant at {} (AION_CONTROL_QDRANT_URL)", c.qdrantUrl->origin());
-  vectors_ = std::move(q);
+  vectors_ = std::make_unique<vector::MeteredIndex>(std::move(q), metrics_);
   return {};
 }
 

@@ -71,6 +71,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Name("aion_provider_request_duration_seconds")
                           .Help("Model provider exchange latency")
                           .Register(*registry_);
+  vectorCalls_ = &BuildCounter()
+                      .Name("aion_vector_requests_total")
+                      .Help("Vector index calls by engine, operation and outcome")
+                      .Register(*registry_);
+  vectorSeconds_ = &BuildHistogram()
+                        .Name("aion_vector_request_duration_seconds")
+                        .Help("Vector index call latency by engine and operation")
+                        .Register(*registry_);
   tokens_ = &BuildCounter()
                  .Name("aion_tokens_total")
                  .Help("Model tokens by provider, model, tenant and direction (prompt|completion)")
@@ -290,6 +298,12 @@ void Metrics::providerCall(const std::string& provider, const std::string& model
   providerCalls_->Add({{"provider", provider}, {"model", model}, {"outcome", outcome}}).Increment();
   providerSeconds_->Add({{"provider", provider}, {"model", model}}, kLatencyBuckets)
       .Observe(seconds);
+}
+
+void Metrics::vectorCall(const std::string& engine, const std::string& op,
+                         const std::string& outcome, double seconds) {
+  vectorCalls_->Add({{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
+  vectorSeconds_->Add({{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
 }
 
 void Metrics::spend(const std::string& provider, const std::string& model,

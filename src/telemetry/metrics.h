@@ -34,6 +34,10 @@ class Metrics {
   //! One HTTP exchange with a model provider (each retry counts).
   void providerCall(const std::string& provider, const std::string& model,
                     const std::string& outcome, double seconds);
+  //! One call to the vector index (engine in-process or qdrant; op search,
+  //! upsert, …; outcome ok or an error code).
+  void vectorCall(const std::string& engine, const std::string& op, const std::string& outcome,
+                  double seconds);
   //! Tokens and spend of a finished model call, by tenant.
   void spend(const std::string& provider, const std::string& model, const std::string& tenant,
              int64_t promptTokens, int64_t completionTokens, double usd);
@@ -87,6 +91,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* degraded_;
   prometheus::Family<prometheus::Counter>* providerCalls_;
   prometheus::Family<prometheus::Histogram>* providerSeconds_;
+  prometheus::Family<prometheus::Counter>* vectorCalls_;
+  prometheus::Family<prometheus::Histogram>* vectorSeconds_;
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* costUsd_;
   prometheus::Family<prometheus::Histogram>* overhead_;

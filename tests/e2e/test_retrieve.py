@@ -132,6 +132,10 @@ def test_index_then_retrieve_the_right_document(make_aiond, engine):
     top = t["result"]["matches"][0]
     assert top["docId"] == "garden" and top["metadata"] == {"topic": "garden"}
     assert len(t["result"]["matches"]) == 3  # top_k defaults to 5: every chunk there is
+    m = a.control("GET", "/metrics").raw.decode()
+    eng = "qdrant" if s else "in-process"
+    assert f'aion_vector_requests_total{{engine="{eng}",op="search",outcome="ok"}} 2' in m
+    assert f'aion_vector_request_duration_seconds_count{{engine="{eng}",op="upsert"}} 1' in m
     if s:  # the vectors really are in (the stand-in of) Qdrant
         names = list(s.collections)
         assert len(names) == 1 and names[0].endswith("-howto")
