@@ -746,8 +746,10 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
   }
   if (wantsContext) {
     int64_t left = task.deadlineMs ? task.deadlineMs - nowMs() : 30000;
+    int64_t began = steadyUs();
     auto ctx = co_await d_.retrieval->withContext(
         task, static_cast<int>(std::max<int64_t>(left, 1)), &t->cancel);
+    t->upstreamUs += steadyUs() - began;  // embedding and search: upstream, not overhead
     if (!ctx) {
       auto err = errorJson(ctx.error());
       co_await finish(t, TaskStatus::kFailed, errorEvents(err), std::nullopt, err);
