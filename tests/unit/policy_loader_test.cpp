@@ -328,6 +328,90 @@ TEST(ShippedPolicies, LoadWithBuiltModules) {
   ASSERT_TRUE((*r)->intent("chat-hybrid"));
   EXPECT_EQ((*r)->intent("chat-hybrid")->redactModule, "redact");
   EXPECT_EQ((*r)->intent("chat")->candidates.back().target, "summarize");  // the local fallback
+  EXPECT_EQ((*r)->intent("retrieve")->vectors, VectorMode::kSearch);
+  EXPECT_EQ((*r)->intent("chat")->vectors, VectorMode::kContext);
+  EXPECT_EQ((*r)->vectorModule, "embed");
+}
+
+TEST_F(Fixture, VectorsLoadAndAreValidated) {
+  const char* modules = R"(version: 1
+modules:
+  summarize:
+    version: 0.1.0
+    kind: wasm
+    artifact: summarize.wasm
+    intents: [summarize, find]
+  other:
+    version: 0.1.0
+    kind: wasm
+    artifact: summarize.wasm
+    intents: [find]
+)";
+  write(R"(version: 1
+intents:
+  find:
+    privacy: local-only
+    vectors: {mode: search, module: summarize}
+    candidates:
+      - module: summarize
+  summarize:
+    privacy: local-only
+    vectors: {mode: context, module: summarize}
+    candidates:
+      - module: summarize
+)",
+        kPolicies, kModels, modules);
+  auto ok = load();
+  ASSERT_TRUE(ok) << join(ok.error());
+  EXPECT_EQ((*ok)->intent("find")->vectors, VectorMode::kSearch);
+  EXPECT_EQ((*ok)->intent("summarize")->vectors, VectorMode::kContext);
+  EXPECT_EQ((*ok)->vectorModule, "summarize");
+
+  write(R"(version: 1
+intents:
+  find:
+    privacy: local-only
+    vectors: {mode: search, module: summarize}
+    candidates:
+      - module: other
+  summarize:
+    privacy: local-only
+    vectors: {mode: nearest, module: other}
+    candidates:
+      - module: summarize
+)",
+        kPolicies, kModels, modules);
+  auto e = errors();
+  for (const char* want :
+       {"intents.yml:7: intents.find.candidates: a search intent",
+        "intents.yml:10: intents.summarize.vectors.mode: must be search or context",
+        "intents.yml:10: intents.summarize.vectors.module: every intent must embed"})
+    EXPECT_TRUE(anyStartsWith(e, want)) << want << "\n" << join(e);
+
+  write(R"(version: 1
+intents:
+  summarize:
+    privacy: local-only
+    vectors: true
+    candidates:
+      - module: summarize
+)",
+        kPolicies, kModels, kModules);
+  EXPECT_TRUE(anyStartsWith(errors(), "intents.yml:5: intents.summarize.vectors: must be"))
+      << join(errors());
+  write(R"(version: 1
+intents:
+  summarize:
+    privacy: local-only
+    vectors: false
+    candidates:
+      - module: summarize
+)",
+        kPolicies, kModels, kModules);
+  auto none = load();
+  ASSERT_TRUE(none) << join(none.error());
+  EXPECT_EQ((*none)->intent("summarize")->vectors, VectorMode::kNone);
+  EXPECT_EQ((*none)->vectorModule, "");
 }
 
 TEST_F(Fixture, ProvidersModelsBudgetsAndRedactionAreValidated) {
