@@ -184,10 +184,14 @@ std::expected<void, std::vector<std::string>> App::openControl() {
                                         .behindWindow = c.writeBehind,
                                         .onCommit = onCommit,
                                         .outbox = outbox,
-                                        .exclusive = true});
+                                        .planeId = c.planeId,
+                                        .exclusive = true,
+                                        .lease = c.lease});
     if (!st) return std::unexpected(Errors{"AION_CONTROL_POSTGRES_DSN: " + st.error().message});
+    cluster_ = st->get();
     store_ = std::move(*st);
-    spdlog::info("store: PostgreSQL (AION_CONTROL_POSTGRES_DSN)");
+    spdlog::info("store: PostgreSQL (AION_CONTROL_POSTGRES_DSN), control plane '{}', lease {} ms",
+                 c.planeId, c.lease.count());
   } else {
     store::SqliteTaskStore::Options so;
     so.sync = c.storeSyncFull ? store::sqlite::Sync::kFull : store::sqlite::Sync::kNormal;
@@ -245,13 +249,14 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   for (auto& g : gpus) opts.gpus.push_back({g.name, g.memoryMb});
   opts.sandbox = std::move(sandbox);
   opts.subprocessBlocked = std::move(blocked);
+  opts.leaseRenewEvery = std::max(std::chrono::milliseconds(100), c.lease / 3);
   opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax};
   if (auto st = openVectors(); !st) return std::unexpected(st.error());
   auto svc = control::ControlService::create(
       {*store_, *modules_, modulePool_.get_executor(), blocking_.get_executor(), *providers_, bus_,
-       metrics_, [p = this] { return p->io_.next(); }, vectors_.get()},
+       metrics_, [p = this] { return p->io_.next(); }, vectors_.get(), cluster_},
       opts);
   if (!svc) {
     Errors errs{"AION_POLICY_DIR: policies in " + c.policyDir.string() + " are invalid:"};
@@ -451,6 +456,8 @@ void App::shutdown() {
       if (modhostGrpc_) modhostGrpc_->Shutdown(deadline);
       if (remote_) remote_->stop();
       if (store_) store_->flush();  // writes behind reach the disk before the process ends
+      // Peers take the queued tasks left behind now, not once the lease runs out.
+      if (cluster_) cluster_->release();
       io_.stop();
     }).detach();
   };

@@ -88,6 +88,7 @@ class App {
   std::unique_ptr<telemetry::Tracer> tracer_;  // exports spans; outlives what records them
   boost::asio::thread_pool modulePool_;        // module calls: AION_WORKERS threads
   boost::asio::thread_pool blocking_;          // Redis, policy reloads, registry files
+  store::Cluster* cluster_ = nullptr;          // store_, when control planes share it (PostgreSQL)
   std::unique_ptr<store::TaskStore> store_;    // SQLite, or PostgreSQL (AION_CONTROL_POSTGRES_DSN)
   std::unique_ptr<events::KafkaRelay> kafka_;  // relays the store's outbox; before store_ dies
   std::atomic<events::KafkaRelay*> kafkaPoke_{nullptr};

@@ -1,7 +1,10 @@
 #include "app/config.h"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "common/digest.h"
@@ -241,6 +244,18 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
       return fail(ErrorCode::kInvalidRequest,
                   "AION_CONTROL_QDRANT_API_KEY: must not contain line breaks");
     c.qdrantApiKey = *v;
+  }
+  if (!(s = readMs(env, "AION_CONTROL_LEASE_MS", 500, 600000, c.lease)))
+    return std::unexpected(s.error());
+  if (auto v = env("AION_CONTROL_PLANE_ID"); v && !v->empty()) {
+    if (v->size() > 200 || v->find_first_of("\n\t ") != std::string::npos)
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_CONTROL_PLANE_ID: at most 200 characters, no spaces");
+    c.planeId = *v;
+  } else {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || !*host) std::strcpy(host, "localhost");
+    c.planeId = std::string(host) + ":" + std::to_string(c.controlPort);
   }
   if (auto v = env("KAFKA_BROKERS"); v && !v->empty()) {
     // host:port[,host:port...]: checked here so a typo fails start-up by name.

@@ -52,9 +52,14 @@ struct Config {
   bool allowUnsigned = false;  // AION_MODULES_ALLOW_UNSIGNED: development only
   bool storeSyncFull = true;   // AION_STORE_SYNC: full (fsync per commit) | normal
   bool allowWeakSandbox =
-      false;                 // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
-  std::string postgresDsn;   // AION_CONTROL_POSTGRES_DSN: tasks in PostgreSQL, not SQLite
-  std::string kafkaBrokers;  // KAFKA_BROKERS: relay task events and usage to Kafka
+      false;                // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
+  std::string postgresDsn;  // AION_CONTROL_POSTGRES_DSN: tasks in PostgreSQL, not SQLite
+  //! AION_CONTROL_PLANE_ID: this control plane among those sharing the
+  //! PostgreSQL store; default <hostname>:<AION_CONTROL_PORT>, so a plane
+  //! restarted in place takes its own unfinished tasks back at once.
+  std::string planeId;
+  std::chrono::milliseconds lease{10000};   // AION_CONTROL_LEASE_MS
+  std::string kafkaBrokers;                 // KAFKA_BROKERS: relay task events and usage to Kafka
   std::optional<providers::Url> qdrantUrl;  // AION_CONTROL_QDRANT_URL: vectors in Qdrant
   std::string qdrantApiKey;                 // AION_CONTROL_QDRANT_API_KEY: its api-key header
   bool openAiBehind = false;       // AION_DURABILITY=async: OpenAI-compatible calls written behind

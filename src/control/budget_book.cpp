@@ -1,7 +1,11 @@
 #include "control/budget_book.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json/object.hpp>
 #include <cstdio>
+
+#include "common/async.h"
 
 namespace aion::control {
 using store::fromNanoUsd;
@@ -15,7 +19,75 @@ std::string money(int64_t nano) {
   return buf;
 }
 
+//! kBudgetExceeded naming the scope and its figures.
+std::unexpected<Error> refusal(const BudgetScope& sc, int64_t spent, int64_t reserved,
+                               int64_t nanoUsd) {
+  std::string who = (sc.kind == Kind::kTenant ? "tenant '" : "key '") + sc.id + "'";
+  return fail(ErrorCode::kBudgetExceeded,
+              who + " " + sc.period + " budget " + money(sc.capNanoUsd) + " USD: spent " +
+                  money(spent) + ", reserved " + money(reserved) + ", this call needs up to " +
+                  money(nanoUsd),
+              {{"scope", sc.kind == Kind::kTenant ? "tenant" : "key"},
+               {"period", sc.period},
+               {"capUsd", fromNanoUsd(sc.capNanoUsd)},
+               {"spentUsd", fromNanoUsd(spent)},
+               {"reservedUsd", fromNanoUsd(reserved)},
+               {"neededUsd", fromNanoUsd(nanoUsd)}});
+}
+
 }  // namespace
+
+void BudgetBook::share(store::Cluster* ledger, boost::asio::any_io_executor exec) {
+  ledger_ = ledger;
+  ledgerExec_ = std::move(exec);
+}
+
+boost::asio::awaitable<Status> BudgetBook::reserveAsync(std::string reservationId,
+                                                        std::string tenant, std::string keyId,
+                                                        std::vector<BudgetScope> scopes,
+                                                        int64_t nanoUsd, int64_t nowMs) {
+  if (!ledger_ || scopes.empty())
+    co_return reserve(reservationId, tenant, keyId, scopes, nanoUsd, nowMs);
+  std::vector<store::LedgerScope> shared;
+  for (auto& sc : scopes)
+    shared.push_back({.kind = sc.kind == Kind::kTenant ? "tenant" : "key",
+                      .id = sc.id,
+                      .period = sc.period,
+                      .periodStartMs = store::periodStartMs(sc.period, nowMs),
+                      .capNanoUsd = sc.capNanoUsd});
+  auto r = co_await offload(ledgerExec_,
+                            [&] { return ledger_->reserve(reservationId, shared, nanoUsd); });
+  if (!r) co_return std::unexpected(r.error());
+  if (*r) {
+    const auto& no = **r;
+    for (auto& sc : scopes)
+      if (sc.id == no.scope.id && sc.period == no.scope.period &&
+          (sc.kind == Kind::kTenant) == (no.scope.kind == "tenant"))
+        co_return refusal(sc, no.spentNanoUsd, no.reservedNanoUsd, nanoUsd);
+  }
+  // Mirrored here for the gauges; the caps were checked by the ledger.
+  auto st = reserve(reservationId, tenant, keyId, {}, nanoUsd, nowMs);
+  std::lock_guard lock(mu_);
+  open_[reservationId].shared = true;
+  co_return st;
+}
+
+boost::asio::awaitable<void> BudgetBook::settleAsync(std::string reservationId,
+                                                     int64_t spentNanoUsd, int64_t nowMs) {
+  bool shared;
+  {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(reservationId);
+    shared = it != open_.end() && it->second.shared;
+  }
+  if (shared) {
+    auto st =
+        co_await offload(ledgerExec_, [&] { return ledger_->settle(reservationId, spentNanoUsd); });
+    // The reservation stays in the ledger until this plane's lease ends.
+    if (!st) spdlog::error("budget: settling {} failed: {}", reservationId, st.error().message);
+  }
+  settle(reservationId, spentNanoUsd, nowMs);
+}
 
 Status BudgetBook::load(store::TaskStore& store, int64_t nowMs) {
   int64_t day = store::periodStartMs("day", nowMs), month = store::periodStartMs("month", nowMs);
@@ -56,17 +128,7 @@ Status BudgetBook::reserve(const std::string& reservationId, const std::string& 
     auto& a = account(sc.kind, sc.id, nowMs);
     int64_t spent = sc.period == "month" ? a.monthSpent : a.daySpent;
     if (spent + a.reserved + nanoUsd <= sc.capNanoUsd) continue;
-    std::string who = (sc.kind == Kind::kTenant ? "tenant '" : "key '") + sc.id + "'";
-    return fail(ErrorCode::kBudgetExceeded,
-                who + " " + sc.period + " budget " + money(sc.capNanoUsd) + " USD: spent " +
-                    money(spent) + ", reserved " + money(a.reserved) + ", this call needs up to " +
-                    money(nanoUsd),
-                {{"scope", sc.kind == Kind::kTenant ? "tenant" : "key"},
-                 {"period", sc.period},
-                 {"capUsd", fromNanoUsd(sc.capNanoUsd)},
-                 {"spentUsd", fromNanoUsd(spent)},
-                 {"reservedUsd", fromNanoUsd(a.reserved)},
-                 {"neededUsd", fromNanoUsd(nanoUsd)}});
+    return refusal(sc, spent, a.reserved, nanoUsd);
   }
   account(Kind::kTenant, tenant, nowMs).reserved += nanoUsd;
   account(Kind::kKey, keyId, nowMs).reserved += nanoUsd;

@@ -4,7 +4,12 @@
 // Spend is loaded from the store's usage records at start-up and kept in
 // step as calls settle; the usage records themselves are written with the
 // task's final state. A settle always drops its reservation, whatever
-// happens to the store write.
+// happens to the store write. With several control planes (store/cluster.h)
+// the reservation is made in the shared ledger in the database instead, in
+// one transaction under row locks, so that planes cannot overspend a cap
+// together; this book then mirrors it for the gauges.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "store/cluster.h"
 #include "store/task_store.h"
 
 namespace aion::control {
@@ -40,6 +46,18 @@ class BudgetBook {
   //! Drops the reservation and counts `spentNanoUsd` against its tenant and
   //! key. Unknown ids (settled already) change nothing.
   void settle(const std::string& reservationId, int64_t spentNanoUsd, int64_t nowMs);
+
+  //! Reservations go to `ledger` (shared by the control planes), its
+  //! blocking calls on `exec`. Call before any reservation.
+  void share(store::Cluster* ledger, boost::asio::any_io_executor exec);
+  //! reserve(), in the shared ledger when there is one (then a ledger that
+  //! cannot be reached refuses the call: kUnavailable).
+  boost::asio::awaitable<Status> reserveAsync(std::string reservationId, std::string tenant,
+                                              std::string keyId, std::vector<BudgetScope> scopes,
+                                              int64_t nanoUsd, int64_t nowMs);
+  //! settle(), in the shared ledger too when there is one.
+  boost::asio::awaitable<void> settleAsync(std::string reservationId, int64_t spentNanoUsd,
+                                           int64_t nowMs);
   //! Spent in the scope's current period, and reserved now.
   std::pair<int64_t, int64_t> spent(const BudgetScope& scope, int64_t nowMs);
   size_t openReservations() const;
@@ -55,9 +73,12 @@ class BudgetBook {
   struct Reservation {
     std::string tenant, keyId;
     int64_t amount = 0;
+    bool shared = false;  // also in the shared ledger
   };
   Account& account(BudgetScope::Kind kind, const std::string& id, int64_t nowMs);
 
+  store::Cluster* ledger_ = nullptr;
+  boost::asio::any_io_executor ledgerExec_;
   mutable std::mutex mu_;
   std::map<std::pair<BudgetScope::Kind, std::string>, Account> accounts_;
   std::unordered_map<std::string, Reservation> open_;

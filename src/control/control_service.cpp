@@ -43,6 +43,7 @@ std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> Control
   }
   std::unique_ptr<ControlService> svc(
       new ControlService(deps, std::move(opts), *set, std::move(registry)));
+  if (deps.cluster) svc->budgets_.share(deps.cluster, deps.store.readExecutor());
   if (auto st = svc->budgets_.load(deps.store, nowMs()); !st)
     return std::unexpected(std::vector<std::string>{"AION_DATA_DIR: " + st.error().message});
   svc->checkReadiness();
@@ -66,19 +67,82 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
 
 ControlService::~ControlService() {
   alive_->store(false);
+  if (d_.cluster) d_.cluster->unlisten();  // its callbacks reach into this object
   // On its loop: a live loop runs it; a destroyed one took the timer with it.
   if (auto t = readyTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
+  if (auto t = leaseTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
 }
 
 void ControlService::stop(std::function<void()> drained) {
   if (auto t = readyTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
+  // The lease is still renewed while running tasks finish (else a peer would
+  // take them over); nothing more is claimed.
+  stopping_->store(true);
   orchestrator_->stop(std::move(drained));
 }
 
 Status ControlService::recover() {
-  auto tasks = d_.store.unfinished();
+  if (!d_.cluster) {
+    auto tasks = d_.store.unfinished();
+    if (!tasks) return std::unexpected(tasks.error());
+    return orchestrator_->recover(std::move(*tasks));
+  }
+  auto& cluster = *d_.cluster;
+  if (auto r = cluster.renew(); !r) return std::unexpected(r.error());
+  // Followed here, run elsewhere: events come as markers; cancels of our
+  // tasks asked elsewhere come to us. Listening before claiming: nothing
+  // committed after the claim is missed.
+  cluster.listen(
+      {.committed = [bus = &d_.bus](const std::string& id, int64_t seq) { bus->announce(id, seq); },
+       .cancel = [this](const std::string& id) { cancelAskedElsewhere(id); },
+       .resync = [bus = &d_.bus] { bus->announceAll(); }});
+  auto tasks = cluster.claim(/*ownToo=*/true);
   if (!tasks) return std::unexpected(tasks.error());
-  return orchestrator_->recover(std::move(*tasks));
+  if (auto st = orchestrator_->recover(std::move(*tasks)); !st) return st;
+  keepLease();
+  return {};
+}
+
+void ControlService::cancelAskedElsewhere(const std::string& id) {
+  auto t = orchestrator_->find(id);
+  if (!t || t->cancelRequested || store::isTerminal(t->status)) return;
+  asio::co_spawn(d_.nextIo(), orchestrator_->cancel(id, "canceled through another control plane"),
+                 asio::detached);
+}
+
+void ControlService::keepLease() {
+  auto timer = leaseTimer_.lock();
+  if (!timer) {
+    timer = std::make_shared<asio::steady_timer>(d_.nextIo());
+    leaseTimer_ = timer;
+  }
+  timer->expires_after(opts_.leaseRenewEvery);
+  auto alive = alive_;
+  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
+    if (ec || !alive->load()) return;
+    asio::post(d_.blocking, [this, alive] {
+      if (!alive->load()) return;
+      auto cancels = d_.cluster->renew();
+      if (!cancels) {
+        spdlog::warn("control plane {}: lease not renewed: {}", d_.cluster->planeId(),
+                     cancels.error().message);
+      } else {
+        for (auto& id : *cancels) cancelAskedElsewhere(id);
+        if (stopping_->load()) return keepLease();
+        auto claimed = d_.cluster->claim(/*ownToo=*/false);
+        if (claimed && !claimed->empty()) {
+          spdlog::info(
+              "control plane {}: took over {} task(s) of control planes whose lease ran out",
+              d_.cluster->planeId(), claimed->size());
+          if (auto st = orchestrator_->recover(std::move(*claimed), /*takeover=*/true); !st)
+            spdlog::error("taking over tasks: {}", st.error().message);
+        } else if (!claimed) {
+          spdlog::warn("claiming tasks of gone control planes: {}", claimed.error().message);
+        }
+      }
+      if (alive->load()) keepLease();
+    });
+  });
 }
 
 // Readiness is re-checked in the background: a read on the store's pool and
@@ -348,6 +412,13 @@ ControlApi::Awaitable ControlService::cancel(Principal who, std::string id, std:
   if (store::isTerminal(t->status)) co_return conflict(*t);
   auto now = co_await orchestrator_->cancel(id, std::move(reason));
   if (now) co_return std::move(*now);
+  if (d_.cluster) {
+    // Run by another control plane: flag it in the store and tell its owner.
+    auto asked = co_await offload(d_.store.readExecutor(),
+                                  [this, &id] { return d_.cluster->requestCancel(id); });
+    if (!asked) co_return std::unexpected(asked.error());
+    if (*asked) co_return std::move(**asked);
+  }
   // It finished meanwhile.
   t = co_await get(who, id);
   if (t && store::isTerminal(t->status)) co_return conflict(*t);

@@ -15,6 +15,7 @@
 #include "policy/loader.h"
 #include "providers/hub.h"
 #include "router/router.h"
+#include "store/cluster.h"
 #include "store/task_store.h"
 #include "telemetry/metrics.h"
 
@@ -69,6 +70,9 @@ class ControlService final : public ControlApi {
     Orchestrator::Options orchestrator;
     //! How often readiness is re-checked in the background.
     std::chrono::milliseconds readinessEvery{1000};
+    //! With a cluster: how often the lease is renewed and gone planes'
+    //! tasks are claimed (a third of AION_CONTROL_LEASE_MS).
+    std::chrono::milliseconds leaseRenewEvery{3333};
   };
   struct Deps {
     store::TaskStore& store;
@@ -81,6 +85,10 @@ class ControlService final : public ControlApi {
     std::function<boost::asio::any_io_executor()> nextIo;  // event loops for tasks and timers
     //! The vector index (in-process or Qdrant); null: no retrieval (tests).
     vector::VectorIndex* vectors = nullptr;
+    //! Several control planes share the store (PostgreSQL): leases, claims,
+    //! cancels and events across planes, the shared budget ledger. Null:
+    //! this plane is alone (SQLite).
+    store::Cluster* cluster = nullptr;
   };
 
   //! Loads policies and modules and this period's spend; fails with every
@@ -90,6 +98,8 @@ class ControlService final : public ControlApi {
   ~ControlService() override;
 
   //! Takes over tasks left unfinished by a previous run (DESIGN.md §4).
+  //! With a cluster: renews this plane's lease, claims its own and gone
+  //! planes' tasks, and starts renewing and listening to the other planes.
   Status recover();
   //! Stops starting tasks; `drained` runs once none runs any more.
   void stop(std::function<void()> drained);
@@ -163,6 +173,11 @@ class ControlService final : public ControlApi {
   Result<router::Plan> plan(const SubmitRequest& req, const policy::PolicySet& ps,
                             size_t paramsBytes);
   Result<boost::json::object> reloadLocked();
+  //! Every third of the lease: renew it, pick up cancels asked elsewhere,
+  //! claim the tasks of planes whose lease ran out (on the blocking pool).
+  void keepLease();
+  //! Cancels a task this plane runs for a cancel asked through another plane.
+  void cancelAskedElsewhere(const std::string& id);
   Result<boost::json::object> registerModuleBlocking(const boost::json::object& body);
   void checkReadiness();
 
@@ -193,7 +208,9 @@ class ControlService final : public ControlApi {
   //! destroys the loops before this object, and a timer must not outlive its
   //! loop (touching it then reads the loop's freed timer queue).
   std::weak_ptr<boost::asio::steady_timer> readyTimer_;
+  std::weak_ptr<boost::asio::steady_timer> leaseTimer_;  // the same, for keepLease
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace aion::control

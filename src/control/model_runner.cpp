@@ -197,10 +197,10 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   std::string reservation =
       task.id + ":" + std::to_string(t->attempt) + ":" + std::to_string(routeIndex);
   int64_t maxNano = store::toNanoUsd(number(route, "maxCostUsd"));
-  if (auto st = d.budgets.reserve(reservation, task.tenant, task.keyId,
-                                  budgetScopes(ps->policies, task), maxNano, nowMs());
-      !st)
-    co_return std::unexpected(st.error());
+  auto scopes = budgetScopes(ps->policies, task);
+  auto reserved = co_await d.budgets.reserveAsync(reservation, task.tenant, task.keyId,
+                                                  std::move(scopes), maxNano, nowMs());
+  if (!reserved) co_return std::unexpected(reserved.error());
 
   auto started = std::chrono::steady_clock::now();
   providers::CallControl ctl;
@@ -315,7 +315,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
       static_cast<int64_t>(std::llround((static_cast<double>(usage.promptTokens) * priceIn +
                                          static_cast<double>(usage.completionTokens) * priceOut) *
                                         1000.0));
-  d.budgets.settle(reservation, costNano, nowMs());
+  co_await d.budgets.settleAsync(reservation, costNano, nowMs());
   if (usage.promptTokens || usage.completionTokens) {
     spend.usage.push_back(store::UsageRecord{.id = reservation,
                                              .taskId = task.id,

@@ -543,7 +543,7 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
 
 // ---- recovery -------------------------------------------------------------
 
-Status Orchestrator::recover(std::vector<store::Task> tasks) {
+Status Orchestrator::recover(std::vector<store::Task> tasks, bool takeover) {
   size_t requeued = 0, closed = 0;
   std::vector<std::pair<TaskPtr, bool>> restart;  // task, run again
   for (auto& row : tasks) {
@@ -581,8 +581,11 @@ Status Orchestrator::recover(std::vector<store::Task> tasks) {
     if (!row.cancelRequested && idempotent && row.attempts <= 1) {
       u.status = TaskStatus::kQueued;
       evs.push_back(
-          {"status", json::object{{"status", "queued"},
-                                  {"reason", "interrupted by a restart; retrying once"}}});
+          {"status",
+           json::object{{"status", "queued"},
+                        {"reason", takeover ? "its control plane stopped; taken over "
+                                              "and retrying once"
+                                            : "interrupted by a restart; retrying once"}}});
       if (auto st = wait(t, u, evs); !st) return st;
       ++requeued;
       continue;
@@ -608,7 +611,8 @@ Status Orchestrator::recover(std::vector<store::Task> tasks) {
     if (again) enqueue(t);  // admitted before the restart: no admission check
   }
   if (requeued || closed)
-    spdlog::info("recovery: {} task(s) re-queued, {} closed as interrupted", requeued, closed);
+    spdlog::info("recovery{}: {} task(s) re-queued, {} closed as interrupted",
+                 takeover ? " (taken over)" : "", requeued, closed);
   return {};
 }
 

@@ -119,7 +119,8 @@ class Orchestrator {
   //! Takes over unfinished tasks found at start-up (DESIGN.md §4): queued
   //! ones queue again; running ones are retried once when every route is a
   //! module, else closed as interrupted. Blocks until recovery is stored.
-  Status recover(std::vector<store::Task> tasks);
+  //! `takeover`: the tasks were another control plane's, whose lease ran out.
+  Status recover(std::vector<store::Task> tasks, bool takeover = false);
 
   //! The task as it stands, when it is active here.
   //! brief: only id, tenant, status and lastSeq (enough to follow it).

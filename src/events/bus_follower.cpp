@@ -1,5 +1,6 @@
 #include "events/bus_follower.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -92,15 +93,25 @@ asio::awaitable<Result<std::vector<store::Event>>> BusFollower::next(
       inbox_->waiting = live.empty() && !waited;
     }
     if (!live.empty()) {
+      // Markers (EventBus::announce): another control plane runs the task
+      // and committed events up to their seq; they are read from the store.
+      int64_t stored = 0;
+      std::vector<store::Event> evs;
+      for (auto& e : live) {
+        if (e.type.empty())
+          stored = std::max(stored, e.seq);
+        else
+          evs.push_back(std::move(e));
+      }
       // A gap (should not happen: events are published after commit, and
-      // the bus hands over history atomically): fill it from the store.
-      if (live.front().seq > last_ + 1) {
-        auto r = co_await replay(live.front().seq - 1);
+      // the bus hands over history atomically): fill it from the store too.
+      if (!evs.empty()) stored = std::max(stored, evs.front().seq - 1);
+      if (stored > last_) {
+        auto r = co_await replay(stored);
         if (!r) co_return r;
         out = std::move(*r);
       }
-      take(out, std::vector<store::Event>(std::make_move_iterator(live.begin()),
-                                          std::make_move_iterator(live.end())));
+      take(out, std::move(evs));
       if (!out.empty() || waited) co_return out;
       continue;  // only repeats of what the replay returned: wait for more
     }

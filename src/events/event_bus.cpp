@@ -1,5 +1,7 @@
 #include "events/event_bus.h"
 
+#include <cstdint>
+
 namespace aion::events {
 
 void EventBus::track(const std::string& taskId, int64_t lastSeq) {
@@ -50,6 +52,26 @@ void EventBus::retire(const std::string& taskId) {
   } else {
     it->second.tracked = false;
     it->second.history = {};
+  }
+}
+
+void EventBus::announce(const std::string& taskId, int64_t seq) {
+  auto& s = shard(taskId);
+  std::lock_guard lock(s.mu);
+  auto it = s.topics.find(taskId);
+  if (it == s.topics.end() || it->second.tracked) return;
+  store::Event marker{.taskId = taskId, .seq = seq};
+  for (auto& [id, l] : it->second.listeners) (*l)(marker);
+}
+
+void EventBus::announceAll() {
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (auto& [taskId, t] : s.topics) {
+      if (t.tracked) continue;
+      store::Event marker{.taskId = taskId, .seq = INT64_MAX};
+      for (auto& [id, l] : t.listeners) (*l)(marker);
+    }
   }
 }
 

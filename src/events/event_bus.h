@@ -53,6 +53,14 @@ class EventBus {
   Joined subscribe(const std::string& taskId, int64_t afterSeq, Listener fn);
   //! Drops the task's history (its events are all in the store).
   void retire(const std::string& taskId);
+  //! Another control plane committed the task's events up to `seq`
+  //! (store/cluster.h): listeners of a task this process does not track get
+  //! a marker, an Event with an empty type and that seq, meaning "read the
+  //! store up to here". Tracked tasks publish their own events.
+  void announce(const std::string& taskId, int64_t seq);
+  //! Announces to every task followed here but not tracked, with no upper
+  //! bound (notifications may have been missed).
+  void announceAll();
 
  private:
   struct Topic {

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -10,14 +11,17 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "common/json_text.h"
 #include "store/outbox.h"
+#include "store/pg_util.h"
 
 namespace aion::store {
 namespace json = boost::json;
+using namespace pg;  // NOLINT: the libpq helpers are this file's vocabulary
 namespace {
 
 // Version 1: the tables of SQLite's schema version 4, with PostgreSQL types.
@@ -89,200 +93,47 @@ constexpr const char* kMigration2 = R"sql(
 ALTER TABLE tasks ADD COLUMN trace_state TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 3: several control planes on one database (store/cluster.h). Each
+// task names the plane that owns it ('' for rows from before: claimed by
+// whichever plane starts first); each plane has a lease it renews; budgets
+// are a ledger shared by the planes: spend and reservations per scope and
+// period, changed under row locks.
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX tasks_owner_active ON tasks(owner) WHERE status IN ('queued','routed','running');
+CREATE TABLE control_planes(
+  id TEXT PRIMARY KEY,
+  lease_until_ms BIGINT NOT NULL,
+  started_ms BIGINT NOT NULL
+);
+CREATE TABLE budget_accounts(
+  kind TEXT NOT NULL,
+  scope_id TEXT NOT NULL,
+  period TEXT NOT NULL,
+  period_start_ms BIGINT NOT NULL,
+  spent_nusd BIGINT NOT NULL DEFAULT 0,
+  reserved_nusd BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY(kind, scope_id, period, period_start_ms)
+);
+CREATE TABLE budget_reservations(
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  scope_id TEXT NOT NULL,
+  period TEXT NOT NULL,
+  period_start_ms BIGINT NOT NULL,
+  amount_nusd BIGINT NOT NULL,
+  plane TEXT NOT NULL,
+  PRIMARY KEY(id, kind, scope_id, period)
+);
+CREATE INDEX budget_reservations_plane ON budget_reservations(plane);
+)sql";
+
 // Index i holds the migration to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
 static_assert(std::size(kMigrations) == PgTaskStore::kSchemaVersion);
 
 // Any fixed key: every aiond migrating the same database waits for the first.
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7240315589012)";
-
-// ---- libpq helpers -------------------------------------------------------
-
-//! `msg` on one line: libpq ends messages with newlines and may span several.
-std::string oneLine(const char* msg) {
-  std::string s = msg ? msg : "";
-  for (auto& ch : s)
-    if (ch == '\n' || ch == '\t') ch = ' ';
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s.empty() ? "unknown error" : s;
-}
-
-class PgResult {
- public:
-  explicit PgResult(PGresult* r = nullptr) : r_(r) {}
-  ~PgResult() { PQclear(r_); }
-  PgResult(PgResult&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
-  PgResult& operator=(PgResult&& o) noexcept {
-    std::swap(r_, o.r_);
-    return *this;
-  }
-  int rows() const { return PQntuples(r_); }
-  std::string text(int row, int col) const {
-    return std::string(PQgetvalue(r_, row, col), PQgetlength(r_, row, col));
-  }
-  bool isNull(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
-  int64_t i64(int row, int col) const {
-    int64_t v = 0;
-    const char* p = PQgetvalue(r_, row, col);
-    std::from_chars(p, p + PQgetlength(r_, row, col), v);
-    return v;
-  }
-  double dbl(int row, int col) const { return std::strtod(PQgetvalue(r_, row, col), nullptr); }
-  bool boolean(int row, int col) const { return PQgetvalue(r_, row, col)[0] == 't'; }
-  int64_t affected() const {
-    int64_t v = 0;
-    const char* p = PQcmdTuples(r_);
-    std::from_chars(p, p + std::strlen(p), v);
-    return v;
-  }
-  std::string_view command() const { return PQcmdStatus(r_); }
-  bool ok() const {
-    auto st = PQresultStatus(r_);
-    return r_ && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
-  }
-  //! The server's message and detail on one line; `c`'s own error if none.
-  std::string error(PGconn* c) const {
-    const char* primary = r_ ? PQresultErrorField(r_, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-    if (!primary) return oneLine(PQerrorMessage(c));
-    std::string out = primary;
-    if (const char* detail = PQresultErrorField(r_, PG_DIAG_MESSAGE_DETAIL))
-      out += std::string(" (") + detail + ")";
-    return oneLine(out.c_str());
-  }
-
- private:
-  PGresult* r_;
-};
-
-// Values sent as text beside the SQL ($1, $2, …): never spliced into it.
-class Params {
- public:
-  Params& add(std::string v) {
-    vals_.push_back(std::move(v));
-    null_.push_back(false);
-    return *this;
-  }
-  Params& add(std::string_view v) { return add(std::string(v)); }
-  Params& add(const char* v) { return add(std::string(v)); }
-  Params& add(int64_t v) { return add(std::to_string(v)); }
-  Params& add(int v) { return add(std::to_string(v)); }
-  Params& add(bool v) { return add(std::string(v ? "t" : "f")); }
-  Params& add(double v) {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest exact form
-    return add(std::string(buf, r.ptr));
-  }
-  //! JSON null becomes SQL NULL.
-  Params& addJson(const json::value& v) {
-    if (!v.is_null()) return add(jsonText(v));
-    vals_.emplace_back();
-    null_.push_back(true);
-    return *this;
-  }
-  //! Appends `clause` and the parameter marker ($n) of `v` to `sql`, and `v` here.
-  template <typename T>
-  void clause(std::string& sql, std::string_view text, const T& v) {
-    sql += text;
-    sql += next();
-    add(v);
-  }
-  //! The parameter marker ($n) of the next value added.
-  std::string next() const { return "$" + std::to_string(vals_.size() + 1); }
-  int size() const { return static_cast<int>(vals_.size()); }
-  std::vector<const char*> pointers() const {
-    std::vector<const char*> out;
-    for (size_t i = 0; i < vals_.size(); ++i) out.push_back(null_[i] ? nullptr : vals_[i].c_str());
-    return out;
-  }
-
- private:
-  std::vector<std::string> vals_;
-  std::vector<bool> null_;
-};
-
-std::unexpected<Error> pgError(std::string_view what, const std::string& msg) {
-  return fail(ErrorCode::kUnavailable, "store: " + std::string(what) + ": " + msg);
-}
-
-//! Runs one statement; an error carries the server's message.
-Result<PgResult> exec(PGconn* c, std::string_view what, const std::string& sql,
-                      const Params& p = {}) {
-  auto ptrs = p.pointers();
-  PgResult r(PQexecParams(c, sql.c_str(), p.size(), nullptr, ptrs.data(), nullptr, nullptr, 0));
-  if (!r.ok()) return pgError(what, r.error(c));
-  return r;
-}
-
-//! Runs SQL without parameters (several statements allowed).
-Status execScript(PGconn* c, std::string_view what, const char* sql) {
-  PgResult r(PQexec(c, sql));
-  if (!r.ok()) return pgError(what, r.error(c));
-  return {};
-}
-
-// libpq's errors quote what they refuse, and in a DSN that does not parse that
-// may be the password ("invalid percent-encoded token: \"...\"", or the whole
-// URI): keep the reason, not the quoted text. A parsed password is masked too.
-Result<std::string> dsnPassword(const std::string& dsn) {
-  bool connString = dsn.find('=') != std::string::npos || dsn.starts_with("postgres://") ||
-                    dsn.starts_with("postgresql://");
-  if (!connString) return std::string();  // a bare database name
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
-  if (!opts) {
-    std::string why = err ? oneLine(err) : "out of memory", kept;
-    PQfreemem(err);
-    bool quoted = false;
-    for (char ch : why) {
-      if (ch == '"' && !quoted) kept += "\"...\"";
-      if (ch == '"')
-        quoted = !quoted;
-      else if (!quoted)
-        kept += ch;
-    }
-    return pgError("cannot connect to PostgreSQL", "the connection string does not parse: " + kept);
-  }
-  std::string password;
-  for (auto* o = opts; o->keyword; ++o)
-    if (std::strcmp(o->keyword, "password") == 0 && o->val) password = o->val;
-  PQconninfoFree(opts);
-  return password;
-}
-
-std::string masked(std::string msg, const std::string& secret) {
-  if (secret.size() < 4) return msg;  // libpq does not echo a parsed password; this is a backstop
-  for (size_t at; (at = msg.find(secret)) != std::string::npos;)
-    msg.replace(at, secret.size(), "***");
-  return msg;
-}
-
-Result<PGconn*> connect(const std::string& dsn) {
-  auto password = dsnPassword(dsn);
-  if (!password) return std::unexpected(password.error());
-  // A bound on connecting unless the DSN sets its own (it comes later, so it wins).
-  const char* keys[] = {"connect_timeout", "dbname", nullptr};
-  const char* vals[] = {"10", dsn.c_str(), nullptr};
-  PGconn* c = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
-  if (!c) return pgError("cannot connect to PostgreSQL", "out of memory");
-  if (PQstatus(c) != CONNECTION_OK) {
-    auto e = pgError("cannot connect to PostgreSQL", masked(oneLine(PQerrorMessage(c)), *password));
-    PQfinish(c);
-    return e;
-  }
-  // Notices (e.g. "relation already exists, skipping") are not errors.
-  PQsetNoticeProcessor(
-      c, [](void*, const char*) {}, nullptr);
-  return c;
-}
-
-//! Reconnects a connection the server or network dropped.
-Status ensureConnected(PGconn* c) {
-  if (PQstatus(c) == CONNECTION_OK) return {};
-  PQreset(c);
-  if (PQstatus(c) != CONNECTION_OK)
-    return pgError("cannot reconnect to PostgreSQL", oneLine(PQerrorMessage(c)));
-  return {};
-}
 
 Status migrate(PGconn* c) {
   if (auto st = execScript(c, "migrate", "BEGIN"); !st) return st;
@@ -316,48 +167,6 @@ Status migrate(PGconn* c) {
   return st;
 }
 
-json::value parseOrNull(const PgResult& r, int row, int col) {
-  if (r.isNull(row, col)) return nullptr;
-  auto s = r.text(row, col);
-  if (s.empty()) return nullptr;
-  boost::system::error_code ec;
-  auto v = json::parse(s, ec);
-  return ec ? json::value(nullptr) : v;
-}
-
-constexpr const char* kTaskCols =
-    "id,tenant,key_id,intent,params,status,route,result,error,cost_usd,cost_estimated,attempts,"
-    "cancel_requested,created_ms,started_ms,finished_ms,deadline_ms,last_seq,surface,upstream_us,"
-    "overhead_us,trace_id,trace_state";
-
-Task readTask(const PgResult& r, int row) {
-  Task t;
-  t.id = r.text(row, 0);
-  t.tenant = r.text(row, 1);
-  t.keyId = r.text(row, 2);
-  t.intent = r.text(row, 3);
-  t.params = parseOrNull(r, row, 4);
-  t.status = parseStatus(r.text(row, 5)).value_or(TaskStatus::kFailed);
-  t.route = parseOrNull(r, row, 6);
-  t.result = parseOrNull(r, row, 7);
-  t.error = parseOrNull(r, row, 8);
-  t.costUsd = r.dbl(row, 9);
-  t.costEstimated = r.boolean(row, 10);
-  t.attempts = static_cast<int>(r.i64(row, 11));
-  t.cancelRequested = r.boolean(row, 12);
-  t.createdMs = r.i64(row, 13);
-  t.startedMs = r.i64(row, 14);
-  t.finishedMs = r.i64(row, 15);
-  t.deadlineMs = r.i64(row, 16);
-  t.lastSeq = r.i64(row, 17);
-  t.surface = r.text(row, 18);
-  t.upstreamUs = r.i64(row, 19);
-  t.overheadUs = r.i64(row, 20);
-  t.traceId = r.text(row, 21);
-  t.traceState = r.text(row, 22);
-  return t;
-}
-
 }  // namespace
 
 PgTaskStore::PgTaskStore(Options opts)
@@ -389,17 +198,29 @@ Result<std::unique_ptr<PgTaskStore>> PgTaskStore::open(Options opts) {
 }
 
 Status PgTaskStore::lockExclusive() {
-  auto r = exec(writer_, "control-plane lock", "SELECT pg_try_advisory_lock(7240315589013)");
-  if (!r) return std::unexpected(r.error());
-  if (r->text(0, 0) != "t")
-    return fail(ErrorCode::kConflict,
-                "store: another control plane is using this PostgreSQL database (one control "
-                "plane per database: several at once need leases, not built yet)");
-  return {};
+  // A plane restarted right after kill -9 may find its previous session
+  // still closing: wait for it a little before calling the id taken.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    auto r =
+        exec(writer_, "control-plane lock", "SELECT pg_try_advisory_lock(72403155, hashtext($1))",
+             Params().add(opts_.planeId));
+    if (!r) return std::unexpected(r.error());
+    if (r->text(0, 0) == "t") return {};
+    if (std::chrono::steady_clock::now() > until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return fail(ErrorCode::kConflict,
+              "store: another control plane with id '" + opts_.planeId +
+                  "' is using this PostgreSQL database (give each control plane its own "
+                  "AION_CONTROL_PLANE_ID)");
 }
 
 PgTaskStore::~PgTaskStore() {
   writes_.reset();  // commits what is queued
+  unlisten();
+  for (int fd : wakeFd_)
+    if (fd >= 0) ::close(fd);
   readPool_.join();
   if (writer_) PQfinish(writer_);
   for (auto* c : readers_) PQfinish(c);
@@ -434,6 +255,7 @@ void PgTaskStore::commit(std::vector<Pending>& batch, const std::vector<size_t>&
     Status st = durable ? Status{} : execScript(c, "begin", "SET LOCAL synchronous_commit TO off");
     for (size_t i = from; st && i < to; ++i)
       if (into[i] == i) st = apply(batch[i].w);
+    if (st) st = notifyCommitted(batch, into, from, to);
     if (!st) {
       execScript(c, "rollback", "ROLLBACK");
       return st;
@@ -488,11 +310,11 @@ Status PgTaskStore::apply(const Write& w) {
     p.add(t.costUsd).add(t.costEstimated).add(t.attempts).add(t.cancelRequested);
     p.add(t.createdMs).add(t.startedMs).add(t.finishedMs).add(t.deadlineMs);
     p.add(std::max(t.lastSeq, lastSeq)).add(t.surface).add(t.upstreamUs).add(t.overheadUs);
-    p.add(t.traceId).add(t.traceState);
+    p.add(t.traceId).add(t.traceState).add(opts_.planeId);
     auto r = exec(c, "insert task",
                   std::string("INSERT INTO tasks(") + kTaskCols +
-                      ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,"
-                      "$19,$20,$21,$22,$23)",
+                      ",owner) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,"
+                      "$18,$19,$20,$21,$22,$23,$24)",
                   p);
     if (!r) return std::unexpected(r.error());
     lastSeq = 0;  // set above
@@ -528,12 +350,18 @@ Status PgTaskStore::apply(const Write& w) {
       sql += ",last_seq=GREATEST(last_seq," + p.next() + "::bigint)";
       p.add(lastSeq);
     }
+    // Only the owner changes a task: a plane whose lease lapsed and whose
+    // tasks a peer claimed cannot write over the peer's run.
     sql += " WHERE id=" + p.next();
     p.add(w.taskId);
+    sql += " AND owner=" + p.next();
+    p.add(opts_.planeId);
     auto r = exec(c, "update task", sql, p);
     if (!r) return std::unexpected(r.error());
     if (r->affected() != 1)
-      return fail(ErrorCode::kNotFound, "store: no task '" + w.taskId + "' to update");
+      return fail(ErrorCode::kNotFound, "store: no task '" + w.taskId +
+                                            "' owned by control plane '" + opts_.planeId +
+                                            "' to update");
   }
   if (opts_.outbox) {
     const std::string ins = "INSERT INTO outbox(topic,key,payload) VALUES($1,$2,$3)";
@@ -590,21 +418,6 @@ PgTaskStore::Reader::~Reader() {
   }
   s_.rcv_.notify_one();
 }
-
-namespace {
-//! Runs a read on `c`, reconnecting first if the connection broke.
-//! Runs a read on `c`, reconnecting first if the connection broke. Reads
-//! change nothing, so one that failed on a connection the server dropped
-//! runs again on a new one.
-Result<PgResult> read(PGconn* c, std::string_view what, const std::string& sql,
-                      const Params& p = {}) {
-  if (auto st = ensureConnected(c); !st) return std::unexpected(st.error());
-  auto r = exec(c, what, sql, p);
-  if (r || PQstatus(c) != CONNECTION_BAD) return r;
-  if (auto st = ensureConnected(c); !st) return std::unexpected(st.error());
-  return exec(c, what, sql, p);
-}
-}  // namespace
 
 Result<std::optional<Task>> PgTaskStore::get(const std::string& id) {
   Reader r(*this);
@@ -724,6 +537,9 @@ Result<SpendTotals> PgTaskStore::spendSince(int64_t sinceMs) {
 }
 
 Result<std::vector<OutboxRecord>> PgTaskStore::outbox(int64_t afterId, int limit) {
+  // One plane relays the shared outbox (the live one with the smallest id,
+  // decided at each renewal); the others hold theirs back.
+  if (!relayLeader_.load()) return std::vector<OutboxRecord>();
   Reader r(*this);
   auto res = read(r.conn(), "read outbox",
                   "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id,t.trace_state "

@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/cluster.h"
 #include "store/task_store.h"
 #include "store/write_queue.h"
 
@@ -17,13 +19,13 @@ struct pg_conn;
 
 namespace aion::store {
 
-//! The TaskStore over PostgreSQL (libpq). Same contract and same rows as
-//! SqliteTaskStore: one writer thread owns one connection and commits queued
-//! writes in groups (one transaction for everything queued while the
-//! previous commit ran); reads run on a pool of read connections. Writes
-//! that are not durable commit with synchronous_commit off: visible at once,
-//! carried to disk by the next durable commit (PostgreSQL's group commit).
-class PgTaskStore final : public QueuedTaskStore {
+//! The TaskStore over PostgreSQL (libpq), and the Cluster seam
+//! (store/cluster.h) that lets several control planes share the database. Same contract and same
+//! rows as SqliteTaskStore: one writer thread owns one connection and commits queued writes in
+//! groups (one transaction for everything queued while the previous commit ran); reads run on a
+//! pool of read connections. Writes that are not durable commit with synchronous_commit off:
+//! visible at once, carried to disk by the next durable commit (PostgreSQL's group commit).
+class PgTaskStore final : public QueuedTaskStore, public Cluster {
  public:
   struct Options {
     //! libpq connection string, e.g. "host=db user=aion dbname=aion"; a
@@ -40,10 +42,16 @@ class PgTaskStore final : public QueuedTaskStore {
     //! Also write every event and usage record to the outbox, in the same
     //! transaction, for a sink to relay (KAFKA_BROKERS).
     bool outbox = false;
-    //! Hold a session advisory lock for as long as the store is open: a
-    //! second store (another control plane) on the same database fails to
-    //! open with kConflict. Several control planes need leases first.
+    //! The control plane this store serves (AION_CONTROL_PLANE_ID): new
+    //! tasks are written as its own, and it changes only tasks it owns.
+    std::string planeId = "aiond";
+    //! Hold a session advisory lock on the plane id for as long as the store
+    //! is open: a second store with the same plane id fails to open with
+    //! kConflict (two processes must never share an id: both would think
+    //! they own the same tasks).
     bool exclusive = false;
+    //! How long a lease lasts without renewal (AION_CONTROL_LEASE_MS).
+    std::chrono::milliseconds lease{10000};
   };
 
   //! Connects (writer and readers) and brings the schema up to date; fails
@@ -67,7 +75,21 @@ class PgTaskStore final : public QueuedTaskStore {
   Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) override;
 
   //! The schema version this build migrates to.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
+
+  // Cluster (store/cluster.h); the blocking calls run on a read connection.
+  const std::string& planeId() const override { return opts_.planeId; }
+  Result<std::vector<std::string>> renew() override;
+  Result<std::vector<Task>> claim(bool ownToo) override;
+  Result<std::optional<Task>> requestCancel(const std::string& taskId) override;
+  void release() override;
+  void listen(Listener l) override;
+  void unlisten() override;
+  Result<std::optional<LedgerRefusal>> reserve(const std::string& reservationId,
+                                               const std::vector<LedgerScope>& scopes,
+                                               int64_t nanoUsd) override;
+  Status settle(const std::string& reservationId, int64_t spentNanoUsd) override;
+  Result<std::pair<int64_t, int64_t>> spent(const LedgerScope& scope) override;
 
  private:
   using Pending = WriteQueue::Pending;
@@ -86,8 +108,14 @@ class PgTaskStore final : public QueuedTaskStore {
   explicit PgTaskStore(Options opts);
   void commit(std::vector<Pending>& batch, const std::vector<size_t>& into);
   Status apply(const Write& w);
-  //! Takes the exclusive lock on the writer connection (Options::exclusive).
+  //! Takes the plane id's lock on the writer connection (Options::exclusive).
   Status lockExclusive();
+  //! Tells other planes, in the transaction being committed, which tasks
+  //! got events (one NOTIFY per batch chunk).
+  Status notifyCommitted(const std::vector<Pending>& batch, const std::vector<size_t>& into,
+                         size_t from, size_t to);
+  //! The listener thread: LISTEN on its own connection, deliver, reconnect.
+  void listenLoop();
 
   Options opts_;
   pg_conn* writer_ = nullptr;
@@ -97,6 +125,11 @@ class PgTaskStore final : public QueuedTaskStore {
   std::vector<pg_conn*> readers_;
   std::vector<pg_conn*> idleReaders_;
   boost::asio::thread_pool readPool_;
+
+  std::atomic<bool> relayLeader_{true};  // this plane relays the outbox (renew decides)
+  Listener listener_;
+  std::thread listenThread_;
+  int wakeFd_[2] = {-1, -1};  // a pipe: the destructor wakes the listener
 };
 
 }  // namespace aion::store

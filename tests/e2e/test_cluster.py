@@ -3,7 +3,13 @@ for shared limits and idempotency) in front of one control role on PostgreSQL
 that relays events to Kafka. The seed's curl and grpcurl flows through either
 gateway, idempotency across gateways, every event on Kafka once per
 (task, seq), and a control plane killed under load finishing every task it
-acknowledged once it is back."""
+acknowledged once it is back.
+
+Then two control planes at once on one PostgreSQL, each behind its own
+gateway: a task submitted through one is followed, resumed and canceled
+through the other; a plane killed under load has its tasks finished by the
+other once its lease runs out (retried once); a budget cap holds across
+both planes."""
 import concurrent.futures
 import json
 import subprocess
@@ -19,7 +25,7 @@ from postgres_server import PostgresServer
 from test_grpc import GRPCURL, objects
 from test_hot_path import wait_until
 from test_kafka import events_by_task
-from test_store_postgres import fresh_database
+from test_store_postgres import fresh_database, sql
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +137,132 @@ def test_a_control_plane_killed_under_load_finishes_every_acknowledged_task(clus
     for tid in acked:
         t = g2.wait(tid, timeout=60)
         assert t["status"] == "succeeded", t
+
+
+# ---- two control planes on one PostgreSQL ------------------------------------
+
+LEASE_MS = 3000
+
+
+@pytest.fixture
+def two_planes(engines, fake, tmp_path, request):
+    """Gateway A -> control plane A, gateway B -> control plane B, one database."""
+    pg, _ = engines
+    dsn = fresh_database(pg, request.node.name.replace("test_", "p_")[:40])
+    env = {"AION_CONTROL_POSTGRES_DSN": dsn, "AION_WORKERS": "2",
+           "AION_CONTROL_LEASE_MS": str(LEASE_MS)}
+    planes = [Split(tmp_path / name, openai_env(fake), control_env=env) for name in ("a", "b")]
+    yield planes, dsn, pg
+    for p in planes:
+        p.stop()
+
+
+def test_a_task_is_followed_resumed_and_canceled_through_another_control_plane(two_planes):
+    (a, b), _, _ = two_planes
+    for p in (a, b):
+        p.start()
+    tid = a.submit("spin", {"ms": 1500}).json["taskId"]
+    # followed through B while A runs it: its events as A commits them, to "done"
+    events, _, _ = b.sse(tid, timeout=30)
+    seqs = [e["json"]["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    types = [e["event"] for e in events]
+    assert "status" in types and types[-1] == "done", types
+    assert events[-1]["json"]["data"]["status"] == "succeeded"
+    # resumed through B after an event id
+    resumed, _, _ = b.sse(tid, last_event_id=2)
+    assert [e["json"]["seq"] for e in resumed] == seqs[2:]
+    assert b.request("GET", f"/v1/tasks/{tid}").json["status"] == "succeeded"
+
+    # canceled through B while A runs it: A stops it promptly
+    long = a.submit("spin", {"ms": 15000}).json["taskId"]
+    wait_until(lambda: b.request("GET", f"/v1/tasks/{long}").json["status"] == "running",
+               timeout=10, what="the task to run on plane A")
+    t0 = time.time()
+    r = b.request("POST", f"/v1/tasks/{long}/cancel")
+    assert r.status in (200, 202), r.json
+    assert r.json["cancelRequested"] is True or r.json["status"] == "canceled", r.json
+    done = b.wait(long, timeout=10)
+    assert done["status"] == "canceled", done
+    assert time.time() - t0 < 8, "the cancel reached plane A through the database"
+    # a task followed through A and canceled through B ends the stream on A
+    third = b.submit("spin", {"ms": 15000}).json["taskId"]
+    wait_until(lambda: a.request("GET", f"/v1/tasks/{third}").json["status"] == "running",
+               timeout=10, what="the task to run on plane B")
+    got = {}
+    follower = threading.Thread(target=lambda: got.update(ev=a.sse(third, timeout=20)[0]))
+    follower.start()
+    assert a.request("POST", f"/v1/tasks/{third}/cancel").status in (200, 202)
+    follower.join(20)
+    assert got["ev"][-1]["event"] == "done" and got["ev"][-1]["json"]["data"]["status"] == "canceled"
+
+
+def test_a_control_plane_killed_under_load_has_its_tasks_finished_by_the_other(two_planes):
+    (a, b), dsn, pg = two_planes
+    for p in (a, b):
+        p.start()
+    acked, stop, lock = [], threading.Event(), threading.Lock()
+
+    def load(gw, intent, params):
+        while not stop.is_set():
+            try:
+                r = gw.submit(intent, params)
+            except OSError:
+                continue
+            if r.status == 202:
+                with lock:
+                    acked.append(r.json["taskId"])
+
+    work = [("summarize", {"text": "Acknowledged means kept. Even through kill -9."}),
+            ("spin", {"ms": 300})]
+    threads = [threading.Thread(target=load, args=(gw, *w)) for gw in (a, b) for w in work]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(acked) > 40, timeout=30, what="load on both planes")
+    running_on_a = [t["taskId"] for t in a.request("GET", "/v1/tasks?status=running&limit=100").json["items"]]
+    a.control_node.kill9()  # not restarted: B takes over
+    t_kill = time.time()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert len(acked) > 40, len(acked)
+    finished = {}
+    for tid in acked:
+        t = b.wait(tid, timeout=60)
+        assert t["status"] == "succeeded", t
+        assert t["attempts"] <= 2, t  # the retry-once rule
+        finished[tid] = t
+    # what A was running when it died ran again on B, once
+    retried = [tid for tid in running_on_a if finished.get(tid, {}).get("attempts") == 2]
+    took = time.time() - t_kill
+    assert "took over" in b.control_node.log_path.read_text()
+    assert sql(pg, dsn, "SELECT count(*) FROM tasks WHERE status IN ('queued','routed','running')") == "0"
+    print(f"kill -9 of plane A: {len(acked)} acknowledged, {len(retried)} of {len(running_on_a)} "
+          f"running retried on B, all finished {took:.1f} s after the kill (lease {LEASE_MS} ms)")
+
+
+def test_a_budget_cap_holds_across_two_control_planes(two_planes, fake):
+    from test_budgets import CHAT, pricey
+    (a, b), _, _ = two_planes
+    fake.token_delay = 0.05
+    for p in (a, b):
+        pricey(p, day_usd=0.5)
+        p.control_node.extra_env["AION_WORKERS"] = "32"
+        p.start()
+    plan = a.control("POST", "/v1/router/decide", {"intent": "chat", "params": CHAT}).json
+    reserve = plan["primary"]["maxCostUsd"]
+    slots = int(0.5 // reserve)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda i: (a if i % 2 else b).submit("chat", CHAT).json["taskId"], range(120)))
+        tasks = list(pool.map(lambda i: b.wait(i, timeout=120), ids))
+    ok = [t for t in tasks if t["status"] == "succeeded"]
+    refused = [t for t in tasks if t["status"] == "failed"]
+    assert len(ok) + len(refused) == 120 and ok and refused
+    assert all(t["error"]["code"] == "budget_exceeded" for t in refused), refused[0]
+    # both planes draw on one reservation ledger: never more calls in flight
+    # than the cap allows in all, and spend within the cap
+    assert 1 <= fake.max_inflight <= slots, (fake.max_inflight, slots)
+    spent = sum(t["cost"]["usd"] for t in ok)
+    assert spent <= 0.5 + 1e-9, spent
+    u = b.control("GET", "/v1/usage?groupBy=tenant").json
+    assert u["total"]["costUsd"] == pytest.approx(spent, abs=1e-9) and u["total"]["costUsd"] <= 0.5

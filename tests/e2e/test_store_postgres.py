@@ -42,6 +42,11 @@ def test_conformance_suite_passes_against_postgres(postgres):
     # Every typed case ran for PostgreSQL too, not only the PG-specific ones.
     assert "TaskStoreConformance/Postgres." in out
     assert "[       OK ] TaskStoreConformance/Postgres.OutboxKeepsCommitOrderAndTrims" in out
+    # and the claim/lease/ledger cases of several control planes
+    for case in ("TasksOfAPlaneWhoseLeaseRanOutAreClaimedOnceAndOnlyTheOwnerWrites",
+                 "CancelsAndCommittedEventsReachTheOtherPlane",
+                 "TheSharedLedgerNeverLetsPlanesOverspendACap"):
+        assert f"[       OK ] PgClusterTest.{case}" in out, case
 
 
 def test_tests_leave_no_schema_behind(postgres):
@@ -117,19 +122,26 @@ def test_kill_9_on_postgres_loses_no_acknowledged_task(postgres, make_aiond):
         assert a.request("GET", f"/v1/tasks/{tid}").json["attempts"] == 2
 
 
-def test_one_control_plane_per_database_and_the_split_roles_on_postgres(postgres, make_aiond, tmp_path):
+def test_control_planes_share_a_database_by_id_and_the_split_roles_on_postgres(postgres, make_aiond, tmp_path):
     from conftest import Split
     dsn = fresh_database(postgres, "aion_one")
-    s = Split(tmp_path / "split", {"AION_CONTROL_POSTGRES_DSN": dsn}).start()
+    s = Split(tmp_path / "split", {"AION_CONTROL_POSTGRES_DSN": dsn, "AION_CONTROL_PLANE_ID": "one"}).start()
     try:
         tid = s.submit("summarize", {"text": "Through the gateway role. Into PostgreSQL."}).json["taskId"]
         assert s.wait(tid)["status"] == "succeeded"
         assert sql(postgres, dsn, f"SELECT status FROM tasks WHERE id='{tid}'") == "succeeded"
-        # a second control plane on the same database is refused: no leases yet
-        other = make_aiond({"AION_CONTROL_POSTGRES_DSN": dsn}, subdir="second")
+        assert sql(postgres, dsn, f"SELECT owner FROM tasks WHERE id='{tid}'") == "one"
+        # a second control plane with the same id is refused: both would own its tasks
+        same = make_aiond({"AION_CONTROL_POSTGRES_DSN": dsn, "AION_CONTROL_PLANE_ID": "one"}, subdir="same")
         with pytest.raises(RuntimeError) as e:
-            other.start(timeout=20)
-        assert "AION_CONTROL_POSTGRES_DSN" in str(e.value) and "another control plane" in str(e.value)
+            same.start(timeout=20)
+        assert "AION_CONTROL_POSTGRES_DSN" in str(e.value) and "AION_CONTROL_PLANE_ID" in str(e.value)
+        # one with an id of its own runs beside it and sees the same tasks
+        other = make_aiond({"AION_CONTROL_POSTGRES_DSN": dsn}, subdir="second").start()
+        assert other.request("GET", f"/v1/tasks/{tid}").json["status"] == "succeeded"
+        assert other.wait(other.submit("summarize", {"text": "Second plane. Same database."})
+                          .json["taskId"])["status"] == "succeeded"
+        assert sql(postgres, dsn, "SELECT count(DISTINCT owner) FROM tasks") == "2"
     finally:
         s.stop()
 

@@ -737,5 +737,200 @@ TEST_F(PgTaskStoreServer, ReconnectsAfterTheServerDropsItsConnections) {
   EXPECT_EQ(store.events(t.id, 0, 10)->size(), 2u);
 }
 
+// ---- several control planes on one PostgreSQL (store/cluster.h) -------------
+// SQLite has no cluster (one plane): these are PostgreSQL's alone.
+
+//! Polls `f` until it is true or `within` passes.
+template <typename F>
+bool eventually(F f, std::chrono::milliseconds within = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + within;
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+struct PgClusterTest : PgTaskStoreServer {
+  std::unique_ptr<PgTaskStore> plane(const std::string& id, bool exclusive = false) {
+    auto s = backend.open({.dsn = "",
+                           .readers = 2,
+                           .planeId = id,
+                           .exclusive = exclusive,
+                           .lease = std::chrono::milliseconds(1500)});
+    EXPECT_TRUE(s) << s.error().message;
+    if (!s) return nullptr;
+    EXPECT_TRUE((*s)->renew());
+    return std::move(*s);
+  }
+};
+
+TEST_F(PgClusterTest, APlaneIdIsHeldByOneStoreAtATime) {
+  auto a = plane("a", true);
+  auto again = backend.open({.dsn = "", .readers = 1, .planeId = "a", .exclusive = true});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_NE(again.error().message.find("AION_CONTROL_PLANE_ID"), std::string::npos);
+  EXPECT_TRUE(backend.open({.dsn = "", .readers = 1, .planeId = "b", .exclusive = true}));
+  a.reset();  // its session ends: the id is free again
+  EXPECT_TRUE(backend.open({.dsn = "", .readers = 1, .planeId = "a", .exclusive = true}));
+}
+
+TEST_F(PgClusterTest, TasksOfAPlaneWhoseLeaseRanOutAreClaimedOnceAndOnlyTheOwnerWrites) {
+  auto a = plane("a"), b = plane("b"), c = plane("c");
+  auto running = makeTask("t", TaskStatus::kRunning), queued = makeTask("t", TaskStatus::kQueued),
+       done = makeTask("t", TaskStatus::kSucceeded);
+  running.attempts = 1;
+  for (auto* t : {&running, &queued, &done})
+    ASSERT_TRUE(putAndWait(*a, {.taskId = t->id, .create = *t}));
+  // A live owner's tasks are nobody else's, and nobody else writes them.
+  EXPECT_TRUE(b->claim(false)->empty());
+  auto st = putAndWait(*b, {.taskId = running.id, .events = events(running.id, 1, {"x"})});
+  EXPECT_FALSE(st);
+  // a stops renewing (killed): once its lease ran out, b and c race for
+  // its unfinished tasks and each goes to exactly one of them.
+  std::vector<Task> got;
+  ASSERT_TRUE(eventually([&] {
+    auto fb = std::async(std::launch::async, [&] { return b->claim(false); });
+    auto fc = std::async(std::launch::async, [&] { return c->claim(false); });
+    for (auto* f : {&fb, &fc}) {
+      auto r = f->get();
+      EXPECT_TRUE(r);
+      if (r) got.insert(got.end(), r->begin(), r->end());
+    }
+    EXPECT_TRUE(b->renew() && c->renew());
+    return got.size() >= 2;
+  }));
+  ASSERT_EQ(got.size(), 2u);
+  std::sort(got.begin(), got.end(), [](auto& x, auto& y) { return x.id < y.id; });
+  EXPECT_EQ(got[0].id, running.id);
+  EXPECT_EQ(got[0].attempts, 1);  // the retry-once rule reads it
+  EXPECT_EQ(got[1].id, queued.id);
+  EXPECT_TRUE(b->claim(false)->empty());
+  EXPECT_TRUE(c->claim(false)->empty());
+  // The old owner can no longer write them; whoever claimed one can.
+  st = putAndWait(*a, {.taskId = running.id, .events = events(running.id, 1, {"late"})});
+  EXPECT_FALSE(st);
+  for (auto& t : got) {
+    bool ok = putAndWait(*b, {.taskId = t.id, .events = events(t.id, 1, {"y"})}).has_value() ||
+              putAndWait(*c, {.taskId = t.id, .events = events(t.id, 1, {"y"})}).has_value();
+    EXPECT_TRUE(ok) << t.id;
+  }
+  // At start-up a plane takes back its own unfinished tasks at once.
+  ASSERT_TRUE(b->renew() && c->renew());
+  auto d = plane("d");
+  auto mine = makeTask("t", TaskStatus::kRunning);
+  ASSERT_TRUE(putAndWait(*d, {.taskId = mine.id, .create = mine}));
+  EXPECT_TRUE(d->claim(false)->empty());
+  auto own = d->claim(true);
+  ASSERT_TRUE(own);
+  ASSERT_EQ(own->size(), 1u);
+  EXPECT_EQ((*own)[0].id, mine.id);
+}
+
+TEST_F(PgClusterTest, CancelsAndCommittedEventsReachTheOtherPlane) {
+  auto a = plane("a"), b = plane("b");
+  std::mutex mu;
+  std::vector<std::string> cancels;
+  std::vector<std::pair<std::string, int64_t>> announced, ownAnnounced;
+  std::atomic<int> resyncs{0};
+  a->listen({.committed =
+                 [&](const std::string& id, int64_t seq) {
+                   std::lock_guard lock(mu);
+                   ownAnnounced.emplace_back(id, seq);
+                 },
+             .cancel =
+                 [&](const std::string& id) {
+                   std::lock_guard lock(mu);
+                   cancels.push_back(id);
+                 },
+             .resync = [&] { ++resyncs; }});
+  b->listen({.committed =
+                 [&](const std::string& id, int64_t seq) {
+                   std::lock_guard lock(mu);
+                   announced.emplace_back(id, seq);
+                 },
+             .resync = [&] { ++resyncs; }});
+  ASSERT_TRUE(eventually([&] { return resyncs == 2; }));  // both listening
+  auto t = makeTask("t", TaskStatus::kRunning);
+  ASSERT_TRUE(putAndWait(*a, {.taskId = t.id, .create = t, .events = events(t.id, 1, {"s"})}));
+  ASSERT_TRUE(putAndWait(*a, {.taskId = t.id, .events = events(t.id, 2, {"d", "d"})}));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !announced.empty() && announced.back() == std::pair{t.id, int64_t{3}};
+  }));
+  // Asked through b, the cancel is flagged in the store and told to a.
+  auto asked = b->requestCancel(t.id);
+  ASSERT_TRUE(asked);
+  ASSERT_TRUE(*asked);
+  EXPECT_TRUE((*asked)->cancelRequested);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return cancels == std::vector<std::string>{t.id};
+  }));
+  // Renewal finds it too (a missed notification).
+  EXPECT_EQ(*a->renew(), std::vector<std::string>{t.id});
+  TaskUpdate fin;
+  fin.status = TaskStatus::kCanceled;
+  ASSERT_TRUE(putAndWait(*a, {.taskId = t.id, .update = fin, .events = events(t.id, 4, {"done"})}));
+  EXPECT_TRUE(a->renew()->empty());
+  auto late = b->requestCancel(t.id);  // terminal: nothing to cancel
+  ASSERT_TRUE(late);
+  EXPECT_FALSE(*late);
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(ownAnnounced.empty());  // a plane is not told its own commits
+}
+
+TEST_F(PgClusterTest, TheSharedLedgerNeverLetsPlanesOverspendACap) {
+  auto a = plane("a"), b = plane("b");
+  std::vector<LedgerScope> scopes{
+      {.kind = "tenant", .id = "acme", .period = "day", .periodStartMs = 1000, .capNanoUsd = 10},
+      {.kind = "key", .id = "k1", .period = "day", .periodStartMs = 1000, .capNanoUsd = 100}};
+  // Spend already in the usage records counts from the first reservation on.
+  ASSERT_TRUE(putAndWait(*a, {.taskId = "", .usage = {use("u0", 2, "acme", 5000)}}));
+  std::mutex mu;
+  std::vector<std::string> grantedA, grantedB;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      auto& s = i % 2 ? *a : *b;
+      for (int j = 0; j < 4; ++j) {
+        std::string id = "r" + std::to_string(i) + "-" + std::to_string(j);
+        auto r = s.reserve(id, scopes, 1);
+        ASSERT_TRUE(r) << r.error().message;
+        if (*r) {
+          ++refused;
+          EXPECT_EQ((*r)->scope.kind, "tenant");
+          EXPECT_EQ((*r)->spentNanoUsd + (*r)->reservedNanoUsd, 10);
+        } else {
+          std::lock_guard lock(mu);
+          (i % 2 ? grantedA : grantedB).push_back(id);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(grantedA.size() + grantedB.size(), 8u);  // cap 10, 2 spent: 8 units of 1
+  EXPECT_EQ(refused, 24);
+  EXPECT_EQ(*a->spent(scopes[0]), (std::pair<int64_t, int64_t>{2, 8}));
+  EXPECT_EQ(*a->spent(scopes[1]), (std::pair<int64_t, int64_t>{2, 8}));  // the same usage record
+  // Settling moves a reservation to spend, once.
+  auto& any = grantedB.empty() ? grantedA : grantedB;
+  auto& settler = grantedB.empty() ? *a : *b;
+  ASSERT_TRUE(settler.settle(any.front(), 1));
+  ASSERT_TRUE(settler.settle(any.front(), 1));
+  any.erase(any.begin());
+  EXPECT_EQ(*a->spent(scopes[0]), (std::pair<int64_t, int64_t>{3, 7}));
+  // b dies with reservations open: a claim frees them (their calls never settle).
+  b.reset();
+  ASSERT_TRUE(eventually([&] {
+    EXPECT_TRUE(a->renew());
+    EXPECT_TRUE(a->claim(false));
+    auto now = a->spent(scopes[0]);
+    return now && now->second == static_cast<int64_t>(grantedA.size());
+  }));
+  EXPECT_EQ(a->spent(scopes[0])->first, 3);
+}
+
 }  // namespace
 }  // namespace aion::store
