@@ -10,7 +10,6 @@ tasks/s per N. Not a test: asserts nothing.
 
 usage: bench/planes.py [--aiond build/aiond] [--tasks 2000] [--conns 8] [--workers 2] [--planes 1,2]
 """
-import argparse
 import http.client
 import json
 import os
@@ -26,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from postgres_server import PostgresServer  # noqa: E402
-from throughput import TEXT, free_port, start  # noqa: E402
+from throughput import TEXT, common_args, free_port, start, wait_idle  # noqa: E402
 
 
 def create_db(pg, name):
@@ -77,17 +76,7 @@ def run(args, pg, planes):
         for t in threads:
             t.join()
         submit_secs = time.perf_counter() - t0
-        c = http.client.HTTPConnection("127.0.0.1", ports[0], timeout=60)
-
-        def active():
-            n = 0
-            for st in ("routed", "queued", "running"):
-                c.request("GET", f"/v1/tasks?status={st}&limit=1", headers=headers)
-                n += len(json.loads(c.getresponse().read())["items"])
-            return n
-
-        while active():
-            time.sleep(0.01)
+        wait_idle(http.client.HTTPConnection("127.0.0.1", ports[0], timeout=60), headers)
         done_secs = time.perf_counter() - t0
         return accepted[0], submit_secs, done_secs
     finally:
@@ -97,11 +86,7 @@ def run(args, pg, planes):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--aiond", default=str(REPO / "build" / "aiond"))
-    ap.add_argument("--tasks", type=int, default=2000)
-    ap.add_argument("--conns", type=int, default=8)
-    ap.add_argument("--workers", type=int, default=2)
+    ap = common_args()
     ap.add_argument("--planes", default="1,2")
     args = ap.parse_args()
     pg = PostgresServer(Path(tempfile.mkdtemp(prefix="aion-planes-pg-"))).start()

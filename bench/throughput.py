@@ -71,6 +71,19 @@ def run_phase(port, conns, total, make_request):
     return lat, results, time.perf_counter() - start
 
 
+def wait_idle(c, headers):
+    """Returns once no task is routed, queued or running (asked on connection `c`)."""
+    def active():
+        n = 0
+        for st in ("routed", "queued", "running"):
+            c.request("GET", f"/v1/tasks?status={st}&limit=1", headers=headers)
+            n += len(json.loads(c.getresponse().read())["items"])
+        return n
+
+    while active():
+        time.sleep(0.01)
+
+
 def rss_kb(pid):
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -128,16 +141,7 @@ def run_topology(args, split, modhost=False):
         s_lat, results, s_secs = run_phase(gw, args.conns, args.tasks, submit)
         accepted = [json.loads(d)["taskId"] for st, d in results if st == 202]
         c = http.client.HTTPConnection("127.0.0.1", gw, timeout=60)
-
-        def active():
-            n = 0
-            for st in ("routed", "queued", "running"):
-                c.request("GET", f"/v1/tasks?status={st}&limit=1", headers=headers)
-                n += len(json.loads(c.getresponse().read())["items"])
-            return n
-
-        while active():
-            time.sleep(0.01)
+        wait_idle(c, headers)
         e2e_secs = time.perf_counter() - start_t
         one = accepted[0]
         get = lambda: ("GET", f"/v1/tasks/{one}", None, headers)
@@ -162,12 +166,18 @@ def run_topology(args, split, modhost=False):
             "upstream": upstream}
 
 
-def main():
+def common_args():
+    """The options every throughput bench takes."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--aiond", default=str(REPO / "build" / "aiond"))
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
+    return ap
+
+
+def main():
+    ap = common_args()
     ap.add_argument("--split", action="store_true",
                     help="also run gateway + control roles over gRPC and compare")
     args = ap.parse_args()

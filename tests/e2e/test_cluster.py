@@ -55,6 +55,27 @@ def cluster(engines, redis_url, fake, tmp_path, request):
     s.stop()
 
 
+def submit_load(streams):
+    """One thread per (gateway, intent, params) submitting until `stop` is set;
+    returns (acknowledged task ids, stop, threads)."""
+    acked, stop, lock = [], threading.Event(), threading.Lock()
+
+    def load(gw, intent, params):
+        while not stop.is_set():
+            try:
+                r = gw.submit(intent, params)
+            except OSError:
+                continue
+            if r.status == 202:
+                with lock:
+                    acked.append(r.json["taskId"])
+
+    threads = [threading.Thread(target=load, args=s) for s in streams]
+    for t in threads:
+        t.start()
+    return acked, stop, threads
+
+
 def test_seed_flows_through_either_gateway_with_events_once_on_kafka(cluster):
     s, kafka = cluster
     g1, g2 = s.gateways
@@ -109,21 +130,8 @@ def test_idempotency_is_shared_by_the_gateways(cluster):
 def test_a_control_plane_killed_under_load_finishes_every_acknowledged_task(cluster):
     s, _ = cluster
     g1, g2 = s.gateways
-    acked, stop, lock = [], threading.Event(), threading.Lock()
-
-    def load(gw):
-        while not stop.is_set():
-            try:
-                r = gw.submit("summarize", {"text": "Acknowledged means kept. Even through kill -9."})
-            except OSError:
-                continue
-            if r.status == 202:
-                with lock:
-                    acked.append(r.json["taskId"])
-
-    threads = [threading.Thread(target=load, args=(g,)) for g in (g1, g2, g1, g2)]
-    for t in threads:
-        t.start()
+    text = {"text": "Acknowledged means kept. Even through kill -9."}
+    acked, stop, threads = submit_load([(g, "summarize", text) for g in (g1, g2, g1, g2)])
     time.sleep(2.0)
     s.control_node.kill9()
     time.sleep(0.5)  # the gateways answer 503 meanwhile, and acknowledge nothing
@@ -201,23 +209,9 @@ def test_a_control_plane_killed_under_load_has_its_tasks_finished_by_the_other(t
     (a, b), dsn, pg = two_planes
     for p in (a, b):
         p.start()
-    acked, stop, lock = [], threading.Event(), threading.Lock()
-
-    def load(gw, intent, params):
-        while not stop.is_set():
-            try:
-                r = gw.submit(intent, params)
-            except OSError:
-                continue
-            if r.status == 202:
-                with lock:
-                    acked.append(r.json["taskId"])
-
     work = [("summarize", {"text": "Acknowledged means kept. Even through kill -9."}),
             ("spin", {"ms": 300})]
-    threads = [threading.Thread(target=load, args=(gw, *w)) for gw in (a, b) for w in work]
-    for t in threads:
-        t.start()
+    acked, stop, threads = submit_load([(gw, *w) for gw in (a, b) for w in work])
     wait_until(lambda: len(acked) > 40, timeout=30, what="load on both planes")
     running_on_a = [t["taskId"] for t in a.request("GET", "/v1/tasks?status=running&limit=100").json["items"]]
     a.control_node.kill9()  # not restarted: B takes over
