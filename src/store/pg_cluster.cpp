@@ -129,7 +129,7 @@ void PgTaskStore::listenLoop() {
   for (;;) {
     if (!c || PQstatus(c) != CONNECTION_OK) {
       if (c) PQfinish(std::exchange(c, nullptr));
-      auto r = connect(opts_.dsn);
+      auto r = connect(opts_.dsn, /*keepalive=*/true);
       if (r) {
         c = *r;
         if (auto st = execScript(c, "listen", "LISTEN aion_events; LISTEN aion_cancel"); !st) {

@@ -1,6 +1,8 @@
 #include "store/pg_util.h"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
+#include <iterator>
 
 namespace aion::store::pg {
 
@@ -67,12 +69,20 @@ std::string masked(std::string msg, const std::string& secret) {
   return msg;
 }
 
-Result<PGconn*> connect(const std::string& dsn) {
+Result<PGconn*> connect(const std::string& dsn, bool keepalive) {
   auto password = dsnPassword(dsn);
   if (!password) return std::unexpected(password.error());
   // A bound on connecting unless the DSN sets its own (it comes later, so it wins).
-  const char* keys[] = {"connect_timeout", "dbname", nullptr};
-  const char* vals[] = {"10", dsn.c_str(), nullptr};
+  const char* keys[] = {"connect_timeout", "dbname", nullptr, nullptr, nullptr, nullptr};
+  const char* vals[] = {"10", dsn.c_str(), nullptr, nullptr, nullptr, nullptr};
+  if (keepalive) {
+    // Before the DSN, so that it can still say otherwise.
+    const char* k[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                       "keepalives_count", "dbname"};
+    const char* v[] = {"10", "5", "2", "3", dsn.c_str()};
+    std::copy(std::begin(k), std::end(k), keys);
+    std::copy(std::begin(v), std::end(v), vals);
+  }
   PGconn* c = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (!c) return pgError("cannot connect to PostgreSQL", "out of memory");
   if (PQstatus(c) != CONNECTION_OK) {

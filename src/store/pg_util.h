@@ -123,7 +123,9 @@ Result<PgResult> exec(PGconn* c, std::string_view what, const std::string& sql,
 //! Runs SQL without parameters (several statements allowed).
 Status execScript(PGconn* c, std::string_view what, const char* sql);
 //! Connects with a bounded connect_timeout; errors never quote the password.
-Result<PGconn*> connect(const std::string& dsn);
+//! `keepalive`: TCP keepalives find a silently dead peer within ~11 s (for a
+//! connection that only listens and would otherwise never notice).
+Result<PGconn*> connect(const std::string& dsn, bool keepalive = false);
 //! Reconnects a connection the server or network dropped.
 Status ensureConnected(PGconn* c);
 //! Runs a read on `c`, reconnecting first if the connection broke. Reads
