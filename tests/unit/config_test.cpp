@@ -91,7 +91,9 @@ TEST(Config, BadValuesNameTheVariable) {
                                                {"AION_CONTROL_GRPC_PORT", "-1"},
                                                {"AION_MODHOST_PORT", "65536"},
                                                {"AION_CONTROL_GRPC_TIMEOUT_MS", "5"},
-                                               {"AION_INTERNAL_TLS_CERT", "/nonexistent"}};
+                                               {"AION_INTERNAL_TLS_CERT", "/nonexistent"},
+                                               {"AION_CONTROL_LEASE_MS", "100"},
+                                               {"AION_CONTROL_PLANE_ID", "two words"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
     ASSERT_FALSE(c) << var << "=" << value;
@@ -100,6 +102,20 @@ TEST(Config, BadValuesNameTheVariable) {
   auto same = load({{"AION_GATEWAY_PORT", "9000"}, {"AION_CONTROL_PORT", "9000"}});
   ASSERT_FALSE(same);
   EXPECT_EQ(same.error().message.rfind("AION_CONTROL_PORT:", 0), 0u);
+}
+
+TEST(Config, ControlPlaneIdAndLease) {
+  // The default id names the host and the control port: a plane restarted in
+  // place has the same id and takes its own tasks back at once.
+  auto c = load({{"AION_CONTROL_PORT", "9000"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->planeId.ends_with(":9000")) << c->planeId;
+  EXPECT_GT(c->planeId.size(), 5u);
+  EXPECT_EQ(c->lease.count(), 10000);
+  c = load({{"AION_CONTROL_PLANE_ID", "cp-a"}, {"AION_CONTROL_LEASE_MS", "3000"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->planeId, "cp-a");
+  EXPECT_EQ(c->lease.count(), 3000);
 }
 
 TEST(Config, DurabilityAndTheRequestPathKnobs) {
