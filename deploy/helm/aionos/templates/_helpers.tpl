@@ -252,6 +252,12 @@ what the control plane sends it. */}}
 - name: AION_CONTROL_POSTGRES_DSN
   value: {{ .dsn | quote }}
 {{- end }}
+{{- if or .existingSecret .dsn }}
+# One control replica, replaced with Recreate: a fixed plane id lets the new
+# pod take the old one's unfinished tasks back at start, not after its lease.
+- name: AION_CONTROL_PLANE_ID
+  value: {{ printf "%s-control" (include "aionos.fullname" $root) | quote }}
+{{- end }}
 {{- end }}
 {{- with $v.engines.kafka.brokers }}
 - name: KAFKA_BROKERS
