@@ -457,7 +457,7 @@ void App::shutdown() {
       if (remote_) remote_->stop();
       if (store_) store_->flush();  // writes behind reach the disk before the process ends
       // Peers take the queued tasks left behind now, not once the lease runs out.
-      if (cluster_) cluster_->release();
+      if (control_) control_->endLease();
       io_.stop();
     }).detach();
   };

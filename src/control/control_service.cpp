@@ -103,6 +103,13 @@ Status ControlService::recover() {
   return {};
 }
 
+void ControlService::endLease() {
+  if (!d_.cluster) return;
+  std::lock_guard lease(leaseMu_);
+  leaseEnded_ = true;
+  d_.cluster->release();
+}
+
 void ControlService::cancelAskedElsewhere(const std::string& id) {
   auto t = orchestrator_->find(id);
   if (!t || t->cancelRequested || store::isTerminal(t->status)) return;
@@ -122,7 +129,10 @@ void ControlService::keepLease() {
     if (ec || !alive->load()) return;
     asio::post(d_.blocking, [this, alive] {
       if (!alive->load()) return;
+      std::unique_lock lease(leaseMu_);
+      if (leaseEnded_) return;
       auto cancels = d_.cluster->renew();
+      lease.unlock();
       if (!cancels) {
         spdlog::warn("control plane {}: lease not renewed: {}", d_.cluster->planeId(),
                      cancels.error().message);

@@ -103,6 +103,9 @@ class ControlService final : public ControlApi {
   Status recover();
   //! Stops starting tasks; `drained` runs once none runs any more.
   void stop(std::function<void()> drained);
+  //! With a cluster: ends this plane's lease for good (after stop() drained),
+  //! so peers take its queued tasks at once. Blocks (one statement).
+  void endLease();
 
   Awaitable submit(SubmitRequest req) override;
   Awaitable get(Principal who, std::string id) override;
@@ -209,6 +212,8 @@ class ControlService final : public ControlApi {
   //! loop (touching it then reads the loop's freed timer queue).
   std::weak_ptr<boost::asio::steady_timer> readyTimer_;
   std::weak_ptr<boost::asio::steady_timer> leaseTimer_;  // the same, for keepLease
+  std::mutex leaseMu_;                                   // a renewal and endLease never overlap
+  bool leaseEnded_ = false;  // guarded by leaseMu_: no renewal after endLease
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
 };

@@ -260,3 +260,21 @@ def test_a_budget_cap_holds_across_two_control_planes(two_planes, fake):
     assert spent <= 0.5 + 1e-9, spent
     u = b.control("GET", "/v1/usage?groupBy=tenant").json
     assert u["total"]["costUsd"] == pytest.approx(spent, abs=1e-9) and u["total"]["costUsd"] <= 0.5
+
+
+def test_a_control_plane_stopped_gracefully_hands_its_queue_to_the_other(two_planes):
+    (a, b), dsn, pg = two_planes
+    for p in (a, b):
+        p.start()
+    # two run on A (AION_WORKERS=2), the rest wait in A's queue
+    ids = [a.submit("spin", {"ms": 1500}).json["taskId"] for _ in range(6)]
+    wait_until(lambda: len(b.request("GET", "/v1/tasks?status=running").json["items"]) == 2,
+               timeout=10, what="two tasks running on plane A")
+    a.control_node.stop()  # SIGTERM: A finishes what runs, then ends its lease
+    assert sql(pg, dsn, "SELECT min(lease_until_ms) FROM control_planes") == "0"  # no lease to wait out
+    done = [b.wait(tid, timeout=30) for tid in ids]
+    assert all(t["status"] == "succeeded" for t in done), done
+    # what ran on A was not run again; what waited in its queue ran once, on B
+    assert all(t["attempts"] == 1 for t in done), [t["attempts"] for t in done]
+    owners = sql(pg, dsn, "SELECT owner FROM tasks ORDER BY id").split()
+    assert len(set(owners)) == 2, owners
