@@ -8,8 +8,8 @@ acknowledged once it is back.
 Then two control planes at once on one PostgreSQL, each behind its own
 gateway: a task submitted through one is followed, resumed and canceled
 through the other; a plane killed under load has its tasks finished by the
-other once its lease runs out (retried once); a budget cap holds across
-both planes."""
+other once its lease runs out (retried once); a plane stopped with SIGTERM
+hands its queue over at once; a budget cap holds across both planes."""
 import concurrent.futures
 import json
 import subprocess
