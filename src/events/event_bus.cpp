@@ -60,7 +60,9 @@ void EventBus::announce(const std::string& taskId, int64_t seq) {
   std::lock_guard lock(s.mu);
   auto it = s.topics.find(taskId);
   if (it == s.topics.end() || it->second.tracked) return;
-  store::Event marker{.taskId = taskId, .seq = seq};
+  store::Event marker;  // no type: "read the store up to seq"
+  marker.taskId = taskId;
+  marker.seq = seq;
   for (auto& [id, l] : it->second.listeners) (*l)(marker);
 }
 
@@ -69,7 +71,9 @@ void EventBus::announceAll() {
     std::lock_guard lock(s.mu);
     for (auto& [taskId, t] : s.topics) {
       if (t.tracked) continue;
-      store::Event marker{.taskId = taskId, .seq = INT64_MAX};
+      store::Event marker;
+      marker.taskId = taskId;
+      marker.seq = INT64_MAX;
       for (auto& [id, l] : t.listeners) (*l)(marker);
     }
   }

@@ -64,12 +64,12 @@ class Cluster {
   //! on the store's listener thread; they must be quick and must not block.
   struct Listener {
     //! Another plane committed events of `taskId` up to `seq`.
-    std::function<void(const std::string& taskId, int64_t seq)> committed;
+    std::function<void(const std::string& taskId, int64_t seq)> committed{};
     //! A cancel of `taskId`, owned by this plane, was asked elsewhere.
-    std::function<void(const std::string& taskId)> cancel;
+    std::function<void(const std::string& taskId)> cancel{};
     //! Notifications may have been missed (the listening connection was
     //! re-established): whoever waits on one should look at the store.
-    std::function<void()> resync;
+    std::function<void()> resync{};
   };
   //! Starts delivering to `l` (once, before tasks run).
   virtual void listen(Listener l) = 0;
