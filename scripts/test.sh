@@ -27,6 +27,11 @@ done
 log "fuzz targets (libFuzzer, ASan + UBSan, build-fuzz; docs/fuzzing.md)"
 ./scripts/fuzz.sh all "${AION_FUZZ_SECONDS:-15}" || failed+=(fuzz)
 
+# Built before the e2e stage so test_deploy's check of the console's production
+# output runs instead of skipping; test-console.sh below finds it up to date.
+log "console production build (scripts/console-build.sh)"
+./scripts/console-build.sh || failed+=(console-build)
+
 log "end-to-end tests (pytest against build/aiond)"
 AION_BUILD_DIR="$here/build" python3 -m pytest -q tests/e2e || failed+=(e2e)
 

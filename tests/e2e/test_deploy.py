@@ -1786,7 +1786,7 @@ def test_console_standalone_server_runs_as_the_image_runs_it(tmp_path):
     with NEXTAUTH_SECRET and unhealthy without."""
     standalone = REPO / "console" / ".next" / "standalone"
     if not (standalone / "server.js").is_file() or not (REPO / "console" / ".next" / "static").is_dir():
-        pytest.skip("console not built (scripts/console-build.sh runs in scripts/test-console.sh, after this stage)")
+        pytest.skip("console not built: run scripts/console-build.sh (scripts/test.sh does, before the e2e stage)")
     app = tmp_path / "app"
     shutil.copytree(standalone, app, symlinks=True)
     shutil.copytree(REPO / "console" / ".next" / "static", app / ".next" / "static")
