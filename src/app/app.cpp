@@ -250,6 +250,7 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   opts.sandbox = std::move(sandbox);
   opts.subprocessBlocked = std::move(blocked);
   opts.leaseRenewEvery = std::max(std::chrono::milliseconds(100), c.lease / 3);
+  opts.shareAfter = c.shareAfter;
   opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax};

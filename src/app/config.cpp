@@ -247,6 +247,8 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
   }
   if (!(s = readMs(env, "AION_CONTROL_LEASE_MS", 500, 600000, c.lease)))
     return std::unexpected(s.error());
+  if (!(s = readMs(env, "AION_CONTROL_SHARE_AFTER_MS", 0, 600000, c.shareAfter)))
+    return std::unexpected(s.error());
   if (auto v = env("AION_CONTROL_PLANE_ID"); v && !v->empty()) {
     if (v->size() > 200 || v->find_first_of("\n\t ") != std::string::npos)
       return fail(ErrorCode::kInvalidRequest,

@@ -58,7 +58,10 @@ struct Config {
   //! PostgreSQL store; default <hostname>:<AION_CONTROL_PORT>, so a plane
   //! restarted in place takes its own unfinished tasks back at once.
   std::string planeId;
-  std::chrono::milliseconds lease{10000};   // AION_CONTROL_LEASE_MS
+  std::chrono::milliseconds lease{10000};  // AION_CONTROL_LEASE_MS
+  //! AION_CONTROL_SHARE_AFTER_MS: a task queued this long on a busy plane
+  //! may run on a plane with a free slot (PostgreSQL store; 0: never).
+  std::chrono::milliseconds shareAfter{500};
   std::string kafkaBrokers;                 // KAFKA_BROKERS: relay task events and usage to Kafka
   std::optional<providers::Url> qdrantUrl;  // AION_CONTROL_QDRANT_URL: vectors in Qdrant
   std::string qdrantApiKey;                 // AION_CONTROL_QDRANT_API_KEY: its api-key header

@@ -59,6 +59,7 @@ ControlService::ControlService(Deps deps, Options opts, policy::PolicySetPtr ini
   if (d_.vectors)
     retrieval_ = std::make_unique<Retrieval>(
         Retrieval::Deps{*d_.vectors, d_.modules, d_.moduleExec, *policies_}, DocumentLimits{});
+  opts_.orchestrator.sharedQueue = d_.cluster && opts_.shareAfter.count() > 0;
   orchestrator_ = std::make_unique<Orchestrator>(
       Orchestrator::Deps{d_.store, d_.modules, d_.moduleExec, d_.providers, budgets_, d_.bus,
                          d_.metrics, latency_, *policies_, d_.nextIo, retrieval_.get()},
@@ -71,6 +72,7 @@ ControlService::~ControlService() {
   // On its loop: a live loop runs it; a destroyed one took the timer with it.
   if (auto t = readyTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
   if (auto t = leaseTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
+  if (auto t = shareTimer_.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
 }
 
 void ControlService::stop(std::function<void()> drained) {
@@ -95,11 +97,13 @@ Status ControlService::recover() {
   cluster.listen(
       {.committed = [bus = &d_.bus](const std::string& id, int64_t seq) { bus->announce(id, seq); },
        .cancel = [this](const std::string& id) { cancelAskedElsewhere(id); },
+       .taken = [this](const std::string& id) { orchestrator_->forget(id); },
        .resync = [bus = &d_.bus] { bus->announceAll(); }});
   auto tasks = cluster.claim(/*ownToo=*/true);
   if (!tasks) return std::unexpected(tasks.error());
   if (auto st = orchestrator_->recover(std::move(*tasks)); !st) return st;
   keepLease();
+  if (opts_.orchestrator.sharedQueue) keepSharing();
   return {};
 }
 
@@ -144,13 +148,47 @@ void ControlService::keepLease() {
           spdlog::info(
               "control plane {}: took over {} task(s) of control planes whose lease ran out",
               d_.cluster->planeId(), claimed->size());
-          if (auto st = orchestrator_->recover(std::move(*claimed), /*takeover=*/true); !st)
+          d_.metrics.tasksTaken("takeover", claimed->size());
+          if (auto st =
+                  orchestrator_->recover(std::move(*claimed), Orchestrator::Recovery::kTakeover);
+              !st)
             spdlog::error("taking over tasks: {}", st.error().message);
         } else if (!claimed) {
           spdlog::warn("claiming tasks of gone control planes: {}", claimed.error().message);
         }
       }
       if (alive->load()) keepLease();
+    });
+  });
+}
+
+void ControlService::keepSharing() {
+  auto timer = shareTimer_.lock();
+  if (!timer) {
+    timer = std::make_shared<asio::steady_timer>(d_.nextIo());
+    shareTimer_ = timer;
+  }
+  // Polled, not notified: a plane with nothing to do asks twice per
+  // shareAfter, one indexed statement (the partial index on active tasks).
+  timer->expires_after(std::max(std::chrono::milliseconds(50), opts_.shareAfter / 2));
+  auto alive = alive_;
+  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
+    if (ec || !alive->load()) return;
+    size_t idle = stopping_->load() ? 0 : orchestrator_->idleSlots();
+    if (idle == 0) return keepSharing();
+    asio::post(d_.blocking, [this, alive, idle] {
+      if (!alive->load()) return;
+      auto took = d_.cluster->take(std::min<size_t>(idle, 64), opts_.shareAfter);
+      if (!took) {
+        spdlog::warn("control plane {}: taking queued tasks of busy planes: {}",
+                     d_.cluster->planeId(), took.error().message);
+      } else if (!took->empty()) {
+        d_.metrics.tasksTaken("shared", took->size());
+        if (auto st = orchestrator_->recover(std::move(*took), Orchestrator::Recovery::kShared);
+            !st)
+          spdlog::error("running tasks taken from busy planes: {}", st.error().message);
+      }
+      if (alive->load()) keepSharing();
     });
   });
 }

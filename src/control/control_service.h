@@ -73,6 +73,9 @@ class ControlService final : public ControlApi {
     //! With a cluster: how often the lease is renewed and gone planes'
     //! tasks are claimed (a third of AION_CONTROL_LEASE_MS).
     std::chrono::milliseconds leaseRenewEvery{3333};
+    //! With a cluster: a task queued this long on a busy plane may be taken
+    //! by a plane with a free slot (AION_CONTROL_SHARE_AFTER_MS; 0: never).
+    std::chrono::milliseconds shareAfter{0};
   };
   struct Deps {
     store::TaskStore& store;
@@ -179,6 +182,9 @@ class ControlService final : public ControlApi {
   //! Every third of the lease: renew it, pick up cancels asked elsewhere,
   //! claim the tasks of planes whose lease ran out (on the blocking pool).
   void keepLease();
+  //! While this plane has idle slots: takes tasks that waited too long in
+  //! busy peers' queues (every half of shareAfter, on the blocking pool).
+  void keepSharing();
   //! Cancels a task this plane runs for a cancel asked through another plane.
   void cancelAskedElsewhere(const std::string& id);
   Result<boost::json::object> registerModuleBlocking(const boost::json::object& body);
@@ -212,6 +218,7 @@ class ControlService final : public ControlApi {
   //! loop (touching it then reads the loop's freed timer queue).
   std::weak_ptr<boost::asio::steady_timer> readyTimer_;
   std::weak_ptr<boost::asio::steady_timer> leaseTimer_;  // the same, for keepLease
+  std::weak_ptr<boost::asio::steady_timer> shareTimer_;  // the same, for keepSharing
   std::mutex leaseMu_;                                   // a renewal and endLease never overlap
   bool leaseEnded_ = false;  // guarded by leaseMu_: no renewal after endLease
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);

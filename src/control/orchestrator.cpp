@@ -226,6 +226,10 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
   for (int attempt = 0; attempt < 3; ++attempt) {
     st = co_await record(t, u, events, usage);
     if (st) break;
+    if (opts_.sharedQueue && st.error().code == ErrorCode::kNotFound) {
+      dropTaken(t);  // a queued task a peer took before this plane closed it
+      co_return;
+    }
     asio::steady_timer wait(co_await asio::this_coro::executor);
     wait.expires_after(std::chrono::milliseconds(200 << attempt));
     co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -530,6 +534,7 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
   t->cancel = true;
   if (wasQueued) {
     co_await finish(t, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
+    if (t->taken) co_return std::nullopt;  // a peer runs it: cancel it there
   } else {
     // Durable first: a restart that finds the flag closes the task canceled.
     store::TaskUpdate u;
@@ -541,9 +546,55 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
   co_return t->task;
 }
 
+void Orchestrator::forget(const std::string& id) {
+  TaskPtr t;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    t = it->second;
+    t->taken = true;
+    bool wasQueued = false;
+    for (auto& q : queue_) {
+      auto pos = std::find(q.begin(), q.end(), t);
+      if (pos == q.end()) continue;
+      q.erase(pos);
+      --queuedCount_;
+      wasQueued = true;
+      d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
+    }
+    // Started meanwhile: its start write fails (the peer owns the row) and
+    // the run drops it.
+    if (!wasQueued) return;
+  }
+  dropTaken(t);
+}
+
+void Orchestrator::dropTaken(const TaskPtr& t) {
+  t->taken = true;
+  const std::string& id = t->task.id;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it != active_.end() && it->second == t) active_.erase(it);
+  }
+  d_.bus.retire(id);
+  // What the peer committed before the bus stopped tracking it came with no
+  // marker here: followers read the store now.
+  d_.bus.announce(id, INT64_MAX);
+  spdlog::debug("task {}: taken by another control plane", id);
+}
+
+size_t Orchestrator::idleSlots() const {
+  std::lock_guard lock(mu_);
+  if (stopping_ || !queue_[0].empty()) return 0;
+  return opts_.moduleSlots > busy_[0] ? opts_.moduleSlots - busy_[0] : 0;
+}
+
 // ---- recovery -------------------------------------------------------------
 
-Status Orchestrator::recover(std::vector<store::Task> tasks, bool takeover) {
+Status Orchestrator::recover(std::vector<store::Task> tasks, Recovery why) {
+  bool takeover = why == Recovery::kTakeover;
   size_t requeued = 0, closed = 0;
   std::vector<std::pair<TaskPtr, bool>> restart;  // task, run again
   for (auto& row : tasks) {
@@ -610,7 +661,9 @@ Status Orchestrator::recover(std::vector<store::Task> tasks, bool takeover) {
   for (auto& [t, again] : restart) {
     if (again) enqueue(t);  // admitted before the restart: no admission check
   }
-  if (requeued || closed)
+  if (why == Recovery::kShared)
+    spdlog::debug("took {} queued task(s) from busy control planes", requeued);
+  else if (requeued || closed)
     spdlog::info("recovery{}: {} task(s) re-queued, {} closed as interrupted",
                  takeover ? " (taken over)" : "", requeued, closed);
   return {};
@@ -709,12 +762,18 @@ asio::awaitable<void> Orchestrator::runRoutes(TaskPtr t) {
       {"status", json::object{{"status", "running"},
                               {"route", n ? routeKey(routes->at(0)) : ""},
                               {"attempt", task.attempts}}}};
-  if (laneOf(t->task) == Lane::kModule) {
+  if (laneOf(t->task) == Lane::kModule && !opts_.sharedQueue) {
     // Modules are pure functions of their input: if a crash forgets that
     // this run started, running it again is harmless. Do not hold the module
     // slot for an fsync; the final state is committed after this anyway.
     progress(t, std::move(running), std::move(toRunning));
   } else if (auto st = co_await record(t, toRunning, std::move(running)); !st) {
+    // A shared queue: only the owner writes a task, so a start refused as
+    // kNotFound means a peer took it first. It runs there.
+    if (opts_.sharedQueue && (t->taken || st.error().code == ErrorCode::kNotFound)) {
+      dropTaken(t);
+      co_return;
+    }
     Error e(ErrorCode::kUnavailable, "the store refused the task's start: " + st.error().message);
     co_await finish(t, TaskStatus::kFailed, errorEvents(errorJson(e)), std::nullopt, errorJson(e));
     co_return;

@@ -68,7 +68,8 @@ struct ActiveTask {
   std::string cancelReason;            // why stop was requested
   int64_t acceptedUs = 0;              // steady clock, for the overhead figure
   std::atomic<int64_t> upstreamUs{0};  // time inside modules and provider calls
-  bool recovered = false;  // taken over at start-up (its running state is a previous run's)
+  bool recovered = false;          // taken over at start-up (its running state is a previous run's)
+  std::atomic<bool> taken{false};  // a peer took it from this plane's queue (sharedQueue)
   std::atomic<bool> holdsSlot{false};  // a lane slot, given back as soon as it has finished
   size_t lane = 0;
   int attempt = 0;     // the current run's attempt: written and read by that run only
@@ -84,7 +85,13 @@ class Orchestrator {
     size_t modelSlots = 1024;  // AION_MODEL_CONCURRENCY
     size_t queueMax = 1024;    // AION_QUEUE_MAX
     std::chrono::milliseconds watchdogGrace{3000};
+    //! Other control planes may take this plane's queued tasks
+    //! (store::Cluster::take): a queued task's start is committed before it
+    //! runs, and fails if a peer took it meanwhile.
+    bool sharedQueue = false;
   };
+  //! Why tasks are handed to recover().
+  enum class Recovery { kRestart, kTakeover, kShared };
   struct Deps {
     store::TaskStore& store;
     modhost::ModuleHost& modules;
@@ -119,8 +126,15 @@ class Orchestrator {
   //! Takes over unfinished tasks found at start-up (DESIGN.md §4): queued
   //! ones queue again; running ones are retried once when every route is a
   //! module, else closed as interrupted. Blocks until recovery is stored.
-  //! `takeover`: the tasks were another control plane's, whose lease ran out.
-  Status recover(std::vector<store::Task> tasks, bool takeover = false);
+  //! kTakeover: the tasks were another control plane's, whose lease ran out;
+  //! kShared: they waited in a busy peer's queue (all queued).
+  Status recover(std::vector<store::Task> tasks, Recovery why = Recovery::kRestart);
+  //! A peer took the queued task `id` (store::Cluster::take): it leaves this
+  //! plane's queue, and its followers here read what the peer commits.
+  void forget(const std::string& id);
+  //! Lane slots free with nothing queued for them: tasks this plane could
+  //! start at once.
+  size_t idleSlots() const;
 
   //! The task as it stands, when it is active here.
   //! brief: only id, tenant, status and lastSeq (enough to follow it).
@@ -179,6 +193,9 @@ class Orchestrator {
   store::Write buildWrite(ActiveTask& t, store::TaskUpdate u, std::vector<EventDraft> events,
                           std::vector<store::UsageRecord> usage, store::Durability dur);
   void retire(const std::string& id);
+  //! Drops a task a peer took before this plane started it: no final state
+  //! (the peer writes it), followers are sent to the store.
+  void dropTaken(const TaskPtr& t);
   //! Numbers `events`, writes them with `u` and `usage` as `dur` asks, and
   //! publishes them (after commit; behind: at once); `then` gets the outcome.
   void journal(const TaskPtr& t, store::TaskUpdate u, std::vector<EventDraft> events,

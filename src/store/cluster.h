@@ -4,10 +4,12 @@
 // plane may share it. Each plane has an id and a lease it renews; every task
 // row names the plane that owns it. A plane whose lease expired (killed,
 // cut off) loses its unfinished tasks to the first peer that claims them
-// (FOR UPDATE SKIP LOCKED: each task goes to exactly one). Events committed
+// (FOR UPDATE SKIP LOCKED: each task goes to exactly one); a plane with a
+// free slot takes tasks that waited too long in a busy peer's queue. Events committed
 // by one plane and cancels asked through another reach the owner through
 // the database (PostgreSQL LISTEN/NOTIFY). The embedded SQLite store has no
 // cluster: one plane, as before.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -52,6 +54,12 @@ class Cluster {
   //! `ownToo` (at start-up) also this plane id's own, left by its previous
   //! run. Concurrent claims never return the same task twice. Blocks.
   virtual Result<std::vector<Task>> claim(bool ownToo) = 0;
+  //! Takes up to `limit` tasks that have waited at least `queuedFor` in a
+  //! live peer's queue (routed or queued, not flagged for cancel, never taken
+  //! before), oldest first, and tells each peer which of its tasks it lost
+  //! (Listener::taken). The peer can no longer start them: only a task's
+  //! owner writes it. Concurrent takes never return the same task. Blocks.
+  virtual Result<std::vector<Task>> take(size_t limit, std::chrono::milliseconds queuedFor) = 0;
   //! Asks the owner of an unfinished task to cancel it: sets the task's
   //! cancel flag and notifies its plane. nullopt: no such task, or it is
   //! already terminal. Blocks.
@@ -67,6 +75,8 @@ class Cluster {
     std::function<void(const std::string& taskId, int64_t seq)> committed{};
     //! A cancel of `taskId`, owned by this plane, was asked elsewhere.
     std::function<void(const std::string& taskId)> cancel{};
+    //! A peer took `taskId`, queued here, to run it (Cluster::take).
+    std::function<void(const std::string& taskId)> taken{};
     //! Notifications may have been missed (the listening connection was
     //! re-established): whoever waits on one should look at the store.
     std::function<void()> resync{};

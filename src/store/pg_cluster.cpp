@@ -24,6 +24,7 @@ constexpr const char* kNowMs = "(extract(epoch from clock_timestamp())*1000)::bi
 constexpr const char* kActive = "('queued','routed','running')";
 constexpr const char* kEventsChannel = "aion_events";
 constexpr const char* kCancelChannel = "aion_cancel";
+constexpr const char* kTakenChannel = "aion_taken";
 // NOTIFY payloads must stay under 8000 bytes.
 constexpr size_t kPayloadMax = 7000;
 
@@ -38,6 +39,18 @@ std::vector<LedgerScope> lockOrder(std::vector<LedgerScope> scopes) {
            std::tie(b.kind, b.id, b.period, b.periodStartMs);
   });
   return scopes;
+}
+
+//! kTaskCols, each qualified with `table` (an UPDATE … FROM names two tables).
+std::string taskColsOf(std::string_view table) {
+  std::string cols;
+  for (std::string_view rest = kTaskCols; !rest.empty();) {
+    auto comma = rest.find(',');
+    cols += std::string(cols.empty() ? "" : ",") + std::string(table) + "." +
+            std::string(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+  }
+  return cols;
 }
 
 //! Runs `body` in a transaction on `c`; rolls back when it fails.
@@ -110,8 +123,9 @@ void PgTaskStore::listenLoop() {
     auto nl = payload.find('\n');
     std::string_view plane = payload.substr(0, nl);
     std::string_view rest = nl == std::string_view::npos ? "" : payload.substr(nl + 1);
-    if (channel == kCancelChannel) {
-      if (plane == opts_.planeId && listener_.cancel) listener_.cancel(std::string(rest));
+    if (channel == kCancelChannel || channel == kTakenChannel) {
+      auto& to = channel == kCancelChannel ? listener_.cancel : listener_.taken;
+      if (plane == opts_.planeId && to) to(std::string(rest));
       return;
     }
     if (plane == opts_.planeId || !listener_.committed) return;
@@ -132,7 +146,9 @@ void PgTaskStore::listenLoop() {
       auto r = connect(opts_.dsn, /*keepalive=*/true);
       if (r) {
         c = *r;
-        if (auto st = execScript(c, "listen", "LISTEN aion_events; LISTEN aion_cancel"); !st) {
+        if (auto st = execScript(c, "listen",
+                                 "LISTEN aion_events; LISTEN aion_cancel; LISTEN aion_taken");
+            !st) {
           spdlog::warn("store: LISTEN failed: {}", st.error().message);
           PQfinish(std::exchange(c, nullptr));
         }
@@ -197,12 +213,7 @@ Result<std::vector<Task>> PgTaskStore::claim(bool ownToo) {
   };
   std::string whose = ownToo ? "(t.owner=$1 OR " + goneOf("t.owner") + ")"
                              : "(t.owner<>$1 AND " + goneOf("t.owner") + ")";
-  std::string cols;
-  for (std::string_view rest = kTaskCols; !rest.empty();) {
-    auto comma = rest.find(',');
-    cols += (cols.empty() ? "tasks." : ",tasks.") + std::string(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
-  }
+  std::string cols = taskColsOf("tasks");
   // SKIP LOCKED: a row another plane is claiming right now is its own.
   auto res = read(r.conn(), "claim tasks",
                   std::string("WITH gone AS (SELECT t.id AS gid FROM tasks t WHERE t.status IN ") +
@@ -228,6 +239,38 @@ Result<std::vector<Task>> PgTaskStore::claim(bool ownToo) {
                         "a.period_start_ms=s.period_start_ms",
                     Params().add(opts_.planeId));
   if (!freed) spdlog::warn("store: {}", freed.error().message);
+  return out;
+}
+
+Result<std::vector<Task>> PgTaskStore::take(size_t limit, std::chrono::milliseconds queuedFor) {
+  if (limit == 0) return std::vector<Task>();
+  Reader r(*this);
+  // Only queued tasks: a start is a write, and a write by the old owner
+  // fails once the row names another (PgTaskStore::apply), so a task is
+  // either started by its old owner or taken, never both. The old owner is
+  // told so that it drops the task from its queue. A task moves once
+  // (taken_ms): no ping-pong, and a take that locks a row another take just
+  // committed re-checks its condition on the new row and skips it.
+  auto res = read(
+      r.conn(), "take queued tasks",
+      std::string("WITH q AS (SELECT t.id AS qid,t.owner AS prev FROM tasks t WHERE "
+                  "t.status IN ('routed','queued') AND NOT t.cancel_requested AND t.taken_ms=0 AND "
+                  "t.owner<>$1 AND t.created_ms<=") +
+          kNowMs +
+          "-$2 ORDER BY t.created_ms,t.id LIMIT $3 FOR UPDATE OF t SKIP LOCKED), u AS "
+          "(UPDATE tasks SET owner=$1,taken_ms=" +
+          kNowMs + " FROM q WHERE tasks.id=q.qid RETURNING " + taskColsOf("tasks") +
+          ",q.prev) SELECT " + kTaskCols + ",pg_notify('" + kTakenChannel +
+          "',prev||chr(10)||id) FROM u",
+      Params()
+          .add(opts_.planeId)
+          .add(static_cast<int64_t>(queuedFor.count()))
+          .add(static_cast<int64_t>(limit)));
+  if (!res) return std::unexpected(res.error());
+  std::vector<Task> out;
+  for (int i = 0; i < res->rows(); ++i) out.push_back(readTask(*res, i));
+  std::sort(out.begin(), out.end(),
+            [](const Task& a, const Task& b) { return a.createdMs < b.createdMs; });
   return out;
 }
 

@@ -128,8 +128,15 @@ CREATE TABLE budget_reservations(
 CREATE INDEX budget_reservations_plane ON budget_reservations(plane);
 )sql";
 
+// Version 4: a live plane may take a task queued on a busy peer, once
+// (Cluster::take). taken_ms marks it: the take's condition turns false the
+// moment a peer took the row, so two concurrent takes cannot both match it.
+constexpr const char* kMigration4 = R"sql(
+ALTER TABLE tasks ADD COLUMN taken_ms BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 // Index i holds the migration to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
 static_assert(std::size(kMigrations) == PgTaskStore::kSchemaVersion);
 
 // Any fixed key: every aiond migrating the same database waits for the first.

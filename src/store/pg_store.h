@@ -75,12 +75,13 @@ class PgTaskStore final : public QueuedTaskStore, public Cluster {
   Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) override;
 
   //! The schema version this build migrates to.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Cluster (store/cluster.h); the blocking calls run on a read connection.
   const std::string& planeId() const override { return opts_.planeId; }
   Result<std::vector<std::string>> renew() override;
   Result<std::vector<Task>> claim(bool ownToo) override;
+  Result<std::vector<Task>> take(size_t limit, std::chrono::milliseconds queuedFor) override;
   Result<std::optional<Task>> requestCancel(const std::string& taskId) override;
   void release() override;
   void listen(Listener l) override;

@@ -176,6 +176,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Register(*registry_)
       .Add({{"version", AION_VERSION}})
       .Set(1);
+  tasksTaken_ = &BuildCounter()
+                     .Name("aion_control_tasks_taken_total")
+                     .Help("Tasks this control plane took from others (takeover, shared)")
+                     .Register(*registry_);
   streamDrops_ = &BuildCounter()
                       .Name("aion_gateway_stream_drops_total")
                       .Help("Streams the gateway ended because the client could not keep up")
@@ -221,6 +225,10 @@ void Metrics::rejected(const std::string& reason) {
 
 void Metrics::streamDropped(const std::string& surface, const std::string& reason) {
   streamDrops_->Add({{"surface", surface}, {"reason", reason}}).Increment();
+}
+
+void Metrics::tasksTaken(const std::string& reason, size_t n) {
+  tasksTaken_->Add({{"reason", reason}}).Increment(static_cast<double>(n));
 }
 
 void Metrics::idempotency(const std::string& outcome) {

@@ -68,6 +68,9 @@ class Metrics {
   void sinkMessages(const std::string& sink, const std::string& outcome, size_t n);
   //! Whether the sink's last batch was acknowledged.
   void sinkUp(const std::string& sink, bool up);
+  //! Tasks this control plane took from others (reason: takeover, a gone
+  //! plane's; shared, from a busy plane's queue).
+  void tasksTaken(const std::string& reason, size_t n);
   //! Runs before each scrape, to set gauges read from elsewhere (one hook).
   void onScrape(std::function<void()> refresh);
   prometheus::Gauge& queueDepth() { return *queueDepth_; }
@@ -98,6 +101,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* overhead_;
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* streamDrops_;
+  prometheus::Family<prometheus::Counter>* tasksTaken_;
   prometheus::Family<prometheus::Counter>* idempotency_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Family<prometheus::Counter>* fallbacks_;

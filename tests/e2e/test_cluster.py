@@ -265,9 +265,69 @@ def test_a_budget_cap_holds_across_two_control_planes(two_planes, fake):
     assert u["total"]["costUsd"] == pytest.approx(spent, abs=1e-9) and u["total"]["costUsd"] <= 0.5
 
 
+def taken_total(plane, reason):
+    text = plane.control("GET", "/metrics").raw.decode()
+    for line in text.splitlines():
+        if line.startswith(f'aion_control_tasks_taken_total{{reason="{reason}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_busy_control_planes_queue_is_shared_with_an_idle_one(two_planes):
+    (a, b), dsn, pg = two_planes
+    for p in (a, b):
+        p.control_node.extra_env.update({"AION_WORKERS": "1", "AION_CONTROL_SHARE_AFTER_MS": "300"})
+        p.start()
+    # all through A, which runs one at a time; B is idle
+    ids = [a.submit("spin", {"ms": 1000}).json["taskId"] for _ in range(6)]
+    # one of A's queued tasks, followed through A while B takes and runs it
+    got = {}
+    follower = threading.Thread(target=lambda: got.update(ev=a.sse(ids[-1], timeout=30)[0]))
+    follower.start()
+    t0 = time.time()
+    done = [a.wait(tid, timeout=30) for tid in ids]
+    took = time.time() - t0
+    follower.join(30)
+    assert all(t["status"] == "succeeded" for t in done), done
+    assert all(t["attempts"] == 1 for t in done), [t["attempts"] for t in done]  # each ran once
+    owners = sql(pg, dsn, "SELECT owner FROM tasks ORDER BY created_ms").split()
+    assert len(set(owners)) == 2, owners
+    assert taken_total(b, "shared") >= 1 and taken_total(a, "shared") == 0
+    for tid in ids:  # one start and one end per task, seqs without gaps, through either plane
+        for p in (a, b):
+            evs = p.sse(tid)[0]
+            assert [e["json"]["seq"] for e in evs] == list(range(1, len(evs) + 1)), evs
+            assert [e["event"] for e in evs].count("done") == 1, evs
+            assert sum(e["event"] == "status" and e["json"]["data"].get("status") == "running"
+                       for e in evs) == 1, evs
+    assert got["ev"][-1]["event"] == "done" and got["ev"][-1]["json"]["data"]["status"] == "succeeded"
+    assert [e["json"]["seq"] for e in got["ev"]] == list(range(1, len(got["ev"]) + 1))
+    # a task B took is canceled through A, its submitter's plane
+    long_ids = [a.submit("spin", {"ms": 8000}).json["taskId"] for _ in range(3)]
+    plane_a = sql(pg, dsn, f"SELECT owner FROM tasks WHERE id='{ids[0]}'")  # A was idle: its own
+    quoted = ",".join(f"'{i}'" for i in long_ids)
+
+    def running_on_b():
+        return sql(pg, dsn, f"SELECT id FROM tasks WHERE status='running' AND owner<>'{plane_a}' "
+                            f"AND id IN ({quoted})")
+
+    wait_until(lambda: running_on_b() != "", timeout=15, what="a long task taken and run by plane B")
+    on_b = running_on_b()
+    assert on_b in long_ids, on_b
+    r = a.request("POST", f"/v1/tasks/{on_b}/cancel")
+    assert r.status in (200, 202), r.json
+    assert a.wait(on_b, timeout=10)["status"] == "canceled"
+    for tid in long_ids:
+        a.request("POST", f"/v1/tasks/{tid}/cancel")
+    print(f"6 x 1 s tasks through plane A (1 worker each): done in {took:.1f} s "
+          f"with plane B taking {int(taken_total(b, 'shared'))}")
+
+
 def test_a_control_plane_stopped_gracefully_hands_its_queue_to_the_other(two_planes):
     (a, b), dsn, pg = two_planes
     for p in (a, b):
+        # only the hand-over at stop: no sharing of the queue while A runs
+        p.control_node.extra_env["AION_CONTROL_SHARE_AFTER_MS"] = "0"
         p.start()
     # two run on A (AION_WORKERS=2), the rest wait in A's queue
     ids = [a.submit("spin", {"ms": 1500}).json["taskId"] for _ in range(6)]

@@ -93,6 +93,8 @@ TEST(Config, BadValuesNameTheVariable) {
                                                {"AION_CONTROL_GRPC_TIMEOUT_MS", "5"},
                                                {"AION_INTERNAL_TLS_CERT", "/nonexistent"},
                                                {"AION_CONTROL_LEASE_MS", "100"},
+                                               {"AION_CONTROL_SHARE_AFTER_MS", "-5"},
+                                               {"AION_CONTROL_SHARE_AFTER_MS", "soon"},
                                                {"AION_CONTROL_PLANE_ID", "two words"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
@@ -112,10 +114,14 @@ TEST(Config, ControlPlaneIdAndLease) {
   EXPECT_TRUE(c->planeId.ends_with(":9000")) << c->planeId;
   EXPECT_GT(c->planeId.size(), 5u);
   EXPECT_EQ(c->lease.count(), 10000);
-  c = load({{"AION_CONTROL_PLANE_ID", "cp-a"}, {"AION_CONTROL_LEASE_MS", "3000"}});
+  EXPECT_EQ(c->shareAfter.count(), 500);
+  c = load({{"AION_CONTROL_PLANE_ID", "cp-a"},
+            {"AION_CONTROL_LEASE_MS", "3000"},
+            {"AION_CONTROL_SHARE_AFTER_MS", "0"}});
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->planeId, "cp-a");
   EXPECT_EQ(c->lease.count(), 3000);
+  EXPECT_EQ(c->shareAfter.count(), 0);  // sharing off
 }
 
 TEST(Config, DurabilityAndTheRequestPathKnobs) {

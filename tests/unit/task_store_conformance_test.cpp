@@ -828,6 +828,57 @@ TEST_F(PgClusterTest, TasksOfAPlaneWhoseLeaseRanOutAreClaimedOnceAndOnlyTheOwner
   EXPECT_EQ((*own)[0].id, mine.id);
 }
 
+TEST_F(PgClusterTest, QueuedTasksOfABusyPlaneAreTakenOnceAndTheirOwnerIsTold) {
+  auto a = plane("a"), b = plane("b"), c = plane("c");
+  std::mutex mu;
+  std::vector<std::string> lost;
+  std::atomic<int> resyncs{0};
+  a->listen({.taken =
+                 [&](const std::string& id) {
+                   std::lock_guard lock(mu);
+                   lost.push_back(id);
+                 },
+             .resync = [&] { ++resyncs; }});
+  ASSERT_TRUE(eventually([&] { return resyncs == 1; }));  // listening
+  auto q1 = makeTask("t", TaskStatus::kQueued), q2 = makeTask("t", TaskStatus::kQueued),
+       running = makeTask("t", TaskStatus::kRunning), flagged = makeTask("t", TaskStatus::kQueued);
+  flagged.cancelRequested = true;
+  for (auto* t : {&q1, &q2, &running, &flagged})
+    ASSERT_TRUE(putAndWait(*a, {.taskId = t->id, .create = *t}));
+  // Not queued long enough: nobody takes them.
+  EXPECT_TRUE(b->take(10, std::chrono::hours(1))->empty());
+  EXPECT_TRUE(b->take(0, std::chrono::milliseconds(0))->empty());
+  // b and c race, one each: every queued task goes to exactly one of them;
+  // the running one and the one flagged for cancel stay with a.
+  auto fb =
+      std::async(std::launch::async, [&] { return b->take(1, std::chrono::milliseconds(0)); });
+  auto fc =
+      std::async(std::launch::async, [&] { return c->take(1, std::chrono::milliseconds(0)); });
+  std::vector<std::pair<TaskStore*, Task>> got;
+  for (auto [f, by] : {std::pair{&fb, b.get()}, std::pair{&fc, c.get()}}) {
+    auto r = f->get();
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->size(), 1u);
+    EXPECT_EQ((*r)[0].status, TaskStatus::kQueued);
+    got.emplace_back(by, (*r)[0]);
+  }
+  EXPECT_NE(got[0].second.id, got[1].second.id);
+  for (auto& [_, t] : got) EXPECT_TRUE(t.id == q1.id || t.id == q2.id) << t.id;
+  EXPECT_TRUE(b->take(10, std::chrono::milliseconds(0))->empty());
+  // a is told, and can no longer start them; whoever took one can.
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return lost.size() == 2;
+  }));
+  TaskUpdate start;
+  start.status = TaskStatus::kRunning;
+  for (auto& [by, t] : got) {
+    EXPECT_FALSE(putAndWait(*a, {.taskId = t.id, .update = start}));
+    EXPECT_TRUE(putAndWait(*by, {.taskId = t.id, .update = start}));
+  }
+  a->unlisten();
+}
+
 TEST_F(PgClusterTest, CancelsAndCommittedEventsReachTheOtherPlane) {
   auto a = plane("a"), b = plane("b");
   std::mutex mu;
