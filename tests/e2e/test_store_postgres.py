@@ -1,5 +1,6 @@
-"""The TaskStore conformance suite (tests/unit/task_store_conformance_test.cpp)
-against a real PostgreSQL 15: starts a throwaway cluster and runs the suite's
+"""The TaskStore and budget ledger conformance suites
+(tests/unit/task_store_conformance_test.cpp, ledger_conformance_test.cpp)
+against a real PostgreSQL 15: starts a throwaway cluster and runs each suite's
 PostgreSQL half with AION_TEST_POSTGRES_DSN pointing at it. Each test makes
 and drops a schema of its own."""
 import os
@@ -15,6 +16,7 @@ from postgres_server import PostgresServer
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("AION_BUILD_DIR", REPO / "build"))
 SUITE = BUILD / "tests" / "unit" / "unit_store_conformance"
+LEDGER_SUITE = BUILD / "tests" / "unit" / "unit_ledger_conformance"
 PG_FILTER = "*Postgres*:*Pg*"
 
 
@@ -25,10 +27,10 @@ def postgres(tmp_path_factory):
     server.stop()
 
 
-def run_suite(dsn, gtest_filter):
-    assert SUITE.exists(), f"{SUITE} missing: build first (scripts/build.sh)"
+def run_suite(dsn, gtest_filter, suite=SUITE):
+    assert suite.exists(), f"{suite} missing: build first (scripts/build.sh)"
     env = dict(os.environ, AION_TEST_POSTGRES_DSN=dsn)
-    return subprocess.run([str(SUITE), f"--gtest_filter={gtest_filter}", "--gtest_color=no"],
+    return subprocess.run([str(suite), f"--gtest_filter={gtest_filter}", "--gtest_color=no"],
                           env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -45,8 +47,21 @@ def test_conformance_suite_passes_against_postgres(postgres):
     # and the claim/lease/ledger cases of several control planes
     for case in ("TasksOfAPlaneWhoseLeaseRanOutAreClaimedOnceAndOnlyTheOwnerWrites",
                  "CancelsAndCommittedEventsReachTheOtherPlane",
-                 "TheSharedLedgerNeverLetsPlanesOverspendACap"):
+                 "TheSharedLedgerNeverLetsPlanesOverspendACap",
+                 "QueuedTasksOfABusyPlaneAreTakenOnceAndTheirOwnerIsTold"):
         assert f"[       OK ] PgClusterTest.{case}" in out, case
+
+
+def test_ledger_conformance_suite_passes_against_postgres(postgres):
+    r = run_suite(postgres.dsn, "*Postgres*", LEDGER_SUITE)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    assert "[  SKIPPED ]" not in out, out[-6000:]
+    for case in ("ARefusalNamesTheScopeAndReservesNothing",
+                 "ASettleCountsWhatWasSpentOnceAndFreesItsReservation",
+                 "EveryScopeOfACallIsChecked", "SpendAlreadyStoredForThePeriodCounts",
+                 "ConcurrentReservationsFromEveryPlaneNeverPassTheCap"):
+        assert f"[       OK ] LedgerConformance/Postgres.{case}" in out, case
 
 
 def test_tests_leave_no_schema_behind(postgres):

@@ -304,77 +304,7 @@ TEST_F(OrchestratorTest, RecoveryRetriesModuleTasksOnceAndClosesTheRest) {
   EXPECT_EQ((**db->get(model.id)).status, TaskStatus::kFailed);
 }
 
-TEST(BudgetBook, ReserveRefusesPastTheCapAndSettleCountsActualSpend) {
-  constexpr int64_t kNow = 1795600000000;
-  BudgetBook b;
-  std::vector<BudgetScope> cap{{BudgetScope::Kind::kTenant, "acme", "day", 1000}};
-  ASSERT_TRUE(b.reserve("r1", "acme", "k1", cap, 600, kNow));
-  auto no = b.reserve("r2", "acme", "k1", cap, 600, kNow);
-  ASSERT_FALSE(no);
-  EXPECT_EQ(no.error().code, ErrorCode::kBudgetExceeded);
-  EXPECT_NE(no.error().message.find("tenant 'acme' day budget"), std::string::npos);
-  b.settle("r1", 100, kNow);
-  EXPECT_EQ(b.spent(cap[0], kNow), std::make_pair(int64_t{100}, int64_t{0}));
-  ASSERT_TRUE(b.reserve("r2", "acme", "k1", cap, 600, kNow));  // room again
-  b.settle("r1", 100, kNow);                                   // settling twice counts once
-  EXPECT_EQ(b.spent(cap[0], kNow).first, 100);
-  EXPECT_EQ(b.spent(cap[0], kNow + 86400000).first, 0);  // a new day starts fresh
-  EXPECT_EQ(b.openReservations(), 1u);
-}
-
-TEST(BudgetBook, ConcurrentReservationsNeverPassTheCap) {
-  constexpr int64_t kNow = 1795600000000;
-  BudgetBook b;
-  std::vector<BudgetScope> cap{{BudgetScope::Kind::kKey, "k1", "month", 10'000}};
-  std::atomic<int> granted{0};
-  {
-    std::vector<std::jthread> threads;
-    for (int t = 0; t < 8; ++t)
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < 50; ++i) {
-          std::string id = std::to_string(t) + "-" + std::to_string(i);
-          if (b.reserve(id, "acme", "k1", cap, 300, kNow)) {
-            ++granted;
-            b.settle(id, 250, kNow);
-          }
-        }
-      });
-  }
-  auto [spent, reserved] = b.spent(cap[0], kNow);
-  EXPECT_LE(spent, 10'000);
-  EXPECT_EQ(spent, 250 * granted.load());
-  EXPECT_EQ(reserved, 0);
-  EXPECT_EQ(b.openReservations(), 0u);
-}
-
-TEST(BudgetBook, LoadsThisPeriodsSpendFromTheStore) {
-  testing::TempDir dir;
-  auto s = store::SqliteTaskStore::open(dir.path() / "aion.db");
-  ASSERT_TRUE(s);
-  int64_t now = nowMs();
-  store::UsageRecord u{.id = "u1",
-                       .taskId = "t",
-                       .tsMs = now,
-                       .tenant = "acme",
-                       .keyId = "k1",
-                       .intent = "chat",
-                       .provider = "p",
-                       .model = "m",
-                       .promptTokens = 1,
-                       .completionTokens = 1,
-                       .costNanoUsd = 700,
-                       .estimated = false};
-  std::promise<Status> p;
-  (*s)->write({.taskId = "t", .usage = {u}},
-              [&p](const Status& st, store::Write&) { p.set_value(st); });
-  ASSERT_TRUE(p.get_future().get());
-  BudgetBook b;
-  ASSERT_TRUE(b.load(**s, now));
-  std::vector<BudgetScope> cap{{BudgetScope::Kind::kTenant, "acme", "day", 1000}};
-  EXPECT_EQ(b.spent(cap[0], now).first, 700);
-  EXPECT_FALSE(b.reserve("r", "acme", "k1", cap, 400, now));
-  EXPECT_TRUE(b.reserve("r", "acme", "k1", cap, 300, now));
-}
+// BudgetBook: tests/unit/ledger_conformance_test.cpp (embedded and shared).
 
 }  // namespace
 }  // namespace aion::control
