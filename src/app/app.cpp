@@ -132,7 +132,8 @@ std::expected<void, std::vector<std::string>> App::openModhost() {
       *host, modulePool_.get_executor(), blocking_.get_executor(),
       modhost::rpc::ServiceOptions{.artifactDir = c.dataDir / "modhost" / "artifacts",
                                    .sandbox = std::move(local.sandbox),
-                                   .subprocessBlocked = std::move(local.blocked)});
+                                   .subprocessBlocked = std::move(local.blocked),
+                                   .metrics = &metrics_});
   if (!itls)
     spdlog::warn("module host gRPC for control planes without TLS (set AION_INTERNAL_TLS_*)");
   int port = c.modhostGrpcPort;

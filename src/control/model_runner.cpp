@@ -173,7 +173,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
     std::string input = jsonText(in);
     modhost::CallOptions opts{.timeoutMs = static_cast<int>(remainingMs), .cancel = &t->cancel};
     auto red = co_await d.modules.callAsync(module, input, opts, d.moduleExec);
-    countModuleCall(d.metrics, module, red);
+    modhost::countModuleCall(d.metrics, module, red);
     if (!red || !red->output.is_object() || !red->output.as_object().contains("map"))
       co_return fail(
           ErrorCode::kModuleFailed,

@@ -291,20 +291,6 @@ void Orchestrator::retire(const std::string& id) {
   d_.bus.retire(id);
 }
 
-void countModuleCall(telemetry::Metrics& m, const std::string& module,
-                     const Result<modhost::CallResult>& r) {
-  if (r) {
-    m.moduleCall(module, true, static_cast<double>(r->micros) / 1e6, r->fuelUsed, r->memoryBytes);
-    return;
-  }
-  std::string limit;
-  auto& d = r.error().details;
-  if (auto* l = d.if_contains("limit"); l && l->is_string()) limit = std::string(l->as_string());
-  int64_t fuel =
-      d.contains("fuelUsed") && d.at("fuelUsed").is_int64() ? d.at("fuelUsed").as_int64() : -1;
-  m.moduleCall(module, false, 0, fuel, -1, limit);
-}
-
 // ---- admission, queues, slots ------------------------------------------
 
 asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
@@ -852,7 +838,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
         }
         auto call = co_await d_.modules.callAsync(target, input, opts, d_.moduleExec);
         double ms = call ? call->micros / 1000.0 : 0;
-        countModuleCall(d_.metrics, target, call);
+        modhost::countModuleCall(d_.metrics, target, call);
         if (traced && telemetry::tracer()) {
           telemetry::Span s{.traceId = task.traceId,
                             .spanId = spanId,

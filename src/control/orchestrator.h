@@ -29,6 +29,7 @@
 #include "control/latency_tracker.h"
 #include "control/policy_store.h"
 #include "events/event_bus.h"
+#include "modhost/call_metrics.h"
 #include "modhost/module_host.h"
 #include "providers/hub.h"
 #include "store/task_store.h"
@@ -45,10 +46,6 @@ struct EventDraft {
 
 //! A task while this process owns it.
 //! Where a task's span hangs in its trace (store::Task::traceId).
-//! Counts a module call in `m`: outcome, latency, fuel, memory, and the
-//! limit or sandbox refusal that stopped it.
-void countModuleCall(telemetry::Metrics& m, const std::string& module,
-                     const Result<modhost::CallResult>& r);
 
 struct TaskSpan {
   std::string parentSpanId{};

@@ -185,11 +185,6 @@ Result<std::vector<std::string>> PgTaskStore::renew() {
                ") ON CONFLICT(id) DO UPDATE SET lease_until_ms=EXCLUDED.lease_until_ms",
            Params().add(opts_.planeId).add(static_cast<int64_t>(opts_.lease.count())));
   if (!up) return std::unexpected(up.error());
-  auto leader = read(r.conn(), "relay leader",
-                     std::string("SELECT id FROM control_planes WHERE lease_until_ms>=") + kNowMs +
-                         " ORDER BY id LIMIT 1");
-  if (!leader) return std::unexpected(leader.error());
-  relayLeader_ = leader->rows() == 0 || leader->text(0, 0) == opts_.planeId;
   auto res = read(r.conn(), "cancels asked elsewhere",
                   std::string("SELECT id FROM tasks WHERE owner=$1 AND cancel_requested AND "
                               "status IN ") +

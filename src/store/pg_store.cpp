@@ -139,6 +139,9 @@ ALTER TABLE tasks ADD COLUMN taken_ms BIGINT NOT NULL DEFAULT 0;
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
 static_assert(std::size(kMigrations) == PgTaskStore::kSchemaVersion);
 
+// The outbox relay's lock (PgTaskStore::outbox): held by one plane at a time.
+constexpr int64_t kRelayLock = 7240315589013;
+
 // Any fixed key: every aiond migrating the same database waits for the first.
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7240315589012)";
 
@@ -231,6 +234,7 @@ PgTaskStore::~PgTaskStore() {
   readPool_.join();
   if (writer_) PQfinish(writer_);
   for (auto* c : readers_) PQfinish(c);
+  if (relayConn_) PQfinish(relayConn_);  // lets the relay lock go: a peer relays next
 }
 
 // ---- writes -----------------------------------------------------------
@@ -544,11 +548,27 @@ Result<SpendTotals> PgTaskStore::spendSince(int64_t sinceMs) {
 }
 
 Result<std::vector<OutboxRecord>> PgTaskStore::outbox(int64_t afterId, int limit) {
-  // One plane relays the shared outbox (the live one with the smallest id,
-  // decided at each renewal); the others hold theirs back.
-  if (!relayLeader_.load()) return std::vector<OutboxRecord>();
-  Reader r(*this);
-  auto res = read(r.conn(), "read outbox",
+  // One plane relays the shared outbox: the one whose relay connection holds
+  // the relay lock, a session advisory lock. Two relays never overlap (each
+  // would send every record), and the lock goes with the session, so when
+  // that plane dies or its connection breaks a peer's next poll takes over.
+  // Records the old relay sent but had not trimmed yet (at most about a
+  // second's) are sent again then: at least once across a relay's crash.
+  if (!relayConn_ || PQstatus(relayConn_) != CONNECTION_OK) {
+    if (relayConn_) PQfinish(std::exchange(relayConn_, nullptr));
+    relayHeld_ = false;
+    auto c = connect(opts_.dsn, /*keepalive=*/true);
+    if (!c) return std::unexpected(c.error());
+    relayConn_ = *c;
+  }
+  if (!relayHeld_) {
+    auto got = exec(relayConn_, "take the relay lock", "SELECT pg_try_advisory_lock($1)",
+                    Params().add(kRelayLock));
+    if (!got) return std::unexpected(got.error());
+    if (got->text(0, 0) != "t") return std::vector<OutboxRecord>();  // a peer relays
+    relayHeld_ = true;
+  }
+  auto res = exec(relayConn_, "read outbox",
                   "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id,t.trace_state "
                   "FROM outbox o "
                   "LEFT JOIN tasks t ON t.id=o.key WHERE o.id>$1 ORDER BY o.id LIMIT $2",

@@ -127,7 +127,10 @@ class PgTaskStore final : public QueuedTaskStore, public Cluster {
   std::vector<pg_conn*> idleReaders_;
   boost::asio::thread_pool readPool_;
 
-  std::atomic<bool> relayLeader_{true};  // this plane relays the outbox (renew decides)
+  // The outbox relay's own connection and whether it holds the relay lock
+  // (outbox(): only the relay thread uses them).
+  pg_conn* relayConn_ = nullptr;
+  bool relayHeld_ = false;
   Listener listener_;
   std::thread listenThread_;
   int wakeFd_[2] = {-1, -1};  // a pipe: the destructor wakes the listener

@@ -1,15 +1,19 @@
-"""The roles apart on real engines, all on loopback: two gateway roles (Redis
-for shared limits and idempotency) in front of one control role on PostgreSQL
-that relays events to Kafka. The seed's curl and grpcurl flows through either
-gateway, idempotency across gateways, every event on Kafka once per
-(task, seq), and a control plane killed under load finishing every task it
-acknowledged once it is back.
+"""The roles apart on real engines, all on loopback, as issue 12 draws it: two
+gateways (Redis for shared limits and idempotency), each in front of its own
+control plane, both planes on one PostgreSQL, relaying events to Kafka,
+calling one module host, and keeping vectors in the Qdrant stand-in. The
+seed's curl, grpcurl and OpenAI flows through either gateway; every event on
+Kafka once per (task, seq); idempotency and an exact rate limit across the
+gateways; TENANCY_MODE=multi across every role; collections shared through
+Qdrant; a control plane killed under load finishing every task it
+acknowledged.
 
-Then two control planes at once on one PostgreSQL, each behind its own
-gateway: a task submitted through one is followed, resumed and canceled
-through the other; a plane killed under load has its tasks finished by the
-other once its lease runs out (retried once); a plane stopped with SIGTERM
-hands its queue over at once; a budget cap holds across both planes."""
+Then two control planes on one PostgreSQL in more detail: a task submitted
+through one is followed, resumed and canceled through the other; a plane
+killed under load has its tasks finished by the other once its lease runs
+out (retried once); a busy plane's queue runs on an idle one; a plane
+stopped with SIGTERM hands its queue over at once; a budget cap holds across
+both planes."""
 import concurrent.futures
 import json
 import subprocess
@@ -19,9 +23,10 @@ import time
 import openai
 import pytest
 
-from conftest import Split, openai_env
+from conftest import Aiond, Split, openai_env
 from kafka_broker import KafkaBroker
 from postgres_server import PostgresServer
+from qdrant_standin import QdrantStandin
 from test_grpc import GRPCURL, objects
 from test_hot_path import wait_until
 from test_kafka import events_by_task
@@ -32,27 +37,69 @@ from test_store_postgres import fresh_database, sql
 def engines(tmp_path_factory):
     pg = PostgresServer(tmp_path_factory.mktemp("pg")).start()
     kafka = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    qdrant = QdrantStandin().start()
     try:
         kafka.start()
         for topic in ("aion.task-events", "aion.usage"):
             kafka.create_topic(topic, partitions=3)
-        yield pg, kafka
+        yield pg, kafka, qdrant
     finally:
+        qdrant.stop()
         kafka.stop()
         pg.stop()
 
 
+class Topology:
+    """Gateway A -> control plane A, gateway B -> control plane B; both planes
+    on one database, one Kafka, one module host and one Qdrant."""
+
+    def __init__(self, tmp, env, dsn, kafka, qdrant, redis, control_env=None, gateway_env=None):
+        self.modhost = Aiond(tmp / "modhost", env, role="modhost")
+        control = {"AION_CONTROL_POSTGRES_DSN": dsn, "KAFKA_BROKERS": kafka.brokers,
+                   "AION_CONTROL_QDRANT_URL": qdrant.url, "AION_WORKERS": "2",
+                   "AION_CONTROL_LEASE_MS": str(LEASE_MS), **(control_env or {})}
+        gateway = {"AION_CONTROL_REDIS_URL": redis.url, **(gateway_env or {})}
+        self.planes = [Split(tmp / name, env, control_env=control, gateway_env=gateway) for name in ("a", "b")]
+
+    def start(self):
+        self.modhost.tmp.mkdir(parents=True, exist_ok=True)
+        self.modhost.start()
+        for p in self.planes:
+            p.control_node.extra_env["AION_MODHOST_GRPC"] = f"127.0.0.1:{self.modhost.internal_port}"
+            p.start()
+        return self
+
+    def stop(self):
+        for p in self.planes:
+            p.stop()
+        self.modhost.stop()
+
+    @property
+    def gateways(self):
+        return [p.gateways[0] for p in self.planes]
+
+
 @pytest.fixture
-def cluster(engines, redis_url, fake, tmp_path, request):
-    pg, kafka = engines
-    dsn = fresh_database(pg, request.node.name.replace("test_", "c_")[:40])
-    s = Split(tmp_path / "cluster", openai_env(fake), gateways=2,
-              control_env={"AION_CONTROL_POSTGRES_DSN": dsn, "KAFKA_BROKERS": kafka.brokers,
-                           "AION_WORKERS": "2"},
-              gateway_env={"AION_CONTROL_REDIS_URL": redis_url.url})
-    s.start()
-    yield s, kafka
-    s.stop()
+def topology(engines, redis_url, fake, tmp_path, request):
+    """Starts a Topology with the given extra environment (control, gateway)."""
+    pg, kafka, qdrant = engines
+    started = []
+
+    def make(control_env=None, gateway_env=None, env=None):
+        dsn = fresh_database(pg, request.node.name.replace("test_", "c_")[:40] + str(len(started)))
+        t = Topology(tmp_path / f"t{len(started)}", openai_env(fake, **(env or {})), dsn, kafka, qdrant,
+                     redis_url, control_env, gateway_env)
+        started.append(t)
+        return t.start()
+
+    yield make
+    for t in started:
+        t.stop()
+
+
+@pytest.fixture
+def cluster(topology, engines):
+    yield topology(), engines[1]
 
 
 def submit_load(streams):
@@ -133,18 +180,67 @@ def test_a_control_plane_killed_under_load_finishes_every_acknowledged_task(clus
     text = {"text": "Acknowledged means kept. Even through kill -9."}
     acked, stop, threads = submit_load([(g, "summarize", text) for g in (g1, g2, g1, g2)])
     time.sleep(2.0)
-    s.control_node.kill9()
-    time.sleep(0.5)  # the gateways answer 503 meanwhile, and acknowledge nothing
+    s.planes[0].control_node.kill9()
+    time.sleep(0.5)  # gateway A answers 503 meanwhile, and acknowledges nothing
     stop.set()
     for t in threads:
         t.join(30)
     assert len(acked) > 20, len(acked)
-    s.control_node.start()  # same ports, same database: recovery runs at start
-    for g in (g1, g2):  # the gateways reconnect by themselves, within seconds
-        wait_until(lambda: g.request("GET", "/readyz").status == 200, timeout=10, what="the gateway to reconnect")
+    # plane B finishes what A acknowledged once A's lease ran out
     for tid in acked:
         t = g2.wait(tid, timeout=60)
         assert t["status"] == "succeeded", t
+    s.planes[0].control_node.start()  # same ports, same database
+    wait_until(lambda: g1.request("GET", "/readyz").status == 200, timeout=10,
+               what="gateway A to reconnect by itself")
+    tid = g1.submit("summarize", text).json["taskId"]
+    assert g1.wait(tid)["status"] == "succeeded"
+
+
+def module_calls(node):
+    text = node.request("GET", "/metrics", port=node.ctl_port).raw.decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("aion_module_calls_total{") and 'module="summarize"' in line)
+
+
+def test_modules_of_both_planes_run_on_the_one_module_host(cluster):
+    s, _ = cluster
+    before = module_calls(s.modhost)
+    for g in s.gateways:
+        tid = g.submit("summarize", {"text": "Two planes. One module host. Both served."}).json["taskId"]
+        assert g.wait(tid)["status"] == "succeeded"
+    assert module_calls(s.modhost) == before + 2  # one call from each plane, both on the host
+
+
+def test_collections_are_shared_by_the_planes_through_qdrant(cluster):
+    from test_retrieve import DOCS, collections, index, retrieve
+    s, _ = cluster
+    a, b = s.planes
+    r = index(a, "howto", DOCS)
+    assert r.status == 200 and r.json["engine"] == "qdrant", r.json
+    # indexed through plane A, searched through gateway B and plane B
+    t = retrieve(b, "howto", "how do I patch a flat tyre?", top_k=1)
+    assert t["status"] == "succeeded", t
+    assert t["result"]["matches"][0]["docId"] == "bike"
+    assert collections(b)["howto"]["chunks"] == 3
+
+
+def test_multi_tenancy_and_an_exact_rate_limit_hold_across_the_roles(topology):
+    keys = "acme-key:user:acme,globex-key:user:globex,demo-key:admin|manager:acme"
+    s = topology(env={"TENANCY_MODE": "multi", "AION_GATEWAY_API_KEYS": keys},
+                 gateway_env={"AION_RATE_LIMIT_MAX": "40", "AION_RATE_LIMIT_WINDOW_SEC": "3600"})
+    g1, g2 = s.gateways
+    tid = g1.submit("summarize", {"text": "Acme's text. Acme's alone."}, key="acme-key").json["taskId"]
+    g1.wait(tid, key="acme-key")
+    assert g2.request("GET", f"/v1/tasks/{tid}", key="acme-key").status == 200
+    assert g2.request("GET", f"/v1/tasks/{tid}", key="globex-key").status == 404
+    assert g2.request("POST", f"/v1/tasks/{tid}/cancel", key="globex-key").status == 404
+    assert g2.sse(tid, key="globex-key")[0] == 404
+    assert all(t["taskId"] != tid for t in g2.request("GET", "/v1/tasks", key="globex-key").json["items"])
+    # one exact limit per key over both gateways: globex-key used 4 of its 40 above
+    codes = [(g1 if i % 2 else g2).request("GET", "/v1/tasks?limit=1", key="globex-key").status
+             for i in range(60)]
+    assert codes == [200] * 36 + [429] * 24, codes
 
 
 # ---- two control planes on one PostgreSQL ------------------------------------
@@ -155,7 +251,7 @@ LEASE_MS = 3000
 @pytest.fixture
 def two_planes(engines, fake, tmp_path, request):
     """Gateway A -> control plane A, gateway B -> control plane B, one database."""
-    pg, _ = engines
+    pg = engines[0]
     dsn = fresh_database(pg, request.node.name.replace("test_", "p_")[:40])
     env = {"AION_CONTROL_POSTGRES_DSN": dsn, "AION_WORKERS": "2",
            "AION_CONTROL_LEASE_MS": str(LEASE_MS)}

@@ -7,6 +7,7 @@
 
 #include "common/json_text.h"
 #include "control/rpc/codec.h"
+#include "modhost/call_metrics.h"
 #include "modhost/rpc/codec.h"
 #include "telemetry/tracer.h"
 
@@ -102,6 +103,7 @@ grpc::ServerUnaryReactor* ModuleHostRpcService::Call(grpc::CallbackServerContext
     auto r = host_.call(
         req->name(), req->input(),
         {.timeoutMs = req->timeout_ms() > 0 ? req->timeout_ms() : 5000, .cancel = &cancel});
+    if (o_.metrics) countModuleCall(*o_.metrics, req->name(), r);
     if (!r) {
       span.fail(r.error().message);
       return toStatus(r.error());

@@ -19,6 +19,7 @@ struct ServiceOptions {
   std::filesystem::path artifactDir;  // where Load writes artifacts (by sha256)
   boost::json::value sandbox;         // the subprocess sandbox's layers
   std::string subprocessBlocked;      // non-empty: subprocess modules are refused, with this reason
+  telemetry::Metrics* metrics = nullptr;  // module calls counted here too (aion_module_calls_total)
 };
 
 class ModuleHostRpcService final : public aion::internal::v1::ModuleHost::CallbackService {
