@@ -502,16 +502,7 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
     auto it = active_.find(id);
     if (it == active_.end()) co_return std::nullopt;
     t = it->second;
-    if (t->queued) {
-      for (auto& q : queue_) {
-        auto pos = std::find(q.begin(), q.end(), t);
-        if (pos == q.end()) continue;
-        q.erase(pos);
-        --queuedCount_;
-        wasQueued = true;
-        d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
-      }
-    }
+    if (t->queued) wasQueued = unqueueLocked(t);
   }
   {
     std::lock_guard lock(t->mu);
@@ -532,6 +523,18 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
   co_return t->task;
 }
 
+bool Orchestrator::unqueueLocked(const TaskPtr& t) {
+  for (auto& q : queue_) {
+    auto pos = std::find(q.begin(), q.end(), t);
+    if (pos == q.end()) continue;
+    q.erase(pos);
+    --queuedCount_;
+    d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
+    return true;
+  }
+  return false;
+}
+
 void Orchestrator::forget(const std::string& id) {
   TaskPtr t;
   {
@@ -540,18 +543,9 @@ void Orchestrator::forget(const std::string& id) {
     if (it == active_.end()) return;
     t = it->second;
     t->taken = true;
-    bool wasQueued = false;
-    for (auto& q : queue_) {
-      auto pos = std::find(q.begin(), q.end(), t);
-      if (pos == q.end()) continue;
-      q.erase(pos);
-      --queuedCount_;
-      wasQueued = true;
-      d_.metrics.queueDepth().Set(static_cast<double>(queuedCount_));
-    }
     // Started meanwhile: its start write fails (the peer owns the row) and
     // the run drops it.
-    if (!wasQueued) return;
+    if (!unqueueLocked(t)) return;
   }
   dropTaken(t);
 }

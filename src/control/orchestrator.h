@@ -152,6 +152,8 @@ class Orchestrator {
 
   Lane laneOf(const store::Task& t) const;
   void enqueue(TaskPtr t);
+  //! Takes `t` out of its lane's queue (mu_ held); false: it was not queued.
+  bool unqueueLocked(const TaskPtr& t);
   void startLocked(TaskPtr t, Lane lane);
   void released(Lane lane);
   //! Gives the task's lane slot back (once): when it starts to finish, so
