@@ -254,7 +254,8 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   opts.shareAfter = c.shareAfter;
   opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
                        .modelSlots = c.modelConcurrency,
-                       .queueMax = c.queueMax};
+                       .queueMax = c.queueMax,
+                       .behindLagMax = c.writeBehind};
   if (auto st = openVectors(); !st) return std::unexpected(st.error());
   auto svc = control::ControlService::create(
       {*store_, *modules_, modulePool_.get_executor(), blocking_.get_executor(), *providers_, bus_,

@@ -297,6 +297,10 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
                                                          std::vector<EventDraft> events,
                                                          bool behind, bool attached,
                                                          TaskSpan span) {
+  if (behind && opts_.behindLagMax.count() > 0 && d_.store.writeBacklog() > opts_.behindLagMax) {
+    behind = false;
+    d_.metrics.behindRefused();
+  }
   auto t = std::make_shared<ActiveTask>();
   t->task = std::move(task);
   if (span.sampled) {

@@ -86,6 +86,11 @@ class Orchestrator {
     //! (store::Cluster::take): a queued task's start is committed before it
     //! runs, and fails if a peer took it meanwhile.
     bool sharedQueue = false;
+    //! A task asked to be written behind is stored durably instead while the
+    //! store's writer is further behind than this (AION_WRITE_BEHIND_MS):
+    //! under overload calls wait for their commit, so writes behind stay
+    //! bounded in memory and in what kill -9 can lose. 0: no bound.
+    std::chrono::milliseconds behindLagMax{0};
   };
   //! Why tasks are handed to recover().
   enum class Recovery { kRestart, kTakeover, kShared };

@@ -176,6 +176,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Register(*registry_)
       .Add({{"version", AION_VERSION}})
       .Set(1);
+  behindRefused_ = &BuildCounter()
+                        .Name("aion_store_behind_refused_total")
+                        .Help(
+                            "Calls that asked to be written behind but were stored durably: "
+                            "the writer was more than AION_WRITE_BEHIND_MS behind")
+                        .Register(*registry_)
+                        .Add({});
   tasksTaken_ = &BuildCounter()
                      .Name("aion_control_tasks_taken_total")
                      .Help("Tasks this control plane took from others (takeover, shared)")
@@ -225,6 +232,10 @@ void Metrics::rejected(const std::string& reason) {
 
 void Metrics::streamDropped(const std::string& surface, const std::string& reason) {
   streamDrops_->Add({{"surface", surface}, {"reason", reason}}).Increment();
+}
+
+void Metrics::behindRefused() {
+  behindRefused_->Increment();
 }
 
 void Metrics::tasksTaken(const std::string& reason, size_t n) {

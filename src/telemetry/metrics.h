@@ -60,6 +60,9 @@ class Metrics {
   //! One store transaction and the writes it carried.
   void storeCommit(double seconds, size_t writes);
   void storeBacklog(double seconds);
+  //! A task that asked to be written behind was stored durably: the writer
+  //! was more than the write-behind window behind (AION_DURABILITY=async).
+  void behindRefused();
   //! A capped budget's spend in its current period (scope: tenant:<t> or key:<id>).
   void budget(const std::string& scope, const std::string& period, double spentUsd, double capUsd);
   //! Spans by outcome: exported, failed (the collector refused or was down), dropped (queue full).
@@ -102,6 +105,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* streamDrops_;
   prometheus::Family<prometheus::Counter>* tasksTaken_;
+  prometheus::Counter* behindRefused_;
   prometheus::Family<prometheus::Counter>* idempotency_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Family<prometheus::Counter>* fallbacks_;

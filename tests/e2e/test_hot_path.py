@@ -328,6 +328,33 @@ def test_kill_9_under_load_loses_nothing_the_mode_promises(make_aiond, fake, mod
         assert a.wait(t)["status"] in ("succeeded", "failed")
 
 
+def test_writes_behind_stay_bounded_when_the_writer_falls_behind(make_aiond, fake):
+    a = make_aiond(openai_env(fake, AION_DURABILITY="async", AION_WRITE_BEHIND_MS="100")).start()
+    c = client(a)
+    msg = [{"role": "user", "content": "hi"}]
+    c.chat.completions.create(model="gpt-4o-mini", messages=msg)
+    db = sqlite3.connect(a.data_dir / "aion.db", timeout=1, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")  # another writer holds the database: aiond's writer waits
+    answered = []
+    try:
+        t0 = time.time()
+        c.chat.completions.create(model="gpt-4o-mini", messages=msg)
+        assert time.time() - t0 < 1.0  # written behind: answered although nothing can commit
+        time.sleep(0.5)  # now the writer is more than a window (100 ms) behind
+        late = threading.Thread(target=lambda: answered.append(
+            c.chat.completions.create(model="gpt-4o-mini", messages=msg)))
+        late.start()
+        time.sleep(1.0)
+        assert not answered  # this call waits for its own commit instead of piling up behind
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    late.join(15)
+    assert answered and answered[0].choices[0].message.content == "echo: hi"
+    m = a.request("GET", "/metrics").raw.decode()
+    assert "aion_store_behind_refused_total 1" in m, [x for x in m.splitlines() if "behind" in x]
+
+
 # ---- readiness, read timeouts, idempotency, numbers, metrics -----------------------
 
 def test_readyz_answers_from_cache_while_the_store_is_stuck(make_aiond):
