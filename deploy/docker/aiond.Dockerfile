@@ -32,7 +32,7 @@ RUN . /tmp/versions.env \
       "libboost${BOOST_VERSION}-dev" "libboost-json${BOOST_VERSION}-dev" libssl-dev libsqlite3-dev libyaml-cpp-dev \
       libspdlog-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
       prometheus-cpp-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
-      libhiredis-dev libpq-dev librdkafka-dev libseccomp-dev libcap-dev libjemalloc-dev \
+      libhiredis-dev libpq-dev librdkafka-dev libmongoc-dev libbson-dev libseccomp-dev libcap-dev libjemalloc-dev \
       rustc cargo libstd-rust-dev-wasm32 lld \
       librust-serde-dev librust-serde-json-dev librust-serde-derive-dev \
       python3 \
@@ -59,12 +59,12 @@ RUN . /tmp/versions.env \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libabsl20220623 "libboost-json${BOOST_VERSION}.0" libc-ares2 libc6 libcom-err2 libffi8 libfmt9 \
-      libgcc-s1 libgmp10 libgnutls30 libgrpc++1.51 libgrpc29 libgssapi-krb5-2 libhiredis0.14 \
-      libhogweed6 libidn2-0 libjemalloc2 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 \
-      libldap-2.5-0 liblz4-1 libnettle8 libp11-kit0 libpq5 libprometheus-cpp-core1.0 libprotobuf32 \
-      librdkafka1 libre2-9 libsasl2-2 libseccomp2 libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 \
-      libtasn1-6 libunistring2 libyaml-cpp0.7 libzstd1 zlib1g \
+      libabsl20220623 libbson-1.0-0 "libboost-json${BOOST_VERSION}.0" libc-ares2 libc6 libcom-err2 libffi8 \
+      libfmt9 libgcc-s1 libgmp10 libgnutls30 libgrpc++1.51 libgrpc29 libgssapi-krb5-2 libhiredis0.14 \
+      libhogweed6 libicu72 libidn2-0 libjemalloc2 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 \
+      libldap-2.5-0 liblz4-1 libmongoc-1.0-0 libmongocrypt0 libnettle8 libp11-kit0 libpq5 \
+      libprometheus-cpp-core1.0 libprotobuf32 librdkafka1 libre2-9 libsasl2-2 libseccomp2 libsnappy1v5 \
+      libspdlog1.10 libsqlite3-0 libssl3 libstdc++6 libtasn1-6 libunistring2 libyaml-cpp0.7 libzstd1 zlib1g \
  && rm -rf /var/lib/apt/lists/* /tmp/versions.env \
  && groupadd --system --gid 10001 aion \
  && useradd --system --uid 10001 --gid aion --no-create-home --home-dir /nonexistent \
