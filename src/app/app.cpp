@@ -16,6 +16,8 @@
 #include "modhost/rpc/server.h"
 #include "modhost/subprocess_host.h"
 #include "modhost/wasm_host.h"
+#include "store/document_task_store.h"
+#include "store/mongo_document_store.h"
 #include "trust/signing.h"
 #include "vector/memory_index.h"
 #include "vector/metered_index.h"
@@ -203,6 +205,22 @@ std::expected<void, std::vector<std::string>> App::openControl() {
     auto st = store::SqliteTaskStore::open(c.dataDir / "aion.db", so);
     if (!st) return std::unexpected(Errors{"AION_DATA_DIR: " + st.error().message});
     store_ = std::move(*st);
+  }
+  if (!c.mongoDsn.empty()) {
+    auto docs = store::MongoDocumentStore::open(c.mongoDsn);
+    if (!docs) return std::unexpected(Errors{"AION_CONTROL_MONGO_DSN: " + docs.error().message});
+    spdlog::info(
+        "task documents: MongoDB (AION_CONTROL_MONGO_DSN), database '{}', collections "
+        "task_documents and task_events",
+        (*docs)->database());
+    auto wrapped = std::make_unique<store::DocumentTaskStore>(
+        std::move(store_), cluster_, std::move(*docs),
+        store::DocumentTaskStore::Options{
+            .onCall = [m = &metrics_](const char* op, const std::string& outcome, double seconds) {
+              m->documentCall("mongodb", op, outcome, seconds);
+            }});
+    if (cluster_) cluster_ = wrapped.get();
+    store_ = std::move(wrapped);
   }
   if (outbox) {
     auto relay = events::KafkaRelay::start({.brokers = c.kafkaBrokers}, *store_, metrics_);

@@ -218,14 +218,13 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   if (!(s = readMs(env, "AION_WRITE_BEHIND_MS", 1, 10000, c.writeBehind)))
     return std::unexpected(s.error());
-  // Engines of the scale-out profile that this build does not have: a value
-  // set for one must not be silently ignored.
-  for (const char* name : {"AION_CONTROL_MONGO_DSN"}) {
-    if (auto v = env(name); v && !v->empty())
+  if (auto v = env("AION_CONTROL_MONGO_DSN"); v && !v->empty()) {
+    // The scheme here, the rest when the store opens (libmongoc parses it).
+    if (!v->starts_with("mongodb://") && !v->starts_with("mongodb+srv://"))
       return fail(ErrorCode::kInvalidRequest,
-                  std::string(name) +
-                      ": this build has no such engine yet (tasks are stored in SQLite or "
-                      "PostgreSQL); unset it");
+                  "AION_CONTROL_MONGO_DSN: must be a MongoDB connection string, "
+                  "mongodb://host[:port][/database][?options]");
+    c.mongoDsn = *v;
   }
   if (auto v = env("AION_CONTROL_POSTGRES_DSN"); v && !v->empty()) c.postgresDsn = *v;
   if (auto v = env("AION_CONTROL_QDRANT_URL"); v && !v->empty()) {

@@ -54,6 +54,9 @@ struct Config {
   bool allowWeakSandbox =
       false;                // AION_SANDBOX_ALLOW_WEAK: run subprocess modules in a weak sandbox
   std::string postgresDsn;  // AION_CONTROL_POSTGRES_DSN: tasks in PostgreSQL, not SQLite
+  //! AION_CONTROL_MONGO_DSN: large params/results and every task's event
+  //! history in MongoDB, the task row keeping a reference.
+  std::string mongoDsn;
   //! AION_CONTROL_PLANE_ID: this control plane among those sharing the
   //! PostgreSQL store; default <hostname>:<AION_CONTROL_PORT>, so a plane
   //! restarted in place takes its own unfinished tasks back at once.

@@ -79,6 +79,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("aion_vector_request_duration_seconds")
                         .Help("Vector index call latency by engine and operation")
                         .Register(*registry_);
+  documentCalls_ = &BuildCounter()
+                        .Name("aion_store_document_requests_total")
+                        .Help("Task document store calls by engine, operation and outcome")
+                        .Register(*registry_);
+  documentSeconds_ = &BuildHistogram()
+                          .Name("aion_store_document_request_duration_seconds")
+                          .Help("Task document store call latency by engine and operation")
+                          .Register(*registry_);
   tokens_ = &BuildCounter()
                  .Name("aion_tokens_total")
                  .Help("Model tokens by provider, model, tenant and direction (prompt|completion)")
@@ -323,6 +331,12 @@ void Metrics::vectorCall(const std::string& engine, const std::string& op,
                          const std::string& outcome, double seconds) {
   vectorCalls_->Add({{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
   vectorSeconds_->Add({{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
+}
+
+void Metrics::documentCall(const std::string& engine, const std::string& op,
+                           const std::string& outcome, double seconds) {
+  documentCalls_->Add({{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
+  documentSeconds_->Add({{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
 }
 
 void Metrics::spend(const std::string& provider, const std::string& model,

@@ -38,6 +38,10 @@ class Metrics {
   //! upsert, …; outcome ok or an error code).
   void vectorCall(const std::string& engine, const std::string& op, const std::string& outcome,
                   double seconds);
+  //! One call to the task document store (engine mongodb; op put,
+  //! append_events, get, events, ping; outcome ok or an error code).
+  void documentCall(const std::string& engine, const std::string& op, const std::string& outcome,
+                    double seconds);
   //! Tokens and spend of a finished model call, by tenant.
   void spend(const std::string& provider, const std::string& model, const std::string& tenant,
              int64_t promptTokens, int64_t completionTokens, double usd);
@@ -99,6 +103,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* providerSeconds_;
   prometheus::Family<prometheus::Counter>* vectorCalls_;
   prometheus::Family<prometheus::Histogram>* vectorSeconds_;
+  prometheus::Family<prometheus::Counter>* documentCalls_;
+  prometheus::Family<prometheus::Histogram>* documentSeconds_;
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* costUsd_;
   prometheus::Family<prometheus::Histogram>* overhead_;

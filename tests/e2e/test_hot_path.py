@@ -435,14 +435,6 @@ def test_overhead_is_measured_per_task_and_exported(aiond):
     assert 'aion_gateway_overhead_seconds_count{route="module:summarize",surface="rest"}' in m
 
 
-@pytest.mark.parametrize("var", ["AION_CONTROL_MONGO_DSN"])
-def test_engines_not_built_fail_start_up_clearly(make_aiond, var):
-    a = make_aiond({var: "somewhere:1234"})
-    with pytest.raises(RuntimeError) as e:
-        a.start(timeout=10)
-    assert var in str(e.value) and "no such engine" in str(e.value)
-
-
 def test_bad_durability_value_fails_start_up(make_aiond):
     a = make_aiond({"AION_DURABILITY": "sometimes"})
     with pytest.raises(RuntimeError) as e:

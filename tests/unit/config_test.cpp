@@ -71,7 +71,7 @@ TEST(Config, BadValuesNameTheVariable) {
                                                {"AION_STORE_READERS", "100"},
                                                {"AION_WRITE_BEHIND_MS", "0"},
                                                {"KAFKA_BROKERS", "k"},
-                                               {"AION_CONTROL_MONGO_DSN", "mongodb://x"},
+                                               {"AION_CONTROL_MONGO_DSN", "localhost:27017"},
                                                {"AION_CONTROL_QDRANT_URL", "qdrant:6333"},
                                                {"AION_CONTROL_QDRANT_URL", "http://"},
                                                {"AION_CONTROL_QDRANT_URL", "http://h:1?x=1"},
@@ -104,6 +104,13 @@ TEST(Config, BadValuesNameTheVariable) {
   auto same = load({{"AION_GATEWAY_PORT", "9000"}, {"AION_CONTROL_PORT", "9000"}});
   ASSERT_FALSE(same);
   EXPECT_EQ(same.error().message.rfind("AION_CONTROL_PORT:", 0), 0u);
+}
+
+TEST(Config, MongoDsnIsKeptForTheStoreToParse) {
+  auto c = load({{"AION_CONTROL_MONGO_DSN", "mongodb://db:27017/aion?socketTimeoutMS=500"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->mongoDsn, "mongodb://db:27017/aion?socketTimeoutMS=500");
+  EXPECT_TRUE(load({})->mongoDsn.empty());
 }
 
 TEST(Config, ControlPlaneIdAndLease) {
