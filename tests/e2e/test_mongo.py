@@ -198,6 +198,11 @@ def test_mongodb_down_after_start_fails_submissions_visibly_and_recovers(make_ai
         metrics = a.request("GET", "/metrics").raw.decode()
         assert re.search(r'aion_store_document_requests_total\{engine="mongodb",op="append_events",'
                          r'outcome="unavailable"\} [1-9]', metrics), metrics[-3000:]
+        # Readiness says so too (the store is pinged every second).
+        deadline = time.monotonic() + 15
+        while (ready := a.control("GET", "/readyz")).status == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ready.status == 503 and "MongoDB" in ready.raw.decode(), ready
         server.start()
         deadline = time.monotonic() + 20
         while True:
@@ -207,5 +212,9 @@ def test_mongodb_down_after_start_fails_submissions_visibly_and_recovers(make_ai
             time.sleep(0.2)
         assert r.status == 202, r
         assert a.wait(r.json["taskId"])["status"] == "succeeded"
+        deadline = time.monotonic() + 15
+        while a.control("GET", "/readyz").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert a.control("GET", "/readyz").status == 200
     finally:
         server.stop()
