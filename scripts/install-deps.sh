@@ -135,7 +135,7 @@ fi
 # (`ferretdb --version` then names the pin); v1, whose SQLite backend needs no
 # other server.
 if [[ "$("$gobin/ferretdb" --version 2>/dev/null | sed -n 's/^version: //p')" != "$FERRETDB_VERSION" ]]; then
-  log "building ferretdb $FERRETDB_VERSION (first time only, about a minute and a half)"
+  log "building ferretdb $FERRETDB_VERSION (first time only, one to three minutes)"
   src="$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
   work="$(mktemp -d)"
