@@ -221,6 +221,14 @@ Result<std::vector<Task>> DocumentTaskStore::claim(bool ownToo) {
   return ts;
 }
 
+Result<std::vector<Task>> DocumentTaskStore::take(size_t limit,
+                                                  std::chrono::milliseconds queuedFor) {
+  auto ts = cluster_->take(limit, queuedFor);
+  if (ts)
+    if (auto st = resolve(*ts); !st) return std::unexpected(st.error());
+  return ts;
+}
+
 Result<std::optional<Task>> DocumentTaskStore::requestCancel(const std::string& taskId) {
   auto t = cluster_->requestCancel(taskId);
   if (t && *t)

@@ -62,6 +62,7 @@ class DocumentTaskStore final : public TaskStore, public Cluster {
   const std::string& planeId() const override { return cluster_->planeId(); }
   Result<std::vector<std::string>> renew() override { return cluster_->renew(); }
   Result<std::vector<Task>> claim(bool ownToo) override;
+  Result<std::vector<Task>> take(size_t limit, std::chrono::milliseconds queuedFor) override;
   Result<std::optional<Task>> requestCancel(const std::string& taskId) override;
   void release() override { cluster_->release(); }
   void listen(Listener l) override { cluster_->listen(std::move(l)); }

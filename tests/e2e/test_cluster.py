@@ -1,7 +1,8 @@
 """The roles apart on real engines, all on loopback, as issue 12 draws it: two
 gateways (Redis for shared limits and idempotency), each in front of its own
 control plane, both planes on one PostgreSQL, relaying events to Kafka,
-calling one module host, and keeping vectors in the Qdrant stand-in. The
+calling one module host, keeping large task documents and every event in
+MongoDB (FerretDB) and vectors in the Qdrant stand-in. The
 seed's curl, grpcurl and OpenAI flows through either gateway; every event on
 Kafka once per (task, seq); idempotency and an exact rate limit across the
 gateways; TENANCY_MODE=multi across every role; collections shared through
@@ -24,6 +25,7 @@ import openai
 import pytest
 
 from conftest import Aiond, Split, openai_env
+from ferretdb_server import FerretDB
 from kafka_broker import KafkaBroker
 from postgres_server import PostgresServer
 from qdrant_standin import QdrantStandin
@@ -38,12 +40,15 @@ def engines(tmp_path_factory):
     pg = PostgresServer(tmp_path_factory.mktemp("pg")).start()
     kafka = KafkaBroker(tmp_path_factory.mktemp("kafka"))
     qdrant = QdrantStandin().start()
+    mongo = FerretDB(tmp_path_factory.mktemp("ferretdb"))
     try:
+        mongo.start()
         kafka.start()
         for topic in ("aion.task-events", "aion.usage"):
             kafka.create_topic(topic, partitions=3)
-        yield pg, kafka, qdrant
+        yield pg, kafka, qdrant, mongo
     finally:
+        mongo.stop()
         qdrant.stop()
         kafka.stop()
         pg.stop()
@@ -51,12 +56,13 @@ def engines(tmp_path_factory):
 
 class Topology:
     """Gateway A -> control plane A, gateway B -> control plane B; both planes
-    on one database, one Kafka, one module host and one Qdrant."""
+    on one database, one Kafka, one module host, one MongoDB and one Qdrant."""
 
-    def __init__(self, tmp, env, dsn, kafka, qdrant, redis, control_env=None, gateway_env=None):
+    def __init__(self, tmp, env, dsn, kafka, qdrant, mongo_dsn, redis, control_env=None, gateway_env=None):
         self.modhost = Aiond(tmp / "modhost", env, role="modhost")
         control = {"AION_CONTROL_POSTGRES_DSN": dsn, "KAFKA_BROKERS": kafka.brokers,
-                   "AION_CONTROL_QDRANT_URL": qdrant.url, "AION_WORKERS": "2",
+                   "AION_CONTROL_QDRANT_URL": qdrant.url, "AION_CONTROL_MONGO_DSN": mongo_dsn,
+                   "AION_WORKERS": "2",
                    "AION_CONTROL_LEASE_MS": str(LEASE_MS), **(control_env or {})}
         gateway = {"AION_CONTROL_REDIS_URL": redis.url, **(gateway_env or {})}
         self.planes = [Split(tmp / name, env, control_env=control, gateway_env=gateway) for name in ("a", "b")]
@@ -82,13 +88,14 @@ class Topology:
 @pytest.fixture
 def topology(engines, redis_url, fake, tmp_path, request):
     """Starts a Topology with the given extra environment (control, gateway)."""
-    pg, kafka, qdrant = engines
+    pg, kafka, qdrant, mongo = engines
     started = []
 
     def make(control_env=None, gateway_env=None, env=None):
-        dsn = fresh_database(pg, request.node.name.replace("test_", "c_")[:40] + str(len(started)))
+        name = request.node.name.replace("test_", "c_")[:40] + str(len(started))
+        dsn = fresh_database(pg, name)
         t = Topology(tmp_path / f"t{len(started)}", openai_env(fake, **(env or {})), dsn, kafka, qdrant,
-                     redis_url, control_env, gateway_env)
+                     f"{mongo.dsn}_{name}", redis_url, control_env, gateway_env)
         started.append(t)
         return t.start()
 
@@ -223,6 +230,23 @@ def test_collections_are_shared_by_the_planes_through_qdrant(cluster):
     assert t["status"] == "succeeded", t
     assert t["result"]["matches"][0]["docId"] == "bike"
     assert collections(b)["howto"]["chunks"] == 3
+
+
+def test_large_tasks_are_documents_in_mongodb_read_through_either_gateway(cluster):
+    import pymongo
+    from test_mongo import BIG_TEXT, stable
+    s, _ = cluster
+    g1, g2 = s.gateways
+    tid = g1.submit("summarize", {"text": BIG_TEXT, "max_sentences": 2}).json["taskId"]
+    done = g1.wait(tid)
+    assert done["status"] == "succeeded", done
+    assert stable(g2.request("GET", f"/v1/tasks/{tid}").json) == stable(done)
+    db = s.planes[0].control_node.extra_env["AION_CONTROL_MONGO_DSN"].rsplit("/", 1)[1]
+    m = pymongo.MongoClient(s.planes[0].control_node.extra_env["AION_CONTROL_MONGO_DSN"],
+                            serverSelectionTimeoutMS=5000)[db]
+    assert m.task_documents.count_documents({"_id": f"{tid}/params"}) == 1
+    events, _, _ = g2.sse(tid)
+    assert m.task_events.count_documents({"taskId": tid}) == len(events)
 
 
 def test_multi_tenancy_and_an_exact_rate_limit_hold_across_the_roles(topology):

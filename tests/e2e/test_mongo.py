@@ -17,8 +17,10 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from conftest import free_port
+from conftest import Split, free_port
 from ferretdb_server import FerretDB
+from postgres_server import PostgresServer
+from test_store_postgres import fresh_database
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("AION_BUILD_DIR", REPO / "build"))
@@ -153,6 +155,37 @@ def test_a_task_recovered_at_start_up_runs_with_its_params_from_mongodb(make_aio
     t = a.wait(r.json["taskId"], timeout=60)
     assert t["status"] == "succeeded", t
     assert t["result"] == {"spun": 1234}
+
+
+def test_two_control_planes_on_postgresql_share_the_documents(ferretdb, tmp_path):
+    # Plane A acknowledges a large task it cannot start yet (both its module
+    # slots busy) and is killed; plane B gets it from the database (taken from
+    # A's queue, or claimed once A's lease ran out) and runs it from the row
+    # and MongoDB: the spin guest echoes params.ms, so 1234 means B got the
+    # params back from MongoDB.
+    pg = PostgresServer(tmp_path / "pg").start()
+    planes = []
+    try:
+        env = {"AION_CONTROL_POSTGRES_DSN": fresh_database(pg, "mongo_planes"), "AION_WORKERS": "2",
+               "AION_CONTROL_LEASE_MS": "2000", **mongo_env(ferretdb, fresh_db())}
+        planes = [Split(tmp_path / name, control_env=env).start() for name in ("a", "b")]
+        a, b = planes
+        for _ in range(2):
+            assert a.submit("spin", {"ms": 3000}).status == 202
+        r = a.submit("spin", {"blob": BIG_TEXT, "ms": 1234})
+        assert r.status == 202, r
+        tid = r.json["taskId"]
+        assert b.request("GET", f"/v1/tasks/{tid}").json["status"] in ("queued", "routed")
+        a.control_node.kill9()
+        t = b.wait(tid, timeout=60)
+        assert t["status"] == "succeeded" and t["result"] == {"spun": 1234}, t
+        # Its events, written by both planes, replay whole through B.
+        events, _, _ = b.sse(tid)
+        assert [e["event"] for e in events][-2:] == ["result", "done"], events
+    finally:
+        for p in planes:
+            p.stop()
+        pg.stop()
 
 
 def test_params_past_mongodbs_document_limit_are_refused_clearly(make_aiond, ferretdb):
