@@ -193,11 +193,19 @@ Status DocumentTaskStore::resolve(std::vector<Task>& ts) {
   return {};
 }
 
+Status DocumentTaskStore::resolve(std::optional<Task>& t) {
+  return t ? resolve(*t) : Status{};
+}
+
+template <typename T>
+Result<T> DocumentTaskStore::resolved(Result<T> r) {
+  if (r)
+    if (auto st = resolve(*r); !st) return std::unexpected(st.error());
+  return r;
+}
+
 Result<std::optional<Task>> DocumentTaskStore::get(const std::string& id) {
-  auto t = rows_->get(id);
-  if (t && *t)
-    if (auto st = resolve(**t); !st) return std::unexpected(st.error());
-  return t;
+  return resolved(rows_->get(id));
 }
 
 Result<TaskPage> DocumentTaskStore::list(const ListQuery& q) {
@@ -208,32 +216,20 @@ Result<TaskPage> DocumentTaskStore::list(const ListQuery& q) {
 }
 
 Result<std::vector<Task>> DocumentTaskStore::unfinished() {
-  auto ts = rows_->unfinished();
-  if (ts)
-    if (auto st = resolve(*ts); !st) return std::unexpected(st.error());
-  return ts;
+  return resolved(rows_->unfinished());
 }
 
 Result<std::vector<Task>> DocumentTaskStore::claim(bool ownToo) {
-  auto ts = cluster_->claim(ownToo);
-  if (ts)
-    if (auto st = resolve(*ts); !st) return std::unexpected(st.error());
-  return ts;
+  return resolved(cluster_->claim(ownToo));
 }
 
 Result<std::vector<Task>> DocumentTaskStore::take(size_t limit,
                                                   std::chrono::milliseconds queuedFor) {
-  auto ts = cluster_->take(limit, queuedFor);
-  if (ts)
-    if (auto st = resolve(*ts); !st) return std::unexpected(st.error());
-  return ts;
+  return resolved(cluster_->take(limit, queuedFor));
 }
 
 Result<std::optional<Task>> DocumentTaskStore::requestCancel(const std::string& taskId) {
-  auto t = cluster_->requestCancel(taskId);
-  if (t && *t)
-    if (auto st = resolve(**t); !st) return std::unexpected(st.error());
-  return t;
+  return resolved(cluster_->requestCancel(taskId));
 }
 
 Result<std::vector<Event>> DocumentTaskStore::events(const std::string& taskId, int64_t afterSeq,

@@ -90,6 +90,10 @@ class DocumentTaskStore final : public TaskStore, public Cluster {
   //! Puts the documents `t` refers to back in place.
   Status resolve(Task& t);
   Status resolve(std::vector<Task>& ts);
+  Status resolve(std::optional<Task>& t);
+  //! `r` with its tasks' documents put back, or the error of doing so.
+  template <typename T>
+  Result<T> resolved(Result<T> r);
   //! Times a document store call and reports it (Options::onCall).
   template <typename F>
   auto call(const char* op, F&& f);
