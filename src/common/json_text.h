@@ -8,6 +8,12 @@
 
 namespace aion {
 
+//! Deepest nesting accepted in JSON from clients (request bodies, WebSocket
+//! messages, gRPC params) and in JSON one role passes to another: deeper
+//! text is refused by the parser itself, so nothing downstream (schemas,
+//! canonical hashing, stores) recurses further.
+inline constexpr int kMaxJsonDepth = 64;
+
 //! `v` as compact JSON text.
 std::string jsonText(const boost::json::value& v);
 //! Appends `v` as compact JSON text to `out`.

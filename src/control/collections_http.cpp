@@ -5,70 +5,65 @@
 #include "http/handler_util.h"
 
 namespace aion::control {
-namespace json = boost::json;
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using http::Exchange;
-using Reply = asio::awaitable<std::optional<http::Response>>;
 
 namespace {
-constexpr RoleSet kWriters = roleBit(Role::kAdmin) | roleBit(Role::kManager) | roleBit(Role::kUser);
-constexpr RoleSet kDroppers = roleBit(Role::kAdmin) | roleBit(Role::kManager);
+
+// The role is checked before the body is read, and again by the control
+// plane (authorizeCollections both times).
+CollectionReply indexDocuments(ControlApi& control, Exchange& ex, Principal who) {
+  if (auto ok = authorizeCollections(who, CollectionOp::kIndex); !ok)
+    co_return http::errorResponse(ok.error(), ex.requestId);
+  std::string name = ex.params["name"];
+  if (auto ok = checkCollectionName(name); !ok)
+    co_return http::errorResponse(ok.error(), ex.requestId);
+  if (!ex.query.empty())
+    co_return http::errorResponse(
+        Error(ErrorCode::kInvalidRequest, "this endpoint takes no query parameters"), ex.requestId);
+  auto body = http::parseJsonObject(ex.req);
+  if (!body) co_return http::errorResponse(body.error(), ex.requestId);
+  auto docs = parseDocuments(*body, DocumentLimits{});
+  if (!docs) co_return http::errorResponse(docs.error(), ex.requestId);
+  IndexRequest req{
+      .principal = std::move(who), .collection = std::move(name), .documents = std::move(*docs)};
+  auto out = co_await control.indexDocuments(std::move(req));
+  if (!out) co_return http::errorResponse(out.error(), ex.requestId);
+  co_return http::jsonResponse(200, toJson(*out), ex.requestId);
+}
+
+CollectionReply listCollections(ControlApi& control, Exchange& ex, Principal who) {
+  auto list = co_await control.listCollections(std::move(who));
+  if (!list) co_return http::errorResponse(list.error(), ex.requestId);
+  co_return http::jsonResponse(200, toJson(*list), ex.requestId);
+}
+
+CollectionReply deleteCollection(ControlApi& control, Exchange& ex, Principal who) {
+  if (auto ok = authorizeCollections(who, CollectionOp::kDelete); !ok)
+    co_return http::errorResponse(ok.error(), ex.requestId);
+  std::string name = ex.params["name"];
+  if (auto ok = checkCollectionName(name); !ok)
+    co_return http::errorResponse(ok.error(), ex.requestId);
+  auto gone = co_await control.deleteCollection(std::move(who), name);
+  if (!gone) co_return http::errorResponse(gone.error(), ex.requestId);
+  boost::json::object answer{{"status", "deleted"}, {"collection", name}};
+  co_return http::jsonResponse(200, answer, ex.requestId);
+}
+
 }  // namespace
 
-void addCollectionRoutes(http::Routes& routes, const auth::KeyRing& keys, Retrieval& retrieval) {
-  auto* k = &keys;
-  auto* r = &retrieval;
-
-  routes.add(bhttp::verb::post, "/v1/collections/{name}/documents", [k, r](Exchange& ex) -> Reply {
-    auto who = http::principalOf(*k, ex.req);
-    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
-    if (auto ok = http::requireRole(*who, kWriters); !ok)
-      co_return http::errorResponse(ok.error(), ex.requestId);
-    std::string name = ex.params["name"];
-    if (auto ok = checkCollectionName(name); !ok)
-      co_return http::errorResponse(ok.error(), ex.requestId);
-    if (!ex.query.empty())
-      co_return http::errorResponse(
-          Error(ErrorCode::kInvalidRequest, "this endpoint takes no query parameters"),
-          ex.requestId);
-    auto body = http::parseJsonObject(ex.req);
-    if (!body) co_return http::errorResponse(body.error(), ex.requestId);
-    auto docs = parseDocuments(*body, r->limits());
-    if (!docs) co_return http::errorResponse(docs.error(), ex.requestId);
-    auto out = co_await r->addDocuments(who->tenant, std::move(name), std::move(*docs));
-    if (!out) co_return http::errorResponse(out.error(), ex.requestId);
-    co_return http::jsonResponse(200, *out, ex.requestId);
-  });
-
-  routes.add(bhttp::verb::get, "/v1/collections", [k, r](Exchange& ex) -> Reply {
-    auto who = http::principalOf(*k, ex.req);
-    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
-    auto list = co_await r->index().listCollections(who->tenant);
-    if (!list) co_return http::errorResponse(list.error(), ex.requestId);
-    json::array items;
-    for (auto& c : *list)
-      items.push_back(json::object{{"name", c.name}, {"dim", c.dim}, {"chunks", c.points}});
-    json::object answer{{"items", std::move(items)}, {"engine", r->index().engine()}};
-    co_return http::jsonResponse(200, answer, ex.requestId);
-  });
-
-  routes.add(bhttp::verb::delete_, "/v1/collections/{name}", [k, r](Exchange& ex) -> Reply {
-    auto who = http::principalOf(*k, ex.req);
-    if (!who) co_return http::errorResponse(who.error(), ex.requestId);
-    if (auto ok = http::requireRole(*who, kDroppers); !ok)
-      co_return http::errorResponse(ok.error(), ex.requestId);
-    std::string name = ex.params["name"];
-    if (auto ok = checkCollectionName(name); !ok)
-      co_return http::errorResponse(ok.error(), ex.requestId);
-    auto gone = co_await r->index().deleteCollection(who->tenant, name);
-    if (!gone) co_return http::errorResponse(gone.error(), ex.requestId);
-    if (!*gone)
-      co_return http::errorResponse(
-          Error(ErrorCode::kNotFound, "collection '" + name + "' does not exist"), ex.requestId);
-    json::object answer{{"status", "deleted"}, {"collection", name}};
-    co_return http::jsonResponse(200, answer, ex.requestId);
-  });
+void addCollectionRoutes(http::Routes& routes, ControlApi& control, const CollectionAdmit& admit) {
+  auto* c = &control;
+  routes.add(
+      bhttp::verb::post, "/v1/collections/{name}/documents",
+      admit([c](Exchange& ex, const Principal& who) { return indexDocuments(*c, ex, who); }));
+  routes.add(bhttp::verb::get, "/v1/collections", admit([c](Exchange& ex, const Principal& who) {
+               return listCollections(*c, ex, who);
+             }));
+  routes.add(
+      bhttp::verb::delete_, "/v1/collections/{name}",
+      admit([c](Exchange& ex, const Principal& who) { return deleteCollection(*c, ex, who); }));
 }
 
 }  // namespace aion::control

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/principal.h"
+#include "control/collections.h"
 #include "events/follower.h"
 #include "policy/policy.h"
 #include "store/task.h"
@@ -61,7 +62,8 @@ Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::s
 
 //! What a gateway asks of the control plane. The control plane's own
 //! operations (policies, modules, usage, routing dry runs) are served by the
-//! control role's HTTP API and are not part of this seam.
+//! control role's HTTP API and are not part of this seam; collections are,
+//! because users index and list them through the gateway.
 class ControlApi {
  public:
   virtual ~ControlApi() = default;
@@ -89,6 +91,20 @@ class ControlApi {
   //! Readiness and its checks, from state refreshed in the background: it
   //! never waits on the store or the network.
   virtual std::pair<bool, boost::json::object> readiness() = 0;
+
+  // Collections (docs/retrieval.md). Always the principal's tenant's; each
+  // checks the role (authorizeCollections) and the name itself.
+
+  //! Validates (checkDocuments), embeds and stores the documents; a
+  //! document indexed again replaces its chunks. kForbidden,
+  //! kInvalidRequest, kInvalidParams, kPayloadTooLarge, kConflict (another
+  //! embedding dimension), kUnavailable (no vector index, too many indexing
+  //! at once, the engine down).
+  virtual boost::asio::awaitable<Result<IndexedDocuments>> indexDocuments(IndexRequest req) = 0;
+  virtual boost::asio::awaitable<Result<CollectionList>> listCollections(Principal who) = 0;
+  //! Deletes a collection and its documents. kNotFound when there is none.
+  virtual boost::asio::awaitable<Status> deleteCollection(Principal who,
+                                                          std::string collection) = 0;
 };
 
 }  // namespace aion::control

@@ -293,7 +293,17 @@ http::Routes controlRoutes(ControlHttpDeps d) {
     co_return http::jsonResponse(200, *r, ex.requestId);
   });
 
-  if (auto* r = d.control.retrieval()) addCollectionRoutes(routes, d.keys, *r);
+  // The same endpoints as the gateway's, behind this port's key check.
+  if (d.control.retrieval()) {
+    auto admit = [keys = &d.keys](CollectionHandler h) -> http::Handler {
+      return [keys, h = std::move(h)](Exchange& ex) -> Reply {
+        auto who = http::principalOf(*keys, ex.req);
+        if (!who) co_return http::errorResponse(who.error(), ex.requestId);
+        co_return co_await h(ex, *who);
+      };
+    };
+    addCollectionRoutes(routes, d.control, admit);
+  }
 
   for (bool enable : {true, false}) {
     std::string path = enable ? "/v1/modules/{name}/enable" : "/v1/modules/{name}/disable";

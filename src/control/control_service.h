@@ -119,6 +119,10 @@ class ControlService final : public ControlApi {
   std::vector<ModelEntry> models() override;
   Result<ModelEntry> model(const std::string& name, const std::string& intent) override;
   std::pair<bool, boost::json::object> readiness() override;
+  // (control_service_collections.cpp)
+  boost::asio::awaitable<Result<IndexedDocuments>> indexDocuments(IndexRequest req) override;
+  boost::asio::awaitable<Result<CollectionList>> listCollections(Principal who) override;
+  boost::asio::awaitable<Status> deleteCollection(Principal who, std::string collection) override;
 
   // The control role's own operations (control/control_http.h).
 
@@ -162,8 +166,8 @@ class ControlService final : public ControlApi {
   //! Every task this control plane accepts, by tenant.
   TaskFeed& taskFeed() { return feed_; }
   policy::PolicySetPtr policies() const { return policies_->current(); }
-  //! Collections and documents (control/collections_http.h); null without
-  //! a vector index.
+  //! Retrieval (collections, the retrieve intent, chat context); null
+  //! without a vector index.
   Retrieval* retrieval() { return retrieval_.get(); }
   BudgetBook& budgets() { return budgets_; }
   //! Sets the budget gauges: spend and cap of every budget that applies to

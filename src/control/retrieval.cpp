@@ -1,8 +1,6 @@
 #include "control/retrieval.h"
 
 #include <boost/json.hpp>
-#include <regex>
-#include <set>
 
 #include "common/json_text.h"
 
@@ -14,17 +12,6 @@ namespace {
 
 constexpr size_t kEmbedBatch = 256;  // the embed module's most inputs per call
 constexpr int kEmbedTimeoutMs = 30000;
-
-bool isSpace(char c) {
-  return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && isSpace(s[b])) ++b;
-  while (e > b && isSpace(s[e - 1])) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 json::object matchJson(const vector::Match& m) {
   return {{"docId", m.point.docId},
@@ -61,101 +48,6 @@ std::string questionOf(const json::object& params, const json::object& ctx) {
 }
 
 }  // namespace
-
-Status checkCollectionName(const std::string& name) {
-  static const std::regex kRe("[a-z0-9][a-z0-9_-]{0,63}");
-  if (!std::regex_match(name, kRe))
-    return fail(ErrorCode::kInvalidRequest,
-                "collection name must match [a-z0-9][a-z0-9_-]{0,63} (got " +
-                    std::to_string(name.size()) + " characters)");
-  return {};
-}
-
-Result<std::vector<Document>> parseDocuments(const json::object& body,
-                                             const DocumentLimits& limits) {
-  static const std::regex kIdRe("[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}");
-  for (auto& [k, v] : body)
-    if (k != "documents")
-      return fail(ErrorCode::kInvalidRequest,
-                  "unknown field '" + std::string(k) + "' (use documents)");
-  auto* docs = body.if_contains("documents");
-  if (!docs || !docs->is_array() || docs->as_array().empty())
-    return fail(ErrorCode::kInvalidRequest, "documents must be a non-empty array");
-  const auto& arr = docs->as_array();
-  if (arr.size() > limits.maxDocuments)
-    return fail(ErrorCode::kPayloadTooLarge, "at most " + std::to_string(limits.maxDocuments) +
-                                                 " documents per request (got " +
-                                                 std::to_string(arr.size()) + ")");
-  std::vector<Document> out;
-  std::set<std::string> seen;
-  for (size_t i = 0; i < arr.size(); ++i) {
-    std::string at = "documents[" + std::to_string(i) + "]";
-    const auto* d = arr[i].if_object();
-    if (!d) return fail(ErrorCode::kInvalidRequest, at + " must be an object");
-    Document doc;
-    for (auto& [k, v] : *d) {
-      if (k == "id") {
-        if (!v.is_string() || !std::regex_match(std::string(v.as_string()), kIdRe))
-          return fail(ErrorCode::kInvalidRequest,
-                      at + ".id must be a string matching [A-Za-z0-9][A-Za-z0-9._:/-]{0,127}");
-        doc.id = v.as_string();
-      } else if (k == "text") {
-        if (!v.is_string()) return fail(ErrorCode::kInvalidRequest, at + ".text must be a string");
-        if (v.as_string().size() > limits.maxTextBytes)
-          return fail(ErrorCode::kPayloadTooLarge,
-                      at + ".text is " + std::to_string(v.as_string().size()) + " bytes; at most " +
-                          std::to_string(limits.maxTextBytes));
-        doc.text = v.as_string();
-      } else if (k == "metadata") {
-        if (!v.is_object())
-          return fail(ErrorCode::kInvalidRequest, at + ".metadata must be an object");
-        if (jsonText(v).size() > limits.maxMetadataBytes)
-          return fail(ErrorCode::kPayloadTooLarge, at + ".metadata is larger than " +
-                                                       std::to_string(limits.maxMetadataBytes) +
-                                                       " bytes as JSON");
-        doc.metadata = v.as_object();
-      } else {
-        return fail(ErrorCode::kInvalidRequest,
-                    at + ": unknown field '" + std::string(k) + "' (use id, text, metadata)");
-      }
-    }
-    if (doc.id.empty()) return fail(ErrorCode::kInvalidRequest, at + ".id is required");
-    if (!d->contains("text")) return fail(ErrorCode::kInvalidRequest, at + ".text is required");
-    if (doc.text.find('\0') != std::string::npos)
-      return fail(ErrorCode::kInvalidRequest, at + ".text must not contain NUL characters");
-    if (trim(doc.text).empty()) return fail(ErrorCode::kInvalidParams, at + ".text is empty");
-    if (!seen.insert(doc.id).second)
-      return fail(ErrorCode::kInvalidParams, at + ".id '" + doc.id + "' appears twice");
-    out.push_back(std::move(doc));
-  }
-  return out;
-}
-
-std::vector<std::string> chunkText(const std::string& text, size_t maxBytes) {
-  std::vector<std::string> out;
-  size_t i = 0, n = text.size();
-  maxBytes = std::max<size_t>(maxBytes, 8);
-  while (i < n) {
-    while (i < n && isSpace(text[i])) ++i;
-    if (i >= n) break;
-    size_t end = std::min(n, i + maxBytes);
-    if (end < n) {
-      // Prefer the last whitespace in the window; else do not split a UTF-8 sequence.
-      size_t cut = end;
-      while (cut > i && !isSpace(text[cut])) --cut;
-      if (cut > i + maxBytes / 4) {
-        end = cut;
-      } else {
-        while (end > i && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-        if (end == i) end = std::min(n, i + maxBytes);
-      }
-    }
-    std::string piece = trim(std::string_view(text).substr(i, end - i));
-    if (!piece.empty()) out.push_back(std::move(piece));
-    i = end;
-  }
-  return out;
-}
 
 Result<std::vector<std::vector<float>>> embeddingsOf(const json::value& out, size_t expect) {
   const json::value* e = out.is_object() ? out.as_object().if_contains("embeddings") : nullptr;
@@ -200,9 +92,9 @@ asio::awaitable<Result<std::vector<std::vector<float>>>> Retrieval::embed(
   co_return all;
 }
 
-asio::awaitable<Result<json::object>> Retrieval::addDocuments(std::string tenant,
-                                                              std::string collection,
-                                                              std::vector<Document> docs) {
+asio::awaitable<Result<IndexedDocuments>> Retrieval::addDocuments(std::string tenant,
+                                                                  std::string collection,
+                                                                  std::vector<Document> docs) {
   auto ps = d_.policies.current();
   if (ps->vectorModule.empty())
     co_return fail(ErrorCode::kUnavailable,
@@ -247,11 +139,29 @@ asio::awaitable<Result<json::object>> Retrieval::addDocuments(std::string tenant
     co_return std::unexpected(st.error());
   if (auto st = co_await d_.index.upsert(tenant, collection, std::move(points)); !st)
     co_return std::unexpected(st.error());
-  json::array idList;
-  for (auto& id : ids) idList.emplace_back(id);
-  co_return json::object{{"collection", collection}, {"documents", idList},
-                         {"chunks", chunks},         {"dim", dim},
-                         {"embedModule", module},    {"engine", d_.index.engine()}};
+  co_return IndexedDocuments{.collection = std::move(collection),
+                             .documents = std::move(ids),
+                             .chunks = chunks,
+                             .dim = dim,
+                             .embedModule = std::move(module),
+                             .engine = d_.index.engine()};
+}
+
+asio::awaitable<Result<CollectionList>> Retrieval::collections(std::string tenant) {
+  auto list = co_await d_.index.listCollections(std::move(tenant));
+  if (!list) co_return std::unexpected(list.error());
+  CollectionList out{.items = {}, .engine = d_.index.engine()};
+  for (auto& c : *list)
+    out.items.push_back(CollectionSummary{.name = c.name, .dim = c.dim, .chunks = c.points});
+  co_return out;
+}
+
+asio::awaitable<Status> Retrieval::dropCollection(std::string tenant, std::string collection) {
+  auto gone = co_await d_.index.deleteCollection(std::move(tenant), collection);
+  if (!gone) co_return std::unexpected(gone.error());
+  if (!*gone)
+    co_return fail(ErrorCode::kNotFound, "collection '" + collection + "' does not exist");
+  co_return Status{};
 }
 
 Result<Retrieval::Target> Retrieval::targetOf(const json::object& spec, const std::string& field) {
@@ -324,7 +234,7 @@ asio::awaitable<Result<std::optional<Retrieval::Context>>> Retrieval::withContex
   if (!target) co_return std::unexpected(target.error());
   std::string collection = target->collection;
   std::string question = questionOf(*params, ctx);
-  if (trim(question).empty())
+  if (trimSpace(question).empty())
     co_return fail(ErrorCode::kInvalidParams,
                    "params.context: no question to retrieve for (no user message, text or "
                    "context.query)");

@@ -14,42 +14,13 @@
 #include <vector>
 
 #include "common/principal.h"
+#include "control/collections.h"
 #include "control/policy_store.h"
 #include "modhost/module_host.h"
 #include "store/task.h"
 #include "vector/vector_index.h"
 
 namespace aion::control {
-
-//! What one POST /v1/collections/{name}/documents may carry.
-struct DocumentLimits {
-  size_t maxDocuments = 100;       // per request (413 beyond)
-  size_t maxTextBytes = 50000;     // per document (413 beyond)
-  size_t maxMetadataBytes = 4096;  // per document, as JSON text (413 beyond)
-  size_t chunkBytes = 1000;        // a chunk's most UTF-8 bytes
-  //! Indexing requests embedding at once; beyond, 503 with Retry-After: the
-  //! module pool is shared with tasks and its queue must stay bounded.
-  int maxConcurrent = 4;
-};
-
-//! A validated document of a request.
-struct Document {
-  std::string id;
-  std::string text;
-  boost::json::object metadata;
-};
-
-//! Checks a collection name: [a-z0-9][a-z0-9_-]{0,63}. kInvalidRequest.
-Status checkCollectionName(const std::string& name);
-//! Parses {"documents":[{"id","text","metadata"?}]}: 400 for shapes and
-//! names, 413 for sizes and counts, 422 (invalid_params) for empty texts and
-//! duplicate ids. Nothing is touched before all of it passed.
-Result<std::vector<Document>> parseDocuments(const boost::json::object& body,
-                                             const DocumentLimits& limits);
-//! Splits `text` into pieces of at most `maxBytes` UTF-8 bytes, at
-//! whitespace where there is some, never inside a UTF-8 sequence; pieces are
-//! trimmed and none is empty.
-std::vector<std::string> chunkText(const std::string& text, size_t maxBytes);
 
 class Retrieval {
  public:
@@ -67,9 +38,13 @@ class Retrieval {
   //! Chunks, embeds and upserts `docs` into the tenant's collection (made
   //! when missing); a document indexed again replaces its earlier chunks.
   //! Embedding happens before anything is written.
-  boost::asio::awaitable<Result<boost::json::object>> addDocuments(std::string tenant,
-                                                                   std::string collection,
-                                                                   std::vector<Document> docs);
+  boost::asio::awaitable<Result<IndexedDocuments>> addDocuments(std::string tenant,
+                                                                std::string collection,
+                                                                std::vector<Document> docs);
+  //! The tenant's collections.
+  boost::asio::awaitable<Result<CollectionList>> collections(std::string tenant);
+  //! Deletes the tenant's collection: kNotFound when it does not exist.
+  boost::asio::awaitable<Status> dropCollection(std::string tenant, std::string collection);
 
   //! The module input of a search task: {"input": [params.query]}.
   static std::string searchInput(const boost::json::value& params);

@@ -7,6 +7,7 @@
 
 #include "common/ids.h"
 #include "common/json_text.h"
+#include "control/collections_http.h"
 #include "gateway/openai_http.h"
 #include "gateway/route_guard.h"
 #include "gateway/task_codec.h"
@@ -235,6 +236,11 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
     co_return std::nullopt;
   });
   addOpenAiRoutes(routes, d, opts);
+  // Collections: the control plane's endpoints, behind this gateway's admission chain.
+  auto admit = [d](control::CollectionHandler h) {
+    return guarded(d, [h = std::move(h)](Exchange& ex, Admitted& a) { return h(ex, a.who); });
+  };
+  control::addCollectionRoutes(routes, d.control, admit);
   return routes;
 }
 

@@ -3,16 +3,15 @@
 #include <boost/json/value.hpp>
 
 #include "auth/api_keys.h"
+#include "common/json_text.h"
 #include "http/server.h"
 
 namespace aion::http {
 
 //! Authenticates X-API-Key (or "Authorization: Bearer") and X-Tenant-Id.
 Result<Principal> principalOf(const auth::KeyRing& keys, const Request& req);
-//! Deepest nesting accepted in JSON from clients (request bodies, WebSocket
-//! messages, gRPC params): deeper text is refused by the parser itself, so
-//! nothing downstream (schemas, canonical hashing, stores) recurses further.
-inline constexpr int kMaxJsonDepth = 64;
+//! Deepest nesting accepted in JSON from clients (common/json_text.h).
+using ::aion::kMaxJsonDepth;
 //! Parses client JSON with that limit; `what` ("request body", "message")
 //! names it in the error: "... is nested deeper than 64 levels", or
 //! "malformed JSON: ..." for anything else wrong.

@@ -299,7 +299,8 @@ void RemoteControl::stop() {
 }
 
 template <typename Resp, typename Req, typename Start>
-asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start, std::string traceparent) {
+asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start, std::string traceparent,
+                                                  std::chrono::milliseconds timeout) {
   struct Call {
     grpc::ClientContext ctx;
     Req req;
@@ -308,7 +309,8 @@ asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start, std::str
   };
   auto c = std::make_shared<Call>();
   c->req = std::move(req);
-  c->ctx.set_deadline(std::chrono::system_clock::now() + o_.callTimeout);
+  c->ctx.set_deadline(std::chrono::system_clock::now() +
+                      (timeout.count() > 0 ? timeout : o_.callTimeout));
   if (!traceparent.empty()) c->ctx.AddMetadata("traceparent", traceparent);
   auto* stub = stub_.get();
   auto begin = [c, stub, start](auto done) {
@@ -403,6 +405,47 @@ asio::awaitable<Result<std::unique_ptr<events::Follower>>> RemoteControl::follow
   auto st = co_await f->opened(o_.openTimeout);
   if (!st) co_return std::unexpected(st.error());
   co_return std::unique_ptr<events::Follower>(std::move(f));
+}
+
+asio::awaitable<Result<IndexedDocuments>> RemoteControl::indexDocuments(IndexRequest req) {
+  pb::IndexDocumentsRequest m;
+  toProto(req, &m);
+  auto start = [](pb::Control::Stub* s, grpc::ClientContext* ctx,
+                  const pb::IndexDocumentsRequest* r, pb::IndexedDocuments* out,
+                  std::function<void(grpc::Status)> done) {
+    s->async()->IndexDocuments(ctx, r, out, std::move(done));
+  };
+  auto timeout = std::max(o_.indexTimeout, o_.callTimeout);
+  auto out = co_await call<pb::IndexedDocuments>(std::move(m), start, {}, timeout);
+  if (!out) co_return std::unexpected(out.error());
+  co_return fromProto(*out);
+}
+
+asio::awaitable<Result<CollectionList>> RemoteControl::listCollections(Principal who) {
+  pb::ListCollectionsRequest m;
+  toProto(who, m.mutable_principal());
+  auto start = [](pb::Control::Stub* s, grpc::ClientContext* ctx,
+                  const pb::ListCollectionsRequest* r, pb::CollectionList* out,
+                  std::function<void(grpc::Status)> done) {
+    s->async()->ListCollections(ctx, r, out, std::move(done));
+  };
+  auto out = co_await call<pb::CollectionList>(std::move(m), start);
+  if (!out) co_return std::unexpected(out.error());
+  co_return fromProto(*out);
+}
+
+asio::awaitable<Status> RemoteControl::deleteCollection(Principal who, std::string collection) {
+  pb::DeleteCollectionRequest m;
+  toProto(who, m.mutable_principal());
+  m.set_collection(std::move(collection));
+  auto start = [](pb::Control::Stub* s, grpc::ClientContext* ctx,
+                  const pb::DeleteCollectionRequest* r, pb::CollectionDeleted* out,
+                  std::function<void(grpc::Status)> done) {
+    s->async()->DeleteCollection(ctx, r, out, std::move(done));
+  };
+  auto out = co_await call<pb::CollectionDeleted>(std::move(m), start);
+  if (!out) co_return std::unexpected(out.error());
+  co_return Status{};
 }
 
 std::vector<ModelEntry> RemoteControl::models() {

@@ -21,6 +21,9 @@ struct ClientOptions {
   std::string target;  // host:port of the control role (AION_CONTROL_GRPC)
   std::shared_ptr<grpc::ChannelCredentials> creds;
   std::chrono::milliseconds callTimeout{10000};  // each unary call's deadline
+  //! IndexDocuments' deadline (callTimeout if longer): embedding a full
+  //! request (100 documents of 50 kB) takes longer than any other call.
+  std::chrono::milliseconds indexTimeout{120000};
   std::chrono::milliseconds openTimeout{10000};  // until a Follow stream is open
 };
 
@@ -44,14 +47,18 @@ class RemoteControl final : public ControlApi {
   std::vector<ModelEntry> models() override;
   Result<ModelEntry> model(const std::string& name, const std::string& intent) override;
   std::pair<bool, boost::json::object> readiness() override;
+  boost::asio::awaitable<Result<IndexedDocuments>> indexDocuments(IndexRequest req) override;
+  boost::asio::awaitable<Result<CollectionList>> listCollections(Principal who) override;
+  boost::asio::awaitable<Status> deleteCollection(Principal who, std::string collection) override;
 
   struct Shared;  // what gRPC's callbacks may outlive this object with
 
  private:
-  //! One unary call with its deadline; `traceparent`, when given, goes as
-  //! gRPC metadata too.
+  //! One unary call with its deadline (`timeout`, else callTimeout);
+  //! `traceparent`, when given, goes as gRPC metadata too.
   template <typename Resp, typename Req, typename Start>
-  boost::asio::awaitable<Result<Resp>> call(Req req, Start start, std::string traceparent = {});
+  boost::asio::awaitable<Result<Resp>> call(Req req, Start start, std::string traceparent = {},
+                                            std::chrono::milliseconds timeout = {});
 
   ClientOptions o_;
   std::function<boost::asio::any_io_executor()> nextIo_;

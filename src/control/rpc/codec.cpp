@@ -14,12 +14,23 @@ std::string text(const json::value& v) {
   return v.is_null() ? std::string() : jsonText(v);
 }
 
+// As deep as a client may nest JSON (a gateway passes it on).
+json::value parseJson(const std::string& s, boost::system::error_code& ec) {
+  json::parse_options opts;
+  opts.max_depth = kMaxJsonDepth;
+  return json::parse(s, ec, {}, opts);
+}
+
 Result<json::value> parsed(const std::string& s, const char* what) {
   if (s.empty()) return json::value();
   boost::system::error_code ec;
-  auto v = json::parse(s, ec);
+  auto v = parseJson(s, ec);
   if (ec) return fail(ErrorCode::kInternal, std::string("control plane sent bad JSON in ") + what);
   return v;
+}
+
+std::unexpected<Error> badAnswer(const std::string& what) {
+  return fail(ErrorCode::kInternal, "control plane sent " + what);
 }
 
 }  // namespace
@@ -167,6 +178,97 @@ ModelEntry fromProto(const pb::Model& m) {
           .ownedBy = m.owned_by(),
           .aliases = {m.aliases().begin(), m.aliases().end()},
           .unavailable = m.unavailable()};
+}
+
+void toProto(const IndexRequest& r, pb::IndexDocumentsRequest* out) {
+  toProto(r.principal, out->mutable_principal());
+  out->set_collection(r.collection);
+  for (auto& d : r.documents) {
+    auto* m = out->add_documents();
+    m->set_id(d.id);
+    m->set_text(d.text);
+    if (!d.metadata.empty()) m->set_metadata_json(jsonText(d.metadata));
+  }
+}
+
+Result<IndexRequest> fromProto(const pb::IndexDocumentsRequest& r) {
+  IndexRequest out;
+  out.principal = fromProto(r.principal());
+  out.collection = r.collection();
+  if (auto st = checkCollectionName(out.collection); !st) return std::unexpected(st.error());
+  // The count first: nothing is parsed for a request too large anyway.
+  DocumentLimits limits;
+  if (static_cast<size_t>(r.documents_size()) > limits.maxDocuments)
+    return fail(ErrorCode::kPayloadTooLarge, "at most " + std::to_string(limits.maxDocuments) +
+                                                 " documents per request (got " +
+                                                 std::to_string(r.documents_size()) + ")");
+  out.documents.reserve(r.documents_size());
+  for (int i = 0; i < r.documents_size(); ++i) {
+    const auto& d = r.documents(i);
+    Document doc{.id = d.id(), .text = d.text(), .metadata = {}};
+    if (!d.metadata_json().empty()) {
+      std::string at = "documents[" + std::to_string(i) + "].metadata";
+      if (d.metadata_json().size() > limits.maxMetadataBytes)
+        return fail(
+            ErrorCode::kPayloadTooLarge,
+            at + " is larger than " + std::to_string(limits.maxMetadataBytes) + " bytes as JSON");
+      boost::system::error_code ec;
+      auto m = parseJson(d.metadata_json(), ec);
+      if (ec || !m.is_object())
+        return fail(ErrorCode::kInvalidRequest, at + " must be a JSON object");
+      doc.metadata = std::move(m.as_object());
+    }
+    out.documents.push_back(std::move(doc));
+  }
+  if (auto st = checkDocuments(out.documents, limits); !st) return std::unexpected(st.error());
+  return out;
+}
+
+void toProto(const IndexedDocuments& r, pb::IndexedDocuments* out) {
+  out->set_collection(r.collection);
+  for (auto& id : r.documents) out->add_documents(id);
+  out->set_chunks(r.chunks);
+  out->set_dim(r.dim);
+  out->set_embed_module(r.embedModule);
+  out->set_engine(r.engine);
+}
+
+Result<IndexedDocuments> fromProto(const pb::IndexedDocuments& r) {
+  if (!checkCollectionName(r.collection())) return badAnswer("a bad collection name");
+  if (r.dim() <= 0) return badAnswer("a non-positive dimension");
+  if (r.documents().empty() || r.chunks() < static_cast<uint64_t>(r.documents_size()))
+    return badAnswer("fewer chunks than documents");
+  return IndexedDocuments{.collection = r.collection(),
+                          .documents = {r.documents().begin(), r.documents().end()},
+                          .chunks = r.chunks(),
+                          .dim = r.dim(),
+                          .embedModule = r.embed_module(),
+                          .engine = r.engine()};
+}
+
+void toProto(const CollectionList& l, pb::CollectionList* out) {
+  for (auto& c : l.items) {
+    auto* m = out->add_items();
+    m->set_name(c.name);
+    m->set_dim(c.dim);
+    m->set_chunks(c.chunks);
+  }
+  out->set_engine(l.engine);
+}
+
+Result<CollectionList> fromProto(const pb::CollectionList& l) {
+  CollectionList out{.items = {}, .engine = l.engine()};
+  for (auto& c : l.items()) {
+    if (!checkCollectionName(c.name())) return badAnswer("a bad collection name");
+    if (c.dim() < 0) return badAnswer("a negative dimension");
+    out.items.push_back(CollectionSummary{.name = c.name(), .dim = c.dim(), .chunks = c.chunks()});
+  }
+  return out;
+}
+
+Result<std::string> collectionOf(const pb::DeleteCollectionRequest& r) {
+  if (auto st = checkCollectionName(r.collection()); !st) return std::unexpected(st.error());
+  return r.collection();
 }
 
 grpc::Status toStatus(const Error& e) {

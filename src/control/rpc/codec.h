@@ -26,6 +26,22 @@ Result<store::Event> fromProto(const pb::Event& e);
 void toProto(const ModelEntry& m, pb::Model* out);
 ModelEntry fromProto(const pb::Model& m);
 
+// Collections. A request's fields are checked as the control plane's REST
+// API checks them (name, every document: kInvalidRequest, kPayloadTooLarge,
+// kInvalidParams); an answer that breaks its own rules is kInternal.
+
+void toProto(const IndexRequest& r, pb::IndexDocumentsRequest* out);
+Result<IndexRequest> fromProto(const pb::IndexDocumentsRequest& r);
+
+void toProto(const IndexedDocuments& r, pb::IndexedDocuments* out);
+Result<IndexedDocuments> fromProto(const pb::IndexedDocuments& r);
+
+void toProto(const CollectionList& l, pb::CollectionList* out);
+Result<CollectionList> fromProto(const pb::CollectionList& l);
+
+//! The collection a DeleteCollection names, checked.
+Result<std::string> collectionOf(const pb::DeleteCollectionRequest& r);
+
 //! The status for `e`, with the error JSON as its binary details.
 grpc::Status toStatus(const Error& e);
 //! The error a status carries; a status without aionOS details (the peer

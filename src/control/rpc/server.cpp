@@ -171,6 +171,42 @@ grpc::ServerWriteReactor<pb::Snapshot>* ControlRpcService::Watch(grpc::CallbackS
   return new WatchWriter(control_, nextIo_(), watchEvery_);
 }
 
+grpc::ServerUnaryReactor* ControlRpcService::IndexDocuments(grpc::CallbackServerContext* ctx,
+                                                            const pb::IndexDocumentsRequest* req,
+                                                            pb::IndexedDocuments* resp) {
+  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+    auto in = fromProto(*req);
+    if (!in) co_return toStatus(in.error());
+    auto out = co_await control_.indexDocuments(std::move(*in));
+    if (!out) co_return toStatus(out.error());
+    toProto(*out, resp);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* ControlRpcService::ListCollections(grpc::CallbackServerContext* ctx,
+                                                             const pb::ListCollectionsRequest* req,
+                                                             pb::CollectionList* resp) {
+  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+    auto out = co_await control_.listCollections(fromProto(req->principal()));
+    if (!out) co_return toStatus(out.error());
+    toProto(*out, resp);
+    co_return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* ControlRpcService::DeleteCollection(
+    grpc::CallbackServerContext* ctx, const pb::DeleteCollectionRequest* req,
+    pb::CollectionDeleted*) {
+  return unary(ctx, nextIo_(), [this, req]() -> asio::awaitable<grpc::Status> {
+    auto name = collectionOf(*req);
+    if (!name) co_return toStatus(name.error());
+    auto gone = co_await control_.deleteCollection(fromProto(req->principal()), std::move(*name));
+    if (!gone) co_return toStatus(gone.error());
+    co_return grpc::Status::OK;
+  });
+}
+
 std::shared_ptr<grpc::ServerCredentials> serverCredentials(const std::string& certPem,
                                                            const std::string& keyPem,
                                                            const std::string& caPem) {

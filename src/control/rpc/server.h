@@ -36,6 +36,15 @@ class ControlRpcService final : public aion::internal::v1::Control::CallbackServ
       grpc::CallbackServerContext* ctx, const aion::internal::v1::FollowRequest* req) override;
   grpc::ServerWriteReactor<aion::internal::v1::Snapshot>* Watch(
       grpc::CallbackServerContext* ctx, const aion::internal::v1::WatchRequest* req) override;
+  grpc::ServerUnaryReactor* IndexDocuments(grpc::CallbackServerContext* ctx,
+                                           const aion::internal::v1::IndexDocumentsRequest* req,
+                                           aion::internal::v1::IndexedDocuments* resp) override;
+  grpc::ServerUnaryReactor* ListCollections(grpc::CallbackServerContext* ctx,
+                                            const aion::internal::v1::ListCollectionsRequest* req,
+                                            aion::internal::v1::CollectionList* resp) override;
+  grpc::ServerUnaryReactor* DeleteCollection(grpc::CallbackServerContext* ctx,
+                                             const aion::internal::v1::DeleteCollectionRequest* req,
+                                             aion::internal::v1::CollectionDeleted* resp) override;
 
  private:
   ControlService& control_;
