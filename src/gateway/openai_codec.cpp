@@ -133,11 +133,46 @@ constexpr std::array<std::string_view, 12> kNotYet{
     "functions",    "function_call",      "logit_bias", "modalities",
     "audio",        "prediction",         "store",      "reasoning_effort",
     "service_tier", "web_search_options", "verbosity",  "prompt_cache_key"};
-constexpr std::array<std::string_view, 10> kHonoured{"model",       "messages",
+constexpr std::array<std::string_view, 11> kHonoured{"model",       "messages",
                                                      "stream",      "stream_options",
                                                      "max_tokens",  "max_completion_tokens",
                                                      "temperature", "safety_identifier",
-                                                     "metadata",    "logprobs"};
+                                                     "metadata",    "logprobs",
+                                                     "aion"};
+
+// aionOS's own extension of the body (the OpenAI SDKs send it with
+// extra_body): {"context": {"collection", "top_k"?, "query"?}} becomes the
+// chat task's params.context (docs/retrieval.md). The shapes are checked
+// here; the ranges (top_k, query length) by the chat intent's schema.
+Result<json::object> contextOf(const json::value& ext) {
+  auto bad = [](std::string msg) { return badParam("aion", std::move(msg)); };
+  if (!ext.is_object()) return bad("aion must be an object ({\"context\": {...}})");
+  json::object ctx;
+  for (auto& [k, v] : ext.as_object()) {
+    if (k != "context") return bad("aion." + std::string(k) + " is unknown (use aion.context)");
+    if (!v.is_object())
+      return bad("aion.context must be an object: {\"collection\", \"top_k\"?, \"query\"?}");
+    ctx = v.as_object();
+  }
+  for (auto& [k, v] : ctx) {
+    if (k == "collection") {
+      if (!v.is_string()) return bad("aion.context.collection must be a string");
+      if (auto st = control::checkCollectionName(std::string(v.as_string())); !st)
+        return bad("aion.context.collection: " + st.error().message);
+    } else if (k == "top_k") {
+      if (!v.is_int64() || v.as_int64() < 1)
+        return bad("aion.context.top_k must be a positive integer");
+    } else if (k == "query") {
+      if (!v.is_string() || v.as_string().empty())
+        return bad("aion.context.query must be a non-empty string");
+    } else {
+      return bad("aion.context." + std::string(k) + " is unknown (use collection, top_k, query)");
+    }
+  }
+  if (!ext.as_object().empty() && !ctx.contains("collection"))
+    return bad("aion.context.collection is required");
+  return ctx;
+}
 
 Status checkTools(const json::value& v) {
   static const std::regex kName("^[a-zA-Z0-9_-]{1,64}$");
@@ -388,6 +423,11 @@ Result<ChatRequest> parseChatRequest(const json::object& body) {
   for (auto k : providers::kChatOptions)
     if (auto* v = body.if_contains(k); v && !v->is_null()) r.options[k] = *v;
   if (auto* md = body.if_contains("metadata"); md && !md->is_null()) r.metadata = *md;
+  if (auto* ext = body.if_contains("aion"); ext && !ext->is_null()) {
+    auto ctx = contextOf(*ext);
+    if (!ctx) return std::unexpected(ctx.error());
+    r.context = std::move(*ctx);
+  }
   return r;
 }
 
@@ -398,6 +438,7 @@ json::object chatParams(const ChatRequest& c) {
   if (c.temperature) p["temperature"] = *c.temperature;
   for (auto& [k, v] : c.options) p[k] = v;
   if (!c.metadata.is_null()) p["metadata"] = c.metadata;
+  if (!c.context.empty()) p["context"] = c.context;
   return p;
 }
 
@@ -469,7 +510,15 @@ json::object completionJson(const std::string& id, int64_t created, const std::s
           {"model", model},
           {"choices", std::move(choices)},
           {"usage", usageJson(result, c, answer)},
-          {"aion", {{"taskId", taskId}, {"usageEstimated", usageEstimated(result)}}}};
+          {"aion", aionJson(result, taskId)}};
+}
+
+json::object aionJson(const json::value& result, const std::string& taskId) {
+  json::object o;
+  if (!taskId.empty()) o["taskId"] = taskId;
+  o["usageEstimated"] = usageEstimated(result);
+  if (auto* ctx = resultField(result, "context")) o["context"] = *ctx;
+  return o;
 }
 
 std::string deltaChunk(const std::string& id, int64_t created, const std::string& model,

@@ -24,6 +24,9 @@ struct ChatRequest {
   std::string lastUser;
   boost::json::object options;  // the providers::kChatOptions given
   boost::json::value metadata;  // kept on the task, not sent upstream
+  //! aion.context: the chat task's params.context (a collection's nearest
+  //! chunks before the prompt); empty: none.
+  boost::json::object context;
 };
 
 //! Refuses what an OpenAI body must not carry: the first of `refused` present
@@ -52,6 +55,10 @@ boost::json::object usageJson(const boost::json::value& result, const ChatReques
 bool usageEstimated(const boost::json::value& result);
 std::string finishReasonOf(const boost::json::value& result);
 
+//! What aionOS adds to an answer (`aion`): the task (unless `taskId` is
+//! empty), whether usage is estimated, and the collection context it was
+//! given, if any.
+boost::json::object aionJson(const boost::json::value& result, const std::string& taskId);
 //! One chat.completion.chunk.
 boost::json::object chunkJson(const std::string& id, int64_t created, const std::string& model,
                               boost::json::object delta, boost::json::value finish,

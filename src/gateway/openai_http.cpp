@@ -351,6 +351,8 @@ json::object openAiError(const Error& e) {
     // The intent's schema names the field ("params.max_tokens: greater than
     // maximum 512"): its top-level name is the request's parameter.
     auto name = e.message.substr(7, e.message.find_first_of(".[: ", 7) - 7);
+    // params.context came from the body's aion.context (openai_codec.h).
+    if (name == "context") name = "aion";
     if (!name.empty()) param = json::string(name);
   }
   std::string code(errorCodeName(e.code));

@@ -34,7 +34,8 @@ std::string str(const json::object& o, std::string_view k) {
   return isString(v) ? std::string(v->as_string()) : std::string();
 }
 
-constexpr std::array<std::string_view, 16> kKnown{"model",
+constexpr std::array<std::string_view, 17> kKnown{"model",
+                                                  "aion",
                                                   "input",
                                                   "instructions",
                                                   "tools",
@@ -243,7 +244,7 @@ void settle(json::object& resp, const json::value& result, const ResponsesReques
   resp["status"] = cut ? "incomplete" : "completed";
   if (cut) resp["incomplete_details"] = {{"reason", "max_output_tokens"}};
   resp["usage"] = responsesUsage(result, r, answer);
-  resp["aion"] = {{"usageEstimated", usageEstimated(result)}};
+  resp["aion"] = aionJson(result, {});
 }
 
 }  // namespace
@@ -260,7 +261,7 @@ Result<ResponsesRequest> parseResponsesRequest(const json::object& body) {
   if (!messages) return std::unexpected(messages.error());
   chat["messages"] = std::move(*messages);
   for (const char* k : {"model", "stream", "temperature", "top_p", "parallel_tool_calls", "user",
-                        "metadata", "safety_identifier"})
+                        "metadata", "safety_identifier", "aion"})
     if (auto* v = get(k)) chat[k] = *v;
   if (auto* v = get("max_output_tokens")) chat["max_tokens"] = *v;
   if (auto* t = get("tools")) {

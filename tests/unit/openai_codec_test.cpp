@@ -145,6 +145,42 @@ TEST(OpenAiCodec, CarriesOptionsAndRefusesWhatNoRouteCarriesByName) {
   EXPECT_TRUE(img->messages[0].at("content").is_array());
 }
 
+TEST(OpenAiCodec, TheAionExtensionNamesACollectionForContext) {
+  auto r = parseChatRequest(body(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+      "aion":{"context":{"collection":"docs","top_k":3,"query":"tyres"}}})"));
+  ASSERT_TRUE(r) << r.error().message;
+  auto p = chatParams(*r);
+  EXPECT_EQ(json::serialize(p.at("context")), R"({"collection":"docs","top_k":3,"query":"tyres"})");
+  auto plain = parseChatRequest(body(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+      "aion":null})"));
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(chatParams(*plain).contains("context"));
+  for (const char* ext :
+       {R"("x")", R"({"context":"docs"})", R"({"other":{}})", R"({"context":{}})",
+        R"({"context":{"collection":"Bad/Name"}})", R"({"context":{"collection":7}})",
+        R"({"context":{"collection":"docs","top_k":0}})",
+        R"({"context":{"collection":"docs","top_k":"3"}})",
+        R"({"context":{"collection":"docs","query":""}})",
+        R"({"context":{"collection":"docs","extra":1}})"}) {
+    std::string text = R"({"model":"m","messages":[{"role":"user","content":"x"}],"aion":)";
+    text += ext;
+    text += "}";
+    auto e = parseChatRequest(body(text.c_str()));
+    ASSERT_FALSE(e) << ext;
+    EXPECT_EQ(e.error().details.at("param"), "aion") << ext;
+  }
+  // The chat intent's schema checks the ranges; its error names the extension.
+  auto wire = openAiError(
+      Error(ErrorCode::kInvalidParams, "params.context.top_k: greater than maximum 20"));
+  EXPECT_EQ(wire.at("error").at("param"), "aion");
+  // The answer says which documents the context came from.
+  json::value result = json::parse(
+      R"({"text":"hi","context":{"collection":"docs","matches":[{"docId":"a","chunk":0}]}})");
+  auto done = completionJson("chatcmpl-1", 0, "m", *r, result, "tsk_1");
+  EXPECT_EQ(done.at("aion").at("context").at("collection"), "docs");
+  EXPECT_EQ(done.at("aion").at("taskId"), "tsk_1");
+}
+
 TEST(OpenAiCodec, ASchemaErrorNamesTheRequestParameter) {
   auto wire =
       openAiError(Error(ErrorCode::kInvalidParams, "params.max_tokens: greater than maximum 512"))
