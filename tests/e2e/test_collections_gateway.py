@@ -250,3 +250,19 @@ def test_openai_sdk_chat_uses_a_collection_as_context(make_profile, fake):
                                   extra_body={"aion": {"context": {"collection": "missing"}}})
     assert "'missing' does not exist" in e.value.message
     assert len(fake.chat_requests()) == n
+
+
+def test_the_largest_request_indexes_through_a_split_gateway(tmp_path):
+    """100 documents of 50 kB (the most one request may carry, about 5 MB) cross the internal
+    gRPC API within its message limit and the indexing deadline."""
+    s = Split(tmp_path / "split", {"AION_MAX_BODY_BYTES": str(8 << 20)})
+    try:
+        s.start()
+        text = " ".join(f"word{i} alpha beta gamma" for i in range(2000))[:50000]
+        docs = [{"id": f"d{i}", "text": text} for i in range(100)]
+        r = index(s, "bulk", docs)
+        assert r.status == 200, r
+        assert len(r.json["documents"]) == 100 and r.json["chunks"] >= 5000, r.json["chunks"]
+        assert collections(s)["bulk"]["chunks"] == r.json["chunks"]
+    finally:
+        s.stop()
