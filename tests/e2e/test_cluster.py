@@ -230,6 +230,12 @@ def test_collections_are_shared_by_the_planes_through_qdrant(cluster):
     assert t["status"] == "succeeded", t
     assert t["result"]["matches"][0]["docId"] == "bike"
     assert collections(b)["howto"]["chunks"] == 3
+    # and through the gateways, as users do: indexed through gateway B, listed and searched through A
+    r = b.request("POST", "/v1/collections/notes/documents", {"documents": DOCS[:1]})
+    assert r.status == 200 and r.json["engine"] == "qdrant", r
+    listed = {c["name"]: c for c in a.request("GET", "/v1/collections").json["items"]}
+    assert listed["notes"]["chunks"] == 1 and listed["howto"]["chunks"] == 3
+    assert retrieve(a, "notes", "kitchen sink drain")["result"]["matches"][0]["docId"] == "kitchen"
 
 
 def test_large_tasks_are_documents_in_mongodb_read_through_either_gateway(cluster):
