@@ -11,14 +11,19 @@ using http::Exchange;
 
 namespace {
 
-// The role is checked before the body is read, and again by the control
-// plane (authorizeCollections both times).
+// The collection the path names, once the caller may do `op` to it. The
+// role is checked before the body is read, and again by the control plane
+// (authorizeCollections both times).
+Result<std::string> target(const Exchange& ex, const Principal& who, CollectionOp op) {
+  if (auto ok = authorizeCollections(who, op); !ok) return std::unexpected(ok.error());
+  std::string name = ex.params.at("name");
+  if (auto ok = checkCollectionName(name); !ok) return std::unexpected(ok.error());
+  return name;
+}
+
 CollectionReply indexDocuments(ControlApi& control, Exchange& ex, Principal who) {
-  if (auto ok = authorizeCollections(who, CollectionOp::kIndex); !ok)
-    co_return http::errorResponse(ok.error(), ex.requestId);
-  std::string name = ex.params["name"];
-  if (auto ok = checkCollectionName(name); !ok)
-    co_return http::errorResponse(ok.error(), ex.requestId);
+  auto name = target(ex, who, CollectionOp::kIndex);
+  if (!name) co_return http::errorResponse(name.error(), ex.requestId);
   if (!ex.query.empty())
     co_return http::errorResponse(
         Error(ErrorCode::kInvalidRequest, "this endpoint takes no query parameters"), ex.requestId);
@@ -27,7 +32,7 @@ CollectionReply indexDocuments(ControlApi& control, Exchange& ex, Principal who)
   auto docs = parseDocuments(*body, DocumentLimits{});
   if (!docs) co_return http::errorResponse(docs.error(), ex.requestId);
   IndexRequest req{
-      .principal = std::move(who), .collection = std::move(name), .documents = std::move(*docs)};
+      .principal = std::move(who), .collection = std::move(*name), .documents = std::move(*docs)};
   auto out = co_await control.indexDocuments(std::move(req));
   if (!out) co_return http::errorResponse(out.error(), ex.requestId);
   co_return http::jsonResponse(200, toJson(*out), ex.requestId);
@@ -40,14 +45,11 @@ CollectionReply listCollections(ControlApi& control, Exchange& ex, Principal who
 }
 
 CollectionReply deleteCollection(ControlApi& control, Exchange& ex, Principal who) {
-  if (auto ok = authorizeCollections(who, CollectionOp::kDelete); !ok)
-    co_return http::errorResponse(ok.error(), ex.requestId);
-  std::string name = ex.params["name"];
-  if (auto ok = checkCollectionName(name); !ok)
-    co_return http::errorResponse(ok.error(), ex.requestId);
-  auto gone = co_await control.deleteCollection(std::move(who), name);
+  auto name = target(ex, who, CollectionOp::kDelete);
+  if (!name) co_return http::errorResponse(name.error(), ex.requestId);
+  auto gone = co_await control.deleteCollection(std::move(who), *name);
   if (!gone) co_return http::errorResponse(gone.error(), ex.requestId);
-  boost::json::object answer{{"status", "deleted"}, {"collection", name}};
+  boost::json::object answer{{"status", "deleted"}, {"collection", *name}};
   co_return http::jsonResponse(200, answer, ex.requestId);
 }
 

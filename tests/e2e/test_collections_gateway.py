@@ -5,13 +5,15 @@ admission chain, in the embedded profile and with the roles apart (the
 gateway reaching the control plane over aion.internal.v1.Control); and a
 collection as context for the OpenAI-compatible API (`aion.context`, sent by
 the official SDK with extra_body)."""
+import functools
 import json
 
 import openai
 import pytest
 
+import test_retrieve
 from conftest import Aiond, Split, openai_env
-from test_retrieve import DOCS
+from test_retrieve import DOCS, retrieve
 
 TENANT_KEYS = ("acme-key:user:acme,acme-viewer:viewer:acme,globex-key:user:globex,"
                "globex-mgr:manager:globex,root:admin")
@@ -29,27 +31,14 @@ def make_profile(request, tmp_path):
         started.append(a)
         return a
 
-    make.profile = request.param
     yield make
     for a in started:
         a.stop()
 
 
-def index(a, name, docs, key="demo-key", headers=None):
-    return a.request("POST", f"/v1/collections/{name}/documents", {"documents": docs}, key=key,
-                     headers=headers)
-
-
-def collections(a, key="demo-key", headers=None):
-    r = a.request("GET", "/v1/collections", key=key, headers=headers)
-    assert r.status == 200, r
-    return {c["name"]: c for c in r.json["items"]}
-
-
-def retrieve(a, collection, query, key="demo-key"):
-    r = a.submit("retrieve", {"collection": collection, "query": query}, key=key)
-    assert r.status == 202, r
-    return a.wait(r.json["taskId"], key=key)
+# Everything here goes through the gateway's port.
+index = functools.partial(test_retrieve.index, gateway=True)
+collections = functools.partial(test_retrieve.collections, gateway=True)
 
 
 def test_index_list_query_and_delete_through_the_gateway(make_node):

@@ -54,13 +54,14 @@ def engine(request):
     assert not s.errors, s.errors
 
 
-def index(a, name, docs, key="demo-key", headers=None):
-    return a.control("POST", f"/v1/collections/{name}/documents", {"documents": docs}, key=key,
-                     headers=headers)
+def index(a, name, docs, key="demo-key", headers=None, gateway=False):
+    """On the control role's port, or the gateway's (test_collections_gateway.py)."""
+    send = a.request if gateway else a.control
+    return send("POST", f"/v1/collections/{name}/documents", {"documents": docs}, key=key, headers=headers)
 
 
-def collections(a, key="demo-key", headers=None):
-    r = a.control("GET", "/v1/collections", key=key, headers=headers)
+def collections(a, key="demo-key", headers=None, gateway=False):
+    r = (a.request if gateway else a.control)("GET", "/v1/collections", key=key, headers=headers)
     assert r.status == 200, r
     return {c["name"]: c for c in r.json["items"]}
 
