@@ -141,8 +141,13 @@ class Aiond:
 
     def _start(self, timeout):
         if self.gw_port is None:
-            self.gw_port, self.ctl_port, self.grpc_port = free_port(), free_port(), free_port()
-            self.internal_port = free_port()
+            # Four different ports: two picks of a free port can return the same one.
+            ports = []
+            while len(ports) < 4:
+                p = free_port()
+                if p not in ports:
+                    ports.append(p)
+            self.gw_port, self.ctl_port, self.grpc_port, self.internal_port = ports
         log = open(self.log_path, "ab")
         cmd = [str(AIOND)] + (["--role", self.role] if self.role else [])
         self.proc = subprocess.Popen(cmd, env=self.env(), stdout=subprocess.PIPE, stderr=log)
