@@ -512,8 +512,8 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
     std::lock_guard lock(t->mu);
     if (t->cancelReason.empty()) t->cancelReason = reason;
   }
-  t->cancel = true;
   if (wasQueued) {
+    t->cancel = true;
     co_await finish(t, TaskStatus::kCanceled, {}, std::nullopt, std::nullopt);
     if (t->taken) co_return std::nullopt;  // a peer runs it: cancel it there
   } else {
@@ -521,7 +521,16 @@ asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,
     store::TaskUpdate u;
     u.cancelRequested = true;
     co_await record(t, u, {});
+    // The answer is the task as asked to stop (202), read before the stop:
+    // a run that ends at once would make it 200 on some calls only.
+    std::optional<store::Task> asked;
+    {
+      std::lock_guard lock(t->mu);
+      asked = t->task;
+    }
+    t->cancel = true;
     t->stop.request_stop();
+    co_return asked;
   }
   std::lock_guard lock(t->mu);
   co_return t->task;
