@@ -72,6 +72,7 @@ class ControlApi {
   //! Validates, routes and stores a task (durably unless req.behind), then
   //! runs or queues it. Errors: kForbidden, kUnknownIntent, kInvalidParams,
   //! kInvalidRequest, kNoRoute, kUnavailable (queue full, store down).
+  //! The task comes back brief: no params, plan, result or error.
   virtual Awaitable submit(SubmitRequest req) = 0;
   //! kNotFound also when the task belongs to another tenant.
   virtual Awaitable get(Principal who, std::string id) = 0;

@@ -293,6 +293,26 @@ void Orchestrator::retire(const std::string& id) {
 
 // ---- admission, queues, slots ------------------------------------------
 
+// What a submitter and a follower need of a task: its identity and state,
+// without its params and plan (copied on every call, and sent over the
+// internal gRPC hop when the roles are apart).
+store::Task Orchestrator::briefOf(const store::Task& x) {
+  store::Task b;
+  b.id = x.id;
+  b.tenant = x.tenant;
+  b.keyId = x.keyId;
+  b.intent = x.intent;
+  b.surface = x.surface;
+  b.traceId = x.traceId;
+  b.status = x.status;
+  b.createdMs = x.createdMs;
+  b.startedMs = x.startedMs;
+  b.deadlineMs = x.deadlineMs;
+  b.attempts = x.attempts;
+  b.lastSeq = x.lastSeq;
+  return b;
+}
+
 asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
                                                          std::vector<EventDraft> events,
                                                          bool behind, bool attached,
@@ -386,7 +406,7 @@ asio::awaitable<Result<store::Task>> Orchestrator::admit(store::Task task,
   store::Task view;
   {
     std::lock_guard lock(t->mu);
-    view = t->task;
+    view = briefOf(t->task);
   }
   if (startNow) {
     // On the submitter's strand: its follower is woken without a thread hop.
@@ -487,14 +507,7 @@ std::optional<store::Task> Orchestrator::find(const std::string& id, bool brief)
     t = it->second;
   }
   std::lock_guard lock(t->mu);
-  if (!brief) return t->task;
-  const store::Task& x = t->task;
-  store::Task b;
-  b.id = x.id;
-  b.tenant = x.tenant;
-  b.status = x.status;
-  b.lastSeq = x.lastSeq;
-  return b;
+  return brief ? briefOf(t->task) : t->task;
 }
 
 asio::awaitable<std::optional<store::Task>> Orchestrator::cancel(std::string id,

@@ -139,8 +139,9 @@ class Orchestrator {
   size_t idleSlots() const;
 
   //! The task as it stands, when it is active here.
-  //! brief: only id, tenant, status and lastSeq (enough to follow it).
+  //! brief: without params, plan, result and error (briefOf).
   std::optional<store::Task> find(const std::string& id, bool brief = false);
+  static store::Task briefOf(const store::Task& t);
   //! Cancels an active task: a queued one ends canceled now (its final state
   //! is stored before this returns its view); a running one is asked to stop.
   //! nullopt when the task is not active here.
