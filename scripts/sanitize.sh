@@ -20,9 +20,10 @@ cd "$here"
 
 # TSan: the tests whose code under test runs on several threads at once
 # (docs/fuzzing.md lists why each is here). Single-threaded parsers, codecs,
-# policy and router tests add nothing under TSan; ASan covers them. Not
-# KafkaRelayTest: librdkafka starts its threads with C11 thrd_create, which
-# GCC 12's TSan runtime does not intercept, and it crashes in them.
+# policy and router tests add nothing under TSan; ASan covers them. Not the
+# Kafka half of EventSinkConformance: librdkafka starts its threads with C11
+# thrd_create, which GCC 12's TSan runtime does not intercept, and it crashes
+# in them.
 kTsanTests=(
   'OrchestratorTest\.'        # io loop, module pool, store writer thread, bus, watchdog
   'FollowerTest\.'            # bus publishers vs followers catching up from the store
@@ -38,8 +39,9 @@ kTsanTests=(
   'Idempotency\.'
   'CompositeTest\.'           # module concurrency limits
   'Tracer\.'                  # the span exporter thread
+  'EventSinkConformance.*FileBackend'  # the outbox relay thread vs the store's writer
 )
-kTsanTargets=(unit_control unit_events unit_store unit_store_conformance unit_providers
+kTsanTargets=(unit_control unit_events unit_store unit_store_conformance unit_sink_conformance unit_providers
   unit_common unit_gateway unit_modhost unit_telemetry)
 
 mode="${1:-asan}"

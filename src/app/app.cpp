@@ -8,6 +8,8 @@
 #include "common/digest.h"
 #include "common/ids.h"
 #include "control/control_http.h"
+#include "events/file_sink.h"
+#include "events/kafka_sink.h"
 #include "gateway/gateway_http.h"
 #include "gateway/grpc_service.h"
 #include "gateway/redis_limits.h"
@@ -91,8 +93,8 @@ App::~App() {
   modulePool_.join();
   blocking_.join();
   if (store_) store_->flush();
-  kafkaPoke_.store(nullptr);
-  if (kafka_) kafka_->drain(std::chrono::seconds(5));  // what it cannot send stays in the outbox
+  relayPoke_.store(nullptr);
+  if (relay_) relay_->drain(std::chrono::seconds(5));  // what it cannot send stays in the outbox
   telemetry::setTracer(nullptr);  // then tracer_ exports what is queued as it goes
 }
 
@@ -176,8 +178,8 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   if (ec)
     return std::unexpected(
         Errors{"AION_DATA_DIR: cannot create " + c.dataDir.string() + ": " + ec.message()});
-  bool outbox = !c.kafkaBrokers.empty();
-  auto onCommit = [m = &metrics_, k = &kafkaPoke_](double seconds, size_t writes) {
+  bool outbox = !c.kafkaBrokers.empty() || !c.eventsDir.empty();
+  auto onCommit = [m = &metrics_, k = &relayPoke_](double seconds, size_t writes) {
     m->storeCommit(seconds, writes);
     if (auto* relay = k->load(std::memory_order_acquire)) relay->poke();
   };
@@ -223,14 +225,24 @@ std::expected<void, std::vector<std::string>> App::openControl() {
     store_ = std::move(wrapped);
   }
   if (outbox) {
-    auto relay = events::KafkaRelay::start({.brokers = c.kafkaBrokers}, *store_, metrics_);
-    if (!relay) return std::unexpected(Errors{relay.error().message});
-    kafka_ = std::move(*relay);
-    kafkaPoke_.store(kafka_.get(), std::memory_order_release);
-    spdlog::info(
-        "events: task events and usage to Kafka at {} (topics aion.task-events, "
-        "aion.usage)",
-        c.kafkaBrokers);
+    std::unique_ptr<events::EventSink> sink;
+    if (!c.kafkaBrokers.empty()) {
+      auto k = events::KafkaSink::open({.brokers = c.kafkaBrokers});
+      if (!k) return std::unexpected(Errors{k.error().message});
+      sink = std::move(*k);
+      spdlog::info(
+          "events: task events and usage to Kafka at {} (topics aion.task-events, "
+          "aion.usage)",
+          c.kafkaBrokers);
+    } else {
+      auto f = events::FileSink::open(c.eventsDir);
+      if (!f) return std::unexpected(Errors{f.error().message});
+      sink = std::move(*f);
+      spdlog::info("events: task events and usage to {} (aion.task-events.jsonl, aion.usage.jsonl)",
+                   c.eventsDir.string());
+    }
+    relay_ = std::make_unique<events::OutboxRelay>(std::move(sink), *store_, metrics_);
+    relayPoke_.store(relay_.get(), std::memory_order_release);
   }
   providers_ = std::make_unique<providers::ProviderHub>(processEnv, metrics_);
 

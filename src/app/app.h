@@ -12,7 +12,7 @@
 #include "control/rpc/client.h"
 #include "control/rpc/server.h"
 #include "events/event_bus.h"
-#include "events/kafka_relay.h"
+#include "events/event_sink.h"
 #include "gateway/admission.h"
 #include "gateway/grpc_service.h"
 #include "gateway/idempotency.h"
@@ -85,13 +85,13 @@ class App {
   Config cfg_;
   Role role_;
   telemetry::Metrics metrics_;
-  std::unique_ptr<telemetry::Tracer> tracer_;  // exports spans; outlives what records them
-  boost::asio::thread_pool modulePool_;        // module calls: AION_WORKERS threads
-  boost::asio::thread_pool blocking_;          // Redis, policy reloads, registry files
-  store::Cluster* cluster_ = nullptr;          // store_, when control planes share it (PostgreSQL)
-  std::unique_ptr<store::TaskStore> store_;    // SQLite, or PostgreSQL (AION_CONTROL_POSTGRES_DSN)
-  std::unique_ptr<events::KafkaRelay> kafka_;  // relays the store's outbox; before store_ dies
-  std::atomic<events::KafkaRelay*> kafkaPoke_{nullptr};
+  std::unique_ptr<telemetry::Tracer> tracer_;   // exports spans; outlives what records them
+  boost::asio::thread_pool modulePool_;         // module calls: AION_WORKERS threads
+  boost::asio::thread_pool blocking_;           // Redis, policy reloads, registry files
+  store::Cluster* cluster_ = nullptr;           // store_, when control planes share it (PostgreSQL)
+  std::unique_ptr<store::TaskStore> store_;     // SQLite, or PostgreSQL (AION_CONTROL_POSTGRES_DSN)
+  std::unique_ptr<events::OutboxRelay> relay_;  // relays the store's outbox; before store_ dies
+  std::atomic<events::OutboxRelay*> relayPoke_{nullptr};
   events::EventBus bus_;
   std::unique_ptr<modhost::ModuleHost> modules_;  // in-process, or a module host's client
   std::unique_ptr<providers::ProviderHub> providers_;

@@ -278,6 +278,13 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     }
     c.kafkaBrokers = *v;
   }
+  if (auto v = env("AION_EVENTS_DIR"); v && !v->empty()) {
+    if (!c.kafkaBrokers.empty())
+      return fail(ErrorCode::kInvalidRequest,
+                  "AION_EVENTS_DIR: set either KAFKA_BROKERS or AION_EVENTS_DIR, not both (the "
+                  "outbox goes to one sink)");
+    c.eventsDir = *v;
+  }
   if (!(s = readBool(env, "AION_SANDBOX_ALLOW_WEAK", c.allowWeakSandbox)))
     return std::unexpected(s.error());
   if (!(s = readBool(env, "AION_MODULES_ALLOW_UNSIGNED", c.allowUnsigned)))

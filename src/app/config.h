@@ -66,6 +66,7 @@ struct Config {
   //! may run on a plane with a free slot (PostgreSQL store; 0: never).
   std::chrono::milliseconds shareAfter{500};
   std::string kafkaBrokers;                 // KAFKA_BROKERS: relay task events and usage to Kafka
+  std::filesystem::path eventsDir;          // AION_EVENTS_DIR: ... or to JSON-lines files there
   std::optional<providers::Url> qdrantUrl;  // AION_CONTROL_QDRANT_URL: vectors in Qdrant
   std::string qdrantApiKey;                 // AION_CONTROL_QDRANT_API_KEY: its api-key header
   bool openAiBehind = false;       // AION_DURABILITY=async: OpenAI-compatible calls written behind

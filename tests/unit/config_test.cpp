@@ -150,6 +150,13 @@ TEST(Config, DurabilityAndTheRequestPathKnobs) {
   auto kafka = load({{"KAFKA_BROKERS", "localhost:9092,[::1]:9093"}});
   ASSERT_TRUE(kafka) << kafka.error().message;
   EXPECT_EQ(kafka->kafkaBrokers, "localhost:9092,[::1]:9093");
+  auto files = load({{"AION_EVENTS_DIR", "/var/lib/aion/events"}});
+  ASSERT_TRUE(files) << files.error().message;
+  EXPECT_EQ(files->eventsDir, "/var/lib/aion/events");
+  // The outbox goes to one sink: both set is refused, naming the variable.
+  auto both = load({{"KAFKA_BROKERS", "k:9092"}, {"AION_EVENTS_DIR", "/tmp/ev"}});
+  ASSERT_FALSE(both);
+  EXPECT_TRUE(both.error().message.starts_with("AION_EVENTS_DIR: ")) << both.error().message;
 }
 
 // The README's quick start copies .env.example to .env and dev-up.sh exports

@@ -1,4 +1,4 @@
-#include "events/kafka_relay.h"
+#include "events/kafka_sink.h"
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
@@ -14,8 +14,6 @@ namespace aion::events {
 namespace json = boost::json;
 
 namespace {
-
-constexpr int kSchemaVersion = 1;
 
 // Acknowledgements of one batch, counted by the delivery callback (which
 // runs inside rd_kafka_poll on the relay thread).
@@ -43,27 +41,9 @@ void onLog(const rd_kafka_t*, int level, const char* facility, const char* line)
     spdlog::debug("kafka: {}: {}", facility, line);
 }
 
-// The message: the record's payload with the schema version and the task's
-// tenant, intent and trace id in front (consumers need no join).
-std::string envelope(const store::OutboxRecord& r) {
-  json::object head{{"schemaVersion", kSchemaVersion}};
-  if (r.topic == store::kTaskEventsTopic) {
-    head["tenant"] = r.tenant;
-    head["intent"] = r.intent;
-    head["traceId"] = r.traceId;
-  }
-  std::string out = jsonText(head);
-  if (r.payload.size() > 2 && r.payload.front() == '{') {
-    out.back() = ',';
-    out.append(r.payload, 1);
-  }
-  return out;
-}
-
 }  // namespace
 
-Result<std::unique_ptr<KafkaRelay>> KafkaRelay::start(KafkaOptions opts, store::TaskStore& store,
-                                                      telemetry::Metrics& metrics) {
+Result<std::unique_ptr<KafkaSink>> KafkaSink::open(KafkaOptions opts) {
   char err[512] = {};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto set = [&](const char* k, const std::string& v) {
@@ -100,39 +80,15 @@ Result<std::unique_ptr<KafkaRelay>> KafkaRelay::start(KafkaOptions opts, store::
                                              " s (" + rd_kafka_err2str(rc) + ")");
   }
   rd_kafka_metadata_destroy(md);
-  std::unique_ptr<KafkaRelay> r(new KafkaRelay(std::move(opts), store, metrics, rk));
-  r->thread_ = std::thread([p = r.get()] { p->loop(); });
-  return r;
+  return std::unique_ptr<KafkaSink>(new KafkaSink(std::move(opts), rk));
 }
 
-KafkaRelay::KafkaRelay(KafkaOptions opts, store::TaskStore& store, telemetry::Metrics& metrics,
-                       rd_kafka_t* rk)
-    : opts_(std::move(opts)), store_(store), metrics_(metrics), rk_(rk) {}
-
-KafkaRelay::~KafkaRelay() {
-  if (thread_.joinable()) drain(std::chrono::milliseconds(0));
+KafkaSink::~KafkaSink() {
   rd_kafka_destroy(rk_);
 }
 
-void KafkaRelay::poke() {
-  {
-    std::lock_guard lock(mu_);
-    poked_ = true;
-  }
-  cv_.notify_one();
-}
-
-void KafkaRelay::drain(std::chrono::milliseconds deadline) {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    stopBy_ = std::chrono::steady_clock::now() + deadline;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool KafkaRelay::deliver(const std::vector<store::OutboxRecord>& records) {
+bool KafkaSink::deliver(const std::vector<store::OutboxRecord>& records,
+                        const std::function<bool()>& stopping) {
   Acks acks;
   for (auto& r : records) {
     std::string value = envelope(r);
@@ -170,70 +126,19 @@ bool KafkaRelay::deliver(const std::vector<store::OutboxRecord>& records) {
   auto deadline =
       std::chrono::steady_clock::now() + opts_.deliveryTimeout + std::chrono::seconds(5);
   while (acks.ok + acks.failed < records.size() && std::chrono::steady_clock::now() < deadline &&
-         !pastStop())
+         !stopping())
     rd_kafka_poll(rk_, 100);
   if (acks.ok + acks.failed < records.size()) {
     rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     while (rd_kafka_outq_len(rk_) > 0) rd_kafka_poll(rk_, 100);
   }
-  metrics_.sinkMessages("kafka", "delivered", acks.ok);
   if (acks.failed || acks.ok < records.size()) {
-    metrics_.sinkMessages("kafka", "failed", records.size() - acks.ok);
     spdlog::warn("kafka: {} of {} records not acknowledged ({}); retrying from the outbox",
                  records.size() - acks.ok, records.size(),
                  acks.firstError.empty() ? "timed out" : acks.firstError);
     return false;
   }
   return true;
-}
-
-bool KafkaRelay::pastStop() {
-  std::lock_guard lock(mu_);
-  return stopping_ && std::chrono::steady_clock::now() >= stopBy_;
-}
-
-void KafkaRelay::loop() {
-  int64_t cursor = 0, trimmed = 0;
-  auto lastTrim = std::chrono::steady_clock::now();
-  // Delivered records leave the outbox at most once a second (and at the
-  // end): a trim per batch would double the store's write transactions. What
-  // a crash leaves untrimmed is sent again (at least once).
-  auto trim = [&](bool now) {
-    if (cursor == trimmed) return;
-    if (!now && std::chrono::steady_clock::now() - lastTrim < std::chrono::seconds(1)) return;
-    store::Write w;
-    w.trimOutboxTo = cursor;
-    w.durability = store::Durability::kCommitted;
-    store_.write(std::move(w), nullptr);
-    trimmed = cursor;
-    lastTrim = std::chrono::steady_clock::now();
-  };
-  auto backoff = std::chrono::milliseconds(200);
-  for (;;) {
-    if (pastStop()) break;
-    auto records = store_.outbox(cursor, opts_.batch);
-    if (!records) spdlog::warn("kafka: reading the outbox: {}", records.error().message);
-    if (!records || records->empty()) {
-      trim(true);  // caught up
-      std::unique_lock lock(mu_);
-      if (stopping_) break;  // drained
-      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return poked_ || stopping_; });
-      poked_ = false;
-      continue;
-    }
-    if (deliver(*records)) {
-      cursor = records->back().id;
-      trim(false);
-      metrics_.sinkUp("kafka", true);
-      backoff = std::chrono::milliseconds(200);
-      continue;
-    }
-    metrics_.sinkUp("kafka", false);
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, backoff, [&] { return stopping_; });
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-  }
-  trim(true);
 }
 
 }  // namespace aion::events
