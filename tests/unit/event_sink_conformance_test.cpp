@@ -240,7 +240,9 @@ TYPED_TEST(EventSinkConformance, RelaysEventsAndUsageInOrderThenEmptiesTheOutbox
   auto events = this->sink.read("aion.task-events", 5);
   ASSERT_EQ(events.size(), 5u);
   for (size_t i = 0; i < events.size(); ++i) {
-    if (TypeParam::kHasKeys) EXPECT_EQ(events[i].key, this->task.id);  // one partition, in order
+    if (TypeParam::kHasKeys) {
+      EXPECT_EQ(events[i].key, this->task.id);  // one partition, in order
+    }
     EXPECT_EQ(events[i].value.at("taskId").as_string(), this->task.id);
     EXPECT_EQ(events[i].value.at("seq").as_int64(), static_cast<int64_t>(i + 1));
     EXPECT_EQ(events[i].value.at("schemaVersion"), kEventSchemaVersion);
@@ -249,9 +251,10 @@ TYPED_TEST(EventSinkConformance, RelaysEventsAndUsageInOrderThenEmptiesTheOutbox
     EXPECT_EQ(events[i].value.at("traceId").as_string(), this->task.traceId);
     EXPECT_EQ(events[i].value.at("type"), "delta");
     EXPECT_EQ(events[i].value.at("data").at("n").as_int64(), static_cast<int64_t>(i + 1));
-    if (TypeParam::kHasKeys)
+    if (TypeParam::kHasKeys) {
       EXPECT_TRUE(events[i].traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"))
           << events[i].traceparent;
+    }
   }
   auto usage = this->sink.read("aion.usage", 1);
   ASSERT_EQ(usage.size(), 1u);
