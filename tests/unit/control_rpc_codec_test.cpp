@@ -167,5 +167,17 @@ TEST(ControlRpcCodec, ParamsNestAsDeepAsAClientMay) {
   EXPECT_FALSE(fromProto(m));
 }
 
+// roles is a uint32 on the wire and 8 bits here: an unknown bit (a value
+// that would wrap to admin, 0x101) gives no rights, never some.
+TEST(ControlRpcCodec, UnknownRoleBitsGiveNoRights) {
+  pb::Principal p;
+  p.set_roles(roleBit(Role::kManager) | roleBit(Role::kUser));
+  EXPECT_EQ(fromProto(p).roles, roleBit(Role::kManager) | roleBit(Role::kUser));
+  p.set_roles(0x100 | roleBit(Role::kAdmin));
+  EXPECT_EQ(fromProto(p).roles, 0);
+  p.set_roles(0x10);
+  EXPECT_EQ(fromProto(p).roles, 0);
+}
+
 }  // namespace
 }  // namespace aion::control::rpc

@@ -42,7 +42,12 @@ void toProto(const Principal& p, pb::Principal* out) {
 }
 
 Principal fromProto(const pb::Principal& p) {
-  return {.keyId = p.key_id(), .roles = static_cast<RoleSet>(p.roles()), .tenant = p.tenant()};
+  // A role bit aionOS does not know means a peer it does not understand:
+  // no rights at all, rather than a truncation that could grant some.
+  constexpr uint32_t kKnown = roleBit(Role::kAdmin) | roleBit(Role::kManager) |
+                              roleBit(Role::kUser) | roleBit(Role::kViewer);
+  RoleSet roles = (p.roles() & ~kKnown) ? 0 : static_cast<RoleSet>(p.roles());
+  return {.keyId = p.key_id(), .roles = roles, .tenant = p.tenant()};
 }
 
 void toProto(const SubmitRequest& r, pb::SubmitRequest* out) {
