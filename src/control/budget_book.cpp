@@ -55,8 +55,10 @@ boost::asio::awaitable<Status> BudgetBook::reserveAsync(std::string reservationI
                       .period = sc.period,
                       .periodStartMs = store::periodStartMs(sc.period, nowMs),
                       .capNanoUsd = sc.capNanoUsd});
-  auto r = co_await offload(ledgerExec_,
-                            [&] { return ledger_->reserve(reservationId, shared, nanoUsd); });
+  auto r = co_await offload(ledgerExec_, [&] {
+    settleLeftovers();  // before the caps are checked: they free what they held
+    return ledger_->reserve(reservationId, shared, nanoUsd);
+  });
   if (!r) co_return std::unexpected(r.error());
   if (*r) {
     const auto& no = **r;
@@ -81,12 +83,41 @@ boost::asio::awaitable<void> BudgetBook::settleAsync(std::string reservationId,
     shared = it != open_.end() && it->second.shared;
   }
   if (shared) {
-    auto st =
-        co_await offload(ledgerExec_, [&] { return ledger_->settle(reservationId, spentNanoUsd); });
-    // The reservation stays in the ledger until this plane's lease ends.
-    if (!st) spdlog::error("budget: settling {} failed: {}", reservationId, st.error().message);
+    auto st = co_await offload(ledgerExec_, [&] {
+      settleLeftovers();
+      return ledger_->settle(reservationId, spentNanoUsd);
+    });
+    if (!st) {
+      spdlog::error(
+          "budget: settling {} in the shared ledger failed ({}); retried with the next "
+          "ledger call",
+          reservationId, st.error().message);
+      std::lock_guard lock(mu_);
+      unsettled_.emplace_back(reservationId, spentNanoUsd);
+    }
   }
   settle(reservationId, spentNanoUsd, nowMs);
+}
+
+void BudgetBook::settleLeftovers() {
+  std::vector<std::pair<std::string, int64_t>> todo;
+  {
+    std::lock_guard lock(mu_);
+    todo.swap(unsettled_);
+  }
+  for (size_t i = 0; i < todo.size(); ++i) {
+    if (auto st = ledger_->settle(todo[i].first, todo[i].second); !st) {
+      std::lock_guard lock(mu_);  // still away: keep this one and the rest, in order
+      unsettled_.insert(unsettled_.begin(), todo.begin() + static_cast<ptrdiff_t>(i), todo.end());
+      return;
+    }
+    spdlog::info("budget: settled {} in the shared ledger on retry", todo[i].first);
+  }
+}
+
+size_t BudgetBook::unsettled() const {
+  std::lock_guard lock(mu_);
+  return unsettled_.size();
 }
 
 Status BudgetBook::load(store::TaskStore& store, int64_t nowMs) {

@@ -55,12 +55,15 @@ class BudgetBook {
   boost::asio::awaitable<Status> reserveAsync(std::string reservationId, std::string tenant,
                                               std::string keyId, std::vector<BudgetScope> scopes,
                                               int64_t nanoUsd, int64_t nowMs);
-  //! settle(), in the shared ledger too when there is one.
+  //! settle(), in the shared ledger too when there is one; a ledger that
+  //! cannot be reached gets it again with this plane's next ledger call.
   boost::asio::awaitable<void> settleAsync(std::string reservationId, int64_t spentNanoUsd,
                                            int64_t nowMs);
   //! Spent in the scope's current period, and reserved now.
   std::pair<int64_t, int64_t> spent(const BudgetScope& scope, int64_t nowMs);
   size_t openReservations() const;
+  //! Settles waiting to be retried in the shared ledger.
+  size_t unsettled() const;
   //! Tenants (or key ids) with an account: spend or reservations seen.
   std::vector<std::string> ids(BudgetScope::Kind kind) const;
 
@@ -76,12 +79,18 @@ class BudgetBook {
     bool shared = false;  // also in the shared ledger
   };
   Account& account(BudgetScope::Kind kind, const std::string& id, int64_t nowMs);
+  //! Settles the shared ledger refused earlier, again; on ledgerExec_.
+  void settleLeftovers();
 
   store::Cluster* ledger_ = nullptr;
   boost::asio::any_io_executor ledgerExec_;
   mutable std::mutex mu_;
   std::map<std::pair<BudgetScope::Kind, std::string>, Account> accounts_;
   std::unordered_map<std::string, Reservation> open_;
+  //! Settles the shared ledger did not take (it could not be reached):
+  //! retried before this plane's next ledger call, so the reservation goes
+  //! and the spend lands. Settling is idempotent in the ledger.
+  std::vector<std::pair<std::string, int64_t>> unsettled_;
 };
 
 }  // namespace aion::control

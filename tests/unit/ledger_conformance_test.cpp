@@ -231,5 +231,79 @@ TYPED_TEST(LedgerConformance, ConcurrentReservationsFromEveryPlaneNeverPassTheCa
     EXPECT_EQ(this->ledger.plane(p).openReservations(), 0u);
 }
 
+// The shared ledger as a plane sees it when the database does not answer
+// its settle: the first `failSettles` settles fail, the rest go through.
+class FlakyLedger final : public store::Cluster {
+ public:
+  FlakyLedger(store::Cluster& real, int failSettles) : real_(real), fail_(failSettles) {}
+  const std::string& planeId() const override { return real_.planeId(); }
+  Result<std::vector<std::string>> renew() override { return real_.renew(); }
+  Result<std::vector<store::Task>> claim(bool ownToo) override { return real_.claim(ownToo); }
+  Result<std::vector<store::Task>> take(size_t n, std::chrono::milliseconds q) override {
+    return real_.take(n, q);
+  }
+  Result<std::optional<store::Task>> requestCancel(const std::string& id) override {
+    return real_.requestCancel(id);
+  }
+  void release() override { real_.release(); }
+  void listen(Listener l) override { real_.listen(std::move(l)); }
+  void unlisten() override { real_.unlisten(); }
+  Result<std::optional<store::LedgerRefusal>> reserve(const std::string& id,
+                                                      const std::vector<store::LedgerScope>& s,
+                                                      int64_t nano) override {
+    return real_.reserve(id, s, nano);
+  }
+  Status settle(const std::string& id, int64_t spent) override {
+    if (fail_-- > 0) return fail(ErrorCode::kUnavailable, "the database did not answer");
+    return real_.settle(id, spent);
+  }
+  Result<std::pair<int64_t, int64_t>> spent(const store::LedgerScope& s) override {
+    return real_.spent(s);
+  }
+
+ private:
+  store::Cluster& real_;
+  std::atomic<int> fail_;
+};
+
+// A settle the shared ledger did not take is retried with the plane's next
+// ledger call: its reservation goes, its spend lands, before the next
+// reservation is checked against the cap (it would be refused otherwise).
+TEST(PostgresLedger, ASettleTheDatabaseMissedIsRetriedBeforeTheNextReservation) {
+  if (auto why = store::PostgresBackend::unavailable(); !why.empty()) GTEST_SKIP() << why;
+  store::PostgresBackend db;
+  auto s = db.open({.dsn = "", .readers = 2, .planeId = "plane-a"});
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_TRUE((*s)->renew());
+  asio::thread_pool pool{2};
+  FlakyLedger flaky(**s, 1);
+  BudgetBook book;
+  book.share(&flaky, pool.get_executor());
+  int64_t now = nowMs();
+  ASSERT_TRUE(book.load(**s, now));
+  std::vector<BudgetScope> cap{{Kind::kKey, "k1", "month", 1000}};
+  store::LedgerScope scope{.kind = "key",
+                           .id = "k1",
+                           .period = "month",
+                           .periodStartMs = store::periodStartMs("month", now),
+                           .capNanoUsd = 1000};
+  ASSERT_TRUE(run(book.reserveAsync("r1", "acme", "k1", cap, 800, now)));
+  run(book.settleAsync("r1", 300, now));  // the database misses it
+  EXPECT_EQ(book.unsettled(), 1u);
+  EXPECT_EQ(book.openReservations(), 0u);  // this plane's book let it go at once
+  auto held = (*s)->spent(scope);
+  ASSERT_TRUE(held);
+  EXPECT_EQ(*held, (std::pair<int64_t, int64_t>{0, 800}));  // still reserved in the ledger
+  // 600 fits only once r1's 800 is released (300 spent + 600 <= 1000).
+  auto st = run(book.reserveAsync("r2", "acme", "k1", cap, 600, now));
+  EXPECT_TRUE(st) << st.error().message;
+  EXPECT_EQ(book.unsettled(), 0u);
+  auto after = (*s)->spent(scope);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*after, (std::pair<int64_t, int64_t>{300, 600}));
+  run(book.settleAsync("r2", 600, now));
+  pool.join();
+}
+
 }  // namespace
 }  // namespace aion::control
