@@ -100,18 +100,18 @@ boost::asio::awaitable<void> BudgetBook::settleAsync(std::string reservationId,
 }
 
 void BudgetBook::settleLeftovers() {
-  std::vector<std::pair<std::string, int64_t>> todo;
+  std::vector<std::pair<std::string, int64_t>> again;
   {
     std::lock_guard lock(mu_);
-    todo.swap(unsettled_);
+    again.swap(unsettled_);
   }
-  for (size_t i = 0; i < todo.size(); ++i) {
-    if (auto st = ledger_->settle(todo[i].first, todo[i].second); !st) {
+  for (size_t i = 0; i < again.size(); ++i) {
+    if (auto st = ledger_->settle(again[i].first, again[i].second); !st) {
       std::lock_guard lock(mu_);  // still away: keep this one and the rest, in order
-      unsettled_.insert(unsettled_.begin(), todo.begin() + static_cast<ptrdiff_t>(i), todo.end());
+      unsettled_.insert(unsettled_.begin(), again.begin() + static_cast<ptrdiff_t>(i), again.end());
       return;
     }
-    spdlog::info("budget: settled {} in the shared ledger on retry", todo[i].first);
+    spdlog::info("budget: settled {} in the shared ledger on retry", again[i].first);
   }
 }
 
