@@ -123,8 +123,9 @@ class Bench:
                                    stdout=subprocess.DEVNULL)
         wait_listening(self.up_port, self.upstream, "aion_loadgen upstream")
 
-    def start_aiond(self, extra_env=None):
-        """extra_env: variables set on top of the ones below (bench/hotpath.py's variants)."""
+    def start_aiond(self, extra_env=None, roles="all"):
+        """extra_env: variables set on top of the ones below (bench/hotpath.py's variants). roles "split":
+        a control role and a gateway role in front of it over gRPC; "split3": and a module host role."""
         self.gw, self.ctl, self.grpc = free_port(), free_port(), free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AION_", "OPENAI_", "AZURE_OPENAI_", "HF_", "VLLM_", "OLLAMA_"))}
@@ -143,17 +144,46 @@ class Bench:
         if self.args.store_sync:
             env["AION_STORE_SYNC"] = self.args.store_sync
         env.update(extra_env or {})
-        log = open(self.tmp / "aiond.log", "wb")
-        self.aiond = self.spawn([str(Path(self.args.build) / "aiond")], env=env,
-                                stdout=subprocess.PIPE, stderr=log)
+        if roles == "all":
+            self.aiond = self.spawn_aiond(env, None, "aiond.log")
+            return
+        internal = free_port()
+        if roles == "split3":
+            mh = free_port()
+            self.spawn_aiond({**env, "AION_MODHOST_GRPC_PORT": str(mh), "AION_MODHOST_PORT": str(free_port()),
+                              "AION_DATA_DIR": str(self.data_dir / "modhost")}, "modhost", "modhost.log", "health")
+            env["AION_MODHOST_GRPC"] = f"127.0.0.1:{mh}"
+        self.spawn_aiond({**env, "AION_GATEWAY_PORT": "0", "AION_GATEWAY_GRPC_PORT": "0",
+                          "AION_CONTROL_GRPC_PORT": str(internal)}, "control", "control.log")
+        # The gateway's process is the one whose exit the callers watch (self.aiond).
+        self.aiond = self.spawn_aiond({**env, "AION_CONTROL_PORT": "0",
+                                       "AION_CONTROL_GRPC": f"127.0.0.1:{internal}"}, "gateway", "aiond.log")
+        self.wait_control_connected()
+
+    def spawn_aiond(self, env, role, log_name, ready="control"):
+        """One aiond process (role None: all roles); returns once it printed its `ready` line."""
+        log = open(self.tmp / log_name, "wb")
+        argv = [str(Path(self.args.build) / "aiond")] + (["--role", role] if role else [])
+        p = self.spawn(argv, env=env, stdout=subprocess.PIPE, stderr=log)
         lines = []
         while True:
-            line = self.aiond.stdout.readline().decode()
+            line = p.stdout.readline().decode()
             if not line:
-                raise SystemExit("aiond did not start:\n" + "".join(lines) + (self.tmp / "aiond.log").read_text())
+                raise SystemExit(f"aiond {role or ''} did not start:\n" + "".join(lines) +
+                                 (self.tmp / log_name).read_text())
             lines.append(line)
-            if line.strip().startswith("control"):
-                break
+            if line.strip().startswith(ready):
+                return p
+
+    def wait_control_connected(self, timeout=30):
+        """A gateway role is ready once its Watch stream to the control plane delivered the models."""
+        end = time.time() + timeout
+        while time.time() < end:
+            st, _ = request(self.gw, "GET", "/readyz")
+            if st == 200:
+                return
+            time.sleep(0.05)
+        raise SystemExit("the gateway role did not connect to its control plane")
 
     def start_reference(self, name, argv):
         port = free_port()

@@ -24,6 +24,11 @@ as such and the others are still measured; the exit status is then 1.
   bench/hotpath.py --variant sync:build:AION_DURABILITY=sync --variant async:build:AION_DURABILITY=async
   bench/hotpath.py --variant off:build:AION_DURABILITY=async \
       --variant traced:build:AION_DURABILITY=async,OTEL_EXPORTER_OTLP_ENDPOINT={upstream}
+  bench/hotpath.py --variant embedded:build:AION_DURABILITY=async \
+      --variant split:build:AION_DURABILITY=async,BENCH_ROLES=split
+
+BENCH_ROLES (read here, not passed to aiond): all (default) runs one aiond; split runs a control
+role and a gateway role in front of it over gRPC; split3 adds a module host role.
 """
 import argparse
 import json
@@ -111,7 +116,10 @@ def start_aiond(b, v):
     """aiond with the variant's variables ({upstream} in a value: the instant upstream's URL, which is
     also an OTLP/HTTP sink); AION_MODULES_ALLOW_UNSIGNED only if modules were refused."""
     v.env = {k: val.replace("{upstream}", f"http://127.0.0.1:{b.up_port}") for k, val in v.env.items()}
-    b.start_aiond(v.env)
+    roles = v.env.pop("BENCH_ROLES", "all")
+    if roles not in ("all", "split", "split3"):
+        raise SystemExit(f"BENCH_ROLES must be all, split or split3, not {roles!r}")
+    b.start_aiond(v.env, roles)
     _, data = request(b.gw, "GET", "/readyz")
     try:
         refused = json.loads(data).get("checks", {}).get("refusedModules") or []
@@ -119,9 +127,11 @@ def start_aiond(b, v):
         refused = []
     if refused and "AION_MODULES_ALLOW_UNSIGNED" not in v.env:
         v.notes.append(f"modules refused {refused}: restarted with AION_MODULES_ALLOW_UNSIGNED=true")
-        b.aiond.terminate()
-        b.aiond.wait(30)
-        b.start_aiond({**v.env, "AION_MODULES_ALLOW_UNSIGNED": "true"})
+        for proc in b.procs[1:]:  # every aiond, not the upstream
+            proc.terminate()
+            proc.wait(30)
+        b.procs = b.procs[:1]
+        b.start_aiond({**v.env, "AION_MODULES_ALLOW_UNSIGNED": "true"}, roles)
 
 
 def check_chat_path(b):

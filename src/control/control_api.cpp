@@ -22,4 +22,14 @@ Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::s
               {{"param", "model"}, {"openaiCode", "model_not_found"}});
 }
 
+boost::asio::awaitable<Result<Attached>> ControlApi::submitAttached(SubmitRequest req) {
+  req.attached = true;
+  Principal who = req.principal;
+  auto t = co_await submit(std::move(req));
+  if (!t) co_return std::unexpected(t.error());
+  auto f = co_await follow(std::move(who), t->id, 0);
+  if (!f) co_return std::unexpected(f.error());
+  co_return Attached{std::move(*t), std::move(*f)};
+}
+
 }  // namespace aion::control

@@ -60,6 +60,12 @@ struct ModelEntry {
 Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::string& name,
                              const std::string& intent);
 
+//! A task submitted with its follower, from its first event.
+struct Attached {
+  store::Task task;  // brief, as submit returns it
+  std::unique_ptr<events::Follower> follower;
+};
+
 //! What a gateway asks of the control plane. The control plane's own
 //! operations (policies, modules, usage, routing dry runs) are served by the
 //! control role's HTTP API and are not part of this seam; collections are,
@@ -84,6 +90,11 @@ class ControlApi {
   //! Follows a task's events after `afterSeq` (tenant-checked like get).
   virtual boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
       Principal who, std::string id, int64_t afterSeq) = 0;
+  //! submit (attached) then follow from the first event: what every surface
+  //! that streams or waits for its own task does. One round trip instead of
+  //! two when the control plane is remote; submit's errors, or follow's
+  //! (the task then runs unfollowed, as after a follow that fails).
+  virtual boost::asio::awaitable<Result<Attached>> submitAttached(SubmitRequest req);
   //! The models clients may name, from the policy set in force, with why
   //! each cannot serve now (if so).
   virtual std::vector<ModelEntry> models() = 0;

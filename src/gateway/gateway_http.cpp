@@ -39,12 +39,12 @@ json::object submitAnswer(const store::Task& t) {
             {"cancel", "/v1/tasks/" + t.id + "/cancel"}}}};
 }
 
-// Streams a task's events as SSE until its "done" event, the client leaving,
-// or an error. A task submitted by this very request (`owned`) is canceled
-// when its client leaves; one merely followed keeps running.
+// Streams a task's events from `f` as SSE until its "done" event, the client
+// leaving, or an error. A task submitted by this very request (`owned`) is
+// canceled when its client leaves; one merely followed keeps running.
 asio::awaitable<void> streamSse(GatewayDeps d, GatewayOptions o, Exchange& ex, const Principal& who,
-                                const std::string& id, int64_t after, bool owned) {
-  auto f = co_await d.control.follow(who, id, after);
+                                const std::string& id, Result<std::unique_ptr<events::Follower>> f,
+                                bool owned) {
   std::string head =
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
       "Connection: close\r\nX-Accel-Buffering: no\r\nX-Request-Id: " +
@@ -114,9 +114,9 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
           req->parentSpanId = ex.spanId;
           req->sampled = ex.sampled;
           req->traceState = ex.traceState;
-          auto t = co_await d.control.submit(std::move(*req));
+          auto t = co_await d.control.submitAttached(std::move(*req));
           if (!t) co_return errorOf(t.error(), ex);
-          co_await streamSse(d, opts, ex, a.who, t->id, 0, true);
+          co_await streamSse(d, opts, ex, a.who, t->task.id, std::move(t->follower), true);
           co_return std::nullopt;
         }
         req->traceId = ex.traceId;
@@ -207,7 +207,8 @@ http::Routes gatewayRoutes(GatewayDeps d, GatewayOptions opts) {
                    std::string id = ex.params["id"];
                    auto t = co_await d.control.get(a.who, id);
                    if (!t) co_return errorOf(t.error(), ex);
-                   co_await streamSse(d, opts, ex, a.who, id, last, false);
+                   auto f = co_await d.control.follow(a.who, id, last);
+                   co_await streamSse(d, opts, ex, a.who, id, std::move(f), false);
                    co_return std::nullopt;
                  },
                  true));

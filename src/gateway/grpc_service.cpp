@@ -221,16 +221,18 @@ class EventStream final : public events::StreamWriter<v1::Event> {
       co_return finish(
           toGrpcStatus(Error(ErrorCode::kInvalidRequest, "after_seq must not be negative")));
     bool owned = submit.has_value();
+    Result<std::unique_ptr<events::Follower>> f;
     if (owned) {
       json::object body;
       auto req = submitOf(*submit, a->who, rpc.inner, body);
       if (!req) co_return finish(toGrpcStatus(req.error()));
-      req->attached = true;
-      auto t = co_await d.control.submit(std::move(*req));
+      auto t = co_await d.control.submitAttached(std::move(*req));
       if (!t) co_return finish(toGrpcStatus(t.error()));
-      taskId = t->id;
+      taskId = t->task.id;
+      f = std::move(t->follower);
+    } else {
+      f = co_await d.control.follow(a->who, taskId, after);
     }
-    auto f = co_await d.control.follow(a->who, taskId, after);
     if (!f) co_return finish(toGrpcStatus(f.error()));
     core->follower = f->get();
     grpc::Status st = grpc::Status::OK;

@@ -142,10 +142,8 @@ control::SubmitRequest taskFor(const Exchange& ex, const Principal& who, const c
 // left first; the task is then canceled (what it used is billed).
 asio::awaitable<Result<std::optional<Outcome>>> outcomeOf(const GatewayDeps& d, Exchange& ex,
                                                           const Principal& who,
-                                                          const std::string& taskId) {
-  auto f = co_await d.control.follow(who, taskId, 0);
-  if (!f) co_return std::unexpected(f.error());
-  auto& follower = **f;
+                                                          const std::string& taskId,
+                                                          events::Follower& follower) {
   Outcome out;
   bool left = false;
   http::ClientWatch watch(ex, [&follower, &left] {
@@ -174,9 +172,10 @@ asio::awaitable<Result<std::optional<Outcome>>> outcomeOf(const GatewayDeps& d, 
 // the client left first (outcomeOf canceled the task).
 template <typename Ok>
 asio::awaitable<std::optional<Response>> answerWhenDone(const GatewayDeps& d, Exchange& ex,
-                                                        const Principal& who,
-                                                        const std::string& taskId, Ok ok) {
-  auto o = co_await outcomeOf(d, ex, who, taskId);
+                                                        const Principal& who, control::Attached& a,
+                                                        Ok ok) {
+  const std::string& taskId = a.task.id;
+  auto o = co_await outcomeOf(d, ex, who, taskId, *a.follower);
   if (!o) co_return openAiErrorResponse(o.error(), ex);
   if (!*o) co_return std::nullopt;
   const Outcome& out = **o;
@@ -258,11 +257,10 @@ class ResponsesFramer : public StreamFramer {
 // HTTP error); a failure after it ends with an error frame, never a clean
 // finish. The task is canceled if the client leaves.
 asio::awaitable<std::optional<Response>> streamTask(const GatewayDeps& d, Exchange& ex,
-                                                    const Principal& who, const std::string& taskId,
+                                                    const Principal& who, control::Attached& a,
                                                     StreamFramer& framer) {
-  auto f = co_await d.control.follow(who, taskId, 0);
-  if (!f) co_return openAiErrorResponse(f.error(), ex);
-  auto& follower = **f;
+  const std::string& taskId = a.task.id;
+  auto& follower = *a.follower;
   Outcome out;
   bool left = false;
   http::ClientWatch watch(ex, [&follower, &left] {
@@ -303,13 +301,14 @@ asio::awaitable<std::optional<Response>> streamTask(const GatewayDeps& d, Exchan
   co_return std::nullopt;
 }
 
-// Submits the chat task of an OpenAI request (chat or Responses): the model
-// picks the route, a local module refuses what it cannot honour, a stream
-// takes a slot that lives as long as `slot`.
-asio::awaitable<Result<store::Task>> submitChat(const GatewayDeps& d, const GatewayOptions& opts,
-                                                const Exchange& ex, const Principal& who,
-                                                const ChatRequest& chat,
-                                                std::unique_ptr<StreamSlots::Slot>& slot) {
+// Submits the chat task of an OpenAI request (chat or Responses) and follows
+// it: the model picks the route, a local module refuses what it cannot
+// honour, a stream takes a slot that lives as long as `slot`.
+asio::awaitable<Result<control::Attached>> submitChat(const GatewayDeps& d,
+                                                      const GatewayOptions& opts,
+                                                      const Exchange& ex, const Principal& who,
+                                                      const ChatRequest& chat,
+                                                      std::unique_ptr<StreamSlots::Slot>& slot) {
   auto model = d.control.model(chat.model, kIntent);
   if (!model) co_return std::unexpected(model.error());
   if (model->route.starts_with("module:")) {
@@ -325,7 +324,7 @@ asio::awaitable<Result<store::Task>> submitChat(const GatewayDeps& d, const Gate
     slot = std::move(*s);
   }
   auto req = taskFor(ex, who, kIntent, chatParams(chat), *model, opts);
-  co_return co_await d.control.submit(std::move(req));
+  co_return co_await d.control.submitAttached(std::move(req));
 }
 
 }  // namespace
@@ -383,17 +382,18 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                std::unique_ptr<StreamSlots::Slot> slot;
                auto t = co_await submitChat(d, opts, ex, a.who, *chat, slot);
                if (!t) co_return openAiErrorResponse(t.error(), ex);
-               std::string id = "chatcmpl-" + t->id;
+               const std::string& taskId = t->task.id;
+               std::string id = "chatcmpl-" + taskId;
                int64_t created = nowMs() / 1000;
                if (chat->stream) {
                  ChatFramer framer(id, created, *chat);
-                 co_return co_await streamTask(d, ex, a.who, t->id, framer);
+                 co_return co_await streamTask(d, ex, a.who, *t, framer);
                }
                // Named, not written in the co_await: GCC 12 (common/async.h).
                auto completion = [&](const json::value& result) {
-                 return completionJson(id, created, chat->model, *chat, result, t->id);
+                 return completionJson(id, created, chat->model, *chat, result, taskId);
                };
-               co_return co_await answerWhenDone(d, ex, a.who, t->id, completion);
+               co_return co_await answerWhenDone(d, ex, a.who, *t, completion);
              }));
 
   routes.add(bhttp::verb::post, "/v1/responses",
@@ -405,16 +405,17 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                std::unique_ptr<StreamSlots::Slot> slot;
                auto t = co_await submitChat(d, opts, ex, a.who, rr->chat, slot);
                if (!t) co_return openAiErrorResponse(t.error(), ex);
+               const std::string& taskId = t->task.id;
                int64_t created = nowMs() / 1000;
                if (rr->chat.stream) {
-                 ResponsesStream events(t->id, created, *rr);
+                 ResponsesStream events(taskId, created, *rr);
                  ResponsesFramer framer(events);
-                 co_return co_await streamTask(d, ex, a.who, t->id, framer);
+                 co_return co_await streamTask(d, ex, a.who, *t, framer);
                }
                auto response = [&](const json::value& result) {
-                 return responseJson(t->id, created, *rr, result);
+                 return responseJson(taskId, created, *rr, result);
                };
-               co_return co_await answerWhenDone(d, ex, a.who, t->id, response);
+               co_return co_await answerWhenDone(d, ex, a.who, *t, response);
              }));
 
   routes.add(bhttp::verb::post, "/v1/embeddings",
@@ -426,10 +427,10 @@ void addOpenAiRoutes(http::Routes& routes, GatewayDeps d, GatewayOptions opts) {
                auto model = d.control.model(emb->model, kEmbedIntent);
                if (!model) co_return openAiErrorResponse(model.error(), ex);
                auto req = taskFor(ex, a.who, kEmbedIntent, embedParams(*emb), *model, opts);
-               auto t = co_await d.control.submit(std::move(req));
+               auto t = co_await d.control.submitAttached(std::move(req));
                if (!t) co_return openAiErrorResponse(t.error(), ex);
                auto list = [&](const json::value& result) { return embeddingsJson(*emb, result); };
-               co_return co_await answerWhenDone(d, ex, a.who, t->id, list);
+               co_return co_await answerWhenDone(d, ex, a.who, *t, list);
              }));
 }
 

@@ -18,6 +18,11 @@ namespace json = boost::json;
 
 namespace {
 
+Error tooManySubscriptions(size_t max) {
+  return Error(ErrorCode::kInvalidRequest,
+               "at most " + std::to_string(max) + " subscriptions per connection");
+}
+
 std::string stringField(const json::object& o, const char* key) {
   auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
@@ -173,25 +178,31 @@ asio::awaitable<void> WsSession::onSubmit(const json::object& msg, const std::st
   req->sampled = sampled_;
   req->traceState = traceState_;
   auto* wants = msg.if_contains("subscribe");
-  req->attached = wants && wants->is_bool() && wants->as_bool();
-  auto t = co_await d_.control.submit(std::move(*req));
-  if (!t) {
-    sendError(t.error(), id);
+  if (!wants || !wants->is_bool() || !wants->as_bool()) {
+    auto t = co_await d_.control.submit(std::move(*req));
+    if (!t) co_return sendError(t.error(), id);
+    send({{"type", "submitted"},
+          {"id", id},
+          {"taskId", t->id},
+          {"status", store::statusName(t->status)}});
     co_return;
   }
+  if (subs_.size() >= o_.wsMaxSubscriptions)
+    co_return sendError(tooManySubscriptions(o_.wsMaxSubscriptions), id);
+  auto a = co_await d_.control.submitAttached(std::move(*req));
+  if (!a) co_return sendError(a.error(), id);
   send({{"type", "submitted"},
         {"id", id},
-        {"taskId", t->id},
-        {"status", store::statusName(t->status)}});
-  auto* sub = msg.if_contains("subscribe");
-  if (sub && sub->is_bool() && sub->as_bool()) {
-    json::object s{{"taskId", t->id}, {"afterSeq", 0}};
-    co_await onSubscribe(s, id, true);
+        {"taskId", a->task.id},
+        {"status", store::statusName(a->task.status)}});
+  if (done_) {  // the connection ended meanwhile: its task ends with it
+    co_await d_.control.cancel(*who_, a->task.id, kClientLeft);
+    co_return;
   }
+  subscribe(a->task.id, 0, std::move(a->follower), id, true);
 }
 
-asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std::string& id,
-                                             bool owned) {
+asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std::string& id) {
   std::string taskId = stringField(msg, "taskId");
   int64_t after = 0;
   if (auto* a = msg.if_contains("afterSeq")) {
@@ -201,24 +212,25 @@ asio::awaitable<void> WsSession::onSubscribe(const json::object& msg, const std:
     }
     after = a->as_int64();
   }
-  if (subs_.size() >= o_.wsMaxSubscriptions && !subs_.count(taskId)) {
-    sendError(Error(ErrorCode::kInvalidRequest, "at most " + std::to_string(o_.wsMaxSubscriptions) +
-                                                    " subscriptions per connection"),
-              id);
-    co_return;
-  }
+  if (subs_.size() >= o_.wsMaxSubscriptions && !subs_.count(taskId))
+    co_return sendError(tooManySubscriptions(o_.wsMaxSubscriptions), id);
   auto f = co_await d_.control.follow(*who_, taskId, after);
   if (!f) {
     sendError(f.error(), id);
     co_return;
   }
   if (done_) co_return;
+  subscribe(taskId, after, std::move(*f), id, false);
+}
+
+void WsSession::subscribe(const std::string& taskId, int64_t after,
+                          std::unique_ptr<events::Follower> f, const std::string& id, bool owned) {
   if (auto it = subs_.find(taskId); it != subs_.end()) {  // subscribing again restarts it
     it->second->stopped = true;
     it->second->follower->interrupt();
   }
   auto sub = std::make_shared<Sub>();
-  sub->follower = std::move(*f);
+  sub->follower = std::move(f);
   sub->owned = owned;
   subs_[taskId] = sub;
   send({{"type", "subscribed"}, {"id", id}, {"taskId", taskId}, {"afterSeq", after}});

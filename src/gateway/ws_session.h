@@ -42,8 +42,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   boost::asio::awaitable<void> pump(std::string taskId, std::shared_ptr<Sub> sub);
   boost::asio::awaitable<void> handle(const boost::json::object& msg);
   boost::asio::awaitable<void> onSubmit(const boost::json::object& msg, const std::string& id);
-  boost::asio::awaitable<void> onSubscribe(const boost::json::object& msg, const std::string& id,
-                                           bool owned = false);
+  boost::asio::awaitable<void> onSubscribe(const boost::json::object& msg, const std::string& id);
+  //! Starts pumping `f`'s events to the client as a subscription to `taskId`.
+  void subscribe(const std::string& taskId, int64_t after, std::unique_ptr<events::Follower> f,
+                 const std::string& id, bool owned);
   void send(boost::json::object msg);
   void sendError(const Error& e, const std::string& id);
   //! Sends what is queued (unless `dropQueued`), then a close frame.

@@ -8,6 +8,7 @@ import json
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +62,43 @@ def test_a_task_submitted_through_one_gateway_is_followed_resumed_and_canceled_t
     assert r.status == 422 and r.json["error"]["code"] == "unknown_intent", r
     r = g1.submit("spin", {"ms": "soon"})
     assert r.status == 422 and r.json["error"]["code"] == "invalid_params", r
+
+
+def internal_call(split, method, message):
+    """grpcurl straight to the control role's internal API (aion.internal.v1.Control)."""
+    repo = Path(__file__).resolve().parents[2]
+    p = subprocess.run([GRPCURL, "-plaintext", "-import-path", str(repo / "proto"),
+                        "-proto", "aion/internal/v1/control.proto", "-d", json.dumps(message),
+                        f"127.0.0.1:{split.control_node.internal_port}", f"aion.internal.v1.Control/{method}"],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, objects(p.stdout) if p.returncode == 0 else [], p.stderr
+
+
+def test_submit_follow_is_one_internal_call_from_submission_to_done(make_split):
+    """What a gateway does for every submission it waits for (SSE, WebSocket, gRPC Run, the OpenAI
+    API): one SubmitFollow call whose first message is the task and whose last holds "done"."""
+    s = make_split().start()
+    user = {"keyId": "k1", "roles": 4, "tenant": "default"}
+    rc, msgs, err = internal_call(s, "SubmitFollow", {"principal": user, "intent": "summarize",
+                                                      "paramsJson": json.dumps(SUMMARY), "surface": "rest"})
+    assert rc == 0, err
+    first, rest = msgs[0], msgs[1:]
+    tid = first["task"]["id"]
+    assert tid.startswith("tsk_") and not first.get("events"), first
+    events = [e for m in rest for e in m["events"]]
+    assert [int(e["seq"]) for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["type"] == "done" and all(e["taskId"] == tid for e in events), events
+    assert s.wait(tid)["status"] == "succeeded"
+    # A refused submission ends the call with the control plane's error and stores nothing.
+    before = s.request("GET", "/v1/tasks?limit=100").json["items"]
+    rc, msgs, err = internal_call(s, "SubmitFollow", {"principal": user, "intent": "no-such-intent",
+                                                      "paramsJson": "{}"})
+    assert rc != 0 and "no-such-intent" in err and not msgs, err
+    viewer = {"keyId": "k2", "roles": 8, "tenant": "default"}
+    rc, msgs, err = internal_call(s, "SubmitFollow", {"principal": viewer, "intent": "summarize",
+                                                      "paramsJson": json.dumps(SUMMARY)})
+    assert rc != 0 and "role not allowed" in err and not msgs, err
+    assert s.request("GET", "/v1/tasks?limit=100").json["items"] == before
 
 
 def test_grpc_and_openai_surfaces_of_a_gateway_role(make_split, fake):

@@ -55,14 +55,16 @@ void wake(const std::shared_ptr<asio::steady_timer>& timer) {
   asio::post(timer->get_executor(), [timer] { timer->cancel(); });
 }
 
-// A task's events over a Follow stream. The reactor owns itself until gRPC
-// calls OnDone; the follower and the reactor share the inbox.
+// A task's events over a Follow stream, or a SubmitFollow one. The reactor
+// owns itself until gRPC calls OnDone; the follower and the reactor share
+// the inbox.
 class FollowReactor final : public grpc::ClientReadReactor<pb::EventBatch> {
  public:
   struct Inbox {
     std::mutex mu;
     std::deque<store::Event> events;
-    bool opened = false;  // the first (empty) batch came: found and authorised
+    bool opened = false;           // the first batch came: found and authorised (or submitted)
+    std::optional<pb::Task> task;  // SubmitFollow's task, from the first batch
     bool ended = false;
     grpc::Status status;
     std::optional<Error> bad;  // a batch that did not parse
@@ -71,9 +73,18 @@ class FollowReactor final : public grpc::ClientReadReactor<pb::EventBatch> {
 
   FollowReactor(pb::Control::Stub* stub, std::shared_ptr<RemoteControl::Shared> shared,
                 pb::FollowRequest req, std::shared_ptr<Inbox> inbox)
-      : shared_(std::move(shared)), req_(std::move(req)), inbox_(std::move(inbox)) {
+      : shared_(std::move(shared)), follow_(std::move(req)), inbox_(std::move(inbox)) {
     shared_->began();
-    stub->async()->Follow(&ctx_, &req_, this);
+    stub->async()->Follow(&ctx_, &follow_, this);
+    StartRead(&batch_);
+    StartCall();
+  }
+  FollowReactor(pb::Control::Stub* stub, std::shared_ptr<RemoteControl::Shared> shared,
+                pb::SubmitRequest req, const std::string& traceparent, std::shared_ptr<Inbox> inbox)
+      : shared_(std::move(shared)), submit_(std::move(req)), inbox_(std::move(inbox)) {
+    shared_->began();
+    if (!traceparent.empty()) ctx_.AddMetadata("traceparent", traceparent);
+    stub->async()->SubmitFollow(&ctx_, &submit_, this);
     StartRead(&batch_);
     StartCall();
   }
@@ -83,6 +94,7 @@ class FollowReactor final : public grpc::ClientReadReactor<pb::EventBatch> {
     if (!ok) return;  // OnDone follows
     {
       std::lock_guard lock(inbox_->mu);
+      if (!inbox_->opened && batch_.has_task()) inbox_->task = std::move(*batch_.mutable_task());
       inbox_->opened = true;
       for (auto& e : batch_.events()) {
         auto ev = fromProto(e);
@@ -112,7 +124,8 @@ class FollowReactor final : public grpc::ClientReadReactor<pb::EventBatch> {
  private:
   std::shared_ptr<RemoteControl::Shared> shared_;
   grpc::ClientContext ctx_;
-  pb::FollowRequest req_;
+  pb::FollowRequest follow_;  // the request of the call, whichever it is
+  pb::SubmitRequest submit_;
   pb::EventBatch batch_;
   std::shared_ptr<Inbox> inbox_;
 };
@@ -443,6 +456,31 @@ asio::awaitable<Result<std::unique_ptr<events::Follower>>> RemoteControl::follow
   auto st = co_await f->opened(o_.openTimeout);
   if (!st) co_return std::unexpected(st.error());
   co_return std::unique_ptr<events::Follower>(std::move(f));
+}
+
+asio::awaitable<Result<Attached>> RemoteControl::submitAttached(SubmitRequest req) {
+  req.attached = true;
+  pb::SubmitRequest m;
+  toProto(req, &m);
+  std::string tp;
+  if (!req.traceId.empty() && !req.parentSpanId.empty())
+    tp = telemetry::traceparent(req.traceId, req.parentSpanId, req.sampled);
+  auto inbox = std::make_shared<FollowReactor::Inbox>();
+  inbox->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+  auto* reactor = new FollowReactor(stub_.get(), shared_, std::move(m), tp, inbox);
+  auto f = std::make_unique<RemoteFollower>(inbox, reactor, o_.target, 0);
+  // As long as a unary submit may take, or a follow to open.
+  auto st = co_await f->opened(std::max(o_.callTimeout, o_.openTimeout));
+  if (!st) co_return std::unexpected(st.error());
+  std::optional<pb::Task> task;
+  {
+    std::lock_guard lock(inbox->mu);
+    task = std::move(inbox->task);
+  }
+  if (!task) co_return fail(ErrorCode::kInternal, "control plane sent no task in SubmitFollow");
+  auto t = fromProto(*task);
+  if (!t) co_return std::unexpected(t.error());
+  co_return Attached{std::move(*t), std::move(f)};
 }
 
 asio::awaitable<Result<IndexedDocuments>> RemoteControl::indexDocuments(IndexRequest req) {

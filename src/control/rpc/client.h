@@ -44,6 +44,8 @@ class RemoteControl final : public ControlApi {
   Awaitable cancel(Principal who, std::string id, std::string reason) override;
   boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(
       Principal who, std::string id, int64_t afterSeq) override;
+  //! One SubmitFollow call: the submission and its first events in one round trip.
+  boost::asio::awaitable<Result<Attached>> submitAttached(SubmitRequest req) override;
   std::vector<ModelEntry> models() override;
   Result<ModelEntry> model(const std::string& name, const std::string& intent) override;
   std::pair<bool, boost::json::object> readiness() override;

@@ -34,27 +34,51 @@ grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, asio::any_io_e
   return reactor;
 }
 
+// A task's events: the Follow RPC, or SubmitFollow's (whose first message
+// carries the task it submitted).
 class FollowWriter final : public events::StreamWriter<pb::EventBatch> {
  public:
   FollowWriter(ControlService& control, asio::any_io_executor ex, pb::FollowRequest req)
       : StreamWriter(std::move(ex)) {
-    asio::co_spawn(core_->strand, run(control, std::move(req)), asio::detached);
+    asio::co_spawn(core_->strand, follow(control, std::move(req)), asio::detached);
+  }
+  FollowWriter(ControlService& control, asio::any_io_executor ex, pb::SubmitRequest req)
+      : StreamWriter(std::move(ex)) {
+    asio::co_spawn(core_->strand, submitFollow(control, std::move(req)), asio::detached);
   }
 
  private:
-  asio::awaitable<void> run(ControlService& control, pb::FollowRequest req) {
+  asio::awaitable<void> follow(ControlService& control, pb::FollowRequest req) {
     auto core = core_;  // Finish may end the reactor: keep the state alive
     if (req.after_seq() < 0)
       co_return Finish(
           toStatus(Error(ErrorCode::kInvalidRequest, "after_seq must not be negative")));
     auto f = co_await control.follow(fromProto(req.principal()), req.task_id(), req.after_seq());
     if (!f) co_return Finish(toStatus(f.error()));
-    core->follower = f->get();
-    pb::EventBatch batch;
-    bool gone = !co_await write(batch);  // opened: found and authorised
+    co_await pump(std::move(*f), pb::EventBatch());  // opened: found and authorised
+  }
+
+  asio::awaitable<void> submitFollow(ControlService& control, pb::SubmitRequest req) {
+    auto core = core_;
+    auto sub = fromProto(req);
+    if (!sub) co_return Finish(toStatus(sub.error()));
+    auto a = co_await control.submitAttached(std::move(*sub));
+    if (!a) co_return Finish(toStatus(a.error()));
+    pb::EventBatch first;
+    toProto(a->task, first.mutable_task());
+    co_await pump(std::move(a->follower), std::move(first));
+  }
+
+  // Writes `first`, then the follower's events until "done", the caller
+  // canceling, or an error; finishes the call.
+  asio::awaitable<void> pump(std::unique_ptr<events::Follower> f, pb::EventBatch first) {
+    auto core = core_;
+    core->follower = f.get();
+    bool gone = !co_await write(first);
     grpc::Status st = grpc::Status::OK;
-    while (!gone && !core->canceled && !(*f)->finished()) {
-      auto evs = co_await (*f)->next(std::chrono::hours(1));
+    pb::EventBatch batch;
+    while (!gone && !core->canceled && !f->finished()) {
+      auto evs = co_await f->next(std::chrono::hours(1));
       if (!evs) {
         st = toStatus(evs.error());
         break;
@@ -163,6 +187,11 @@ grpc::ServerUnaryReactor* ControlRpcService::Cancel(grpc::CallbackServerContext*
 
 grpc::ServerWriteReactor<pb::EventBatch>* ControlRpcService::Follow(grpc::CallbackServerContext*,
                                                                     const pb::FollowRequest* req) {
+  return new FollowWriter(control_, nextIo_(), *req);
+}
+
+grpc::ServerWriteReactor<pb::EventBatch>* ControlRpcService::SubmitFollow(
+    grpc::CallbackServerContext*, const pb::SubmitRequest* req) {
   return new FollowWriter(control_, nextIo_(), *req);
 }
 

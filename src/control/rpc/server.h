@@ -34,6 +34,8 @@ class ControlRpcService final : public aion::internal::v1::Control::CallbackServ
                                    aion::internal::v1::Task* resp) override;
   grpc::ServerWriteReactor<aion::internal::v1::EventBatch>* Follow(
       grpc::CallbackServerContext* ctx, const aion::internal::v1::FollowRequest* req) override;
+  grpc::ServerWriteReactor<aion::internal::v1::EventBatch>* SubmitFollow(
+      grpc::CallbackServerContext* ctx, const aion::internal::v1::SubmitRequest* req) override;
   grpc::ServerWriteReactor<aion::internal::v1::Snapshot>* Watch(
       grpc::CallbackServerContext* ctx, const aion::internal::v1::WatchRequest* req) override;
   grpc::ServerUnaryReactor* IndexDocuments(grpc::CallbackServerContext* ctx,
