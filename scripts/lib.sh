@@ -1,6 +1,7 @@
 # Shared helpers for the scripts in this folder (sourced, not run; the script
 # sets $here to the repository root first).
-log() { printf '[aionos] %s\n' "$*" >&2; }
+# Timestamped, so a slow stage shows in CI's log (fresh installs, suites).
+log() { printf '[aionos %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 # Every external version, in one place (docs/release.md#pins).
 # shellcheck source=../deps/versions.env

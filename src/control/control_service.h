@@ -112,6 +112,10 @@ class ControlService final : public ControlApi {
 
   Awaitable submit(SubmitRequest req) override;
   Awaitable get(Principal who, std::string id) override;
+  //! Where get and list are best started from another thread: their work
+  //! is a store read, which then runs inline instead of hopping through an
+  //! I/O thread and back (the internal gRPC server's Get and List).
+  boost::asio::any_io_executor readExecutor() { return d_.store.readExecutor(); }
   boost::asio::awaitable<Result<store::TaskPage>> list(Principal who, store::ListQuery q) override;
   Awaitable cancel(Principal who, std::string id, std::string reason) override;
   boost::asio::awaitable<Result<std::unique_ptr<events::Follower>>> follow(

@@ -19,8 +19,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Runs `fn` as a coroutine on an I/O thread and finishes the RPC with the
-// status it returns.
+// Runs `fn` as a coroutine on `ex` (an I/O thread, or the store's readers
+// for a read) and finishes the RPC with the status it returns.
 template <typename Fn>
 grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, asio::any_io_executor ex, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
@@ -69,11 +69,19 @@ class FollowWriter final : public events::StreamWriter<pb::EventBatch> {
     co_await pump(std::move(a->follower), std::move(first));
   }
 
-  // Writes `first`, then the follower's events until "done", the caller
-  // canceling, or an error; finishes the call.
+  // Writes `first` with the events already there, then the follower's events until "done", the
+  // caller canceling, or an error; finishes the call.
   asio::awaitable<void> pump(std::unique_ptr<events::Follower> f, pb::EventBatch first) {
     auto core = core_;
     core->follower = f.get();
+    // Events already there go with the first message: a submission's first
+    // events reach the gateway with its task, one write and wake-up fewer.
+    auto ready = co_await f->next(std::chrono::milliseconds(0));
+    if (!ready) {
+      core->follower = nullptr;
+      co_return Finish(toStatus(ready.error()));
+    }
+    for (auto& e : *ready) toProto(e, first.add_events());
     bool gone = !co_await write(first);
     grpc::Status st = grpc::Status::OK;
     pb::EventBatch batch;
@@ -147,7 +155,7 @@ grpc::ServerUnaryReactor* ControlRpcService::Submit(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* ControlRpcService::Get(grpc::CallbackServerContext* ctx,
                                                  const pb::TaskRequest* req, pb::Task* resp) {
-  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+  return unary(ctx, control_.readExecutor(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
     auto t = co_await control_.get(fromProto(req->principal()), req->task_id());
     if (!t) co_return toStatus(t.error());
     toProto(*t, resp);
@@ -157,7 +165,7 @@ grpc::ServerUnaryReactor* ControlRpcService::Get(grpc::CallbackServerContext* ct
 
 grpc::ServerUnaryReactor* ControlRpcService::List(grpc::CallbackServerContext* ctx,
                                                   const pb::ListRequest* req, pb::TaskPage* resp) {
-  return unary(ctx, nextIo_(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
+  return unary(ctx, control_.readExecutor(), [this, req, resp]() -> asio::awaitable<grpc::Status> {
     store::ListQuery q;
     q.tenant = req->tenant();
     if (!req->status().empty()) {
