@@ -424,7 +424,8 @@ std::expected<std::unique_ptr<App>, std::vector<std::string>> App::create(Config
         .target = c.controlGrpc,
         .creds = control::rpc::clientCredentials(itls ? itls->certPem : "",
                                                  itls ? itls->keyPem : "", itls ? itls->caPem : ""),
-        .callTimeout = c.controlCallTimeout};
+        .callTimeout = c.controlCallTimeout,
+        .openTimeout = c.controlCallTimeout};  // docs/configuration.md: both
     if (!itls)
       spdlog::warn("gateway -> control plane at {} without TLS (set AION_INTERNAL_TLS_*)",
                    c.controlGrpc);

@@ -421,3 +421,24 @@ def test_mutual_tls_to_the_module_host(make_split, internal_pki, tmp_path):
     with pytest.raises(RuntimeError) as e:
         bad.start(timeout=60)
     assert "AION_MODHOST_GRPC" in str(e.value), str(e.value)[-800:]
+
+
+def test_a_streamed_submission_to_a_control_plane_that_never_answers_fails_fast_and_clearly(make_aiond):
+    """A control plane that accepts the connection and then says nothing: a streamed submission
+    (one SubmitFollow call) ends with a clear 503/504 in seconds, never a hang."""
+    import socket
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts (the kernel does), never reads or writes
+    try:
+        g = make_aiond({"AION_CONTROL_GRPC": f"127.0.0.1:{silent.getsockname()[1]}",
+                        "AION_CONTROL_GRPC_TIMEOUT_MS": "700"}, role="gateway")
+        g.start()
+        t0 = time.monotonic()
+        r = g.request("POST", "/v1/tasks", {"schemaVersion": "1.0", "intent": "summarize", "params": SUMMARY},
+                      headers={"Accept": "text/event-stream"})
+        took = time.monotonic() - t0
+        assert r.status in (503, 504) and r.json["error"]["code"] in ("timeout", "unavailable"), r
+        assert took < 5, took
+    finally:
+        silent.close()
