@@ -155,3 +155,44 @@ def test_slow_reader_is_dropped_with_a_reason(make_aiond):
     if reason != "reset":
         assert reason[0] == 1008 and reason[1].startswith("slow reader"), reason
     assert a.request("GET", "/healthz").status == 200
+
+
+def test_subscriptions_are_capped_per_connection_and_a_submission_over_the_cap_changes_nothing(aiond):
+    """At most 100 subscriptions per connection (docs/api.md). A submit with "subscribe" over the
+    cap is refused before it is submitted; the connection's own tasks end with it."""
+    def reply(ws, id_):
+        while True:
+            m = recv(ws)
+            if m.get("id") == id_ and m["type"] in ("subscribed", "error"):
+                return m
+
+    def spins():  # every page
+        out, cursor = [], ""
+        while True:
+            page = aiond.request("GET", f"/v1/tasks?intent=spin&limit=100&cursor={cursor}").json
+            out += page["items"]
+            if not page["nextCursor"]:
+                return out
+            cursor = page["nextCursor"]
+
+    ws = connect(aiond)
+    recv(ws)
+    for i in range(100):
+        ws.send(json.dumps({"type": "submit", "id": f"s{i}", "subscribe": True,
+                            "task": {"schemaVersion": "1.0", "intent": "spin", "params": {"ms": 20000}}}))
+        m = reply(ws, f"s{i}")
+        assert m["type"] == "subscribed", (i, m)
+    assert len(spins()) == 100
+    ws.send(json.dumps({"type": "submit", "id": "over", "subscribe": True,
+                        "task": {"schemaVersion": "1.0", "intent": "spin", "params": {"ms": 20000}}}))
+    m = reply(ws, "over")
+    assert m["type"] == "error" and "at most 100 subscriptions" in m["error"]["message"], m
+    other = aiond.submit("summarize", {"text": "One. Two."}).json["taskId"]
+    ws.send(json.dumps({"type": "subscribe", "id": "sub", "taskId": other}))
+    assert reply(ws, "sub")["type"] == "error"
+    assert len(spins()) == 100  # the refused submission stored nothing
+    ws.close()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(t["status"] != "canceled" for t in spins()):
+        time.sleep(0.2)
+    assert {t["status"] for t in spins()} == {"canceled"}
