@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return 1;
   pid_t child = fork();
-  if (child == 0) {  // the server: reports its port, serves until stdin of the pipe closes
+  if (child == 0) {  // the server: reports its port, serves until the parent kills it
     close(pipefd[0]);
     Server service;
     int port = 0;

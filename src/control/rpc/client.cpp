@@ -50,6 +50,13 @@ struct RemoteControl::Shared {
 
 namespace {
 
+// The W3C traceparent a submission's calls carry as gRPC metadata (empty
+// without a trace to join).
+std::string traceparentOf(const SubmitRequest& req) {
+  if (req.traceId.empty() || req.parentSpanId.empty()) return {};
+  return telemetry::traceparent(req.traceId, req.parentSpanId, req.sampled);
+}
+
 // Wakes a coroutine waiting on `timer` from any thread.
 void wake(const std::shared_ptr<asio::steady_timer>& timer) {
   asio::post(timer->get_executor(), [timer] { timer->cancel(); });
@@ -379,9 +386,7 @@ asio::awaitable<Result<Resp>> RemoteControl::call(Req req, Start start, std::str
 ControlApi::Awaitable RemoteControl::submit(SubmitRequest req) {
   pb::SubmitRequest m;
   toProto(req, &m);
-  std::string tp;
-  if (!req.traceId.empty() && !req.parentSpanId.empty())
-    tp = telemetry::traceparent(req.traceId, req.parentSpanId, req.sampled);
+  std::string tp = traceparentOf(req);
   auto start = [](pb::Control::Stub* s, grpc::ClientContext* ctx, const pb::SubmitRequest* r,
                   pb::Task* out, std::function<void(grpc::Status)> done) {
     s->async()->Submit(ctx, r, out, std::move(done));
@@ -462,9 +467,7 @@ asio::awaitable<Result<Attached>> RemoteControl::submitAttached(SubmitRequest re
   req.attached = true;
   pb::SubmitRequest m;
   toProto(req, &m);
-  std::string tp;
-  if (!req.traceId.empty() && !req.parentSpanId.empty())
-    tp = telemetry::traceparent(req.traceId, req.parentSpanId, req.sampled);
+  std::string tp = traceparentOf(req);
   auto inbox = std::make_shared<FollowReactor::Inbox>();
   inbox->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
   auto* reactor = new FollowReactor(stub_.get(), shared_, std::move(m), tp, inbox);
