@@ -94,7 +94,7 @@ export async function startFakeProvider(tmp, tokenDelay = 0.05) {
     "f = FakeProvider()",
     `f.token_delay = ${Number(tokenDelay)}`,
     "f.start()",
-    "print('fake', f.url, f.api_key, flush=True)",
+    "sys.stdout.write(f'fake {f.url} {f.api_key}\\n'); sys.stdout.flush()",
     "signal.signal(signal.SIGTERM, lambda *a: (f.stop(), sys.exit(0)))",
     "signal.pause()",
   ].join("\n");
@@ -102,8 +102,10 @@ export async function startFakeProvider(tmp, tokenDelay = 0.05) {
   const proc = spawn("python3", ["-c", code], { stdio: ["ignore", "pipe", fs.openSync(log, "a")] });
   let out = "";
   proc.stdout.on("data", (d) => (out += d.toString()));
-  await waitForLine(proc, /^fake /m, "the fake provider", 20000, log);
-  const [, url, apiKey] = /^fake (\S+) (\S+)/m.exec(out);
+  // Wait for the whole line: a pipe may hand it over in pieces.
+  const line = /^fake (\S+) (\S+)\n/m;
+  await waitForLine(proc, line, "the fake provider", 20000, log);
+  const [, url, apiKey] = line.exec(out);
   return { proc, url, apiKey };
 }
 
