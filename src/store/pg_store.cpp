@@ -135,8 +135,16 @@ constexpr const char* kMigration4 = R"sql(
 ALTER TABLE tasks ADD COLUMN taken_ms BIGINT NOT NULL DEFAULT 0;
 )sql";
 
+// Version 5: a list filtered by status is a range of this index, newest
+// first; without it, it read every task of the tenant to find the few with
+// that status.
+constexpr const char* kMigration5 = R"sql(
+CREATE INDEX tasks_tenant_status_id ON tasks(tenant, status, id);
+)sql";
+
 // Index i holds the migration to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
+                                       kMigration5};
 static_assert(std::size(kMigrations) == PgTaskStore::kSchemaVersion);
 
 // The outbox relay's lock (PgTaskStore::outbox): held by one plane at a time.

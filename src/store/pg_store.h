@@ -75,7 +75,7 @@ class PgTaskStore final : public QueuedTaskStore, public Cluster {
   Result<std::vector<OutboxRecord>> outbox(int64_t afterId, int limit) override;
 
   //! The schema version this build migrates to.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Cluster (store/cluster.h); the blocking calls run on a read connection.
   const std::string& planeId() const override { return opts_.planeId; }

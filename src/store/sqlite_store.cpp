@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS tasks(
 );
 CREATE INDEX IF NOT EXISTS tasks_tenant_id ON tasks(tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_active ON tasks(status) WHERE status IN ('queued','routed','running');
+-- A list filtered by status is a range of this index, newest first; without
+-- it, it read every task of the tenant to find the few with that status.
+CREATE INDEX IF NOT EXISTS tasks_tenant_status_id ON tasks(tenant, status, id);
 CREATE TABLE IF NOT EXISTS events(
   task_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -435,13 +438,18 @@ Result<std::optional<Task>> SqliteTaskStore::get(const std::string& id) {
   return dbError(r->db, "get task");
 }
 
-Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
+std::string SqliteTaskStore::listSql(const ListQuery& q) {
   std::string sql = std::string("SELECT ") + kTaskCols + " FROM tasks WHERE 1=1";
   if (!q.tenant.empty()) sql += " AND tenant=?1";
   if (q.status) sql += " AND status=?2";
   if (!q.intent.empty()) sql += " AND intent=?3";
   if (!q.afterId.empty()) sql += " AND id<?4";
   sql += " ORDER BY id DESC LIMIT ?5";
+  return sql;
+}
+
+Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
+  auto sql = listSql(q);
   Reader r(*this);
   Stmt s(*r->stmts, sql.c_str());
   if (!s.ok()) return dbError(r->db, "prepare list");

@@ -50,6 +50,8 @@ class SqliteTaskStore final : public QueuedTaskStore {
   boost::asio::any_io_executor readExecutor() override { return readPool_.get_executor(); }
   Result<std::optional<Task>> get(const std::string& id) override;
   Result<TaskPage> list(const ListQuery& q) override;
+  //! The statement list() runs (its query plan is tested).
+  static std::string listSql(const ListQuery& q);
   Result<std::vector<Event>> events(const std::string& taskId, int64_t afterSeq,
                                     int limit) override;
   Result<std::vector<Task>> unfinished() override;

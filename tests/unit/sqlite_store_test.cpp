@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
+#include <string>
 
 #include "temp_dir.h"
 
@@ -19,6 +21,38 @@ TEST(SqliteStore, PeriodsAreUtcDaysAndMonths) {
   EXPECT_EQ(utcDay(0), "1970-01-01");
   EXPECT_EQ(periodStartMs("day", 86400000 + 5000), 86400000);
   EXPECT_EQ(periodStartMs("month", 40LL * 86400000), 31LL * 86400000);  // Feb 1st 1970
+}
+
+// EXPLAIN QUERY PLAN's details, one per line.
+std::string planOf(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::string plan;
+  if (sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) != SQLITE_OK)
+    plan = std::string("prepare failed: ") + sqlite3_errmsg(db);
+  while (st && sqlite3_step(st) == SQLITE_ROW)
+    plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "\n";
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return plan;
+}
+
+// Listing one tenant's running (or failed, ...) tasks must not read every
+// task the tenant ever had: it is a range of an index, newest first.
+TEST(SqliteStore, AStatusFilteredListIsAnIndexRangeNotAScanOfTheTenantsTasks) {
+  testing::TempDir dir;
+  auto file = dir.path() / "aion.db";
+  ASSERT_TRUE(SqliteTaskStore::open(file));
+  for (auto q : {ListQuery{.tenant = "acme", .status = TaskStatus::kRunning, .limit = 50},
+                 ListQuery{.tenant = "acme", .status = TaskStatus::kFailed, .afterId = "tsk_x"},
+                 ListQuery{.tenant = "acme", .status = TaskStatus::kQueued, .intent = "chat"}}) {
+    auto plan = planOf(file, SqliteTaskStore::listSql(q));
+    EXPECT_NE(plan.find("USING INDEX tasks_tenant_status_id (tenant=? AND status=?"),
+              std::string::npos)
+        << plan;
+    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << "sorted apart: " << plan;
+  }
 }
 
 TEST(SqliteStore, MigratesAVersion1DatabaseKeepingItsRows) {
@@ -53,6 +87,10 @@ TEST(SqliteStore, MigratesAVersion1DatabaseKeepingItsRows) {
   EXPECT_EQ((*t)->traceId, "");  // versions 1 and 2 had no trace id
   EXPECT_EQ((*s)->events("tsk_old", 0, 10)->size(), 1u);
   s->reset();
+  EXPECT_NE(planOf(file, SqliteTaskStore::listSql(
+                             {.tenant = "default", .status = TaskStatus::kSucceeded}))
+                .find("tasks_tenant_status_id"),
+            std::string::npos);
   ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
   EXPECT_NE(sqlite3_exec(db, "SELECT 1 FROM reservations", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
