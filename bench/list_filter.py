@@ -23,6 +23,7 @@ import gateway as g  # noqa: E402
 
 QUERIES = [("no filter", "/v1/tasks?limit=20"),
            ("status=running (none)", "/v1/tasks?status=running&limit=20"),
+           ("status=failed (none)", "/v1/tasks?status=failed&limit=20"),
            ("status=succeeded (all)", "/v1/tasks?status=succeeded&limit=20")]
 
 

@@ -115,9 +115,11 @@ def test_aiond_keeps_tasks_events_and_usage_in_postgres(postgres, make_aiond, fa
     # a status-filtered list is a range of (tenant, status, id), not a read of every task of the tenant
     listed = a.request("GET", "/v1/tasks?status=succeeded&limit=5").json["items"]
     assert tid in [t["taskId"] for t in listed] and all(t["status"] == "succeeded" for t in listed)
+    assert a.request("GET", "/v1/tasks?status=failed&limit=5").json["items"] == []
     tenant = sql(postgres, dsn, f"SELECT tenant FROM tasks WHERE id='{tid}'")
     plan = sql(postgres, dsn, "SET enable_seqscan=off; EXPLAIN SELECT id FROM tasks WHERE "
-                              f"tenant='{tenant}' AND status='succeeded' ORDER BY id DESC LIMIT 5")
+                              f"tenant='{tenant}' AND status='failed' AND status<>'succeeded' "
+                              "ORDER BY id DESC LIMIT 5")
     assert "tasks_tenant_status_id" in plan and "Sort" not in plan, plan
     a.stop()
     a.start()  # history, events and spend survive a restart

@@ -455,6 +455,31 @@ TYPED_TEST(TaskStoreConformance, ListPaginatesNewestFirstWithFilters) {
   ASSERT_TRUE(all);
   EXPECT_EQ(all->items.size(), 25u);
   EXPECT_TRUE(all->nextCursor.empty());  // exactly one page
+  // A task that moves on leaves its old status's list and joins the new one's
+  // (stores keep an index of some statuses: it must follow the row).
+  auto statusIds = [&](TaskStatus st) {
+    std::vector<std::string> ids;
+    auto page = this->store->list({.tenant = "acme", .status = st, .limit = 100});
+    EXPECT_TRUE(page) << page.error().message;
+    if (page)
+      for (auto& t : page->items) ids.push_back(t.id);
+    return ids;
+  };
+  for (auto [i, st] : {std::pair{0, TaskStatus::kRunning},
+                       {1, TaskStatus::kFailed},
+                       {2, TaskStatus::kSucceeded},
+                       {3, TaskStatus::kRunning}}) {
+    TaskUpdate u;
+    u.status = st;
+    ASSERT_TRUE(this->put({.taskId = acme[i], .update = u}));
+  }
+  TaskUpdate u;
+  u.status = TaskStatus::kSucceeded;
+  ASSERT_TRUE(this->put({.taskId = acme[3], .update = u}));
+  EXPECT_EQ(statusIds(TaskStatus::kRunning), std::vector<std::string>{acme[0]});
+  EXPECT_EQ(statusIds(TaskStatus::kFailed), std::vector<std::string>{acme[1]});
+  EXPECT_EQ(statusIds(TaskStatus::kSucceeded), (std::vector<std::string>{acme[2], acme[3]}));
+  EXPECT_EQ(statusIds(TaskStatus::kRouted).size(), acme.size() - 4);
 }
 
 TYPED_TEST(TaskStoreConformance, UnfinishedOldestFirstWithCancelFlagAcrossReopen) {
