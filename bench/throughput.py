@@ -93,6 +93,12 @@ def rss_kb(pid):
     return out
 
 
+def cpu_secs(pid):
+    """User + system CPU seconds the process has used so far."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(aiond, role, env, ready="control"):
     argv = [aiond] + (["--role", role] if role else [])
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -137,12 +143,13 @@ def run_topology(args, split, modhost=False):
         body = json.dumps({"schemaVersion": "1.0", "intent": "summarize", "params": {"text": TEXT}})
         headers = {"X-API-Key": "bench-key", "Content-Type": "application/json"}
         submit = lambda: ("POST", "/v1/tasks", body, headers)
-        start_t = time.perf_counter()
+        start_t, cpu0 = time.perf_counter(), [cpu_secs(p.pid) for p in procs]
         s_lat, results, s_secs = run_phase(gw, args.conns, args.tasks, submit)
         accepted = [json.loads(d)["taskId"] for st, d in results if st == 202]
         c = http.client.HTTPConnection("127.0.0.1", gw, timeout=60)
         wait_idle(c, headers)
         e2e_secs = time.perf_counter() - start_t
+        cpu = [cpu_secs(p.pid) - c0 for p, c0 in zip(procs, cpu0)]  # the submits and their runs
         one = accepted[0]
         get = lambda: ("GET", f"/v1/tasks/{one}", None, headers)
         g_lat, _, g_secs = run_phase(gw, 1, min(args.tasks, 2000), get)  # one connection: latency
@@ -163,7 +170,9 @@ def run_topology(args, split, modhost=False):
         shutil.rmtree(tmp, ignore_errors=True)
     return {"h_lat": h_lat, "h_secs": h_secs, "s_lat": s_lat, "s_secs": s_secs, "accepted": len(accepted),
             "e2e_secs": e2e_secs, "g_lat": g_lat, "g_secs": g_secs, "base_rss": base_rss, "rss": rss,
-            "upstream": upstream}
+            "upstream": upstream,
+            "cpu": cpu, "roles": [r for r, on in (("modhost", modhost), ("control", split), ("gateway", split),
+                                                  ("all", not split)) if on]}
 
 
 def common_args():
@@ -202,7 +211,7 @@ def main():
             print(f"{name + ': module call as control sees it':44} {'':9} "
                   f"{pct(r['upstream'], .5):8.3f} {pct(r['upstream'], .99):8.3f}")
         for i, (b, a) in enumerate(zip(r["base_rss"], r["rss"])):
-            print(f"{'':6}process {i}: RSS {b['VmRSS'] / 1024:.1f} MiB idle -> {a['VmRSS'] / 1024:.1f} MiB, "
+            print(f"{'':6}{r['roles'][i]:8} CPU {r['cpu'][i] * 1e6 / max(n, 1):6.0f} us per task (submit -> done), RSS {b['VmRSS'] / 1024:.1f} MiB idle -> {a['VmRSS'] / 1024:.1f} MiB, "
                   f"peak {a['VmHWM'] / 1024:.1f} MiB")
     if args.split:
         e, s, s3 = reports[0][1], reports[1][1], reports[2][1]

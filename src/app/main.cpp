@@ -1,5 +1,6 @@
 // aiond: the aionOS daemon. With no role it runs gateway, control plane and
 // module host in one process on embedded defaults.
+#include <absl/synchronization/mutex.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -48,6 +49,9 @@ int checkPolicies(const aion::app::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
+  // detector on: every lock gRPC takes would update one global lock graph.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App cli{"aionOS daemon: gateway, control plane and module host"};
   std::string role = "all";
   cli.add_option("--role", role,
