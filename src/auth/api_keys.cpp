@@ -1,7 +1,6 @@
 #include "auth/api_keys.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <regex>
 
@@ -9,13 +8,6 @@
 
 namespace aion::auth {
 namespace {
-
-std::array<unsigned char, 32> digestOf(std::string_view s) {
-  std::array<unsigned char, 32> out{};
-  unsigned int len = 0;
-  EVP_Digest(s.data(), s.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -69,7 +61,7 @@ Result<std::vector<ApiKey>> parseApiKeys(std::string_view spec) {
     if (c2 != std::string_view::npos && !std::regex_match(tenant.begin(), tenant.end(), kTenantRe))
       return fail(ErrorCode::kInvalidRequest,
                   where + ": tenant must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
-    k.digest = digestOf(key);
+    k.digest = sha256(key);
     k.keyId = sha256Hex(key).substr(0, 12);
     k.tenant = std::string(tenant);
     for (auto& o : out)
@@ -83,7 +75,7 @@ Result<Principal> KeyRing::authenticate(std::string_view presented,
                                         std::string_view tenantHeader) const {
   if (presented.empty())
     return fail(ErrorCode::kUnauthenticated, "missing API key (send it in the X-API-Key header)");
-  auto d = digestOf(presented);
+  auto d = sha256(presented);
   const ApiKey* found = nullptr;
   for (const auto& k : keys_) {  // no early exit: time does not depend on which key matched
     bool eq = CRYPTO_memcmp(k.digest.data(), d.data(), d.size()) == 0;

@@ -10,14 +10,31 @@
 
 namespace aion {
 
-std::string sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
+std::array<unsigned char, 32> sha256(std::string_view data) {
+  // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up in its
+  // provider store (locks and all) on every digest, several times the hash's
+  // own cost for an API key hashed on each request.
+  static EVP_MD* const kMd = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct Ctx {
+    EVP_MD_CTX* p = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(p); }
+  };
+  thread_local Ctx ctx;
+  std::array<unsigned char, 32> md{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  if (!kMd || !ctx.p || !EVP_DigestInit_ex2(ctx.p, kMd, nullptr) ||
+      !EVP_DigestUpdate(ctx.p, data.data(), data.size()) ||
+      !EVP_DigestFinal_ex(ctx.p, md.data(), &len) || len != md.size())
+    EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr);
+  return md;
+}
+
+std::string sha256Hex(std::string_view data) {
+  auto md = sha256(data);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
+  out.reserve(md.size() * 2);
+  for (unsigned i = 0; i < md.size(); ++i) {
     out += kHex[md[i] >> 4];
     out += kHex[md[i] & 15];
   }

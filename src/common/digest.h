@@ -1,4 +1,5 @@
 #pragma once
+#include <array>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -6,6 +7,8 @@
 
 namespace aion {
 
+//! SHA-256 of `data`.
+std::array<unsigned char, 32> sha256(std::string_view data);
 //! Lowercase hex SHA-256 of `data`.
 std::string sha256Hex(std::string_view data);
 //! Whole file contents; nullopt if unreadable.

@@ -1,21 +1,24 @@
 #include "router/router.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace aion::router {
 namespace json = boost::json;
 namespace {
 
+// Every route of every decision is explained: no ostringstream (its locale
+// set-up cost more than the rest of the explanation).
 std::string money(double usd) {
-  std::ostringstream os;
-  os.precision(6);
-  os << std::fixed << usd;
-  auto s = os.str();
-  while (s.size() > 1 && s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.push_back('0');
-  return s;
+  char buf[400];  // the longest double in fixed notation with 6 decimals fits
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 6);
+  if (ec != std::errc()) return "0";
+  if (std::find(buf, end, '.') != end) {  // 0.020000 -> 0.02, 3.000000 -> 3.0
+    while (end[-1] == '0') --end;
+    if (end[-1] == '.') *end++ = '0';
+  }
+  return std::string(buf, end);
 }
 
 int targetFor(const Route& r, PrivacyMode mode, const policy::LatencyTargets& t) {
@@ -162,15 +165,17 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
     }
     if (drop.empty()) {
       rep.kept = true;
-      std::ostringstream os;
-      os << "est. cost " << money(r.estCostUsd) << " USD within budget " << money(plan.budgetUsd)
-         << " USD; ";
-      if (r.latencyFromLive) os << "live P50 " << std::lround(r.p50Ms) << " ms, ";
-      os << "est. P95 " << std::lround(r.estLatencyMs) << " ms ("
-         << (r.latencyFromLive ? "live" : "declared") << ") vs target " << r.latencyTargetMs
-         << " ms";
-      if (r.estLatencyMs > r.latencyTargetMs) os << ", over target: ranked down";
-      rep.reason = os.str();
+      // append(), not operator+: GCC 12 warns falsely (-Wrestrict) on the chain.
+      std::string why;
+      why.append("est. cost ").append(money(r.estCostUsd)).append(" USD within budget ");
+      why.append(money(plan.budgetUsd)).append(" USD; ");
+      if (r.latencyFromLive)
+        why.append("live P50 ").append(std::to_string(std::lround(r.p50Ms))).append(" ms, ");
+      why.append("est. P95 ").append(std::to_string(std::lround(r.estLatencyMs))).append(" ms (");
+      why.append(r.latencyFromLive ? "live" : "declared").append(") vs target ");
+      why.append(std::to_string(r.latencyTargetMs)).append(" ms");
+      if (r.estLatencyMs > r.latencyTargetMs) why.append(", over target: ranked down");
+      rep.reason = std::move(why);
       kept.push_back(r);
     } else {
       rep.reason = drop;
@@ -205,13 +210,14 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
 }
 
 json::object toJson(const Route& r) {
-  json::object o{{"kind", policy::routeKindName(r.kind)},
-                 {"target", r.target},
-                 {"local", r.local},
-                 {"estCostUsd", r.estCostUsd},
-                 {"estLatencyMs", r.estLatencyMs},
-                 {"latencySource", r.latencyFromLive ? "live" : "declared"},
-                 {"latencyTargetMs", r.latencyTargetMs}};
+  json::object o({{"kind", policy::routeKindName(r.kind)},
+                  {"target", r.target},
+                  {"local", r.local},
+                  {"estCostUsd", r.estCostUsd},
+                  {"estLatencyMs", r.estLatencyMs},
+                  {"latencySource", r.latencyFromLive ? "live" : "declared"},
+                  {"latencyTargetMs", r.latencyTargetMs}},
+                 15);  // room for every key below and a candidate's two: no rehash
   if (r.latencyFromLive) o["p50Ms"] = r.p50Ms;
   if (r.kind == RouteKind::kModel) {
     o["provider"] = r.provider;
@@ -233,11 +239,12 @@ json::object toJson(const Plan& p) {
     o["reason"] = c.reason;
     cands.push_back(std::move(o));
   }
-  json::object out{{"intent", p.intent},
-                   {"privacy", policy::privacyName(p.privacy)},
-                   {"budgetUsd", p.budgetUsd},
-                   {"routes", std::move(routes)},
-                   {"candidates", std::move(cands)}};
+  json::object out({{"intent", p.intent},
+                    {"privacy", policy::privacyName(p.privacy)},
+                    {"budgetUsd", p.budgetUsd},
+                    {"routes", std::move(routes)},
+                    {"candidates", std::move(cands)}},
+                   7);
   if (!p.routes.empty()) out["primary"] = toJson(p.routes.front());
   if (!p.redactModule.empty())
     out["redaction"] = {{"module", p.redactModule}, {"rehydrate", p.rehydrate}};
