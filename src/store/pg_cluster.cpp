@@ -185,6 +185,15 @@ Result<std::vector<std::string>> PgTaskStore::renew() {
                ") ON CONFLICT(id) DO UPDATE SET lease_until_ms=EXCLUDED.lease_until_ms",
            Params().add(opts_.planeId).add(static_cast<int64_t>(opts_.lease.count())));
   if (!up) return std::unexpected(up.error());
+  // A plane without a live lease counts as gone whether its row is there or
+  // not: rows of planes gone for a day go, so that ids that come and go (one
+  // per pod) do not pile up.
+  auto forget = read(r.conn(), "forget planes gone for a day",
+                     std::string("DELETE FROM control_planes WHERE id<>$1 AND "
+                                 "GREATEST(lease_until_ms,started_ms)<") +
+                         kNowMs + "-86400000",
+                     Params().add(opts_.planeId));
+  if (!forget) return std::unexpected(forget.error());
   auto res = read(r.conn(), "cancels asked elsewhere",
                   std::string("SELECT id FROM tasks WHERE owner=$1 AND cancel_requested AND "
                               "status IN ") +

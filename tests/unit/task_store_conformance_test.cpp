@@ -784,6 +784,26 @@ TEST_F(PgClusterTest, TasksOfAPlaneWhoseLeaseRanOutAreClaimedOnceAndOnlyTheOwner
   EXPECT_EQ((*own)[0].id, mine.id);
 }
 
+TEST_F(PgClusterTest, RowsOfPlanesGoneForADayAreForgottenAtTheNextRenewal) {
+  auto a = plane("a");
+  ASSERT_TRUE(a);
+  const std::string now = "(extract(epoch from clock_timestamp())*1000)::bigint";
+  const std::string day = "86400000";
+  // b released its lease two days ago, c's ran out two days ago, d's a
+  // minute ago (still remembered), e started and released its lease just now.
+  ASSERT_EQ(adminExec("INSERT INTO " + backend.schema +
+                      ".control_planes(id,lease_until_ms,started_ms) VALUES ('b',0," + now + "-2*" +
+                      day + "),('c'," + now + "-2*" + day + "," + now + "-3*" + day + "),('d'," +
+                      now + "-60000," + now + "-3*" + day + "),('e',0," + now + ")"),
+            "");
+  ASSERT_TRUE(a->renew());
+  EXPECT_EQ(adminExec("SET search_path=" + backend.schema +
+                      "; DO $$DECLARE ids TEXT; BEGIN SELECT string_agg(id, ',' ORDER BY id) INTO "
+                      "ids FROM control_planes; IF ids <> 'a,d,e' THEN RAISE EXCEPTION 'planes "
+                      "left: %', ids; END IF; END$$"),
+            "");
+}
+
 TEST_F(PgClusterTest, QueuedTasksOfABusyPlaneAreTakenOnceAndTheirOwnerIsTold) {
   auto a = plane("a"), b = plane("b"), c = plane("c");
   std::mutex mu;
