@@ -282,6 +282,8 @@ std::expected<void, std::vector<std::string>> App::openControl() {
   opts.subprocessBlocked = std::move(blocked);
   opts.leaseRenewEvery = std::max(std::chrono::milliseconds(100), c.lease / 3);
   opts.shareAfter = c.shareAfter;
+  opts.taskRetention = std::chrono::days(c.taskRetentionDays);
+  opts.retentionEvery = c.retentionEvery;
   opts.orchestrator = {.moduleSlots = static_cast<size_t>(c.workers),
                        .modelSlots = c.modelConcurrency,
                        .queueMax = c.queueMax,

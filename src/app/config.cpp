@@ -248,6 +248,10 @@ Result<Config> loadConfig(const EnvLookup& env, const std::filesystem::path& exe
     return std::unexpected(s.error());
   if (!(s = readMs(env, "AION_CONTROL_SHARE_AFTER_MS", 0, 600000, c.shareAfter)))
     return std::unexpected(s.error());
+  if (!(s = readInt<int>(env, "AION_TASK_RETENTION_DAYS", 0, 36500, c.taskRetentionDays)))
+    return std::unexpected(s.error());
+  if (!(s = readMs(env, "AION_TASK_RETENTION_EVERY_MS", 1000, 86400000, c.retentionEvery)))
+    return std::unexpected(s.error());
   if (auto v = env("AION_CONTROL_PLANE_ID"); v && !v->empty()) {
     if (v->size() > 200 || v->find_first_of("\n\t ") != std::string::npos)
       return fail(ErrorCode::kInvalidRequest,

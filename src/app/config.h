@@ -65,6 +65,11 @@ struct Config {
   //! AION_CONTROL_SHARE_AFTER_MS: a task queued this long on a busy plane
   //! may run on a plane with a free slot (PostgreSQL store; 0: never).
   std::chrono::milliseconds shareAfter{500};
+  //! AION_TASK_RETENTION_DAYS: finished tasks older than this go with their
+  //! events and documents (0: kept forever); checked every
+  //! AION_TASK_RETENTION_EVERY_MS.
+  int taskRetentionDays = 0;
+  std::chrono::milliseconds retentionEvery{3600000};
   std::string kafkaBrokers;                 // KAFKA_BROKERS: relay task events and usage to Kafka
   std::filesystem::path eventsDir;          // AION_EVENTS_DIR: ... or to JSON-lines files there
   std::optional<providers::Url> qdrantUrl;  // AION_CONTROL_QDRANT_URL: vectors in Qdrant

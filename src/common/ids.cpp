@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <ctime>
@@ -12,6 +13,16 @@ namespace aion {
 namespace {
 
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+// The 48-bit millisecond time as the first 10 characters of an id.
+std::string timePart(uint64_t t) {
+  std::string out(10, '0');
+  for (int i = 9; i >= 0; --i) {
+    out[i] = kCrockford[t & 31];
+    t >>= 5;
+  }
+  return out;
+}
 
 // Monotonic within the process: an id made in the same millisecond as the
 // previous one (or after the clock stepped back) reuses its time and adds one
@@ -35,11 +46,8 @@ std::string ulid() {
     lastMs = t;
     last = rnd;
   }
-  std::string out(26, '0');
-  for (int i = 9; i >= 0; --i) {
-    out[i] = kCrockford[t & 31];
-    t >>= 5;
-  }
+  std::string out = timePart(t);
+  out.resize(26, '0');
   // 80 random bits -> 16 chars of 5 bits.
   int bit = 0;
   for (int i = 10; i < 26; ++i) {
@@ -56,6 +64,9 @@ std::string ulid() {
 
 std::string newTaskId() {
   return "tsk_" + ulid();
+}
+std::string taskIdsBefore(int64_t ms) {
+  return "tsk_" + timePart(static_cast<uint64_t>(std::max<int64_t>(ms, 0)));
 }
 std::string newRequestId() {
   return "req_" + ulid();

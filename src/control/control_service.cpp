@@ -47,6 +47,9 @@ std::expected<std::unique_ptr<ControlService>, std::vector<std::string>> Control
   if (auto st = svc->budgets_.load(deps.store, nowMs()); !st)
     return std::unexpected(std::vector<std::string>{"AION_DATA_DIR: " + st.error().message});
   svc->checkReadiness();
+  if (svc->opts_.taskRetention.count() > 0)
+    svc->keepPurging(
+        std::min<std::chrono::milliseconds>(svc->opts_.retentionEvery, std::chrono::seconds(10)));
   return svc;
 }
 
@@ -191,6 +194,45 @@ void ControlService::keepSharing() {
       if (alive->load()) keepSharing();
     });
   });
+}
+
+void ControlService::keepPurging(std::chrono::milliseconds after) {
+  auto timer = purgeTimer_.lock();
+  if (!timer) {
+    timer = std::make_shared<asio::steady_timer>(d_.nextIo());
+    purgeTimer_ = timer;
+  }
+  timer->expires_after(after);
+  auto alive = alive_;
+  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
+    if (ec || !alive->load()) return;
+    asio::post(d_.blocking, [this, alive] {
+      if (alive->load()) purgeBatch();
+    });
+  });
+}
+
+void ControlService::purgeBatch() {
+  // Small batches, each its own write: the writer serves the request path
+  // between them, and a long backlog (retention just turned on) does not
+  // hold a blocking thread for its whole length.
+  constexpr int kBatch = 256;
+  auto gone = d_.store.purgeFinished(nowMs() - opts_.taskRetention.count(), kBatch);
+  if (!gone) {
+    spdlog::warn("retention: deleting finished tasks: {}", gone.error().message);
+  } else if (!gone->empty()) {
+    d_.metrics.tasksPurged(gone->size());
+    spdlog::info("retention: deleted {} finished task(s) older than {} day(s)", gone->size(),
+                 opts_.taskRetention.count() / 86400000.0);
+    if (gone->size() == static_cast<size_t>(kBatch) && !stopping_->load()) {
+      auto alive = alive_;
+      asio::post(d_.blocking, [this, alive] {
+        if (alive->load()) purgeBatch();
+      });
+      return;
+    }
+  }
+  if (alive_->load()) keepPurging(opts_.retentionEvery);
 }
 
 // Readiness is re-checked in the background: a read on the store's pool and

@@ -76,6 +76,11 @@ class ControlService final : public ControlApi {
     //! With a cluster: a task queued this long on a busy plane may be taken
     //! by a plane with a free slot (AION_CONTROL_SHARE_AFTER_MS; 0: never).
     std::chrono::milliseconds shareAfter{0};
+    //! Finished tasks older than this are deleted with their events
+    //! (AION_TASK_RETENTION_DAYS; 0: kept forever), checked every
+    //! retentionEvery, the first time retentionEvery / 60 after start.
+    std::chrono::milliseconds taskRetention{0};
+    std::chrono::milliseconds retentionEvery{std::chrono::hours(1)};
   };
   struct Deps {
     store::TaskStore& store;
@@ -193,6 +198,10 @@ class ControlService final : public ControlApi {
   //! While this plane has idle slots: takes tasks that waited too long in
   //! busy peers' queues (every half of shareAfter, on the blocking pool).
   void keepSharing();
+  //! With a task retention: deletes finished tasks older than it, a batch
+  //! at a time on the blocking pool, every retentionEvery.
+  void keepPurging(std::chrono::milliseconds after);
+  void purgeBatch();
   //! Cancels a task this plane runs for a cancel asked through another plane.
   void cancelAskedElsewhere(const std::string& id);
   Result<boost::json::object> registerModuleBlocking(const boost::json::object& body);
@@ -227,6 +236,7 @@ class ControlService final : public ControlApi {
   std::weak_ptr<boost::asio::steady_timer> readyTimer_;
   std::weak_ptr<boost::asio::steady_timer> leaseTimer_;  // the same, for keepLease
   std::weak_ptr<boost::asio::steady_timer> shareTimer_;  // the same, for keepSharing
+  std::weak_ptr<boost::asio::steady_timer> purgeTimer_;  // the same, for keepPurging
   std::mutex leaseMu_;                                   // a renewal and endLease never overlap
   bool leaseEnded_ = false;  // guarded by leaseMu_: no renewal after endLease
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);

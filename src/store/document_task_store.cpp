@@ -83,6 +83,17 @@ void DocumentTaskStore::flush() {
   rows_->flush();
 }
 
+Result<std::vector<std::string>> DocumentTaskStore::purgeFinished(int64_t beforeMs, int limit) {
+  auto ids = TaskStore::purgeFinished(beforeMs, limit);
+  if (!ids) return ids;
+  size_t left = 0;
+  for (auto& id : *ids)
+    if (!call("remove", [&] { return docs_->remove(id); })) ++left;
+  if (left)
+    spdlog::warn("documents ({}): {} purged task(s) keep their documents", docs_->engine(), left);
+  return ids;
+}
+
 std::chrono::milliseconds DocumentTaskStore::writeBacklog() const {
   return std::max(writes_->backlog(), rows_->writeBacklog());
 }

@@ -43,6 +43,9 @@ class DocumentTaskStore final : public TaskStore, public Cluster {
   void write(Write w, WriteDone done) override;
   void flush() override;
   std::chrono::milliseconds writeBacklog() const override;
+  //! The rows and their events, then each task's documents. A document the
+  //! document store fails to delete stays (logged and counted).
+  Result<std::vector<std::string>> purgeFinished(int64_t beforeMs, int limit) override;
 
   boost::asio::any_io_executor readExecutor() override { return rows_->readExecutor(); }
   Result<std::optional<Task>> get(const std::string& id) override;

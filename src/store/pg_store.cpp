@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/ids.h"
 #include "common/json_text.h"
 #include "store/outbox.h"
 #include "store/pg_util.h"
@@ -399,6 +400,22 @@ Status PgTaskStore::apply(const Write& w) {
     auto r =
         exec(c, "trim outbox", "DELETE FROM outbox WHERE id<=$1", Params().add(*w.trimOutboxTo));
     if (!r) return std::unexpected(r.error());
+  }
+  if (w.purge) {
+    // SKIP LOCKED: planes that purge at once share the work instead of
+    // waiting on each other's rows.
+    auto r = exec(c, "purge tasks",
+                  "WITH gone AS (DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE id<$1 "
+                  "AND status NOT IN ('queued','routed','running') AND finished_ms<$2 ORDER BY id "
+                  "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id), ev AS (DELETE FROM events e "
+                  "USING gone WHERE e.task_id=gone.id) SELECT id FROM gone ORDER BY id",
+                  Params()
+                      .add(taskIdsBefore(w.purge->beforeMs))
+                      .add(w.purge->beforeMs)
+                      .add(static_cast<int64_t>(w.purge->limit)));
+    if (!r) return std::unexpected(r.error());
+    w.purge->deleted->clear();
+    for (int i = 0; i < r->rows(); ++i) w.purge->deleted->push_back(r->text(i, 0));
   }
   for (auto& e : w.events) {
     auto r = exec(c, "insert event",

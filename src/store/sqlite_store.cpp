@@ -385,6 +385,31 @@ Status SqliteTaskStore::apply(const Write& w) {
     del.bind(1, *w.trimOutboxTo);
     if (del.step() != SQLITE_DONE) return dbError(db, "trim outbox");
   }
+  if (w.purge) {
+    // The id range first: a primary-key range scan that stops at the first
+    // task created after the cutoff, whatever the table's size.
+    Stmt sel(stmts,
+             "SELECT id FROM tasks WHERE id<? AND status NOT IN ('queued','routed','running') "
+             "AND finished_ms<? ORDER BY id LIMIT ?");
+    sel.bind(1, taskIdsBefore(w.purge->beforeMs))
+        .bind(2, w.purge->beforeMs)
+        .bind(3, static_cast<int64_t>(w.purge->limit));
+    std::vector<std::string> ids;
+    int rc;
+    while ((rc = sel.step()) == SQLITE_ROW) ids.push_back(sel.text(0));
+    if (rc != SQLITE_DONE) return dbError(db, "select tasks to purge");
+    Stmt events(stmts, "DELETE FROM events WHERE task_id=?");
+    Stmt task(stmts, "DELETE FROM tasks WHERE id=?");
+    for (auto& id : ids) {
+      events.reset();
+      task.reset();
+      events.bind(1, id);
+      task.bind(1, id);
+      if (events.step() != SQLITE_DONE || task.step() != SQLITE_DONE)
+        return dbError(db, "purge task");
+    }
+    *w.purge->deleted = std::move(ids);
+  }
   if (!w.events.empty()) {
     Stmt ins(stmts, "INSERT INTO events(task_id,seq,type,ts_ms,data) VALUES(?,?,?,?,?)");
     for (auto& e : w.events) {

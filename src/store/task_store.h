@@ -38,6 +38,15 @@ struct Write {
   Durability durability = Durability::kDurable;
   //! Outbox records up to this id were delivered: remove them (no task part).
   std::optional<int64_t> trimOutboxTo{};
+  //! Retention (no task part): see TaskStore::purgeFinished.
+  struct Purge {
+    int64_t beforeMs = 0;
+    int limit = 0;
+    //! Filled by the store with the ids it deleted.
+    std::shared_ptr<std::vector<std::string>> deleted =
+        std::make_shared<std::vector<std::string>>();
+  };
+  std::optional<Purge> purge{};
 };
 
 //! One record of the outbox: an event or usage record committed with the
@@ -68,6 +77,11 @@ class TaskStore {
   //! Blocks until every write queued before the call has committed (used at
   //! shutdown to flush writes behind).
   virtual void flush() = 0;
+  //! Retention: deletes at most `limit` tasks created and ended before
+  //! `beforeMs` (never one still active), oldest first, with their events;
+  //! returns their ids. Usage rows stay (they are the spend). A write: blocks
+  //! until committed, so call it from a blocking pool.
+  virtual Result<std::vector<std::string>> purgeFinished(int64_t beforeMs, int limit);
 
   // ---- reads: a pool of read connections; calls block -------------------
   //! An executor whose threads each own a read connection: run reads there.

@@ -191,6 +191,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             "the writer was more than AION_WRITE_BEHIND_MS behind")
                         .Register(*registry_)
                         .Add({});
+  tasksPurged_ = &BuildCounter()
+                      .Name("aion_store_tasks_purged_total")
+                      .Help("Finished tasks deleted with their events by AION_TASK_RETENTION_DAYS")
+                      .Register(*registry_)
+                      .Add({});
   tasksTaken_ = &BuildCounter()
                      .Name("aion_control_tasks_taken_total")
                      .Help("Tasks this control plane took from others (takeover, shared)")
@@ -240,6 +245,10 @@ void Metrics::rejected(const std::string& reason) {
 
 void Metrics::streamDropped(const std::string& surface, const std::string& reason) {
   streamDrops_->Add({{"surface", surface}, {"reason", reason}}).Increment();
+}
+
+void Metrics::tasksPurged(size_t n) {
+  tasksPurged_->Increment(static_cast<double>(n));
 }
 
 void Metrics::behindRefused() {

@@ -67,6 +67,8 @@ class Metrics {
   //! A task that asked to be written behind was stored durably: the writer
   //! was more than the write-behind window behind (AION_DURABILITY=async).
   void behindRefused();
+  //! Tasks deleted by retention (AION_TASK_RETENTION_DAYS).
+  void tasksPurged(size_t n);
   //! A capped budget's spend in its current period (scope: tenant:<t> or key:<id>).
   void budget(const std::string& scope, const std::string& period, double spentUsd, double capUsd);
   //! Spans by outcome: exported, failed (the collector refused or was down), dropped (queue full).
@@ -112,6 +114,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* streamDrops_;
   prometheus::Family<prometheus::Counter>* tasksTaken_;
   prometheus::Counter* behindRefused_;
+  prometheus::Counter* tasksPurged_;
   prometheus::Family<prometheus::Counter>* idempotency_;
   prometheus::Family<prometheus::Counter>* decisions_;
   prometheus::Family<prometheus::Counter>* fallbacks_;

@@ -44,6 +44,8 @@ def test_conformance_suite_passes_against_postgres(postgres):
     # Every typed case ran for PostgreSQL too, not only the PG-specific ones.
     assert "TaskStoreConformance/Postgres." in out
     assert "[       OK ] TaskStoreConformance/Postgres.OutboxKeepsCommitOrderAndTrims" in out
+    assert ("[       OK ] TaskStoreConformance/Postgres."
+            "PurgeDeletesTasksEndedBeforeTheCutoffOldestFirstWithTheirEvents") in out
     # and the claim/lease/ledger cases of several control planes
     for case in ("TasksOfAPlaneWhoseLeaseRanOutAreClaimedOnceAndOnlyTheOwnerWrites",
                  "CancelsAndCommittedEventsReachTheOtherPlane",

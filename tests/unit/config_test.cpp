@@ -95,6 +95,10 @@ TEST(Config, BadValuesNameTheVariable) {
                                                {"AION_CONTROL_LEASE_MS", "100"},
                                                {"AION_CONTROL_SHARE_AFTER_MS", "-5"},
                                                {"AION_CONTROL_SHARE_AFTER_MS", "soon"},
+                                               {"AION_TASK_RETENTION_DAYS", "-1"},
+                                               {"AION_TASK_RETENTION_DAYS", "30d"},
+                                               {"AION_TASK_RETENTION_DAYS", "36501"},
+                                               {"AION_TASK_RETENTION_EVERY_MS", "10"},
                                                {"AION_CONTROL_PLANE_ID", "two words"}};
   for (auto [var, value] : bad) {
     auto c = load({{var, value}});
@@ -129,6 +133,17 @@ TEST(Config, ControlPlaneIdAndLease) {
   EXPECT_EQ(c->planeId, "cp-a");
   EXPECT_EQ(c->lease.count(), 3000);
   EXPECT_EQ(c->shareAfter.count(), 0);  // sharing off
+}
+
+TEST(Config, TaskRetentionIsOffUnlessAsked) {
+  auto d = load({});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->taskRetentionDays, 0);  // kept forever
+  EXPECT_EQ(d->retentionEvery.count(), 3600000);
+  auto c = load({{"AION_TASK_RETENTION_DAYS", "30"}, {"AION_TASK_RETENTION_EVERY_MS", "60000"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->taskRetentionDays, 30);
+  EXPECT_EQ(c->retentionEvery.count(), 60000);
 }
 
 TEST(Config, DurabilityAndTheRequestPathKnobs) {

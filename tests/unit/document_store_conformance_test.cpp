@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "common/ids.h"
 #include "common/json_text.h"
 #include "store/document_task_store.h"
 #include "store/mongo_document_store.h"
@@ -323,6 +324,22 @@ TYPED_TEST(DocumentTaskStoreTest, LargeResultsAndEventsReadBackWhole) {
   EXPECT_EQ((*replay)[0].data, result);
   EXPECT_EQ((*replay)[1].type, "done");
   EXPECT_EQ(this->raw->events(t.id, 0, 10)->size(), 3u);
+}
+
+TYPED_TEST(DocumentTaskStoreTest, APurgedTaskTakesItsDocumentsAlong) {
+  auto t = this->newTask(json::object{{"text", std::string(500, 'p')}});
+  t.id = this->used.back() = taskIdsBefore(1000) + freshId("p");  // created long ago
+  t.status = TaskStatus::kSucceeded;
+  t.finishedMs = 2000;
+  Event e{t.id, 1, "done", 5, json::object{{"big", std::string(500, 'e')}}};
+  ASSERT_TRUE(this->write(Write{.taskId = t.id, .create = t, .events = {e}}).first);
+  ASSERT_TRUE(*this->raw->get(t.id, "params"));
+  auto gone = this->store->purgeFinished(nowMs(), 10);
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(*gone, std::vector<std::string>{t.id});
+  EXPECT_FALSE(*this->store->get(t.id));
+  EXPECT_FALSE(*this->raw->get(t.id, "params"));
+  EXPECT_TRUE(this->raw->events(t.id, 0, 10)->empty());
 }
 
 TYPED_TEST(DocumentTaskStoreTest, AValueThatOnlyLooksLikeAReferenceIsLeftAlone) {

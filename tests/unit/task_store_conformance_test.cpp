@@ -500,6 +500,50 @@ TYPED_TEST(TaskStoreConformance, UnfinishedOldestFirstWithCancelFlagAcrossReopen
   EXPECT_EQ(this->store->writeBacklog().count(), 0);
 }
 
+TYPED_TEST(TaskStoreConformance, PurgeDeletesTasksEndedBeforeTheCutoffOldestFirstWithTheirEvents) {
+  const int64_t day = 86400000, now = nowMs(), cutoff = now - day;
+  int n = 0;
+  auto at = [&](TaskStatus st, int64_t created, int64_t finished) {
+    auto t = makeTask("t", st);
+    t.id = taskIdsBefore(created) + "00000000000000" + std::to_string(10 + n++);
+    t.createdMs = created;
+    t.finishedMs = finished;
+    return t;
+  };
+  auto old1 = at(TaskStatus::kSucceeded, now - 3 * day, now - 3 * day + 1000),
+       old2 = at(TaskStatus::kFailed, now - 2 * day, now - 2 * day + 5),
+       old3 = at(TaskStatus::kCanceled, now - 2 * day + 10, now - 2 * day + 20),
+       stillRunning = at(TaskStatus::kRunning, now - 3 * day, 0),
+       endedLately = at(TaskStatus::kSucceeded, now - 3 * day + 5, now - 3600000),
+       recent = at(TaskStatus::kSucceeded, now, now);
+  for (auto* t : {&old1, &old2, &old3, &stillRunning, &endedLately, &recent})
+    ASSERT_TRUE(this->put({.taskId = t->id,
+                           .create = *t,
+                           .events = events(t->id, 1, {"status", "done"}),
+                           .usage = {use(t->id, 1000, "t", t->createdMs)}}));
+  auto first = this->store->purgeFinished(cutoff, 2);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(*first, (std::vector<std::string>{old1.id, old2.id}));  // oldest first, at most 2
+  auto rest = this->store->purgeFinished(cutoff, 10);
+  ASSERT_TRUE(rest) << rest.error().message;
+  EXPECT_EQ(*rest, std::vector<std::string>{old3.id});
+  EXPECT_TRUE(this->store->purgeFinished(cutoff, 10)->empty());
+  for (auto* t : {&old1, &old2, &old3}) {
+    EXPECT_FALSE(this->store->get(t->id)->has_value()) << t->id;
+    EXPECT_TRUE(this->store->events(t->id, 0, 10)->empty()) << t->id;
+  }
+  for (auto* t : {&stillRunning, &endedLately, &recent}) {
+    EXPECT_TRUE(this->store->get(t->id)->has_value()) << t->id;
+    EXPECT_EQ(this->seqs(t->id), (std::vector<int64_t>{1, 2})) << t->id;
+  }
+  EXPECT_EQ(this->store->unfinished()->size(), 1u);
+  // The spend stays: usage rows are not the task's to take along.
+  auto usage = this->store->usage(usageQuery({{"tenant", "t"}}));
+  ASSERT_TRUE(usage);
+  ASSERT_EQ(usage->size(), 1u);
+  EXPECT_EQ((*usage)[0].calls, 6);
+}
+
 TYPED_TEST(TaskStoreConformance, UsageGroupsFiltersSpendAndRejectsUnknownColumns) {
   auto t = makeTask();
   auto c = use("c", 11, "beta");
