@@ -386,11 +386,7 @@ Status SqliteTaskStore::apply(const Write& w) {
     if (del.step() != SQLITE_DONE) return dbError(db, "trim outbox");
   }
   if (w.purge) {
-    // The id range first: a primary-key range scan that stops at the first
-    // task created after the cutoff, whatever the table's size.
-    Stmt sel(stmts,
-             "SELECT id FROM tasks WHERE id<? AND status NOT IN ('queued','routed','running') "
-             "AND finished_ms<? ORDER BY id LIMIT ?");
+    Stmt sel(stmts, kPurgeSql);
     sel.bind(1, taskIdsBefore(w.purge->beforeMs))
         .bind(2, w.purge->beforeMs)
         .bind(3, static_cast<int64_t>(w.purge->limit));

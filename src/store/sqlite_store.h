@@ -52,6 +52,12 @@ class SqliteTaskStore final : public QueuedTaskStore {
   Result<TaskPage> list(const ListQuery& q) override;
   //! The statement list() runs (its query plan is tested).
   static std::string listSql(const ListQuery& q);
+  //! The tasks a purge deletes (its query plan is tested): the id range
+  //! first, a primary-key range that stops at the first task created after
+  //! the cutoff, whatever the table's size.
+  static constexpr const char* kPurgeSql =
+      "SELECT id FROM tasks WHERE id<? AND status NOT IN ('queued','routed','running') AND "
+      "finished_ms<? ORDER BY id LIMIT ?";
   Result<std::vector<Event>> events(const std::string& taskId, int64_t afterSeq,
                                     int limit) override;
   Result<std::vector<Task>> unfinished() override;

@@ -59,6 +59,19 @@ TEST(SqliteStore, AStatusFilteredListIsAnIndexRangeNotAScanOfTheTenantsTasks) {
   EXPECT_NE(plan.find("USING INDEX tasks_tenant_id (tenant=?)"), std::string::npos) << plan;
 }
 
+// Retention looks every hour: on a database of millions of tasks it must read
+// the old ones only, not every row to find none.
+TEST(SqliteStore, APurgeReadsARangeOfThePrimaryKey) {
+  testing::TempDir dir;
+  auto file = dir.path() / "aion.db";
+  ASSERT_TRUE(SqliteTaskStore::open(file));
+  auto plan = planOf(file, SqliteTaskStore::kPurgeSql);
+  EXPECT_NE(plan.find("SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id<?)"),
+            std::string::npos)
+      << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << "sorted apart: " << plan;
+}
+
 TEST(SqliteStore, MigratesAVersion1DatabaseKeepingItsRows) {
   testing::TempDir dir;
   auto file = dir.path() / "aion.db";
