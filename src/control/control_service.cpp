@@ -124,62 +124,64 @@ void ControlService::cancelAskedElsewhere(const std::string& id) {
                  asio::detached);
 }
 
-void ControlService::keepLease() {
-  auto timer = leaseTimer_.lock();
+void ControlService::after(std::weak_ptr<asio::steady_timer>& slot, std::chrono::milliseconds delay,
+                           std::function<void()> fn) {
+  auto timer = slot.lock();
   if (!timer) {
     timer = std::make_shared<asio::steady_timer>(d_.nextIo());
-    leaseTimer_ = timer;
+    slot = timer;
   }
-  timer->expires_after(opts_.leaseRenewEvery);
-  auto alive = alive_;
-  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
-    if (ec || !alive->load()) return;
-    asio::post(d_.blocking, [this, alive] {
-      if (!alive->load()) return;
-      std::unique_lock lease(leaseMu_);
-      if (leaseEnded_) return;
-      auto cancels = d_.cluster->renew();
-      lease.unlock();
-      if (!cancels) {
-        spdlog::warn("control plane {}: lease not renewed: {}", d_.cluster->planeId(),
-                     cancels.error().message);
-      } else {
-        for (auto& id : *cancels) cancelAskedElsewhere(id);
-        if (stopping_->load()) return keepLease();
-        auto claimed = d_.cluster->claim(/*ownToo=*/false);
-        if (claimed && !claimed->empty()) {
-          spdlog::info(
-              "control plane {}: took over {} task(s) of control planes whose lease ran out",
-              d_.cluster->planeId(), claimed->size());
-          d_.metrics.tasksTaken("takeover", claimed->size());
-          if (auto st =
-                  orchestrator_->recover(std::move(*claimed), Orchestrator::Recovery::kTakeover);
-              !st)
-            spdlog::error("taking over tasks: {}", st.error().message);
-        } else if (!claimed) {
-          spdlog::warn("claiming tasks of gone control planes: {}", claimed.error().message);
-        }
-      }
-      if (alive->load()) keepLease();
+  timer->expires_after(delay);
+  timer->async_wait([alive = alive_, timer, fn = std::move(fn)](boost::system::error_code ec) {
+    if (!ec && alive->load()) fn();
+  });
+}
+
+void ControlService::blockingAfter(std::weak_ptr<asio::steady_timer>& slot,
+                                   std::chrono::milliseconds delay, std::function<void()> fn) {
+  after(slot, delay, [this, fn = std::move(fn)] {
+    asio::post(d_.blocking, [alive = alive_, fn] {
+      if (alive->load()) fn();
     });
   });
 }
 
+void ControlService::keepLease() {
+  blockingAfter(leaseTimer_, opts_.leaseRenewEvery, [this, alive = alive_] {
+    std::unique_lock lease(leaseMu_);
+    if (leaseEnded_) return;
+    auto cancels = d_.cluster->renew();
+    lease.unlock();
+    if (!cancels) {
+      spdlog::warn("control plane {}: lease not renewed: {}", d_.cluster->planeId(),
+                   cancels.error().message);
+    } else {
+      for (auto& id : *cancels) cancelAskedElsewhere(id);
+      if (stopping_->load()) return keepLease();
+      auto claimed = d_.cluster->claim(/*ownToo=*/false);
+      if (claimed && !claimed->empty()) {
+        spdlog::info("control plane {}: took over {} task(s) of control planes whose lease ran out",
+                     d_.cluster->planeId(), claimed->size());
+        d_.metrics.tasksTaken("takeover", claimed->size());
+        if (auto st =
+                orchestrator_->recover(std::move(*claimed), Orchestrator::Recovery::kTakeover);
+            !st)
+          spdlog::error("taking over tasks: {}", st.error().message);
+      } else if (!claimed) {
+        spdlog::warn("claiming tasks of gone control planes: {}", claimed.error().message);
+      }
+    }
+    if (alive->load()) keepLease();
+  });
+}
+
 void ControlService::keepSharing() {
-  auto timer = shareTimer_.lock();
-  if (!timer) {
-    timer = std::make_shared<asio::steady_timer>(d_.nextIo());
-    shareTimer_ = timer;
-  }
   // Polled, not notified: a plane with nothing to do asks twice per
   // shareAfter, one indexed statement (the partial index on active tasks).
-  timer->expires_after(std::max(std::chrono::milliseconds(50), opts_.shareAfter / 2));
-  auto alive = alive_;
-  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
-    if (ec || !alive->load()) return;
+  after(shareTimer_, std::max(std::chrono::milliseconds(50), opts_.shareAfter / 2), [this] {
     size_t idle = stopping_->load() ? 0 : orchestrator_->idleSlots();
     if (idle == 0) return keepSharing();
-    asio::post(d_.blocking, [this, alive, idle] {
+    asio::post(d_.blocking, [this, alive = alive_, idle] {
       if (!alive->load()) return;
       auto took = d_.cluster->take(std::min<size_t>(idle, 64), opts_.shareAfter);
       if (!took) {
@@ -196,23 +198,11 @@ void ControlService::keepSharing() {
   });
 }
 
-void ControlService::keepPurging(std::chrono::milliseconds after) {
-  auto timer = purgeTimer_.lock();
-  if (!timer) {
-    timer = std::make_shared<asio::steady_timer>(d_.nextIo());
-    purgeTimer_ = timer;
-  }
-  timer->expires_after(after);
-  auto alive = alive_;
-  timer->async_wait([this, alive, timer](boost::system::error_code ec) {
-    if (ec || !alive->load()) return;
-    asio::post(d_.blocking, [this, alive] {
-      if (alive->load()) purgeBatch();
-    });
-  });
+void ControlService::keepPurging(std::chrono::milliseconds delay) {
+  blockingAfter(purgeTimer_, delay, [this, alive = alive_] { purgeBatch(alive); });
 }
 
-void ControlService::purgeBatch() {
+void ControlService::purgeBatch(const std::shared_ptr<std::atomic<bool>>& alive) {
   // Small batches, each its own write: the writer serves the request path
   // between them, and a long backlog (retention just turned on) does not
   // hold a blocking thread for its whole length.
@@ -225,14 +215,13 @@ void ControlService::purgeBatch() {
     spdlog::info("retention: deleted {} finished task(s) older than {} day(s)", gone->size(),
                  opts_.taskRetention.count() / 86400000.0);
     if (gone->size() == static_cast<size_t>(kBatch) && !stopping_->load()) {
-      auto alive = alive_;
       asio::post(d_.blocking, [this, alive] {
-        if (alive->load()) purgeBatch();
+        if (alive->load()) purgeBatch(alive);
       });
       return;
     }
   }
-  if (alive_->load()) keepPurging(opts_.retentionEvery);
+  if (alive->load()) keepPurging(opts_.retentionEvery);
 }
 
 // Readiness is re-checked in the background: a read on the store's pool and

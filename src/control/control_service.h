@@ -78,7 +78,7 @@ class ControlService final : public ControlApi {
     std::chrono::milliseconds shareAfter{0};
     //! Finished tasks older than this are deleted with their events
     //! (AION_TASK_RETENTION_DAYS; 0: kept forever), checked every
-    //! retentionEvery, the first time retentionEvery / 60 after start.
+    //! retentionEvery, the first time at most 10 s after start.
     std::chrono::milliseconds taskRetention{0};
     std::chrono::milliseconds retentionEvery{std::chrono::hours(1)};
   };
@@ -200,8 +200,15 @@ class ControlService final : public ControlApi {
   void keepSharing();
   //! With a task retention: deletes finished tasks older than it, a batch
   //! at a time on the blocking pool, every retentionEvery.
-  void keepPurging(std::chrono::milliseconds after);
-  void purgeBatch();
+  void keepPurging(std::chrono::milliseconds delay);
+  void purgeBatch(const std::shared_ptr<std::atomic<bool>>& alive);
+  //! Runs `fn` on the timer's event loop once `delay` passed, unless this
+  //! service is gone by then; `slot` keeps the timer (see readyTimer_).
+  void after(std::weak_ptr<boost::asio::steady_timer>& slot, std::chrono::milliseconds delay,
+             std::function<void()> fn);
+  //! The same, with `fn` on the blocking pool.
+  void blockingAfter(std::weak_ptr<boost::asio::steady_timer>& slot,
+                     std::chrono::milliseconds delay, std::function<void()> fn);
   //! Cancels a task this plane runs for a cancel asked through another plane.
   void cancelAskedElsewhere(const std::string& id);
   Result<boost::json::object> registerModuleBlocking(const boost::json::object& body);
