@@ -149,15 +149,19 @@ std::vector<double> ioCalls(pb::Control::Stub& stub, const char* server, int n) 
 int main(int argc, char** argv) {
   int calls = 5000;
   bool detector = false;
+  bool unixSocket = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--calls") == 0 && i + 1 < argc)
       calls = std::max(100, std::atoi(argv[++i]));
     else if (std::strcmp(argv[i], "--absl-deadlock-detection") == 0)
       detector = true;  // as Debian's Abseil leaves it, and aiond before it turned it off
+    else if (std::strcmp(argv[i], "--unix") == 0)
+      unixSocket = true;  // a Unix-domain socket instead of loopback TCP
   }
   // As aiond does (src/app/main.cpp): Debian's Abseil has the detector on.
   if (!detector) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
+  std::string sock = "/tmp/aion-hop-" + std::to_string(getpid()) + ".sock";
   int pipefd[2];
   if (pipe(pipefd) != 0) return 1;
   pid_t child = fork();
@@ -166,9 +170,11 @@ int main(int argc, char** argv) {
     Server service;
     int port = 0;
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.AddListeningPort(unixSocket ? "unix:" + sock : "127.0.0.1:0",
+                       grpc::InsecureServerCredentials(), &port);
     b.RegisterService(&service);
     auto server = b.BuildAndStart();
+    if (server && unixSocket) port = 1;  // a path has no port: any non-zero says it listens
     if (write(pipefd[1], &port, sizeof port) != sizeof port) _exit(1);
     pause();  // killed by the parent
     _exit(0);
@@ -179,8 +185,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "server did not start\n");
     return 1;
   }
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(
+      unixSocket ? "unix:" + sock : "127.0.0.1:" + std::to_string(port),
+      grpc::InsecureChannelCredentials());
   auto stub = pb::Control::NewStub(channel);
   syncCalls(*stub, "inline", 500);  // connect and warm up
 
@@ -203,6 +210,7 @@ int main(int argc, char** argv) {
     }
   kill(child, SIGTERM);
   waitpid(child, nullptr, 0);
+  if (unixSocket) unlink(sock.c_str());
 
   double floor = pct(rows[0].us, .5);
   std::printf("%-8s %-8s %10s %10s %10s\n", "client", "server", "p50 us", "p99 us", "p50/floor");

@@ -2,6 +2,12 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
+#include <map>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
 namespace aion::telemetry {
 namespace {
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets{
@@ -9,9 +15,39 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets{
 // What aionOS adds is meant to be tens to hundreds of microseconds.
 const prometheus::Histogram::BucketBoundaries kOverheadBuckets{
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1};
+
+std::atomic<uint64_t> nextMetricsId{1};
+
+using LabelList = std::initializer_list<std::pair<const char*, std::string_view>>;
+
+// Family::Add builds a std::map of the labels, hashes it and takes the
+// family's lock on every call; the request path records a dozen label sets
+// per call, the same ones over and over. Each thread remembers the children
+// it has seen (families never remove any). The key starts with the Metrics
+// instance's id, so a later instance at the same address never finds an
+// earlier one's children.
+template <class T, class... A>
+T& child(uint64_t metricsId, prometheus::Family<T>* f, LabelList labels, const A&... args) {
+  thread_local std::unordered_map<std::string, void*> known;
+  thread_local std::string key;
+  key.assign(reinterpret_cast<const char*>(&metricsId), sizeof metricsId);
+  key.append(reinterpret_cast<const char*>(&f), sizeof f);
+  for (auto& [name, value] : labels) {
+    auto n = static_cast<uint32_t>(value.size());
+    key.append(name).push_back('\0');
+    key.append(reinterpret_cast<const char*>(&n), sizeof n).append(value);
+  }
+  if (auto it = known.find(key); it != known.end()) return *static_cast<T*>(it->second);
+  std::map<std::string, std::string> m;
+  for (auto& [name, value] : labels) m.emplace(name, std::string(value));
+  T& c = f->Add(m, args...);
+  known.emplace(key, &c);
+  return c;
+}
 }  // namespace
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()), id_(nextMetricsId.fetch_add(1)) {
   using namespace prometheus;
   requests_ = &BuildCounter()
                    .Name("aion_http_requests_total")
@@ -227,24 +263,25 @@ void Metrics::onScrape(std::function<void()> refresh) {
 }
 
 void Metrics::spans(const std::string& outcome, size_t n) {
-  spans_->Add({{"outcome", outcome}}).Increment(static_cast<double>(n));
+  child(id_, spans_, {{"outcome", outcome}}).Increment(static_cast<double>(n));
 }
 
 void Metrics::sinkMessages(const std::string& sink, const std::string& outcome, size_t n) {
   if (n)
-    sinkMessages_->Add({{"sink", sink}, {"outcome", outcome}}).Increment(static_cast<double>(n));
+    child(id_, sinkMessages_, {{"sink", sink}, {"outcome", outcome}})
+        .Increment(static_cast<double>(n));
 }
 
 void Metrics::sinkUp(const std::string& sink, bool up) {
-  sinkUp_->Add({{"sink", sink}}).Set(up ? 1 : 0);
+  child(id_, sinkUp_, {{"sink", sink}}).Set(up ? 1 : 0);
 }
 
 void Metrics::rejected(const std::string& reason) {
-  rejected_->Add({{"reason", reason}}).Increment();
+  child(id_, rejected_, {{"reason", reason}}).Increment();
 }
 
 void Metrics::streamDropped(const std::string& surface, const std::string& reason) {
-  streamDrops_->Add({{"surface", surface}, {"reason", reason}}).Increment();
+  child(id_, streamDrops_, {{"surface", surface}, {"reason", reason}}).Increment();
 }
 
 void Metrics::tasksPurged(size_t n) {
@@ -256,20 +293,20 @@ void Metrics::behindRefused() {
 }
 
 void Metrics::tasksTaken(const std::string& reason, size_t n) {
-  tasksTaken_->Add({{"reason", reason}}).Increment(static_cast<double>(n));
+  child(id_, tasksTaken_, {{"reason", reason}}).Increment(static_cast<double>(n));
 }
 
 void Metrics::idempotency(const std::string& outcome) {
-  idempotency_->Add({{"outcome", outcome}}).Increment();
+  child(id_, idempotency_, {{"outcome", outcome}}).Increment();
 }
 
 void Metrics::routeDecision(const std::string& intent, const std::string& route,
                             const std::string& privacy) {
-  decisions_->Add({{"intent", intent}, {"route", route}, {"privacy", privacy}}).Increment();
+  child(id_, decisions_, {{"intent", intent}, {"route", route}, {"privacy", privacy}}).Increment();
 }
 
 void Metrics::fallback(const std::string& intent, const std::string& from, const std::string& to) {
-  fallbacks_->Add({{"intent", intent}, {"from", from}, {"to", to}}).Increment();
+  child(id_, fallbacks_, {{"intent", intent}, {"from", from}, {"to", to}}).Increment();
 }
 
 void Metrics::storeCommit(double seconds, size_t writes) {
@@ -283,84 +320,85 @@ void Metrics::storeBacklog(double seconds) {
 
 void Metrics::budget(const std::string& scope, const std::string& period, double spentUsd,
                      double capUsd) {
-  budgetSpent_->Add({{"scope", scope}, {"period", period}}).Set(spentUsd);
-  budgetCap_->Add({{"scope", scope}, {"period", period}}).Set(capUsd);
+  child(id_, budgetSpent_, {{"scope", scope}, {"period", period}}).Set(spentUsd);
+  child(id_, budgetCap_, {{"scope", scope}, {"period", period}}).Set(capUsd);
 }
 
 void Metrics::httpRequest(const std::string& listener, const std::string& route, int status,
                           double seconds) {
-  requests_->Add({{"listener", listener}, {"route", route}, {"code", std::to_string(status)}})
+  child(id_, requests_,
+        {{"listener", listener}, {"route", route}, {"code", std::to_string(status)}})
       .Increment();
-  requestSeconds_->Add({{"listener", listener}, {"route", route}}, kLatencyBuckets)
+  child(id_, requestSeconds_, {{"listener", listener}, {"route", route}}, kLatencyBuckets)
       .Observe(seconds);
 }
 
 void Metrics::taskSubmitted(const std::string& intent) {
-  submitted_->Add({{"intent", intent}}).Increment();
+  child(id_, submitted_, {{"intent", intent}}).Increment();
 }
 
 void Metrics::taskFinished(const std::string& intent, const std::string& status, double seconds) {
-  finished_->Add({{"intent", intent}, {"status", status}}).Increment();
-  taskSeconds_->Add({{"intent", intent}}, kLatencyBuckets).Observe(seconds);
+  child(id_, finished_, {{"intent", intent}, {"status", status}}).Increment();
+  child(id_, taskSeconds_, {{"intent", intent}}, kLatencyBuckets).Observe(seconds);
 }
 
 void Metrics::moduleCall(const std::string& module, bool ok, double seconds, int64_t fuel,
                          int64_t memoryBytes, const std::string& limit) {
   static const prometheus::Histogram::BucketBoundaries kMemoryBuckets{
       1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30, 4.0 * (1 << 30)};
-  moduleCalls_->Add({{"module", module}, {"outcome", ok ? "ok" : "error"}}).Increment();
-  moduleSeconds_->Add({{"module", module}}, kLatencyBuckets).Observe(seconds);
-  if (fuel >= 0) moduleFuel_->Add({{"module", module}}).Increment(static_cast<double>(fuel));
+  child(id_, moduleCalls_, {{"module", module}, {"outcome", ok ? "ok" : "error"}}).Increment();
+  child(id_, moduleSeconds_, {{"module", module}}, kLatencyBuckets).Observe(seconds);
+  if (fuel >= 0) child(id_, moduleFuel_, {{"module", module}}).Increment(static_cast<double>(fuel));
   if (memoryBytes >= 0)
-    moduleMemory_->Add({{"module", module}}, kMemoryBuckets)
+    child(id_, moduleMemory_, {{"module", module}}, kMemoryBuckets)
         .Observe(static_cast<double>(memoryBytes));
-  if (!limit.empty()) moduleLimits_->Add({{"module", module}, {"limit", limit}}).Increment();
+  if (!limit.empty()) child(id_, moduleLimits_, {{"module", module}, {"limit", limit}}).Increment();
 }
 
 void Metrics::overhead(const std::string& surface, const std::string& route, double seconds) {
-  overhead_->Add({{"surface", surface}, {"route", route}}, kOverheadBuckets).Observe(seconds);
+  child(id_, overhead_, {{"surface", surface}, {"route", route}}, kOverheadBuckets)
+      .Observe(seconds);
 }
 
 void Metrics::degraded(const std::string& feature) {
-  degraded_->Add({{"feature", feature}}).Increment();
+  child(id_, degraded_, {{"feature", feature}}).Increment();
 }
 
 void Metrics::policyReload(bool ok) {
-  reloads_->Add({{"result", ok ? "ok" : "rejected"}}).Increment();
+  child(id_, reloads_, {{"result", ok ? "ok" : "rejected"}}).Increment();
 }
 
 void Metrics::providerCall(const std::string& provider, const std::string& model,
                            const std::string& outcome, double seconds) {
-  providerCalls_->Add({{"provider", provider}, {"model", model}, {"outcome", outcome}}).Increment();
-  providerSeconds_->Add({{"provider", provider}, {"model", model}}, kLatencyBuckets)
+  child(id_, providerCalls_, {{"provider", provider}, {"model", model}, {"outcome", outcome}})
+      .Increment();
+  child(id_, providerSeconds_, {{"provider", provider}, {"model", model}}, kLatencyBuckets)
       .Observe(seconds);
 }
 
 void Metrics::vectorCall(const std::string& engine, const std::string& op,
                          const std::string& outcome, double seconds) {
-  vectorCalls_->Add({{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
-  vectorSeconds_->Add({{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
+  child(id_, vectorCalls_, {{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
+  child(id_, vectorSeconds_, {{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
 }
 
 void Metrics::documentCall(const std::string& engine, const std::string& op,
                            const std::string& outcome, double seconds) {
-  documentCalls_->Add({{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
-  documentSeconds_->Add({{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
+  child(id_, documentCalls_, {{"engine", engine}, {"op", op}, {"outcome", outcome}}).Increment();
+  child(id_, documentSeconds_, {{"engine", engine}, {"op", op}}, kLatencyBuckets).Observe(seconds);
 }
 
 void Metrics::spend(const std::string& provider, const std::string& model,
                     const std::string& tenant, int64_t promptTokens, int64_t completionTokens,
                     double usd) {
-  tokens_
-      ->Add({{"provider", provider}, {"model", model}, {"tenant", tenant}, {"direction", "prompt"}})
+  child(id_, tokens_,
+        {{"provider", provider}, {"model", model}, {"tenant", tenant}, {"direction", "prompt"}})
       .Increment(static_cast<double>(promptTokens));
-  tokens_
-      ->Add({{"provider", provider},
-             {"model", model},
-             {"tenant", tenant},
-             {"direction", "completion"}})
+  child(id_, tokens_,
+        {{"provider", provider}, {"model", model}, {"tenant", tenant}, {"direction", "completion"}})
       .Increment(static_cast<double>(completionTokens));
-  costUsd_->Add({{"provider", provider}, {"model", model}, {"tenant", tenant}}).Increment(usd);
+  child(id_, costUsd_, {{"provider", provider}, {"model", model}, {"tenant", tenant}})
+      .Increment(usd);
 }
 
 }  // namespace aion::telemetry

@@ -1,8 +1,11 @@
-// W3C trace context parsing and the ids aionOS makes.
+// W3C trace context parsing, the ids aionOS makes, and the metrics' label sets.
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
+#include <thread>
 
+#include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "telemetry/tracer.h"
 
@@ -96,9 +99,6 @@ TEST(Trace, NewIdsAreValidAndDistinct) {
   EXPECT_TRUE(back->sampled);
 }
 
-}  // namespace
-}  // namespace aion::telemetry
-
 namespace aion::telemetry {
 namespace {
 
@@ -159,6 +159,53 @@ TEST(Tracer, SamplersFollowTheParentOrTheRatio) {
   EXPECT_FALSE(Tracer(o, m).sample(newTraceId(), true));
   TracerOptions off;
   EXPECT_FALSE(Tracer(off, m).sample(newTraceId(), true));
+}
+
+}  // namespace
+}  // namespace aion::telemetry
+
+// Each thread remembers the children of the label sets it has recorded;
+// that memory must never mix label sets or hand one instance's child to
+// another instance.
+TEST(Metrics, RememberedLabelSetsStayApartAndBelongToTheirInstance) {
+  auto line = [](const std::string& text, const std::string& prefix) {
+    auto at = text.find(prefix);
+    if (at == std::string::npos) return std::string();
+    return text.substr(at, text.find('\n', at) - at);
+  };
+  {
+    Metrics m;
+    for (int i = 0; i < 3; ++i) m.taskFinished("summarize", "succeeded", 0.01);
+    m.taskFinished("summarize", "failed", 0.01);
+    m.taskFinished("chat", "succeeded", 0.01);
+    // The same values under other names are another label set.
+    m.spend("openai", "gpt-4o-mini", "t1", 5, 7, 0.5);
+    auto text = m.serialize();
+    EXPECT_EQ(line(text, "aion_tasks_finished_total{intent=\"summarize\",status=\"succeeded\"}"),
+              "aion_tasks_finished_total{intent=\"summarize\",status=\"succeeded\"} 3");
+    EXPECT_EQ(line(text, "aion_tasks_finished_total{intent=\"summarize\",status=\"failed\"}"),
+              "aion_tasks_finished_total{intent=\"summarize\",status=\"failed\"} 1");
+    EXPECT_EQ(line(text, "aion_tasks_finished_total{intent=\"chat\",status=\"succeeded\"}"),
+              "aion_tasks_finished_total{intent=\"chat\",status=\"succeeded\"} 1");
+    EXPECT_NE(text.find("direction=\"prompt\",model=\"gpt-4o-mini\",provider=\"openai\","
+                        "tenant=\"t1\"} 5"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("direction=\"completion\",model=\"gpt-4o-mini\",provider=\"openai\","
+                        "tenant=\"t1\"} 7"),
+              std::string::npos);
+  }
+  // A new instance (maybe at the old one's address) starts from zero.
+  Metrics again;
+  again.taskFinished("summarize", "succeeded", 0.01);
+  EXPECT_EQ(line(again.serialize(),
+                 "aion_tasks_finished_total{intent=\"summarize\",status=\"succeeded\"}"),
+            "aion_tasks_finished_total{intent=\"summarize\",status=\"succeeded\"} 1");
+  // Another thread records into the same children.
+  std::thread([&] { again.taskFinished("summarize", "succeeded", 0.01); }).join();
+  EXPECT_EQ(line(again.serialize(),
+                 "aion_tasks_finished_total{intent=\"summarize\",status=\"succeeded\"}"),
+            "aion_tasks_finished_total{intent=\"summarize\",status=\"succeeded\"} 2");
 }
 
 }  // namespace
