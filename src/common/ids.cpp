@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <stdexcept>
@@ -24,6 +25,22 @@ std::string timePart(uint64_t t) {
   return out;
 }
 
+// OpenSSL's generator, drawn 640 bytes at a time per thread: RAND_bytes
+// takes its locks and checks for a fork on every call, which cost more
+// than the rest of an id (several per request).
+void randomBytes(unsigned char* out, size_t n) {
+  thread_local std::array<unsigned char, 640> pool{};
+  thread_local size_t used = pool.size();
+  if (used + n > pool.size()) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    used = 0;
+  }
+  std::memcpy(out, pool.data() + used, n);
+  std::memset(pool.data() + used, 0, n);  // each byte is handed out once
+  used += n;
+}
+
 // Monotonic within the process: an id made in the same millisecond as the
 // previous one (or after the clock stepped back) reuses its time and adds one
 // to its random part, so ids sort in creation order.
@@ -40,8 +57,8 @@ std::string ulid() {
       rnd = last;
       for (int i = 9; i >= 0 && ++rnd[i] == 0; --i) {
       }
-    } else if (RAND_bytes(rnd.data(), static_cast<int>(rnd.size())) != 1) {
-      throw std::runtime_error("RAND_bytes failed");
+    } else {
+      randomBytes(rnd.data(), rnd.size());
     }
     lastMs = t;
     last = rnd;

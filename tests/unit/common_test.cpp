@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <thread>
@@ -35,6 +36,29 @@ TEST(Ids, TaskIdsSortByCreationTime) {
   std::this_thread::sleep_for(std::chrono::milliseconds(3));
   auto b = newTaskId();
   EXPECT_LT(a, b);
+}
+
+// An id made in a new millisecond draws fresh random bits (from a per-thread
+// pool of OpenSSL's output): no two draws may repeat, on any thread.
+TEST(Ids, FreshRandomPartsNeverRepeatAcrossThreads) {
+  std::mutex mu;
+  std::set<std::string> parts;
+  size_t made = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        auto id = newRequestId();
+        std::lock_guard lock(mu);
+        ++made;
+        parts.insert(id.substr(4 + 10));  // after "req_" and the time
+      }
+    });
+  for (auto& th : threads) th.join();
+  // Within one millisecond the next id is the last draw plus one: distinct too.
+  EXPECT_EQ(parts.size(), made);
+  EXPECT_EQ(parts.count(std::string(16, '0')), 0u);
 }
 
 TEST(Ids, FormatTime) {
