@@ -5,7 +5,8 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
-#include <ctime>
+#include <chrono>
+#include <cstdio>
 #include <iterator>
 #include <unordered_map>
 
@@ -175,21 +176,24 @@ std::string textOrEmpty(const json::value& v) {
 
 }  // namespace
 
+// Calendar arithmetic instead of gmtime_r/timegm: glibc takes its time-zone
+// lock in both, and budgets ask for these several times per request.
 int64_t periodStartMs(const std::string& period, int64_t nowMs) {
-  std::time_t secs = static_cast<std::time_t>(nowMs / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-  if (period == "month") tm.tm_mday = 1;
-  return static_cast<int64_t>(timegm(&tm)) * 1000;
+  using namespace std::chrono;
+  auto day = floor<days>(sys_time<milliseconds>(milliseconds(nowMs)));
+  if (period == "month") {
+    year_month_day ymd{day};
+    day = sys_days{ymd.year() / ymd.month() / 1};
+  }
+  return duration_cast<milliseconds>(day.time_since_epoch()).count();
 }
 
 std::string utcDay(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
+  using namespace std::chrono;
+  year_month_day ymd{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
   char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
   return buf;
 }
 

@@ -21,6 +21,12 @@ TEST(SqliteStore, PeriodsAreUtcDaysAndMonths) {
   EXPECT_EQ(utcDay(0), "1970-01-01");
   EXPECT_EQ(periodStartMs("day", 86400000 + 5000), 86400000);
   EXPECT_EQ(periodStartMs("month", 40LL * 86400000), 31LL * 86400000);  // Feb 1st 1970
+  // 2024-02-29T23:59:59.999Z: a leap day, the last millisecond of it.
+  EXPECT_EQ(utcDay(1709251199999), "2024-02-29");
+  EXPECT_EQ(periodStartMs("day", 1709251199999), 1709164800000);
+  EXPECT_EQ(periodStartMs("month", 1709251199999), 1706745600000);  // 2024-02-01
+  EXPECT_EQ(utcDay(1709251200000), "2024-03-01");
+  EXPECT_EQ(utcDay(4102444800000), "2100-01-01");
 }
 
 // EXPLAIN QUERY PLAN's details, one per line.
