@@ -131,14 +131,22 @@ void Orchestrator::journal(const TaskPtr& t, store::TaskUpdate u, std::vector<Ev
   {
     std::lock_guard lock(t->mu);
     if (u.status && telemetry::eventsOn()) logState(t->task, u);
-    w = buildWrite(*t, u, std::move(events), std::move(usage), dur);
-    if (!(u.status || u.result || u.error || u.startedMs || u.finishedMs || u.attempts ||
-          u.costUsd || u.cancelRequested || u.overheadUs))
-      w.update.reset();  // events only: no row change beyond last_seq
+    w = buildWrite(*t, {}, std::move(events), std::move(usage), dur);
+    bool rowChange = u.status || u.result || u.error || u.startedMs || u.finishedMs || u.attempts ||
+                     u.costUsd || u.cancelRequested || u.overheadUs;
     if (t->behind) {
       u.applyTo(t->task);
       if (!w.events.empty()) t->task.lastSeq = w.events.back().seq;
     }
+    // Events only: no row change beyond last_seq. Behind, the task already
+    // has the update: the write takes it; durable, the commit's callback
+    // applies its own copy.
+    if (!rowChange)
+      w.update.reset();
+    else if (t->behind)
+      w.update = std::move(u);
+    else
+      w.update = u;
   }
   if (t->behind) {
     // Queued before it is published: a flush after seeing an event covers it.
