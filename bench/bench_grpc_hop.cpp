@@ -185,9 +185,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "server did not start\n");
     return 1;
   }
-  auto channel = grpc::CreateChannel(
-      unixSocket ? "unix:" + sock : "127.0.0.1:" + std::to_string(port),
-      grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(unixSocket ? "unix:" + sock : "127.0.0.1:" + std::to_string(port),
+                          grpc::InsecureChannelCredentials());
   auto stub = pb::Control::NewStub(channel);
   syncCalls(*stub, "inline", 500);  // connect and warm up
 
