@@ -177,7 +177,7 @@ std::string textOrEmpty(const json::value& v) {
 }  // namespace
 
 // Calendar arithmetic instead of gmtime_r/timegm: glibc takes its time-zone
-// lock in both, and budgets ask for these several times per request.
+// lock in both, and budgets ask for the period several times per request.
 int64_t periodStartMs(const std::string& period, int64_t nowMs) {
   using namespace std::chrono;
   auto day = floor<days>(sys_time<milliseconds>(milliseconds(nowMs)));
@@ -189,12 +189,7 @@ int64_t periodStartMs(const std::string& period, int64_t nowMs) {
 }
 
 std::string utcDay(int64_t ms) {
-  using namespace std::chrono;
-  year_month_day ymd{floor<days>(sys_time<milliseconds>(milliseconds(ms)))};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  return buf;
+  return formatTimeMs(ms).substr(0, 10);  // YYYY-MM-DD
 }
 
 SqliteTaskStore::SqliteTaskStore(Options opts)
