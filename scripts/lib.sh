@@ -7,6 +7,12 @@ log() { printf '[aionos %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 # shellcheck source=../deps/versions.env
 source "$here/deps/versions.env"
 
+# ccache keys compilations by paths relative to the checkout, so a clone at
+# another path (CI's clean clones) reuses what an earlier one compiled. The
+# fuzz and sanitizer builds carry debug info, which would hash the build dir.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$here}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+
 aion_cache_root() { echo "${AION_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aionos}"; }
 
 # Keyed by the wrapper crate's manifest and lock, so a version bump rebuilds;
