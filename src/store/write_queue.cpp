@@ -78,10 +78,17 @@ void WriteQueue::loop() {
         cv_.wait_until(lock, due);
       }
       size_t n = std::min(queue_.size(), opts_.maxBatch);
-      committing_ = queue_.front().queued;
+      // The backlog while this batch commits counts from when its earliest
+      // write was due: a write behind waited its window on purpose.
+      committing_ = std::chrono::steady_clock::now();
       batch.reserve(n);
       for (size_t i = 0; i < n; ++i) {
-        if (queue_.front().w.durability != Durability::kBehind) --urgent_;
+        auto due = queue_.front().queued;
+        if (queue_.front().w.durability != Durability::kBehind)
+          --urgent_;
+        else
+          due += opts_.behindWindow;
+        committing_ = std::min(committing_, due);
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
