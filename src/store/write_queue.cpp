@@ -71,7 +71,7 @@ void WriteQueue::loop() {
           continue;
         }
         // Writes behind wait for company (bounded); anything else goes now.
-        auto due = queue_.front().queued + opts_.behindWindow;
+        auto due = dueOf(queue_.front());
         if (urgent_ || stopping_ || flushing_ || queue_.size() >= opts_.behindMax ||
             std::chrono::steady_clock::now() >= due)
           break;
@@ -83,12 +83,8 @@ void WriteQueue::loop() {
       committing_ = std::chrono::steady_clock::now();
       batch.reserve(n);
       for (size_t i = 0; i < n; ++i) {
-        auto due = queue_.front().queued;
-        if (queue_.front().w.durability != Durability::kBehind)
-          --urgent_;
-        else
-          due += opts_.behindWindow;
-        committing_ = std::min(committing_, due);
+        if (queue_.front().w.durability != Durability::kBehind) --urgent_;
+        committing_ = std::min(committing_, dueOf(queue_.front()));
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

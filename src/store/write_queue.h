@@ -58,6 +58,10 @@ class WriteQueue {
 
  private:
   void loop();
+  //! When a write should be committed: at once, or a write behind after its window.
+  std::chrono::steady_clock::time_point dueOf(const Pending& p) const {
+    return p.w.durability == Durability::kBehind ? p.queued + opts_.behindWindow : p.queued;
+  }
 
   Options opts_;
   Commit commit_;
@@ -67,7 +71,7 @@ class WriteQueue {
   std::deque<Pending> queue_;
   size_t urgent_ = 0;  // queued writes that are not behind
   uint64_t queuedTotal_ = 0, committedTotal_ = 0, transactions_ = 0, folded_ = 0;
-  std::chrono::steady_clock::time_point committing_{};  // oldest write of the batch in commit
+  std::chrono::steady_clock::time_point committing_{};  // when the batch in commit was due
   bool flushing_ = false;
   bool stopping_ = false;
   std::thread thread_;
