@@ -116,11 +116,15 @@ WasmModuleHost::WasmModuleHost() {
   wasmtime_config_consume_fuel_set(fuelConfig, true);
   wasmtime_config_cranelift_opt_level_set(fuelConfig, WASMTIME_OPT_LEVEL_SPEED);
   fuelEngine_ = wasm_engine_new_with_config(fuelConfig);
-  ticker_ = std::jthread([engine = engine_, fuelEngine = fuelEngine_](std::stop_token stop) {
-    while (!stop.stop_requested()) {
+  ticker_ = std::jthread([this](std::stop_token stop) {
+    std::unique_lock lock(tickMu_);
+    while (tickCv_.wait(lock, stop, [this] { return running_.load() > 0; })) {
+      lock.unlock();
       std::this_thread::sleep_for(std::chrono::milliseconds(kEpochTickMs));
-      wasmtime_engine_increment_epoch(engine);
-      wasmtime_engine_increment_epoch(fuelEngine);
+      wasmtime_engine_increment_epoch(engine_);
+      wasmtime_engine_increment_epoch(fuelEngine_);
+      ticks_.fetch_add(1, std::memory_order_relaxed);
+      lock.lock();
     }
   });
 }
@@ -210,6 +214,17 @@ Result<CallResult> WasmModuleHost::call(const std::string& name, std::string_vie
   if (!entry) return fail(ErrorCode::kNotFound, "module '" + name + "' is not loaded");
   const auto& lim = entry->spec.limits;
   auto start = std::chrono::steady_clock::now();
+
+  // Taking tickMu_ after the increment: the ticker either sees the count or
+  // is already waiting for this notification.
+  if (running_.fetch_add(1) == 0) {
+    std::lock_guard lock(tickMu_);
+    tickCv_.notify_one();
+  }
+  struct Running {
+    std::atomic<int>& n;
+    ~Running() { n.fetch_sub(1); }
+  } running{running_};
 
   CallState st;
   st.deadline = start + std::chrono::milliseconds(std::min(opts.timeoutMs, lim.timeoutMs));

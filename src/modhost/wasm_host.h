@@ -1,6 +1,9 @@
 #pragma once
+#include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <thread>
 
@@ -26,6 +29,8 @@ class WasmModuleHost final : public ModuleHost {
 
   //! Compiled modules kept in the digest cache (for tests and metrics).
   size_t cachedCount() const;
+  //! Epoch ticks so far: they happen only while a call runs (for tests).
+  uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
 
   static constexpr int kEpochTickMs = 5;
   //! Instances alive at once (one per running call); sized above the largest
@@ -40,7 +45,13 @@ class WasmModuleHost final : public ModuleHost {
 
   wasm_engine_t* engine_ = nullptr;
   wasm_engine_t* fuelEngine_ = nullptr;  // consume_fuel on; for modules with limits.fuel
-  std::jthread ticker_;
+  // The epoch ticker sleeps while no call runs: an idle aiond does not wake
+  // 200 times a second for nothing.
+  std::atomic<int> running_{0};
+  std::atomic<uint64_t> ticks_{0};
+  std::mutex tickMu_;
+  std::condition_variable_any tickCv_;
+  std::jthread ticker_;  // last: stopped and joined first
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<const Entry>> modules_;   // by name
   std::map<std::string, std::shared_ptr<const Compiled>> cache_;  // by sha256

@@ -262,6 +262,21 @@ TEST_F(HostTest, InfiniteLoopHitsWallTimeAndHostStaysUsable) {
   EXPECT_TRUE(call("echo", "[]"));
 }
 
+TEST_F(HostTest, EpochTicksOnlyWhileACallRuns) {
+  add("loop", wat2wasm(kLoop), {.memoryMb = 16, .timeoutMs = 100});
+  loadOk();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(host.ticks(), 0u) << "an idle host must not tick";
+  auto r = call("loop");  // ends only through ticks: the wall-time check runs on each
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kTimeout);
+  EXPECT_GE(host.ticks(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3 * WasmModuleHost::kEpochTickMs));
+  auto after = host.ticks();  // a tick begun during the call may land after it
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(host.ticks(), after) << "ticking must stop when no call runs";
+}
+
 TEST_F(HostTest, CallTimeoutTighterThanModuleLimitWins) {
   add("loop", wat2wasm(kLoop), {.memoryMb = 16, .timeoutMs = 60000});
   loadOk();
