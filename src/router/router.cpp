@@ -26,6 +26,13 @@ int targetFor(const Route& r, PrivacyMode mode, const policy::LatencyTargets& t)
   return mode == PrivacyMode::kHybrid ? t.hybridMs : t.apiMs;
 }
 
+// key == Route::key() of (kind, target), without building it.
+bool isRoute(std::string_view key, RouteKind kind, std::string_view target) {
+  std::string_view k = policy::routeKindName(kind);
+  return key.size() == k.size() + 1 + target.size() && key.starts_with(k) && key[k.size()] == ':' &&
+         key.ends_with(target);
+}
+
 }  // namespace
 
 std::string Route::key() const {
@@ -83,6 +90,9 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
 
   std::vector<Route> kept;
   for (const auto& cand : intent->candidates) {
+    // A request that names its route (the OpenAI `model`) is planned for that
+    // route alone: the others are neither weighed nor listed.
+    if (!task.onlyRoute.empty() && !isRoute(task.onlyRoute, cand.kind, cand.target)) continue;
     CandidateReport rep;
     Route& r = rep.route;
     r.kind = cand.kind;
@@ -146,9 +156,7 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
         drop = "model '" + m.name + "' unavailable: " + um->second;
       }
     }
-    if (drop.empty() && !task.onlyRoute.empty() && r.key() != task.onlyRoute) {
-      drop = "not the requested route '" + task.onlyRoute + "'";
-    } else if (drop.empty() && task.onlyRoute.empty() && cand.explicitOnly) {
+    if (drop.empty() && task.onlyRoute.empty() && cand.explicitOnly) {
       drop = "serves only requests that name it ('" + r.key() + "')";
     }
     if (drop.empty() && r.estCostUsd > plan.budgetUsd) {
@@ -198,7 +206,6 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
     // Say why in the message too: clients often show nothing else.
     std::string why;
     for (auto& c : plan.candidates) {
-      if (!task.onlyRoute.empty() && c.route.key() != task.onlyRoute) continue;
       why += (why.empty() ? "" : "; ") + c.route.target + ": " + c.reason;
     }
     auto expl = toJson(plan);

@@ -76,6 +76,7 @@ TEST_P(RouterCase, MatchesExpectation) {
   task.paramsBytes = t["params_bytes"].as<size_t>();
   if (t["privacy"]) task.privacy = policy::parsePrivacy(t["privacy"].as<std::string>());
   if (t["budget_usd"]) task.budgetUsd = t["budget_usd"].as<double>();
+  if (t["only_route"]) task.onlyRoute = t["only_route"].as<std::string>();
   LiveState live;
   if (auto l = c["live"]) {
     for (auto s : l["latency"])
@@ -116,8 +117,9 @@ TEST_P(RouterCase, MatchesExpectation) {
     auto reason = reasonOf(d.first.as<std::string>(), true);
     EXPECT_NE(reason.find(d.second.as<std::string>()), std::string::npos) << reason;
   }
-  // Every candidate is explained, kept or not.
-  EXPECT_EQ(plan->candidates.size(), loaded.set->intent(task.intent)->candidates.size());
+  // Every candidate is explained, kept or not; a named route is the only candidate.
+  EXPECT_EQ(plan->candidates.size(),
+            task.onlyRoute.empty() ? loaded.set->intent(task.intent)->candidates.size() : 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RouterCase, ::testing::ValuesIn(caseNames()),
@@ -145,6 +147,25 @@ TEST(Router, NoRouteCarriesTheExplanation) {
   auto& cands = r.error().details.at("candidates").as_array();
   ASSERT_EQ(cands.size(), 1u);
   EXPECT_EQ(cands[0].at("kept"), false);
+}
+
+TEST(Router, NamedRouteNoRouteExplainsThatRouteAlone) {
+  YAML::Node c = YAML::LoadFile((kDir / "cases/20_named_route_dropped.yaml").string());
+  testing::TempDir dir;
+  auto loaded = loadCase(c, dir);
+  ASSERT_TRUE(loaded.set) << loaded.errors;
+  LiveState live;
+  live.unavailable["openai"] = "credential OPENAI_API_KEY not set";
+  auto r = decide(
+      {.tenant = "default", .intent = "chat", .paramsBytes = 10, .onlyRoute = "model:gpt-small"},
+      *loaded.set, live);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("gpt-small: provider 'openai' unavailable"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("summarize"), std::string::npos) << r.error().message;
+  auto& cands = r.error().details.at("candidates").as_array();
+  ASSERT_EQ(cands.size(), 1u);
+  EXPECT_EQ(cands[0].at("target"), "gpt-small");
 }
 
 }  // namespace
