@@ -233,21 +233,30 @@ Error transportError(const std::string& provider, Error e) {
 
 }  // namespace
 
-asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCall call,
-                                                      DeltaSink onDelta, CallControl ctl) {
-  std::shared_ptr<const Snapshot> snap;
+Result<ProviderHub::Target> ProviderHub::target(const std::string& model) const {
+  Target to;
   {
     std::lock_guard lock(mu_);
-    snap = snap_;
+    to.snap = snap_;
   }
-  auto mit = snap->models.find(model);
-  if (mit == snap->models.end())
-    co_return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
-  const auto& p = snap->providers.at(mit->second.provider);
-  if (!p.endpoint)
-    co_return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
-  Endpoint ep = *p.endpoint;
-  ep.model = mit->second.model.upstream;
+  auto mit = to.snap->models.find(model);
+  if (mit == to.snap->models.end())
+    return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
+  to.provider = &to.snap->providers.at(mit->second.provider);
+  if (!to.provider->endpoint)
+    return fail(ErrorCode::kUnavailable,
+                "provider '" + to.provider->provider.name + "': " + to.provider->reason);
+  to.endpoint = *to.provider->endpoint;
+  to.endpoint.model = mit->second.model.upstream;
+  return to;
+}
+
+asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCall call,
+                                                      DeltaSink onDelta, CallControl ctl) {
+  auto to = target(model);
+  if (!to) co_return std::unexpected(to.error());
+  const Resolved& p = *to->provider;
+  const Endpoint& ep = to->endpoint;
   // A route that cannot honour the call is not a provider failure: no
   // breaker count, no retry.
   if (auto st = checkChat(ep.protocol, call); !st) co_return std::unexpected(st.error());
@@ -293,19 +302,10 @@ asio::awaitable<Result<ChatResult>> ProviderHub::chat(std::string model, ChatCal
 asio::awaitable<Result<EmbedResult>> ProviderHub::embed(std::string model,
                                                         std::vector<std::string> inputs,
                                                         CallControl ctl) {
-  std::shared_ptr<const Snapshot> snap;
-  {
-    std::lock_guard lock(mu_);
-    snap = snap_;
-  }
-  auto mit = snap->models.find(model);
-  if (mit == snap->models.end())
-    co_return fail(ErrorCode::kUnavailable, "model '" + model + "' is not in models.yml any more");
-  const auto& p = snap->providers.at(mit->second.provider);
-  if (!p.endpoint)
-    co_return fail(ErrorCode::kUnavailable, "provider '" + p.provider.name + "': " + p.reason);
-  Endpoint ep = *p.endpoint;
-  ep.model = mit->second.model.upstream;
+  auto to = target(model);
+  if (!to) co_return std::unexpected(to.error());
+  const Resolved& p = *to->provider;
+  const Endpoint& ep = to->endpoint;
   const std::string& pname = p.provider.name;
   std::function<asio::awaitable<Result<EmbedResult>>(Timeouts, bool&)> exchange =
       [&](Timeouts t, bool&) -> asio::awaitable<Result<EmbedResult>> {

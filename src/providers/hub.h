@@ -69,6 +69,14 @@ class ProviderHub {
     std::map<std::string, Resolved> providers;
     std::map<std::string, ModelEntry> models;
   };
+  //! Where a call to `model` goes: its provider and endpoint (with the
+  //! model's upstream name), or why it cannot go anywhere.
+  struct Target {
+    std::shared_ptr<const Snapshot> snap;  // keeps `provider` alive
+    const Resolved* provider = nullptr;
+    Endpoint endpoint;
+  };
+  Result<Target> target(const std::string& model) const;
   std::shared_ptr<CircuitBreaker> breaker(const std::string& provider, const std::string& model,
                                           const policy::BreakerPolicy& p);
   //! One logical call with retries; `exchange` runs one HTTP exchange.
