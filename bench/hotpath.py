@@ -8,7 +8,9 @@ and a fresh `aion_loadgen upstream` (an instant OpenAI-compatible server):
   chat     POST /v1/chat/completions (model gpt-4o-mini, non-streaming), straight to the
            upstream (baseline) and through aiond's openai provider, each at saturation
            (closed loop, --conns connections) and at 1 connection (closed loop): req/s and
-           their ratio; added latency = p50/p99 through aiond minus direct, measured back to back
+           their ratio; added latency = p50/p99 through aiond minus direct, measured back to back;
+           aiond's CPU per call through it (every aiond process, from /proc, warm-up included),
+           which the machine's noise moves less than rates
   submit   POST /v1/tasks (summarize, ~1 KB) at saturation: 202s per second
   done     --tasks submissions as fast as they go (an open-loop schedule 1.25x faster than
            the submit rate, so every connection sends back to back), then wait until none is
@@ -43,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway import ANSWER, KEY, REPO, TEXT, Bench, request  # beside this file
+from gateway import ANSWER, KEY, REPO, TEXT, Bench, proc_stats, request  # beside this file
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say something short."}]}
 JSON_TYPE = "Content-Type: application/json"
@@ -54,6 +56,8 @@ ROWS = [  # key, metric, format
     ("chat_ratio", "chat req/s, through aiond / direct", "{:.4f}"),
     ("added_p50_us", "chat added latency p50, 1 conn (us)", "{:.0f}"),
     ("added_p99_us", "chat added latency p99, 1 conn (us)", "{:.0f}"),
+    ("cpu_us_per_call", "aiond CPU per chat call, {c} conns (us)", "{:.0f}"),
+    ("cpu_us_per_call_1", "aiond CPU per chat call, 1 conn (us)", "{:.0f}"),
     ("submit_rps", "POST /v1/tasks 202/s ({c} conns)", "{:.0f}"),
     ("done_rps", "submit -> done tasks/s ({n} tasks)", "{:.0f}"),
 ]
@@ -157,21 +161,31 @@ def run(b, label, argv, conns, duration, warmup):
     return rep
 
 
+def aiond_cpu_s(b):
+    """CPU time (user+system) of every aiond process so far: one, or each role of a split."""
+    return sum(proc_stats(p.pid)["cpu"] for p in b.procs[1:])
+
+
 def chat_figures(b, v, args):
     direct = b.http_args(b.up_port, "/v1/chat/completions", "POST", CHAT, (JSON_TYPE,))
     proxied = b.http_args(b.gw, "/v1/chat/completions", "POST", CHAT, (f"Authorization: Bearer {KEY}", JSON_TYPE))
     r = {}
     for conns in (args.conns, 1):  # direct right before proxied: the same noise for both
         for side, argv in (("direct", direct), ("proxied", proxied)):
-            before = b.upstream_chats()
+            before, cpu = b.upstream_chats(), aiond_cpu_s(b)
             rep = r[f"{side}@{conns}"] = run(b, f"chat {side}, {conns} conn(s)", argv, conns,
                                              args.duration, args.warmup)
             rep["upstream_calls"] = b.upstream_chats() - before
+            if side == "proxied":  # CPU moves less with the machine's noise than rates do
+                sent = rep["requests"] + rep["warmup_requests"]
+                rep["aiond_cpu_us_per_call"] = (aiond_cpu_s(b) - cpu) * 1e6 / sent if sent else None
     d, p = r[f"direct@{args.conns}"], r[f"proxied@{args.conns}"]
     d1, p1 = r["direct@1"]["latency_us"], r["proxied@1"]["latency_us"]
     v.res.update(chat_direct_rps=d["rps"], chat_proxied_rps=p["rps"],
                  chat_ratio=p["rps"] / d["rps"] if d["rps"] else None,
-                 added_p50_us=p1["p50"] - d1["p50"], added_p99_us=p1["p99"] - d1["p99"], chat_runs=r)
+                 added_p50_us=p1["p50"] - d1["p50"], added_p99_us=p1["p99"] - d1["p99"],
+                 cpu_us_per_call=p.get("aiond_cpu_us_per_call"),
+                 cpu_us_per_call_1=r["proxied@1"].get("aiond_cpu_us_per_call"), chat_runs=r)
     through = [r[k] for k in r if k.startswith("proxied")]
     v.notes.append(f"chat at 1 conn: direct p50/p99 {d1['p50']}/{d1['p99']} us, through aiond "
                    f"{p1['p50']}/{p1['p99']} us; upstream calls in the runs through aiond: "
