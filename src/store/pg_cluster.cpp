@@ -177,9 +177,9 @@ void PgTaskStore::listenLoop() {
 // ---- leases and claims -----------------------------------------------------
 
 Result<std::vector<std::string>> PgTaskStore::renew() {
-  Reader r(*this);
+  Reader r(idle_);
   auto up =
-      read(r.conn(), "renew lease",
+      read(r.get(), "renew lease",
            std::string("INSERT INTO control_planes(id,lease_until_ms,started_ms) VALUES($1,") +
                kNowMs + "+$2," + kNowMs +
                ") ON CONFLICT(id) DO UPDATE SET lease_until_ms=EXCLUDED.lease_until_ms",
@@ -188,13 +188,13 @@ Result<std::vector<std::string>> PgTaskStore::renew() {
   // A plane without a live lease counts as gone whether its row is there or
   // not: rows of planes gone for a day go, so that ids that come and go (one
   // per pod) do not pile up.
-  auto forget = read(r.conn(), "forget planes gone for a day",
+  auto forget = read(r.get(), "forget planes gone for a day",
                      std::string("DELETE FROM control_planes WHERE id<>$1 AND "
                                  "GREATEST(lease_until_ms,started_ms)<") +
                          kNowMs + "-86400000",
                      Params().add(opts_.planeId));
   if (!forget) return std::unexpected(forget.error());
-  auto res = read(r.conn(), "cancels asked elsewhere",
+  auto res = read(r.get(), "cancels asked elsewhere",
                   std::string("SELECT id FROM tasks WHERE owner=$1 AND cancel_requested AND "
                               "status IN ") +
                       kActive,
@@ -206,7 +206,7 @@ Result<std::vector<std::string>> PgTaskStore::renew() {
 }
 
 Result<std::vector<Task>> PgTaskStore::claim(bool ownToo) {
-  Reader r(*this);
+  Reader r(idle_);
   // A plane is gone when it has no lease row or its lease ran out.
   std::string gone = std::string("NOT EXISTS (SELECT 1 FROM control_planes p WHERE p.id=") +
                      "%s AND p.lease_until_ms>=" + kNowMs + ")";
@@ -219,7 +219,7 @@ Result<std::vector<Task>> PgTaskStore::claim(bool ownToo) {
                              : "(t.owner<>$1 AND " + goneOf("t.owner") + ")";
   std::string cols = taskColsOf("tasks");
   // SKIP LOCKED: a row another plane is claiming right now is its own.
-  auto res = read(r.conn(), "claim tasks",
+  auto res = read(r.get(), "claim tasks",
                   std::string("WITH gone AS (SELECT t.id AS gid FROM tasks t WHERE t.status IN ") +
                       kActive + " AND " + whose +
                       " ORDER BY t.id FOR UPDATE OF t SKIP LOCKED) UPDATE tasks SET owner=$1 "
@@ -233,7 +233,7 @@ Result<std::vector<Task>> PgTaskStore::claim(bool ownToo) {
   // Budget reservations of gone planes: their calls will never settle.
   std::string whoseRes = ownToo ? "(b.plane=$1 OR " + goneOf("b.plane") + ")"
                                 : "(b.plane<>$1 AND " + goneOf("b.plane") + ")";
-  auto freed = read(r.conn(), "release reservations",
+  auto freed = read(r.get(), "release reservations",
                     "WITH r AS (DELETE FROM budget_reservations b WHERE " + whoseRes +
                         " RETURNING kind,scope_id,period,period_start_ms,amount_nusd), s AS "
                         "(SELECT kind,scope_id,period,period_start_ms,SUM(amount_nusd) AS amt "
@@ -248,7 +248,7 @@ Result<std::vector<Task>> PgTaskStore::claim(bool ownToo) {
 
 Result<std::vector<Task>> PgTaskStore::take(size_t limit, std::chrono::milliseconds queuedFor) {
   if (limit == 0) return std::vector<Task>();
-  Reader r(*this);
+  Reader r(idle_);
   // Only queued tasks: a start is a write, and a write by the old owner
   // fails once the row names another (PgTaskStore::apply), so a task is
   // either started by its old owner or taken, never both. The old owner is
@@ -256,7 +256,7 @@ Result<std::vector<Task>> PgTaskStore::take(size_t limit, std::chrono::milliseco
   // (taken_ms): no ping-pong, and a take that locks a row another take just
   // committed re-checks its condition on the new row and skips it.
   auto res = read(
-      r.conn(), "take queued tasks",
+      r.get(), "take queued tasks",
       std::string("WITH q AS (SELECT t.id AS qid,t.owner AS prev FROM tasks t WHERE "
                   "t.status IN ('routed','queued') AND NOT t.cancel_requested AND t.taken_ms=0 AND "
                   "t.owner<>$1 AND t.created_ms<=") +
@@ -279,8 +279,8 @@ Result<std::vector<Task>> PgTaskStore::take(size_t limit, std::chrono::milliseco
 }
 
 Result<std::optional<Task>> PgTaskStore::requestCancel(const std::string& taskId) {
-  Reader r(*this);
-  auto res = read(r.conn(), "request cancel",
+  Reader r(idle_);
+  auto res = read(r.get(), "request cancel",
                   std::string("WITH u AS (UPDATE tasks SET cancel_requested=true WHERE id=$1 AND "
                               "status IN ") +
                       kActive + " RETURNING " + kTaskCols + ",owner) SELECT " + kTaskCols +
@@ -292,9 +292,9 @@ Result<std::optional<Task>> PgTaskStore::requestCancel(const std::string& taskId
 }
 
 void PgTaskStore::release() {
-  Reader r(*this);
+  Reader r(idle_);
   auto res =
-      read(r.conn(), "release lease", "UPDATE control_planes SET lease_until_ms=0 WHERE id=$1",
+      read(r.get(), "release lease", "UPDATE control_planes SET lease_until_ms=0 WHERE id=$1",
            Params().add(opts_.planeId));
   if (!res) spdlog::warn("store: {}", res.error().message);
 }
@@ -306,8 +306,8 @@ Result<std::optional<LedgerRefusal>> PgTaskStore::reserve(const std::string& res
                                                           int64_t nanoUsd) {
   if (scopes.empty()) return std::optional<LedgerRefusal>();
   auto ordered = lockOrder(scopes);
-  Reader r(*this);
-  PGconn* c = r.conn();
+  Reader r(idle_);
+  PGconn* c = r.get();
   return transaction<std::optional<LedgerRefusal>>(
       c, [&]() -> Result<std::optional<LedgerRefusal>> {
         auto key = [](const LedgerScope& s) {
@@ -354,9 +354,9 @@ Result<std::optional<LedgerRefusal>> PgTaskStore::reserve(const std::string& res
 }
 
 Status PgTaskStore::settle(const std::string& reservationId, int64_t spentNanoUsd) {
-  Reader r(*this);
+  Reader r(idle_);
   // One statement: the reservation goes and its spend lands together.
-  auto res = read(r.conn(), "settle",
+  auto res = read(r.get(), "settle",
                   "WITH r AS (DELETE FROM budget_reservations WHERE id=$1 RETURNING "
                   "kind,scope_id,period,period_start_ms,amount_nusd) UPDATE budget_accounts a SET "
                   "reserved_nusd=a.reserved_nusd-r.amount_nusd,spent_nusd=a.spent_nusd+$2 FROM r "
@@ -368,8 +368,8 @@ Status PgTaskStore::settle(const std::string& reservationId, int64_t spentNanoUs
 }
 
 Result<std::pair<int64_t, int64_t>> PgTaskStore::spent(const LedgerScope& s) {
-  Reader r(*this);
-  auto res = read(r.conn(), "budget account",
+  Reader r(idle_);
+  auto res = read(r.get(), "budget account",
                   "SELECT spent_nusd,reserved_nusd FROM budget_accounts WHERE kind=$1 AND "
                   "scope_id=$2 AND period=$3 AND period_start_ms=$4",
                   Params().add(s.kind).add(s.id).add(s.period).add(s.periodStartMs));

@@ -204,7 +204,7 @@ Result<std::unique_ptr<PgTaskStore>> PgTaskStore::open(Options opts) {
     if (!r) return std::unexpected(r.error());
     s->readers_.push_back(*r);
   }
-  s->idleReaders_ = s->readers_;
+  for (auto* c : s->readers_) s->idle_.add(c);
   s->writes_ = std::make_unique<WriteQueue>(
       WriteQueue::Options{.behindWindow = s->opts_.behindWindow,
                           .behindMax = s->opts_.behindMax,
@@ -440,24 +440,9 @@ Status PgTaskStore::apply(const Write& w) {
 
 // ---- reads ------------------------------------------------------------
 
-PgTaskStore::Reader::Reader(PgTaskStore& s) : s_(s) {
-  std::unique_lock lock(s_.rmu_);
-  s_.rcv_.wait(lock, [&] { return !s_.idleReaders_.empty(); });
-  c_ = s_.idleReaders_.back();
-  s_.idleReaders_.pop_back();
-}
-
-PgTaskStore::Reader::~Reader() {
-  {
-    std::lock_guard lock(s_.rmu_);
-    s_.idleReaders_.push_back(c_);
-  }
-  s_.rcv_.notify_one();
-}
-
 Result<std::optional<Task>> PgTaskStore::get(const std::string& id) {
-  Reader r(*this);
-  auto res = read(r.conn(), "get task",
+  Reader r(idle_);
+  auto res = read(r.get(), "get task",
                   std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=$1", Params().add(id));
   if (!res) return std::unexpected(res.error());
   if (res->rows() == 0) return std::optional<Task>();
@@ -477,8 +462,8 @@ Result<TaskPage> PgTaskStore::list(const ListQuery& q) {
   if (!q.afterId.empty()) p.clause(sql, " AND id<", q.afterId);
   sql += " ORDER BY id DESC LIMIT " + p.next();
   p.add(static_cast<int64_t>(q.limit) + 1);
-  Reader r(*this);
-  auto res = read(r.conn(), "list", sql, p);
+  Reader r(idle_);
+  auto res = read(r.get(), "list", sql, p);
   if (!res) return std::unexpected(res.error());
   TaskPage page;
   for (int i = 0; i < res->rows(); ++i) page.items.push_back(readTask(*res, i));
@@ -491,8 +476,8 @@ Result<TaskPage> PgTaskStore::list(const ListQuery& q) {
 
 Result<std::vector<Event>> PgTaskStore::events(const std::string& taskId, int64_t afterSeq,
                                                int limit) {
-  Reader r(*this);
-  auto res = read(r.conn(), "events",
+  Reader r(idle_);
+  auto res = read(r.get(), "events",
                   "SELECT seq,type,ts_ms,data FROM events WHERE task_id=$1 AND seq>$2 "
                   "ORDER BY seq LIMIT $3",
                   Params().add(taskId).add(afterSeq).add(limit));
@@ -505,8 +490,8 @@ Result<std::vector<Event>> PgTaskStore::events(const std::string& taskId, int64_
 }
 
 Result<std::vector<Task>> PgTaskStore::unfinished() {
-  Reader r(*this);
-  auto res = read(r.conn(), "unfinished",
+  Reader r(idle_);
+  auto res = read(r.get(), "unfinished",
                   std::string("SELECT ") + kTaskCols +
                       " FROM tasks WHERE status IN ('queued','routed','running') ORDER BY id");
   if (!res) return std::unexpected(res.error());
@@ -543,8 +528,8 @@ Result<std::vector<UsageRow>> PgTaskStore::usage(const UsageQuery& q) {
     cols.pop_back();
     sql += " GROUP BY " + cols + " ORDER BY " + cols;
   }
-  Reader r(*this);
-  auto res = read(r.conn(), "usage", sql, p);
+  Reader r(idle_);
+  auto res = read(r.get(), "usage", sql, p);
   if (!res) return std::unexpected(res.error());
   std::vector<UsageRow> out;
   for (int i = 0; i < res->rows(); ++i) {
@@ -563,10 +548,10 @@ Result<std::vector<UsageRow>> PgTaskStore::usage(const UsageQuery& q) {
 }
 
 Result<SpendTotals> PgTaskStore::spendSince(int64_t sinceMs) {
-  Reader r(*this);
+  Reader r(idle_);
   SpendTotals out;
   for (auto [col, into] : {std::pair{"tenant", &out.byTenant}, std::pair{"key_id", &out.byKey}}) {
-    auto res = read(r.conn(), "sum usage",
+    auto res = read(r.get(), "sum usage",
                     std::string("SELECT ") + col +
                         ",SUM(cost_nusd)::bigint FROM usage WHERE ts_ms>=$1 GROUP BY " + col,
                     Params().add(sinceMs));
@@ -611,8 +596,8 @@ Result<std::vector<OutboxRecord>> PgTaskStore::outbox(int64_t afterId, int limit
 }
 
 Status PgTaskStore::ping() {
-  Reader r(*this);
-  auto res = read(r.conn(), "ping", "SELECT 1");
+  Reader r(idle_);
+  auto res = read(r.get(), "ping", "SELECT 1");
   if (!res) return std::unexpected(res.error());
   return {};
 }

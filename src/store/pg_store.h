@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "store/cluster.h"
+#include "store/conn_pool.h"
 #include "store/task_store.h"
 #include "store/write_queue.h"
 
@@ -94,17 +95,8 @@ class PgTaskStore final : public QueuedTaskStore, public Cluster {
 
  private:
   using Pending = WriteQueue::Pending;
-  //! A read connection for the scope of one call (reconnected if it broke).
-  class Reader {
-   public:
-    explicit Reader(PgTaskStore& s);
-    ~Reader();
-    pg_conn* conn() const { return c_; }
-
-   private:
-    PgTaskStore& s_;
-    pg_conn* c_;
-  };
+  //! A read connection for the scope of one call (read() reconnects one that broke).
+  using Reader = ConnPool<pg_conn*>::Lease;
 
   explicit PgTaskStore(Options opts);
   void commit(std::vector<Pending>& batch, const std::vector<size_t>& into);
@@ -121,10 +113,8 @@ class PgTaskStore final : public QueuedTaskStore, public Cluster {
   Options opts_;
   pg_conn* writer_ = nullptr;
 
-  std::mutex rmu_;
-  std::condition_variable rcv_;
   std::vector<pg_conn*> readers_;
-  std::vector<pg_conn*> idleReaders_;
+  ConnPool<pg_conn*> idle_;
   boost::asio::thread_pool readPool_;
 
   // The outbox relay's own connection and whether it holds the relay lock

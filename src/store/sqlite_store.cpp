@@ -232,7 +232,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
     if (!r) return std::unexpected(r.error());
     s->readers_.push_back(Conn{*r, std::make_unique<StmtCache>(*r)});
   }
-  for (auto& c : s->readers_) s->idleReaders_.push_back(&c);
+  for (auto& c : s->readers_) s->idle_.add(&c);
   s->writes_ = std::make_unique<WriteQueue>(
       WriteQueue::Options{.behindWindow = opts.behindWindow,
                           .behindMax = opts.behindMax,
@@ -436,23 +436,8 @@ Status SqliteTaskStore::apply(const Write& w) {
 
 // ---- reads ------------------------------------------------------------
 
-SqliteTaskStore::Reader::Reader(SqliteTaskStore& s) : s_(s) {
-  std::unique_lock lock(s_.rmu_);
-  s_.rcv_.wait(lock, [&] { return !s_.idleReaders_.empty(); });
-  c_ = s_.idleReaders_.back();
-  s_.idleReaders_.pop_back();
-}
-
-SqliteTaskStore::Reader::~Reader() {
-  {
-    std::lock_guard lock(s_.rmu_);
-    s_.idleReaders_.push_back(c_);
-  }
-  s_.rcv_.notify_one();
-}
-
 Result<std::optional<Task>> SqliteTaskStore::get(const std::string& id) {
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts, (std::string("SELECT ") + kTaskCols + " FROM tasks WHERE id=?").c_str());
   s.bind(1, id);
   int rc = s.step();
@@ -477,7 +462,7 @@ std::string SqliteTaskStore::listSql(const ListQuery& q) {
 
 Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
   auto sql = listSql(q);
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts, sql.c_str());
   if (!s.ok()) return dbError(r->db, "prepare list");
   if (!q.tenant.empty()) s.bind(1, q.tenant);
@@ -498,7 +483,7 @@ Result<TaskPage> SqliteTaskStore::list(const ListQuery& q) {
 
 Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, int64_t afterSeq,
                                                    int limit) {
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts,
          "SELECT seq,type,ts_ms,data FROM events WHERE task_id=? AND seq>? ORDER BY seq LIMIT ?");
   s.bind(1, taskId).bind(2, afterSeq).bind(3, static_cast<int64_t>(limit));
@@ -511,7 +496,7 @@ Result<std::vector<Event>> SqliteTaskStore::events(const std::string& taskId, in
 }
 
 Result<std::vector<Task>> SqliteTaskStore::unfinished() {
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts, (std::string("SELECT ") + kTaskCols +
                      " FROM tasks WHERE status IN ('queued','routed','running') ORDER BY id")
                         .c_str());
@@ -556,7 +541,7 @@ Result<std::vector<UsageRow>> SqliteTaskStore::usage(const UsageQuery& q) {
     cols.pop_back();
     sql += " GROUP BY " + cols + " ORDER BY " + cols;
   }
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts, sql.c_str());
   if (!s.ok()) return dbError(r->db, "prepare usage");
   for (size_t i = 0; i < binds.size(); ++i) s.bind(static_cast<int>(i + 1), binds[i]);
@@ -579,7 +564,7 @@ Result<std::vector<UsageRow>> SqliteTaskStore::usage(const UsageQuery& q) {
 }
 
 Result<SpendTotals> SqliteTaskStore::spendSince(int64_t sinceMs) {
-  Reader r(*this);
+  Reader r(idle_);
   SpendTotals out;
   for (auto [col, into] : {std::pair{"tenant", &out.byTenant}, std::pair{"key_id", &out.byKey}}) {
     std::string sql =
@@ -594,7 +579,7 @@ Result<SpendTotals> SqliteTaskStore::spendSince(int64_t sinceMs) {
 }
 
 Result<std::vector<OutboxRecord>> SqliteTaskStore::outbox(int64_t afterId, int limit) {
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts,
          "SELECT o.id,o.topic,o.key,o.payload,t.tenant,t.intent,t.trace_id,t.trace_state FROM "
          "outbox o "
@@ -610,7 +595,7 @@ Result<std::vector<OutboxRecord>> SqliteTaskStore::outbox(int64_t afterId, int l
 }
 
 Status SqliteTaskStore::ping() {
-  Reader r(*this);
+  Reader r(idle_);
   Stmt s(*r->stmts, "SELECT 1");
   if (s.step() != SQLITE_ROW) return dbError(r->db, "ping");
   return {};

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/conn_pool.h"
 #include "store/sqlite_util.h"
 #include "store/task_store.h"
 #include "store/write_queue.h"
@@ -73,17 +74,7 @@ class SqliteTaskStore final : public QueuedTaskStore {
   };
   using Pending = WriteQueue::Pending;
   //! A read connection for the scope of one call.
-  class Reader {
-   public:
-    explicit Reader(SqliteTaskStore& s);
-    ~Reader();
-    Conn& operator*() { return *c_; }
-    Conn* operator->() { return c_; }
-
-   private:
-    SqliteTaskStore& s_;
-    Conn* c_;
-  };
+  using Reader = ConnPool<Conn*>::Lease;
 
   explicit SqliteTaskStore(Options opts);
   void commit(std::vector<Pending>& batch, const std::vector<size_t>& into);
@@ -94,10 +85,8 @@ class SqliteTaskStore final : public QueuedTaskStore {
   Conn writer_;
   int writerSync_ = -1;  // the writer's synchronous setting: 1 FULL, 0 NORMAL, -1 unknown
 
-  std::mutex rmu_;
-  std::condition_variable rcv_;
   std::vector<Conn> readers_;
-  std::vector<Conn*> idleReaders_;
+  ConnPool<Conn*> idle_;
   boost::asio::thread_pool readPool_;
 };
 
