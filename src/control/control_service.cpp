@@ -292,7 +292,7 @@ Result<router::Plan> ControlService::plan(const SubmitRequest& req, const policy
   if (!req.route.empty()) {
     bool offered = false;
     for (auto& c : intent->candidates)
-      offered = offered || std::string(policy::routeKindName(c.kind)) + ":" + c.target == req.route;
+      offered = offered || router::isRoute(req.route, c.kind, c.target);
     if (!offered)
       return fail(ErrorCode::kNotFound,
                   "route '" + req.route + "' does not serve intent '" + req.intent + "'",

@@ -26,14 +26,13 @@ int targetFor(const Route& r, PrivacyMode mode, const policy::LatencyTargets& t)
   return mode == PrivacyMode::kHybrid ? t.hybridMs : t.apiMs;
 }
 
-// key == Route::key() of (kind, target), without building it.
+}  // namespace
+
 bool isRoute(std::string_view key, RouteKind kind, std::string_view target) {
   std::string_view k = policy::routeKindName(kind);
   return key.size() == k.size() + 1 + target.size() && key.starts_with(k) && key[k.size()] == ':' &&
          key.ends_with(target);
 }
-
-}  // namespace
 
 std::string Route::key() const {
   return std::string(policy::routeKindName(kind)) + ":" + target;

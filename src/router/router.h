@@ -89,6 +89,8 @@ struct Plan {
 Result<Plan> decide(const TaskInput& task, const policy::PolicySet& policies,
                     const LiveState& live);
 
+//! key == Route::key() of (kind, target), without building it.
+bool isRoute(std::string_view key, policy::RouteKind kind, std::string_view target);
 boost::json::object toJson(const Route& r);
 boost::json::object toJson(const Plan& p);
 

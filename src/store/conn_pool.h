@@ -38,7 +38,6 @@ class ConnPool {
 
     C get() const { return c_; }
     C operator->() const { return c_; }
-    auto& operator*() const { return *c_; }
 
    private:
     ConnPool& pool_;

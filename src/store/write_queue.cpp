@@ -45,8 +45,7 @@ std::chrono::milliseconds WriteQueue::backlog() const {
   auto oldest = committing_;
   if (oldest == std::chrono::steady_clock::time_point{} && !queue_.empty()) {
     // Writes behind wait on purpose; only their wait past the window counts.
-    oldest = queue_.front().queued;
-    if (!urgent_) oldest += opts_.behindWindow;
+    oldest = urgent_ ? queue_.front().queued : dueOf(queue_.front());
   }
   if (oldest == std::chrono::steady_clock::time_point{}) return {};
   auto age = std::chrono::steady_clock::now() - oldest;
