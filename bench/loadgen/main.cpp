@@ -2,6 +2,7 @@
 // Prints one JSON line per load run; asserts nothing (bench/README.md).
 //
 //   aion_loadgen upstream [--port P] [--threads N]
+//   aion_loadgen proxy --upstream-port P [--port P] [--threads N]
 //   aion_loadgen http --url http://127.0.0.1:P/path [--method POST] [--body-file F]
 //                     [--header 'K: V']... [--conns C] [--duration S] [--warmup S] [--rate R]
 //                     [--report-every S]
@@ -17,6 +18,7 @@
 #include "grpc_caller.h"
 #include "http_caller.h"
 #include "load.h"
+#include "proxy.h"
 #include "upstream.h"
 
 namespace {
@@ -55,6 +57,13 @@ int main(int argc, char** argv) {
   upCmd->add_option("--port", up.port, "port on 127.0.0.1 (0: any)");
   upCmd->add_option("--threads", up.threads, "I/O threads")->check(CLI::Range(1, 64));
 
+  ProxyOptions px;
+  auto* pxCmd = app.add_subcommand("proxy", "bare C++ pass-through proxy (the floor under aiond)");
+  pxCmd->add_option("--upstream-port", px.upstreamPort, "the upstream's port on 127.0.0.1")
+      ->required();
+  pxCmd->add_option("--port", px.port, "port on 127.0.0.1 (0: any)");
+  pxCmd->add_option("--threads", px.threads, "I/O threads")->check(CLI::Range(1, 64));
+
   LoadPlan httpPlan;
   std::string url, method = "GET", bodyFile;
   std::vector<std::string> headers;
@@ -78,6 +87,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (upCmd->parsed()) return runUpstream(up);
+    if (pxCmd->parsed()) return runProxy(px);
     boost::json::object report;
     if (httpCmd->parsed()) {
       HttpTarget t = parseHttpUrl(url);
