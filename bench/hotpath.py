@@ -6,9 +6,10 @@ the policies of the build's own source tree unless --policy-dir, modules from <b
 and a fresh `aion_loadgen upstream` (an instant OpenAI-compatible server):
 
   chat     POST /v1/chat/completions (model gpt-4o-mini, non-streaming), straight to the
-           upstream (baseline) and through aiond's openai provider, each at saturation
+           upstream (baseline), through `aion_loadgen proxy` (a bare C++ pass-through: the floor
+           any C++ gateway pays here) and through aiond's openai provider, each at saturation
            (closed loop, --conns connections) and at 1 connection (closed loop): req/s and
-           their ratio; added latency = p50/p99 through aiond minus direct, measured back to back;
+           their ratios; added latency = p50/p99 through a proxy minus direct, measured back to back;
            aiond's CPU per call through it (every aiond process, from /proc, warm-up included),
            which the machine's noise moves less than rates
   submit   POST /v1/tasks (summarize, ~1 KB) at saturation: 202s per second
@@ -45,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway import ANSWER, KEY, REPO, TEXT, Bench, proc_stats, request  # beside this file
+from gateway import ANSWER, KEY, REPO, TEXT, Bench, free_port, proc_stats, request, wait_listening  # beside this file
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say something short."}]}
 JSON_TYPE = "Content-Type: application/json"
@@ -54,10 +55,17 @@ ROWS = [  # key, metric, format
     ("chat_direct_rps", "chat req/s, upstream direct ({c} conns)", "{:.0f}"),
     ("chat_proxied_rps", "chat req/s, through aiond ({c} conns)", "{:.0f}"),
     ("chat_ratio", "chat req/s, through aiond / direct", "{:.4f}"),
+    ("bare_rps", "chat req/s, bare C++ proxy ({c} conns)", "{:.0f}"),
+    ("bare_ratio", "chat req/s, bare C++ proxy / direct", "{:.4f}"),
+    ("chat_vs_bare", "chat req/s, through aiond / bare C++ proxy", "{:.4f}"),
     ("added_p50_us", "chat added latency p50, 1 conn (us)", "{:.0f}"),
     ("added_p99_us", "chat added latency p99, 1 conn (us)", "{:.0f}"),
+    ("bare_added_p50_us", "bare C++ proxy added latency p50, 1 conn (us)", "{:.0f}"),
+    ("bare_added_p99_us", "bare C++ proxy added latency p99, 1 conn (us)", "{:.0f}"),
     ("cpu_us_per_call", "aiond CPU per chat call, {c} conns (us)", "{:.0f}"),
     ("cpu_us_per_call_1", "aiond CPU per chat call, 1 conn (us)", "{:.0f}"),
+    ("bare_cpu_us_per_call", "bare C++ proxy CPU per chat call, {c} conns (us)", "{:.0f}"),
+    ("bare_cpu_us_per_call_1", "bare C++ proxy CPU per chat call, 1 conn (us)", "{:.0f}"),
     ("submit_rps", "POST /v1/tasks 202/s ({c} conns)", "{:.0f}"),
     ("done_rps", "submit -> done tasks/s ({n} tasks)", "{:.0f}"),
 ]
@@ -166,28 +174,49 @@ def aiond_cpu_s(b):
     return sum(proc_stats(p.pid)["cpu"] for p in b.procs[1:])
 
 
+def start_bare_proxy(b):
+    """`aion_loadgen proxy` in front of the upstream; kept out of b.procs, which are the upstream and aiond."""
+    port = free_port()
+    p = subprocess.Popen([b.loadgen, "proxy", "--upstream-port", str(b.up_port), "--port", str(port)],
+                         stdout=subprocess.DEVNULL)
+    wait_listening(port, p, "aion_loadgen proxy")
+    st, data = request(port, "POST", "/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
+    if st != 200 or json.loads(data)["choices"][0]["message"]["content"] != ANSWER:
+        p.terminate()
+        raise SystemExit(f"the bare C++ proxy does not reach the upstream: {st} {data[:300]!r}")
+    return port, p
+
+
 def chat_figures(b, v, args):
     direct = b.http_args(b.up_port, "/v1/chat/completions", "POST", CHAT, (JSON_TYPE,))
+    bare = b.http_args(b.bare_port, "/v1/chat/completions", "POST", CHAT, (JSON_TYPE,))
     proxied = b.http_args(b.gw, "/v1/chat/completions", "POST", CHAT, (f"Authorization: Bearer {KEY}", JSON_TYPE))
     r = {}
-    for conns in (args.conns, 1):  # direct right before proxied: the same noise for both
-        for side, argv in (("direct", direct), ("proxied", proxied)):
-            before, cpu = b.upstream_chats(), aiond_cpu_s(b)
+    for conns in (args.conns, 1):  # back to back: the same noise for each
+        for side, argv in (("direct", direct), ("bare", bare), ("proxied", proxied)):
+            cpu_of = {"proxied": lambda: aiond_cpu_s(b), "bare": lambda: proc_stats(b.bare.pid)["cpu"]}.get(side)
+            before, cpu = b.upstream_chats(), cpu_of() if cpu_of else 0
             rep = r[f"{side}@{conns}"] = run(b, f"chat {side}, {conns} conn(s)", argv, conns,
                                              args.duration, args.warmup)
             rep["upstream_calls"] = b.upstream_chats() - before
-            if side == "proxied":  # CPU moves less with the machine's noise than rates do
+            if cpu_of:  # CPU moves less with the machine's noise than rates do
                 sent = rep["requests"] + rep["warmup_requests"]
-                rep["aiond_cpu_us_per_call"] = (aiond_cpu_s(b) - cpu) * 1e6 / sent if sent else None
-    d, p = r[f"direct@{args.conns}"], r[f"proxied@{args.conns}"]
-    d1, p1 = r["direct@1"]["latency_us"], r["proxied@1"]["latency_us"]
+                rep["cpu_us_per_call"] = (cpu_of() - cpu) * 1e6 / sent if sent else None
+    d, p, n = r[f"direct@{args.conns}"], r[f"proxied@{args.conns}"], r[f"bare@{args.conns}"]
+    d1, p1, n1 = r["direct@1"]["latency_us"], r["proxied@1"]["latency_us"], r["bare@1"]["latency_us"]
     v.res.update(chat_direct_rps=d["rps"], chat_proxied_rps=p["rps"],
                  chat_ratio=p["rps"] / d["rps"] if d["rps"] else None,
+                 bare_rps=n["rps"], bare_ratio=n["rps"] / d["rps"] if d["rps"] else None,
+                 chat_vs_bare=p["rps"] / n["rps"] if n["rps"] else None,
                  added_p50_us=p1["p50"] - d1["p50"], added_p99_us=p1["p99"] - d1["p99"],
-                 cpu_us_per_call=p.get("aiond_cpu_us_per_call"),
-                 cpu_us_per_call_1=r["proxied@1"].get("aiond_cpu_us_per_call"), chat_runs=r)
+                 bare_added_p50_us=n1["p50"] - d1["p50"], bare_added_p99_us=n1["p99"] - d1["p99"],
+                 cpu_us_per_call=p.get("cpu_us_per_call"),
+                 cpu_us_per_call_1=r["proxied@1"].get("cpu_us_per_call"),
+                 bare_cpu_us_per_call=n.get("cpu_us_per_call"),
+                 bare_cpu_us_per_call_1=r["bare@1"].get("cpu_us_per_call"), chat_runs=r)
     through = [r[k] for k in r if k.startswith("proxied")]
-    v.notes.append(f"chat at 1 conn: direct p50/p99 {d1['p50']}/{d1['p99']} us, through aiond "
+    v.notes.append(f"chat at 1 conn: direct p50/p99 {d1['p50']}/{d1['p99']} us, bare C++ proxy "
+                   f"{n1['p50']}/{n1['p99']} us, through aiond "
                    f"{p1['p50']}/{p1['p99']} us; upstream calls in the runs through aiond: "
                    f"{sum(x['upstream_calls'] for x in through)} for "
                    f"{sum(x['requests'] + x['warmup_requests'] for x in through)} requests sent")
@@ -272,9 +301,11 @@ def measure(v, args, loadgen):
     tmp = Path(tempfile.mkdtemp(prefix="aion-hotpath-"))
     b = Bench(ns, tmp)
     b.loadgen = loadgen  # one client and upstream binary for every variant
-    stage = "start"
+    stage, bare = "start", None
     try:
         b.start_upstream()
+        b.bare_port, bare = start_bare_proxy(b)
+        b.bare = bare
         start_aiond(b, v)
         stage = "check"
         check_chat_path(b)
@@ -297,6 +328,9 @@ def measure(v, args, loadgen):
         v.error = msg.strip().replace("\n", "\n    ")
         print(f"  FAILED: {v.error}", flush=True)
     finally:
+        if bare:
+            bare.terminate()
+            bare.wait(10)
         b.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(b.data_dir, ignore_errors=True)
@@ -323,7 +357,8 @@ def print_table(variants, args):
         cells += [ratio(v.res.get(key), base.res.get(key)) for v in variants[1:]]
         print(f"| {metric} | " + " | ".join(cells) + " |")
     print(f"\nchat: closed loop, {args.warmup:g} s warm-up + {args.duration:g} s per run; added latency = "
-          "p50/p99 through aiond minus the direct run's at 1 connection, measured back to back.")
+          "p50/p99 through aiond (or the bare C++ proxy) minus the direct run's at 1 connection, "
+          "measured back to back.")
     for v in variants:
         print(f"{v.label}: {v.build} ({describe(v.build)}); env {v.env or '-'}")
         for note in v.notes:
