@@ -15,8 +15,8 @@ a chat completion through aiond really reaches the upstream, then loads with
 each at saturation (closed loop) and at a fixed rate (open loop, latency from
 the scheduled send time), with RSS and CPU time of aiond per phase.
 Then, unless --skip-reference, bare pass-through proxies in Node (if `node`
-exists) and Python to the same upstream (N, P; baseline A), as the floor of
-what any Node or Python gateway costs.
+exists), Python and C++ (`aion_loadgen proxy`) to the same upstream (N, P, X;
+baseline A), as the floor of what any Node, Python or C++ gateway costs.
 Measures, never asserts. Needs ./scripts/build.sh first.
 
 usage: bench/gateway.py [--duration 5] [--warmup 1] [--conns 16] [--workers N]
@@ -188,7 +188,7 @@ class Bench:
     def start_reference(self, name, argv):
         port = free_port()
         env = {**os.environ, "PROXY_PORT": str(port), "UPSTREAM_PORT": str(self.up_port)}
-        p = self.spawn(argv, env=env, stdout=subprocess.DEVNULL)
+        p = self.spawn([a.replace("{port}", str(port)) for a in argv], env=env, stdout=subprocess.DEVNULL)
         wait_listening(port, p, name)
         return port, p
 
@@ -304,7 +304,7 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="AION_WORKERS (default: aiond's)")
     ap.add_argument("--store-sync", choices=["full", "normal"], help="AION_STORE_SYNC (default: aiond's, full)")
     ap.add_argument("--skip-grpc", action="store_true")
-    ap.add_argument("--skip-reference", action="store_true", help="no Node/Python pass-through proxies")
+    ap.add_argument("--skip-reference", action="store_true", help="no Node/Python/C++ pass-through proxies")
     ap.add_argument("--data-parent", metavar="DIR",
                     help="put aiond's data dir (SQLite) under DIR, e.g. /dev/shm to take fsync out")
     ap.add_argument("--json", help="also write every report here")
@@ -334,7 +334,7 @@ class Phase:
     argv: list          # aion_loadgen arguments
     pid: int            # the server whose CPU and RSS are recorded
     baseline: str = None  # key of the phase it is compared with
-    reference: bool = False  # a Node/Python proxy: skip its fixed rate when it cannot sustain it
+    reference: bool = False  # a Node/Python/C++ proxy: skip its fixed rate when it cannot sustain it
     drain: bool = False  # submissions: wait for the task backlog afterwards
 
 
@@ -362,6 +362,8 @@ def phases_of(b, args, tmp):
         here = Path(__file__).resolve().parent / "reference"
         refs = [("N", "Node", ["node", str(here / "proxy.js")])] if shutil.which("node") else []
         refs.append(("P", "Python", [sys.executable, str(here / "proxy.py")]))
+        refs.append(("X", "C++", [b.loadgen, "proxy", "--upstream-port", str(b.up_port),
+                                  "--port", "{port}"]))
         for key, lang, argv in refs:
             port, p = b.start_reference(f"{lang} proxy", argv)
             ph[key] = Phase(f"bare {lang} proxy: POST /v1/chat/completions",

@@ -74,7 +74,7 @@ def _print_notes(res, meta):
     print(f"aiond RSS MiB: idle {mib(meta['aiond_idle']['VmRSS'])} -> {rss}; "
           f"peak {mib(meta['aiond_end']['VmHWM'])}   (Xs = after X at saturation, Xf = at fixed rate)")
     print(f"upstream RSS MiB: idle {mib(meta['upstream_idle']['VmRSS'])}, peak {mib(meta['upstream_end']['VmHWM'])}")
-    for k in ("N", "P"):
+    for k in ("N", "P", "X"):
         if k in res:
             print(f"{k} RSS MiB after saturation: {mib(res[k]['sat']['server_rss_kib'])}")
 
@@ -92,3 +92,6 @@ def _print_notes(res, meta):
             ratio = b["sat"]["rps"] / res[k]["sat"]["rps"]
             print(f"  saturated chat throughput, aiond / {res[k]['name'].split(':')[0]}: {ratio:.2f}x "
                   f"(aim >= {AIM_FACTOR}x: {'met' if ratio >= AIM_FACTOR else 'NOT met'})")
+    if "X" in res:  # no aim: the floor any C++ gateway pays on this machine
+        print(f"  saturated chat throughput, aiond / bare C++ proxy: {b['sat']['rps'] / res['X']['sat']['rps']:.2f}x; "
+              f"bare C++ proxy / direct: {res['X']['sat']['rps'] / res['A']['sat']['rps']:.2f}x")
