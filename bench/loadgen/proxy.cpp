@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "serve.h"
+
 namespace aion::bench {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -110,16 +112,6 @@ asio::awaitable<void> serve(tcp::socket s, Pool& pool) {
   }
 }
 
-asio::awaitable<void> accept(tcp::acceptor& acc, Pool& pool) {
-  for (;;) {
-    auto [ec, s] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;
-    auto exec = s.get_executor();
-    asio::co_spawn(exec, serve(std::move(s), pool), asio::detached);
-  }
-}
-
 }  // namespace
 
 int runProxy(const ProxyOptions& o) {
@@ -127,14 +119,10 @@ int runProxy(const ProxyOptions& o) {
   auto loopback = asio::ip::make_address("127.0.0.1");
   tcp::acceptor acc(ioc, {loopback, o.port});
   Pool pool({loopback, o.upstreamPort});
-  asio::co_spawn(ioc, accept(acc, pool), asio::detached);
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](auto, int) { ioc.stop(); });
+  asio::co_spawn(ioc, acceptLoop(acc, [&](tcp::socket s) { return serve(std::move(s), pool); }),
+                 asio::detached);
   std::cout << "proxy listening on 127.0.0.1:" << acc.local_endpoint().port() << std::endl;
-  std::vector<std::jthread> threads;
-  for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  ioc.stop();
+  runUntilSignal(ioc, o.threads);
   return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "serve.h"
+
 namespace aion::bench {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -103,16 +105,6 @@ asio::awaitable<void> serve(tcp::socket s, const Responses& r, std::atomic<uint6
   }
 }
 
-asio::awaitable<void> accept(tcp::acceptor& acc, const Responses& r, std::atomic<uint64_t>& chats) {
-  for (;;) {
-    auto [ec, s] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) continue;
-    auto exec = s.get_executor();
-    asio::co_spawn(exec, serve(std::move(s), r, chats), asio::detached);
-  }
-}
-
 }  // namespace
 
 int runUpstream(const UpstreamOptions& o) {
@@ -120,14 +112,11 @@ int runUpstream(const UpstreamOptions& o) {
   tcp::acceptor acc(ioc, {asio::ip::make_address("127.0.0.1"), o.port});
   Responses responses;
   std::atomic<uint64_t> chats{0};
-  asio::co_spawn(ioc, accept(acc, responses, chats), asio::detached);
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](auto, int) { ioc.stop(); });
+  asio::co_spawn(
+      ioc, acceptLoop(acc, [&](tcp::socket s) { return serve(std::move(s), responses, chats); }),
+      asio::detached);
   std::cout << "upstream listening on 127.0.0.1:" << acc.local_endpoint().port() << std::endl;
-  std::vector<std::jthread> threads;
-  for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  ioc.stop();
+  runUntilSignal(ioc, o.threads);
   return 0;
 }
 
