@@ -356,6 +356,15 @@ def print_table(variants, args):
         cells = ["-" if v.res.get(key) is None else f.format(v.res[key]) for v in variants]
         cells += [ratio(v.res.get(key), base.res.get(key)) for v in variants[1:]]
         print(f"| {metric} | " + " | ".join(cells) + " |")
+    print("\nagainst issue 11's aims (benchmarks, not tests), beside what the bare C++ proxy reaches here:")
+    for v in variants:
+        r = v.res
+        if r.get("chat_ratio") is None:
+            continue
+        print(f"  {v.label}: through aiond / direct {r['chat_ratio']:.3f} (aim >= 0.40; bare proxy "
+              f"{r['bare_ratio']:.3f}); added p50 {r['added_p50_us']:.0f} us (aim <= 100; bare proxy "
+              f"{r['bare_added_p50_us']:.0f}), p99 {r['added_p99_us']:.0f} us (aim <= 500; bare proxy "
+              f"{r['bare_added_p99_us']:.0f})")
     print(f"\nchat: closed loop, {args.warmup:g} s warm-up + {args.duration:g} s per run; added latency = "
           "p50/p99 through aiond (or the bare C++ proxy) minus the direct run's at 1 connection, "
           "measured back to back.")
