@@ -362,8 +362,11 @@ def phases_of(b, args, tmp):
         here = Path(__file__).resolve().parent / "reference"
         refs = [("N", "Node", ["node", str(here / "proxy.js")])] if shutil.which("node") else []
         refs.append(("P", "Python", [sys.executable, str(here / "proxy.py")]))
-        refs.append(("X", "C++", [b.loadgen, "proxy", "--upstream-port", str(b.up_port),
-                                  "--port", "{port}"]))
+        if subprocess.run([b.loadgen, "proxy", "--help"], capture_output=True).returncode == 0:
+            refs.append(("X", "C++", [b.loadgen, "proxy", "--upstream-port", str(b.up_port),
+                                      "--port", "{port}"]))
+        else:
+            print(f"no bare C++ proxy: {b.loadgen} predates `aion_loadgen proxy`")
         for key, lang, argv in refs:
             port, p = b.start_reference(f"{lang} proxy", argv)
             ph[key] = Phase(f"bare {lang} proxy: POST /v1/chat/completions",

@@ -19,7 +19,8 @@ and a fresh `aion_loadgen upstream` (an instant OpenAI-compatible server):
   wasm     the rows of <build>/bench/bench_modules whose name says "empty": p50 per call
 
 Variants run one after another, each with its own direct baseline, so noise hits both sides
-of every ratio. One aion_loadgen binary (the first one the variants' builds have) drives them all.
+of every ratio. One aion_loadgen binary drives them all: this tree's build's, else the first
+variant build's that has the bare proxy.
 Measures, never asserts. A variant that fails (not built, aiond exits, the check fails) is reported
 as such and the others are still measured; the exit status is then 1.
 
@@ -174,16 +175,29 @@ def aiond_cpu_s(b):
     return sum(proc_stats(p.pid)["cpu"] for p in b.procs[1:])
 
 
+def has_proxy(loadgen):
+    """Whether this aion_loadgen binary has the `proxy` subcommand."""
+    return loadgen.exists() and subprocess.run([str(loadgen), "proxy", "--help"], capture_output=True).returncode == 0
+
+
 def start_bare_proxy(b):
     """`aion_loadgen proxy` in front of the upstream; kept out of b.procs, which are the upstream and aiond."""
     port = free_port()
     p = subprocess.Popen([b.loadgen, "proxy", "--upstream-port", str(b.up_port), "--port", str(port)],
                          stdout=subprocess.DEVNULL)
-    wait_listening(port, p, "aion_loadgen proxy")
-    st, data = request(port, "POST", "/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
-    if st != 200 or json.loads(data)["choices"][0]["message"]["content"] != ANSWER:
+    try:
+        wait_listening(port, p, "aion_loadgen proxy")
+        st, data = request(port, "POST", "/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
+        try:
+            content = json.loads(data)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            content = None
+        if st != 200 or content != ANSWER:
+            raise SystemExit(f"the bare C++ proxy does not reach the upstream: {st} {data[:300]!r}")
+    except BaseException:
         p.terminate()
-        raise SystemExit(f"the bare C++ proxy does not reach the upstream: {st} {data[:300]!r}")
+        p.wait(10)
+        raise
     return port, p
 
 
@@ -408,11 +422,12 @@ def main():
         v.label = v.label if v.label not in seen else f"{v.label}#{i + 1}"
         seen.add(v.label)
         v.env = {k: x for e in args.env for k, x in e.items()} | v.env
-    loadgen = next((v.build / "bench" / "aion_loadgen" for v in variants
-                    if (v.build / "bench" / "aion_loadgen").exists()), None)
+    # This tree's build first: an older build's aion_loadgen may not have the bare proxy.
+    builds = dict.fromkeys([REPO / "build", *(v.build for v in variants)])
+    loadgen = next((b / "bench" / "aion_loadgen" for b in builds if has_proxy(b / "bench" / "aion_loadgen")), None)
     if not loadgen:
-        raise SystemExit("no variant's build has bench/aion_loadgen: run ./scripts/build.sh")
-    print(f"client and upstream: {loadgen}")
+        raise SystemExit("no build has a bench/aion_loadgen with the bare proxy: run ./scripts/build.sh aion_loadgen")
+    print(f"client, upstream and bare proxy: {loadgen}")
 
     for v in variants:
         if not (v.build / "aiond").exists():
