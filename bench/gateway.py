@@ -57,6 +57,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def chat_content(body):
+    """The first choice's text of a chat.completion body, or None."""
+    try:
+        return json.loads(body)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def has_bare_proxy(loadgen):
+    """Whether this aion_loadgen binary has the `proxy` subcommand (builds before it do not)."""
+    return Path(loadgen).exists() and \
+        subprocess.run([str(loadgen), "proxy", "--help"], capture_output=True).returncode == 0
+
+
 def proc_stats(pid):
     """RSS and peak RSS in KiB, CPU time (user+system) in seconds."""
     out = {}
@@ -97,6 +111,7 @@ class Bench:
         self.tmp = tmp
         self.loadgen = str(Path(args.build) / "bench" / "aion_loadgen")
         self.procs = []
+        self.aionds = []  # the aiond processes among procs (one, or each role of a split)
         # Where aiond's SQLite lives decides what a commit costs (an fsync to disk, or nothing on tmpfs).
         self.data_dir = Path(tempfile.mkdtemp(prefix="aion-gwbench-data-", dir=args.data_parent)) \
             if args.data_parent else tmp / "data"
@@ -122,6 +137,18 @@ class Bench:
         self.upstream = self.spawn([self.loadgen, "upstream", "--port", str(self.up_port)],
                                    stdout=subprocess.DEVNULL)
         wait_listening(self.up_port, self.upstream, "aion_loadgen upstream")
+
+    def start_bare_proxy(self):
+        """`aion_loadgen proxy` (bench/loadgen/proxy.cpp) in front of the upstream, checked to return its
+        answer: the floor any C++ gateway pays here. Sets bare_port and bare."""
+        self.bare_port = free_port()
+        self.bare = self.spawn([self.loadgen, "proxy", "--upstream-port", str(self.up_port),
+                                "--port", str(self.bare_port)], stdout=subprocess.DEVNULL)
+        wait_listening(self.bare_port, self.bare, "aion_loadgen proxy")
+        st, data = request(self.bare_port, "POST", "/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
+        content = chat_content(data)
+        if st != 200 or content != ANSWER:
+            raise SystemExit(f"the bare C++ proxy does not reach the upstream: {st} {data[:300]!r}")
 
     def start_aiond(self, extra_env=None, roles="all"):
         """extra_env: variables set on top of the ones below (bench/hotpath.py's variants). roles "split":
@@ -165,6 +192,7 @@ class Bench:
         log = open(self.tmp / log_name, "wb")
         argv = [str(Path(self.args.build) / "aiond")] + (["--role", role] if role else [])
         p = self.spawn(argv, env=env, stdout=subprocess.PIPE, stderr=log)
+        self.aionds.append(p)
         lines = []
         while True:
             line = p.stdout.readline().decode()
@@ -188,7 +216,7 @@ class Bench:
     def start_reference(self, name, argv):
         port = free_port()
         env = {**os.environ, "PROXY_PORT": str(port), "UPSTREAM_PORT": str(self.up_port)}
-        p = self.spawn([a.replace("{port}", str(port)) for a in argv], env=env, stdout=subprocess.DEVNULL)
+        p = self.spawn(argv, env=env, stdout=subprocess.DEVNULL)
         wait_listening(port, p, name)
         return port, p
 
@@ -205,10 +233,7 @@ class Bench:
             raise SystemExit(f"GET /v1/models -> {st} {data[:300]!r}: no model '{CHAT['model']}'")
         before = self.upstream_chats()
         st, data = request(self.gw, "POST", "/v1/chat/completions", CHAT, auth)
-        try:
-            content = json.loads(data)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError):
-            content = None
+        content = chat_content(data)
         calls = self.upstream_chats() - before
         if st != 200 or content != ANSWER or calls != 1:
             raise SystemExit(f"aiond does not reach the upstream: {st} {data[:500]!r}, upstream calls {calls}\n"
@@ -362,16 +387,18 @@ def phases_of(b, args, tmp):
         here = Path(__file__).resolve().parent / "reference"
         refs = [("N", "Node", ["node", str(here / "proxy.js")])] if shutil.which("node") else []
         refs.append(("P", "Python", [sys.executable, str(here / "proxy.py")]))
-        if subprocess.run([b.loadgen, "proxy", "--help"], capture_output=True).returncode == 0:
-            refs.append(("X", "C++", [b.loadgen, "proxy", "--upstream-port", str(b.up_port),
-                                      "--port", "{port}"]))
-        else:
-            print(f"no bare C++ proxy: {b.loadgen} predates `aion_loadgen proxy`")
         for key, lang, argv in refs:
             port, p = b.start_reference(f"{lang} proxy", argv)
             ph[key] = Phase(f"bare {lang} proxy: POST /v1/chat/completions",
                             b.http_args(port, "/v1/chat/completions", "POST", CHAT, (json_type,)), p.pid, "A",
                             reference=True)
+        if has_bare_proxy(b.loadgen):
+            b.start_bare_proxy()
+            ph["X"] = Phase("bare C++ proxy: POST /v1/chat/completions",
+                            b.http_args(b.bare_port, "/v1/chat/completions", "POST", CHAT, (json_type,)),
+                            b.bare.pid, "A", reference=True)
+        else:
+            print(f"no bare C++ proxy: {b.loadgen} predates `aion_loadgen proxy`")
     return ph
 
 

@@ -47,9 +47,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway import ANSWER, KEY, REPO, TEXT, Bench, free_port, proc_stats, request, wait_listening  # beside this file
+from gateway import ANSWER, CHAT, KEY, REPO, TEXT, Bench, chat_content, has_bare_proxy, proc_stats, request  # beside this file
 
-CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say something short."}]}
 JSON_TYPE = "Content-Type: application/json"
 DRAIN_TIMEOUT_S = 600  # a build whose tasks never finish fails instead of hanging the run
 ROWS = [  # key, metric, format
@@ -140,10 +139,11 @@ def start_aiond(b, v):
         refused = []
     if refused and "AION_MODULES_ALLOW_UNSIGNED" not in v.env:
         v.notes.append(f"modules refused {refused}: restarted with AION_MODULES_ALLOW_UNSIGNED=true")
-        for proc in b.procs[1:]:  # every aiond, not the upstream
+        for proc in b.aionds:
             proc.terminate()
             proc.wait(30)
-        b.procs = b.procs[:1]
+            b.procs.remove(proc)
+        b.aionds = []
         b.start_aiond({**v.env, "AION_MODULES_ALLOW_UNSIGNED": "true"}, roles)
 
 
@@ -152,10 +152,7 @@ def check_chat_path(b):
     before = b.upstream_chats()
     st, data = request(b.gw, "POST", "/v1/chat/completions", CHAT,
                        {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-    try:
-        content = json.loads(data)["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        content = None
+    content = chat_content(data)
     calls = b.upstream_chats() - before
     if st != 200 or content != ANSWER or calls != 1:
         raise SystemExit(f"aiond does not reach the upstream: {st} {data[:500]!r}, upstream calls {calls} "
@@ -172,43 +169,18 @@ def run(b, label, argv, conns, duration, warmup):
 
 def aiond_cpu_s(b):
     """CPU time (user+system) of every aiond process so far: one, or each role of a split."""
-    return sum(proc_stats(p.pid)["cpu"] for p in b.procs[1:])
-
-
-def has_proxy(loadgen):
-    """Whether this aion_loadgen binary has the `proxy` subcommand."""
-    return loadgen.exists() and subprocess.run([str(loadgen), "proxy", "--help"], capture_output=True).returncode == 0
-
-
-def start_bare_proxy(b):
-    """`aion_loadgen proxy` in front of the upstream; kept out of b.procs, which are the upstream and aiond."""
-    port = free_port()
-    p = subprocess.Popen([b.loadgen, "proxy", "--upstream-port", str(b.up_port), "--port", str(port)],
-                         stdout=subprocess.DEVNULL)
-    try:
-        wait_listening(port, p, "aion_loadgen proxy")
-        st, data = request(port, "POST", "/v1/chat/completions", CHAT, {"Content-Type": "application/json"})
-        try:
-            content = json.loads(data)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            content = None
-        if st != 200 or content != ANSWER:
-            raise SystemExit(f"the bare C++ proxy does not reach the upstream: {st} {data[:300]!r}")
-    except BaseException:
-        p.terminate()
-        p.wait(10)
-        raise
-    return port, p
+    return sum(proc_stats(p.pid)["cpu"] for p in b.aionds)
 
 
 def chat_figures(b, v, args):
     direct = b.http_args(b.up_port, "/v1/chat/completions", "POST", CHAT, (JSON_TYPE,))
     bare = b.http_args(b.bare_port, "/v1/chat/completions", "POST", CHAT, (JSON_TYPE,))
     proxied = b.http_args(b.gw, "/v1/chat/completions", "POST", CHAT, (f"Authorization: Bearer {KEY}", JSON_TYPE))
+    cpu_now = {"proxied": lambda: aiond_cpu_s(b), "bare": lambda: proc_stats(b.bare.pid)["cpu"]}
     r = {}
     for conns in (args.conns, 1):  # back to back: the same noise for each
         for side, argv in (("direct", direct), ("bare", bare), ("proxied", proxied)):
-            cpu_of = {"proxied": lambda: aiond_cpu_s(b), "bare": lambda: proc_stats(b.bare.pid)["cpu"]}.get(side)
+            cpu_of = cpu_now.get(side)
             before, cpu = b.upstream_chats(), cpu_of() if cpu_of else 0
             rep = r[f"{side}@{conns}"] = run(b, f"chat {side}, {conns} conn(s)", argv, conns,
                                              args.duration, args.warmup)
@@ -315,11 +287,10 @@ def measure(v, args, loadgen):
     tmp = Path(tempfile.mkdtemp(prefix="aion-hotpath-"))
     b = Bench(ns, tmp)
     b.loadgen = loadgen  # one client and upstream binary for every variant
-    stage, bare = "start", None
+    stage = "start"
     try:
         b.start_upstream()
-        b.bare_port, bare = start_bare_proxy(b)
-        b.bare = bare
+        b.start_bare_proxy()
         start_aiond(b, v)
         stage = "check"
         check_chat_path(b)
@@ -342,9 +313,6 @@ def measure(v, args, loadgen):
         v.error = msg.strip().replace("\n", "\n    ")
         print(f"  FAILED: {v.error}", flush=True)
     finally:
-        if bare:
-            bare.terminate()
-            bare.wait(10)
         b.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(b.data_dir, ignore_errors=True)
@@ -424,7 +392,8 @@ def main():
         v.env = {k: x for e in args.env for k, x in e.items()} | v.env
     # This tree's build first: an older build's aion_loadgen may not have the bare proxy.
     builds = dict.fromkeys([REPO / "build", *(v.build for v in variants)])
-    loadgen = next((b / "bench" / "aion_loadgen" for b in builds if has_proxy(b / "bench" / "aion_loadgen")), None)
+    loadgen = next((b / "bench" / "aion_loadgen" for b in builds if has_bare_proxy(b / "bench" / "aion_loadgen")),
+                   None)
     if not loadgen:
         raise SystemExit("no build has a bench/aion_loadgen with the bare proxy: run ./scripts/build.sh aion_loadgen")
     print(f"client, upstream and bare proxy: {loadgen}")
