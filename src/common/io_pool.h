@@ -9,8 +9,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "common/thread_name.h"
 
 namespace aion {
 
@@ -32,7 +35,10 @@ class IoPool {
   void run() {
     std::vector<std::jthread> threads;
     for (size_t i = 1; i < loops_.size(); ++i)
-      threads.emplace_back([this, i] { loops_[i]->run(); });
+      threads.emplace_back([this, i] {
+        nameThisThread(("aion-io-" + std::to_string(i)).c_str());
+        loops_[i]->run();
+      });
     loops_[0]->run();
   }
   void stop() {

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "common/json_text.h"
+#include "common/thread_name.h"
 #include "store/outbox.h"
 
 namespace aion::events {
@@ -28,7 +29,10 @@ std::string envelope(const store::OutboxRecord& r) {
 OutboxRelay::OutboxRelay(std::unique_ptr<EventSink> sink, store::TaskStore& store,
                          telemetry::Metrics& metrics, int batch)
     : sink_(std::move(sink)), store_(store), metrics_(metrics), batch_(batch) {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    nameThisThread("aion-outbox");
+    loop();
+  });
 }
 
 OutboxRelay::~OutboxRelay() {

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "common/digest.h"
+#include "common/thread_name.h"
 #include "modhost/wasm_stdio.h"
 
 namespace aion::modhost {
@@ -117,6 +118,7 @@ WasmModuleHost::WasmModuleHost() {
   wasmtime_config_cranelift_opt_level_set(fuelConfig, WASMTIME_OPT_LEVEL_SPEED);
   fuelEngine_ = wasm_engine_new_with_config(fuelConfig);
   ticker_ = std::jthread([this](std::stop_token stop) {
+    nameThisThread("aion-wasm-epoch");
     std::unique_lock lock(tickMu_);
     while (tickCv_.wait(lock, stop, [this] { return running_.load() > 0; })) {
       lock.unlock();

@@ -10,6 +10,7 @@
 #include <thread>
 #include <tuple>
 
+#include "common/thread_name.h"
 #include "store/pg_store.h"
 #include "store/pg_util.h"
 
@@ -101,7 +102,10 @@ void PgTaskStore::listen(Listener l) {
     spdlog::error("store: cannot make the listener's wake-up pipe; cross-plane events off");
     return;
   }
-  listenThread_ = std::thread([this] { listenLoop(); });
+  listenThread_ = std::thread([this] {
+    nameThisThread("aion-pg-listen");
+    listenLoop();
+  });
 }
 
 void PgTaskStore::unlisten() {

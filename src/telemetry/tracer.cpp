@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/json_text.h"
+#include "common/thread_name.h"
 #include "telemetry/trace.h"
 
 namespace aion::telemetry {
@@ -153,7 +154,11 @@ Result<TracerOptions> tracerOptionsFromEnv(const EnvLookup& env) {
 }
 
 Tracer::Tracer(TracerOptions opts, Metrics& metrics) : opts_(std::move(opts)), metrics_(metrics) {
-  if (on()) thread_ = std::thread([this] { run(); });
+  if (on())
+    thread_ = std::thread([this] {
+      nameThisThread("aion-tracer");
+      run();
+    });
 }
 
 Tracer::~Tracer() {
