@@ -227,6 +227,9 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
   }
   if (auto st = execSql(w, "COMMIT"); !st) return std::unexpected(st.error());
 
+  auto own = openDb(file, SQLITE_OPEN_READWRITE);
+  if (!own) return std::unexpected(own.error());
+  s->checkpointer_ = std::make_unique<WalCheckpointer>(w, *own, opts.wal);
   for (int i = 0; i < std::max(1, opts.readers); ++i) {
     auto r = openDb(file, SQLITE_OPEN_READONLY);
     if (!r) return std::unexpected(r.error());
@@ -246,6 +249,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::open(const std::filesy
 
 SqliteTaskStore::~SqliteTaskStore() {
   writes_.reset();  // commits what is queued
+  checkpointer_.reset();
   readPool_.join();
   for (auto* c : {&writer_}) {
     c->stmts.reset();
@@ -271,11 +275,13 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch, const std::vector<size
   bool durable = false;
   for (auto& p : batch) durable = durable || p.w.durability == Durability::kDurable;
   sqlite3* db = writer_.db;
+  GiveWay giveWay;  // a batch behind is milliseconds of CPU
   auto run = [&](size_t from, size_t to) -> Status {
     if (auto st = setSync(durable); !st) return st;
     if (auto st = execSql(db, "BEGIN IMMEDIATE"); !st) return st;
     for (size_t i = from; i < to; ++i) {
       if (into[i] != i) continue;
+      giveWay();
       if (auto st = apply(batch[i].w); !st) {
         execSql(db, "ROLLBACK");
         return st;
@@ -303,6 +309,7 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch, const std::vector<size
       spdlog::error("store: write for task {} failed: {}", batch[i].w.taskId,
                     results[i].error().message);
     if (batch[i].done) batch[i].done(results[i], batch[i].w);
+    giveWay();
   }
 }
 

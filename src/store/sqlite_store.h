@@ -12,6 +12,7 @@
 #include "store/conn_pool.h"
 #include "store/sqlite_util.h"
 #include "store/task_store.h"
+#include "store/wal_checkpointer.h"
 #include "store/write_queue.h"
 
 struct sqlite3;
@@ -38,6 +39,8 @@ class SqliteTaskStore final : public QueuedTaskStore {
     //! Also write every event and usage record to the outbox, in the same
     //! transaction, for a sink to relay (KAFKA_BROKERS).
     bool outbox = false;
+    //! When the log is copied back into the database, and by whom.
+    WalCheckpointer::Options wal{};
   };
 
   static Result<std::unique_ptr<SqliteTaskStore>> open(const std::filesystem::path& file,
@@ -85,6 +88,7 @@ class SqliteTaskStore final : public QueuedTaskStore {
   Conn writer_;
   int writerSync_ = -1;  // the writer's synchronous setting: 1 FULL, 0 NORMAL, -1 unknown
 
+  std::unique_ptr<WalCheckpointer> checkpointer_;  // stopped once writes_ has committed
   std::vector<Conn> readers_;
   ConnPool<Conn*> idle_;
   boost::asio::thread_pool readPool_;

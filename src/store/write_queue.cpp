@@ -1,6 +1,10 @@
 #include "store/write_queue.h"
 
+#include <sched.h>
+
 #include <unordered_map>
+
+#include "common/thread_name.h"
 
 namespace aion::store {
 
@@ -59,6 +63,7 @@ WriteQueue::Stats WriteQueue::stats() const {
 }
 
 void WriteQueue::loop() {
+  nameThisThread("aion-store-wr");
   std::vector<Pending> batch;
   for (;;) {
     {
@@ -107,6 +112,13 @@ void WriteQueue::loop() {
     flushedCv_.notify_all();
     batch.clear();
   }
+}
+
+void GiveWay::operator()() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - since_ < slice_) return;
+  sched_yield();
+  since_ = std::chrono::steady_clock::now();
 }
 
 std::vector<size_t> foldWritesBehind(std::vector<WriteQueue::Pending>& batch) {
