@@ -278,6 +278,7 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch, const std::vector<size
   GiveWay giveWay;  // a batch behind is milliseconds of CPU
   auto run = [&](size_t from, size_t to) -> Status {
     if (auto st = setSync(durable); !st) return st;
+    checkpointer_->beforeWrite();
     if (auto st = execSql(db, "BEGIN IMMEDIATE"); !st) return st;
     for (size_t i = from; i < to; ++i) {
       if (into[i] != i) continue;

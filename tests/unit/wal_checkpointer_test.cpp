@@ -56,6 +56,23 @@ TEST(WalCheckpointer, TheThreadCopiesTheLogBackNotTheWriter) {
   EXPECT_EQ(c.stats().inline_, 0u);
 }
 
+// SQLite starts the log over only at a transaction that begins on a fully
+// copied log; under steady commits the thread alone never gets there.
+TEST(WalCheckpointer, UnderSteadyCommitsTheLogStartsOver) {
+  Db db;
+  WalCheckpointer c(db.writer, open(db.file), {.softPages = 8, .hardPages = 1'000'000});
+  uintmax_t largest = 0;
+  for (int i = 0; i < 3000; ++i) {
+    c.beforeWrite();
+    exec(db.writer, "INSERT INTO t(v) VALUES(zeroblob(100))");
+    largest = std::max(largest, std::filesystem::file_size(db.file.string() + "-wal"));
+  }
+  EXPECT_GE(c.stats().background, 1u);
+  // 3000 commits of at least one page each: without restarts, > 12 MB.
+  EXPECT_LT(largest, 400u * 4096) << "stats: background " << c.stats().background << " finished "
+                                  << c.stats().finished;
+}
+
 TEST(WalCheckpointer, TheWriterCheckpointsItselfPastTheHardLimit) {
   Db db;
   auto before = db.mainBytes();
