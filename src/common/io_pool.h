@@ -8,6 +8,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +25,8 @@ class IoPool {
     for (int i = 0; i < std::max(1, threads); ++i) {
       loops_.push_back(std::make_unique<boost::asio::io_context>(1));
       work_.emplace_back(loops_.back()->get_executor());
+      ticks_.push_back(std::make_unique<boost::asio::steady_timer>(*loops_.back()));
+      tick(*ticks_.back());
     }
   }
   size_t size() const { return loops_.size(); }
@@ -46,9 +50,22 @@ class IoPool {
   }
 
  private:
+  // Asio re-programs the kernel's timer (a timerfd_settime) whenever a new
+  // timer becomes its loop's earliest. With one request in flight, that was
+  // each of its timers (read, write, deadline, upstream): 6 syscalls a call.
+  // A tick sooner than any request's timeout stays the earliest instead.
+  static constexpr std::chrono::milliseconds kTick{250};
+  static void tick(boost::asio::steady_timer& t) {
+    t.expires_after(kTick);
+    t.async_wait([&t](boost::system::error_code ec) {
+      if (!ec) tick(t);
+    });
+  }
+
   std::vector<std::unique_ptr<boost::asio::io_context>> loops_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::atomic<size_t> next_{0};
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> ticks_;  // destroyed before loops_
 };
 
 }  // namespace aion
