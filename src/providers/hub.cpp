@@ -106,9 +106,17 @@ std::map<std::string, std::string> ProviderHub::unavailableModels() const {
   std::lock_guard lock(mu_);
   std::map<std::string, std::string> out;
   auto now = Clock::now();
-  for (auto& [name, me] : snap_->models)
-    if (auto it = breakers_.find(me.provider + "/" + name); it != breakers_.end())
-      if (auto why = it->second->openReason(now)) out[name] = *why;
+  // Per call on the request path: look at the breakers (keyed "provider/model";
+  // provider names have no '/'), not build a key for every configured model.
+  for (auto& [key, b] : breakers_) {
+    auto why = b->openReason(now);
+    if (!why) continue;
+    auto slash = key.find('/');
+    auto model = key.substr(slash + 1);
+    if (auto it = snap_->models.find(model);
+        it != snap_->models.end() && key.compare(0, slash, it->second.provider) == 0)
+      out[model] = *why;
+  }
   return out;
 }
 
