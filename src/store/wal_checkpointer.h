@@ -27,7 +27,7 @@ class WalCheckpointer {
  public:
   struct Options {
     int softPages = 1000;  // the log's size that wakes the checkpoint thread
-    int hardPages = 8000;  // the size past which the writer checkpoints itself
+    int hardPages = 2000;  // the size past which the writer checkpoints itself
   };
   //! Takes over the checkpoints of `writer`; `own` is a second read-write
   //! connection to the same file, which this object closes.

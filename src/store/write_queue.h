@@ -90,6 +90,7 @@ class GiveWay {
  private:
   std::chrono::microseconds slice_;
   std::chrono::steady_clock::time_point since_;
+  std::chrono::steady_clock::duration given_{};
 };
 
 //! A task store whose writes go through a WriteQueue: the write side of
