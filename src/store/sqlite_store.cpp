@@ -275,7 +275,7 @@ void SqliteTaskStore::commit(std::vector<Pending>& batch, const std::vector<size
   bool durable = false;
   for (auto& p : batch) durable = durable || p.w.durability == Durability::kDurable;
   sqlite3* db = writer_.db;
-  GiveWay giveWay;  // a batch behind is milliseconds of CPU
+  GiveWay giveWay(GiveWay::behindOnly(batch));  // a batch behind is milliseconds of CPU
   auto run = [&](size_t from, size_t to) -> Status {
     if (auto st = setSync(durable); !st) return st;
     checkpointer_->beforeWrite();

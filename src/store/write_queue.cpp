@@ -93,6 +93,7 @@ void WriteQueue::loop() {
         queue_.pop_front();
       }
     }
+    bool behindOnly = GiveWay::behindOnly(batch);
     auto into = foldWritesBehind(batch);
     uint64_t folded = 0;
     for (size_t i = 0; i < into.size(); ++i) folded += into[i] != i;
@@ -110,7 +111,7 @@ void WriteQueue::loop() {
       committing_ = {};
     }
     flushedCv_.notify_all();
-    GiveWay giveWay;  // freeing a batch's JSON takes a millisecond too
+    GiveWay giveWay(behindOnly);  // freeing a batch's JSON takes a millisecond too
     while (!batch.empty()) {
       batch.pop_back();
       giveWay();
@@ -118,7 +119,14 @@ void WriteQueue::loop() {
   }
 }
 
+bool GiveWay::behindOnly(const std::vector<WriteQueue::Pending>& batch) {
+  for (auto& p : batch)
+    if (p.w.durability != Durability::kBehind) return false;
+  return true;
+}
+
 void GiveWay::operator()() {
+  if (!on_) return;
   auto now = std::chrono::steady_clock::now();
   if (now - since_ < slice_) return;
   since_ = now;
