@@ -400,7 +400,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   TaskSpan span{req.parentSpanId, req.sampled, std::move(taskSpanId)};
   auto admitted = co_await orchestrator_->admit(std::move(t), std::move(events), req.behind,
                                                 req.attached, std::move(span));
-  if (admitted)
+  if (admitted && feed_.followers() > 0)  // the item is built only for someone
     feed_.publish(admitted->tenant, json::object{{"taskId", admitted->id},
                                                  {"intent", admitted->intent},
                                                  {"status", store::statusName(admitted->status)},

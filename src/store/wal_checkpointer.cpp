@@ -40,7 +40,7 @@ int WalCheckpointer::onCommit(void* self, sqlite3* db, const char* name, int pag
   if (pages >= c->opts_.hardPages) {
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     std::lock_guard lock(c->mu_);
-    ++c->stats_.inline_;
+    ++c->stats_.forced;
     return SQLITE_OK;
   }
   if (pages >= c->opts_.softPages) {

@@ -39,7 +39,7 @@ class WalCheckpointer {
 
   struct Stats {
     uint64_t background = 0;  // checkpoints run by the thread
-    uint64_t inline_ = 0;     // checkpoints the writer ran past hardPages
+    uint64_t forced = 0;      // checkpoints the writer ran past hardPages
     uint64_t finished = 0;    // rests the writer copied before a transaction
   };
   Stats stats() const;

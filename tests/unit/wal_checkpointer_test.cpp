@@ -53,7 +53,7 @@ TEST(WalCheckpointer, TheThreadCopiesTheLogBackNotTheWriter) {
     std::this_thread::sleep_for(5ms);
   EXPECT_GE(db.mainBytes(), before + 32 * 4096);
   EXPECT_GE(c.stats().background, 1u);
-  EXPECT_EQ(c.stats().inline_, 0u);
+  EXPECT_EQ(c.stats().forced, 0u);
 }
 
 // SQLite starts the log over only at a transaction that begins on a fully
@@ -80,7 +80,7 @@ TEST(WalCheckpointer, TheWriterCheckpointsItselfPastTheHardLimit) {
   fill(db.writer, 64);
   // Synchronous: done by the commits themselves, nothing to wait for.
   EXPECT_GE(db.mainBytes(), before + 32 * 4096);
-  EXPECT_GE(c.stats().inline_, 1u);
+  EXPECT_GE(c.stats().forced, 1u);
   EXPECT_EQ(c.stats().background, 0u);
 }
 
@@ -91,7 +91,7 @@ TEST(WalCheckpointer, BelowBothLimitsNobodyCheckpoints) {
     WalCheckpointer c(db.writer, open(db.file), {.softPages = 1'000'000, .hardPages = 1'000'000});
     fill(db.writer, 64);
     EXPECT_EQ(db.mainBytes(), before);  // SQLite's own automatic checkpoint is off
-    EXPECT_EQ(c.stats().background + c.stats().inline_, 0u);
+    EXPECT_EQ(c.stats().background + c.stats().forced, 0u);
   }
   // Without the checkpointer, SQLite's automatic checkpoint is back.
   exec(db.writer, "PRAGMA wal_autocheckpoint=8");

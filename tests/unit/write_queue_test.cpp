@@ -66,5 +66,18 @@ TEST(WriteQueue, DurableWritesCountFromWhenTheyWereQueued) {
   EXPECT_EQ(q.backlog(), 0ms);
 }
 
+// Only a batch no caller waits for may yield the writer's core (GiveWay):
+// one durable or committed write makes the writer the request path.
+TEST(GiveWay, OnlyBatchesOfWritesBehindYield) {
+  auto batch = [](std::initializer_list<Durability> ds) {
+    std::vector<WriteQueue::Pending> b;
+    for (auto d : ds) b.push_back({Write{.taskId = "t", .durability = d}, nullptr, {}});
+    return b;
+  };
+  EXPECT_TRUE(GiveWay::behindOnly(batch({Durability::kBehind, Durability::kBehind})));
+  EXPECT_FALSE(GiveWay::behindOnly(batch({Durability::kBehind, Durability::kDurable})));
+  EXPECT_FALSE(GiveWay::behindOnly(batch({Durability::kCommitted})));
+}
+
 }  // namespace
 }  // namespace aion::store
