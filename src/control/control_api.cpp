@@ -25,9 +25,10 @@ Result<ModelEntry> findModel(const std::vector<ModelEntry>& models, const std::s
 boost::asio::awaitable<Result<Attached>> ControlApi::submitAttached(SubmitRequest req) {
   req.attached = true;
   Principal who = req.principal;
+  bool skipAdmission = req.followFromAdmission;
   auto t = co_await submit(std::move(req));
   if (!t) co_return std::unexpected(t.error());
-  auto f = co_await follow(std::move(who), t->id, 0);
+  auto f = co_await follow(std::move(who), t->id, skipAdmission ? t->lastSeq : 0);
   if (!f) co_return std::unexpected(f.error());
   co_return Attached{std::move(*t), std::move(*f)};
 }

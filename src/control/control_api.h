@@ -41,6 +41,10 @@ struct SubmitRequest {
   //! The submitter follows the task to its end (an OpenAI call, a submission
   //! that streams): it starts in the same write that stores it when it can.
   bool attached = false;
+  //! With attached: the submitter follows from the first event after its
+  //! admission (the OpenAI surfaces answer from deltas, attempts, the result
+  //! and done; the route and first status events are not copied to them).
+  bool followFromAdmission = false;
 };
 
 //! A model clients may name (the OpenAI-compatible `model`): one route of

@@ -149,8 +149,10 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
   double priceIn = number(route, "priceInPerMTok"), priceOut = number(route, "priceOutPerMTok");
   int maxOut = static_cast<int>(number(route, "maxOutputTokens", 256));
   bool embedding = route.contains("modelType") && route.at("modelType").as_string() == "embedding";
+  // Read in place; a redaction masks a copy.
   const json::object empty;
-  json::object params = task.params.is_object() ? task.params.as_object() : empty;
+  const json::object* paramsIn = task.params.is_object() ? &task.params.as_object() : &empty;
+  json::object masked;
 
   // Hybrid privacy: a local module masks PII before any remote provider sees
   // the text; if it fails, the provider is not called.
@@ -168,8 +170,8 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
     rehydrate = redaction->contains("rehydrate") && redaction->at("rehydrate").as_bool();
     json::object in;
     for (const char* k : {"text", "messages"})
-      if (auto* v = params.if_contains(k)) in[k] = *v;
-    if (in.empty()) in["text"] = jsonText(params);
+      if (auto* v = paramsIn->if_contains(k)) in[k] = *v;
+    if (in.empty()) in["text"] = jsonText(*paramsIn);
     std::string input = jsonText(in);
     modhost::CallOptions opts{.timeoutMs = static_cast<int>(remainingMs), .cancel = &t->cancel};
     auto red = co_await d.modules.callAsync(module, input, opts, d.moduleExec);
@@ -182,15 +184,19 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
     auto& ro = red->output.as_object();
     redactMap = ro.at("map").is_object() ? ro.at("map").as_object() : json::object();
     redactCounts = ro.contains("counts") ? ro.at("counts") : json::value(nullptr);
+    masked = *paramsIn;
     for (const char* k : {"text", "messages"})
-      if (auto* v = ro.if_contains(k)) params[k] = *v;
-    if (!params.contains("messages") && !params.contains("text") && ro.contains("text"))
-      params["text"] = ro.at("text");
+      if (auto* v = ro.if_contains(k)) masked[k] = *v;
+    if (!masked.contains("messages") && !masked.contains("text") && ro.contains("text"))
+      masked["text"] = ro.at("text");
+    paramsIn = &masked;
     o.progress(t, {{"redacted", json::object{{"route", key},
                                              {"module", module},
                                              {"counts", redactCounts},
                                              {"placeholders", redactMap.size()}}}});
   }
+
+  const json::object& params = *paramsIn;
 
   // Reserve the most this call can cost before it starts.
   auto ps = d.policies.current();
@@ -269,7 +275,6 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
     if (auto* st = params.if_contains("stream"); st && st->is_bool()) call.stream = st->as_bool();
     for (auto k : providers::kChatOptions)
       if (auto* v = params.if_contains(k); v && !v->is_null()) call.options[k] = *v;
-    auto messages = call.messages;
     auto r = co_await d.providers.chat(model, std::move(call), onDelta, ctl);
     for (auto& [choice, h] : *hydrate) sendDelta(h.flush(), choice, nullptr);
     auto restore = [&](const std::string& s) {
@@ -301,7 +306,7 @@ asio::awaitable<Result<json::value>> runModel(Orchestrator& o, const std::shared
       out = std::unexpected(r.error());
       if (!text->empty()) {
         // Cut mid-stream or canceled: bill what was generated, as an estimate.
-        usage.promptTokens = providers::estimateTokens(messages);
+        usage.promptTokens = providers::estimateTokens(chatMessages(params));
         usage.completionTokens = providers::estimateTokens(*text);
         usage.promptEstimated = usage.completionEstimated = true;
       }

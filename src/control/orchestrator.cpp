@@ -230,17 +230,28 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
     if (auto* routes = routesOf(t->task); routes && !routes->empty())
       route = routeKey(routes->at(0));
   }
+  std::string errorCode;  // for the span: `u` may be moved below
+  if (u.error && u.error->is_object())
+    if (auto* code = u.error->as_object().if_contains("code"); code && code->is_string())
+      errorCode = std::string(code->as_string());
   Status st;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    st = co_await record(t, u, events, usage);
-    if (st) break;
-    if (opts_.sharedQueue && st.error().code == ErrorCode::kNotFound) {
-      dropTaken(t);  // a queued task a peer took before this plane closed it
-      co_return;
+  if (t->behind) {
+    // Queued for writing behind: never refused, so nothing to retry and
+    // nothing to copy.
+    journal(t, std::move(u), std::move(events), std::move(usage), store::Durability::kBehind,
+            nullptr);
+  } else {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      st = co_await record(t, u, events, usage);
+      if (st) break;
+      if (opts_.sharedQueue && st.error().code == ErrorCode::kNotFound) {
+        dropTaken(t);  // a queued task a peer took before this plane closed it
+        co_return;
+      }
+      asio::steady_timer wait(co_await asio::this_coro::executor);
+      wait.expires_after(std::chrono::milliseconds(200 << attempt));
+      co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    asio::steady_timer wait(co_await asio::this_coro::executor);
-    wait.expires_after(std::chrono::milliseconds(200 << attempt));
-    co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   if (!st) {
     // The store refuses: tell followers anyway so nobody waits forever; the
@@ -273,12 +284,8 @@ asio::awaitable<void> Orchestrator::finish(const TaskPtr& t, TaskStatus to,
                     {"aion.status", store::statusName(to)},
                     {"aion.cost_usd", costUsd},
                     {"aion.overhead_us", overhead}};
-    if (to == TaskStatus::kFailed || to == TaskStatus::kExpired) {
-      s.error = std::string(store::statusName(to));
-      if (u.error && u.error->is_object())
-        if (auto* code = u.error->as_object().if_contains("code"); code && code->is_string())
-          s.error = std::string(code->as_string());
-    }
+    if (to == TaskStatus::kFailed || to == TaskStatus::kExpired)
+      s.error = errorCode.empty() ? std::string(store::statusName(to)) : errorCode;
     telemetry::tracer()->record(std::move(s));
   }
   d_.metrics.overhead(surface.empty() ? "rest" : surface, route, overhead / 1e6);
@@ -803,7 +810,10 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
   const store::Task& task = t->task;
   const json::array* routes = routesOf(task);
   size_t n = routes ? routes->size() : 0;
-  std::string input = jsonText(task.params);
+  // A module's input: the params as text, written once and only if a
+  // module route runs (a model route reads the params in place).
+  std::string input;
+  bool inputSet = false;
   // Vectors (intents.yml `vectors`): a search intent's module embeds the
   // query and the task answers with the nearest chunks; a chat task's
   // params.context puts the nearest chunks before its prompt, retrieved once
@@ -816,7 +826,10 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
     auto ps = d_.policies.current();
     const auto* in = ps->intent(task.intent);
     search = in && in->vectors == policy::VectorMode::kSearch;
-    if (search) input = Retrieval::searchInput(task.params);
+    if (search) {
+      input = Retrieval::searchInput(task.params);
+      inputSet = true;
+    }
     const auto* po = task.params.if_object();
     wantsContext =
         in && in->vectors == policy::VectorMode::kContext && po && po->contains("context");
@@ -837,6 +850,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
       withContext->params = std::move((*ctx)->params);
       contextUsed = std::move((*ctx)->used);
       input = jsonText(withContext->params);
+      inputSet = true;
       progress(t, {{"context", contextUsed}});
     }
   }
@@ -859,6 +873,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
         bool traced = telemetry::recording(t->span.sampled);
         int64_t spanStart = traced ? telemetry::unixNanos() : 0;
         std::string spanId = traced ? telemetry::newSpanId() : std::string();
+        if (!std::exchange(inputSet, true)) input = jsonText(task.params);
         modhost::CallOptions opts{.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel};
         if (traced) {
           opts.traceparent = telemetry::traceparent(task.traceId, spanId);
@@ -896,7 +911,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
     if (out) {
       if (!contextUsed.empty() && out->is_object()) out->as_object()["context"] = contextUsed;
       std::vector<EventDraft> result{{"result", json::object{{"route", key}, {"result", *out}}}};
-      co_await finish(t, TaskStatus::kSucceeded, std::move(result), *out, std::nullopt,
+      co_await finish(t, TaskStatus::kSucceeded, std::move(result), std::move(*out), std::nullopt,
                       std::move(spend.usage), spend.usd, spend.estimated);
       co_return;
     }

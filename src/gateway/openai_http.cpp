@@ -43,7 +43,8 @@ struct Outcome {
   bool sawDelta = false;
 };
 
-void absorb(Outcome& o, const store::Event& e) {
+// Takes the result out of `e`: the follower's events are the caller's own.
+void absorb(Outcome& o, store::Event& e) {
   if (e.type == "delta") {
     o.sawDelta = true;
     if (o.route.empty() && e.data.is_object())
@@ -54,7 +55,7 @@ void absorb(Outcome& o, const store::Event& e) {
       o.failed.emplace_back(r->as_string());
   } else if (e.type == "result" && e.data.is_object()) {
     auto& d = e.data.as_object();
-    if (auto* r = d.if_contains("result")) o.result = *r;
+    if (auto* r = d.if_contains("result")) o.result = std::move(*r);
     if (auto* r = d.if_contains("route"); r && r->is_string())
       o.route = std::string(r->as_string());
   } else if (e.type == "error" && e.data.is_object()) {
@@ -135,6 +136,7 @@ control::SubmitRequest taskFor(const Exchange& ex, const Principal& who, const c
   req.route = model.route;
   req.behind = opts.openAiBehind;
   req.attached = true;
+  req.followFromAdmission = true;
   return req;
 }
 
