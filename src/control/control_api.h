@@ -43,7 +43,8 @@ struct SubmitRequest {
   bool attached = false;
   //! With attached: the submitter follows from the first event after its
   //! admission (the OpenAI surfaces answer from deltas, attempts, the result
-  //! and done; the route and first status events are not copied to them).
+  //! and done; the route and first status events are neither copied to them
+  //! nor sent over the internal gRPC hop).
   bool followFromAdmission = false;
 };
 

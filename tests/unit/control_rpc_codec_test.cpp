@@ -167,6 +167,36 @@ TEST(ControlRpcCodec, ParamsNestAsDeepAsAClientMay) {
   EXPECT_FALSE(fromProto(m));
 }
 
+TEST(ControlRpcCodec, SubmitRequestRoundTrips) {
+  SubmitRequest in;
+  in.principal.keyId = "k1";
+  in.intent = "chat";
+  in.params = boost::json::object{{"text", "hi"}};
+  in.surface = "openai";
+  in.route = "model:gpt-4o-mini";
+  in.behind = true;
+  in.attached = true;
+  in.followFromAdmission = true;
+  pb::SubmitRequest m;
+  toProto(in, &m);
+  auto back = fromProto(m);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->principal.keyId, "k1");
+  EXPECT_EQ(back->intent, "chat");
+  EXPECT_EQ(jsonText(back->params), R"({"text":"hi"})");
+  EXPECT_EQ(back->surface, "openai");
+  EXPECT_EQ(back->route, "model:gpt-4o-mini");
+  EXPECT_TRUE(back->behind);
+  EXPECT_TRUE(back->attached);
+  EXPECT_TRUE(back->followFromAdmission);
+  in.followFromAdmission = in.behind = false;
+  toProto(in, &m);
+  back = fromProto(m);
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->followFromAdmission);
+  EXPECT_FALSE(back->behind);
+}
+
 // roles is a uint32 on the wire and 8 bits here: an unknown bit (a value
 // that would wrap to admin, 0x101) gives no rights, never some.
 TEST(ControlRpcCodec, UnknownRoleBitsGiveNoRights) {

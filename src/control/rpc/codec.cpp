@@ -65,6 +65,7 @@ void toProto(const SubmitRequest& r, pb::SubmitRequest* out) {
   out->set_route(r.route);
   out->set_behind(r.behind);
   out->set_attached(r.attached);
+  out->set_follow_from_admission(r.followFromAdmission);
 }
 
 Result<SubmitRequest> fromProto(const pb::SubmitRequest& r) {
@@ -89,6 +90,7 @@ Result<SubmitRequest> fromProto(const pb::SubmitRequest& r) {
   out.route = r.route();
   out.behind = r.behind();
   out.attached = r.attached();
+  out.followFromAdmission = r.follow_from_admission();
   return out;
 }
 
