@@ -126,6 +126,42 @@ def test_openai_nonstream_client_leaving_cancels(make_node, fake):
     assert a.wait(newest_task(a)["taskId"])["status"] == "canceled"
 
 
+def test_a_pipelined_request_is_not_a_client_leaving(make_node, fake):
+    """The second request arrives while the first waits for its upstream: the
+    watch for a client leaving sees bytes, not a close, and leaves them for
+    the connection's next read. Both are answered, in order."""
+    a = make_node(openai_env(fake)).start()
+    fake.script({"delay": 0.5})  # the first call is still upstream when the second arrives
+    bodies = [json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": w}]})
+              for w in ("first", "second")]
+    s = socket.create_connection(("127.0.0.1", a.gw_port))
+    s.settimeout(20)
+
+    def request(body):
+        return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-key\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    s.sendall(request(bodies[0]))
+    wait_until(lambda: fake.inflight == 1, what="the first upstream call")
+    s.sendall(request(bodies[1]))
+    f = s.makefile("rb")
+    answers = []
+    for _ in range(2):
+        status = f.readline()
+        headers = {}
+        while (line := f.readline()) not in (b"\r\n", b""):
+            k, _, v = line.decode().partition(":")
+            headers[k.strip().lower()] = v.strip()
+        answers.append((status, headers, json.loads(f.read(int(headers["content-length"])))))
+    s.close()
+    assert [st.split()[1] for st, _, _ in answers] == [b"200", b"200"], answers
+    tasks = [a.wait(h["x-aion-task-id"]) for _, h, _ in answers]
+    assert [t["status"] for t in tasks] == ["succeeded", "succeeded"], tasks
+    sent = [r["json"]["messages"][-1]["content"] for r in fake.requests[-2:]]
+    assert sent == ["first", "second"], sent  # each request reached the upstream, in order
+    assert answers[0][2]["id"] != answers[1][2]["id"]
+
+
 def test_sse_submission_client_leaving_cancels_and_bills(make_node, fake):
     fake.token_delay = 0.2
     a = make_node(openai_env(fake)).start()
