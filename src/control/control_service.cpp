@@ -312,6 +312,7 @@ namespace {
 // The route event carries the plan without its per-candidate explanation:
 // that is on the task (GET /v1/tasks/{id}) and in the dry run, and copying
 // it into every follower of every task was a large part of a call's cost.
+// Like the task's, it is the compact plan (router/plan_json.h).
 std::vector<EventDraft> firstEvents(const json::object& plan) {
   json::object brief;
   for (auto& [k, v] : plan)
@@ -340,7 +341,7 @@ void describePlan(telemetry::ScopedSpan& span, const Result<router::Plan>& p) {
   }
   for (auto& c : p->candidates) {
     if (c.kept) {
-      if (c.route.key() == chosen) span.attr("aion.route.why", c.reason);
+      if (c.route.key() == chosen) span.attr("aion.route.why", router::reasonOf(c, p->budgetUsd));
       continue;
     }
     if (!dropped.empty()) dropped += "; ";
@@ -391,7 +392,7 @@ ControlApi::Awaitable ControlService::submit(SubmitRequest req) {
   t.traceState = std::move(req.traceState);
   t.params = std::move(req.params);
   t.status = TaskStatus::kRouted;
-  auto planJson = router::toJson(*p);
+  auto planJson = router::storedJson(*p);
   auto events = firstEvents(planJson);
   t.route = std::move(planJson);
   t.createdMs = nowMs();

@@ -16,6 +16,7 @@
 #include "gateway/admission.h"
 #include "gateway/task_codec.h"
 #include "http/handler_util.h"
+#include "router/plan_json.h"
 #include "telemetry/tracer.h"
 
 namespace aion::gateway {
@@ -43,7 +44,7 @@ void fillTask(const store::Task& t, v1::Task* out) {
   out->set_status(std::string(store::statusName(t.status)));
   out->set_intent(t.intent);
   out->set_tenant(t.tenant);
-  if (t.route.is_object()) fromJson(t.route, out->mutable_route());
+  if (t.route.is_object()) fromJson(router::planView(t.route), out->mutable_route());
   if (!t.result.is_null()) fromJson(t.result, out->mutable_result());
   if (t.error.is_object()) fromJson(t.error, out->mutable_error());
   out->set_cost_usd(t.costUsd);
@@ -190,7 +191,7 @@ v1::Event eventOf(const store::Event& e) {
   out.set_seq(e.seq);
   out.set_type(e.type);
   out.set_ts(formatTimeMs(e.tsMs));
-  if (e.data.is_object()) fromJson(e.data, out.mutable_data());
+  if (e.data.is_object()) fromJson(router::eventDataView(e), out.mutable_data());
   return out;
 }
 

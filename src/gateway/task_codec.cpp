@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/ids.h"
+#include "router/plan_json.h"
 
 namespace aion::gateway {
 namespace json = boost::json;
@@ -75,7 +76,7 @@ json::object taskJson(const store::Task& t) {
       {"tenant", t.tenant},
       {"surface", t.surface.empty() ? json::value(nullptr) : json::value(t.surface)},
       {"traceId", t.traceId.empty() ? json::value(nullptr) : json::value(t.traceId)},
-      {"route", t.route},
+      {"route", router::planView(t.route)},
       {"result", t.result},
       {"error", t.error},
       {"cost", {{"usd", t.costUsd}, {"estimated", t.costEstimated}}},
@@ -92,7 +93,7 @@ json::object eventJson(const store::Event& e) {
           {"seq", e.seq},
           {"type", e.type},
           {"ts", formatTimeMs(e.tsMs)},
-          {"data", e.data}};
+          {"data", router::eventDataView(e)}};
 }
 
 }  // namespace aion::gateway

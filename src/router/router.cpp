@@ -4,22 +4,11 @@
 #include <charconv>
 #include <cmath>
 
+#include "router/plan_json.h"
+
 namespace aion::router {
 namespace json = boost::json;
 namespace {
-
-// Every route of every decision is explained: no ostringstream (its locale
-// set-up cost more than the rest of the explanation).
-std::string money(double usd) {
-  char buf[400];  // the longest double in fixed notation with 6 decimals fits
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 6);
-  if (ec != std::errc()) return "0";
-  if (std::find(buf, end, '.') != end) {  // 0.020000 -> 0.02, 3.000000 -> 3.0
-    while (end[-1] == '0') --end;
-    if (end[-1] == '.') *end++ = '0';
-  }
-  return std::string(buf, end);
-}
 
 int targetFor(const Route& r, PrivacyMode mode, const policy::LatencyTargets& t) {
   if (r.local) return t.localMs;
@@ -64,7 +53,7 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
   if (task.budgetUsd) {
     if (*task.budgetUsd < 0 || *task.budgetUsd > pol.budget.hardCapUsd) {
       return fail(ErrorCode::kInvalidRequest, "budgetUsd must be between 0 and the hard cap " +
-                                                  money(pol.budget.hardCapUsd) + " USD");
+                                                  usdText(pol.budget.hardCapUsd) + " USD");
     }
     budget = *task.budgetUsd;
   }
@@ -159,8 +148,8 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       drop = "serves only requests that name it ('" + r.key() + "')";
     }
     if (drop.empty() && r.estCostUsd > plan.budgetUsd) {
-      drop = "estimated cost " + money(r.estCostUsd) + " USD exceeds budget " +
-             money(plan.budgetUsd) + " USD";
+      drop = "estimated cost " + usdText(r.estCostUsd) + " USD exceeds budget " +
+             usdText(plan.budgetUsd) + " USD";
     }
     r.latencyTargetMs = intent->latencyTargetMs.value_or(targetFor(r, plan.privacy, pol.latency));
     r.estLatencyMs = expectedMs;
@@ -171,18 +160,7 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& ps, const Li
       r.latencyFromLive = true;
     }
     if (drop.empty()) {
-      rep.kept = true;
-      // append(), not operator+: GCC 12 warns falsely (-Wrestrict) on the chain.
-      std::string why;
-      why.append("est. cost ").append(money(r.estCostUsd)).append(" USD within budget ");
-      why.append(money(plan.budgetUsd)).append(" USD; ");
-      if (r.latencyFromLive)
-        why.append("live P50 ").append(std::to_string(std::lround(r.p50Ms))).append(" ms, ");
-      why.append("est. P95 ").append(std::to_string(std::lround(r.estLatencyMs))).append(" ms (");
-      why.append(r.latencyFromLive ? "live" : "declared").append(") vs target ");
-      why.append(std::to_string(r.latencyTargetMs)).append(" ms");
-      if (r.estLatencyMs > r.latencyTargetMs) why.append(", over target: ranked down");
-      rep.reason = std::move(why);
+      rep.kept = true;  // why: reasonOf, when someone asks
       kept.push_back(r);
     } else {
       rep.reason = drop;
@@ -236,25 +214,52 @@ json::object toJson(const Route& r) {
   return o;
 }
 
-json::object toJson(const Plan& p) {
-  json::array routes, cands;
+std::string reasonOf(const CandidateReport& c, double budgetUsd) {
+  return c.kept ? keptReason(toJson(c.route), budgetUsd) : c.reason;
+}
+
+namespace {
+json::object planJson(const Plan& p, bool full) {
+  json::array routes;
+  routes.reserve(p.routes.size());
   for (auto& r : p.routes) routes.push_back(toJson(r));
-  for (auto& c : p.candidates) {
-    auto o = toJson(c.route);
-    o["kept"] = c.kept;
-    o["reason"] = c.reason;
-    cands.push_back(std::move(o));
+  // Compact: the candidates only when they are not `routes`, each kept
+  // (plan_json.h rebuilds them).
+  bool derivable = !full && p.candidates.size() == p.routes.size();
+  for (size_t i = 0; derivable && i < p.candidates.size(); ++i) {
+    const Route& c = p.candidates[i].route;
+    derivable =
+        p.candidates[i].kept && c.kind == p.routes[i].kind && c.target == p.routes[i].target;
   }
   json::object out({{"intent", p.intent},
                     {"privacy", policy::privacyName(p.privacy)},
                     {"budgetUsd", p.budgetUsd},
-                    {"routes", std::move(routes)},
-                    {"candidates", std::move(cands)}},
+                    {"routes", std::move(routes)}},
                    7);
-  if (!p.routes.empty()) out["primary"] = toJson(p.routes.front());
+  if (!derivable) {
+    json::array cands;
+    cands.reserve(p.candidates.size());
+    for (auto& c : p.candidates) {
+      auto o = toJson(c.route);
+      o["kept"] = c.kept;
+      o["reason"] = c.kept ? keptReason(o, p.budgetUsd) : c.reason;
+      cands.push_back(std::move(o));
+    }
+    out["candidates"] = std::move(cands);
+  }
+  if (full && !p.routes.empty()) out["primary"] = out.at("routes").as_array().front();
   if (!p.redactModule.empty())
     out["redaction"] = {{"module", p.redactModule}, {"rehydrate", p.rehydrate}};
   return out;
+}
+}  // namespace
+
+json::object toJson(const Plan& p) {
+  return planJson(p, true);
+}
+
+json::object storedJson(const Plan& p) {
+  return planJson(p, false);
 }
 
 }  // namespace aion::router

@@ -70,7 +70,7 @@ struct Route {
 struct CandidateReport {
   Route route;
   bool kept = false;
-  std::string reason;
+  std::string reason;  // why it was dropped (a kept route's: reasonOf)
 };
 
 struct Plan {
@@ -92,6 +92,11 @@ Result<Plan> decide(const TaskInput& task, const policy::PolicySet& policies,
 //! key == Route::key() of (kind, target), without building it.
 bool isRoute(std::string_view key, policy::RouteKind kind, std::string_view target);
 boost::json::object toJson(const Route& r);
+//! The plan with every candidate and its reason, and the primary route.
 boost::json::object toJson(const Plan& p);
+//! The plan as a task keeps it (plan_json.h: router::planView gives toJson's form back).
+boost::json::object storedJson(const Plan& p);
+//! Why the candidate was kept or dropped.
+std::string reasonOf(const CandidateReport& c, double budgetUsd);
 
 }  // namespace aion::router

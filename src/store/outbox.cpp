@@ -3,13 +3,17 @@
 #include <boost/json.hpp>
 
 #include "common/json_text.h"
+#include "router/plan_json.h"
 
 namespace aion::store {
 namespace json = boost::json;
 
 std::string outboxPayload(const Event& e) {
-  return jsonText(json::object{
-      {"taskId", e.taskId}, {"seq", e.seq}, {"type", e.type}, {"ts", e.tsMs}, {"data", e.data}});
+  return jsonText(json::object{{"taskId", e.taskId},
+                               {"seq", e.seq},
+                               {"type", e.type},
+                               {"ts", e.tsMs},
+                               {"data", router::eventDataView(e)}});
 }
 
 std::string outboxPayload(const UsageRecord& u) {

@@ -35,7 +35,8 @@ struct Task {
   std::string traceState;  // its W3C tracestate (validated), passed on to every hop
   boost::json::value params;
   TaskStatus status = TaskStatus::kQueued;
-  boost::json::value route;   // the plan (router::toJson), null before routing
+  boost::json::value
+      route;  // the plan, compact (router::storedJson; planView shows it); null before routing
   boost::json::value result;  // module output, null unless succeeded
   boost::json::value error;   // {"code","message"} or null
   double costUsd = 0;

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "policy/loader.h"
+#include "router/plan_json.h"
 #include "temp_dir.h"
 
 namespace aion::router {
@@ -106,7 +107,7 @@ TEST_P(RouterCase, MatchesExpectation) {
   }
   auto reasonOf = [&](const std::string& key, bool kept) -> std::string {
     for (auto& cr : plan->candidates)
-      if (cr.route.key() == key && cr.kept == kept) return cr.reason;
+      if (cr.route.key() == key && cr.kept == kept) return router::reasonOf(cr, plan->budgetUsd);
     return "<no " + std::string(kept ? "kept" : "dropped") + " candidate " + key + ">";
   };
   for (auto d : expect["dropped"]) {
@@ -120,6 +121,27 @@ TEST_P(RouterCase, MatchesExpectation) {
   // Every candidate is explained, kept or not; a named route is the only candidate.
   EXPECT_EQ(plan->candidates.size(),
             task.onlyRoute.empty() ? loaded.set->intent(task.intent)->candidates.size() : 1u);
+
+  // A task keeps its plan compact; task views and the route event show it whole.
+  auto full = toJson(*plan);
+  auto stored = storedJson(*plan);
+  EXPECT_FALSE(stored.contains("primary"));
+  if (!task.onlyRoute.empty()) {
+    EXPECT_FALSE(stored.contains("candidates"));
+  }
+  EXPECT_EQ(boost::json::serialize(planView(stored)), boost::json::serialize(full));
+  EXPECT_EQ(boost::json::serialize(planView(full)), boost::json::serialize(full));
+  auto brief = [](const boost::json::object& p) {
+    boost::json::object b;
+    for (auto& [k, v] : p)
+      if (k != "candidates") b.emplace(k, v);
+    return b;
+  };
+  store::Event e;
+  e.type = "route";
+  e.data = boost::json::object{{"status", "routed"}, {"plan", brief(stored)}};
+  boost::json::object shown{{"status", "routed"}, {"plan", brief(full)}};
+  EXPECT_EQ(boost::json::serialize(eventDataView(e)), boost::json::serialize(shown));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RouterCase, ::testing::ValuesIn(caseNames()),
