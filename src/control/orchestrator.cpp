@@ -812,8 +812,7 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
   size_t n = routes ? routes->size() : 0;
   // A module's input: the params as text, written once and only if a
   // module route runs (a model route reads the params in place).
-  std::string input;
-  bool inputSet = false;
+  std::optional<std::string> input;
   // Vectors (intents.yml `vectors`): a search intent's module embeds the
   // query and the task answers with the nearest chunks; a chat task's
   // params.context puts the nearest chunks before its prompt, retrieved once
@@ -828,7 +827,6 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
     search = in && in->vectors == policy::VectorMode::kSearch;
     if (search) {
       input = Retrieval::searchInput(task.params);
-      inputSet = true;
     }
     const auto* po = task.params.if_object();
     wantsContext =
@@ -850,7 +848,6 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
       withContext->params = std::move((*ctx)->params);
       contextUsed = std::move((*ctx)->used);
       input = jsonText(withContext->params);
-      inputSet = true;
       progress(t, {{"context", contextUsed}});
     }
   }
@@ -873,13 +870,13 @@ asio::awaitable<void> Orchestrator::runPlan(TaskPtr t) {
         bool traced = telemetry::recording(t->span.sampled);
         int64_t spanStart = traced ? telemetry::unixNanos() : 0;
         std::string spanId = traced ? telemetry::newSpanId() : std::string();
-        if (!std::exchange(inputSet, true)) input = jsonText(task.params);
+        if (!input) input = jsonText(task.params);
         modhost::CallOptions opts{.timeoutMs = static_cast<int>(remaining), .cancel = &t->cancel};
         if (traced) {
           opts.traceparent = telemetry::traceparent(task.traceId, spanId);
           opts.tracestate = task.traceState;
         }
-        auto call = co_await d_.modules.callAsync(target, input, opts, d_.moduleExec);
+        auto call = co_await d_.modules.callAsync(target, *input, opts, d_.moduleExec);
         double ms = call ? call->micros / 1000.0 : 0;
         modhost::countModuleCall(d_.metrics, target, call);
         if (traced && telemetry::tracer()) {

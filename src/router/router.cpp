@@ -1,7 +1,6 @@
 #include "router/router.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "router/plan_json.h"
